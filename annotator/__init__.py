@@ -1,0 +1,1 @@
+"""pointly.annotator: the Gradio point-annotation app (click journal, keyboard, export)."""

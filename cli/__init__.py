@@ -1,0 +1,1 @@
+"""pointly.cli: the ``pointly`` command."""

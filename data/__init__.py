@@ -1,0 +1,1 @@
+"""pointly.data: category files, bundled samples and the synthetic panoptic dataset generator."""

@@ -1,0 +1,1 @@
+"""pointly.model: Panoptic FCN in plain PyTorch + torchvision, training, inference, evaluation."""

@@ -1,0 +1,208 @@
+"""The points JSON: read, write and validate the one interchange format of pointly.
+
+The format (docs/formats.md, ARCHITECTURE.md) is a COCO-style file whose annotations carry
+detectron2 PointSup's ``point_coords`` (integer ``[x, y]`` pixel indices, x = column, y = row)
+and ``point_labels`` (1 inside the segment, 0 an explicit negative), plus pointly's optional
+``point_kinds``, ``point_times`` and ``source_segment_id``. ``info.pointly`` records the format
+version and how the points were made. A JSON Schema ships beside this module
+(``points_schema.json``); :func:`validate_points` applies it and then the checks a schema cannot
+express (references between records, parallel list lengths, points inside the image).
+
+Documents are plain ``dict`` objects as ``json.load`` returns them, so anything that reads COCO
+reads ours.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import defaultdict
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import jsonschema
+
+from pointly.pointgen.errors import PointlyError
+from pointly.pointgen.io_utils import write_json_atomic
+
+FORMAT_VERSION = "1.0"
+POINT_KINDS = ("random", "boundary", "click")
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict:
+    """The JSON Schema of the points format (shipped as ``points_schema.json``)."""
+    text = resources.files("pointly.pointgen").joinpath("points_schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def file_digest(path: str | Path) -> str:
+    """``sha256:<hex>`` of a file's bytes; recorded in ``info.pointly.source_digest``."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return "sha256:" + h.hexdigest()
+
+
+def _record_name(doc: Mapping, path: list) -> str:
+    """Name a record for an error message, e.g. ``annotations[3] (id 17, image_id 5)``."""
+    if not path:
+        return "top level"
+    name = str(path[0])
+    if len(path) >= 2 and isinstance(path[1], int):
+        name = f"{path[0]}[{path[1]}]"
+        try:
+            rec = doc[path[0]][path[1]]
+            ids = [f"{k} {rec[k]}" for k in ("id", "image_id") if isinstance(rec, Mapping) and k in rec]
+            if ids:
+                name += f" ({', '.join(ids)})"
+        except (KeyError, IndexError, TypeError):
+            pass
+        rest = path[2:]
+    else:
+        rest = path[1:]
+    if rest:
+        name += " field " + ".".join(str(p) for p in rest)
+    return name
+
+
+def validate_points(doc: Any, *, file: str | Path | None = None) -> None:
+    """Check ``doc`` against the schema and the cross-record rules; raise :class:`PointlyError`.
+
+    Rules beyond the schema: ids unique per list; every annotation names an existing image and
+    category; ``point_labels`` (and ``point_kinds``/``point_times`` when present) as long as
+    ``point_coords``; every point inside its image (0 <= x < width, 0 <= y < height); at least one
+    point per annotation.
+    """
+    fix = "see docs/formats.md for the points JSON format"
+    if not isinstance(doc, Mapping):
+        raise PointlyError("not a JSON object", file=file, fix=fix)
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+    if errors:
+        err = errors[0]
+        path = list(err.absolute_path)
+        raise PointlyError(f"{err.message}", file=file, record=_record_name(doc, path), fix=fix)
+
+    for section in ("images", "categories", "annotations"):
+        seen: set[int] = set()
+        for i, rec in enumerate(doc[section]):
+            if rec["id"] in seen:
+                raise PointlyError(f"duplicate id {rec['id']}", file=file,
+                                   record=f"{section}[{i}]", fix="give every record a unique id")
+            seen.add(rec["id"])
+    images = {im["id"]: im for im in doc["images"]}
+    categories = {c["id"] for c in doc["categories"]}
+    for i, ann in enumerate(doc["annotations"]):
+        rec = _record_name(doc, ["annotations", i])
+        image = images.get(ann["image_id"])
+        if image is None:
+            raise PointlyError(f"image_id {ann['image_id']} is not in images", file=file, record=rec,
+                               fix="add the image record or correct image_id")
+        if ann["category_id"] not in categories:
+            raise PointlyError(f"unknown category_id {ann['category_id']}", file=file, record=rec,
+                               fix="add the category to categories or correct category_id")
+        n = len(ann["point_coords"])
+        if n == 0:
+            raise PointlyError("no points", file=file, record=rec,
+                               fix="drop the annotation or add at least one point")
+        for key in ("point_labels", "point_kinds", "point_times"):
+            if key in ann and len(ann[key]) != n:
+                raise PointlyError(f"{key} has {len(ann[key])} entries but point_coords has {n}",
+                                   file=file, record=rec, fix="give one entry per point")
+        w, h = image["width"], image["height"]
+        for j, (x, y) in enumerate(ann["point_coords"]):
+            if not (0 <= x < w and 0 <= y < h):
+                raise PointlyError(f"point {j} ({x}, {y}) lies outside the {w}x{h} image",
+                                   file=file, record=rec,
+                                   fix="points are integer pixel indices with 0 <= x < width, 0 <= y < height")
+        if "point_times" in ann and any(not math.isfinite(t) for t in ann["point_times"]):
+            raise PointlyError("point_times holds a non-finite number", file=file, record=rec)
+
+
+def load_points(path: str | Path) -> dict:
+    """Read and validate a points JSON file; every problem is one :class:`PointlyError` line."""
+    path = Path(path)
+    if not path.is_file():
+        raise PointlyError("file not found", file=path, fix="check the path of the points JSON")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise PointlyError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                           file=path, fix="the file may be truncated; regenerate it") from None
+    except UnicodeDecodeError:
+        raise PointlyError("not a UTF-8 text file", file=path, fix="pass a points JSON file") from None
+    validate_points(doc, file=path)
+    return doc
+
+
+def save_points(path: str | Path, doc: Mapping, *, validate: bool = True) -> None:
+    """Validate and write a points document atomically (temp file, then rename).
+
+    The bytes depend only on the document: keys keep their insertion order and no timestamps are
+    added here, so the same input gives the same file.
+    """
+    if validate:
+        validate_points(doc, file=path)
+    write_json_atomic(path, doc)
+
+
+def make_document(images: Iterable[Mapping], categories: Iterable[Mapping],
+                  annotations: Iterable[Mapping], provenance: Mapping[str, Any]) -> dict:
+    """Assemble a points document with ``info.pointly`` = ``{"format_version", **provenance}``.
+
+    ``provenance`` says how the points were made, e.g. ``{"made_by": "simulator", "points": 20,
+    "boundary_share": 0.0, "seed": 0, "source": "panoptic.json", "source_digest": "sha256:..."}``
+    or ``{"made_by": "annotator", "users": [...], ...}``.
+    """
+    return {
+        "info": {"description": "pointly points annotations",
+                 "pointly": {"format_version": FORMAT_VERSION, **dict(provenance)}},
+        "images": [dict(im) for im in images],
+        "categories": [dict(c) for c in categories],
+        "annotations": [dict(a) for a in annotations],
+    }
+
+
+def annotations_by_image(doc: Mapping) -> dict[int, list[dict]]:
+    """Group the annotations of a document by ``image_id`` (images without points map to [])."""
+    out: dict[int, list[dict]] = {im["id"]: [] for im in doc["images"]}
+    groups: dict[int, list[dict]] = defaultdict(list)
+    for ann in doc["annotations"]:
+        groups[ann["image_id"]].append(ann)
+    out.update(groups)
+    return out
+
+
+def points_bbox(coords: Iterable[Iterable[int]]) -> list[float]:
+    """The COCO ``[x, y, w, h]`` box of integer pixel points (a pixel is 1×1, so w = max−min+1)."""
+    xs, ys = zip(*coords)
+    return [float(min(xs)), float(min(ys)), float(max(xs) - min(xs) + 1), float(max(ys) - min(ys) + 1)]
+
+
+def to_pointsup(doc: Mapping, *, things_only: bool = True) -> dict:
+    """A detectron2 PointSup COCO instances JSON: thing annotations with point_coords/labels.
+
+    PointSup's loader (``load_coco_json(..., extra_annotation_keys=["point_coords",
+    "point_labels"])``) needs ``bbox``, ``category_id``, ``iscrowd`` and the two point keys; it
+    needs no ``segmentation``. Stuff annotations are dropped unless ``things_only`` is False.
+    """
+    thing_ids = {c["id"] for c in doc["categories"] if c.get("isthing", 1) == 1}
+    anns = []
+    for a in doc["annotations"]:
+        if things_only and a["category_id"] not in thing_ids:
+            continue
+        bbox = a.get("bbox") or points_bbox(a["point_coords"])
+        anns.append({"id": a["id"], "image_id": a["image_id"], "category_id": a["category_id"],
+                     "iscrowd": a.get("iscrowd", 0), "bbox": [float(v) for v in bbox],
+                     "area": float(a.get("area", bbox[2] * bbox[3])),
+                     "point_coords": [[int(x), int(y)] for x, y in a["point_coords"]],
+                     "point_labels": [int(v) for v in a["point_labels"]]})
+    cats = [{"id": c["id"], "name": c["name"], "supercategory": c.get("supercategory", "")}
+            for c in doc["categories"] if not things_only or c["id"] in thing_ids]
+    return {"info": dict(doc.get("info", {})), "images": [dict(im) for im in doc["images"]],
+            "categories": cats, "annotations": anns}
