@@ -1,0 +1,395 @@
+"""The trained study (``pointly study --depth trained``): simulate → train → evaluate per grid cell.
+
+A *cell* is one point of the study's grid (study.md, "The study"): supervision (points or full
+masks), points per segment, shape (convex / concave), boundary share, dilation on/off and the
+sampling seed. For every cell the engine
+
+1. simulates the points from the training split's masks (:mod:`pointly.pointgen.simulate`),
+2. prices them with the annotation-cost model (:mod:`pointly.pointgen.cost`),
+3. trains Panoptic FCN from those points (or from the full masks for the reference cell),
+4. evaluates PQ / SQ / RQ (overall, things, stuff) on the validation split,
+
+and writes one tidy row (all axes, metrics, annotation seconds, training time).
+
+Resumability and sharding (the study takes an hour on a CPU and days on GPUs, so it must survive
+interruptions and spread over machines):
+
+* every finished cell writes ``cells/<cell_id>/row.json`` atomically, *then* appends the same row
+  to ``results.csv`` (under a file lock, so several processes can share one folder). The row files
+  are the truth: a rerun skips every cell that has one, and re-appends any row the CSV lost;
+* a cell that raises is logged to ``cells/<cell_id>/error.txt`` and retried on the next run;
+  an interrupted cell (Ctrl-C, a killed machine) has no row and is simply run again;
+* ``shard=(i, n)`` runs the cells whose index in the grid is ``i`` modulo ``n``; the grid order is
+  fixed by the preset, so shards on different machines never overlap, and copying their ``cells/``
+  folders together gives the whole study (``report`` rebuilds the table from them);
+* ``study.json`` records the settings that change results (dataset, training length, model
+  config, image sizes); a rerun into the same folder with different settings is refused, so
+  rows of different studies are never mixed.
+
+The report (table, Markdown, figure, trends T1–T6) is :mod:`pointly.model.study_report`.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import fcntl
+import io
+import json
+import logging
+import math
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
+
+import pandas as pd
+
+from pointly.model.study_report import ROW_COLUMNS, normalise, write_report
+from pointly.pointgen.errors import PointlyError
+from pointly.pointgen.io_utils import write_bytes_atomic, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+SHAPES = ("convex", "concave")
+TABLE13_POINTS = (5, 10, 20, 30, 50, 100)
+TABLE14_SHARES = (0.0, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0)
+
+
+# --------------------------------------------------------------------------- cells and grids
+@dataclass(frozen=True, order=True)
+class Cell:
+    """One grid cell. ``supervision`` is ``"points"`` or ``"full"`` (then the point axes are unused)."""
+
+    supervision: str
+    points: int | None = None
+    shape: str | None = None
+    boundary_share: float = 0.0
+    dilation: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.supervision not in ("points", "full"):
+            raise PointlyError(f"unknown supervision {self.supervision!r}", fix="use points or full")
+        if self.supervision == "points":
+            if not isinstance(self.points, int) or self.points < 1:
+                raise PointlyError(f"points per segment must be a positive integer, got {self.points!r}")
+            if self.shape not in SHAPES:
+                raise PointlyError(f"unknown shape {self.shape!r}", fix=f"use one of {', '.join(SHAPES)}")
+            if not 0.0 <= self.boundary_share <= 1.0:
+                raise PointlyError(f"boundary share {self.boundary_share} outside [0, 1]")
+
+    @property
+    def cell_id(self) -> str:
+        """A stable, file-name-safe id, e.g. ``P20-concave-b050-dil-s0`` or ``full-s0``."""
+        if self.supervision == "full":
+            return f"full-s{self.seed}"
+        share = int(round(self.boundary_share * 100))
+        return f"P{self.points}-{self.shape}-b{share:03d}-{'dil' if self.dilation else 'nodil'}-s{self.seed}"
+
+    def axes(self) -> dict[str, Any]:
+        return {"supervision": self.supervision, "points": self.points, "shape": self.shape,
+                "boundary_share": self.boundary_share if self.supervision == "points" else None,
+                "dilation": self.dilation, "seed": self.seed}
+
+
+def grid(points: Iterable[int] = TABLE13_POINTS, shapes: Iterable[str] = SHAPES,
+         boundary_shares: Iterable[float] = (0.0,), dilations: Iterable[bool] = (False,),
+         seeds: Iterable[int] = (0,), *, full: bool = True) -> list[Cell]:
+    """The product of the axes (points-supervised cells), plus the full-mask reference per seed."""
+    seeds = list(seeds)
+    cells = [Cell("points", int(p), s, float(b), bool(d), int(seed))
+             for p in points for s in shapes for b in boundary_shares for d in dilations for seed in seeds]
+    if full:
+        cells += [Cell("full", seed=int(seed)) for seed in seeds]
+    return cells
+
+
+def unique(cells: Iterable[Cell]) -> list[Cell]:
+    """Drop repeated cells, keeping the first occurrence (grids of different parts overlap)."""
+    seen: set[str] = set()
+    out = []
+    for c in cells:
+        if c.cell_id not in seen:
+            seen.add(c.cell_id)
+            out.append(c)
+    return out
+
+
+#: the parts a preset's grid is made of (study.md's tables)
+def part_cells(part: str) -> list[Cell]:
+    """Cells of one part: ``table13`` (P5..P100 × convex/concave + full masks, 13 cells),
+    ``table14`` (P20 concave × 7 boundary shares × dilation off/on, 14 cells) and ``seeds``
+    (P20 concave, seeds 0..4: the spread of T5)."""
+    if part == "table13":
+        return grid()
+    if part == "table14":
+        return grid((20,), ("concave",), TABLE14_SHARES, (False, True), (0,), full=False)
+    if part == "seeds":
+        return grid((20,), ("concave",), (0.0,), (False,), range(5), full=False)
+    raise PointlyError(f"unknown study part {part!r}", fix="use table13, table14 or seeds")
+
+
+PARTS = ("table13", "table14", "seeds")
+
+
+@dataclass
+class StudyPreset:
+    """What a study runs: the dataset, the model config and training length, and the grid parts.
+
+    ``settings`` are everything that changes the numbers; they are stored in ``study.json`` and a
+    rerun with other settings into the same folder is refused.
+    """
+
+    name: str
+    dataset: str                      # "synthetic" or "coco"
+    model_config: str                 # a model config preset name or YAML path
+    iters: int                        # training iterations per cell
+    parts: tuple[str, ...] = PARTS
+    config_overrides: tuple[str, ...] = ()      # "--set key=value" items for the model config
+    synthetic: dict = field(default_factory=dict)  # ensure_dataset(train=, val=, size=, seed=)
+    coco: dict = field(default_factory=dict)       # train/val json + png dirs + image dirs
+    concave_ratio: float | None = None         # None: pointgen.targets' default
+    dilation: dict = field(default_factory=dict)   # TargetOptions dilation fields when dilation is on
+    eval_images: int | None = None             # None: the whole validation split
+    expected: str = ""                          # documented expected time
+
+    def cells(self) -> list[Cell]:
+        return unique(c for part in self.parts for c in part_cells(part))
+
+    def settings(self) -> dict[str, Any]:
+        return {"preset": self.name, "dataset": self.dataset, "model_config": self.model_config,
+                "iters": self.iters, "config_overrides": list(self.config_overrides),
+                "synthetic": self.synthetic, "coco": self.coco, "concave_ratio": self.concave_ratio,
+                "dilation": self.dilation, "eval_images": self.eval_images}
+
+
+def preset(name: str, *, iters: int | None = None, parts: Sequence[str] | None = None) -> StudyPreset:
+    """The named study preset, with optional overrides of the training length and the parts.
+
+    * ``synthetic``: CPU. The synthetic set (200 train / 50 val images of 128 px), model preset
+      ``synthetic_small``, :data:`SYNTHETIC_ITERS` iterations per cell, chosen so that the 13 cells
+      of Table 13 fit in an hour on 2 CPU cores (docs/study.md has the measurement).
+    * ``coco``: GPU. COCO panoptic train2017/val2017, ``coco_r50_1x`` (90k iterations at 16
+      images per batch, the paper's setting); paths come from ``coco`` settings / the CLI.
+    """
+    if name == "synthetic":
+        p = StudyPreset(name="synthetic", dataset="synthetic", model_config="synthetic_small",
+                        iters=SYNTHETIC_ITERS, synthetic={"train": 200, "val": 50, "size": 128, "seed": 0},
+                        expected="Table 13 (13 cells) ≈ 1 h on 2 CPU cores; all parts (30 cells) ≈ 2.3 h")
+    elif name == "coco":
+        p = StudyPreset(name="coco", dataset="coco", model_config="coco_r50_1x", iters=90000,
+                        coco={}, expected="≈ 10 GPU-hours per cell on 8 V100-class GPUs (1× schedule)")
+    else:
+        raise PointlyError(f"unknown study preset {name!r}", fix="use synthetic or coco")
+    if iters is not None:
+        if iters < 1:
+            raise PointlyError(f"--iters must be ≥ 1, got {iters}")
+        p.iters = int(iters)
+    if parts is not None:
+        for part in parts:
+            part_cells(part)  # validates
+        p.parts = tuple(parts)
+    return p
+
+
+#: training iterations per cell of the synthetic preset (see docs/study.md for how it was chosen)
+SYNTHETIC_ITERS = 600
+
+
+# --------------------------------------------------------------------------- sharding
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """Parse ``--shard i/n`` (0 ≤ i < n) into ``(i, n)``; ``None`` means ``(0, 1)``."""
+    if text is None or text == "":
+        return 0, 1
+    try:
+        i_s, n_s = str(text).split("/")
+        i, n = int(i_s), int(n_s)
+    except ValueError:
+        raise PointlyError(f"bad --shard {text!r}", fix="write --shard i/n, e.g. 0/4 for the first of 4") from None
+    if n < 1 or not 0 <= i < n:
+        raise PointlyError(f"bad --shard {text!r}: need 0 <= i < n", fix="e.g. --shard 0/2 and --shard 1/2")
+    return i, n
+
+
+def shard_cells(cells: Sequence[Cell], shard: tuple[int, int]) -> list[Cell]:
+    """The cells of shard ``i`` of ``n``: grid positions ``i, i+n, i+2n, ...``."""
+    i, n = shard
+    return [c for k, c in enumerate(cells) if k % n == i]
+
+
+# --------------------------------------------------------------------------- rows on disk
+class CellRunner(Protocol):
+    """Runs one cell and returns its metrics and costs (the row minus the axes)."""
+
+    def run(self, cell: Cell, cell_dir: Path) -> Mapping[str, Any]: ...
+
+
+def _row_line(row: Mapping[str, Any]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(["" if row.get(c) is None else row.get(c) for c in ROW_COLUMNS])
+    return buf.getvalue()
+
+
+def _header_line() -> str:
+    return ",".join(ROW_COLUMNS) + "\n"
+
+
+def append_row(csv_path: Path, row: Mapping[str, Any]) -> None:
+    """Append one row to ``csv_path`` (header first if the file is new), under an exclusive lock.
+
+    One ``write`` per row on an ``O_APPEND`` descriptor, then fsync: a crash leaves the file
+    with whole rows only (a torn last line at worst, which :func:`csv_cell_ids` ignores).
+    """
+    lock_path = csv_path.with_name(csv_path.name + ".lock")
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            new = not csv_path.exists() or csv_path.stat().st_size == 0
+            torn = False
+            if not new:  # a crash mid-write may have left a last line without its newline
+                with open(csv_path, "rb") as fh:
+                    fh.seek(-1, os.SEEK_END)
+                    torn = fh.read(1) != b"\n"
+            data = (_header_line() if new else "\n" if torn else "") + _row_line(row)
+            fd = os.open(csv_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, data.encode("utf-8"))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def csv_cell_ids(csv_path: Path) -> set[str]:
+    """Cell ids with a complete row in ``csv_path`` (rows with the wrong field count are skipped)."""
+    if not csv_path.is_file():
+        return set()
+    out = set()
+    with open(csv_path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None:
+            return set()
+        for rec in reader:
+            if len(rec) == len(header) and rec[0]:
+                out.add(rec[0])
+    return out
+
+
+def finished_rows(out_dir: Path) -> dict[str, dict]:
+    """``cell_id → row`` for every cell with a ``cells/<id>/row.json``."""
+    rows = {}
+    for path in sorted((out_dir / "cells").glob("*/row.json")):
+        try:
+            row = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            log.warning("ignoring unreadable %s (the cell will run again)", path)
+            continue
+        rows[row["cell_id"]] = row
+    return rows
+
+
+def load_frame(out_dir: str | Path) -> pd.DataFrame:
+    """All finished rows of a study folder as a frame (from the row files, in grid-independent order)."""
+    rows = finished_rows(Path(out_dir))
+    frame = pd.DataFrame([rows[k] for k in sorted(rows)], columns=ROW_COLUMNS)
+    return normalise(frame)
+
+
+def _check_settings(out_dir: Path, settings: Mapping[str, Any]) -> None:
+    path = out_dir / "study.json"
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            raise PointlyError("not valid JSON", file=path, fix="delete it if the folder holds no results") from None
+        if old != json.loads(json.dumps(settings)):
+            diff = sorted(k for k in set(old) | set(settings) if old.get(k) != json.loads(json.dumps(settings)).get(k))
+            raise PointlyError(f"this folder holds a study with other settings ({', '.join(diff)})", file=path,
+                               fix="use a new --out folder, or the same settings to resume")
+    else:
+        write_json_atomic(path, dict(settings), indent=2)
+
+
+# --------------------------------------------------------------------------- the engine
+@dataclass
+class StudyOutcome:
+    """What one :func:`run_study` call did."""
+
+    ran: list[str]
+    skipped: list[str]
+    failed: list[str]
+    report: dict[str, Path]
+
+
+def run_study(cells: Sequence[Cell], out_dir: str | Path, runner: CellRunner, *,
+              settings: Mapping[str, Any], shard: tuple[int, int] = (0, 1), progress: bool = True,
+              max_cells: int | None = None, report_title: str = "Trained study") -> StudyOutcome:
+    """Run the cells of ``shard`` that have no row yet, appending a row as each finishes.
+
+    ``settings`` (dataset, iters, ...) go into every row and ``study.json``. ``max_cells`` stops
+    after that many cells have run (for smoke runs). The report is rewritten at the end from
+    every row in the folder (all shards).
+    """
+    from tqdm import tqdm
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _check_settings(out_dir, settings)
+    csv_path = out_dir / "results.csv"
+    done = finished_rows(out_dir)
+    in_csv = csv_cell_ids(csv_path)
+    for cid, row in done.items():  # a crash between row.json and the CSV append: heal the CSV
+        if cid not in in_csv:
+            append_row(csv_path, row)
+    mine = shard_cells(cells, shard)
+    todo = [c for c in mine if c.cell_id not in done]
+    skipped = [c.cell_id for c in mine if c.cell_id in done]
+    if skipped:
+        log.info("skipping %d finished cells", len(skipped))
+    ran, failed = [], []
+    bar = tqdm(total=len(todo), desc=f"study shard {shard[0]}/{shard[1]}", unit="cell", disable=not progress)
+    for cell in todo:
+        if max_cells is not None and len(ran) + len(failed) >= max_cells:
+            break
+        cell_dir = out_dir / "cells" / cell.cell_id
+        cell_dir.mkdir(parents=True, exist_ok=True)
+        bar.set_postfix_str(cell.cell_id)
+        try:
+            result = dict(runner.run(cell, cell_dir))
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # one broken cell must not stop a day-long study
+            log.error("cell %s failed: %s", cell.cell_id, exc)
+            write_bytes_atomic(cell_dir / "error.txt", traceback.format_exc().encode("utf-8"))
+            failed.append(cell.cell_id)
+            bar.update(1)
+            continue
+        row = {c: None for c in ROW_COLUMNS}
+        row.update({k: settings.get(k) for k in ("dataset", "iters")})
+        row["split"] = settings.get("split", "val")
+        row["concave_ratio"] = settings.get("concave_ratio")
+        row.update(cell.axes())
+        row.update({k: _plain(v) for k, v in result.items() if k in ROW_COLUMNS})
+        row["cell_id"] = cell.cell_id
+        write_json_atomic(cell_dir / "row.json", row, indent=2)
+        (cell_dir / "error.txt").unlink(missing_ok=True)
+        append_row(csv_path, row)
+        ran.append(cell.cell_id)
+        bar.update(1)
+    bar.close()
+    frame = load_frame(out_dir)
+    report = write_report(frame, out_dir, title=report_title) if len(frame) else {}
+    return StudyOutcome(ran=ran, skipped=skipped, failed=failed, report=report)
+
+
+def _plain(v: Any) -> Any:
+    """JSON-safe scalars (numpy → Python, NaN → None)."""
+    if hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    return v

@@ -1,0 +1,99 @@
+"""The study report: Table 13/14 layouts, T1–T6 verdicts on hand-made rows, Markdown and figure.
+
+The rows below are the paper's own numbers (study.md), for which every trend holds by
+construction, and deliberately broken variants for which a named trend must fail.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pointly.model import study_report as sr
+
+
+def _rows(table13=sr.PAPER_TABLE13, full=41.3, table14=sr.PAPER_TABLE14, seeds=(32.6, 32.7, 32.75, 32.65, 32.8)):
+    rows = []
+    for shape, series in table13.items():
+        for p, pq in series.items():
+            if shape == "concave" and p == 20 and seeds:
+                continue  # the seeds below stand for P20 concave
+            rows.append(dict(cell_id=f"P{p}-{shape}", supervision="points", points=p, shape=shape,
+                             boundary_share=0.0, dilation=False, seed=0, pq=pq, seconds_per_segment=0.9 * p))
+    for s, pq in enumerate(seeds):
+        rows.append(dict(cell_id=f"P20-concave-s{s}", supervision="points", points=20, shape="concave",
+                         boundary_share=0.0, dilation=False, seed=s, pq=pq, seconds_per_segment=18.0))
+    for dil, series in table14.items():
+        for share, pq in series.items():
+            if share == 0.0 and not dil:
+                continue
+            rows.append(dict(cell_id=f"b{share}-{dil}", supervision="points", points=20, shape="concave",
+                             boundary_share=share, dilation=dil, seed=0, pq=pq, seconds_per_segment=20.0))
+    if full is not None:
+        rows.append(dict(cell_id="full-s0", supervision="full", seed=0, pq=full, seconds_per_segment=79.0))
+    return sr.normalise(pd.DataFrame(rows))
+
+
+def _verdicts(frame):
+    return {t.id: t.verdict for t in sr.trends(frame)}
+
+
+def test_paper_numbers_pass_every_trend():
+    frame = _rows()  # five seeds around the paper's P20 concave 32.7, spread ± 0.08 as Table 12
+    v = _verdicts(frame)
+    assert v == {"T1": "pass", "T2": "pass", "T3": "pass", "T4": "pass", "T5": "pass", "T6": "pass"}
+
+
+def test_tables_average_seeds_and_share():
+    frame = _rows()
+    t13 = sr.table13(frame)
+    assert t13["concave"][20] == pytest.approx(32.7)
+    assert t13["convex"][5] == 23.3
+    # Table 14's no-dilation 0% cell is the same cell as Table 13's P20 concave (mean of the seeds)
+    assert sr.table14(frame)[False][0.0] == pytest.approx(32.7)
+    assert sr.table14(frame)[True][0.5] == 35.8
+    assert sr.p20_share(frame) == pytest.approx(32.7 / 41.3)
+    assert sr.seed_pqs(frame) == [32.6, 32.7, 32.75, 32.65, 32.8]
+
+
+def test_t1_fails_when_pq_falls_with_points():
+    t13 = {"convex": {5: 30, 10: 29, 20: 28, 30: 27}, "concave": {5: 23.0, 10: 29.1, 20: 32.7, 30: 34.1}}
+    t = sr.trend_t1(_rows(table13=t13))
+    assert t.verdict == "fail" and "convex: P5 30.0" in t.numbers
+
+
+def test_t2_fails_when_concave_wins_with_few_points():
+    t13 = {"convex": {5: 20.0, 10: 29.6, 30: 32.8}, "concave": {5: 23.0, 10: 29.1, 30: 34.1}}
+    t = sr.trend_t2(_rows(table13=t13, seeds=()))
+    assert t.verdict == "fail" and "P5 concave−convex +3.0" in t.numbers
+
+
+def test_t3_fails_without_saturation_and_t4_fails_when_dilation_hurts():
+    t14 = {False: {0.0: 30.0, 0.5: 31.0, 1.0: 40.0}, True: {0.0: 29.0, 0.5: 31.5, 1.0: 40.5}}
+    frame = _rows(table14=t14, seeds=())
+    assert sr.trend_t3(frame).verdict == "fail"   # gain 50→100 (9) ≥ gain 0→50 (1)
+    t4 = sr.trend_t4(frame)
+    assert t4.verdict == "fail" and "0% -3.7" in t4.numbers  # 29.0 − 32.7 (Table 13 P20 concave)
+
+
+def test_t5_fails_with_a_large_spread_and_t6_with_a_low_share():
+    frame = _rows(seeds=(30.0, 38.0, 34.0))
+    t5 = sr.trend_t5(frame)
+    assert t5.verdict == "fail" and "3 seeds" in t5.numbers
+    assert sr.trend_t6(_rows(full=80.0)).verdict == "fail"
+
+
+def test_missing_cells_are_not_measured():
+    frame = sr.normalise(pd.DataFrame([dict(cell_id="P5", supervision="points", points=5, shape="convex",
+                                            boundary_share=0.0, dilation=False, seed=0, pq=10.0)]))
+    assert set(_verdicts(frame).values()) == {"not measured"}
+
+
+def test_report_files(tmp_path):
+    frame = _rows()
+    paths = sr.write_report(frame, tmp_path, title="T")
+    text = paths["report"].read_text()
+    assert "| T6 |" in text and "82%" in text and "![PQ against annotation seconds](pq_vs_seconds.png)" in text
+    assert "33.9 (32.3)" not in text and "32.3" in text  # paper's numbers in brackets
+    assert paths["figure"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    back = sr.read_rows(paths["table"])
+    assert len(back) == len(frame) and back["dilation"].dtype == bool
