@@ -13,13 +13,13 @@ from pointly.pointgen.simulate import SimulationOptions, simulate_to_file
 
 
 @click.command()
-@click.option("--panoptic-json", type=click.Path(dir_okay=False), default=None,
+@click.option("--panoptic-json", type=click.Path(), default=None,
               help="COCO panoptic JSON (with --panoptic-dir).")
-@click.option("--panoptic-dir", type=click.Path(file_okay=False), default=None,
+@click.option("--panoptic-dir", type=click.Path(), default=None,
               help="Folder of the panoptic PNGs (ids R + 256·G + 256²·B, 0 = VOID).")
-@click.option("--instances-json", type=click.Path(dir_okay=False), default=None,
+@click.option("--instances-json", type=click.Path(), default=None,
               help="COCO instances JSON (polygons, RLE or uncompressed RLE) instead of panoptic.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
+@click.option("-o", "--output", type=click.Path(), required=True,
               help="Points JSON to write (atomically).")
 @click.option("-n", "--points", type=int, default=20, show_default=True, help="Points per segment.")
 @click.option("--boundary-share", type=float, default=0.0, show_default=True,

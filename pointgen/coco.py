@@ -79,7 +79,8 @@ def decode_panoptic_png(path: str | Path) -> np.ndarray:
     try:
         with Image.open(path) as im:
             rgb = np.asarray(im.convert("RGB"), dtype=np.int64)
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        # PIL raises SyntaxError ("broken PNG file") for some damaged chunks, OSError for truncation
         raise PointlyError(f"unreadable PNG ({exc.__class__.__name__})", file=path,
                            fix="the file is damaged; re-export it") from None
     return rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
