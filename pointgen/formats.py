@@ -184,12 +184,19 @@ def points_bbox(coords: Iterable[Iterable[int]]) -> list[float]:
     return [float(min(xs)), float(min(ys)), float(max(xs) - min(xs) + 1), float(max(ys) - min(ys) + 1)]
 
 
-def to_pointsup(doc: Mapping, *, things_only: bool = True) -> dict:
+def to_pointsup(doc: Mapping, *, things_only: bool = True, equal_counts: bool = True) -> dict:
     """A detectron2 PointSup COCO instances JSON: thing annotations with point_coords/labels.
 
     PointSup's loader (``load_coco_json(..., extra_annotation_keys=["point_coords",
     "point_labels"])``) needs ``bbox``, ``category_id``, ``iscrowd`` and the two point keys; it
     needs no ``segmentation``. Stuff annotations are dropped unless ``things_only`` is False.
+
+    PointSup's mapper stacks the points of all non-crowd instances of an image into one tensor
+    (``torch.stack`` in ``point_sup/detection_utils.py``), so they must all have the same number
+    of points. With ``equal_counts`` (the default) an annotation with fewer points than the
+    largest non-crowd one of its image (a segment smaller than the requested count) is padded by
+    repeating its own points in order; a repeated point only weighs that pixel more, it never
+    adds a wrong label.
     """
     thing_ids = {c["id"] for c in doc["categories"] if c.get("isthing", 1) == 1}
     anns = []
@@ -202,6 +209,16 @@ def to_pointsup(doc: Mapping, *, things_only: bool = True) -> dict:
                      "area": float(a.get("area", bbox[2] * bbox[3])),
                      "point_coords": [[int(x), int(y)] for x, y in a["point_coords"]],
                      "point_labels": [int(v) for v in a["point_labels"]]})
+    if equal_counts:
+        longest: dict[int, int] = defaultdict(int)
+        for a in anns:
+            if not a["iscrowd"]:
+                longest[a["image_id"]] = max(longest[a["image_id"]], len(a["point_coords"]))
+        for a in anns:
+            k, want = len(a["point_coords"]), longest.get(a["image_id"], 0)
+            if not a["iscrowd"] and 0 < k < want:
+                a["point_coords"] = [a["point_coords"][i % k] for i in range(want)]
+                a["point_labels"] = [a["point_labels"][i % k] for i in range(want)]
     cats = [{"id": c["id"], "name": c["name"], "supercategory": c.get("supercategory", "")}
             for c in doc["categories"] if not things_only or c["id"] in thing_ids]
     return {"info": dict(doc.get("info", {})), "images": [dict(im) for im in doc["images"]],
