@@ -1,0 +1,244 @@
+"""Point supervision for Panoptic FCN: points JSON + augmentation → per-image training targets.
+
+The model trains from one structure, :class:`pointly.model.gt.TrainTargets` (stride-4 masks,
+classes, centres, boxes, stuff maps and a ``valid`` map), and its losses honour ``valid``. Full
+supervision fills it from exact masks with nothing ignored (:func:`pointly.model.gt.full_targets`);
+this module fills it from **points only** (study.md, "Our design"), through
+:func:`pointly.pointgen.targets.build_targets`, *after* the geometric augmentation and directly on
+the stride-4 grid, so no full-size mask is ever built or read:
+
+* the augmentation of one sample (resize to a short side, optional flip) is a
+  :class:`~pointly.pointgen.pixel_transform.PixelTransform`; resizing that canvas to the stride-4
+  size of the resized image (``int(h/4 + 0.5)``, the size full supervision downsamples to) gives
+  the target grid;
+* **things**: the shape's raster is the mask (binary, in place of the soft downsampled mask); the
+  centre is the *simulated centre* (mean of the points) in stride-4 pixel-index coordinates (the
+  convention of :func:`pointly.pointgen.centers.mass_center`); the box — which picks the FPN
+  levels and the Gaussian radius in :func:`pointly.model.gt.build_level_targets`, the same code
+  as full supervision — is the box of the shape (before conflicts and dilation) in resized-input
+  pixels, computed from the shape polygon so it is not quantised to the stride;
+* **stuff**: one map per stuff class present (its shape), and class 0 ("things") = the union of
+  the thing shapes, as in full supervision;
+* ``valid`` = 0 where no shape says anything (and on conflicts); 1 elsewhere. The losses then
+  ignore those pixels: top-k kernel candidates come from inside the shape, dice and the stuff
+  focal loss are computed on non-ignored pixels only, and a stuff kernel pools over its class's
+  shape (:mod:`pointly.model.losses`, unchanged — there is one implementation of the losses).
+
+A thing whose mask ends up empty (every point shared with another segment or cropped away) is
+dropped, as full supervision drops instances with an empty stride-4 mask.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from pointly.model.data import PanopticTrainSet
+from pointly.model.gt import TrainTargets, stride4_size
+from pointly.pointgen.coco import Category, ImageInfo
+from pointly.pointgen.errors import PointlyError
+from pointly.pointgen.formats import annotations_by_image, load_points
+from pointly.pointgen.pixel_transform import PixelTransform
+from pointly.pointgen.targets import TargetOptions, build_targets, shapes_for
+
+
+def shape_box(geometry: Any, transform: PixelTransform) -> tuple[float, float, float, float]:
+    """``(x1, y1, x2, y2)`` of a shape in the transform's output pixels, clipped to the canvas.
+
+    Shapes pass through the pixel *centres* of their points; the box is widened by half a pixel
+    on each side (input pixels) so that it equals the tight pixel box of the rasterised shape,
+    i.e. the same convention as a mask's COCO ``bbox`` in full supervision.
+    """
+    minx, miny, maxx, maxy = geometry.bounds
+    corners = transform.apply(np.array([[minx - 0.5, miny - 0.5], [maxx + 0.5, maxy + 0.5]]))
+    x1, x2 = sorted((float(corners[0, 0]), float(corners[1, 0])))
+    y1, y2 = sorted((float(corners[0, 1]), float(corners[1, 1])))
+    w, h = transform.width, transform.height
+    return (min(max(x1, 0.0), w), min(max(y1, 0.0), h), min(max(x2, 0.0), w), min(max(y2, 0.0), h))
+
+
+def point_train_targets(annotations: Sequence[Mapping], categories: Any, image_size: tuple[int, int],
+                        transform: PixelTransform, thing_index: Mapping[int, int],
+                        stuff_index: Mapping[int, int], *, options: TargetOptions | None = None,
+                        rng: np.random.Generator | None = None, shapes: Sequence[Any] | None = None,
+                        file: Any = None) -> TrainTargets:
+    """The :class:`TrainTargets` of one augmented sample, from its points alone.
+
+    * ``annotations``: the points-JSON annotations of the image; ``categories``: category dicts
+      or ``{id: Category}``; ``image_size``: the original ``(width, height)``.
+    * ``transform``: original image → augmented input canvas (resize, flip); its canvas is the
+      input image size ``(h, w)`` before padding.
+    * ``thing_index``: dataset thing category id → contiguous class; ``stuff_index``: stuff id →
+      1..S-1 (0 is "things"), as for :func:`pointly.model.gt.full_targets`. Segments of other
+      categories are skipped (as unknown categories are by full supervision).
+    * ``options``: shape, concave ratio, dilation... (:class:`TargetOptions`); ``rng`` draws the
+      dilation radius when it is a range; ``shapes``: the cached hull of every annotation
+      (:func:`pointly.pointgen.targets.shapes_for`), reused across augmentations.
+    """
+    opts = options or TargetOptions()
+    h, w = transform.height, transform.width
+    h4, w4 = stride4_size(h, w)
+    t4 = transform.resize(w4, h4)
+    anns = [a for a in annotations if int(a["category_id"]) in thing_index or int(a["category_id"]) in stuff_index]
+    if shapes is None:
+        shapes = shapes_for(anns, opts)
+    elif len(shapes) != len(annotations):
+        raise ValueError("shapes must hold one geometry per annotation")
+    else:
+        keep = {id(a) for a in anns}
+        shapes = [s for a, s in zip(annotations, shapes) if id(a) in keep]
+    geom_by_ann = {id(a): g for a, g in zip(anns, shapes)}
+    if anns:
+        built = build_targets(anns, categories, image_size, options=opts, transform=t4, rng=rng,
+                              shapes=shapes, file=file)
+        segments, ignore = built.segments, built.ignore
+    else:
+        segments, ignore = [], np.ones((h4, w4), dtype=bool)
+    non_crowd = [a for a in anns if not a.get("iscrowd", 0)]  # build_targets' segment order
+
+    thing_masks, classes, centres, boxes = [], [], [], []
+    stuff_maps: dict[int, np.ndarray] = {}
+    for ann, seg in zip(non_crowd, segments):
+        cat = int(seg.category_id)
+        if cat in thing_index:
+            if not seg.mask.any():
+                continue
+            thing_masks.append(seg.mask)
+            classes.append(thing_index[cat])
+            centres.append(seg.centre)
+            boxes.append(shape_box(geom_by_ann[id(ann)], transform))
+            stuff_maps[0] = seg.mask | stuff_maps.get(0, np.zeros((h4, w4), dtype=bool))
+        else:
+            cls = stuff_index[cat]
+            stuff_maps[cls] = seg.mask | stuff_maps.get(cls, np.zeros((h4, w4), dtype=bool))
+    present = sorted(c for c, m in stuff_maps.items() if m.any())
+
+    def stack(masks: list[np.ndarray]) -> torch.Tensor:
+        if not masks:
+            return torch.zeros((0, h4, w4), dtype=torch.float32)
+        return torch.from_numpy(np.stack(masks)).to(torch.float32)
+
+    return TrainTargets(
+        thing_masks=stack(thing_masks),
+        thing_classes=torch.tensor(classes, dtype=torch.int64),
+        thing_centers=torch.tensor(centres, dtype=torch.float32).reshape(-1, 2),
+        thing_boxes=torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
+        stuff_masks=stack([stuff_maps[c] for c in present]),
+        stuff_classes=torch.tensor(present, dtype=torch.int64),
+        valid=torch.from_numpy(~ignore).to(torch.float32),
+        image_size=(h, w),
+    )
+
+
+def augment_transform(width: int, height: int, new_width: int, new_height: int, flip: bool) -> PixelTransform:
+    """The transform of a sample resized to ``new_width × new_height`` and optionally mirrored."""
+    t = PixelTransform.identity(width, height).resize(new_width, new_height)
+    return t.hflip() if flip else t
+
+
+def stride4_centre(x: float, y: float, transform: PixelTransform) -> tuple[float, float]:
+    """Where an input pixel-centre position lands on the stride-4 grid, in pixel-index coordinates.
+
+    Used by tests and by callers that need to compare a centre with :attr:`TrainTargets.thing_centers`.
+    """
+    h4, w4 = stride4_size(transform.height, transform.width)
+    c = transform.resize(w4, h4).apply(np.array([[x, y]], dtype=np.float64))[0]
+    return float(c[0] - 0.5), float(c[1] - 0.5)
+
+
+# --------------------------------------------------------------------------- training data
+class PointsSource:
+    """A points JSON seen through the dataset interface :class:`~pointly.model.data.PanopticTrainSet`
+    uses (``images``, ``categories``, ``segments_info``, ``json_path``) — and nothing else.
+
+    It holds no masks: :meth:`label_map` raises, so a training run that reached for a mask would
+    fail loudly instead of silently reading one. ``segments_info`` returns the image's point
+    annotations (they carry ``category_id`` and ``iscrowd``, which is all the empty-image filter
+    needs).
+    """
+
+    kind = "points"
+
+    def __init__(self, points_json: str | Path, *, doc: Mapping | None = None) -> None:
+        self.json_path = Path(points_json)
+        doc = load_points(self.json_path) if doc is None else doc
+        self.doc = doc
+        self.images = [ImageInfo(int(im["id"]), str(im["file_name"]), int(im["width"]), int(im["height"]))
+                       for im in doc["images"]]
+        self.categories = {int(c["id"]): Category(int(c["id"]), str(c["name"]), bool(c.get("isthing", 1)),
+                                                  str(c.get("supercategory", "")))
+                           for c in doc["categories"]}
+        self._anns = annotations_by_image(doc)
+
+    def segments_info(self, image_id: int) -> list[dict]:
+        return list(self._anns.get(image_id, []))
+
+    def label_map(self, image_id: int) -> np.ndarray:
+        raise PointlyError("point supervision reads no masks", file=self.json_path, record=f"image_id {image_id}",
+                           fix="this is a bug: report it")
+
+
+class PointTargetMaker:
+    """The ``target_fn`` of :class:`~pointly.model.data.PanopticTrainSet` for point supervision.
+
+    Called with ``(image_info, {"scale_x", "scale_y", "flip", "size": (h, w)})`` after the sample's
+    augmentation was drawn; returns its :class:`TrainTargets` via :func:`point_train_targets`. Hulls
+    are computed once per image and cached (they live in original-image coordinates, so every
+    augmentation reuses them). ``rng_for`` gives the generator of the current sample (the
+    dilation radius draw); see :class:`PointsTrainSet`.
+    """
+
+    def __init__(self, source: PointsSource, thing_index: Mapping[int, int], stuff_index: Mapping[int, int],
+                 options: TargetOptions, rng_for: Callable[[], np.random.Generator] | None = None) -> None:
+        self.source = source
+        self.thing_index = dict(thing_index)
+        self.stuff_index = dict(stuff_index)
+        self.options = options
+        self.rng_for = rng_for
+        self._shapes: dict[int, list] = {}
+
+    def __call__(self, info: ImageInfo, aug: Mapping[str, Any]) -> TrainTargets:
+        anns = self.source.segments_info(info.id)
+        if info.id not in self._shapes:
+            self._shapes[info.id] = shapes_for(anns, self.options)
+        h, w = aug["size"]
+        transform = augment_transform(info.width, info.height, w, h, bool(aug["flip"]))
+        rng = self.rng_for() if self.rng_for is not None else None
+        if rng is None and isinstance(self.options.dilation, tuple):
+            rng = np.random.default_rng([info.id])
+        return point_train_targets(anns, self.source.categories, (info.width, info.height), transform,
+                                   self.thing_index, self.stuff_index, options=self.options, rng=rng,
+                                   shapes=self._shapes[info.id], file=self.source.json_path)
+
+
+class PointsTrainSet(PanopticTrainSet):
+    """Training samples supervised by points: the model's own augmentation (resize shortest edge,
+    flip, drawn from the sample's seed, :class:`~pointly.model.data.PanopticTrainSet`), with
+    :class:`PointTargetMaker` building the targets from the points JSON. Only the images and the
+    points JSON are read.
+
+    The dilation radius of each sample is drawn from a generator seeded by the sample's
+    augmentation seed (a separate stream), so runs are reproducible and ``--resume`` exact.
+    """
+
+    def __init__(self, cfg, points_json: str | Path, image_dir: str | Path, options: TargetOptions) -> None:
+        source = PointsSource(points_json)
+        self._aug_seed = 0
+        super().__init__(cfg, "train", dataset=source, image_dir=Path(image_dir))
+        self.options = options
+        self.target_fn = PointTargetMaker(source, self.thing_index, self.stuff_index, options,
+                                          rng_for=self._sample_rng)
+
+    def _sample_rng(self) -> np.random.Generator:
+        return np.random.default_rng([int(self._aug_seed), 0x9017])
+
+    def __getitem__(self, key):
+        self._aug_seed = key[1]
+        return super().__getitem__(key)
+
+
+__all__ = ["point_train_targets", "shape_box", "augment_transform", "stride4_centre", "TargetOptions",
+           "PointsSource", "PointTargetMaker", "PointsTrainSet"]
+
