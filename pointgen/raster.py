@@ -1,0 +1,157 @@
+"""Exact, closed, pixel-centre rasterisation of polygons, vectorised with numpy.
+
+Rule (docs/targets.md, "Pixel-centre semantics"): output pixel ``(i, j)`` (row ``i``, column
+``j``) belongs to a polygon when its centre ``(j + 0.5, i + 0.5)`` lies in the **closed** polygon
+(interior or boundary). The closed rule matters for point targets: the hull of a segment's
+points passes through the points' pixel centres, so an open rule would drop the very pixels
+that were clicked, and a square hull of points at corners (0, 0) … (9, 9) must give a 10 × 10
+block, not 9 × 9.
+
+How: a scanline per pixel row, done for all rows and edges at once. For a row centre ``y`` the
+closed polygon's slice is the union of the two half-open even-odd slices, edges counted when
+``ylo <= y < yhi`` (the slice just below the row, closed) and when ``ylo < y <= yhi`` (just
+above): every boundary point of a simple polygon is the limit of interior points from above or
+below, so the union is exactly the closed slice, vertices and horizontal edges included. Spans
+are turned into pixels with a difference array (``np.bincount``) and one ``cumsum``. A tolerance
+of 1e-9 px on crossing positions absorbs floating-point rounding in the inclusive direction.
+
+Why hand-written (measured by ``benchmarks/bench_targets.py``, 640×480, a 20-vertex concave
+hull spanning about 200×150 px, 2-core CPU; ratios within one run):
+
+=============================================  =========  =====================
+method                                         µs / poly  exact closed rule
+=============================================  =========  =====================
+this scanline (:func:`rasterize_polygon`)      ~75        yes (tested against shapely)
+``shapely.intersects_xy`` on the bbox grid     ~2600      yes (the test oracle)
+``matplotlib.path.Path.contains_points``       ~3900      no (open, radius-dependent edges)
+``skimage.draw.polygon``                       ~230       no (drops boundary centres)
+``cv2.fillPoly``                               ~12        no (fills the outline ring too)
+=============================================  =========  =====================
+
+rasterio (exact, 333 µs in libraries.md) is not installed and would add a GDAL dependency.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+_TOL = 1e-9
+
+
+def polygon_rings(geometry) -> list[np.ndarray]:
+    """The exterior rings of a shapely Polygon or MultiPolygon as ``(V, 2)`` float arrays.
+
+    Holes are not supported (pointly's shapes have none: concave hulls are built with
+    ``allow_holes=False``); a polygon with holes raises ValueError.
+    """
+    geoms = getattr(geometry, "geoms", None)
+    parts = list(geoms) if geoms is not None else [geometry]
+    rings = []
+    for g in parts:
+        if g.is_empty:
+            continue
+        if g.geom_type != "Polygon":
+            raise ValueError(f"cannot rasterise a {g.geom_type}")
+        if len(g.interiors):
+            raise ValueError("polygons with holes are not supported")
+        rings.append(np.asarray(g.exterior.coords, dtype=np.float64)[:-1])
+    return rings
+
+
+def rasterize_polygon(vertices: np.ndarray, height: int, width: int
+                      ) -> tuple[np.ndarray, int, int]:
+    """Rasterise one simple polygon on a ``height × width`` grid with the closed pixel-centre rule.
+
+    ``vertices`` is ``(V, 2)`` of ``(x, y)`` in the grid's continuous coordinates (pixel ``(i, j)``
+    spans ``[j, j+1] × [i, i+1]``); the ring may or may not repeat its first vertex. Returns
+    ``(crop, x0, y0)``: a boolean crop covering the polygon's pixel box clipped to the grid, and
+    its top-left pixel. An empty result is a ``0 × 0`` crop.
+    """
+    return rasterize_rings([np.asarray(vertices, dtype=np.float64)], height, width)
+
+
+def rasterize_rings(rings: list[np.ndarray], height: int, width: int
+                    ) -> tuple[np.ndarray, int, int]:
+    """Union of several simple polygons (see :func:`rasterize_polygon`), as one crop."""
+    rings = [r[:-1] if len(r) > 1 and np.array_equal(r[0], r[-1]) else r for r in rings]
+    rings = [r for r in rings if len(r) >= 3]
+    empty = (np.zeros((0, 0), dtype=bool), 0, 0)
+    if not rings:
+        return empty
+    allv = np.concatenate(rings)
+    if not np.all(np.isfinite(allv)):
+        raise ValueError("polygon vertices must be finite")
+    xmin, ymin = allv.min(axis=0)
+    xmax, ymax = allv.max(axis=0)
+    # rows / columns whose centres can lie in the closed polygon
+    r0 = max(0, math.ceil(ymin - 0.5 - _TOL))
+    r1 = min(height - 1, math.floor(ymax - 0.5 + _TOL))
+    c0 = max(0, math.ceil(xmin - 0.5 - _TOL))
+    c1 = min(width - 1, math.floor(xmax - 0.5 + _TOL))
+    if r1 < r0 or c1 < c0:
+        return empty
+    nrows, ncols = r1 - r0 + 1, c1 - c0 + 1
+    yc = np.arange(r0, r1 + 1, dtype=np.float64)[:, None] + 0.5  # (R, 1)
+
+    starts_all, ends_all, rows_all = [], [], []
+    for ring in rings:
+        p0 = ring
+        p1 = np.roll(ring, -1, axis=0)
+        x0, y0, x1, y1 = p0[:, 0], p0[:, 1], p1[:, 0], p1[:, 1]
+        ylo, yhi = np.minimum(y0, y1), np.maximum(y0, y1)
+        keep = ylo < yhi  # horizontal edges never count (see module docstring)
+        x0, y0, x1, y1, ylo, yhi = x0[keep], y0[keep], x1[keep], y1[keep], ylo[keep], yhi[keep]
+        if x0.size == 0:
+            continue
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = (x1 - x0) / (y1 - y0)
+        xs = x0[None, :] + (yc - y0[None, :]) * slope[None, :]  # (R, E)
+        for active in ((ylo[None, :] <= yc) & (yc < yhi[None, :]),
+                       (ylo[None, :] < yc) & (yc <= yhi[None, :])):
+            cross = np.where(active, xs, np.inf)
+            cross.sort(axis=1)
+            npairs = int(active.sum(axis=1).max()) // 2
+            if npairs == 0:
+                continue
+            a = cross[:, 0:2 * npairs:2]
+            b = cross[:, 1:2 * npairs:2]
+            ok = np.isfinite(b)
+            rr = np.nonzero(ok)[0]
+            starts_all.append(np.ceil(a[ok] - 0.5 - _TOL).astype(np.int64) - c0)
+            ends_all.append(np.floor(b[ok] - 0.5 + _TOL).astype(np.int64) - c0)
+            rows_all.append(rr)
+    if not rows_all:
+        return empty
+    s = np.concatenate(starts_all)
+    e = np.concatenate(ends_all)
+    r = np.concatenate(rows_all)
+    s = np.maximum(s, 0)
+    e = np.minimum(e, ncols - 1)
+    ok = s <= e
+    s, e, r = s[ok], e[ok], r[ok]
+    stride = ncols + 1
+    size = nrows * stride
+    diff = (np.bincount(r * stride + s, minlength=size)
+            - np.bincount(r * stride + e + 1, minlength=size))
+    crop = np.cumsum(diff.reshape(nrows, stride), axis=1)[:, :ncols] > 0
+    return crop, c0, r0
+
+
+def paste(canvas: np.ndarray, crop: np.ndarray, x0: int, y0: int) -> np.ndarray:
+    """OR a crop returned by :func:`rasterize_polygon` into a full ``H × W`` boolean canvas."""
+    if crop.size:
+        h, w = crop.shape
+        canvas[y0:y0 + h, x0:x0 + w] |= crop
+    return canvas
+
+
+def rasterize_geometry(geometry, height: int, width: int) -> tuple[np.ndarray, int, int]:
+    """Rasterise a shapely Polygon/MultiPolygon (exterior rings, no holes) as one crop."""
+    return rasterize_rings(polygon_rings(geometry), height, width)
+
+
+def full_mask(geometry, height: int, width: int) -> np.ndarray:
+    """Convenience: the ``H × W`` boolean mask of a shapely polygon (tests, previews)."""
+    crop, x0, y0 = rasterize_geometry(geometry, height, width)
+    return paste(np.zeros((height, width), dtype=bool), crop, x0, y0)

@@ -1,0 +1,470 @@
+"""Training targets from points: per segment a centre and a shape mask, per image an ignore mask.
+
+This is the supervision Panoptic FCN trains on when it has points instead of masks (the TPAMI
+paper, Sec. 3.5; our design in study.md, "Our design"). For one image and all its annotations:
+
+* **centre** of a segment = the mean of its (positive) points — the "simulated centre";
+* **shape** = convex or concave hull of the points (:mod:`pointly.pointgen.shapes`), a disc for
+  one point, a capsule for two or collinear points; rasterised exactly with the closed
+  pixel-centre rule (:mod:`pointly.pointgen.raster`) on the *output* grid, after the geometric
+  augmentation (:class:`~pointly.pointgen.pixel_transform.PixelTransform`), so stride-4 targets
+  never need a full-size mask;
+* **conflicts**: a pixel claimed by two segments' shapes is ignored for both;
+* **points are hard labels**: the output pixel holding a segment's point is positive for that
+  segment and negative for every other one, whatever the hulls say (so every point lies in its
+  own mask and no shape covers another segment's point); a pixel holding points of two segments
+  is ignored; a pixel holding a ``point_labels = 0`` point of a segment is never positive for it;
+* **ignore** = every pixel not in exactly one segment's final mask (covered by no shape, or in
+  conflict, or in a crowd annotation's shape); a segment's pixels are negatives for the others;
+* **dilation** (augmentation): every shape is grown by a radius (fixed, or drawn per call from a
+  range; in input pixels or relative to the image's longer side) into *ignored, unclaimed* pixels
+  only: it never takes a pixel of another shape or of another segment's point, and a pixel
+  reached by two dilations stays ignored.
+
+Crowd annotations (``iscrowd = 1``) give no segment: their shape pixels are ignored.
+All segments of an image are handled together on one output-size claim map (counts and id sums),
+so the cost is one small crop per segment, not one full-size mask per segment.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from pointly.pointgen.centers import draw_gaussian, gaussian_radius
+from pointly.pointgen.errors import PointlyError
+from pointly.pointgen.pixel_transform import PixelTransform
+from pointly.pointgen.raster import rasterize_rings
+from pointly.pointgen.shapes import SHAPES, dilate, hull_shape, shape_rings
+
+DILATION_UNITS = ("relative", "pixels")
+
+__all__ = ["TargetOptions", "SegmentTarget", "ImageTargets", "build_targets", "parse_dilation",
+           "centre_heatmap", "PixelTransform", "DILATION_UNITS"]
+
+
+@dataclass(frozen=True)
+class TargetOptions:
+    """How points become targets (every field is a CLI option of ``pointly targets``/``train``).
+
+    * ``shape``: ``"convex"`` or ``"concave"`` hull of a segment's points.
+    * ``concave_ratio``: shapely's ``concave_hull`` ratio in [0, 1] (1 = convex hull; smaller is
+      tighter). Default chosen by the target-quality study (docs/targets.md).
+    * ``point_radius``: radius of the disc around a single point and half-width of the capsule of
+      two or collinear points, in input-image pixels.
+    * ``dilation``: ``None`` (off), a radius, or a ``(min, max)`` range drawn uniformly per call.
+    * ``dilation_units``: ``"relative"`` (fraction of the input image's longer side) or
+      ``"pixels"`` (input-image pixels).
+    """
+
+    shape: str = "concave"
+    concave_ratio: float = 0.3
+    point_radius: float = 6.0
+    dilation: float | tuple[float, float] | None = None
+    dilation_units: str = "relative"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.dilation, list):
+            object.__setattr__(self, "dilation", tuple(self.dilation))
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`PointlyError` on an out-of-range option."""
+        if self.shape not in SHAPES:
+            raise PointlyError(f"unknown shape {self.shape!r}", record="--shape",
+                               fix=f"use one of {', '.join(SHAPES)}")
+        if not (0.0 <= float(self.concave_ratio) <= 1.0):
+            raise PointlyError(f"concave ratio {self.concave_ratio} is outside [0, 1]",
+                               record="--concave-ratio", fix="1 is the convex hull, 0 the tightest")
+        if not (math.isfinite(self.point_radius) and self.point_radius > 0):
+            raise PointlyError(f"point radius {self.point_radius} must be a positive number",
+                               record="--point-radius")
+        if self.dilation_units not in DILATION_UNITS:
+            raise PointlyError(f"unknown dilation units {self.dilation_units!r}",
+                               record="--dilation", fix=f"use one of {', '.join(DILATION_UNITS)}")
+        d = self.dilation
+        if d is None:
+            return
+        values = d if isinstance(d, tuple) else (d,)
+        if len(values) not in (1, 2) or not all(
+                isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in values):
+            raise PointlyError(f"dilation {d!r} must be a non-negative radius or a (min, max) range",
+                               record="--dilation", fix="e.g. 0.02, 0.01:0.03 or 8px")
+        if len(values) == 2 and values[0] > values[1]:
+            raise PointlyError(f"dilation range {d!r} has min > max", record="--dilation",
+                               fix="write MIN:MAX with MIN <= MAX")
+        if self.dilation_units == "relative" and max(values) > 0.5:
+            raise PointlyError(f"relative dilation {d!r} exceeds half the image side",
+                               record="--dilation", fix="relative radii are fractions, e.g. 0.02; use NNpx for pixels")
+
+    def dilation_radius(self, width: int, height: int, rng: np.random.Generator | None = None) -> float:
+        """The dilation radius for one call, in input pixels (0.0 when off).
+
+        A range needs ``rng`` (one uniform draw per call); a fixed radius draws nothing.
+        """
+        d = self.dilation
+        if d is None:
+            return 0.0
+        if isinstance(d, tuple):
+            lo, hi = (float(d[0]), float(d[1])) if len(d) == 2 else (float(d[0]), float(d[0]))
+            if hi > lo:
+                if rng is None:
+                    raise ValueError("a dilation range needs rng (a numpy Generator)")
+                r = float(rng.uniform(lo, hi))
+            else:
+                r = lo
+        else:
+            r = float(d)
+        return r * max(width, height) if self.dilation_units == "relative" else r
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options as plain JSON values (for resolved-config files)."""
+        out = asdict(self)
+        if isinstance(self.dilation, tuple):
+            out["dilation"] = list(self.dilation)
+        return out
+
+
+def parse_dilation(text: str | None) -> tuple[float | tuple[float, float] | None, str]:
+    """Parse a CLI dilation: ``off``, ``0.02``, ``0.01:0.03`` (relative) or ``8px``, ``4:12px``.
+
+    Returns ``(dilation, units)`` for :class:`TargetOptions`.
+    """
+    if text is None:
+        return None, "relative"
+    t = str(text).strip().lower()
+    if t in ("", "off", "none", "0", "no"):
+        return None, "relative"
+    units = "relative"
+    if t.endswith("px"):
+        units, t = "pixels", t[:-2]
+    try:
+        parts = [float(p.replace("px", "")) for p in t.split(":")]
+    except ValueError:
+        raise PointlyError(f"cannot read dilation {text!r}", record="--dilation",
+                           fix="write off, a radius (0.02), a range (0.01:0.03), or pixels (8px, 4:12px)") from None
+    if len(parts) == 1:
+        return parts[0], units
+    if len(parts) == 2:
+        return (parts[0], parts[1]), units
+    raise PointlyError(f"cannot read dilation {text!r}", record="--dilation",
+                       fix="a range has two numbers, MIN:MAX")
+
+
+@dataclass
+class SegmentTarget:
+    """The target of one segment on the output grid.
+
+    * ``centre``: ``(x, y)`` mean of the positive points in output **pixel-index** coordinates
+      (pixel ``(i, j)`` has its centre at ``(j, i)``, the convention of
+      :func:`pointly.pointgen.centers.mass_center`); it may lie off the canvas after a crop.
+    * ``mask``: boolean ``H × W`` final positives (after conflicts, point labels and dilation).
+    * ``bbox``: ``[x, y, w, h]`` in output pixels of the segment's shape *before* conflicts
+      (shape raster ∪ its own point pixels, before dilation): the size used for the Gaussian
+      radius and the FPN level. ``(0, 0, 0, 0)`` when the shape misses the canvas.
+    """
+
+    annotation_id: int
+    category_id: int
+    isthing: bool
+    centre: tuple[float, float]
+    mask: np.ndarray = field(repr=False)
+    bbox: tuple[float, float, float, float]
+    source_segment_id: int | None = None
+    num_points: int = 0
+
+    @property
+    def box_size(self) -> tuple[float, float]:
+        """``(width, height)`` of :attr:`bbox`."""
+        return self.bbox[2], self.bbox[3]
+
+    @property
+    def visible(self) -> bool:
+        """True when the segment has at least one positive pixel on the canvas."""
+        return bool(self.mask.any())
+
+
+@dataclass
+class ImageTargets:
+    """All targets of one image: its segments and the ignore mask (``H × W`` bool).
+
+    ``owner`` is the ``H × W`` int32 map behind them: 0 = ignored, ``k + 1`` = ``segments[k]``.
+    ``dilation_radius`` is the radius used, in input pixels (0 when off).
+    """
+
+    segments: list[SegmentTarget]
+    ignore: np.ndarray = field(repr=False)
+    owner: np.ndarray = field(repr=False)
+    transform: PixelTransform
+    dilation_radius: float = 0.0
+    image_id: int | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.transform.shape
+
+
+# ---------------------------------------------------------------------------------------------
+# input checking
+
+def _image_size(image_size: Any) -> tuple[int, int]:
+    if isinstance(image_size, Mapping):
+        return int(image_size["width"]), int(image_size["height"])
+    if hasattr(image_size, "width") and hasattr(image_size, "height"):
+        return int(image_size.width), int(image_size.height)
+    w, h = image_size
+    return int(w), int(h)
+
+
+def _category_isthing(categories: Any) -> dict[int, bool]:
+    if isinstance(categories, Mapping):
+        items = categories.values()
+    else:
+        items = categories
+    out = {}
+    for c in items:
+        if isinstance(c, Mapping):
+            out[int(c["id"])] = bool(c.get("isthing", 1))
+        else:
+            out[int(c.id)] = bool(c.isthing)
+    return out
+
+
+def _record(ann: Mapping, i: int) -> str:
+    return f"annotation id {ann.get('id', f'#{i}')} (image_id {ann.get('image_id', '?')})"
+
+
+def _checked_points(ann: Mapping, i: int, width: int, height: int, file: Any
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """``(coords int (N, 2), labels int (N,))`` of one annotation, or a PointlyError."""
+    rec = _record(ann, i)
+    raw = ann.get("point_coords")
+    if raw is None or len(raw) == 0:
+        raise PointlyError("annotation has no points (empty segment)", file=file, record=rec,
+                           fix="drop the annotation or give it at least one point")
+    try:
+        arr = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise PointlyError("point_coords is not a list of [x, y] numbers", file=file, record=rec,
+                           fix="write point_coords as [[x, y], ...]") from None
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise PointlyError("point_coords is not a list of [x, y] pairs", file=file, record=rec,
+                           fix="write point_coords as [[x, y], ...]")
+    if not np.all(np.isfinite(arr)):
+        j = int(np.nonzero(~np.isfinite(arr).all(axis=1))[0][0])
+        raise PointlyError(f"point {j} has a NaN or infinite coordinate", file=file, record=rec,
+                           fix="points are integer pixel indices; remove or fix the point")
+    outside = (arr[:, 0] < 0) | (arr[:, 0] >= width) | (arr[:, 1] < 0) | (arr[:, 1] >= height)
+    if outside.any():
+        j = int(np.nonzero(outside)[0][0])
+        raise PointlyError(f"point {j} ({arr[j, 0]:g}, {arr[j, 1]:g}) lies outside the "
+                           f"{width}x{height} image", file=file, record=rec,
+                           fix="points are pixel indices with 0 <= x < width, 0 <= y < height")
+    coords = np.floor(arr).astype(np.int64)
+    labels = np.asarray(ann.get("point_labels", [1] * len(coords)), dtype=np.int64).reshape(-1)
+    if labels.shape[0] != coords.shape[0]:
+        raise PointlyError(f"point_labels has {labels.shape[0]} entries but point_coords has "
+                           f"{coords.shape[0]}", file=file, record=rec, fix="give one label per point")
+    if not np.any(labels == 1):
+        raise PointlyError("annotation has no positive point (all point_labels are 0)", file=file,
+                           record=rec, fix="a segment needs at least one point with label 1")
+    return coords, labels
+
+
+# ---------------------------------------------------------------------------------------------
+
+def _box(x0: int, y0: int, x1: int, y1: int) -> tuple[float, float, float, float]:
+    """COCO box of the inclusive pixel range; empty when x1 < x0."""
+    if x1 < x0 or y1 < y0:
+        return (0.0, 0.0, 0.0, 0.0)
+    return (float(x0), float(y0), float(x1 - x0 + 1), float(y1 - y0 + 1))
+
+
+def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: Any, *,
+                  options: TargetOptions | None = None, out_size: tuple[int, int] | None = None,
+                  transform: PixelTransform | None = None, rng: np.random.Generator | None = None,
+                  file: Any = None, shapes: Sequence[Any] | None = None) -> ImageTargets:
+    """Build the targets of one image from its points.
+
+    * ``annotations``: the points-JSON annotations of one image (``point_coords``, optional
+      ``point_labels``, ``category_id``, ``id``, ``iscrowd``, ``source_segment_id``).
+    * ``categories``: ``{id: Category}`` or a list of category dicts (needs ``isthing``).
+    * ``image_size``: the original image as ``(width, height)``, an image record dict or an
+      :class:`~pointly.pointgen.coco.ImageInfo`.
+    * ``out_size``: ``(width, height)`` of a plain resize of the whole image; or ``transform``: a
+      :class:`PixelTransform` describing resize/flip/crop/pad/stride. Neither: full size.
+    * ``rng``: needed when ``options.dilation`` is a range (one radius drawn per call).
+    * ``shapes``: optional precomputed :func:`~pointly.pointgen.shapes.hull_shape` results, one per
+      annotation (input coordinates), to skip recomputing hulls across augmentations.
+    * ``file``: named in error messages.
+
+    Bad input (points outside the image, NaN, empty segments, unknown categories) raises
+    :class:`PointlyError`.
+    """
+    opts = options or TargetOptions()
+    width, height = _image_size(image_size)
+    if transform is None:
+        transform = PixelTransform.identity(width, height)
+        if out_size is not None:
+            transform = transform.resize(int(out_size[0]), int(out_size[1]))
+    elif out_size is not None:
+        raise ValueError("give out_size or transform, not both")
+    if (transform.in_width, transform.in_height) != (width, height):
+        raise ValueError(f"transform is for a {transform.in_width}x{transform.in_height} image, "
+                         f"not {width}x{height}")
+    isthing = _category_isthing(categories)
+    H, W = transform.shape
+
+    parsed = []
+    for i, ann in enumerate(annotations):
+        cat = ann.get("category_id")
+        if cat not in isthing:
+            raise PointlyError(f"unknown category_id {cat}", file=file, record=_record(ann, i),
+                               fix="add the category to categories or correct category_id")
+        coords, labels = _checked_points(ann, i, width, height, file)
+        parsed.append((ann, coords, labels))
+    if shapes is not None and len(shapes) != len(parsed):
+        raise ValueError("shapes must hold one geometry per annotation")
+
+    radius_in = opts.dilation_radius(width, height, rng)
+    count = np.zeros((H, W), dtype=np.int32)
+    idsum = np.zeros((H, W), dtype=np.int32)
+    crowd = np.zeros((H, W), dtype=bool)
+    blocked = np.zeros((H, W), dtype=bool)
+
+    segs: list[dict] = []  # non-crowd segments, in annotation order
+    geoms = []
+    for i, (ann, coords, labels) in enumerate(parsed):
+        pos = coords[labels == 1]
+        geom = shapes[i] if shapes is not None else hull_shape(
+            pos, shape=opts.shape, concave_ratio=opts.concave_ratio, point_radius=opts.point_radius)
+        rings = [transform.apply(r) for r in shape_rings(geom)]
+        crop, x0, y0 = rasterize_rings(rings, H, W)
+        if ann.get("iscrowd", 0):
+            if crop.size:
+                crowd[y0:y0 + crop.shape[0], x0:x0 + crop.shape[1]] |= crop
+            continue
+        k = len(segs) + 1
+        region = [W, H, -1, -1]  # x0, y0, x1, y1 inclusive
+        if crop.size:
+            ch, cw = crop.shape
+            count[y0:y0 + ch, x0:x0 + cw] += crop
+            idsum[y0:y0 + ch, x0:x0 + cw] += crop * np.int32(k)
+            rows = np.flatnonzero(crop.any(axis=1))
+            cols = np.flatnonzero(crop.any(axis=0))
+            if rows.size:
+                region = [x0 + int(cols[0]), y0 + int(rows[0]), x0 + int(cols[-1]), y0 + int(rows[-1])]
+        pc, pr, pin = transform.point_pixels(pos)
+        pc, pr = pc[pin], pr[pin]
+        if pc.size:
+            region = [min(region[0], int(pc.min())), min(region[1], int(pr.min())),
+                      max(region[2], int(pc.max())), max(region[3], int(pr.max()))]
+        neg = coords[labels != 1]
+        nc, nr, nin = transform.point_pixels(neg)
+        centre_xy = transform.point_centres(pos).mean(axis=0) - 0.5
+        segs.append(dict(ann=ann, k=k, pix=(pr, pc), neg=(nr[nin], nc[nin]), box=list(region),
+                         centre=(float(centre_xy[0]), float(centre_xy[1])), npos=int(len(pos))))
+        geoms.append(geom)
+
+    owner = np.where(count == 1, idsum, 0).astype(np.int32)
+
+    # points are hard labels: a point's pixel belongs to its segment, unless two segments' points share it
+    if segs:
+        all_r = np.concatenate([s["pix"][0] for s in segs])
+        all_c = np.concatenate([s["pix"][1] for s in segs])
+        all_k = np.concatenate([np.full(s["pix"][0].size, s["k"], np.int32) for s in segs])
+        if all_r.size:
+            flat = all_r * W + all_c
+            pairs = np.unique(np.stack([flat, all_k]), axis=1)
+            pix, nseg = np.unique(pairs[0], return_counts=True)
+            first_k = pairs[1][np.searchsorted(pairs[0], pix)]
+            rr, cc = pix // W, pix % W
+            owner[rr, cc] = np.where(nseg == 1, first_k, 0)
+            blocked[rr, cc] = True
+        for s in segs:
+            nr, nc = s["neg"]
+            if nr.size:
+                hit = owner[nr, nc] == s["k"]
+                owner[nr[hit], nc[hit]] = 0
+                blocked[nr, nc] = True
+    if crowd.any():
+        owner[crowd & ~blocked] = 0
+        blocked |= crowd
+
+    # dilation: grow every shape into pixels that no shape claimed; a pixel reached twice stays ignored
+    if radius_in > 0 and segs:
+        free = (count == 0) & ~blocked
+        dcount = np.zeros((H, W), dtype=np.int32)
+        dsum = np.zeros((H, W), dtype=np.int32)
+        for s, geom in zip(segs, geoms):
+            rings = [transform.apply(r) for r in shape_rings(dilate(geom, radius_in))]
+            crop, x0, y0 = rasterize_rings(rings, H, W)
+            if not crop.size:
+                continue
+            ch, cw = crop.shape
+            sub = crop & free[y0:y0 + ch, x0:x0 + cw]
+            dcount[y0:y0 + ch, x0:x0 + cw] += sub
+            dsum[y0:y0 + ch, x0:x0 + cw] += sub * np.int32(s["k"])
+            s["dbox"] = (x0, y0, x0 + cw - 1, y0 + ch - 1)
+        grown = free & (dcount == 1)
+        owner[grown] = dsum[grown]
+
+    out: list[SegmentTarget] = []
+    for s in segs:
+        x0, y0, x1, y1 = s["box"]
+        rx0, ry0, rx1, ry1 = x0, y0, x1, y1
+        if "dbox" in s:
+            dx0, dy0, dx1, dy1 = s["dbox"]
+            rx0, ry0, rx1, ry1 = min(rx0, dx0), min(ry0, dy0), max(rx1, dx1), max(ry1, dy1)
+        mask = np.zeros((H, W), dtype=bool)
+        if rx1 >= rx0 and ry1 >= ry0:
+            mask[ry0:ry1 + 1, rx0:rx1 + 1] = owner[ry0:ry1 + 1, rx0:rx1 + 1] == s["k"]
+        ann = s["ann"]
+        src = ann.get("source_segment_id")
+        out.append(SegmentTarget(
+            annotation_id=int(ann.get("id", s["k"])), category_id=int(ann["category_id"]),
+            isthing=isthing[int(ann["category_id"])], centre=s["centre"], mask=mask,
+            bbox=_box(x0, y0, x1, y1), source_segment_id=None if src is None else int(src),
+            num_points=s["npos"]))
+    image_id = parsed[0][0].get("image_id") if parsed else None
+    return ImageTargets(segments=out, ignore=owner == 0, owner=owner, transform=transform,
+                        dilation_radius=radius_in, image_id=image_id)
+
+
+def centre_heatmap(targets: ImageTargets, class_index: Mapping[int, int], num_classes: int, *,
+                   things_only: bool = True, scale: float = 1.0,
+                   out_shape: tuple[int, int] | None = None) -> np.ndarray:
+    """``(num_classes, H, W)`` float32 heatmap with a CenterNet Gaussian at each thing's centre.
+
+    The peak sits at ``floor(centre · scale)`` (clamped), the radius is
+    :func:`~pointly.pointgen.centers.gaussian_radius` of the shape's box scaled by ``scale``, drawn
+    with :func:`~pointly.pointgen.centers.draw_gaussian` (max-merge) — the same code as the
+    fully supervised targets (spec §2.3). ``scale`` maps the target grid to a coarser level
+    (e.g. 0.5 for stride 8 from stride-4 targets); ``out_shape`` defaults to the grid scaled.
+    """
+    H, W = targets.shape
+    if out_shape is None:
+        out_shape = (max(1, int(math.ceil(H * scale - 1e-9))), max(1, int(math.ceil(W * scale - 1e-9))))
+    heat = np.zeros((num_classes, *out_shape), dtype=np.float32)
+    for s in targets.segments:
+        if (things_only and not s.isthing) or s.category_id not in class_index:
+            continue
+        cx = min(max(int(math.floor(s.centre[0] * scale)), 0), out_shape[1] - 1)
+        cy = min(max(int(math.floor(s.centre[1] * scale)), 0), out_shape[0] - 1)
+        w, h = s.box_size
+        r = gaussian_radius(h * scale, w * scale)
+        draw_gaussian(heat[class_index[s.category_id]], cx, cy, r)
+    return heat
+
+
+def shapes_for(annotations: Iterable[Mapping], options: TargetOptions) -> list[Any]:
+    """Precompute the input-coordinate shapes of annotations (reuse across augmentations)."""
+    out = []
+    for ann in annotations:
+        coords = np.asarray(ann["point_coords"], dtype=np.int64).reshape(-1, 2)
+        labels = np.asarray(ann.get("point_labels", [1] * len(coords))).reshape(-1)
+        out.append(hull_shape(coords[labels == 1], shape=options.shape,
+                              concave_ratio=options.concave_ratio, point_radius=options.point_radius))
+    return out

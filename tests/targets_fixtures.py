@@ -1,0 +1,27 @@
+"""Fixtures for the targets/study tests: a tiny independent point sampler and category lists."""
+from __future__ import annotations
+
+import numpy as np
+
+CATS = [{"id": 1, "name": "thing", "isthing": 1}, {"id": 2, "name": "stuff", "isthing": 0},
+        {"id": 3, "name": "thing2", "isthing": 1}]
+
+
+def ann(aid: int, coords, category_id: int = 1, image_id: int = 1, **extra) -> dict:
+    """A points-JSON annotation with all labels 1."""
+    coords = [[int(x), int(y)] for x, y in coords]
+    return {"id": aid, "image_id": image_id, "category_id": category_id, "iscrowd": 0,
+            "point_coords": coords, "point_labels": [1] * len(coords), **extra}
+
+
+def sample_points(segments, n: int, rng: np.random.Generator, image_id: int = 1) -> list[dict]:
+    """Up to ``n`` distinct uniform interior points per non-crowd segment (independent of pointgen.simulate)."""
+    out = []
+    for k, seg in enumerate(segments):
+        if seg.iscrowd:
+            continue
+        ys, xs = np.nonzero(seg.mask)
+        pick = rng.choice(xs.size, size=min(n, xs.size), replace=False)
+        out.append(ann(k + 1, np.stack([xs[pick], ys[pick]], 1), seg.category_id, image_id,
+                       source_segment_id=seg.segment_id))
+    return out
