@@ -1,0 +1,282 @@
+"""Writing panoptic predictions as COCO panoptic files (PNG + JSON) and overlay pictures.
+
+Output layout of :class:`PanopticWriter` (``out_dir``)::
+
+    predictions.json        COCO panoptic: images, annotations (segments_info), categories
+    panoptic/<stem>.png     segment ids as R + 256·G + 256²·B (0 = VOID)
+    overlays/<stem>.jpg     the image blended with segment colours (optional)
+
+Each ``segments_info`` record has ``id``, ``category_id`` (dataset id), ``isthing`` (0/1),
+``iscrowd`` (0), ``area`` (pixels), ``bbox`` ``[x, y, w, h]`` (tight, from the pixels) and
+``score`` (the model's confidence). Area and box are recomputed from the label map, so the JSON
+always agrees with the PNG (panopticapi refuses files where they disagree), and segments that
+lost every pixel are dropped. Every file is written atomically (temporary name, then rename).
+"""
+from __future__ import annotations
+
+import io
+import logging
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+
+from pointly.pointgen.coco import encode_panoptic_png, mask_bbox
+from pointly.pointgen.errors import PointlyError
+from pointly.pointgen.io_utils import write_bytes_atomic, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+__all__ = ["PanopticWriter", "SegmentRecord", "read_rgb", "list_images", "overlay", "segment_records",
+           "png_bytes", "IMAGE_SUFFIXES"]
+
+
+@dataclass(frozen=True)
+class SegmentRecord:
+    """One predicted segment as written to ``segments_info``."""
+
+    id: int
+    category_id: int
+    isthing: bool
+    area: int
+    bbox: tuple[float, float, float, float]
+    score: float
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "category_id": self.category_id, "isthing": int(self.isthing), "iscrowd": 0,
+                "area": self.area, "bbox": [int(v) for v in self.bbox], "score": round(float(self.score), 6)}
+
+
+# ----------------------------------------------------------------------------- images in
+def read_rgb(path: str | Path) -> np.ndarray:
+    """An image file as ``H × W × 3`` uint8 RGB, EXIF orientation applied (as detectron2 reads)."""
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+    except FileNotFoundError:
+        raise PointlyError("image not found", file=path, fix="check the path") from None
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise PointlyError(f"unreadable image ({exc.__class__.__name__})", file=path,
+                           fix="the file is damaged or not an image") from None
+
+
+def list_images(inputs: Iterable[str | Path]) -> list[Path]:
+    """Expand files and folders (non-recursive, sorted by name) into image paths."""
+    out: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                log.warning("%s: no images (%s) in this folder", p, ", ".join(IMAGE_SUFFIXES))
+            out.extend(found)
+        elif p.exists():
+            out.append(p)
+        else:
+            raise PointlyError("no such file or folder", file=p, fix="pass image files or a folder of images")
+    return out
+
+
+# ----------------------------------------------------------------------------- segments
+def _get(seg: Any, name: str, default: Any = None) -> Any:
+    if isinstance(seg, Mapping):
+        return seg.get(name, default)
+    return getattr(seg, name, default)
+
+
+def segment_records(label_map: np.ndarray, segments: Sequence[Any],
+                    categories: Mapping[int, Mapping | Any]) -> list[SegmentRecord]:
+    """Check a label map against its segments and return the records to write.
+
+    ``segments`` are dicts or objects with ``id``, ``category_id`` (dataset id) and optionally
+    ``score`` (default 1.0) and ``isthing`` (default: the category's). Every non-zero id in the
+    map must be listed; listed segments without pixels are dropped (with a debug log).
+    """
+    label_map = np.asarray(label_map)
+    if label_map.ndim != 2:
+        raise ValueError(f"label map must be H×W, got shape {label_map.shape}")
+    ids, counts = np.unique(label_map, return_counts=True)
+    area = {int(i): int(c) for i, c in zip(ids, counts) if i != 0}
+    listed = {int(_get(s, "id")) for s in segments}
+    unlisted = sorted(set(area) - listed)
+    if unlisted:
+        raise ValueError(f"segment ids {unlisted[:5]} are in the label map but not in segments")
+    if ids.size and (ids.min() < 0 or ids.max() >= 256 ** 3):
+        raise ValueError("segment ids must be in 0..16777215 to fit a panoptic PNG")
+    out = []
+    for s in segments:
+        sid = int(_get(s, "id"))
+        if sid == 0:
+            raise ValueError("segment id 0 is VOID and cannot be a segment")
+        if sid not in area:
+            log.debug("segment %d has no pixels; dropped", sid)
+            continue
+        cid = int(_get(s, "category_id"))
+        if cid not in categories:
+            raise ValueError(f"segment {sid}: category_id {cid} is not a known category")
+        cat = categories[cid]
+        isthing = _get(s, "isthing")
+        if isthing is None:
+            isthing = bool(_get(cat, "isthing"))
+        out.append(SegmentRecord(sid, cid, bool(isthing), area[sid], mask_bbox(label_map == sid),
+                                 float(_get(s, "score", 1.0))))
+    return out
+
+
+# ----------------------------------------------------------------------------- pictures
+def png_bytes(array: np.ndarray) -> bytes:
+    """PNG-encode an array (lossless) in memory."""
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _segment_colour(category_colour: Sequence[int] | None, segment_id: int, isthing: bool) -> np.ndarray:
+    """Stuff: the category colour. Things: the category colour jittered by a hash of the segment
+    id (±40 per channel), so neighbouring instances of one class differ, reproducibly."""
+    if category_colour is None:
+        h = zlib.crc32(str(segment_id).encode())
+        base = np.array([h & 255, (h >> 8) & 255, (h >> 16) & 255], dtype=np.int64)
+    else:
+        base = np.array(category_colour, dtype=np.int64)
+    if isthing:
+        h = zlib.crc32(segment_id.to_bytes(4, "little"))
+        base = base + np.array([(h & 0xFF) % 81, ((h >> 8) & 0xFF) % 81, ((h >> 16) & 0xFF) % 81]) - 40
+    return np.clip(base, 0, 255).astype(np.uint8)
+
+
+def overlay(image: np.ndarray, label_map: np.ndarray, records: Sequence[SegmentRecord],
+            categories: Mapping[int, Mapping | Any], *, alpha: float = 0.55, names: bool = True) -> np.ndarray:
+    """The image blended with one colour per segment, outlines in white, optional category names.
+
+    VOID pixels keep the image as is. Returns ``H × W × 3`` uint8.
+    """
+    image = np.asarray(image, dtype=np.uint8)
+    if image.shape[:2] != label_map.shape:
+        raise ValueError(f"image {image.shape[:2]} and label map {label_map.shape} differ in size")
+    colour = np.zeros(image.shape, dtype=np.uint8)
+    for r in records:
+        cat = categories.get(r.category_id)
+        c = _get(cat, "color") if cat is not None else None
+        colour[label_map == r.id] = _segment_colour(c, r.id, r.isthing)
+    painted = label_map != 0
+    out = image.astype(np.float32)
+    out[painted] = (1 - alpha) * out[painted] + alpha * colour[painted].astype(np.float32)
+    # outlines: pixels whose right or lower neighbour has another id
+    edge = np.zeros(label_map.shape, dtype=bool)
+    edge[:, :-1] |= label_map[:, :-1] != label_map[:, 1:]
+    edge[:-1, :] |= label_map[:-1, :] != label_map[1:, :]
+    out[edge] = 255.0
+    result = Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8))
+    if names and records:
+        draw = ImageDraw.Draw(result)
+        font = ImageFont.load_default()
+        for r in records:
+            cat = categories.get(r.category_id)
+            text = str(_get(cat, "name", r.category_id)) if cat is not None else str(r.category_id)
+            if r.isthing:
+                text += f" {r.score:.2f}"
+            ys, xs = np.nonzero(label_map == r.id)
+            k = len(ys) // 2  # a pixel of the segment near its middle row, so the label sits on it
+            order = np.argsort(ys, kind="stable")
+            x, y = int(xs[order[k]]), int(ys[order[k]])
+            box = draw.textbbox((x, y), text, font=font)
+            draw.rectangle(box, fill=(0, 0, 0))
+            draw.text((x, y), text, fill=(255, 255, 255), font=font)
+    return np.asarray(result)
+
+
+# ----------------------------------------------------------------------------- writer
+def _category_map(categories: Iterable[Mapping | Any]) -> dict[int, dict]:
+    out = {}
+    for c in categories:
+        rec = {"id": int(_get(c, "id")), "name": str(_get(c, "name", _get(c, "id"))),
+               "isthing": int(bool(_get(c, "isthing"))), "supercategory": str(_get(c, "supercategory", "") or "")}
+        colour = _get(c, "color")
+        if colour is not None:
+            rec["color"] = [int(v) for v in colour]
+        out[rec["id"]] = rec
+    if not out:
+        raise PointlyError("no categories", fix="the checkpoint or dataset must name its categories")
+    return out
+
+
+class PanopticWriter:
+    """Collects per-image predictions into a COCO panoptic folder (see the module docstring).
+
+    Use as a context manager or call :meth:`close`; the JSON is written on close (atomically),
+    each PNG and overlay as soon as :meth:`add` is called.
+    """
+
+    def __init__(self, out_dir: str | Path, categories: Iterable[Mapping | Any], *, overlays: bool = True,
+                 names: bool = True, json_name: str = "predictions.json", png_subdir: str = "panoptic",
+                 overlay_subdir: str = "overlays") -> None:
+        self.out_dir = Path(out_dir)
+        self.categories = _category_map(categories)
+        self.overlays = overlays
+        self.names = names
+        self.json_path = self.out_dir / json_name
+        self.png_dir = self.out_dir / png_subdir
+        self.overlay_dir = self.out_dir / overlay_subdir
+        self.images: list[dict] = []
+        self.annotations: list[dict] = []
+        self._stems: set[str] = set()
+        self.png_dir.mkdir(parents=True, exist_ok=True)
+        if overlays:
+            self.overlay_dir.mkdir(parents=True, exist_ok=True)
+
+    def add(self, image_id: int | str, file_name: str, label_map: np.ndarray, segments: Sequence[Any],
+            image: np.ndarray | None = None) -> dict:
+        """Write one image's PNG (and overlay) and remember its annotation; returns the annotation.
+
+        ``file_name`` is the original image's name (its stem names the PNG); ``image`` (RGB uint8)
+        is needed for the overlay.
+        """
+        label_map = np.asarray(label_map)
+        stem = Path(file_name).stem
+        if stem in self._stems:  # two inputs called a.jpg in different folders
+            k = 2
+            while f"{stem}_{k}" in self._stems:
+                k += 1
+            stem = f"{stem}_{k}"
+        self._stems.add(stem)
+        try:
+            records = segment_records(label_map, segments, self.categories)
+        except ValueError as exc:
+            raise PointlyError(str(exc), record=f"image {file_name}",
+                               fix="the prediction's label map and segments disagree") from None
+        png_name = f"{stem}.png"
+        write_bytes_atomic(self.png_dir / png_name, png_bytes(encode_panoptic_png(label_map)))
+        if self.overlays and image is not None:
+            pic = overlay(image, label_map, records, self.categories, names=self.names)
+            buf = io.BytesIO()
+            Image.fromarray(pic).save(buf, format="JPEG", quality=90)
+            write_bytes_atomic(self.overlay_dir / f"{stem}.jpg", buf.getvalue())
+        h, w = label_map.shape
+        self.images.append({"id": image_id, "file_name": Path(file_name).name, "width": int(w), "height": int(h)})
+        ann = {"image_id": image_id, "file_name": png_name, "segments_info": [r.to_json() for r in records]}
+        self.annotations.append(ann)
+        return ann
+
+    def document(self) -> dict:
+        return {"info": {"description": "pointly panoptic predictions"}, "images": self.images,
+                "annotations": self.annotations, "categories": list(self.categories.values())}
+
+    def close(self) -> Path:
+        """Write the JSON (atomically) and return its path."""
+        write_json_atomic(self.json_path, self.document())
+        return self.json_path
+
+    def __enter__(self) -> "PanopticWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
