@@ -244,3 +244,29 @@ def test_make_document_copies_inputs():
     doc["images"][0]["id"] = 9
     assert images[0]["id"] == 1
     assert copy.deepcopy(doc)["info"]["pointly"]["made_by"] == "x"
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda d: d["annotations"][0].update(bbox=[1, 2, 3]),  # points plainly valid, error elsewhere
+    lambda d: d["annotations"][0]["point_labels"].__setitem__(0, True),  # bool is not 0/1
+    lambda d: d["annotations"][0]["point_coords"].__setitem__(0, [2, 3, 4]),
+    lambda d: d["annotations"][1].update(point_times=[-1.0, 0.0, 1.0]),
+    lambda d: d["annotations"][0].update(point_kinds="random"),
+])
+def test_fast_schema_path_reports_like_full_jsonschema(mutate):
+    import jsonschema
+    doc = small_doc()
+    mutate(doc)
+    full = sorted(jsonschema.Draft202012Validator(formats.schema()).iter_errors(doc),
+                  key=lambda e: list(e.absolute_path))[0]
+    with pytest.raises(PointlyError) as err:
+        formats.validate_points(doc)
+    assert err.value.problem == full.message
+
+
+def test_schema_integer_floats_still_accepted():
+    # JSON Schema counts 3.0 as an integer: such a file (not pointly's own output) stays valid
+    doc = small_doc()
+    doc["annotations"][0]["point_coords"][0] = [2.0, 3.0]
+    formats.validate_points(doc)
+    assert formats.to_pointsup(doc)["annotations"][0]["point_coords"][0] == [2, 3]

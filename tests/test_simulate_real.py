@@ -18,6 +18,9 @@ from pointly.pointgen.coco import InstancesDataset, PanopticDataset
 from pointly.pointgen.simulate import simulate, simulate_points
 
 
+# pycocotools 2.0 calls np.array(copy=False) inside decode; harmless with numpy 2
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
 def open_set(shared_data, name):
     if name in PANOPTIC_SETS:
         js, png = PANOPTIC_SETS[name]

@@ -16,6 +16,9 @@ from simulate_fixtures import boundary_reference
 
 from pointly.pointgen import sampling
 
+# pycocotools 2.0 calls np.array(copy=False) inside decode; harmless with numpy 2
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 label_maps = st.tuples(st.integers(1, 14), st.integers(1, 14)).flatmap(
