@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.ndimage import binary_dilation
-from skimage.morphology import convex_hull_image
+import cv2
 
 from pointly.pointgen.coco import PanopticDataset
 from pointly.pointgen.errors import PointlyError
@@ -32,7 +32,8 @@ def dataset_statistics(path: str | Path) -> dict:
     """Per split: image count and size, segments per image (things / stuff), thing and stuff
     area distributions, per-class counts, the share of thing instances that touch another thing
     (4-neighbour adjacency of visible pixels), touch one of the same class, are partly occluded
-    (from ``shapes.json``), and the mean solidity (area / convex-hull area) per thing class."""
+    (from ``shapes.json``), and the mean solidity (pixel area over the area of the convex hull
+    of the pixel squares) per thing class."""
     root = Path(path)
     out: dict = {"root": str(root), "splits": {}}
     for split in _splits(root):
@@ -45,8 +46,8 @@ def dataset_statistics(path: str | Path) -> dict:
         sizes = set()
         for im in ds:
             sizes.add((im.width, im.height))
-            ids = ds.label_map(im.id)
-            segs = ds.segments(im.id)
+            ids = ds.label_map(im.id)  # decoded and checked once; masks come from it
+            segs = ds.segments(im.id, with_masks=False)
             cat_of = {s.segment_id: s.category_id for s in segs}
             thing_ids = {s.segment_id for s in segs if s.isthing}
             things_per.append(len(thing_ids))
@@ -57,11 +58,16 @@ def dataset_statistics(path: str | Path) -> dict:
                     stuff_area.append(s.area / ids.size)
                     continue
                 thing_area.append(s.area)
-                ring = binary_dilation(s.mask, _CROSS) & ~s.mask
-                neigh = set(np.unique(ids[ring]).tolist()) & thing_ids
+                # work in the segment's box grown by one pixel
+                x, y, w, h = (int(v) for v in s.bbox)
+                y0, x0 = max(0, y - 1), max(0, x - 1)
+                crop = ids[y0:y + h + 1, x0:x + w + 1]
+                mask = crop == s.segment_id
+                ring = binary_dilation(mask, _CROSS) & ~mask
+                neigh = set(np.unique(crop[ring]).tolist()) & thing_ids
                 touching += bool(neigh)
                 same_class_touching += any(cat_of[n] == s.category_id for n in neigh)
-                solidity[names[s.category_id]].append(float(s.mask.sum() / convex_hull_image(s.mask).sum()))
+                solidity[names[s.category_id]].append(_solidity(mask))
         occluded = None
         shapes_path = root / split / "shapes.json"
         if shapes_path.is_file():
@@ -85,6 +91,14 @@ def dataset_statistics(path: str | Path) -> dict:
             "thing_solidity": {k: float(np.mean(v)) if v else None for k, v in solidity.items()},
         }
     return out
+
+
+def _solidity(mask: np.ndarray) -> float:
+    """Pixel area over the area of the convex hull of the pixel squares (cv2, exact)."""
+    ys, xs = np.nonzero(mask)
+    corners = np.concatenate([np.stack([xs + dx, ys + dy], 1) for dx in (0, 1) for dy in (0, 1)])
+    hull = cv2.convexHull(corners.astype(np.float32))
+    return float(mask.sum() / cv2.contourArea(hull))
 
 
 def _summary(values, *, percentiles: bool = False) -> dict:
