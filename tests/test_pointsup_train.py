@@ -1,0 +1,79 @@
+"""Point-supervised training reads images and the points JSON only — never a mask.
+
+Proof by absence: a tiny synthetic set is simulated into points, then the images and the points
+JSON are copied into a fresh folder *without* the panoptic PNG folder or the panoptic JSON, and
+a few training iterations run from there. Any attempt to read a mask would fail (no file).
+"""
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pointly.data.synth import ensure_dataset
+from pointly.model.config import synthetic_small
+from pointly.model.point_targets import PointsSource, PointsTrainSet
+from pointly.model.train import train
+from pointly.pointgen.coco import PanopticDataset
+from pointly.pointgen.errors import PointlyError
+from pointly.pointgen.formats import save_points
+from pointly.pointgen.simulate import simulate_points
+from pointly.pointgen.targets import TargetOptions
+
+
+@pytest.fixture(scope="module")
+def points_only(tmp_path_factory) -> Path:
+    """images/ + points.json of a 4-image synthetic train split, and nothing else."""
+    root = ensure_dataset(tmp_path_factory.mktemp("pointsup-synth"), train=4, val=1, size=64, seed=5)
+    ds = PanopticDataset(root / "train" / "panoptic.json", root / "train" / "panoptic")
+    doc = simulate_points(ds, points=10, boundary_share=0.0, seed=0)
+    out = tmp_path_factory.mktemp("points-only")
+    shutil.copytree(root / "train" / "images", out / "images")
+    save_points(out / "points.json", doc)
+    return out
+
+
+def _cfg():
+    cfg = synthetic_small()
+    cfg.input.min_size_train = [64]
+    cfg.input.max_size_train = 128
+    cfg.solver.max_iter = 2
+    cfg.solver.ims_per_batch = 2
+    cfg.solver.warmup_iters = 1
+    cfg.solver.checkpoint_period = 100
+    return cfg
+
+
+def test_train_from_points_without_any_mask(points_only, tmp_path):
+    assert sorted(p.name for p in points_only.iterdir()) == ["images", "points.json"]
+    torch.set_num_threads(2)
+    cfg = _cfg()
+    ds = PointsTrainSet(cfg, points_only / "points.json", points_only / "images",
+                        TargetOptions(shape="concave", dilation=(0.0, 0.05)))
+    sample = ds[(0, 123)]
+    assert 0 < float(sample.targets.valid.mean()) < 1          # some pixels are ignored
+    assert sample.targets.thing_masks.shape[0] > 0
+    result = train(cfg, tmp_path / "run", dataset=ds, progress=False)
+    assert result.iteration == 2
+    assert all(math.isfinite(v) for v in result.losses.values())
+    assert (tmp_path / "run" / "model_final.pth").is_file()
+
+
+def test_dilation_radius_is_drawn_per_sample_and_reproducible(points_only):
+    cfg = _cfg()
+    ds = PointsTrainSet(cfg, points_only / "points.json", points_only / "images",
+                        TargetOptions(shape="convex", dilation=(0.0, 0.2)))
+    a, b, a2 = ds[(0, 1)], ds[(0, 2)], ds[(0, 1)]
+    torch.testing.assert_close(a.targets.valid, a2.targets.valid)        # same seed, same targets
+    assert not torch.equal(a.targets.valid, b.targets.valid) or a.image.shape != b.image.shape
+
+
+def test_points_source_never_reads_masks(points_only):
+    src = PointsSource(points_only / "points.json")
+    with pytest.raises(PointlyError, match="reads no masks"):
+        src.label_map(src.images[0].id)
+    assert {c.isthing for c in src.categories.values()} == {True, False}
