@@ -189,8 +189,10 @@ def convert_checkpoint(src: str | Path, dst: str | Path, *, config: str = "coco_
                        overrides: tuple[str, ...] = (), allow_unsafe: bool = False) -> dict:
     """Convert an official checkpoint file into a pointly checkpoint at ``dst``.
 
-    The result holds ``model`` (our state dict), ``config`` (the resolved config, with the COCO
-    category ids in contiguous order) and ``converted_from`` (source name, number of tensors).
+    The result has the layout of a training run's ``model_final.pth`` (so
+    :func:`pointly.model.train.load_checkpoint` reads it): ``model`` (our state dict), ``config``
+    (the resolved config, with the COCO category ids in contiguous order), ``pointly_checkpoint``
+    and ``converted_from`` (source name, number of tensors).
     Returns a small report dict.
     """
     from pointly.model.config import config_to_dict, load_config
@@ -207,7 +209,7 @@ def convert_checkpoint(src: str | Path, dst: str | Path, *, config: str = "coco_
     state = convert_state_dict(official, target, pixel_mean=tuple(cfg.input.pixel_mean),
                                pixel_std=tuple(cfg.input.pixel_std), source=src)
     model.load_state_dict(state, strict=True)  # a last check that the result really loads
-    ckpt = {"model": state, "config": config_to_dict(cfg),
+    ckpt = {"model": state, "config": config_to_dict(cfg), "pointly_checkpoint": 1,
             "converted_from": {"file": Path(src).name, "tensors": len(official)}}
     with atomic_open(dst, "wb") as fh:
         torch.save(ckpt, fh)

@@ -322,3 +322,85 @@ def results_to_json(results: Mapping) -> dict:
     out = {k: dict(v) for k, v in results.items() if k != "per_class"}
     out["per_class"] = {str(k): dict(v) for k, v in results.get("per_class", {}).items()}
     return out
+
+
+def categories_of(gt_json: str | Path) -> list[dict]:
+    """The categories of a COCO panoptic JSON (for names in :func:`format_table`)."""
+    path = Path(gt_json)
+    doc = _load_json(path, "ground-truth panoptic JSON")
+    return list(_check_categories(doc, path).values())
+
+
+# ----------------------------------------------------------------------------- model + dataset
+def resolve_dataset(dataset: str | Path, gt_dir: str | Path | None = None,
+                    image_dir: str | Path | None = None) -> tuple[Path, Path, Path]:
+    """``synthetic-val`` / ``synthetic-train`` or a COCO panoptic JSON → (JSON, PNG dir, image dir)."""
+    name = str(dataset)
+    if name in ("synthetic-val", "synthetic-train"):
+        from pointly.data.synth import ensure_dataset
+
+        root = ensure_dataset() / name.split("-")[1]
+        return root / "panoptic.json", root / "panoptic", root / "images"
+    js = Path(name)
+    if js.suffix.lower() != ".json":
+        raise PointlyError(f"unknown dataset {name!r}",
+                           fix="use synthetic-val, or a COCO panoptic JSON with --gt-dir and --image-dir")
+    png = Path(gt_dir) if gt_dir is not None else js.with_suffix("")
+    if image_dir is None:
+        for cand in (js.parent / "images", js.parent / js.stem.replace("panoptic_", "")):
+            if cand.is_dir():
+                image_dir = cand
+                break
+        else:
+            raise PointlyError("no image folder given", file=js, fix="pass --image-dir with the dataset's images")
+    return js, png, Path(image_dir)
+
+
+def evaluate_checkpoint(checkpoint: str | Path, dataset: str | Path, *, gt_dir: str | Path | None = None,
+                        image_dir: str | Path | None = None, pred_out: str | Path | None = None,
+                        limit: int | None = None, device: str = "cpu", progress: bool = True
+                        ) -> tuple[dict, list[dict]]:
+    """Predict a dataset's images with a checkpoint, write COCO panoptic predictions, run PQ.
+
+    Returns ``(results, categories)``. With ``limit`` only the first N ground-truth images are
+    predicted and evaluated. Predictions go to ``pred_out`` (kept) or a temporary folder.
+    """
+    from pointly.model.panoptic_io import model_categories, predict_to_folder
+    from pointly.model.train import load_checkpoint
+    from pointly.pointgen.io_utils import write_json_atomic
+
+    gt_json, gt_png, images = resolve_dataset(dataset, gt_dir, image_dir)
+    gt_doc = _load_json(gt_json, "ground-truth panoptic JSON")
+    cats = _check_categories(gt_doc, gt_json)
+    _check_annotations(gt_doc, gt_json, gt=True)
+    if not images.is_dir():
+        raise PointlyError("image folder not found", file=images, fix="pass --image-dir")
+    model = load_checkpoint(checkpoint, device=device)
+    model_cats = model_categories(model.cfg, cats.values())
+    unknown = [c["id"] for c in model_cats if c["id"] not in cats]
+    if unknown:
+        raise PointlyError(f"the model predicts category ids {unknown[:5]} that the dataset does not have",
+                           file=gt_json, fix="evaluate on the dataset the model was trained for")
+    image_by_id = {im["id"]: im for im in gt_doc.get("images", [])}
+    anns = gt_doc["annotations"][:limit] if limit else gt_doc["annotations"]
+    items = []
+    for ann in anns:
+        im = image_by_id.get(ann["image_id"])
+        if im is None:
+            raise PointlyError(f"image_id {ann['image_id']} has no images record", file=gt_json)
+        items.append((ann["image_id"], images / im["file_name"]))
+    sizes = {im["id"]: (int(im["height"]), int(im["width"])) for im in image_by_id.values()
+             if "height" in im and "width" in im}
+    with tempfile.TemporaryDirectory(prefix="pointly-eval-") as tmp:
+        out = Path(pred_out) if pred_out is not None else Path(tmp)
+        pred_json, written, skipped = predict_to_folder(model, items, out, model_cats,
+                                                        overlays=pred_out is not None, progress=progress,
+                                                        sizes=sizes)
+        if skipped:
+            raise PointlyError(f"{len(skipped)} dataset images could not be read, e.g. {skipped[0][0]}",
+                               file=images, fix="every ground-truth image needs a readable image file")
+        sub_gt = dict(gt_doc, annotations=anns)
+        sub_gt_json = Path(tmp) / "gt_subset.json"
+        write_json_atomic(sub_gt_json, sub_gt)
+        results = pq_compute(sub_gt_json, gt_png, pred_json, out / "panoptic")
+    return results, list(cats.values())

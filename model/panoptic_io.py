@@ -53,12 +53,14 @@ class SegmentRecord:
 
 
 # ----------------------------------------------------------------------------- images in
-def read_rgb(path: str | Path) -> np.ndarray:
-    """An image file as ``H × W × 3`` uint8 RGB, EXIF orientation applied (as detectron2 reads)."""
+def read_rgb(path: str | Path, *, exif: bool = True) -> np.ndarray:
+    """An image file as ``H × W × 3`` uint8 RGB, EXIF orientation applied (as detectron2 reads)
+    unless ``exif=False``."""
     path = Path(path)
     try:
         with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
+            if exif:
+                im = ImageOps.exif_transpose(im)
             return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
     except FileNotFoundError:
         raise PointlyError("image not found", file=path, fix="check the path") from None
@@ -240,6 +242,11 @@ class PanopticWriter:
         is needed for the overlay.
         """
         label_map = np.asarray(label_map)
+        try:
+            records = segment_records(label_map, segments, self.categories)
+        except ValueError as exc:
+            raise PointlyError(str(exc), record=f"image {file_name}",
+                               fix="the prediction's label map and segments disagree") from None
         stem = Path(file_name).stem
         if stem in self._stems:  # two inputs called a.jpg in different folders
             k = 2
@@ -247,11 +254,6 @@ class PanopticWriter:
                 k += 1
             stem = f"{stem}_{k}"
         self._stems.add(stem)
-        try:
-            records = segment_records(label_map, segments, self.categories)
-        except ValueError as exc:
-            raise PointlyError(str(exc), record=f"image {file_name}",
-                               fix="the prediction's label map and segments disagree") from None
         png_name = f"{stem}.png"
         write_bytes_atomic(self.png_dir / png_name, png_bytes(encode_panoptic_png(label_map)))
         if self.overlays and image is not None:
@@ -280,3 +282,96 @@ class PanopticWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.close()
+
+
+# ----------------------------------------------------------------------------- model → files
+def model_categories(cfg: Any, fallback: Iterable[Mapping] | None = None) -> list[dict]:
+    """The dataset categories a model predicts, in its contiguous order (things, then stuff).
+
+    Names and colours come from ``fallback`` (e.g. the evaluation dataset's categories), else from
+    the shipped lists (synthetic, COCO) when the config's ids belong to one of them, else the ids
+    are used as names.
+    """
+    from pointly.data.categories import load_categories
+
+    thing_ids, stuff_ids = list(cfg.thing_ids), list(cfg.stuff_ids)
+    if not thing_ids and not stuff_ids:
+        raise PointlyError("the checkpoint names no categories (config thing_ids/stuff_ids are empty)",
+                           fix="re-save it from a training run or convert-weights")
+    known: dict[int, dict] = {}
+    sources = [list(fallback)] if fallback is not None else []
+    kind = getattr(getattr(cfg, "data", None), "kind", "")
+    sources += [load_categories("synthetic")] if kind == "synthetic" else []
+    sources += [load_categories("coco")]
+    wanted = set(thing_ids) | set(stuff_ids)
+    for src in sources:
+        by_id = {int(_get(c, "id")): c for c in src}
+        if wanted <= set(by_id):
+            known = {i: dict(_category_map([by_id[i]])[i]) for i in wanted}
+            break
+    out = []
+    for cid, isthing in [(i, 1) for i in thing_ids] + [(i, 0) for i in stuff_ids]:
+        rec = known.get(cid, {"id": cid, "name": f"class {cid}", "supercategory": ""})
+        rec["isthing"] = isthing
+        out.append(rec)
+    return out
+
+
+def prediction_segments(prediction: Any) -> tuple[np.ndarray, list[dict]]:
+    """(label map, segments as dicts with id, category_id, isthing, score) of a model prediction.
+
+    Accepts :class:`pointly.model.inference.PanopticPrediction` (``label_map`` and ``segments``
+    whose records carry dataset ``category_id``) or a ``(label_map, segments)`` pair.
+    """
+    if isinstance(prediction, tuple):
+        label_map, segments = prediction
+    else:
+        label_map, segments = prediction.label_map, prediction.segments
+    if hasattr(label_map, "detach"):
+        label_map = label_map.detach().cpu().numpy()
+    segs = []
+    for s in segments:
+        rec = {"id": int(_get(s, "id")), "category_id": int(_get(s, "category_id")),
+               "score": float(_get(s, "score", 1.0))}
+        if _get(s, "isthing") is not None:
+            rec["isthing"] = bool(_get(s, "isthing"))
+        segs.append(rec)
+    return np.asarray(label_map, dtype=np.int64), segs
+
+
+def predict_to_folder(model: Any, items: Sequence[tuple[Any, Path]], out_dir: str | Path,
+                      categories: Sequence[Mapping], *, overlays: bool = True, names: bool = True,
+                      progress: bool = True, sizes: Mapping[Any, tuple[int, int]] | None = None
+                      ) -> tuple[Path, int, list[tuple[Path, str]]]:
+    """Run ``model.predict`` on each ``(image_id, image path)`` and write a COCO panoptic folder.
+
+    Unreadable images are skipped with a warning (and listed in the return value) instead of
+    stopping the run. ``sizes`` (image id → (height, width), from a ground truth) makes an image
+    whose EXIF orientation disagrees with its annotation be read as stored, and any other size
+    mismatch an error. Returns ``(json path, images written, [(skipped path, reason)])``.
+    """
+    from tqdm import tqdm
+
+    skipped: list[tuple[Path, str]] = []
+    written = 0
+    with PanopticWriter(out_dir, categories, overlays=overlays, names=names) as writer:
+        for image_id, path in tqdm(items, desc="predict", unit="img", disable=not progress, file=None):
+            try:
+                rgb = read_rgb(path)
+            except PointlyError as exc:
+                log.warning("skipped: %s", exc.one_line())
+                skipped.append((Path(path), exc.problem))
+                continue
+            want = sizes.get(image_id) if sizes is not None else None
+            if want is not None and rgb.shape[:2] != tuple(want):
+                raw = read_rgb(path, exif=False)
+                if raw.shape[:2] != tuple(want):
+                    raise PointlyError(f"image is {rgb.shape[1]}x{rgb.shape[0]} but the annotation says "
+                                       f"{want[1]}x{want[0]}", file=path, record=f"image_id {image_id}",
+                                       fix="the images and the annotation file do not belong together")
+                rgb = raw
+            (prediction,) = model.predict([rgb])
+            label_map, segs = prediction_segments(prediction)
+            writer.add(image_id, Path(path).name, label_map, segs, image=rgb if overlays else None)
+            written += 1
+    return writer.json_path, written, skipped
