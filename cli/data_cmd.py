@@ -13,7 +13,7 @@ def data() -> None:
 
 
 @data.command()
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
               help="Folder to write the dataset into (created if missing).")
 @click.option("--train", default=200, show_default=True, type=int, help="Number of training images.")
 @click.option("--val", default=50, show_default=True, type=int, help="Number of validation images.")

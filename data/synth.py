@@ -260,8 +260,9 @@ def generate(out_dir: str | Path, *, train: int = 200, val: int = 50, size: int 
              progress: bool = True) -> Path:
     """Write the synthetic dataset into ``out_dir`` (see the module docstring); return its path.
 
-    Existing files of an earlier run are overwritten; the marker file ``.complete`` is removed
-    first and written last, so an interrupted run never looks complete.
+    Existing files of an earlier run are overwritten, and its extra ``NNNNNN.png`` files beyond
+    the new image count are removed (nothing else is touched); the marker file ``.complete`` is
+    removed first and written last, so an interrupted run never looks complete.
     """
     from tqdm import tqdm
 
@@ -272,6 +273,7 @@ def generate(out_dir: str | Path, *, train: int = 200, val: int = 50, size: int 
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).unlink(missing_ok=True)
     cats, _, _, _ = _categories()
+    thing_ids = {c["id"] for c in cats if c["isthing"]}
     write_json_atomic(out / "categories.json", cats)
     params = params_dict(train=train, val=val, size=size, seed=seed)
     bar = tqdm(total=train + val, desc="synthetic dataset", unit="img", disable=not progress)
@@ -291,7 +293,7 @@ def generate(out_dir: str | Path, *, train: int = 200, val: int = 50, size: int 
             annotations.append({"image_id": image_id, "file_name": name, "segments_info": im.segments})
             shapes.append({"image_id": image_id, "things": im.things})
             for seg in im.segments:
-                if seg["category_id"] <= len(SHAPES):
+                if seg["category_id"] in thing_ids:
                     instances.append({"id": ann_id, "image_id": image_id, "category_id": seg["category_id"],
                                       "iscrowd": 0, "bbox": [float(v) for v in seg["bbox"]],
                                       "area": float(seg["area"]),
@@ -305,9 +307,18 @@ def generate(out_dir: str | Path, *, train: int = 200, val: int = 50, size: int 
         write_json_atomic(root / "instances.json", {"info": info, "images": images,
                                                     "annotations": instances, "categories": cats})
         write_json_atomic(root / "shapes.json", {"info": info, "images": shapes})
+        _remove_stale(root, n)
     bar.close()
     write_json_atomic(out / MARKER, params)
     return out
+
+
+def _remove_stale(root: Path, n: int) -> None:
+    """Delete PNGs an earlier, larger run left behind (only our own ``NNNNNN.png`` names)."""
+    for sub in ("images", "panoptic"):
+        for p in (root / sub).glob("[0-9][0-9][0-9][0-9][0-9][0-9].png"):
+            if int(p.stem) > n:
+                p.unlink()
 
 
 def _rle(mask: np.ndarray) -> dict:

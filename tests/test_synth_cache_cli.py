@@ -112,6 +112,18 @@ def test_cli_synth_bad_options_exit_2_without_output(tmp_path, capsys, args, wor
     assert not out.exists()
 
 
+def test_cli_synth_rerun_smaller_and_out_is_a_file(tmp_path, capsys):
+    out = tmp_path / "ds"
+    assert main(["data", "synth", "--out", str(out), "--train", "3", "--val", "1", "--no-progress"]) == 0
+    assert main(["data", "synth", "--out", str(out), "--train", "1", "--val", "1", "--no-progress"]) == 0
+    assert sorted(p.name for p in (out / "train" / "panoptic").iterdir()) == ["000001.png"]
+    assert main(["data", "stats", str(out)]) == 0
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert main(["data", "synth", "--out", str(f), "--train", "1", "--val", "0"]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+
+
 def test_cli_stats_bad_folder(tmp_path, capsys):
     assert main(["data", "stats", str(tmp_path)]) == 2
     assert "no <split>/panoptic.json" in capsys.readouterr().err
