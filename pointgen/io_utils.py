@@ -23,6 +23,8 @@ def atomic_open(path: str | Path, mode: str = "w", *, fsync: bool = True, **kwar
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # mkstemp creates 0600 files; give the output the permissions a plain open() would (0666 - umask)
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         with os.fdopen(fd, mode, **kwargs) as fh:
             yield fh
@@ -34,6 +36,13 @@ def atomic_open(path: str | Path, mode: str = "w", *, fsync: bool = True, **kwar
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    """The process umask (read by setting and restoring it; there is no getter)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_json_atomic(path: str | Path, obj: Any, *, indent: int | None = None) -> None:
