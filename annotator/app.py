@@ -1,0 +1,477 @@
+"""The Gradio point annotator: canvas, segments list, keyboard shortcuts, progress and cost.
+
+Layout: the canvas (a ``gr.Image`` whose ``select`` event gives the clicked pixel) on the left;
+category search, shortcut buttons, the segments list, progress and measured cost on the right.
+All state lives in :class:`~pointly.annotator.store.ProjectStore` on the server, keyed by the
+logged-in user (``request.username``; ``local`` without ``--users``), so a page refresh shows
+exactly what is on disk and a restart resumes where each annotator was.
+
+Every UI action has a twin API endpoint (``/click``, ``/undo``, ...; see docs/annotator.md)
+that calls the same :class:`AnnotatorApp` method, so the gradio_client tests exercise the code
+path of the browser. Click events use ``trigger_mode="multiple"`` (Gradio would otherwise drop
+clicks that arrive while one is processed) and no concurrency limit, so one user's click never
+waits for another's.
+"""
+from __future__ import annotations
+
+import hmac
+import hashlib
+import itertools
+import json
+import logging
+import os
+import tempfile
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from pointly.annotator.images import ImageCatalog, ImageSkipped
+from pointly.annotator.preview import preview_masks, preview_options
+from pointly.annotator.render import DisplayImage, overlay_from_masks, render, write_png
+from pointly.annotator.store import ActionRefused, ProjectStore
+from pointly.annotator.timing import PAPER_SECONDS_PER_POINT, POLYGON_SECONDS
+from pointly.pointgen.errors import PointlyError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_USER = "local"
+STATIC = Path(__file__).with_name("static")
+SHORTCUTS = [("1 … 9, 0", "pick one of the first ten categories"),
+             ("search box", "pick any category"),
+             ("N", "new instance (thing categories)"),
+             ("Z / Ctrl+Z", "undo the last point"),
+             ("Del", "delete the current segment"),
+             ("← / →", "previous / next image"),
+             ("T", "toggle the target preview")]
+
+
+def load_users(path: str | Path) -> dict[str, str]:
+    """Read a users file: one ``name:password`` per line (``#`` comments), or a JSON object.
+
+    A password may be given as ``sha256:<hex>`` of the password instead of the clear text.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PointlyError("users file not found", file=path,
+                           fix="write one name:password per line")
+    text = path.read_text(encoding="utf-8")
+    users: dict[str, str] = {}
+    if text.lstrip().startswith("{"):
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise PointlyError(f"not valid JSON: {exc.msg}", file=path,
+                               fix='use {"name": "password", ...} or name:password lines') from None
+        items = list(obj.items())
+    else:
+        items = []
+        for i, line in enumerate(text.splitlines(), 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            if ":" not in line:
+                raise PointlyError("expected name:password", file=path, record=f"line {i}",
+                                   fix="write one name:password per line")
+            name, pw = line.split(":", 1)
+            items.append((name.strip(), pw))
+    from pointly.annotator.journal import check_user_name
+    for name, pw in items:
+        if not isinstance(pw, str) or not pw:
+            raise PointlyError(f"user {name!r} has no password", file=path, fix="give every user a password")
+        try:
+            check_user_name(name)
+        except PointlyError as exc:
+            raise PointlyError(exc.problem, file=path, record=f"user {name!r}", fix=exc.fix) from None
+        users[name] = pw
+    if not users:
+        raise PointlyError("no users", file=path, fix="write one name:password per line")
+    return users
+
+
+def make_auth(users: dict[str, str]):
+    """A Gradio auth callable checking ``users`` in constant time."""
+    def auth(name: str, password: str) -> bool:
+        stored = users.get(name)
+        if stored is None:
+            return False
+        if stored.startswith("sha256:"):
+            given = "sha256:" + hashlib.sha256(password.encode()).hexdigest()
+            return hmac.compare_digest(given, stored)
+        return hmac.compare_digest(password.encode(), stored.encode())
+    return auth
+
+
+class AnnotatorApp:
+    """The handlers of the annotator, independent of Gradio (unit-testable)."""
+
+    def __init__(self, store: ProjectStore, *, preview_shape: str = "concave",
+                 preview_dilation: str | None = None) -> None:
+        self.store = store
+        self.catalog: ImageCatalog = store.catalog
+        self.preview_options = preview_options(preview_shape, preview_dilation)
+        self.render_dir = Path(tempfile.mkdtemp(prefix="pointly-render-"))
+        self._displays: OrderedDict[str, DisplayImage] = OrderedDict()
+        self._overlays: OrderedDict[tuple, Any] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._counter = itertools.count()
+        self._last_render: dict[str, list[Path]] = {}
+        self.digit_categories = [c["id"] for c in store.categories[:10]]
+
+    # ------------------------------------------------------------------ images
+    def display(self, name: str) -> DisplayImage:
+        """The display-scaled image (cached); :class:`ImageSkipped` when it cannot be decoded."""
+        with self._cache_lock:
+            d = self._displays.get(name)
+            if d is not None:
+                self._displays.move_to_end(name)
+                return d
+        d = DisplayImage.from_rgb(self.catalog.load(name))
+        with self._cache_lock:
+            self._displays[name] = d
+            while len(self._displays) > 8:
+                self._displays.popitem(last=False)
+        return d
+
+    def _current(self, user: str) -> tuple[str | None, list[str]]:
+        """Ensure ``user`` has a decodable image open; returns it and notes on skipped images."""
+        notes: list[str] = []
+        for _ in range(len(self.catalog) + 1):
+            name = self.store.ensure_open(user)
+            if name is None:
+                return None, notes + ["no free readable image left"]
+            try:
+                self.display(name)
+                return name, notes
+            except ImageSkipped as exc:
+                notes.append(f"skipped {name}: {exc}")
+                self.store.mark_unreadable(name, str(exc))
+                self.store.navigate(user, +1)
+        return None, notes
+
+    # ------------------------------------------------------------------ actions (shared by UI and API)
+    def act(self, user: str, action: str, *args: Any) -> list[str]:
+        """Run one store action for ``user``; returns messages (refusals included, never raises
+        for a user's mistake)."""
+        try:
+            if action == "navigate":
+                return self.store.navigate(user, int(args[0]))
+            name, notes = self._current(user)
+            if name is None:
+                return notes
+            if action == "click_display":
+                x, y = self.display(name).to_original(float(args[0]), float(args[1]))
+                self.store.click(user, x, y)
+            elif action == "click":
+                self.store.click(user, int(args[0]), int(args[1]))
+            elif action == "undo":
+                if not self.store.undo(user):
+                    notes.append("nothing to undo on this image")
+            elif action == "new":
+                self.store.new_instance(user)
+            elif action == "delete":
+                if not self.store.delete_segment(user, *args):
+                    notes.append("no segment selected")
+            elif action == "select":
+                self.store.select_segment(user, str(args[0]))
+            elif action == "category":
+                self.store.pick_category(user, self.category_id(args[0]))
+            elif action == "digit":
+                k = int(args[0])
+                if not 0 <= k < len(self.digit_categories):
+                    return [f"no category on key {(k + 1) % 10}"]
+                self.store.pick_category(user, self.digit_categories[k])
+            elif action == "preview":
+                self.store.set_preview(user, not self.store.user_state(user).preview)
+            elif action == "open":
+                self.store.open(user, str(args[0]))
+            elif action == "noop":
+                pass
+            else:  # pragma: no cover - programming error
+                raise ValueError(action)
+            return notes
+        except (ActionRefused, PointlyError) as exc:
+            return [str(exc)]
+
+    def category_id(self, value: Any) -> int:
+        """A category id from an id, a numeric string or a category name."""
+        if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().lstrip("-").isdigit()):
+            cid = int(value)
+            if cid in self.store.cat_by_id:
+                return cid
+        for c in self.store.categories:
+            if c["name"] == value:
+                return c["id"]
+        raise ActionRefused(f"unknown category {value!r}")
+
+    # ------------------------------------------------------------------ views
+    def state(self, user: str, messages: list[str] | None = None) -> dict:
+        """Everything the UI shows for ``user`` as plain JSON (the API twins return this)."""
+        store = self.store
+        u = store.user_state(user)
+        name = u.image if u.image and store.holder.get(u.image) == user else None
+        segs = store.snapshot(name) if name else []
+        timing, seg_seconds = store.image_timing(name) if name else (None, {})
+        done, total = store.progress()
+        secs, npts = store.user_timing(user)
+        segments = []
+        for k, s in enumerate(segs):
+            cat = store.cat_by_id[s.category_id]
+            segments.append({"id": s.sid, "index": k, "category_id": s.category_id,
+                             "category": cat["name"], "kind": "thing" if s.isthing else "stuff",
+                             "points": [[p.x, p.y] for p in s.points],
+                             "seconds": round(seg_seconds.get(s.sid, 0.0), 2)})
+        cat = store.cat_by_id.get(u.category_id) if u.category_id is not None else None
+        entry = self.catalog.entry(name) if name else None
+        return {"user": user, "image": name,
+                "image_index": store.index[name] if name else None, "images_total": len(store.names),
+                "width": entry.width if entry else None, "height": entry.height if entry else None,
+                "category": cat["name"] if cat else None, "category_id": u.category_id,
+                "current_segment": u.segment if any(s["id"] == u.segment for s in segments) else None,
+                "segments": segments, "points_on_image": sum(len(s["points"]) for s in segments),
+                "preview": u.preview, "goal": store.goal,
+                "images_done": done, "images_readable": total,
+                "image_active_seconds": round(timing.seconds, 2) if timing else 0.0,
+                "user_active_seconds": round(secs, 2), "user_points": npts,
+                "seconds_per_point": round(secs / npts, 3) if npts else None,
+                "messages": list(messages or [])}
+
+    def canvas(self, user: str, st: dict) -> str | None:
+        """Render the canvas of ``st`` to a PNG; returns its path (None without an image)."""
+        name = st["image"]
+        if name is None:
+            return None
+        d = self.display(name)
+        segs = self.store.snapshot(name)
+        overlay = None
+        if st["preview"]:
+            key = (name, tuple((s.sid, s.category_id, len(s.points), s.points[-1].t) for s in segs))
+            with self._cache_lock:
+                overlay = self._overlays.get(key)
+            if overlay is None:
+                pm = preview_masks(segs, self.store.cat_by_id, d.width, d.height, self.preview_options)
+                overlay = overlay_from_masks(d, list(enumerate(pm.masks)))
+                with self._cache_lock:
+                    self._overlays[key] = overlay
+                    while len(self._overlays) > 16:
+                        self._overlays.popitem(last=False)
+        rgb = render(d, segs, st["current_segment"], overlay)
+        path = write_png(rgb, self.render_dir / f"{user}-{next(self._counter)}.png")
+        old = self._last_render.setdefault(user, [])
+        old.append(path)
+        while len(old) > 6:  # Gradio has copied older renders into its cache long ago
+            try:
+                old.pop(0).unlink()
+            except FileNotFoundError:
+                pass
+        return str(path)
+
+    def status_markdown(self, st: dict) -> str:
+        if st["image"] is None:
+            head = "**No image open.**"
+        else:
+            head = (f"**{st['image']}** — image {st['image_index'] + 1} / {st['images_total']} · "
+                    f"category: **{st['category'] or '— pick one (1–9, search)'}** · "
+                    f"{st['points_on_image']} points on this image")
+        msgs = "".join(f"\n\n⚠ {m}" for m in st["messages"])
+        return head + msgs
+
+    def info_markdown(self, st: dict) -> str:
+        spp = st["seconds_per_point"]
+        lines = [f"**Progress:** {st['images_done']} / {st['images_readable']} images annotated; "
+                 f"goal {st['goal']} points per segment.",
+                 f"**This image:** {st['image_active_seconds']:.1f} s active.",
+                 f"**You ({st['user']}):** {st['user_points']} points in {st['user_active_seconds']:.1f} s "
+                 f"active = **{spp:.2f} s/point**" if spp is not None else
+                 f"**You ({st['user']}):** no points yet.",
+                 f"Paper: {PAPER_SECONDS_PER_POINT} s/point; a polygon mask costs {POLYGON_SECONDS:.0f} s "
+                 f"per thing (= {POLYGON_SECONDS / PAPER_SECONDS_PER_POINT:.0f} points). "
+                 f"Idle gaps over {self.store.idle_cutoff:.0f} s are not counted."]
+        return "\n\n".join(lines)
+
+    def segment_choices(self, st: dict) -> list[tuple[str, str]]:
+        return [(f"#{s['index'] + 1} {s['category']} ({s['kind']}) · {len(s['points'])}/{st['goal']} pts · "
+                 f"{s['seconds']:.1f} s", s["id"]) for s in st["segments"]]
+
+
+# ---------------------------------------------------------------------- Gradio wiring
+def _user(request: Any) -> str:
+    name = getattr(request, "username", None) if request is not None else None
+    return name or DEFAULT_USER
+
+
+def build_blocks(app: AnnotatorApp):
+    """The Gradio Blocks of the annotator (launch it with :func:`launch`)."""
+    store = app.store
+    cat_choices = [(f"{c['name']} ({'thing' if c['isthing'] else 'stuff'})", c["id"]) for c in store.categories]
+    key_help = " · ".join(f"**{(i + 1) % 10}** {store.cat_by_id[cid]['name']}"
+                          for i, cid in enumerate(app.digit_categories))
+    shortcuts = "\n".join(f"| {k} | {v} |" for k, v in SHORTCUTS)
+
+    with gr.Blocks(title="pointly annotator", analytics_enabled=False, delete_cache=(600, 1200)) as demo:
+        with gr.Row():
+            with gr.Column(scale=4):
+                status = gr.Markdown(elem_id="pointly-status")
+                canvas = gr.Image(type="filepath", interactive=False, show_label=False, buttons=[],
+                                  format="png", elem_id="pointly-canvas", height=640)
+            with gr.Column(scale=2, min_width=300):
+                category = gr.Dropdown(choices=cat_choices, value=None, label="Category (type to search)",
+                                       filterable=True, elem_id="pointly-category")
+                gr.Markdown("Keys: " + key_help, elem_id="pointly-digit-help")
+                with gr.Row():
+                    b_new = gr.Button("New instance (N)", elem_id="pointly-new", size="sm")
+                    b_undo = gr.Button("Undo (Z)", elem_id="pointly-undo", size="sm")
+                    b_del = gr.Button("Delete segment (Del)", elem_id="pointly-delete", size="sm",
+                                      variant="stop")
+                with gr.Row():
+                    b_prev = gr.Button("← Previous", elem_id="pointly-prev", size="sm")
+                    b_next = gr.Button("Next →", elem_id="pointly-next", size="sm")
+                    b_prev_t = gr.Button("Target preview (T)", elem_id="pointly-preview", size="sm")
+                segments = gr.Radio(choices=[], label="Segments (select to continue)",
+                                    elem_id="pointly-segments")
+                info = gr.Markdown(elem_id="pointly-info")
+                gr.Markdown("**Shortcuts**\n\n| key | action |\n|---|---|\n" + shortcuts,
+                            elem_id="pointly-shortcuts")
+                ack = gr.Textbox(visible="hidden", elem_id="pointly-ack", show_label=False)
+                digits = [gr.Button(f"digit {(i + 1) % 10}", elem_id=f"pointly-digit-{(i + 1) % 10}",
+                                    visible="hidden") for i in range(10)]
+
+        outputs = [canvas, status, segments, category, info, ack]
+
+        def view(user: str, messages: list[str]):
+            _, notes = app._current(user)  # resume / skip undecodable images, with a message
+            st = app.state(user, messages + notes)
+            path = app.canvas(user, st)
+            ack_text = json.dumps({"image": st["image"], "points": st["points_on_image"],
+                                   "segment": st["current_segment"], "category": st["category"],
+                                   "preview": st["preview"]})
+            return (path, app.status_markdown(st),
+                    gr.update(choices=app.segment_choices(st), value=st["current_segment"]),
+                    gr.update(value=st["category_id"]), app.info_markdown(st), ack_text)
+
+        def ui(action: str, *args: Any):
+            def handler(request: gr.Request):
+                user = _user(request)
+                return view(user, app.act(user, action, *args))
+            return handler
+
+        def on_select(evt: gr.SelectData, request: gr.Request):
+            user = _user(request)
+            if not evt.index or len(evt.index) != 2:
+                return view(user, ["click inside the image"])
+            return view(user, app.act(user, "click_display", evt.index[0], evt.index[1]))
+
+        def on_category(value, request: gr.Request):
+            user = _user(request)
+            return view(user, app.act(user, "category", value) if value is not None else [])
+
+        def on_segment(value, request: gr.Request):
+            user = _user(request)
+            return view(user, app.act(user, "select", value) if value else [])
+
+        common = dict(outputs=outputs, concurrency_limit=None, show_progress="hidden",
+                      api_visibility="private")
+        canvas.select(on_select, None, trigger_mode="multiple", **common)
+        category.input(on_category, category, **common)
+        segments.input(on_segment, segments, **common)
+        b_new.click(ui("new"), None, **common)
+        b_undo.click(ui("undo"), None, trigger_mode="multiple", **common)
+        b_del.click(ui("delete"), None, **common)
+        b_prev.click(ui("navigate", -1), None, **common)
+        b_next.click(ui("navigate", +1), None, **common)
+        b_prev_t.click(ui("preview"), None, **common)
+        for i, b in enumerate(digits):
+            b.click(ui("digit", i), None, **common)
+        demo.load(ui("noop"), None, **common)
+
+        # ---- twin API endpoints: the same AnnotatorApp.act code path, JSON state back
+        def api_state(user: str, action: str, *args: Any) -> dict:
+            msgs = app.act(user, action, *args)
+            _, notes = app._current(user)
+            return app.state(user, msgs + notes)
+
+        def api_click(x: int, y: int, request: gr.Request) -> dict:
+            """Add the point (x, y) (original-image pixel indices) to the current segment."""
+            return api_state(_user(request), "click", x, y)
+
+        def api_category(category: str, request: gr.Request) -> dict:
+            """Pick a category by name or id."""
+            return api_state(_user(request), "category", category)
+
+        def api_select(segment: str, request: gr.Request) -> dict:
+            """Make a segment (its id from the state) current."""
+            return api_state(_user(request), "select", segment)
+
+        def api_open(image: str, request: gr.Request) -> dict:
+            """Open an image by its name in the project (no other path is accepted)."""
+            return api_state(_user(request), "open", image)
+
+        def api_navigate(step: int, request: gr.Request) -> dict:
+            """Move to the next (+1) or previous (-1) free image."""
+            return api_state(_user(request), "navigate", step)
+
+        def api_undo(request: gr.Request) -> dict:
+            """Undo the last point on the current image."""
+            return api_state(_user(request), "undo")
+
+        def api_new(request: gr.Request) -> dict:
+            """The next click starts a new instance."""
+            return api_state(_user(request), "new")
+
+        def api_delete(request: gr.Request) -> dict:
+            """Delete the current segment."""
+            return api_state(_user(request), "delete")
+
+        def api_preview(request: gr.Request) -> dict:
+            """Toggle the target preview."""
+            return api_state(_user(request), "preview")
+
+        def api_get_state(request: gr.Request) -> dict:
+            """The current state of the calling annotator."""
+            return api_state(_user(request), "noop")
+
+        def api_export(request: gr.Request) -> dict:
+            """Rewrite points.json and pointsup.json now; returns their paths and counts."""
+            store.flush(force=True)
+            doc = store.to_document()
+            return {"points": str(store.dir / "points.json"), "pointsup": str(store.dir / "pointsup.json"),
+                    "images": len(doc["images"]), "annotations": len(doc["annotations"])}
+
+        for fn, name in [(api_click, "click"), (api_category, "pick_category"),
+                         (api_select, "select_segment"), (api_open, "open_image"),
+                         (api_navigate, "navigate"), (api_undo, "undo"), (api_new, "new_instance"),
+                         (api_delete, "delete_segment"), (api_preview, "toggle_preview"),
+                         (api_get_state, "state"), (api_export, "export")]:
+            gr.api(fn, api_name=name, concurrency_limit=None)
+
+    return demo
+
+
+def page_head() -> str:
+    """The keyboard-shortcut script and the CSS, inlined into the page head."""
+    js = (STATIC / "keys.js").read_text(encoding="utf-8")
+    return f"<script>{js}</script>"
+
+
+def launch(app: AnnotatorApp, *, host: str = "127.0.0.1", port: int = 7860,
+           users: dict[str, str] | None = None, block: bool = True):
+    """Start the server; with ``host`` other than localhost a users file is required."""
+    if host not in ("127.0.0.1", "localhost", "::1") and not users:
+        raise PointlyError(f"--host {host} exposes the annotator to the network without login",
+                           fix="pass --users FILE (name:password lines) or keep --host 127.0.0.1")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    demo = build_blocks(app)
+    demo.queue(default_concurrency_limit=None)
+    app.store.start_flusher()
+    css = (STATIC / "app.css").read_text(encoding="utf-8")
+    try:
+        return demo.launch(server_name=host, server_port=port, auth=make_auth(users) if users else None,
+                           auth_message="pointly annotator: log in with your annotator name",
+                           prevent_thread_lock=not block, show_error=True, quiet=True,
+                           head=page_head(), css=css, footer_links=["api"], ssr_mode=False)
+    except OSError as exc:
+        if "empty port" in str(exc) or "address already in use" in str(exc).lower():
+            raise PointlyError(f"port {port} on {host} is in use", fix="pass another --port") from None
+        raise

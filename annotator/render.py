@@ -1,0 +1,128 @@
+"""Drawing the canvas: the image, the target preview and every point coloured by segment.
+
+Rendering is on the click path, so it is kept cheap: the upright RGB image is decoded and scaled
+to the display size once per image (:class:`DisplayImage`), the target preview is cached per
+state version, and the points are drawn with OpenCV (anti-aliased) on a copy and written as a
+fast PNG (compression level 1).
+"""
+from __future__ import annotations
+
+import colorsys
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+#: largest side of the displayed canvas; larger images are scaled down for display only
+DISPLAY_MAX_SIDE = 1600
+#: smaller images are enlarged by an integer factor (nearest neighbour) up to this long side
+DISPLAY_MIN_SIDE = 768
+
+
+def segment_color(k: int) -> tuple[int, int, int]:
+    """A distinct RGB colour for the k-th segment of an image (golden-ratio hue steps)."""
+    h = (0.07 + k * 0.618033988749895) % 1.0
+    s = 0.85 if k % 2 == 0 else 0.65
+    r, g, b = colorsys.hsv_to_rgb(h, s, 1.0)
+    return int(r * 255), int(g * 255), int(b * 255)
+
+
+@dataclass
+class DisplayImage:
+    """An image prepared for display: ``rgb`` at ``scale`` × the original size."""
+
+    rgb: np.ndarray
+    width: int
+    height: int
+    scale: float
+
+    @classmethod
+    def from_rgb(cls, rgb: np.ndarray, max_side: int = DISPLAY_MAX_SIDE,
+                 min_side: int = DISPLAY_MIN_SIDE) -> "DisplayImage":
+        h, w = rgb.shape[:2]
+        scale = min(1.0, max_side / max(h, w))
+        if scale < 1.0:
+            rgb = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))),
+                             interpolation=cv2.INTER_AREA)
+        elif max(h, w) * 2 <= min_side:  # small image: whole-pixel blocks, exact click mapping
+            scale = float(min_side // max(h, w))
+            rgb = np.repeat(np.repeat(rgb, int(scale), axis=0), int(scale), axis=1)
+        return cls(np.ascontiguousarray(rgb), w, h, scale)
+
+    def to_original(self, xd: float, yd: float) -> tuple[int, int]:
+        """Original pixel indices of the display pixel (xd, yd) (its centre, floored, clamped)."""
+        x = math.floor((xd + 0.5) / self.scale)
+        y = math.floor((yd + 0.5) / self.scale)
+        return min(max(x, 0), self.width - 1), min(max(y, 0), self.height - 1)
+
+    def to_display(self, x: int, y: int) -> tuple[float, float]:
+        """Display position of the centre of original pixel (x, y)."""
+        return (x + 0.5) * self.scale - 0.5, (y + 0.5) * self.scale - 0.5
+
+
+def point_radius(display: DisplayImage) -> int:
+    return max(4, round(min(display.rgb.shape[:2]) / 110))
+
+
+def render(display: DisplayImage, segments: list, current: str | None,
+           overlay: np.ndarray | None = None) -> np.ndarray:
+    """The canvas as an RGB array: image, optional translucent ``overlay`` (RGBA, display size),
+    then the points of ``segments`` (objects with ``sid`` and ``points`` of ``x``/``y``)."""
+    canvas = display.rgb.copy()
+    if overlay is not None:
+        alpha = overlay[..., 3:4].astype(np.float32) / 255.0
+        canvas = (canvas * (1 - alpha) + overlay[..., :3] * alpha).astype(np.uint8)
+    r = point_radius(display)
+    shift = 4  # sub-pixel drawing precision of cv2 (1/16 px)
+    for k, seg in enumerate(segments):
+        color = segment_color(k)
+        is_current = seg.sid == current
+        for p in seg.points:
+            xd, yd = display.to_display(p.x, p.y)
+            c = (round(xd * 16), round(yd * 16))
+            if is_current:
+                cv2.circle(canvas, c, (r + 3) * 16, (255, 255, 255), -1, cv2.LINE_AA, shift)
+                cv2.circle(canvas, c, (r + 3) * 16, (0, 0, 0), 1, cv2.LINE_AA, shift)
+            cv2.circle(canvas, c, r * 16, color, -1, cv2.LINE_AA, shift)
+            cv2.circle(canvas, c, r * 16, (0, 0, 0), 1, cv2.LINE_AA, shift)
+    return canvas
+
+
+def overlay_from_masks(display: DisplayImage, masks: list[tuple[int, np.ndarray]],
+                       ignore: np.ndarray | None = None, alpha: int = 110) -> np.ndarray:
+    """An RGBA overlay at display size: mask k in ``segment_color(k)``, ``ignore`` hatched grey.
+
+    ``masks`` holds ``(segment index, bool mask at original size)``.
+    """
+    h, w = display.rgb.shape[:2]
+    out = np.zeros((h, w, 4), np.uint8)
+
+    def fit(m: np.ndarray) -> np.ndarray:
+        if m.shape != (h, w):
+            m = cv2.resize(m.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+        return m
+
+    if ignore is not None and ignore.any():
+        ig = fit(ignore)
+        yy, xx = np.mgrid[0:h, 0:w]
+        hatch = ig & (((xx + yy) // 6) % 2 == 0)
+        out[hatch] = (90, 90, 90, alpha)
+    for k, m in masks:
+        m = fit(m)
+        out[m] = (*segment_color(k), alpha)
+        edge = m & ~cv2.erode(m.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        out[edge] = (*segment_color(k), 255)
+    return out
+
+
+def write_png(rgb: np.ndarray, path: str | Path) -> Path:
+    """Write an RGB array as a PNG with fast compression (level 1); returns the path."""
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:  # pragma: no cover - cv2 encodes any uint8 array
+        raise RuntimeError("PNG encoding failed")
+    path = Path(path)
+    path.write_bytes(buf.tobytes())
+    return path

@@ -1,0 +1,560 @@
+"""The annotation session store: per-annotator journals replayed into the project state.
+
+:class:`ProjectStore` owns a project folder::
+
+    project.json           images folder, categories, stable image ids (written once)
+    journal/<user>.jsonl   every action of each annotator, fsync'ed (the source of truth)
+    points.json            the project's points JSON, rebuilt from the journals (atomic)
+    pointsup.json          the things as a detectron2 PointSup COCO JSON (atomic)
+
+Every public action (:meth:`click`, :meth:`undo`, ...) first decides what the action means,
+then appends the event to the user's journal (durable when it returns), then applies it to the
+in-memory state, and only then returns, so whatever the UI shows is on disk. Replaying the
+journals at start-up rebuilds exactly that state, including where each annotator was.
+
+Concurrency: each annotator has a lock (its journal is written in order); the shared state has a
+short lock that is never held during disk I/O, so one user's fsync does not delay another
+user's click. Two annotators never write the same image: opening an image takes it; an image
+held by another annotator who was active within ``lock_timeout`` seconds is refused.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from pointly.annotator.images import ImageCatalog
+from pointly.annotator.journal import Journal, check_user_name, read_events
+from pointly.annotator.timing import DEFAULT_IDLE_CUTOFF, Measured, measure
+from pointly.pointgen.errors import PointlyError
+from pointly.pointgen.formats import make_document, points_bbox, to_pointsup, validate_points
+from pointly.pointgen.io_utils import write_json_atomic
+
+log = logging.getLogger(__name__)
+
+PROJECT_FILE = "project.json"
+POINTS_FILE = "points.json"
+POINTSUP_FILE = "pointsup.json"
+
+
+class ActionRefused(Exception):
+    """An action that is not possible now (no category picked, image held by someone else...).
+
+    The message is shown to the annotator; nothing was written.
+    """
+
+
+@dataclass
+class Point:
+    x: int
+    y: int
+    t: float
+    user: str
+
+
+@dataclass
+class Segment:
+    sid: str
+    category_id: int
+    isthing: bool
+    points: list[Point] = field(default_factory=list)
+
+
+@dataclass
+class ImageState:
+    name: str
+    opens: list[float] = field(default_factory=list)
+    segments: dict[str, Segment] = field(default_factory=dict)  # insertion = creation order
+    version: int = 0
+
+    @property
+    def first_open(self) -> float | None:
+        return min(self.opens) if self.opens else None
+
+    def live_segments(self) -> list[Segment]:
+        return [s for s in self.segments.values() if s.points]
+
+
+@dataclass
+class UserState:
+    image: str | None = None
+    segment: str | None = None
+    category_id: int | None = None
+    preview: bool = False
+    last_seen: float = 0.0
+    segments_made: int = 0
+
+
+class ProjectStore:
+    """The state of one annotation project, rebuilt from and persisted to its journals."""
+
+    def __init__(self, project_dir: str | Path, catalog: ImageCatalog, categories: list[dict], *,
+                 goal: int = 20, idle_cutoff: float = DEFAULT_IDLE_CUTOFF,
+                 lock_timeout: float = 600.0, flush_interval: float = 1.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.dir = Path(project_dir)
+        self.catalog = catalog
+        self.goal = goal
+        self.idle_cutoff = idle_cutoff
+        self.lock_timeout = lock_timeout
+        self.clock = clock
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "journal").mkdir(exist_ok=True)
+        self.categories = self._init_project(categories)
+        self.cat_by_id = {c["id"]: c for c in self.categories}
+        self.names = [e.file_name for e in catalog.entries]
+        self.index = {n: i for i, n in enumerate(self.names)}
+        self.images: dict[str, ImageState] = {n: ImageState(n) for n in self.names}
+        self.users: dict[str, UserState] = {}
+        self.holder: dict[str, str] = {}  # image -> user holding it
+        self.journals: dict[str, Journal] = {}
+        self._user_locks: dict[str, threading.Lock] = {}
+        self._state = threading.RLock()
+        self._meta = threading.Lock()
+        self.version = 0
+        self._dirty = False
+        self._timing_cache: dict[str, tuple] = {}
+        self._replay()
+        self._flush_interval = flush_interval
+        self._stop = threading.Event()
+        self._flusher: threading.Thread | None = None
+        self.flush(force=True)
+
+    # ----------------------------------------------------------------- project file and replay
+    def _init_project(self, categories: list[dict]) -> list[dict]:
+        path = self.dir / PROJECT_FILE
+        ids = {}
+        if path.exists():
+            try:
+                meta = json.loads(path.read_text(encoding="utf-8"))
+                old_root = meta["images_dir"]
+                old_cats = meta["categories"]
+                ids = {im["file_name"]: im["id"] for im in meta["images"]}
+            except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
+                raise PointlyError("not a pointly annotation project file", file=path,
+                                   fix="pass a new --project folder or restore project.json") from None
+            if Path(old_root) != self.catalog.root:
+                raise PointlyError(f"this project annotates {old_root}, not {self.catalog.root}",
+                                   file=path, fix="pass the same IMAGES_DIR or a new --project folder")
+            if [c["id"] for c in old_cats] != [c["id"] for c in categories]:
+                raise PointlyError("the project was started with other categories", file=path,
+                                   fix="pass the same --categories or a new --project folder")
+            categories = old_cats
+        next_id = max(ids.values(), default=0) + 1
+        images = []
+        for e in self.catalog.entries:
+            if e.file_name not in ids:
+                ids[e.file_name] = next_id
+                next_id += 1
+            images.append({"id": ids[e.file_name], "file_name": e.file_name,
+                           "width": e.width, "height": e.height})
+        self.image_ids = ids
+        write_json_atomic(path, {"images_dir": str(self.catalog.root), "categories": categories,
+                                 "images": images}, indent=1)
+        return [dict(c) for c in categories]
+
+    def _replay(self) -> None:
+        last_open: list[tuple[float, str, str]] = []
+        for path in sorted((self.dir / "journal").glob("*.jsonl")):
+            user = path.stem
+            events, _ = read_events(path)
+            u = self.users.setdefault(user, UserState())
+            for ev in events:
+                self._apply(user, ev)
+            if events:
+                u.last_seen = events[-1].get("t", 0.0)
+            if u.image is not None:
+                last_open.append((u.last_seen, user, u.image))
+        for _, user, image in sorted(last_open):  # the most recent annotator of an image holds it
+            self.holder[image] = user
+        log.info("replayed %d journal(s)", len(self.users))
+
+    # ----------------------------------------------------------------- events
+    def _apply(self, user: str, ev: dict) -> None:
+        """Apply one journal event to the in-memory state (no I/O, no checks beyond sanity)."""
+        u = self.users.setdefault(user, UserState())
+        kind = ev.get("type")
+        name = ev.get("image")
+        img = self.images.get(name) if name is not None else None
+        if name is not None and img is None:
+            log.warning("journal of %s names image %r that is no longer in the folder", user, name)
+            return
+        if kind == "open":
+            img.opens.append(ev["t"])
+            u.image, u.segment = name, None
+        elif kind == "click":
+            seg = img.segments.get(ev["segment"])
+            if seg is None:
+                cat = self.cat_by_id[ev["category_id"]]
+                seg = img.segments[ev["segment"]] = Segment(ev["segment"], cat["id"], bool(cat["isthing"]))
+                if ev["segment"].startswith(user + "-"):
+                    u.segments_made += 1
+            seg.points.append(Point(int(ev["x"]), int(ev["y"]), float(ev["t"]), user))
+            u.segment, u.category_id = seg.sid, seg.category_id
+        elif kind == "undo":
+            seg = img.segments.get(ev["segment"])
+            if seg is not None and 0 <= ev["index"] < len(seg.points):
+                seg.points.pop(ev["index"])
+        elif kind == "delete":
+            img.segments.pop(ev["segment"], None)
+            if u.segment == ev["segment"]:
+                u.segment = None
+        elif kind == "select":
+            seg = img.segments.get(ev["segment"])
+            if seg is not None:
+                u.segment, u.category_id = seg.sid, seg.category_id
+        elif kind == "category":
+            u.category_id = ev["category_id"]
+            u.segment = ev.get("segment")
+        elif kind == "new":
+            u.segment = None
+        elif kind == "preview":
+            u.preview = bool(ev["on"])
+        u.last_seen = max(u.last_seen, ev.get("t", 0.0))
+        if img is not None:
+            img.version += 1
+        self.version += 1
+        self._dirty = True
+
+    def _user_lock(self, user: str) -> threading.Lock:
+        with self._meta:
+            return self._user_locks.setdefault(user, threading.Lock())
+
+    def _journal(self, user: str) -> Journal:
+        with self._meta:
+            j = self.journals.get(user)
+            if j is None:
+                j = self.journals[user] = Journal(self.dir / "journal" / f"{check_user_name(user)}.jsonl")
+            return j
+
+    def _commit(self, user: str, ev: dict) -> dict:
+        """Journal ``ev`` durably (fsync), then apply it; the caller holds the user's lock."""
+        ev = self._journal(user).append({"t": self.clock(), "user": user, **ev})
+        with self._state:
+            self._apply(user, ev)
+        return ev
+
+    def _user(self, user: str) -> UserState:
+        check_user_name(user)
+        with self._state:
+            return self.users.setdefault(user, UserState())
+
+    def _held_image(self, user: str) -> ImageState:
+        u = self._user(user)
+        if u.image is None:
+            raise ActionRefused("no image is open")
+        if self.holder.get(u.image) != user:
+            raise ActionRefused(f"{u.image} is being annotated by {self.holder.get(u.image)}; "
+                                "move to another image")
+        return self.images[u.image]
+
+    # ----------------------------------------------------------------- actions
+    def _free_for(self, user: str, name: str, now: float) -> bool:
+        other = self.holder.get(name)
+        if other is None or other == user:
+            return True
+        return now - self.users[other].last_seen > self.lock_timeout or self.users[other].image != name
+
+    def open(self, user: str, name: str) -> None:
+        """Open (and take) image ``name``; refused when another annotator holds it."""
+        with self._user_lock(user):
+            self._user(user)
+            if name not in self.index:
+                raise ActionRefused(f"no image named {name!r} in the project")
+            with self._state:
+                now = self.clock()
+                if not self._free_for(user, name, now):
+                    raise ActionRefused(f"{name} is being annotated by {self.holder[name]}")
+                prev = self.users[user].image
+                if prev is not None and self.holder.get(prev) == user and prev != name:
+                    del self.holder[prev]
+                self.holder[name] = user  # reserve before the write so nobody else takes it
+            self._commit(user, {"type": "open", "image": name})
+
+    def ensure_open(self, user: str) -> str | None:
+        """Make sure ``user`` holds an image (resume where they were, or the first free one)."""
+        u = self._user(user)
+        with self._state:
+            current = u.image
+            if current is not None and self.holder.get(current) == user:
+                return current
+        start = self.index.get(current, 0) if current is not None else 0
+        name = self.find_free(user, start, +1, include_start=True)
+        if name is not None:
+            self.open(user, name)
+        return name
+
+    def find_free(self, user: str, start: int, step: int, include_start: bool = False) -> str | None:
+        """The nearest image from ``start`` in direction ``step`` that is readable and free."""
+        n = len(self.names)
+        now = self.clock()
+        with self._state:
+            for k in range(0 if include_start else 1, n + (0 if include_start else 1)):
+                i = start + step * k
+                if not 0 <= i < n:
+                    break
+                name = self.names[i]
+                if self.catalog.entries[i].problem is None and self._free_for(user, name, now):
+                    return name
+        return None
+
+    def navigate(self, user: str, step: int) -> list[str]:
+        """Move to the next (+1) or previous (-1) free readable image; returns skipped notes."""
+        u = self._user(user)
+        start = self.index.get(u.image, -1 if step > 0 else len(self.names)) if u.image else (
+            -1 if step > 0 else len(self.names))
+        notes = []
+        i = start + step
+        while 0 <= i < len(self.names):
+            e = self.catalog.entries[i]
+            if e.problem is not None:
+                notes.append(f"skipped {e.file_name}: {e.problem}")
+            elif self._free_for(user, e.file_name, self.clock()):
+                self.open(user, e.file_name)
+                return notes
+            else:
+                notes.append(f"skipped {e.file_name}: being annotated by {self.holder[e.file_name]}")
+            i += step
+        notes.append("no further image in this direction")
+        return notes
+
+    def mark_unreadable(self, name: str, problem: str) -> None:
+        """Record that a catalog image failed to decode (it is skipped from now on)."""
+        i = self.index[name]
+        e = self.catalog.entries[i]
+        if e.problem is None:
+            self.catalog.entries[i] = type(e)(e.file_name, e.width, e.height, problem)
+
+    def pick_category(self, user: str, category_id: int) -> None:
+        """Make ``category_id`` current: a stuff category selects its region on this image;
+        a thing category keeps the current instance if it has that category, else the next
+        click starts a new instance."""
+        if category_id not in self.cat_by_id:
+            raise ActionRefused(f"unknown category id {category_id}")
+        with self._user_lock(user):
+            u = self._user(user)
+            with self._state:
+                seg = None
+                img = self.images.get(u.image) if u.image else None
+                if img is not None:
+                    cur = img.segments.get(u.segment) if u.segment else None
+                    if cur is not None and cur.category_id == category_id and cur.points:
+                        seg = cur.sid
+                    elif not self.cat_by_id[category_id]["isthing"]:
+                        seg = next((s.sid for s in img.live_segments()
+                                    if s.category_id == category_id), None)
+            self._commit(user, {"type": "category", "category_id": category_id, "segment": seg})
+
+    def new_instance(self, user: str) -> None:
+        """The next click starts a new segment (a new instance of a thing category)."""
+        with self._user_lock(user):
+            self._user(user)
+            self._commit(user, {"type": "new"})
+
+    def click(self, user: str, x: int, y: int) -> dict:
+        """Add the point (x, y) (original-image pixel indices) to the current segment.
+
+        Returns the journal event (the acknowledgement). Raises :class:`ActionRefused` when no
+        category is picked or the point lies outside the image.
+        """
+        with self._user_lock(user):
+            with self._state:
+                img = self._held_image(user)
+                u = self.users[user]
+                entry = self.catalog.entry(img.name)
+                x, y = int(x), int(y)
+                if not (0 <= x < entry.width and 0 <= y < entry.height):
+                    raise ActionRefused(f"point ({x}, {y}) is outside the {entry.width}x{entry.height} image")
+                if u.category_id is None:
+                    raise ActionRefused("pick a category first (digit keys or the search box)")
+                cat = self.cat_by_id[u.category_id]
+                cur = img.segments.get(u.segment) if u.segment else None
+                if not cat["isthing"]:
+                    stuff = next((s for s in img.live_segments() if s.category_id == cat["id"]), None)
+                    sid = stuff.sid if stuff else (cur.sid if cur is not None and cur.category_id == cat["id"]
+                                                    else f"{user}-{u.segments_made + 1}")
+                elif cur is not None and cur.category_id == cat["id"]:
+                    sid = cur.sid
+                else:
+                    sid = f"{user}-{u.segments_made + 1}"
+            return self._commit(user, {"type": "click", "image": img.name, "segment": sid,
+                                       "category_id": cat["id"], "x": x, "y": y})
+
+    def undo(self, user: str) -> bool:
+        """Remove the last point placed on the current image; False when there is none."""
+        with self._user_lock(user):
+            with self._state:
+                img = self._held_image(user)
+                last = None
+                for seg in img.segments.values():
+                    for i, p in enumerate(seg.points):
+                        if last is None or p.t >= last[0]:
+                            last = (p.t, seg.sid, i)
+            if last is None:
+                return False
+            self._commit(user, {"type": "undo", "image": img.name, "segment": last[1], "index": last[2]})
+            return True
+
+    def select_segment(self, user: str, sid: str) -> None:
+        """Make segment ``sid`` of the current image current (the next clicks continue it)."""
+        with self._user_lock(user):
+            with self._state:
+                img = self._held_image(user)
+                if sid not in img.segments:
+                    raise ActionRefused(f"no segment {sid!r} on {img.name}")
+            self._commit(user, {"type": "select", "image": img.name, "segment": sid})
+
+    def delete_segment(self, user: str, sid: str | None = None) -> bool:
+        """Delete segment ``sid`` (default: the current one) with all its points."""
+        with self._user_lock(user):
+            with self._state:
+                img = self._held_image(user)
+                sid = sid or self.users[user].segment
+                if sid is None or sid not in img.segments:
+                    return False
+            self._commit(user, {"type": "delete", "image": img.name, "segment": sid})
+            return True
+
+    def set_preview(self, user: str, on: bool) -> None:
+        with self._user_lock(user):
+            self._user(user)
+            self._commit(user, {"type": "preview", "on": bool(on)})
+
+    # ----------------------------------------------------------------- views and export
+    def user_state(self, user: str) -> UserState:
+        return self._user(user)
+
+    def snapshot(self, name: str) -> list[Segment]:
+        """A copy of the live segments of image ``name`` (creation order)."""
+        with self._state:
+            return [Segment(s.sid, s.category_id, s.isthing, list(s.points))
+                    for s in self.images[name].live_segments()]
+
+    def _measured(self, name: str) -> tuple[Measured, list[dict], list[str]]:
+        """Measured time of one image (cached per image state): result, annotations, segment ids."""
+        with self._state:
+            img = self.images[name]
+            hit = self._timing_cache.get(name)
+            if hit is not None and hit[0] == img.version:
+                return hit[1], hit[2], hit[3]
+            entry = self.catalog.entry(name)
+            anns, sids = self._image_annotations(name, 1)
+            version = img.version
+        doc = {"images": [{"id": 1, "file_name": name, "width": entry.width, "height": entry.height}],
+               "categories": self.categories, "annotations": anns}
+        m = measure(doc, self.idle_cutoff)
+        with self._state:
+            self._timing_cache[name] = (version, m, anns, sids)
+        return m, anns, sids
+
+    def image_timing(self, name: str) -> tuple[Measured, dict[str, float]]:
+        """Measured active time of image ``name`` and its seconds per segment id."""
+        m, anns, sids = self._measured(name)
+        return m, {sid: m.per_annotation.get(a["id"], 0.0) for a, sid in zip(anns, sids)}
+
+    def user_timing(self, user: str) -> tuple[float, int]:
+        """Active seconds and timed points of the segments ``user`` created, over all images."""
+        secs, n = 0.0, 0
+        with self._state:
+            names = [name for name, img in self.images.items()
+                     if any(s.points and s.points[0].user == user for s in img.segments.values())]
+        for name in names:
+            m, anns, _ = self._measured(name)
+            for a in anns:
+                if a["annotators"][0] == user:
+                    secs += m.per_annotation.get(a["id"], 0.0)
+                    n += len(a["point_coords"])
+        return secs, n
+
+    def progress(self) -> tuple[int, int]:
+        """(images with at least one segment, readable images)."""
+        with self._state:
+            done = sum(1 for img in self.images.values() if img.live_segments())
+            total = sum(1 for e in self.catalog.entries if e.problem is None)
+        return done, total
+
+    def _image_annotations(self, name: str, image_id: int, first_id: int = 1
+                           ) -> tuple[list[dict], list[str]]:
+        """The points-JSON annotations of one image (segments by first point) and their ids."""
+        img = self.images[name]
+        segs = sorted(img.live_segments(), key=lambda s: min(p.t for p in s.points))
+        if not segs:
+            return [], []
+        t0 = img.first_open if img.first_open is not None else min(p.t for s in segs for p in s.points)
+        anns = []
+        for seg in segs:
+            pts = sorted(seg.points, key=lambda p: p.t)
+            coords = [[p.x, p.y] for p in pts]
+            users = [p.user for p in pts]
+            anns.append({"id": first_id + len(anns), "image_id": image_id,
+                         "category_id": seg.category_id, "iscrowd": 0,
+                         "point_coords": coords, "point_labels": [1] * len(pts),
+                         "point_kinds": ["click"] * len(pts),
+                         "point_times": [round(max(0.0, p.t - t0), 3) for p in pts],
+                         "bbox": points_bbox(coords),
+                         # who clicked: the segment's creator first, then any other annotator
+                         "annotators": sorted(set(users), key=users.index)})
+        return anns, [s.sid for s in segs]
+
+    def to_document(self) -> dict:
+        """The project's points JSON (annotated images only), deterministic for a given state."""
+        with self._state:
+            images, anns = [], []
+            for name in self.names:
+                image_id = self.image_ids[name]
+                part, _ = self._image_annotations(name, image_id, len(anns) + 1)
+                if not part:
+                    continue
+                e = self.catalog.entry(name)
+                images.append({"id": image_id, "file_name": name, "width": e.width, "height": e.height})
+                anns.extend(part)
+            users = sorted(u for u, s in self.users.items() if s.last_seen)
+            stamps = [p.t for img in self.images.values() for s in img.live_segments() for p in s.points]
+            prov: dict[str, Any] = {"made_by": "annotator", "users": users,
+                                    "images_dir": str(self.catalog.root),
+                                    "idle_cutoff": self.idle_cutoff}
+            if stamps:
+                prov["first_point"] = _iso(min(stamps))
+                prov["last_point"] = _iso(max(stamps))
+            return make_document(images, self.categories, anns, prov)
+
+    def flush(self, force: bool = False) -> bool:
+        """Rewrite points.json and pointsup.json atomically when the state changed."""
+        with self._state:
+            if not (self._dirty or force):
+                return False
+            self._dirty = False
+            doc = self.to_document()
+        validate_points(doc, file=self.dir / POINTS_FILE)
+        write_json_atomic(self.dir / POINTS_FILE, doc)
+        write_json_atomic(self.dir / POINTSUP_FILE, to_pointsup(doc))
+        return True
+
+    def start_flusher(self) -> None:
+        """Rewrite the points files in the background at most every ``flush_interval`` seconds."""
+        def loop() -> None:
+            while not self._stop.wait(self._flush_interval):
+                try:
+                    self.flush()
+                except Exception:  # never kill the flusher; the journals stay the truth
+                    log.exception("rewriting the points JSON failed")
+        self._flusher = threading.Thread(target=loop, name="pointly-flush", daemon=True)
+        self._flusher.start()
+
+    def close(self) -> None:
+        """Stop the flusher, write the points files a last time and close the journals."""
+        self._stop.set()
+        if self._flusher is not None:
+            self._flusher.join(timeout=5)
+        self.flush(force=True)
+        for j in self.journals.values():
+            j.close()
+
+
+def _iso(t: float) -> str:
+    return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,75 @@
+"""``pointly annotate``: the point-annotation web app (see docs/annotator.md).
+
+Thin: parses the options, builds the image catalog, the project store and the app, and launches
+the server. Without IMAGES_DIR it opens the bundled sample images with the synthetic categories
+and keeps the project in ``$XDG_DATA_HOME/pointly/sample-project``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("images_dir", required=False, type=click.Path(path_type=Path))
+@click.option("--categories", default=None,
+              help="'coco', 'synthetic' or a categories JSON file (default: coco; synthetic for the samples).")
+@click.option("--project", type=click.Path(path_type=Path), default=None,
+              help="Project folder (journals, points.json, pointsup.json). "
+                   "Default: ./annotations-<IMAGES_DIR name>.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind; anything but localhost requires --users.")
+@click.option("--port", default=7860, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--users", "users_file", type=click.Path(path_type=Path), default=None,
+              help="Users file (name:password per line) — turns on login; clicks are attributed.")
+@click.option("--goal", default=20, show_default=True, type=click.IntRange(1, 10000),
+              help="Points per segment to aim for (shown as progress).")
+@click.option("--idle-cutoff", default=60.0, show_default=True, type=click.FloatRange(min=1.0),
+              help="Gaps between actions longer than this (seconds) are not counted as work.")
+@click.option("--preview-shape", type=click.Choice(["concave", "convex"]), default="concave",
+              show_default=True, help="Shape of the target preview (T).")
+@click.option("--preview-dilation", default=None,
+              help="Dilation shown in the target preview, as in `pointly targets` (0.02, 8px; off).")
+@click.option("--max-megapixels", default=50.0, show_default=True, type=click.FloatRange(min=0.01),
+              help="Images larger than this are skipped with a message.")
+@click.option("--rebuild", is_flag=True,
+              help="Only rewrite points.json and pointsup.json from the journals, then exit.")
+def annotate(images_dir: Path | None, categories: str | None, project: Path | None, host: str,
+             port: int, users_file: Path | None, goal: int, idle_cutoff: float, preview_shape: str, preview_dilation: str | None,
+             max_megapixels: float, rebuild: bool) -> None:
+    """Annotate IMAGES_DIR with points in the browser (no argument: the bundled samples)."""
+    from pointly.annotator.app import AnnotatorApp, launch, load_users
+    from pointly.annotator.images import ImageCatalog
+    from pointly.annotator.samples import default_project_dir, samples_dir
+    from pointly.annotator.store import ProjectStore
+    from pointly.data.categories import load_categories
+
+    if images_dir is None:
+        images_dir = samples_dir()
+        categories = categories or "synthetic"
+        project = project or default_project_dir()
+    categories = categories or "coco"
+    project = project or Path.cwd() / f"annotations-{Path(images_dir).resolve().name}"
+    users = load_users(users_file) if users_file else None
+    if host not in ("127.0.0.1", "localhost", "::1") and not users:
+        from pointly.pointgen.errors import PointlyError
+        raise PointlyError(f"--host {host} would expose the annotator without login",
+                           fix="pass --users FILE (name:password lines) or keep --host 127.0.0.1")
+    catalog = ImageCatalog(images_dir, max_pixels=int(max_megapixels * 1e6))
+    store = ProjectStore(project, catalog, load_categories(categories), goal=goal,
+                         idle_cutoff=idle_cutoff)
+    if rebuild:
+        store.close()
+        click.echo(f"rewrote {project / 'points.json'} and {project / 'pointsup.json'}")
+        return
+    app = AnnotatorApp(store, preview_shape=preview_shape, preview_dilation=preview_dilation)
+    skipped = [e for e in catalog.entries if e.problem]
+    for e in skipped:
+        click.echo(f"skipping {e.file_name}: {e.problem}", err=True)
+    click.echo(f"pointly annotate: {len(catalog) - len(skipped)} images in {catalog.root}, "
+               f"project {project}; open http://{host}:{port}/", err=True)
+    try:
+        launch(app, host=host, port=port, users=users, block=True)
+    finally:
+        store.close()

@@ -1,0 +1,246 @@
+"""Handler-level tests of the annotator: journal, store semantics, replay, export, locks, cost."""
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from annotator_fixtures import make_images
+from pointly.annotator.app import AnnotatorApp, load_users, make_auth
+from pointly.annotator.images import ImageCatalog
+from pointly.annotator.journal import Journal, read_events
+from pointly.annotator.store import ActionRefused, ProjectStore
+from pointly.data.categories import load_categories
+from pointly.pointgen.errors import PointlyError
+from pointly.pointgen.formats import load_points, validate_points
+
+CATS = load_categories("synthetic")  # 1 disc … 6 cshape (things), 7 sky … 10 wall (stuff)
+
+
+class Clock:
+    """A settable clock so point times are exact."""
+
+    def __init__(self, t: float = 1000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+    def tick(self, dt: float) -> None:
+        self.t += dt
+
+
+@pytest.fixture()
+def images(tmp_path):
+    return make_images(tmp_path / "images")
+
+
+def new_store(images, project, clock=None, **kw) -> ProjectStore:
+    return ProjectStore(project, ImageCatalog(images), CATS, clock=clock or Clock(), **kw)
+
+
+def test_journal_append_is_durable_and_torn_tail_is_dropped(tmp_path):
+    j = Journal(tmp_path / "u.jsonl")
+    j.append({"type": "click", "x": 1})
+    j.append({"type": "click", "x": 2})
+    j.close()
+    with open(tmp_path / "u.jsonl", "ab") as fh:  # a kill -9 in the middle of a write
+        fh.write(b'{"seq":3,"type":"cli')
+    events, good = read_events(tmp_path / "u.jsonl")
+    assert [e["x"] for e in events] == [1, 2]
+    j2 = Journal(tmp_path / "u.jsonl")  # truncates the torn tail, continues the sequence
+    j2.append({"type": "click", "x": 3})
+    j2.close()
+    lines = (tmp_path / "u.jsonl").read_text().splitlines()
+    assert [json.loads(line)["seq"] for line in lines] == [1, 2, 3]
+
+
+def test_journal_edited_in_the_middle_is_a_user_error(tmp_path):
+    (tmp_path / "u.jsonl").write_text('{"seq":1}\nnot json\n{"seq":3}\n')
+    with pytest.raises(PointlyError, match="line 2"):
+        read_events(tmp_path / "u.jsonl")
+
+
+def test_things_stuff_undo_delete_and_points_json(images, tmp_path):
+    clock = Clock()
+    st = new_store(images, tmp_path / "p", clock)
+    assert st.ensure_open("ann") == "a_scene.png"
+    with pytest.raises(ActionRefused, match="pick a category"):
+        st.click("ann", 5, 5)
+    st.pick_category("ann", 1)  # disc (thing)
+    for x, y in [(10, 20), (30, 40)]:
+        clock.tick(2.0)
+        st.click("ann", x, y)
+    st.new_instance("ann")
+    clock.tick(1.5)
+    st.click("ann", 100, 100)  # a second disc
+    st.pick_category("ann", 7)  # sky (stuff)
+    clock.tick(1.0)
+    st.click("ann", 600, 10)
+    st.pick_category("ann", 1)
+    st.new_instance("ann")
+    st.pick_category("ann", 7)  # picking sky again continues the one sky region
+    clock.tick(1.0)
+    st.click("ann", 610, 12)
+    segs = st.snapshot("a_scene.png")
+    assert [(s.category_id, [(p.x, p.y) for p in s.points]) for s in segs] == [
+        (1, [(10, 20), (30, 40)]), (1, [(100, 100)]), (7, [(600, 10), (610, 12)])]
+    # undo removes the last point placed on the image; delete removes the current segment
+    assert st.undo("ann")
+    assert [len(s.points) for s in st.snapshot("a_scene.png")] == [2, 1, 1]
+    st.select_segment("ann", segs[1].sid)
+    assert st.delete_segment("ann")
+    assert [s.category_id for s in st.snapshot("a_scene.png")] == [1, 7]
+    st.flush()
+    doc = load_points(tmp_path / "p" / "points.json")  # validates against the schema
+    assert [im["file_name"] for im in doc["images"]] == ["a_scene.png"]
+    a0, a1 = doc["annotations"]
+    assert a0["point_coords"] == [[10, 20], [30, 40]] and a0["point_kinds"] == ["click", "click"]
+    assert a0["point_times"] == [2.0, 4.0]  # seconds since the image was opened (server clock)
+    assert a1["category_id"] == 7 and a1["point_times"] == [6.5]
+    assert a0["bbox"] == [10.0, 20.0, 21.0, 21.0]
+    sup = json.loads((tmp_path / "p" / "pointsup.json").read_text())
+    assert [a["category_id"] for a in sup["annotations"]] == [1]  # things only
+    assert sup["annotations"][0]["point_labels"] == [1, 1]
+
+
+def test_replay_rebuilds_the_same_state_and_position(images, tmp_path):
+    clock = Clock()
+    st = new_store(images, tmp_path / "p", clock)
+    st.ensure_open("ann")
+    st.pick_category("ann", 2)
+    for k in range(5):
+        clock.tick(0.5)
+        st.click("ann", 10 + k, 20)
+    st.undo("ann")
+    st.navigate("ann", +1)
+    st.pick_category("ann", 8)
+    st.click("ann", 3, 400)
+    doc1 = st.to_document()
+    # no close(): simulate a crash; the journal alone must rebuild everything
+    st2 = new_store(images, tmp_path / "p", clock)
+    assert st2.to_document()["annotations"] == doc1["annotations"]
+    u = st2.user_state("ann")
+    assert u.image == "b_scene.png" and u.category_id == 8
+    assert st2.ensure_open("ann") == "b_scene.png"  # resumes where the annotator was
+    # the points file written at start-up equals the state
+    assert json.loads((tmp_path / "p" / "points.json").read_text())["annotations"] == doc1["annotations"]
+
+
+def test_two_annotators_never_share_an_image(images, tmp_path):
+    st = new_store(images, tmp_path / "p")
+    assert st.ensure_open("alice") == "a_scene.png"
+    assert st.ensure_open("bob") == "b_scene.png"  # the first free one
+    with pytest.raises(ActionRefused, match="alice"):
+        st.open("bob", "a_scene.png")
+    notes = st.navigate("bob", -1)
+    assert any("being annotated by alice" in n for n in notes)
+    st.pick_category("alice", 1)
+    st.click("alice", 1, 1)
+    st.pick_category("bob", 1)
+    st.click("bob", 2, 2)
+    doc = st.to_document()
+    assert [a["annotators"] for a in doc["annotations"]] == [["alice"], ["bob"]]
+
+
+def test_lock_expires_after_timeout(images, tmp_path):
+    clock = Clock()
+    st = new_store(images, tmp_path / "p", clock, lock_timeout=60)
+    st.ensure_open("alice")
+    clock.tick(61)
+    st.open("bob", "a_scene.png")  # alice idle for longer than the timeout
+    with pytest.raises(ActionRefused):
+        st.pick_category("alice", 1) or st.click("alice", 1, 1)
+
+
+def test_concurrent_clicks_of_two_users_are_all_kept(images, tmp_path):
+    st = new_store(images, tmp_path / "p", clock=__import__("time").time)
+    for user in ("alice", "bob"):
+        st.ensure_open(user)
+        st.pick_category(user, 1)
+
+    def work(user):
+        for k in range(40):
+            st.click(user, k, k)
+    threads = [threading.Thread(target=work, args=(u,)) for u in ("alice", "bob")]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    doc = new_store(images, tmp_path / "p").to_document()  # replayed from disk
+    assert sorted(len(a["point_coords"]) for a in doc["annotations"]) == [40, 40]
+    validate_points(doc)
+
+
+def test_click_outside_and_bad_names_are_refused(images, tmp_path):
+    st = new_store(images, tmp_path / "p")
+    st.ensure_open("ann")
+    st.pick_category("ann", 1)
+    with pytest.raises(ActionRefused, match="outside"):
+        st.click("ann", 640, 10)
+    with pytest.raises(ActionRefused, match="no image named"):
+        st.open("ann", "../../etc/passwd")
+    with pytest.raises(PointlyError, match="invalid user name"):
+        st.ensure_open("../evil")
+
+
+def test_measured_cost_excludes_idle_gaps(images, tmp_path):
+    clock = Clock()
+    st = new_store(images, tmp_path / "p", clock, idle_cutoff=60)
+    st.ensure_open("ann")
+    st.pick_category("ann", 1)
+    for dt in (3.0, 1.0, 100.0, 2.0):  # the 100 s gap is a break
+        clock.tick(dt)
+        st.click("ann", 5, 5)
+    m, per_seg = st.image_timing("a_scene.png")
+    assert m.seconds == pytest.approx(6.0) and m.points == 4
+    assert list(per_seg.values()) == [pytest.approx(6.0)]
+    assert st.user_timing("ann") == (pytest.approx(6.0), 4)
+
+
+def test_project_with_other_images_or_categories_is_refused(images, tmp_path):
+    new_store(images, tmp_path / "p")
+    other = make_images(tmp_path / "other")
+    with pytest.raises(PointlyError, match="annotates"):
+        ProjectStore(tmp_path / "p", ImageCatalog(other), CATS)
+    with pytest.raises(PointlyError, match="other categories"):
+        ProjectStore(tmp_path / "p", ImageCatalog(images), load_categories("coco"))
+
+
+def test_app_handlers_map_display_clicks_and_render(images, tmp_path):
+    st = new_store(images, tmp_path / "p")
+    app = AnnotatorApp(st)
+    assert app.act("ann", "digit", 0) == []  # key 1 -> first category
+    assert app.act("ann", "click_display", 100, 50) == []
+    assert app.act("ann", "digit", 12) == ["no category on key 3"]
+    st_ = app.state("ann")
+    assert st_["segments"][0]["points"] == [[100, 50]]  # 640×480 is displayed at scale 1
+    assert app.act("ann", "category", "sky") == []
+    assert app.act("ann", "click", 5, 400) == []
+    path = app.canvas("ann", app.state("ann"))
+    rgb = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(path).convert("RGB"))
+    assert rgb.shape == (480, 640, 3)
+    base = app.display("a_scene.png").rgb
+    assert (rgb[50, 100] != base[50, 100]).any()  # the point is drawn where it was clicked
+    assert (rgb[250, 500] == base[250, 500]).all()  # far from points: untouched
+    app.act("ann", "preview")
+    with_preview = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(
+        app.canvas("ann", app.state("ann"))).convert("RGB"))
+    assert (with_preview != rgb).any()
+    assert app.act("ann", "category", "no such thing") == ["unknown category 'no such thing'"]
+
+
+def test_users_file_and_auth(tmp_path):
+    p = tmp_path / "users.txt"
+    p.write_text("# annotators\nalice:secret\nbob:sha256:" +
+                 __import__("hashlib").sha256(b"pw").hexdigest() + "\n")
+    users = load_users(p)
+    auth = make_auth(users)
+    assert auth("alice", "secret") and not auth("alice", "wrong") and auth("bob", "pw")
+    assert not auth("eve", "secret")
+    p.write_text("alice\n")
+    with pytest.raises(PointlyError, match="line 1"):
+        load_users(p)
+    p.write_text("../x:pw\n")
+    with pytest.raises(PointlyError, match="invalid user name"):
+        load_users(p)
