@@ -165,6 +165,11 @@ def test_cli_converts_a_full_checkpoint(tmp_path):
     assert cfg["name"] == "coco_r50_512_3x" and cfg["input"]["min_size_test"] == 512
     assert len(cfg["thing_ids"]) == 80 and len(cfg["stuff_ids"]) == 53
     assert cfg["thing_ids"] == sorted(cfg["thing_ids"]) and cfg["stuff_ids"][0] == 92
+    from pointly.model.train import load_checkpoint  # the training code's loader reads it
+
+    model = load_checkpoint(out)
+    assert torch.equal(model.state_dict()["backbone.fpn.extra_blocks.p7.weight"],
+                       torch.from_numpy(weights["backbone.top_block.p7.weight"]))
 
 
 def test_mismatches_are_reported(tmp_path, target_state, capsys):
