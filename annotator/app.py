@@ -14,8 +14,6 @@ waits for another's.
 """
 from __future__ import annotations
 
-import hmac
-import hashlib
 import itertools
 import json
 import logging
@@ -32,6 +30,7 @@ from pointly.annotator.images import ImageCatalog, ImageSkipped
 from pointly.annotator.preview import preview_masks, preview_options
 from pointly.annotator.render import DisplayImage, overlay_from_masks, render, write_png
 from pointly.annotator.store import ActionRefused, ProjectStore
+from pointly.annotator.users import load_users, make_auth  # noqa: F401 (re-exported)
 from pointly.annotator.timing import PAPER_SECONDS_PER_POINT, POLYGON_SECONDS
 from pointly.pointgen.errors import PointlyError
 
@@ -46,62 +45,6 @@ SHORTCUTS = [("1 … 9, 0", "pick one of the first ten categories"),
              ("Del", "delete the current segment"),
              ("← / →", "previous / next image"),
              ("T", "toggle the target preview")]
-
-
-def load_users(path: str | Path) -> dict[str, str]:
-    """Read a users file: one ``name:password`` per line (``#`` comments), or a JSON object.
-
-    A password may be given as ``sha256:<hex>`` of the password instead of the clear text.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise PointlyError("users file not found", file=path,
-                           fix="write one name:password per line")
-    text = path.read_text(encoding="utf-8")
-    users: dict[str, str] = {}
-    if text.lstrip().startswith("{"):
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise PointlyError(f"not valid JSON: {exc.msg}", file=path,
-                               fix='use {"name": "password", ...} or name:password lines') from None
-        items = list(obj.items())
-    else:
-        items = []
-        for i, line in enumerate(text.splitlines(), 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            if ":" not in line:
-                raise PointlyError("expected name:password", file=path, record=f"line {i}",
-                                   fix="write one name:password per line")
-            name, pw = line.split(":", 1)
-            items.append((name.strip(), pw))
-    from pointly.annotator.journal import check_user_name
-    for name, pw in items:
-        if not isinstance(pw, str) or not pw:
-            raise PointlyError(f"user {name!r} has no password", file=path, fix="give every user a password")
-        try:
-            check_user_name(name)
-        except PointlyError as exc:
-            raise PointlyError(exc.problem, file=path, record=f"user {name!r}", fix=exc.fix) from None
-        users[name] = pw
-    if not users:
-        raise PointlyError("no users", file=path, fix="write one name:password per line")
-    return users
-
-
-def make_auth(users: dict[str, str]):
-    """A Gradio auth callable checking ``users`` in constant time."""
-    def auth(name: str, password: str) -> bool:
-        stored = users.get(name)
-        if stored is None:
-            return False
-        if stored.startswith("sha256:"):
-            given = "sha256:" + hashlib.sha256(password.encode()).hexdigest()
-            return hmac.compare_digest(given, stored)
-        return hmac.compare_digest(password.encode(), stored.encode())
-    return auth
 
 
 class AnnotatorApp:
@@ -148,7 +91,7 @@ class AnnotatorApp:
             except ImageSkipped as exc:
                 notes.append(f"skipped {name}: {exc}")
                 self.store.mark_unreadable(name, str(exc))
-                self.store.navigate(user, +1)
+                notes.extend(self.store.navigate(user, +1))
         return None, notes
 
     # ------------------------------------------------------------------ actions (shared by UI and API)

@@ -39,7 +39,6 @@ def annotate(images_dir: Path | None, categories: str | None, project: Path | No
              port: int, users_file: Path | None, goal: int, idle_cutoff: float, preview_shape: str, preview_dilation: str | None,
              max_megapixels: float, rebuild: bool) -> None:
     """Annotate IMAGES_DIR with points in the browser (no argument: the bundled samples)."""
-    from pointly.annotator.app import AnnotatorApp, launch, load_users
     from pointly.annotator.images import ImageCatalog
     from pointly.annotator.samples import default_project_dir, samples_dir
     from pointly.annotator.store import ProjectStore
@@ -51,11 +50,12 @@ def annotate(images_dir: Path | None, categories: str | None, project: Path | No
         project = project or default_project_dir()
     categories = categories or "coco"
     project = project or Path.cwd() / f"annotations-{Path(images_dir).resolve().name}"
-    users = load_users(users_file) if users_file else None
-    if host not in ("127.0.0.1", "localhost", "::1") and not users:
+    if host not in ("127.0.0.1", "localhost", "::1") and not users_file:
         from pointly.pointgen.errors import PointlyError
         raise PointlyError(f"--host {host} would expose the annotator without login",
                            fix="pass --users FILE (name:password lines) or keep --host 127.0.0.1")
+    from pointly.annotator.users import load_users
+    users = load_users(users_file) if users_file else None
     catalog = ImageCatalog(images_dir, max_pixels=int(max_megapixels * 1e6))
     store = ProjectStore(project, catalog, load_categories(categories), goal=goal,
                          idle_cutoff=idle_cutoff)
@@ -63,6 +63,7 @@ def annotate(images_dir: Path | None, categories: str | None, project: Path | No
         store.close()
         click.echo(f"rewrote {project / 'points.json'} and {project / 'pointsup.json'}")
         return
+    from pointly.annotator.app import AnnotatorApp, launch  # imports gradio (seconds)
     app = AnnotatorApp(store, preview_shape=preview_shape, preview_dilation=preview_dilation)
     skipped = [e for e in catalog.entries if e.problem]
     for e in skipped:

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from annotator_fixtures import make_images
-from pointly.annotator.app import AnnotatorApp, load_users, make_auth
+from pointly.annotator.app import AnnotatorApp
+from pointly.annotator.users import load_users, make_auth
 from pointly.annotator.images import ImageCatalog
 from pointly.annotator.journal import Journal, read_events
 from pointly.annotator.store import ActionRefused, ProjectStore
