@@ -77,7 +77,7 @@ class QualityReport:
     _gt_images: list[dict] = field(default_factory=list)
     _gt_anns: list[dict] = field(default_factory=list)
     _pred_anns: list[dict] = field(default_factory=list)
-    _next_id: int = 1
+    truth_cache: dict | None = None   # image_id -> GT annotations (RLE), shared across reports
     _pq: dict | None = None
 
     def add_image(self, image: Any, annotations: Sequence[Mapping], targets: ImageTargets,
@@ -128,14 +128,15 @@ class QualityReport:
         # PQ inputs
         self._gt_images.append({"id": int(image.id), "width": W, "height": H,
                                 "file_name": getattr(image, "file_name", f"{image.id}.png")})
-        for seg in truth:
-            if not seg.mask.any():
-                continue
-            self._gt_anns.append({"id": self._next_id, "image_id": int(image.id),
-                                  "category_id": seg.category_id, "iscrowd": int(seg.iscrowd),
-                                  "segmentation": _rle(seg.mask), "area": int(seg.mask.sum()),
-                                  "bbox": list(seg.bbox)})
-            self._next_id += 1
+        cached = None if self.truth_cache is None else self.truth_cache.get(int(image.id))
+        if cached is None:
+            cached = [{"image_id": int(image.id), "category_id": seg.category_id,
+                       "iscrowd": int(seg.iscrowd), "segmentation": _rle(seg.mask),
+                       "area": int(seg.mask.sum()), "bbox": list(seg.bbox)}
+                      for seg in truth if seg.mask.any()]
+            if self.truth_cache is not None:
+                self.truth_cache[int(image.id)] = cached
+        self._gt_anns.extend(cached)
         for st in targets.segments:
             if st.category_id not in cats:
                 raise PointlyError(f"category_id {st.category_id} of annotation {st.annotation_id} is not "
@@ -143,11 +144,10 @@ class QualityReport:
                                    record=f"image_id {image.id}", fix="use points made from this dataset")
             if not st.mask.any():
                 continue
-            self._pred_anns.append({"id": self._next_id, "image_id": int(image.id),
+            self._pred_anns.append({"image_id": int(image.id),
                                     "category_id": st.category_id, "iscrowd": 0,
                                     "segmentation": _rle(st.mask), "area": int(st.mask.sum()),
                                     "bbox": list(st.bbox), "score": 1.0})
-            self._next_id += 1
 
     # -- results ------------------------------------------------------------------------------
     def panoptic_quality(self) -> dict[str, dict[str, float]]:
@@ -162,8 +162,10 @@ class QualityReport:
         cats = [c.to_json() if hasattr(c, "to_json") else dict(c) for c in self.categories.values()]
         if not self._gt_images:
             return {s: {"pq": math.nan, "sq": math.nan, "rq": math.nan, "n": 0} for s in SPLITS}
-        gt = {"images": self._gt_images, "annotations": self._gt_anns, "categories": cats}
-        pred = {"images": self._gt_images, "annotations": self._pred_anns, "categories": cats}
+        gt_anns = [{**a, "id": i} for i, a in enumerate(self._gt_anns, start=1)]
+        pred_anns = [{**a, "id": i} for i, a in enumerate(self._pred_anns, start=len(gt_anns) + 1)]
+        gt = {"images": self._gt_images, "annotations": gt_anns, "categories": cats}
+        pred = {"images": self._gt_images, "annotations": pred_anns, "categories": cats}
         ev = panoptic.PanopticEval(gt, pred)
         ev.evaluate()
         res = ev.results()

@@ -25,3 +25,18 @@ def sample_points(segments, n: int, rng: np.random.Generator, image_id: int = 1)
         out.append(ann(k + 1, np.stack([xs[pick], ys[pick]], 1), seg.category_id, image_id,
                        source_segment_id=seg.segment_id))
     return out
+
+
+def simple_simulate(dataset, *, points: int, boundary_share: float = 0.0, seed: int = 0) -> dict:
+    """A points document with ``points`` uniform interior points per non-crowd segment (test helper,
+    independent of pointgen.simulate; ``boundary_share`` is ignored)."""
+    from pointly.pointgen.formats import make_document
+
+    rng = np.random.default_rng(seed)
+    anns = []
+    for im in dataset.images:
+        for a in sample_points(dataset.segments(im.id), points, rng, image_id=im.id):
+            a["id"] = len(anns) + 1
+            anns.append(a)
+    return make_document([im.to_json() for im in dataset.images],
+                         [c.to_json() for c in dataset.categories.values()], anns, {"made_by": "test"})

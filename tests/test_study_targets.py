@@ -1,0 +1,155 @@
+"""The target-quality study: grid, cells, resumable rows, shards, report and trend rules, CLI."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from pointly.cli.main import main
+from pointly.pointgen import study_targets as st
+from pointly.pointgen.coco import encode_panoptic_png
+from pointly.pointgen.errors import PointlyError
+from pointly.pointgen.study_targets_report import trends, write_report
+from targets_fixtures import simple_simulate
+
+CATS = [{"id": 1, "name": "box", "isthing": 1, "supercategory": "x", "color": [200, 30, 30]},
+        {"id": 2, "name": "floor", "isthing": 0, "supercategory": "y", "color": [30, 200, 30]}]
+
+
+def tiny_panoptic(root: Path, n: int = 2) -> Path:
+    """A COCO-panoptic-shaped folder (panoptic_val2017.json + panoptic/) with n 40×30 images."""
+    (root / "panoptic").mkdir(parents=True)
+    images, anns = [], []
+    rng = np.random.default_rng(0)
+    for i in range(1, n + 1):
+        lab = np.full((30, 40), 5, np.int64)
+        x, y = rng.integers(2, 20), rng.integers(2, 12)
+        lab[y:y + 12, x:x + 15] = 7
+        lab[0:3, 30:40] = 0  # some VOID
+        Image.fromarray(encode_panoptic_png(lab)).save(root / "panoptic" / f"{i}.png")
+        info = []
+        for sid, cid in ((5, 2), (7, 1)):
+            ys, xs = np.nonzero(lab == sid)
+            info.append({"id": sid, "category_id": cid, "iscrowd": 0, "area": int(xs.size),
+                         "bbox": [int(xs.min()), int(ys.min()), int(np.ptp(xs) + 1), int(np.ptp(ys) + 1)]})
+        images.append({"id": i, "file_name": f"{i}.jpg", "width": 40, "height": 30})
+        anns.append({"image_id": i, "file_name": f"{i}.png", "segments_info": info})
+    (root / "panoptic_val2017.json").write_text(json.dumps({"images": images, "annotations": anns, "categories": CATS}))
+    return root
+
+
+def test_grid_sizes_and_ids():
+    assert len(st.preset_cells("full")) == 6 * 2 * 7 * 2 * 5 * 2
+    cells = st.preset_cells("standard")
+    assert len({c.cell_id for c in cells}) == len(cells)
+    c = st.TargetCell("coco", 20, "concave", 0.5, 0.02, 3, 0.3)
+    assert c.cell_id == "coco-P20-concave-r030-b050-d020-s3" and c.dilation
+    assert c.options().dilation == 0.02 and c.options().concave_ratio == 0.3
+    sub = st.parse_grid("datasets=coco;points=5,20;shares=0;dilations=0;seeds=0,1")
+    assert len(sub) == 2 * 2 * 2 and {c.points for c in sub} == {5, 20}
+    with pytest.raises(PointlyError, match="unknown grid axis"):
+        st.parse_grid("colour=red")
+    with pytest.raises(PointlyError, match="unknown shape"):
+        st.parse_grid("shapes=round")
+    with pytest.raises(PointlyError, match="shard"):
+        st.parse_shard("3/2")
+
+
+def test_run_resume_shards_and_report(tmp_path):
+    root = tiny_panoptic(tmp_path / "data")
+    sources = st.dataset_sources(coco_root=root)
+    cells = st.parse_grid("datasets=coco;points=3,8;shares=0;dilations=0,0.05;seeds=0")
+    assert len(cells) == 8
+    out = tmp_path / "study"
+    a = st.run_target_study(cells, out, sources=sources, shard=(0, 2), progress=False,
+                             simulate=simple_simulate)
+    assert (a.ran, a.skipped, a.total) == (4, 0, 4)
+    b = st.run_target_study(cells, out, sources=sources, shard=(1, 2), progress=False,
+                             simulate=simple_simulate)
+    assert b.ran == 4
+    again = st.run_target_study(cells, out, sources=sources, progress=False, simulate=simple_simulate)
+    assert again.ran == 0 and again.skipped == 8
+    rows = st.load_rows(out)
+    assert len(rows) == 8 and set(rows["cell_id"]) == {c.cell_id for c in cells}
+    assert list(rows.columns) == st.ROW_COLUMNS
+    assert rows["pq"].between(0, 1).all() and (rows["segments"] == 4).all()
+    # cost model: 0.9 s per point (segments of >= 8 pixels get exactly n points)
+    assert np.allclose(rows["seconds_per_segment"], 0.9 * rows["points"])
+    # dilation only adds coverage
+    for (p, s), g in rows.groupby(["points", "shape"]):
+        assert g[g["dilation"]]["coverage"].iloc[0] >= g[~g["dilation"]]["coverage"].iloc[0]
+    # a lost row is recomputed, the others skipped
+    lines = (out / "rows-1of2.csv").read_text().splitlines()
+    (out / "rows-1of2.csv").write_text("\n".join(lines[:-1]) + "\n")
+    c = st.run_target_study(cells, out, sources=sources, progress=False, simulate=simple_simulate)
+    assert c.ran == 1
+    text = write_report(st.load_rows(out), out)
+    assert (out / "results.csv").is_file() and (out / "pq_vs_seconds.png").stat().st_size > 1000
+    assert "| T1 |" in text and "### coco" in text
+    # another dataset into the same folder is refused
+    other = tiny_panoptic(tmp_path / "other", n=1)
+    with pytest.raises(PointlyError, match="another coco dataset"):
+        st.run_target_study(st.parse_grid("datasets=coco;points=4;shares=0;dilations=0;seeds=0"), out,
+                            sources=st.dataset_sources(coco_root=other), progress=False,
+                            simulate=simple_simulate)
+
+
+def _rows(pq_by):
+    """Hand-made rows: pq_by(shape, points, share, dilated) -> PQ."""
+    rows = []
+    for shape in ("convex", "concave"):
+        for p in (5, 10, 20, 30, 50, 100):
+            for b in (0.0, 0.5, 1.0):
+                for d in (0.0, 0.02):
+                    for seed in (0, 1):
+                        rows.append({"cell_id": f"{shape}{p}{b}{d}{seed}", "dataset": "x", "shape": shape,
+                                     "points": p, "boundary_share": b, "dilation_radius": d,
+                                     "dilation": d > 0, "seed": seed,
+                                     "concave_ratio": 0.3 if shape == "concave" else 1.0,
+                                     "pq": pq_by(shape, p, b, d > 0) + 0.001 * seed,
+                                     "seconds_per_segment": 0.9 * p})
+    return pd.DataFrame(rows)
+
+
+def test_trend_rules_on_hand_made_rows():
+    def paperlike(shape, p, b, dil):
+        base = {5: .20, 10: .25, 20: .30, 30: .33, 50: .35, 100: .37}[p]
+        if shape == "convex":
+            base += .02 if p <= 10 else -.03
+        base += {0.0: 0, 0.5: .03, 1.0: .035}[b]
+        base += (.02 - .015 * b) if dil else 0
+        return base
+
+    verdicts = {t.name: t.verdict for t in trends(_rows(paperlike))}
+    assert verdicts == {"T1": "pass", "T2": "pass", "T3": "pass", "T4": "pass", "T5": "pass"}
+
+    def flat(shape, p, b, dil):
+        return .3 + (.05 if shape == "convex" else 0) - (.01 if dil else 0)
+
+    verdicts = {t.name: t.verdict for t in trends(_rows(flat))}
+    assert verdicts["T1"] == "fail" and verdicts["T2"] == "fail" and verdicts["T4"] == "fail"
+    assert verdicts["T3"] == "fail"
+    partial = _rows(paperlike)
+    verdicts = {t.name: t.verdict for t in trends(partial[partial["points"] == 20])}
+    assert verdicts["T1"] == "not measured" and verdicts["T2"] == "not measured"
+
+
+def test_cli_study_targets(tmp_path, capsys):
+    root = tiny_panoptic(tmp_path / "data")
+    args = ["study", "--depth", "targets", "--grid", "datasets=coco;points=4;shares=0,1;dilations=0;seeds=0",
+            "--coco-root", str(root), "--out", str(tmp_path / "s"), "--no-progress"]
+    assert main(args) == 0
+    assert "4 cells run" in capsys.readouterr().out
+    assert main(args) == 0
+    assert "0 cells run, 4 already done" in capsys.readouterr().out
+    assert main(["study", "--report-only", "--out", str(tmp_path / "s")]) == 0
+    assert main(args + ["--shard", "2/2"]) == 2
+    assert "shard" in capsys.readouterr().err
+    assert main(["study", "--grid", "points=x", "--out", str(tmp_path / "t")]) == 2
+    assert main(["study", "--preset", "nope", "--out", str(tmp_path / "t")]) == 2
+    assert "unknown target-study preset" in capsys.readouterr().err
+    assert main(["study", "--report-only", "--out", str(tmp_path / "empty")]) == 2
