@@ -80,11 +80,19 @@ def _check_annotations(doc: dict, path: Path, *, gt: bool) -> dict[Any, dict]:
                 raise PointlyError(f"segments_info[{j}] lacks {', '.join(missing)}", file=path, record=rec,
                                    fix="ground-truth segments need id, category_id, iscrowd and area; "
                                        "predicted ones need id and category_id")
+            for k in ("id", "category_id"):
+                if not isinstance(s[k], int) or isinstance(s[k], bool):
+                    raise PointlyError(f"segments_info[{j}].{k} is {s[k]!r}, not an integer", file=path,
+                                       record=rec, fix="segment ids and category ids are integers")
             if s["id"] in seen:
                 raise PointlyError(f"segment id {s['id']} appears twice", file=path, record=rec,
                                    fix="segment ids must be unique within an image")
             seen.add(s["id"])
-        by_image[ann["image_id"]] = ann
+        key = _id_key(ann["image_id"])
+        if gt and key in by_image:
+            raise PointlyError(f"image_id {ann['image_id']} has two annotations", file=path, record=rec,
+                               fix="merge them: one annotation per image")
+        by_image[key] = ann  # predictions: the last one counts, as in panopticapi
     return by_image
 
 
@@ -95,8 +103,8 @@ def _check_categories(doc: dict, path: Path) -> dict[int, dict]:
                            fix="the ground-truth panoptic JSON needs a categories list")
     out = {}
     for i, c in enumerate(cats):
-        if not isinstance(c, dict) or "id" not in c or "isthing" not in c:
-            raise PointlyError("category lacks id or isthing", file=path, record=f"categories[{i}]",
+        if not isinstance(c, dict) or not isinstance(c.get("id"), int) or "isthing" not in c:
+            raise PointlyError("category lacks an integer id or isthing", file=path, record=f"categories[{i}]",
                                fix="each category needs id, name and isthing (0/1)")
         out[c["id"]] = c
     return out
@@ -113,8 +121,9 @@ def _check_inputs(gt_doc: dict, gt_json: Path, gt_dir: Path, pred_doc: dict, pre
             raise PointlyError(f"{what} not found", file=folder, fix=f"pass the folder of PNGs as {opt}")
     if not gt_anns:
         raise PointlyError("no ground-truth annotations", file=gt_json, fix="nothing to evaluate")
-    for image_id, gann in gt_anns.items():
-        pann = pred_anns.get(image_id)
+    for key, gann in gt_anns.items():
+        image_id = gann["image_id"]
+        pann = pred_anns.get(key)
         if pann is None:
             raise PointlyError(f"no prediction for image_id {image_id}", file=pred_json,
                                fix="predict every ground-truth image (panopticapi needs all of them)")
@@ -174,18 +183,26 @@ def pq_compute(gt_json: str | Path, gt_dir: str | Path | None, pred_json: str | 
     return _evaluate(gt_doc, gt_dir, pred_doc, pred_dir, pred_json)
 
 
+def _id_key(value: Any) -> str:
+    """A hashable, type-preserving key for a JSON image id (1 and "1" stay different)."""
+    return json.dumps(value, sort_keys=True)
+
+
 def _evaluate(gt_doc: dict, gt_dir: Path, pred_doc: dict, pred_dir: Path, pred_json: Path | str) -> dict:
     from hotcoco.panoptic import PanopticEval
 
     # Only the images that have ground truth are evaluated (as the reference); extra predictions
     # are dropped here so that their PNGs are never opened.
-    gt_ids = {a["image_id"] for a in gt_doc["annotations"]}
-    pred_doc = dict(pred_doc)
-    pred_doc["annotations"] = [a for a in pred_doc["annotations"] if a["image_id"] in gt_ids]
-    if "images" not in pred_doc:
-        pred_doc["images"] = gt_doc.get("images", [])
-    if "categories" not in pred_doc:
-        pred_doc["categories"] = gt_doc["categories"]
+    # Image ids are renumbered 1..N (hotcoco wants integers; COCO allows any JSON value).
+    index = {}
+    for a in gt_doc["annotations"]:
+        index.setdefault(_id_key(a["image_id"]), len(index) + 1)
+    gt_doc = dict(gt_doc, annotations=[dict(a, image_id=index[_id_key(a["image_id"])]) for a in gt_doc["annotations"]],
+                  images=[dict(im, id=index[_id_key(im["id"])]) for im in gt_doc.get("images", [])
+                          if isinstance(im, dict) and _id_key(im.get("id")) in index])
+    last = {_id_key(a["image_id"]): a for a in pred_doc["annotations"]}  # the last one counts
+    pred_doc = {"annotations": [dict(a, image_id=index[k]) for k, a in last.items() if k in index],
+                "images": gt_doc["images"], "categories": gt_doc["categories"]}
     try:
         ev = PanopticEval(gt_doc, pred_doc, gt_folder=str(gt_dir), pred_folder=str(pred_dir))
         ev.evaluate()
@@ -194,7 +211,7 @@ def _evaluate(gt_doc: dict, gt_dir: Path, pred_doc: dict, pred_dir: Path, pred_j
         # hotcoco's messages name the image and segment, e.g. "image 1: predicted segment 5 is in
         # segments_info but not in the mask".
         raise PointlyError(str(exc), file=pred_json,
-                           fix="the PNGs and segments_info must list the same segment ids") from None
+                           fix="each PNG and its segments_info must list the same segment ids") from None
     return _normalise(raw, gt_doc["categories"])
 
 

@@ -263,3 +263,32 @@ def test_png_and_json_disagree(pair):
     pj.write_text(json.dumps(doc))
     with pytest.raises(PointlyError, match="unknown category_id 7"):
         pq_compute(gj, gd, pj, pd)
+
+
+def test_image_ids_of_any_json_type_and_duplicates(pair):
+    root, gj, gd, pj, pd = pair
+    for doc_path in (gj, pj):  # string image ids are valid COCO JSON (panopticapi accepts them)
+        doc = json.loads(doc_path.read_text())
+        for a in doc["annotations"]:
+            a["image_id"] = f"img-{a['image_id']}"
+        for im in doc.get("images", []):
+            im["id"] = f"img-{im['id']}"
+        doc_path.write_text(json.dumps(doc))
+    assert pq_compute(gj, gd, pj, pd)["All"] == {"pq": 1.0, "sq": 1.0, "rq": 1.0, "n": 3}
+    # predictions: the last annotation of an image counts (panopticapi); here an all-VOID one
+    doc = json.loads(pj.read_text())
+    Image.fromarray(encode_panoptic_png(np.zeros((1, 8), np.int64))).save(pd / "void.png")
+    doc["annotations"].append({"image_id": "img-2", "file_name": "void.png", "segments_info": []})
+    pj.write_text(json.dumps(doc))
+    r = pq_compute(gj, gd, pj, pd)
+    assert r["per_class"][4]["fn"] == 1 and r["per_class"][4]["tp"] == 0
+    doc = json.loads(gj.read_text())
+    doc["annotations"].append(doc["annotations"][0])
+    gj.write_text(json.dumps(doc))
+    with pytest.raises(PointlyError, match="has two annotations"):
+        pq_compute(gj, gd, pj, pd)
+    doc["annotations"] = doc["annotations"][:2]
+    doc["annotations"][0]["segments_info"][0]["id"] = "1"
+    gj.write_text(json.dumps(doc))
+    with pytest.raises(PointlyError, match="not an integer"):
+        pq_compute(gj, gd, pj, pd)
