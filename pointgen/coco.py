@@ -70,20 +70,30 @@ class Segment:
     mask: np.ndarray = field(repr=False)
 
 
-def decode_panoptic_png(path: str | Path) -> np.ndarray:
-    """Decode a COCO panoptic PNG into an ``H × W`` int64 array of segment ids (0 = VOID)."""
+def decode_panoptic_png(path: str | Path, *, dtype: type = np.int64) -> np.ndarray:
+    """Decode a COCO panoptic PNG into an ``H × W`` array of segment ids (0 = VOID).
+
+    ``id = R + 256·G + 256²·B``. The ids are assembled in uint32 (they fit in 24 bits) and
+    converted to ``dtype`` (int64 by default); ``dtype=np.uint32`` skips the conversion, which
+    the simulator uses. Palette, RGBA and grey PNGs are converted to RGB first.
+    """
     path = Path(path)
     if not path.is_file():
         raise PointlyError("panoptic PNG not found", file=path,
                            fix="check --panoptic-dir and the file_name in the JSON")
     try:
         with Image.open(path) as im:
-            rgb = np.asarray(im.convert("RGB"), dtype=np.int64)
+            rgb = np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         # PIL raises SyntaxError ("broken PNG file") for some damaged chunks, OSError for truncation
         raise PointlyError(f"unreadable PNG ({exc.__class__.__name__})", file=path,
                            fix="the file is damaged; re-export it") from None
-    return rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
+    ids = rgb[..., 2].astype(np.uint32)
+    ids <<= 8
+    ids |= rgb[..., 1]
+    ids <<= 8
+    ids |= rgb[..., 0]
+    return ids if dtype is np.uint32 else ids.astype(dtype)
 
 
 def encode_panoptic_png(ids: np.ndarray) -> np.ndarray:

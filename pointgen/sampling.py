@@ -77,27 +77,58 @@ class PoolChoice:
     short: bool  # the segment had fewer pixels than the points asked for
 
 
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+def choose_distinct(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """``k`` distinct integers drawn uniformly from ``range(n)``, in random order.
+
+    For ``k`` small against ``n`` it draws i.i.d. uniform integers and keeps the first ``k``
+    distinct ones (drawing until ``k`` distinct values appear is sampling without replacement),
+    which costs O(k); ``Generator.choice(replace=False)`` permutes the whole pool (O(n)) whenever
+    ``n`` is below 10 000, which dominated the per-segment cost (bench_simulate.py).
+    Otherwise a permutation prefix.
+    """
+    if k <= 0:
+        return _EMPTY
+    if k > n:
+        raise ValueError(f"cannot draw {k} distinct values from {n}")
+    if 4 * k > n:
+        return rng.permutation(n)[:k]
+    seen: dict[int, None] = {}  # insertion-ordered: the first k distinct draws, in draw order
+    while True:
+        for v in rng.integers(0, n, size=2 * k + 8).tolist():
+            seen[v] = None
+            if len(seen) == k:
+                return np.fromiter(seen, dtype=np.int64, count=k)
+
+
+def _pool_counts(n_interior: int, n_boundary: int, points: int, k_boundary: int) -> tuple[int, int]:
+    """How many points each pool gives (the fall-back rule of the module docstring)."""
+    if n_interior + n_boundary <= points:
+        return n_interior, n_boundary
+    k_b = min(k_boundary, n_boundary)
+    k_i = points - k_b
+    if k_i > n_interior:
+        k_i = n_interior
+        k_b = points - k_i
+    return k_i, k_b
+
+
 def choose_from_pools(n_interior: int, n_boundary: int, points: int, boundary_share: float,
                       rng: np.random.Generator) -> PoolChoice:
     """Choose ``points`` distinct pool positions: ``round(share·points)`` boundary, rest interior.
 
-    Implements the fall-back rule of the module docstring. Returned positions are in draw order.
+    Implements the fall-back rule of the module docstring. Returned positions are in draw order
+    (interior pool first, then boundary pool, each from the same generator).
     """
     if points < 1:
         raise ValueError("points must be >= 1")
     if not 0.0 <= boundary_share <= 1.0:
         raise ValueError("boundary_share must lie in [0, 1]")
-    total = n_interior + n_boundary
-    if total <= points:  # take every pixel, in random order within each pool
-        return PoolChoice(rng.permutation(n_interior), rng.permutation(n_boundary), total < points)
-    k_b = min(boundary_count(points, boundary_share), n_boundary)
-    k_i = points - k_b
-    if k_i > n_interior:
-        k_i = n_interior
-        k_b = points - k_i
-    return PoolChoice(rng.choice(n_interior, size=k_i, replace=False) if k_i else np.zeros(0, np.int64),
-                      rng.choice(n_boundary, size=k_b, replace=False) if k_b else np.zeros(0, np.int64),
-                      False)
+    k_i, k_b = _pool_counts(n_interior, n_boundary, points, boundary_count(points, boundary_share))
+    return PoolChoice(choose_distinct(n_interior, k_i, rng), choose_distinct(n_boundary, k_b, rng),
+                      n_interior + n_boundary < points)
 
 
 @dataclass
@@ -110,7 +141,7 @@ class SampledPoints:
     short: bool
 
     def coords_list(self) -> list[list[int]]:
-        return [[int(x), int(y)] for x, y in self.coords]
+        return self.coords.tolist()
 
 
 def _assemble(interior_idx: np.ndarray, boundary_idx: np.ndarray, width: int, pixels: int,
@@ -150,106 +181,153 @@ class LabelMapMismatch(ValueError):
 
 
 @dataclass
-class PixelGroups:
-    """The pixels of each listed segment, split into interior and boundary pools.
+class SegmentPools:
+    """The interior and boundary pixels of one segment of a label map.
 
-    ``order`` holds flat row-major pixel indices sorted by (segment, pool); the interior pool of
-    segment ``i`` (in ``segment_ids`` order) is ``order[start[2i] : start[2i] + count[2i]]`` and
-    its boundary pool ``order[start[2i+1] : ...]``; both in raster order.
+    Pixels are flat raster indices *within a crop* ``[y0 : y0 + h, x0 : x0 + crop_width]`` of the
+    image (the segment's box, or the whole image), in raster order, so the n-th pixel of a pool
+    is the same pixel whatever the crop. ``x_extent`` is the segment's exact column range.
     """
 
-    segment_ids: np.ndarray
-    order: np.ndarray
-    start: np.ndarray
-    count: np.ndarray
-    width: int
+    segment_id: int
+    interior: np.ndarray
+    boundary: np.ndarray
+    x0: int
+    y0: int
+    crop_width: int
+    x_extent: tuple[int, int]
 
-    def pools(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        a, b = 2 * i, 2 * i + 1
-        s = self.start
-        return (self.order[s[a]:s[a] + self.count[a]], self.order[s[b]:s[b] + self.count[b]])
+    @property
+    def pixels(self) -> int:
+        return int(self.interior.size + self.boundary.size)
 
-    def pixels(self, i: int) -> int:
-        return int(self.count[2 * i] + self.count[2 * i + 1])
+    def xy(self, idx: np.ndarray) -> np.ndarray:
+        """Crop-flat indices → ``k × 2`` image coordinates ``(x, y)``."""
+        idx = np.asarray(idx, dtype=np.int64)
+        return np.stack([idx % self.crop_width + self.x0, idx // self.crop_width + self.y0], axis=1)
+
+    def image_flat(self, idx: np.ndarray, width: int) -> np.ndarray:
+        """Crop-flat indices → flat raster indices of the whole image (``y · width + x``)."""
+        xy = self.xy(idx)
+        return xy[:, 1] * width + xy[:, 0]
+
+    def bbox(self) -> tuple[float, float, float, float]:
+        """The exact COCO box ``[x, y, w, h]`` of the segment's pixels."""
+        if self.pixels == 0:
+            return (0.0, 0.0, 0.0, 0.0)
+        firsts = [int(p[0]) for p in (self.interior, self.boundary) if p.size]
+        lasts = [int(p[-1]) for p in (self.interior, self.boundary) if p.size]
+        r0 = min(firsts) // self.crop_width + self.y0
+        r1 = max(lasts) // self.crop_width + self.y0
+        c0, c1 = self.x_extent
+        return (float(c0), float(r0), float(c1 - c0 + 1), float(r1 - r0 + 1))
 
 
-def group_label_map(ids: np.ndarray, segment_ids: Sequence[int]) -> PixelGroups:
-    """Group the pixels of an id map (0 = VOID) by segment and pool in one sorting pass.
+def _crop_box(bbox: Sequence[float] | None, h: int, w: int) -> tuple[int, int, int, int]:
+    """A stored box grown by 2 pixels and clipped to the image (the whole image when absent)."""
+    if bbox is None:
+        return 0, 0, h, w
+    x, y, bw, bh = (float(v) for v in bbox)
+    if not all(np.isfinite([x, y, bw, bh])):
+        return 0, 0, h, w
+    y0 = min(max(int(np.floor(y)) - 2, 0), h)
+    x0 = min(max(int(np.floor(x)) - 2, 0), w)
+    y1 = min(max(int(np.ceil(y + bh)) + 2, 0), h)
+    x1 = min(max(int(np.ceil(x + bw)) + 2, 0), w)
+    return y0, x0, y1, x1
 
-    One ``searchsorted`` maps each pixel to its segment's rank, a stable radix ``argsort`` of the
-    key ``2·rank + is_boundary`` (uint8 when it fits) groups them. Hand-written because it replaces
-    one ``ids == sid`` pass per segment plus ``np.unique`` (measured in benchmarks/bench_simulate.py).
-    Raises :class:`LabelMapMismatch` when the map holds an id that is not listed (other than 0) or
-    a listed id has no pixel.
+
+def _pools_in_crop(ids: np.ndarray, bnd: np.ndarray, sid: int, edge_ids: tuple[set, set],
+                   box: tuple[int, int, int, int]) -> SegmentPools:
+    y0, x0, y1, x1 = box
+    member = ids[y0:y1, x0:x1] == sid
+    bcrop = bnd[y0:y1, x0:x1]
+    on_b = member & bcrop
+    member ^= on_b  # now: interior pixels only
+    interior = np.flatnonzero(member)
+    boundary = np.flatnonzero(on_b)
+    cw = x1 - x0
+    # exact columns: the leftmost pixel of a segment is a boundary pixel unless it lies in the
+    # image's first column (its left neighbour is outside the segment), likewise the rightmost
+    if boundary.size:
+        bc = boundary % cw
+        c0, c1 = int(bc.min()) + x0, int(bc.max()) + x0
+    else:
+        c0, c1 = ids.shape[1], -1
+    if sid in edge_ids[0]:
+        c0 = 0
+    if sid in edge_ids[1]:
+        c1 = ids.shape[1] - 1
+    return SegmentPools(int(sid), interior, boundary, x0, y0, cw, (c0, c1))
+
+
+def label_map_pools(ids: np.ndarray, segment_ids: Sequence[int],
+                    bboxes: Sequence[Sequence[float] | None] | None = None,
+                    boundary: np.ndarray | None = None) -> list[SegmentPools]:
+    """The interior/boundary pools of every listed segment of an id map (0 = VOID).
+
+    ``bboxes`` (the boxes stored in the JSON, optional) limit each segment's work to its box grown
+    by 2 pixels; the boundary map is computed once for the whole image, so it never depends on
+    the crop. Hand-written instead of one ``ids == sid`` pass over the whole image per segment
+    (or a sort of all pixels): the work per segment is proportional to its box
+    (bench_simulate.py). Completeness is checked by counting: when VOID plus the pixels found in
+    the boxes is not every pixel, a full ``np.unique`` pass finds out why, and either raises
+    :class:`LabelMapMismatch` (an id in the map that is not listed, or a listed id without a pixel)
+    or redoes the segments whose pixels stray outside their stored box over the whole image (their
+    exact box then tells the caller the stored one is wrong).
     """
     ids = np.asarray(ids)
     if ids.ndim != 2:
         raise ValueError("ids must be an H × W array")
-    seg = np.asarray(list(segment_ids), dtype=np.int64)
-    if seg.size and np.unique(seg).size != seg.size:
+    seg = [int(v) for v in segment_ids]
+    if len(set(seg)) != len(seg):
         raise LabelMapMismatch("a segment id is listed twice")
-    if np.any(seg == 0):
+    if 0 in seg:
         raise LabelMapMismatch("segment id 0 is VOID and cannot be a segment")
-    # rank 0 is VOID; listed segments get ranks 1..K in sorted-id order
-    sorted_ids = np.concatenate([[0], np.sort(seg)]).astype(ids.dtype if ids.dtype.kind in "iu" else np.int64)
-    flat = ids.ravel()
-    rank = np.searchsorted(sorted_ids, flat)
-    np.minimum(rank, sorted_ids.size - 1, out=rank)
-    if not np.array_equal(sorted_ids[rank], flat):
-        bad = np.unique(flat[sorted_ids[rank] != flat])[:5]
-        raise LabelMapMismatch(f"segment ids {bad.tolist()} are in the PNG but not in segments_info")
-    nclass = 2 * sorted_ids.size
-    dtype = np.uint8 if nclass <= 256 else np.uint16 if nclass <= 65536 else np.int64
-    key = rank.astype(dtype)
-    key <<= 1
-    key |= boundary_map(ids).ravel()
-    order = np.argsort(key, kind="stable")
-    count = np.bincount(key, minlength=nclass)
-    start = np.concatenate([[0], np.cumsum(count)[:-1]])
-    pix = count[0::2] + count[1::2]
-    empty = sorted_ids[1:][pix[1:] == 0]
-    if empty.size:
-        raise LabelMapMismatch(f"segment ids {empty[:5].tolist()} are in segments_info but not in the PNG")
-    # re-index from sorted-id order to the caller's order
-    pos = np.searchsorted(sorted_ids, seg)
-    sel = np.stack([2 * pos, 2 * pos + 1], axis=1).ravel()
-    return PixelGroups(seg, order, start[sel], count[sel], ids.shape[1])
+    h, w = ids.shape
+    boxes = list(bboxes) if bboxes is not None else [None] * len(seg)
+    bnd = boundary_map(ids) if boundary is None else boundary
+    edges = (set(np.unique(ids[:, 0]).tolist()), set(np.unique(ids[:, -1]).tolist()))
+    crops = [_crop_box(b, h, w) for b in boxes]
+    pools = [_pools_in_crop(ids, bnd, sid, edges, c) for sid, c in zip(seg, crops)]
+    found = sum(p.pixels for p in pools)
+    void = int(np.count_nonzero(ids == 0))
+    if found + void == ids.size and all(p.pixels for p in pools):
+        return pools
+    # slow path: find out exactly what is wrong
+    uniq, counts = np.unique(ids, return_counts=True)
+    full = dict(zip(uniq.tolist(), counts.tolist()))
+    listed = set(seg)
+    extra = sorted(u for u in full if u != 0 and u not in listed)
+    if extra:
+        raise LabelMapMismatch(f"segment ids {extra[:5]} are in the PNG but not in segments_info")
+    missing = [sid for sid in seg if sid not in full]
+    if missing:
+        raise LabelMapMismatch(f"segment ids {sorted(missing)[:5]} are in segments_info but not in the PNG")
+    for i, sid in enumerate(seg):
+        if pools[i].pixels != full[sid]:
+            pools[i] = _pools_in_crop(ids, bnd, sid, edges, (0, 0, h, w))
+    return pools
 
 
-def segment_bboxes(groups: PixelGroups, ids: np.ndarray) -> np.ndarray:
-    """``K × 4`` COCO boxes ``[x, y, w, h]`` of the grouped segments (pixel-aligned), cheaply.
+def sample_pools(pools: Sequence[SegmentPools], indices: Sequence[int], *, points: int,
+                 boundary_share: float, rng: np.random.Generator) -> list[SampledPoints]:
+    """Sample the segments ``pools[i]`` for ``i`` in ``indices``, in that order.
 
-    Rows come from the first and last pixel of the (raster-ordered) pools. Columns need only the
-    boundary pool: a segment's leftmost pixel has a left neighbour outside the segment, so it is a
-    boundary pixel, unless it lies in the image's first column (and likewise on the right).
+    Same rule and the same draws as :func:`choose_from_pools` per segment (interior pool first).
     """
-    w = groups.width
-    left = set(np.unique(ids[:, 0]).tolist())
-    right = set(np.unique(ids[:, -1]).tolist())
-    out = np.zeros((groups.segment_ids.size, 4), dtype=np.float64)
-    for i, sid in enumerate(groups.segment_ids.tolist()):
-        a, b = groups.pools(i)
-        if a.size + b.size == 0:
-            continue
-        ends = [p[[0, -1]] for p in (a, b) if p.size]
-        lo = min(int(e[0]) for e in ends) // w
-        hi = max(int(e[1]) for e in ends) // w
-        bc = b % w
-        x0 = 0 if sid in left else int(bc.min())
-        x1 = w - 1 if sid in right else int(bc.max())
-        out[i] = (x0, lo, x1 - x0 + 1, hi - lo + 1)
-    return out
-
-
-def sample_groups(groups: PixelGroups, indices: Sequence[int], *, points: int, boundary_share: float,
-                  rng: np.random.Generator) -> list[SampledPoints]:
-    """Sample the segments ``indices`` (positions in ``groups.segment_ids``), in that order."""
+    if points < 1 or not 0.0 <= boundary_share <= 1.0:
+        raise ValueError("points must be >= 1 and boundary_share in [0, 1]")
+    k_boundary = boundary_count(points, boundary_share)
     out = []
     for i in indices:
-        interior, bnd = groups.pools(i)
-        choice = choose_from_pools(interior.size, bnd.size, points, boundary_share, rng)
-        out.append(_assemble(interior[choice.interior], bnd[choice.boundary], groups.width,
-                             interior.size + bnd.size, choice.short))
+        p = pools[i]
+        ni, nb = p.interior.size, p.boundary.size
+        k_i, k_b = _pool_counts(ni, nb, points, k_boundary)
+        idx = np.concatenate([p.interior[choose_distinct(ni, k_i, rng)],
+                              p.boundary[choose_distinct(nb, k_b, rng)]])
+        out.append(SampledPoints(p.xy(idx), [INTERIOR_KIND] * k_i + [BOUNDARY_KIND] * k_b,
+                                 ni + nb, ni + nb < points))
     return out
 
 
@@ -291,12 +369,14 @@ def rle_counts(rle: dict) -> np.ndarray:
     return out
 
 
-def rle_strip(counts: np.ndarray, height: int, width: int) -> tuple[np.ndarray, int]:
-    """Decode only the columns an RLE touches, plus one empty column each side when inside the image.
+def rle_crop(counts: np.ndarray, height: int, width: int) -> tuple[np.ndarray, int, int]:
+    """Decode only the box an RLE touches, plus a one-pixel empty margin where inside the image.
 
-    Returns ``(strip, col0)``: ``strip`` is a boolean ``height × ncols`` array equal to
-    ``mask[:, col0:col0 + ncols]``. With the extra columns, :func:`boundary_map` on the strip gives
-    exactly the boundary the full mask would have (the image's top and bottom are inside the strip).
+    Returns ``(crop, row0, col0)`` with ``crop`` a C-contiguous boolean array equal to
+    ``mask[row0:row0 + crop.shape[0], col0:col0 + crop.shape[1]]``. The margin makes
+    :func:`boundary_map` on the crop give exactly the boundary of the full mask (a missing margin
+    means the image edge, which is not a boundary there either). The runs are expanded only over
+    the columns the mask touches (column-major, as COCO stores them), then cut to its rows.
     """
     counts = np.asarray(counts, dtype=np.int64)
     if counts.size and counts.min() < 0:
@@ -306,40 +386,43 @@ def rle_strip(counts: np.ndarray, height: int, width: int) -> tuple[np.ndarray, 
         raise ValueError(f"run lengths sum to {total}, not height × width = {height * width}")
     ends = np.cumsum(counts)
     starts = ends - counts
-    ones = np.arange(counts.size) % 2 == 1
-    ones &= counts > 0
-    if not ones.any():
-        return np.zeros((height, 0), dtype=bool), 0
-    first = int(starts[ones][0])
-    last = int(ends[ones][-1]) - 1
+    ones = np.flatnonzero(counts[1::2]) * 2 + 1  # runs of ones that hold at least one pixel
+    if ones.size == 0:
+        return np.zeros((0, 0), dtype=bool), 0, 0
+    first = int(starts[ones[0]])
+    last = int(ends[ones[-1]]) - 1
     col0 = max(first // height - 1, 0)
     col1 = min(last // height + 1, width - 1)
     lo, hi = col0 * height, (col1 + 1) * height
-    # clip every run to [lo, hi) and expand values by run length
-    s = np.clip(starts, lo, hi)
-    e = np.clip(ends, lo, hi)
-    vals = np.arange(counts.size) % 2 == 1
-    flat = np.repeat(vals, e - s)
-    strip = flat.reshape(col1 - col0 + 1, height).T
-    return strip, col0
+    s = np.maximum(starts, lo)
+    e = np.minimum(ends, hi)
+    lengths = np.maximum(e - s, 0)
+    vals = np.zeros(counts.size, dtype=bool)
+    vals[1::2] = True
+    cols = np.repeat(vals, lengths).reshape(col1 - col0 + 1, height)  # one row per image column
+    rows_hit = np.flatnonzero(cols.any(axis=0))
+    row0 = max(int(rows_hit[0]) - 1, 0)
+    row1 = min(int(rows_hit[-1]) + 1, height - 1)
+    return np.ascontiguousarray(cols[:, row0:row1 + 1].T), row0, col0
 
 
 def sample_rle_points(rle: dict, height: int, width: int, *, points: int = 20,
                       boundary_share: float = 0.0, rng: np.random.Generator) -> SampledPoints:
-    """Sample one instance straight from its COCO RLE (decoding only the columns it touches).
+    """Sample one instance straight from its COCO RLE, decoding only the box it touches.
 
     Gives exactly what :func:`sample_segment_points` gives on the decoded mask with the same
-    generator state, at a fraction of the cost for small instances.
+    generator state (the crop keeps raster order), at a fraction of the cost for small instances.
     """
-    strip, col0 = rle_strip(rle_counts(rle), height, width)
-    if strip.size == 0:
+    crop, row0, col0 = rle_crop(rle_counts(rle), height, width)
+    if crop.size == 0:
         return SampledPoints(np.zeros((0, 2), np.int64), [], 0, True)
-    bnd = boundary_map(strip) & strip
-    fm, fb = strip.ravel(), bnd.ravel()
-    interior = np.flatnonzero(fm & ~fb)
+    bnd = boundary_map(crop)
+    bnd &= crop
+    fm, fb = crop.ravel(), bnd.ravel()
+    interior = np.flatnonzero(fm > fb)
     bpix = np.flatnonzero(fb)
     choice = choose_from_pools(interior.size, bpix.size, points, boundary_share, rng)
-    sp = _assemble(interior[choice.interior], bpix[choice.boundary], strip.shape[1],
+    sp = _assemble(interior[choice.interior], bpix[choice.boundary], crop.shape[1],
                    interior.size + bpix.size, choice.short)
-    sp.coords[:, 0] += col0
+    sp.coords += (col0, row0)
     return sp

@@ -10,9 +10,9 @@ Determinism: image ``i`` gets its own generator ``np.random.default_rng([seed, i
 selected segments are sampled in file order, and results are assembled in image order, so the
 same seed gives the same bytes whatever the number of worker processes.
 
-Speed: a panoptic PNG is decoded once and its pixels grouped by (segment, boundary/interior) in
-one radix sort (:func:`sampling.group_label_map`), which also checks the PNG against
-``segments_info`` (ids, areas, boxes) without a pass per segment. An instance is sampled from its
+Speed: a panoptic PNG is decoded once, its boundary map computed once, and each segment's pools
+are found inside its stored box only (:func:`sampling.label_map_pools`); a pixel count shows that
+nothing was missed, which also checks the PNG against ``segments_info`` (ids, areas, boxes). An instance is sampled from its
 RLE by decoding only the columns it touches (:func:`sampling.sample_rle_points`), never the full
 ``H × W`` mask. ``benchmarks/bench_simulate.py`` measures both against bare decoding and a
 PointSup-style baseline.
@@ -138,40 +138,41 @@ def _panoptic_image(ds: PanopticDataset, image_id: int, opts: SimulationOptions
     if not infos:
         return [], stats
     path = ds.png_path(image_id)
-    ids = decode_panoptic_png(path)
+    ids = decode_panoptic_png(path, dtype=np.uint32)
     record = f"image_id {image_id}"
     if ids.shape != (info.height, info.width):
         raise PointlyError(f"PNG is {ids.shape[1]}x{ids.shape[0]} but the image record says "
                            f"{info.width}x{info.height}", file=path, record=record,
                            fix="the PNG and the JSON do not belong together")
     try:
-        groups = sampling.group_label_map(ids, [int(s["id"]) for s in infos])
+        pools = sampling.label_map_pools(ids, [int(s["id"]) for s in infos],
+                                         [s.get("bbox") for s in infos])
     except sampling.LabelMapMismatch as exc:
         raise PointlyError(str(exc), file=path, record=record,
                            fix="the PNG and segments_info do not belong together") from None
-    boxes = sampling.segment_bboxes(groups, ids)
-    if ds.check:  # the same checks as PanopticDataset.label_map, from the grouping
-        for i, s in enumerate(infos):
-            pixels = groups.pixels(i)
-            if "area" in s and int(round(s["area"])) != pixels:
-                raise PointlyError(f"segment {s['id']}: area {s['area']} but the PNG has {pixels} pixels",
+    if ds.check:  # the same checks as PanopticDataset.label_map, from the pools
+        for s, p in zip(infos, pools):
+            if "area" in s and int(round(s["area"])) != p.pixels:
+                raise PointlyError(f"segment {s['id']}: area {s['area']} but the PNG has {p.pixels} pixels",
                                    file=ds.json_path, record=record, fix="recompute the areas from the PNGs")
-            if "bbox" in s and any(abs(a - b) > 1.0 for a, b in zip(s["bbox"], boxes[i])):
-                raise PointlyError(f"segment {s['id']}: bbox {s['bbox']} but the PNG gives {boxes[i].tolist()}",
-                                   file=ds.json_path, record=record, fix="recompute the boxes from the PNGs")
+            if "bbox" in s:
+                box = p.bbox()
+                if any(abs(a - b) > 1.0 for a, b in zip(s["bbox"], box)):
+                    raise PointlyError(f"segment {s['id']}: bbox {s['bbox']} but the PNG gives {list(box)}",
+                                       file=ds.json_path, record=record, fix="recompute the boxes from the PNGs")
     chosen = []
     for i, s in enumerate(infos):
         cat = ds.categories[int(s["category_id"])]
         if _selected(cat.isthing, bool(s.get("iscrowd", 0)), opts, stats):
             chosen.append(i)
     rng = image_rng(opts.seed, image_id)
-    samples = sampling.sample_groups(groups, chosen, points=opts.points,
-                                     boundary_share=opts.boundary_share, rng=rng)
+    samples = sampling.sample_pools(pools, chosen, points=opts.points,
+                                    boundary_share=opts.boundary_share, rng=rng)
     anns = []
     for i, sp in zip(chosen, samples):
         s = infos[i]
-        bbox = s["bbox"] if "bbox" in s else boxes[i]
-        area = s["area"] if "area" in s else groups.pixels(i)
+        bbox = s["bbox"] if "bbox" in s else pools[i].bbox()
+        area = s["area"] if "area" in s else pools[i].pixels
         anns.append(_annotation(image_id, int(s["category_id"]), bool(s.get("iscrowd", 0)), bbox, area,
                                 sp, int(s["id"]), stats))
     return anns, stats

@@ -65,15 +65,35 @@ def test_boundary_map_matches_pixelwise_definition(labels):
         assert np.array_equal(got & member, boundary_reference(member))
 
 
+def true_box(member: np.ndarray) -> list[int]:
+    ys, xs = np.nonzero(member)
+    return [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
+
+
 @SETTINGS
-@given(labels=label_maps, points=counts, share=shares, seed=st.integers(0, 2**32))
-def test_label_map_sampling_properties(labels, points, share, seed):
+@given(labels=label_maps, points=counts, share=shares, seed=st.integers(0, 2**32),
+       boxes=st.sampled_from(["none", "true", "shifted"]))
+def test_label_map_sampling_properties(labels, points, share, seed, boxes):
     seg_ids = [int(v) for v in np.unique(labels) if v != 0]
-    groups = sampling.group_label_map(labels, seg_ids)
-    samples = sampling.sample_groups(groups, range(len(seg_ids)), points=points, boundary_share=share,
-                                     rng=np.random.default_rng(seed))
-    for sid, sp in zip(seg_ids, samples):
-        check_segment(sp, labels == sid, points, share)
+    if boxes == "none":
+        given_boxes = None
+    elif boxes == "true":
+        given_boxes = [true_box(labels == sid) for sid in seg_ids]
+    else:  # wrong boxes: pixels outside them must still be found (slow path)
+        given_boxes = [[b[0] + 3, b[1] + 3, max(b[2] - 4, 1), max(b[3] - 4, 1)]
+                       for b in (true_box(labels == sid) for sid in seg_ids)]
+    pools = sampling.label_map_pools(labels, seg_ids, given_boxes)
+    samples = sampling.sample_pools(pools, range(len(seg_ids)), points=points, boundary_share=share,
+                                    rng=np.random.default_rng(seed))
+    for sid, p, sp in zip(seg_ids, pools, samples):
+        member = labels == sid
+        check_segment(sp, member, points, share)
+        assert list(p.bbox()) == true_box(member)
+    # the boxes only limit the work: the same generator draws the same points
+    ref = sampling.sample_pools(sampling.label_map_pools(labels, seg_ids), range(len(seg_ids)),
+                                points=points, boundary_share=share, rng=np.random.default_rng(seed))
+    for a, b in zip(samples, ref):
+        assert np.array_equal(a.coords, b.coords) and a.kinds == b.kinds
 
 
 @SETTINGS
@@ -102,11 +122,14 @@ def test_rle_counts_and_strip_match_pycocotools(mask):
     counts = sampling.rle_counts(rle)
     assert counts.sum() == h * w
     decoded = mask_utils.decode(rle).astype(bool)
-    strip, col0 = sampling.rle_strip(counts, h, w)
-    assert np.array_equal(strip, decoded[:, col0:col0 + strip.shape[1]])
-    outside = np.ones(w, bool)
-    outside[col0:col0 + strip.shape[1]] = False
-    assert not decoded[:, outside].any()
+    crop, row0, col0 = sampling.rle_crop(counts, h, w)
+    ch, cw = crop.shape
+    assert np.array_equal(crop, decoded[row0:row0 + ch, col0:col0 + cw])
+    assert crop.sum() == decoded.sum()  # nothing of the mask lies outside the crop
+    if decoded.any():  # one empty margin row/column on each side, unless at the image edge
+        ys, xs = np.nonzero(decoded)
+        assert row0 == max(ys.min() - 1, 0) and row0 + ch - 1 == min(ys.max() + 1, h - 1)
+        assert col0 == max(xs.min() - 1, 0) and col0 + cw - 1 == min(xs.max() + 1, w - 1)
 
 
 def test_rle_counts_uncompressed_list_and_large_values():
@@ -131,7 +154,7 @@ def test_bad_rle_is_value_error():
     with pytest.raises(ValueError):
         sampling.rle_counts({"size": [2, 2], "counts": b"1\x7f"})
     with pytest.raises(ValueError):
-        sampling.rle_strip(np.array([1, 2]), 2, 2)  # sums to 3, not 4
+        sampling.rle_crop(np.array([1, 2]), 2, 2)  # sums to 3, not 4
 
 
 def test_hand_made_boundary_with_image_edge():
@@ -167,35 +190,34 @@ def test_pool_fallbacks_hand_made():
     assert sampling.boundary_count(20, 0.25) == 5
 
 
-def test_group_label_map_mismatches():
+def test_label_map_mismatches():
     ids = np.array([[0, 5, 5], [9, 9, 0]])
     with pytest.raises(sampling.LabelMapMismatch, match=r"\[9\] are in the PNG"):
-        sampling.group_label_map(ids, [5])
+        sampling.label_map_pools(ids, [5])
     with pytest.raises(sampling.LabelMapMismatch, match=r"\[6\] are in segments_info"):
-        sampling.group_label_map(ids, [5, 6, 9])
+        sampling.label_map_pools(ids, [5, 6, 9])
     with pytest.raises(sampling.LabelMapMismatch, match="twice"):
-        sampling.group_label_map(ids, [5, 5, 9])
+        sampling.label_map_pools(ids, [5, 5, 9])
+    with pytest.raises(sampling.LabelMapMismatch, match="VOID"):
+        sampling.label_map_pools(ids, [0, 5, 9])
 
 
-def test_group_label_map_many_segments_uses_wide_keys():
-    # 300 segments need more than the 256 uint8 keys
-    ids = np.arange(1, 301).reshape(15, 20)
-    groups = sampling.group_label_map(ids, list(range(1, 301)))
+def test_many_segments_and_hand_made_pools():
+    ids = np.arange(1, 301).reshape(15, 20)  # 300 one-pixel segments
+    pools = sampling.label_map_pools(ids, list(range(1, 301)))
     for i in (0, 150, 299):
-        a, b = groups.pools(i)
-        assert np.concatenate([a, b]).tolist() == [i]
-
-
-def test_segment_bboxes_match_mask_boxes():
-    rng = np.random.default_rng(3)
-    for _ in range(20):
-        ids = rng.integers(0, 5, size=(rng.integers(1, 12), rng.integers(1, 12)))
-        seg = [int(v) for v in np.unique(ids) if v]
-        groups = sampling.group_label_map(ids, seg)
-        boxes = sampling.segment_bboxes(groups, ids)
-        for i, sid in enumerate(seg):
-            ys, xs = np.nonzero(ids == sid)
-            assert boxes[i].tolist() == [xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1]
+        p = pools[i]
+        assert p.interior.size == 0 and p.image_flat(p.boundary, 20).tolist() == [i]
+    # 4 x 4: segment 1 = left half, 2 = top right quarter, VOID bottom right
+    ids = np.array([[1, 1, 2, 2], [1, 1, 2, 2], [1, 1, 0, 0], [1, 1, 0, 0]])
+    p1, p2 = sampling.label_map_pools(ids, [1, 2], [[0, 0, 2, 4], [2, 0, 2, 2]])
+    # segment 1: column 1 touches 2 and VOID -> boundary; column 0 is the image edge -> interior
+    assert p1.image_flat(p1.boundary, 4).tolist() == [1, 5, 9, 13]
+    assert p1.image_flat(p1.interior, 4).tolist() == [0, 4, 8, 12]
+    # segment 2: its left column touches 1, its bottom row touches VOID; (0, 3) is interior
+    assert p2.image_flat(p2.interior, 4).tolist() == [3]
+    assert p2.image_flat(p2.boundary, 4).tolist() == [2, 6, 7]
+    assert p1.bbox() == (0.0, 0.0, 2.0, 4.0) and p2.bbox() == (2.0, 0.0, 2.0, 2.0)
 
 
 def test_bad_options_raise():
@@ -204,3 +226,45 @@ def test_bad_options_raise():
         sampling.choose_from_pools(5, 5, 0, 0.0, rng)
     with pytest.raises(ValueError):
         sampling.choose_from_pools(5, 5, 3, 1.5, rng)
+
+
+@SETTINGS
+@given(labels=label_maps, palette=st.lists(st.integers(1, 2**24 - 1), min_size=4, max_size=4, unique=True),
+       drop=st.booleans())
+def test_uint32_id_maps_pool_exactly(labels, palette, drop):
+    # large 24-bit ids in uint32, as the simulator decodes panoptic PNGs
+    lut = np.array([0] + palette, dtype=np.uint32)
+    ids = lut[labels]
+    present = [int(v) for v in np.unique(ids) if v != 0]
+    if drop and present:
+        with pytest.raises(sampling.LabelMapMismatch, match=f"\\[{present[0]}\\] are in the PNG"):
+            sampling.label_map_pools(ids, present[1:])
+        return
+    listed = present[::-1]
+    pools = sampling.label_map_pools(ids, listed, [true_box(ids == sid) for sid in listed])
+    w = ids.shape[1]
+    for sid, p in zip(listed, pools):
+        member = ids == sid
+        ref_b = boundary_reference(member)
+        assert p.image_flat(p.interior, w).tolist() == np.flatnonzero(member & ~ref_b).tolist()
+        assert p.image_flat(p.boundary, w).tolist() == np.flatnonzero(ref_b).tolist()
+
+
+def test_choose_distinct_is_uniform_over_subsets():
+    # 2 of 6 by the i.i.d.-then-dedupe path (4k <= n does not hold for 2 of 6, so use 2 of 9)
+    rng = np.random.default_rng(123)
+    n, k, trials = 9, 2, 36000
+    freq = np.zeros((n, n), int)
+    for _ in range(trials):
+        a, b = sampling.choose_distinct(n, k, rng)
+        assert a != b
+        freq[a, b] += 1
+    # every ordered pair equally likely: expected trials / 72 = 500 each, sd about 22
+    off = freq[~np.eye(n, dtype=bool)]
+    assert off.min() > 400 and off.max() < 600
+    assert np.trace(freq) == 0
+    # the permutation path (4k > n) and the limits
+    assert sorted(sampling.choose_distinct(5, 5, rng).tolist()) == [0, 1, 2, 3, 4]
+    assert sampling.choose_distinct(5, 0, rng).size == 0
+    with pytest.raises(ValueError):
+        sampling.choose_distinct(3, 4, rng)
