@@ -128,10 +128,53 @@ def part_cells(part: str) -> list[Cell]:
         return grid((20,), ("concave",), TABLE14_SHARES, (False, True), (0,), full=False)
     if part == "seeds":
         return grid((20,), ("concave",), (0.0,), (False,), range(5), full=False)
-    raise PointlyError(f"unknown study part {part!r}", fix="use table13, table14 or seeds")
+    if part == "smoke":
+        return [Cell("points", 5, "convex"), Cell("full")]
+    raise PointlyError(f"unknown study part {part!r}", fix="use table13, table14, seeds or smoke")
 
 
 PARTS = ("table13", "table14", "seeds")
+
+
+def parse_grid(text: str) -> list[Cell]:
+    """A custom grid: ``points=5,20;shapes=convex,concave;shares=0,0.5;dilations=0,1;seeds=0;full=1``.
+
+    Missing keys take Table 13's defaults (points 5..100, both shapes, share 0, no dilation,
+    seed 0, with the full-mask reference).
+    """
+    spec: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in str(text).split(";"))):
+        if "=" not in part:
+            raise PointlyError(f"bad --grid item {part!r}", fix="write key=v1,v2;key=... (points, shapes, shares, "
+                               "dilations, seeds, full)")
+        k, v = part.split("=", 1)
+        spec[k.strip()] = v.strip()
+    known = {"points", "shapes", "shares", "dilations", "seeds", "full"}
+    if set(spec) - known:
+        raise PointlyError(f"unknown --grid keys {sorted(set(spec) - known)}", fix=f"use {', '.join(sorted(known))}")
+
+    def values(key: str, conv, default):
+        if key not in spec:
+            return list(default)
+        try:
+            return [conv(v) for v in spec[key].split(",") if v.strip()]
+        except ValueError:
+            raise PointlyError(f"bad --grid values for {key}: {spec[key]!r}") from None
+
+    def onoff(v: str) -> bool:
+        t = v.strip().lower()
+        if t in ("1", "on", "true", "yes"):
+            return True
+        if t in ("0", "off", "false", "no"):
+            return False
+        raise ValueError(v)
+
+    cells = grid(values("points", int, TABLE13_POINTS), values("shapes", str.strip, SHAPES),
+                 values("shares", float, (0.0,)), values("dilations", onoff, (False,)),
+                 values("seeds", int, (0,)), full=values("full", onoff, (True,))[0])
+    if not cells:
+        raise PointlyError("the --grid is empty")
+    return cells
 
 
 @dataclass
@@ -147,6 +190,7 @@ class StudyPreset:
     model_config: str                 # a model config preset name or YAML path
     iters: int                        # training iterations per cell
     parts: tuple[str, ...] = PARTS
+    grid_cells: tuple[Cell, ...] | None = None  # a custom grid (--grid) instead of the parts
     config_overrides: tuple[str, ...] = ()      # "--set key=value" items for the model config
     synthetic: dict = field(default_factory=dict)  # ensure_dataset(train=, val=, size=, seed=)
     coco: dict = field(default_factory=dict)       # train/val json + png dirs + image dirs
@@ -156,6 +200,8 @@ class StudyPreset:
     expected: str = ""                          # documented expected time
 
     def cells(self) -> list[Cell]:
+        if self.grid_cells is not None:
+            return unique(self.grid_cells)
         return unique(c for part in self.parts for c in part_cells(part))
 
     def settings(self) -> dict[str, Any]:
@@ -178,11 +224,18 @@ def preset(name: str, *, iters: int | None = None, parts: Sequence[str] | None =
         p = StudyPreset(name="synthetic", dataset="synthetic", model_config="synthetic_small",
                         iters=SYNTHETIC_ITERS, synthetic={"train": 200, "val": 50, "size": 128, "seed": 0},
                         expected="Table 13 (13 cells) ≈ 1 h on 2 CPU cores; all parts (30 cells) ≈ 2.3 h")
+    elif name == "smoke":
+        p = StudyPreset(name="smoke", dataset="synthetic", model_config="synthetic_small", iters=2,
+                        parts=("smoke",), synthetic={"train": 4, "val": 2, "size": 64, "seed": 1},
+                        config_overrides=("input.min_size_train=[64]", "input.max_size_train=128",
+                                          "input.min_size_test=64", "input.max_size_test=128",
+                                          "solver.ims_per_batch=2", "inference.stuff_area_limit=16"),
+                        expected="two cells of 2 iterations on 64 px images: about a minute on a CPU")
     elif name == "coco":
         p = StudyPreset(name="coco", dataset="coco", model_config="coco_r50_1x", iters=90000,
                         coco={}, expected="≈ 10 GPU-hours per cell on 8 V100-class GPUs (1× schedule)")
     else:
-        raise PointlyError(f"unknown study preset {name!r}", fix="use synthetic or coco")
+        raise PointlyError(f"unknown study preset {name!r}", fix="use synthetic, coco or smoke")
     if iters is not None:
         if iters < 1:
             raise PointlyError(f"--iters must be ≥ 1, got {iters}")
@@ -393,3 +446,271 @@ def _plain(v: Any) -> Any:
     if isinstance(v, float) and math.isnan(v):
         return None
     return v
+
+
+# --------------------------------------------------------------------------- the real pipeline
+def _pct(v: Any) -> float | None:
+    return None if v is None else 100.0 * float(v)
+
+
+def metrics_row(results: Mapping[str, Any]) -> dict[str, Any]:
+    """PQ/SQ/RQ (in percent) overall, things and stuff from a ``pq_compute``-shaped result."""
+    row: dict[str, Any] = {}
+    for group, suffix in (("All", ""), ("Things", "_th"), ("Stuff", "_st")):
+        g = results[group]
+        for k in ("pq", "sq", "rq"):
+            row[k + suffix] = _pct(g[k])
+    row["n_th"] = int(results["Things"]["n"])
+    row["n_st"] = int(results["Stuff"]["n"])
+    return row
+
+
+@dataclass
+class DataPaths:
+    """The train/val panoptic JSON, PNG folder and image folder of a study's dataset."""
+
+    train_json: Path
+    train_png: Path
+    train_images: Path
+    val_json: Path
+    val_png: Path
+    val_images: Path
+
+
+class PipelineRunner:
+    """simulate → cost → train → evaluate for one cell (the real :class:`CellRunner`).
+
+    * points: :func:`pointly.pointgen.simulate.simulate_points` on the training split's masks
+      (seeded by the cell's seed), saved as ``cells/<id>/points.json``; the model then trains from
+      that file and the images only (:class:`pointly.model.point_targets.PointsTrainSet`);
+    * full masks: the model's own fully supervised training set;
+    * annotation seconds: :func:`pointly.pointgen.cost.modelled_seconds` for points (0.9 s per
+      point), the full-mask cost (79 s per thing, 45 s per stuff segment) for the reference;
+    * training: :func:`pointly.model.train.train` into ``cells/<id>/train`` with the preset's
+      model config and ``iters`` iterations; an interrupted cell resumes from its checkpoint;
+      the training seed is the config's (fixed), so the seed axis varies the *point sampling* only;
+    * evaluation: :func:`pointly.model.evaluation.evaluate_checkpoint` on the validation split.
+    """
+
+    def __init__(self, preset: StudyPreset, *, data: DataPaths | None = None, device: str | None = None,
+                 data_root: str | Path | None = None, progress: bool = False) -> None:
+        self.preset = preset
+        self.device = device
+        self.data_root = data_root
+        self.progress = progress
+        self._data = data
+        self._train_ds = None
+
+    # -- data ------------------------------------------------------------------------------
+    def data(self) -> DataPaths:
+        if self._data is None:
+            p = self.preset
+            if p.dataset == "synthetic":
+                from pointly.data.synth import ensure_dataset
+
+                root = ensure_dataset(self.data_root, progress=self.progress, **p.synthetic)
+                self._data = DataPaths(*(root / split / name for split in ("train", "val")
+                                         for name in ("panoptic.json", "panoptic", "images")))
+            else:
+                keys = ("train_json", "train_panoptic_dir", "train_image_dir", "val_json", "val_panoptic_dir",
+                        "val_image_dir")
+                missing = [k for k in keys if not p.coco.get(k)]
+                if missing:
+                    raise PointlyError(f"the coco study needs {', '.join(missing)}",
+                                       fix="pass --coco-root DIR (train2017/val2017 layout) or the six paths")
+                self._data = DataPaths(*(Path(p.coco[k]) for k in keys))
+        return self._data
+
+    def train_dataset(self):
+        if self._train_ds is None:
+            from pointly.pointgen.coco import PanopticDataset
+
+            d = self.data()
+            self._train_ds = PanopticDataset(d.train_json, d.train_png, check=False)
+        return self._train_ds
+
+    # -- one cell --------------------------------------------------------------------------
+    def config(self, cell: Cell):
+        """The model config of a cell: the preset's, with its paths and training length."""
+        from pointly.model.config import load_config
+
+        p = self.preset
+        cfg = load_config(p.model_config, tuple(p.config_overrides))
+        d = self.data()
+        cfg.data.kind = "coco_panoptic"
+        cfg.data.train_json, cfg.data.train_panoptic_dir, cfg.data.train_image_dir = \
+            str(d.train_json), str(d.train_png), str(d.train_images)
+        cfg.data.val_json, cfg.data.val_panoptic_dir, cfg.data.val_image_dir = \
+            str(d.val_json), str(d.val_png), str(d.val_images)
+        cfg.solver.max_iter = int(p.iters)
+        cfg.solver.warmup_iters = min(cfg.solver.warmup_iters, max(1, p.iters // 10))
+        cfg.solver.checkpoint_period = max(1, min(cfg.solver.checkpoint_period, p.iters // 4 or 1))
+        return cfg
+
+    def target_options(self, cell: Cell):
+        from pointly.pointgen.targets import TargetOptions
+
+        p = self.preset
+        kwargs: dict[str, Any] = {"shape": cell.shape}
+        if p.concave_ratio is not None:
+            kwargs["concave_ratio"] = p.concave_ratio
+        if cell.dilation:
+            dil = dict(p.dilation) or {"dilation": [0.0, 0.05], "dilation_units": "relative"}
+            d = dil.get("dilation")
+            kwargs["dilation"] = tuple(d) if isinstance(d, list) else d
+            kwargs["dilation_units"] = dil.get("dilation_units", "relative")
+        return TargetOptions(**kwargs)
+
+    def full_mask_seconds(self) -> tuple[float, int]:
+        """Seconds to draw every non-crowd segment of the training split as a full mask, and their count."""
+        from pointly.pointgen.cost import CostModel
+
+        ds, model = self.train_dataset(), CostModel()
+        total, n = 0.0, 0
+        for im in ds.images:
+            for s in ds.segments_info(im.id):
+                if s.get("iscrowd", 0):
+                    continue
+                total += model.mask_seconds(ds.categories[int(s["category_id"])].isthing)
+                n += 1
+        return total, n
+
+    def run(self, cell: Cell, cell_dir: Path) -> dict[str, Any]:
+        from pointly.model.evaluation import evaluate_checkpoint
+        from pointly.model.train import train
+
+        cfg = self.config(cell)
+        d = self.data()
+        row: dict[str, Any] = {"images": len(self.train_dataset().images)}
+        dataset = None
+        if cell.supervision == "points":
+            from pointly.model.point_targets import PointsTrainSet
+            from pointly.pointgen.cost import modelled_seconds
+            from pointly.pointgen.formats import save_points
+            from pointly.pointgen.simulate import simulate_points
+
+            points_json = cell_dir / "points.json"
+            doc = simulate_points(self.train_dataset(), points=cell.points, boundary_share=cell.boundary_share,
+                                  seed=cell.seed)
+            save_points(points_json, doc)
+            row["annotation_seconds"] = modelled_seconds(doc)
+            row["segments"] = len(doc["annotations"])
+            dataset = PointsTrainSet(cfg, points_json, d.train_images, self.target_options(cell))
+            write_json_atomic(cell_dir / "target_options.json", dataset.options.to_dict(), indent=2)
+        else:
+            row["annotation_seconds"], row["segments"] = self.full_mask_seconds()
+        row["seconds_per_segment"] = row["annotation_seconds"] / max(row["segments"], 1)
+        row["seconds_per_image"] = row["annotation_seconds"] / max(row["images"], 1)
+
+        run_dir = cell_dir / "train"
+        resume = (run_dir / "checkpoint.pth").is_file()
+        t0 = time.perf_counter()
+        result = train(cfg, run_dir, resume=resume, device=self.device, dataset=dataset, progress=self.progress)
+        row["train_seconds"] = time.perf_counter() - t0
+        ckpt = result.final if getattr(result, "final", None) else run_dir / "model_final.pth"
+        t0 = time.perf_counter()
+        results, _cats = evaluate_checkpoint(ckpt, str(d.val_json), gt_dir=str(d.val_png), image_dir=str(d.val_images),
+                                             pred_out=None, limit=self.preset.eval_images,
+                                             device=self.device or "cpu", progress=self.progress)
+        row["eval_seconds"] = time.perf_counter() - t0
+        write_json_atomic(cell_dir / "pq.json", _jsonable(results), indent=1)
+        row.update(metrics_row(results))
+        return row
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    return _plain(obj)
+
+
+def run_preset(preset_obj: StudyPreset, out_dir: str | Path, *, shard: tuple[int, int] = (0, 1),
+               device: str | None = None, data_root: str | Path | None = None, progress: bool = True,
+               max_cells: int | None = None, runner: CellRunner | None = None) -> StudyOutcome:
+    """Run a preset's grid into ``out_dir`` with the real pipeline (or ``runner``)."""
+    runner = runner or PipelineRunner(preset_obj, device=device, data_root=data_root, progress=False)
+    settings = preset_obj.settings()
+    title = f"Trained study: preset {preset_obj.name}, {preset_obj.iters} iterations per cell"
+    return run_study(preset_obj.cells(), out_dir, runner, settings=settings, shard=shard, progress=progress,
+                     max_cells=max_cells, report_title=title)
+
+
+def coco_paths(coco_root: str | Path) -> dict[str, str]:
+    """The six paths of a standard COCO panoptic layout under ``coco_root``::
+
+        annotations/panoptic_{train,val}2017.json   annotations/panoptic_{train,val}2017/ (PNGs)
+        {train,val}2017/ (images)
+    """
+    root = Path(coco_root)
+    out = {}
+    for split in ("train", "val"):
+        out[f"{split}_json"] = str(root / "annotations" / f"panoptic_{split}2017.json")
+        out[f"{split}_panoptic_dir"] = str(root / "annotations" / f"panoptic_{split}2017")
+        out[f"{split}_image_dir"] = str(root / f"{split}2017")
+    for key, path in out.items():
+        if not Path(path).exists():
+            raise PointlyError(f"{key.replace('_', ' ')} not found", file=path,
+                               fix="--coco-root must hold annotations/panoptic_{train,val}2017[.json] and {train,val}2017/")
+    return out
+
+
+def run_from_cli(*, preset: str | None, out: str | Path, shard: str | None = None, grid: str | None = None,
+                 progress: bool = True, iters: int | None = None, parts: str | None = None,
+                 report_only: bool = False, coco_root: str | Path | None = None,
+                 synthetic_root: str | Path | None = None, device: str | None = None,
+                 max_cells: int | None = None) -> StudyOutcome | None:
+    """``pointly study --depth trained``: resolve the preset and options, run (or resume) the
+    shard's cells, print a summary and the trend rows. ``report_only`` rebuilds the report from
+    the rows in ``out``."""
+    import click
+
+    from pointly.model.study_report import trends
+
+    out = Path(out)
+    if report_only:
+        frame = load_frame(out)
+        if frame.empty:
+            raise PointlyError("no rows to report", file=out, fix="run the study first (without --report-only)")
+        paths = write_report(frame, out, title="Trained study")
+        click.echo(f"{len(frame)} rows; report in {paths['report']}")
+        for t in trends(frame):
+            click.echo(f"{t.id} {t.verdict}: {t.numbers}")
+        return None
+    part_list = [p.strip() for p in parts.split(",") if p.strip()] if parts else None
+    p = preset_fn(preset or "synthetic", iters=iters, parts=part_list)
+    if grid is not None:
+        p.grid_cells = tuple(parse_grid(grid))
+    data = None
+    if p.dataset == "coco":
+        if coco_root is None:
+            raise PointlyError("the coco study needs --coco-root", fix="point it at a COCO panoptic folder "
+                               "(annotations/panoptic_{train,val}2017[.json], {train,val}2017/)")
+        p.coco = coco_paths(coco_root)
+    elif synthetic_root is not None:
+        root = Path(synthetic_root)
+        if not (root / "train" / "panoptic.json").is_file():
+            raise PointlyError("not a synthetic dataset folder", file=root,
+                               fix="pass a folder made by `pointly data synth` (train/, val/)")
+        p.synthetic = {"root": str(root.resolve())}
+        data = DataPaths(*(root / split / name for split in ("train", "val")
+                           for name in ("panoptic.json", "panoptic", "images")))
+    shard_t = parse_shard(shard)
+    runner = PipelineRunner(p, data=data, device=device, progress=False)
+    outcome = run_preset(p, out, shard=shard_t, progress=progress, max_cells=max_cells, runner=runner)
+    click.echo(f"{len(outcome.ran)} cells run, {len(outcome.skipped)} already done, {len(outcome.failed)} failed "
+               f"(shard {shard_t[0]}/{shard_t[1]}, {len(p.cells())} cells in the grid); rows in {out / 'results.csv'}")
+    for cid in outcome.failed:
+        click.echo(f"  failed: {cid} (see {out / 'cells' / cid / 'error.txt'}; it runs again on the next call)")
+    frame = load_frame(out)
+    for t in trends(frame):
+        click.echo(f"{t.id} {t.verdict}: {t.numbers}")
+    if outcome.failed:
+        raise PointlyError(f"{len(outcome.failed)} cells failed ({', '.join(outcome.failed[:3])}"
+                           f"{', ...' if len(outcome.failed) > 3 else ''})", file=out / "cells",
+                           fix="read their error.txt; a rerun retries them and skips the finished cells")
+    return outcome
+
+
+preset_fn = preset

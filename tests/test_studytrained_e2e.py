@@ -1,0 +1,74 @@
+"""End to end: ``pointly study --depth trained`` on two tiny cells writes rows, resumes, skips.
+
+The ``smoke`` preset: a 4 + 2 image synthetic set of 64 px images, two cells (P5 convex and the
+full-mask reference), 2 training iterations each — the real simulate → train → evaluate
+pipeline, only very short.
+"""
+from __future__ import annotations
+
+import csv
+import os
+
+import pytest
+
+from pointly.cli.main import main
+
+pytestmark = pytest.mark.slow
+
+
+def _rows(out):
+    with open(out / "results.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_study_writes_rows_resumes_and_skips(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("POINTLY_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "study"
+    base = ["study", "--depth", "trained", "--preset", "smoke", "--out", str(out), "--no-progress"]
+    # shard 0 of 2 runs the first cell only
+    assert main(base + ["--shard", "0/2"]) == 0
+    rows = _rows(out)
+    assert [r["cell_id"] for r in rows] == ["P5-convex-b000-nodil-s0"]
+    r = rows[0]
+    assert r["supervision"] == "points" and r["points"] == "5" and r["shape"] == "convex" and r["iters"] == "2"
+    for key in ("pq", "sq", "rq", "pq_th", "pq_st", "train_seconds", "annotation_seconds"):
+        assert r[key] != "" and float(r[key]) >= 0
+    # 5 points per segment at 0.9 s each
+    assert float(r["seconds_per_segment"]) == pytest.approx(4.5)
+    assert (out / "cells" / "P5-convex-b000-nodil-s0" / "points.json").is_file()
+    first_row = out / "cells" / "P5-convex-b000-nodil-s0" / "row.json"
+    stamp = os.stat(first_row).st_mtime_ns
+    capsys.readouterr()
+    # the whole grid: the finished cell is skipped, the full-mask reference runs
+    assert main(base) == 0
+    text = capsys.readouterr().out
+    assert "1 cells run, 1 already done" in text
+    rows = _rows(out)
+    assert [r["cell_id"] for r in rows] == ["P5-convex-b000-nodil-s0", "full-s0"]
+    assert rows[1]["supervision"] == "full" and float(rows[1]["seconds_per_segment"]) > 40
+    assert os.stat(first_row).st_mtime_ns == stamp
+    # nothing left to do; the report exists
+    assert main(base) == 0
+    assert "0 cells run, 2 already done" in capsys.readouterr().out
+    assert len(_rows(out)) == 2
+    report = (out / "report.md").read_text()
+    assert "| T6 |" in report and "P5-convex-b000-nodil-s0" in report
+    assert (out / "pq_vs_seconds.png").stat().st_size > 1000
+    # other settings into the same folder are refused with one line and exit 2
+    assert main(base + ["--iters", "3"]) == 2
+    assert "other settings" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--shard", "2/2"], "shard"),
+    (["--preset", "nope"], "unknown study preset"),
+    (["--parts", "table99"], "unknown study part"),
+    (["--grid", "points=x"], "bad --grid values"),
+])
+def test_bad_options_exit_2(tmp_path, capsys, args, message):
+    argv = ["study", "--depth", "trained", "--out", str(tmp_path / "o"), "--no-progress"] + args
+    if "--preset" not in args:
+        argv += ["--preset", "smoke"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
