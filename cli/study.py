@@ -52,7 +52,9 @@ def study(depth: str, preset: str | None, grid_spec: str | None, out_dir: str, s
             raise PointlyError("the trained study is not available in this build",
                                record="--depth trained", fix="use --depth targets")
         entry(preset=preset, out=out_dir, shard=shard, grid=grid_spec, progress=not no_progress,
-              iters=iters, parts=parts, report_only=report_only)
+              iters=iters, parts=parts, report_only=report_only,
+              # hook added for the trained study (model/study_trained.py): dataset roots
+              coco_root=coco_root, synthetic_root=synthetic_root)
         return
     if iters is not None or parts is not None:
         raise PointlyError("--iters and --parts belong to --depth trained", fix="drop them for --depth targets")
