@@ -92,35 +92,36 @@ def rasterize_rings(rings: list[np.ndarray], height: int, width: int
     if r1 < r0 or c1 < c0:
         return empty
     nrows, ncols = r1 - r0 + 1, c1 - c0 + 1
-    yc = np.arange(r0, r1 + 1, dtype=np.float64)[:, None] + 0.5  # (R, 1)
 
     starts_all, ends_all, rows_all = [], [], []
     for ring in rings:
-        p0 = ring
         p1 = np.roll(ring, -1, axis=0)
-        x0, y0, x1, y1 = p0[:, 0], p0[:, 1], p1[:, 0], p1[:, 1]
-        ylo, yhi = np.minimum(y0, y1), np.maximum(y0, y1)
-        keep = ylo < yhi  # horizontal edges never count (see module docstring)
-        x0, y0, x1, y1, ylo, yhi = x0[keep], y0[keep], x1[keep], y1[keep], ylo[keep], yhi[keep]
+        x0, y0, x1, y1 = ring[:, 0], ring[:, 1], p1[:, 0], p1[:, 1]
+        keep = y0 != y1  # horizontal edges never count (see module docstring)
+        x0, y0, x1, y1 = x0[keep], y0[keep], x1[keep], y1[keep]
         if x0.size == 0:
             continue
-        with np.errstate(divide="ignore", invalid="ignore"):
-            slope = (x1 - x0) / (y1 - y0)
-        xs = x0[None, :] + (yc - y0[None, :]) * slope[None, :]  # (R, E)
-        for active in ((ylo[None, :] <= yc) & (yc < yhi[None, :]),
-                       (ylo[None, :] < yc) & (yc <= yhi[None, :])):
-            cross = np.where(active, xs, np.inf)
-            cross.sort(axis=1)
-            npairs = int(active.sum(axis=1).max()) // 2
-            if npairs == 0:
+        ylo, yhi = np.minimum(y0, y1), np.maximum(y0, y1)
+        slope = (x1 - x0) / (y1 - y0)
+        # rows whose centre i + 0.5 an edge crosses: rule A ylo <= yc < yhi, rule B ylo < yc <= yhi
+        for lo, hi in ((np.ceil(ylo - 0.5), np.ceil(yhi - 0.5) - 1),
+                       (np.floor(ylo - 0.5) + 1, np.floor(yhi - 0.5))):
+            lo = np.maximum(lo, r0).astype(np.int64)
+            hi = np.minimum(hi, r1).astype(np.int64)
+            n = np.maximum(hi - lo + 1, 0)
+            total = int(n.sum())
+            if total == 0:
                 continue
-            a = cross[:, 0:2 * npairs:2]
-            b = cross[:, 1:2 * npairs:2]
-            ok = np.isfinite(b)
-            rr = np.nonzero(ok)[0]
-            starts_all.append(np.ceil(a[ok] - 0.5 - _TOL).astype(np.int64) - c0)
-            ends_all.append(np.floor(b[ok] - 0.5 + _TOL).astype(np.int64) - c0)
-            rows_all.append(rr)
+            edge = np.repeat(np.arange(n.size), n)
+            offset = np.cumsum(n) - n
+            row = lo[edge] + (np.arange(total) - offset[edge])
+            xs = x0[edge] + (row + 0.5 - y0[edge]) * slope[edge]
+            order = np.lexsort((xs, row))  # by row, then x: every row holds an even count
+            row, xs = row[order], xs[order]
+            a, b = xs[0::2], xs[1::2]
+            starts_all.append(np.ceil(a - 0.5 - _TOL).astype(np.int64) - c0)
+            ends_all.append(np.floor(b - 0.5 + _TOL).astype(np.int64) - c0)
+            rows_all.append(row[0::2] - r0)
     if not rows_all:
         return empty
     s = np.concatenate(starts_all)
@@ -130,11 +131,13 @@ def rasterize_rings(rings: list[np.ndarray], height: int, width: int
     e = np.minimum(e, ncols - 1)
     ok = s <= e
     s, e, r = s[ok], e[ok], r[ok]
+    if s.size == 0:
+        return empty
     stride = ncols + 1
     size = nrows * stride
     diff = (np.bincount(r * stride + s, minlength=size)
-            - np.bincount(r * stride + e + 1, minlength=size))
-    crop = np.cumsum(diff.reshape(nrows, stride), axis=1)[:, :ncols] > 0
+            - np.bincount(r * stride + e + 1, minlength=size)).astype(np.int32)
+    crop = np.cumsum(diff.reshape(nrows, stride), axis=1, dtype=np.int32)[:, :ncols] > 0
     return crop, c0, r0
 
 

@@ -376,10 +376,11 @@ def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: A
         all_c = np.concatenate([s["pix"][1] for s in segs])
         all_k = np.concatenate([np.full(s["pix"][0].size, s["k"], np.int32) for s in segs])
         if all_r.size:
-            flat = all_r * W + all_c
-            pairs = np.unique(np.stack([flat, all_k]), axis=1)
-            pix, nseg = np.unique(pairs[0], return_counts=True)
-            first_k = pairs[1][np.searchsorted(pairs[0], pix)]
+            nk = len(segs) + 1
+            pairs = np.unique((all_r * W + all_c) * nk + all_k)  # distinct (pixel, segment), sorted
+            pair_pix, pair_k = pairs // nk, (pairs % nk).astype(np.int32)
+            pix, first, nseg = np.unique(pair_pix, return_index=True, return_counts=True)
+            first_k = pair_k[first]
             rr, cc = pix // W, pix % W
             owner[rr, cc] = np.where(nseg == 1, first_k, 0)
             blocked[rr, cc] = True
