@@ -95,33 +95,37 @@ def rasterize_rings(rings: list[np.ndarray], height: int, width: int
 
     starts_all, ends_all, rows_all = [], [], []
     for ring in rings:
-        p1 = np.roll(ring, -1, axis=0)
+        p1 = np.concatenate([ring[1:], ring[:1]])
         x0, y0, x1, y1 = ring[:, 0], ring[:, 1], p1[:, 0], p1[:, 1]
         keep = y0 != y1  # horizontal edges never count (see module docstring)
-        x0, y0, x1, y1 = x0[keep], y0[keep], x1[keep], y1[keep]
+        if not keep.all():
+            x0, y0, x1, y1 = x0[keep], y0[keep], x1[keep], y1[keep]
         if x0.size == 0:
             continue
         ylo, yhi = np.minimum(y0, y1), np.maximum(y0, y1)
         slope = (x1 - x0) / (y1 - y0)
-        # rows whose centre i + 0.5 an edge crosses: rule A ylo <= yc < yhi, rule B ylo < yc <= yhi
-        for lo, hi in ((np.ceil(ylo - 0.5), np.ceil(yhi - 0.5) - 1),
-                       (np.floor(ylo - 0.5) + 1, np.floor(yhi - 0.5))):
-            lo = np.maximum(lo, r0).astype(np.int64)
-            hi = np.minimum(hi, r1).astype(np.int64)
-            n = np.maximum(hi - lo + 1, 0)
-            total = int(n.sum())
-            if total == 0:
-                continue
-            edge = np.repeat(np.arange(n.size), n)
-            offset = np.cumsum(n) - n
-            row = lo[edge] + (np.arange(total) - offset[edge])
-            xs = x0[edge] + (row + 0.5 - y0[edge]) * slope[edge]
-            order = np.lexsort((xs, row))  # by row, then x: every row holds an even count
-            row, xs = row[order], xs[order]
-            a, b = xs[0::2], xs[1::2]
-            starts_all.append(np.ceil(a - 0.5 - _TOL).astype(np.int64) - c0)
-            ends_all.append(np.floor(b - 0.5 + _TOL).astype(np.int64) - c0)
-            rows_all.append(row[0::2] - r0)
+        # rows whose centre i + 0.5 an edge crosses, for both half-open rules at once:
+        # rule A (ylo <= yc < yhi) and rule B (ylo < yc <= yhi), edges listed twice
+        lo = np.concatenate([np.ceil(ylo - 0.5), np.floor(ylo - 0.5) + 1])
+        hi = np.concatenate([np.ceil(yhi - 0.5) - 1, np.floor(yhi - 0.5)])
+        lo = np.maximum(lo, r0).astype(np.int64)
+        hi = np.minimum(hi, r1).astype(np.int64)
+        n = np.maximum(hi - lo + 1, 0)
+        total = int(n.sum())
+        if total == 0:
+            continue
+        ne = x0.size
+        edge = np.repeat(np.arange(2 * ne), n)
+        offset = np.cumsum(n) - n
+        row = lo[edge] + (np.arange(total) - offset[edge])
+        e = edge % ne
+        xs = x0[e] + (row + 0.5 - y0[e]) * slope[e]
+        # by rule, row, then x: every (rule, row) group holds an even count, so pairs are consecutive
+        order = np.lexsort((xs, row, edge >= ne))
+        row, xs = row[order], xs[order]
+        starts_all.append(np.ceil(xs[0::2] - 0.5 - _TOL).astype(np.int64) - c0)
+        ends_all.append(np.floor(xs[1::2] - 0.5 + _TOL).astype(np.int64) - c0)
+        rows_all.append(row[0::2] - r0)
     if not rows_all:
         return empty
     s = np.concatenate(starts_all)

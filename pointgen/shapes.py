@@ -33,8 +33,11 @@ QUAD_SEGS = 8
 
 def point_centres(coords: np.ndarray) -> np.ndarray:
     """Distinct pixel centres ``(x + 0.5, y + 0.5)`` of integer pixel coordinates, ``(N, 2)`` float."""
-    arr = np.asarray(coords, dtype=np.float64).reshape(-1, 2)
-    return np.unique(arr, axis=0) + 0.5
+    arr = np.asarray(coords, dtype=np.int64).reshape(-1, 2)
+    if arr.shape[0] > 1:  # 1-D unique on a packed key (np.unique(axis=0) is ~10x slower)
+        key = np.unique(arr[:, 1] * (1 << 31) + arr[:, 0])
+        arr = np.stack([key % (1 << 31), key // (1 << 31)], axis=1)
+    return arr.astype(np.float64) + 0.5
 
 
 def hull_shape(coords: np.ndarray, *, shape: str = "concave", concave_ratio: float = 0.3,
@@ -77,5 +80,5 @@ def shape_rings(geometry: BaseGeometry) -> list[np.ndarray]:
     out = []
     for g in parts:
         if g.geom_type == "Polygon" and not g.is_empty:
-            out.append(np.asarray(g.exterior.coords, dtype=np.float64)[:-1])
+            out.append(shapely.get_coordinates(shapely.get_exterior_ring(g))[:-1])
     return out
