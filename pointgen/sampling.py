@@ -27,7 +27,7 @@ segment with at least ``n`` pixels gets exactly ``n`` distinct points.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -185,21 +185,60 @@ class SegmentPools:
     """The interior and boundary pixels of one segment of a label map.
 
     Pixels are flat raster indices *within a crop* ``[y0 : y0 + h, x0 : x0 + crop_width]`` of the
-    image (the segment's box, or the whole image), in raster order, so the n-th pixel of a pool
-    is the same pixel whatever the crop. ``x_extent`` is the segment's exact column range.
+    image (the segment's box grown by 2 pixels, or the whole image). The boundary pool is kept as
+    an index array (it is sparse); the interior pool as the crop's ``member`` and ``on_boundary``
+    masks plus its size, and is listed only on demand (:attr:`interior`): a large stuff region
+    would otherwise cost a 10⁵-element array for 20 points. ``x_extent``/``y_extent`` are the
+    segment's exact column and row ranges.
     """
 
     segment_id: int
-    interior: np.ndarray
     boundary: np.ndarray
-    x0: int
-    y0: int
-    crop_width: int
-    x_extent: tuple[int, int]
+    n_interior: int
+    member: np.ndarray = field(repr=False)  # crop-shaped bool: pixel belongs to the segment
+    on_boundary: np.ndarray = field(repr=False)  # crop-shaped bool: boundary pixel of the segment
+    x0: int = 0
+    y0: int = 0
+    crop_width: int = 1
+    x_extent: tuple[int, int] = (0, -1)
+    y_extent: tuple[int, int] = (0, -1)
+    _interior: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def pixels(self) -> int:
-        return int(self.interior.size + self.boundary.size)
+        return int(self.n_interior + self.boundary.size)
+
+    @property
+    def interior(self) -> np.ndarray:
+        """The interior pool as crop-flat indices in raster order (computed once, on demand)."""
+        if self._interior is None:
+            self._interior = np.flatnonzero(self.member > self.on_boundary)
+        return self._interior
+
+    def draw_interior(self, k: int, rng: np.random.Generator) -> np.ndarray:
+        """``k`` distinct interior pixels, uniformly (crop-flat indices, in draw order).
+
+        When the interior fills at least an eighth of the crop, candidates are drawn uniformly in
+        the crop and the first ``k`` distinct ones that are interior pixels are kept (rejection
+        sampling: uniform on the pool, without replacement) without listing the pool; otherwise
+        :func:`choose_distinct` on the listed pool.
+        """
+        n = self.n_interior
+        if k <= 0:
+            return _EMPTY
+        area = self.member.size
+        if 8 * n < area or 4 * k > n:
+            return self.interior[choose_distinct(n, k, rng)]
+        flat_m, flat_b = self.member.ravel(), self.on_boundary.ravel()
+        batch = 2 * k * area // n + 16
+        seen: dict[int, None] = {}
+        while True:
+            cand = rng.integers(0, area, size=batch)
+            cand = cand[flat_m[cand] > flat_b[cand]]
+            for v in cand.tolist():
+                seen[v] = None
+                if len(seen) == k:
+                    return np.fromiter(seen, dtype=np.int64, count=k)
 
     def xy(self, idx: np.ndarray) -> np.ndarray:
         """Crop-flat indices → ``k × 2`` image coordinates ``(x, y)``."""
@@ -215,11 +254,7 @@ class SegmentPools:
         """The exact COCO box ``[x, y, w, h]`` of the segment's pixels."""
         if self.pixels == 0:
             return (0.0, 0.0, 0.0, 0.0)
-        firsts = [int(p[0]) for p in (self.interior, self.boundary) if p.size]
-        lasts = [int(p[-1]) for p in (self.interior, self.boundary) if p.size]
-        r0 = min(firsts) // self.crop_width + self.y0
-        r1 = max(lasts) // self.crop_width + self.y0
-        c0, c1 = self.x_extent
+        (c0, c1), (r0, r1) = self.x_extent, self.y_extent
         return (float(c0), float(r0), float(c1 - c0 + 1), float(r1 - r0 + 1))
 
 
@@ -237,28 +272,31 @@ def _crop_box(bbox: Sequence[float] | None, h: int, w: int) -> tuple[int, int, i
     return y0, x0, y1, x1
 
 
-def _pools_in_crop(ids: np.ndarray, bnd: np.ndarray, sid: int, edge_ids: tuple[set, set],
+def _pools_in_crop(ids: np.ndarray, bnd: np.ndarray, sid: int, edge_ids: tuple[set, set, set, set],
                    box: tuple[int, int, int, int]) -> SegmentPools:
     y0, x0, y1, x1 = box
+    h, w = ids.shape
     member = ids[y0:y1, x0:x1] == sid
-    bcrop = bnd[y0:y1, x0:x1]
-    on_b = member & bcrop
-    member ^= on_b  # now: interior pixels only
-    interior = np.flatnonzero(member)
+    on_b = member & bnd[y0:y1, x0:x1]
     boundary = np.flatnonzero(on_b)
+    n_interior = int(np.count_nonzero(member)) - boundary.size
     cw = x1 - x0
-    # exact columns: the leftmost pixel of a segment is a boundary pixel unless it lies in the
-    # image's first column (its left neighbour is outside the segment), likewise the rightmost
+    # exact extents from the boundary pool alone: a segment's leftmost pixel has a left
+    # neighbour outside the segment, so it is a boundary pixel, unless it lies in the image's
+    # first column; likewise right, top and bottom. (No boundary at all: the segment is the image.)
     if boundary.size:
         bc = boundary % cw
+        br = boundary // cw
         c0, c1 = int(bc.min()) + x0, int(bc.max()) + x0
+        r0, r1 = int(br[0]) + y0, int(br[-1]) + y0
     else:
-        c0, c1 = ids.shape[1], -1
-    if sid in edge_ids[0]:
-        c0 = 0
-    if sid in edge_ids[1]:
-        c1 = ids.shape[1] - 1
-    return SegmentPools(int(sid), interior, boundary, x0, y0, cw, (c0, c1))
+        c0, c1, r0, r1 = w, -1, h, -1
+    left, right, top, bottom = edge_ids
+    c0 = 0 if sid in left else c0
+    c1 = w - 1 if sid in right else c1
+    r0 = 0 if sid in top else r0
+    r1 = h - 1 if sid in bottom else r1
+    return SegmentPools(int(sid), boundary, n_interior, member, on_b, x0, y0, cw, (c0, c1), (r0, r1))
 
 
 def label_map_pools(ids: np.ndarray, segment_ids: Sequence[int],
@@ -287,7 +325,7 @@ def label_map_pools(ids: np.ndarray, segment_ids: Sequence[int],
     h, w = ids.shape
     boxes = list(bboxes) if bboxes is not None else [None] * len(seg)
     bnd = boundary_map(ids) if boundary is None else boundary
-    edges = (set(np.unique(ids[:, 0]).tolist()), set(np.unique(ids[:, -1]).tolist()))
+    edges = tuple(set(np.unique(line).tolist()) for line in (ids[:, 0], ids[:, -1], ids[0], ids[-1]))
     crops = [_crop_box(b, h, w) for b in boxes]
     pools = [_pools_in_crop(ids, bnd, sid, edges, c) for sid, c in zip(seg, crops)]
     found = sum(p.pixels for p in pools)
@@ -322,10 +360,9 @@ def sample_pools(pools: Sequence[SegmentPools], indices: Sequence[int], *, point
     out = []
     for i in indices:
         p = pools[i]
-        ni, nb = p.interior.size, p.boundary.size
+        ni, nb = p.n_interior, p.boundary.size
         k_i, k_b = _pool_counts(ni, nb, points, k_boundary)
-        idx = np.concatenate([p.interior[choose_distinct(ni, k_i, rng)],
-                              p.boundary[choose_distinct(nb, k_b, rng)]])
+        idx = np.concatenate([p.draw_interior(k_i, rng), p.boundary[choose_distinct(nb, k_b, rng)]])
         out.append(SampledPoints(p.xy(idx), [INTERIOR_KIND] * k_i + [BOUNDARY_KIND] * k_b,
                                  ni + nb, ni + nb < points))
     return out

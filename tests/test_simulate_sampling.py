@@ -89,11 +89,11 @@ def test_label_map_sampling_properties(labels, points, share, seed, boxes):
         member = labels == sid
         check_segment(sp, member, points, share)
         assert list(p.bbox()) == true_box(member)
-    # the boxes only limit the work: the same generator draws the same points
-    ref = sampling.sample_pools(sampling.label_map_pools(labels, seg_ids), range(len(seg_ids)),
-                                points=points, boundary_share=share, rng=np.random.default_rng(seed))
-    for a, b in zip(samples, ref):
-        assert np.array_equal(a.coords, b.coords) and a.kinds == b.kinds
+    # the interior pool listed on demand equals the reference too
+    for sid, p in zip(seg_ids, pools):
+        member = labels == sid
+        w = labels.shape[1]
+        assert p.image_flat(p.interior, w).tolist() == np.flatnonzero(member & ~boundary_reference(member)).tolist()
 
 
 @SETTINGS
@@ -268,3 +268,34 @@ def test_choose_distinct_is_uniform_over_subsets():
     assert sampling.choose_distinct(5, 0, rng).size == 0
     with pytest.raises(ValueError):
         sampling.choose_distinct(3, 4, rng)
+
+
+def test_boundary_map_agrees_with_skimage_away_from_the_image_edge():
+    # a second library's definition (inner boundaries, 4-connectivity) on blocky random maps
+    from skimage.segmentation import find_boundaries
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        ids = np.kron(rng.integers(0, 4, (6, 6)), np.ones((3, 3), int))
+        ids[rng.random(ids.shape) < 0.05] = rng.integers(0, 4)
+        ours = sampling.boundary_map(ids) & (ids != 0)
+        ref = find_boundaries(ids, connectivity=1, mode="inner") & (ids != 0)
+        assert np.array_equal(ours[1:-1, 1:-1], ref[1:-1, 1:-1])
+
+
+def test_interior_rejection_sampling_is_uniform():
+    # a 12 x 12 block in a 14 x 14 VOID frame: 100 interior pixels fill over an eighth of the
+    # crop, so draw_interior samples by rejection; every interior pixel must be equally likely
+    ids = np.zeros((14, 14), int)
+    ids[1:13, 1:13] = 4
+    (p,) = sampling.label_map_pools(ids, [4], [[1, 1, 12, 12]])
+    assert p.n_interior == 100 and 8 * p.n_interior >= p.member.size
+    interior = set(p.interior.tolist())
+    rng = np.random.default_rng(9)
+    hits = np.zeros(p.member.size, int)
+    for _ in range(5000):
+        got = p.draw_interior(4, rng)
+        assert len(set(got.tolist())) == 4 and set(got.tolist()) <= interior
+        hits[got] += 1
+    counts = hits[sorted(interior)]  # expected 5000 * 4 / 100 = 200 each, sd about 14
+    assert counts.min() > 140 and counts.max() < 260 and hits.sum() == counts.sum()
