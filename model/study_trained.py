@@ -205,9 +205,12 @@ class StudyPreset:
         return unique(c for part in self.parts for c in part_cells(part))
 
     def settings(self) -> dict[str, Any]:
+        from pointly.pointgen.targets import TargetOptions
+
+        ratio = TargetOptions().concave_ratio if self.concave_ratio is None else self.concave_ratio
         return {"preset": self.name, "dataset": self.dataset, "model_config": self.model_config,
                 "iters": self.iters, "config_overrides": list(self.config_overrides),
-                "synthetic": self.synthetic, "coco": self.coco, "concave_ratio": self.concave_ratio,
+                "synthetic": self.synthetic, "coco": self.coco, "concave_ratio": ratio,
                 "dilation": self.dilation, "eval_images": self.eval_images}
 
 
@@ -248,7 +251,7 @@ def preset(name: str, *, iters: int | None = None, parts: Sequence[str] | None =
 
 
 #: training iterations per cell of the synthetic preset (see docs/study.md for how it was chosen)
-SYNTHETIC_ITERS = 600
+SYNTHETIC_ITERS = 200
 
 
 # --------------------------------------------------------------------------- sharding
@@ -495,6 +498,10 @@ class PipelineRunner:
     def __init__(self, preset: StudyPreset, *, data: DataPaths | None = None, device: str | None = None,
                  data_root: str | Path | None = None, progress: bool = False) -> None:
         self.preset = preset
+        if device is None:
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = device
         self.data_root = data_root
         self.progress = progress
@@ -591,7 +598,7 @@ class PipelineRunner:
 
             points_json = cell_dir / "points.json"
             doc = simulate_points(self.train_dataset(), points=cell.points, boundary_share=cell.boundary_share,
-                                  seed=cell.seed)
+                                  seed=cell.seed, workers=max(1, min(8, (os.cpu_count() or 1) // 2)))
             save_points(points_json, doc)
             row["annotation_seconds"] = modelled_seconds(doc)
             row["segments"] = len(doc["annotations"])
@@ -611,7 +618,7 @@ class PipelineRunner:
         t0 = time.perf_counter()
         results, _cats = evaluate_checkpoint(ckpt, str(d.val_json), gt_dir=str(d.val_png), image_dir=str(d.val_images),
                                              pred_out=None, limit=self.preset.eval_images,
-                                             device=self.device or "cpu", progress=self.progress)
+                                             device=self.device, progress=self.progress)
         row["eval_seconds"] = time.perf_counter() - t0
         write_json_atomic(cell_dir / "pq.json", _jsonable(results), indent=1)
         row.update(metrics_row(results))
