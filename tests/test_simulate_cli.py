@@ -182,3 +182,12 @@ def test_error_with_progress_bar_still_one_error_line(small_panoptic, tmp_path, 
     err = capsys.readouterr().err
     assert rc == 2 and not out.exists()
     assert [ln for ln in err.splitlines() if "error" in ln][-1].startswith("pointly: error: ")
+
+
+def test_error_in_a_worker_process_is_one_line(small_panoptic, tmp_path, capsys):
+    js, png = small_panoptic
+    (png / "000000000002.png").write_bytes(b"junk")
+    out = tmp_path / "out.json"
+    line = run_bad(["--panoptic-json", str(js), "--panoptic-dir", str(png), "--workers", "2"], out, capsys,
+                   "000000000002.png", "unreadable PNG")
+    assert "Traceback" not in line
