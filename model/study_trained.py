@@ -348,9 +348,31 @@ def finished_rows(out_dir: Path) -> dict[str, dict]:
     return rows
 
 
+def csv_rows(csv_path: Path) -> dict[str, dict]:
+    """``cell_id → row`` of the complete rows of a results CSV (the last one wins)."""
+    if not csv_path.is_file():
+        return {}
+    out = {}
+    with open(csv_path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        for rec in reader if header else ():
+            if len(rec) == len(header) and rec[0]:
+                out[rec[0]] = {k: (None if v == "" else v) for k, v in zip(header, rec)}
+    return out
+
+
+def all_rows(out_dir: Path) -> dict[str, dict]:
+    """Every finished cell of a study folder: the row files, plus CSV rows without one (e.g. a
+    ``results.csv`` copied from another machine without its ``cells/``)."""
+    rows = csv_rows(out_dir / "results.csv")
+    rows.update(finished_rows(out_dir))
+    return rows
+
+
 def load_frame(out_dir: str | Path) -> pd.DataFrame:
-    """All finished rows of a study folder as a frame (from the row files, in grid-independent order)."""
-    rows = finished_rows(Path(out_dir))
+    """All finished rows of a study folder as a frame (sorted by cell id)."""
+    rows = all_rows(Path(out_dir))
     frame = pd.DataFrame([rows[k] for k in sorted(rows)], columns=ROW_COLUMNS)
     return normalise(frame)
 
@@ -401,6 +423,7 @@ def run_study(cells: Sequence[Cell], out_dir: str | Path, runner: CellRunner, *,
     for cid, row in done.items():  # a crash between row.json and the CSV append: heal the CSV
         if cid not in in_csv:
             append_row(csv_path, row)
+    done = {**{cid: None for cid in in_csv}, **done}  # a CSV row counts as finished too
     mine = shard_cells(cells, shard)
     todo = [c for c in mine if c.cell_id not in done]
     skipped = [c.cell_id for c in mine if c.cell_id in done]

@@ -47,6 +47,17 @@ def test_study_writes_rows_resumes_and_skips(tmp_path, monkeypatch, capsys):
     assert [r["cell_id"] for r in rows] == ["P5-convex-b000-nodil-s0", "full-s0"]
     assert rows[1]["supervision"] == "full" and float(rows[1]["seconds_per_segment"]) > 40
     assert os.stat(first_row).st_mtime_ns == stamp
+    # a crash after training but before the row was written: the cell runs again, its training
+    # resumes from the finished checkpoint (no new iteration), and one row comes back
+    full = out / "cells" / "full-s0"
+    (full / "row.json").unlink()
+    lines = (out / "results.csv").read_text().splitlines(keepends=True)
+    (out / "results.csv").write_text("".join(l for l in lines if not l.startswith("full-s0,")))
+    metrics_before = (full / "train" / "metrics.csv").read_text()
+    assert main(base) == 0
+    assert "1 cells run, 1 already done" in capsys.readouterr().out
+    assert (full / "train" / "metrics.csv").read_text() == metrics_before
+    assert [r["cell_id"] for r in _rows(out)] == ["P5-convex-b000-nodil-s0", "full-s0"]
     # nothing left to do; the report exists
     assert main(base) == 0
     assert "0 cells run, 2 already done" in capsys.readouterr().out

@@ -149,3 +149,19 @@ def test_other_settings_refused(tmp_path):
     with pytest.raises(PointlyError, match="other settings.*iters"):
         st.run_study(cells, tmp_path, FakeRunner(), settings={**SETTINGS, "iters": 4}, progress=False)
     assert json.loads((tmp_path / "study.json").read_text())["iters"] == 3
+
+
+def test_csv_rows_without_row_files_count_as_finished(tmp_path):
+    """A results.csv copied from another machine (no cells/ folder) is finished work."""
+    cells = st.grid((5, 10), ("convex",), full=False)
+    other = tmp_path / "other"
+    st.run_study(cells[:1], other, FakeRunner(), settings=SETTINGS, progress=False)
+    here = tmp_path / "here"
+    here.mkdir()
+    (here / "results.csv").write_bytes((other / "results.csv").read_bytes())
+    r = FakeRunner()
+    st.run_study(cells, here, r, settings=SETTINGS, progress=False)
+    assert r.ran == ["P10-convex-b000-nodil-s0"]
+    frame = st.load_frame(here)
+    assert sorted(frame["cell_id"]) == sorted(c.cell_id for c in cells)
+    assert frame.set_index("cell_id").loc["P5-convex-b000-nodil-s0", "pq"] == 20.5
