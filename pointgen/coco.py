@@ -154,6 +154,26 @@ def mask_bbox(mask: np.ndarray) -> tuple[float, float, float, float]:
     return (float(cols[0]), float(rows[0]), float(cols[-1] - cols[0] + 1), float(rows[-1] - rows[0] + 1))
 
 
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+
+
+def _check_segment_info(s: object, path: Path, record: str) -> None:
+    """A ``segments_info`` entry needs an integer ``id`` and ``category_id``; ``area`` and
+    ``bbox`` (``[x, y, w, h]``), when present, must be numbers, so that later checks never crash."""
+    fix = "segments_info entries need id, category_id, and numeric area / bbox [x, y, w, h]"
+    if not isinstance(s, Mapping):
+        raise PointlyError("segment record is not an object", file=path, record=record, fix=fix)
+    for key in ("id", "category_id"):
+        if isinstance(s.get(key), bool) or not isinstance(s.get(key), int):
+            raise PointlyError(f"missing or non-integer {key}: {s.get(key)!r}", file=path, record=record, fix=fix)
+    if "area" in s and not _is_number(s["area"]):
+        raise PointlyError(f"segment {s['id']}: area {s['area']!r} is not a number", file=path, record=record, fix=fix)
+    box = s.get("bbox")
+    if "bbox" in s and not (isinstance(box, list) and len(box) == 4 and all(_is_number(v) for v in box)):
+        raise PointlyError(f"segment {s['id']}: bbox {box!r} is not [x, y, w, h]", file=path, record=record, fix=fix)
+
+
 class PanopticDataset:
     """A COCO panoptic dataset: ``panoptic.json`` plus a folder of PNGs.
 
@@ -186,7 +206,9 @@ class PanopticDataset:
             if int(ann["image_id"]) not in self._by_id:
                 raise PointlyError(f"image_id {ann['image_id']} is not in images", file=self.json_path,
                                    record=f"annotations[{i}]", fix="add the image record")
-            for s in ann["segments_info"]:
+            for j, s in enumerate(ann["segments_info"]):
+                _check_segment_info(s, self.json_path, f"annotations[{i}] (image_id {ann['image_id']}) "
+                                                       f"segments_info[{j}]")
                 if int(s["category_id"]) not in self.categories:
                     raise PointlyError(f"unknown category_id {s['category_id']} in segment {s['id']}",
                                        file=self.json_path, record=f"annotations[{i}] (image_id {ann['image_id']})",

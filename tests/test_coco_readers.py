@@ -7,6 +7,7 @@ RLE expanded by hand.
 from __future__ import annotations
 
 import contextlib
+import re
 import io
 import json
 import shutil
@@ -313,3 +314,17 @@ def test_reader_on_a_modified_copy_of_real_data(shared_data, tmp_path):
     Image.fromarray(encode_ids_rgb(ids)).save(copy / "000000142238.png")
     ds = PanopticDataset(shared_data / js, copy)
     raises(rf"in JSON only \[{victim}\]", ds.segments, 142238)
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("id", "7", "non-integer id"),
+    ("category_id", None, "non-integer category_id"),
+    ("area", "big", "area 'big' is not a number"),
+    ("bbox", [1, 2, 3], "is not [x, y, w, h]"),
+    ("bbox", [1, 2, "3", 4], "is not [x, y, w, h]"),
+])
+def test_malformed_segments_info_is_one_clear_error(tiny, field, value, words):
+    js, png, _ = tiny
+    edit(js, lambda d: d["annotations"][0]["segments_info"][1].update({field: value}))
+    e = raises(re.escape(words), PanopticDataset, js, png)
+    assert words in e.problem and e.record == "annotations[0] (image_id 1) segments_info[1]"
