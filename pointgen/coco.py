@@ -315,6 +315,12 @@ class InstancesDataset:
             if cat not in self.categories:
                 raise PointlyError(f"unknown category_id {cat}", file=self.json_path,
                                    record=f"{rec} (id {ann['id']})", fix="add the category or correct it")
+            box = ann.get("bbox")
+            if ("bbox" in ann and not (isinstance(box, list) and len(box) == 4 and all(_is_number(v) for v in box))) \
+                    or ("area" in ann and not _is_number(ann["area"])):
+                raise PointlyError(f"malformed bbox {box!r} or area {ann.get('area')!r}",
+                                   file=self.json_path, record=f"{rec} (id {ann['id']})",
+                                   fix="bbox must be 4 numbers [x, y, w, h] and area a number")
             self._anns[image_id].append(ann)
         self.raw = doc
 

@@ -328,3 +328,14 @@ def test_malformed_segments_info_is_one_clear_error(tiny, field, value, words):
     edit(js, lambda d: d["annotations"][0]["segments_info"][1].update({field: value}))
     e = raises(re.escape(words), PanopticDataset, js, png)
     assert words in e.problem and e.record == "annotations[0] (image_id 1) segments_info[1]"
+
+
+def test_malformed_instance_box_or_area(shared_data, tmp_path):
+    doc = json.loads((shared_data / INSTANCE_SETS["tiny_coco_val"]).read_text())
+    path = tmp_path / "inst.json"
+    for field, value in (("bbox", [1, 2]), ("bbox", "x"), ("area", None)):
+        d = json.loads(json.dumps(doc))
+        d["annotations"][2][field] = value
+        path.write_text(json.dumps(d))
+        e = raises("malformed bbox", InstancesDataset, path)
+        assert e.record == f"annotations[2] (id {d['annotations'][2]['id']})"
