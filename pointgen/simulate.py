@@ -135,9 +135,10 @@ def _panoptic_image(ds: PanopticDataset, image_id: int, opts: SimulationOptions
     stats = SimulationSummary(images=1)
     info = ds.image(image_id)
     infos = ds.segments_info(image_id)
-    if not infos:
+    try:
+        path = ds.png_path(image_id)
+    except KeyError:  # no annotation record: nothing to sample (and no PNG to check)
         return [], stats
-    path = ds.png_path(image_id)
     ids = decode_panoptic_png(path, dtype=np.uint32)
     record = f"image_id {image_id}"
     if ids.shape != (info.height, info.width):

@@ -191,3 +191,18 @@ def test_error_in_a_worker_process_is_one_line(small_panoptic, tmp_path, capsys)
     line = run_bad(["--panoptic-json", str(js), "--panoptic-dir", str(png), "--workers", "2"], out, capsys,
                    "000000000002.png", "unreadable PNG")
     assert "Traceback" not in line
+
+
+def test_image_without_segments_is_still_checked(tmp_path, capsys):
+    # an image whose segments_info is empty must have an all-VOID PNG
+    ids = np.zeros((5, 6), np.int64)
+    js, png = write_panoptic(tmp_path / "ds", {3: ids}, CATEGORIES)
+    out = tmp_path / "out.json"
+    assert cli(["simulate", "--panoptic-json", str(js), "--panoptic-dir", str(png), "-o", str(out),
+                "--no-progress"]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["annotations"] == [] and [im["id"] for im in doc["images"]] == [3]
+    out.unlink()
+    ids[1, 1] = 77
+    Image.fromarray(encode_ids_rgb(ids)).save(png / "000000000003.png")
+    run_bad(["--panoptic-json", str(js), "--panoptic-dir", str(png)], out, capsys, "[77] are in the PNG")
