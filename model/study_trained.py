@@ -703,7 +703,11 @@ def run_from_cli(*, preset: str | None, out: str | Path, shard: str | None = Non
         frame = load_frame(out)
         if frame.empty:
             raise PointlyError("no rows to report", file=out, fix="run the study first (without --report-only)")
-        paths = write_report(frame, out, title="Trained study")
+        title = "Trained study"
+        if (out / "study.json").is_file():
+            meta = json.loads((out / "study.json").read_text(encoding="utf-8"))
+            title = f"Trained study: preset {meta.get('preset')}, {meta.get('iters')} iterations per cell"
+        paths = write_report(frame, out, title=title)
         click.echo(f"{len(frame)} rows; report in {paths['report']}")
         for t in trends(frame):
             click.echo(f"{t.id} {t.verdict}: {t.numbers}")
