@@ -1,0 +1,80 @@
+"""Cost of point supervision in the training data pipeline, as ratios within one process.
+
+For the synthetic set (128 px, the ``synthetic_small`` augmentation) it measures CPU time
+(``time.process_time``, one thread, so other load on the machine matters less than for wall time):
+
+* building one sample's targets from points (P20 concave, with and without dilation),
+* building one sample's targets from the full masks (decode the panoptic PNG, resize, downsample),
+* one training step (forward + backward) of ``synthetic_small`` on a batch of 8,
+
+and prints a Markdown table of per-sample times and ratios to the full-mask baseline.
+
+    python benchmarks/bench_pointsup.py [--samples 64] [--steps 2]
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--samples", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+
+    from pointly.data.synth import ensure_dataset
+    from pointly.model.config import synthetic_small
+    from pointly.model.data import PanopticTrainSet, collate
+    from pointly.model.panoptic_fcn import PanopticFCN
+    from pointly.model.point_targets import PointsTrainSet
+    from pointly.pointgen.coco import PanopticDataset
+    from pointly.pointgen.formats import save_points
+    from pointly.pointgen.simulate import simulate_points
+    from pointly.pointgen.targets import TargetOptions
+
+    root = ensure_dataset()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-pointsup-"))
+    ds = PanopticDataset(root / "train" / "panoptic.json", root / "train" / "panoptic", check=False)
+    save_points(tmp / "p20.json", simulate_points(ds, points=20, seed=0))
+
+    def per_sample(dataset) -> float:
+        keys = [(i % len(dataset), 1000 + i) for i in range(args.samples)]
+        dataset[keys[0]]  # warm caches (hulls, imports)
+        t0 = time.process_time()
+        for k in keys:
+            dataset[k]
+        return (time.process_time() - t0) / len(keys)
+
+    cfg = synthetic_small()
+    cfg.data.kind = "coco_panoptic"
+    cfg.data.train_json, cfg.data.train_panoptic_dir, cfg.data.train_image_dir = (
+        str(root / "train" / "panoptic.json"), str(root / "train" / "panoptic"), str(root / "train" / "images"))
+    full = per_sample(PanopticTrainSet(cfg, "train"))
+    points = per_sample(PointsTrainSet(cfg, tmp / "p20.json", root / "train" / "images", TargetOptions("concave")))
+    dilated = per_sample(PointsTrainSet(cfg, tmp / "p20.json", root / "train" / "images",
+                                        TargetOptions("concave", dilation=(0.0, 0.05))))
+    tset = PointsTrainSet(cfg, tmp / "p20.json", root / "train" / "images", TargetOptions("concave"))
+    model = PanopticFCN(cfg)
+    imgs, tg, _ = collate([tset[(i, i)] for i in range(cfg.solver.ims_per_batch)])
+    sum(model(imgs, tg).values()).backward()
+    t0 = time.process_time()
+    for _ in range(args.steps):
+        sum(model(imgs, tg).values()).backward()
+    step = (time.process_time() - t0) / args.steps / cfg.solver.ims_per_batch
+
+    print("| per sample (CPU ms, 1 thread) | ms | ratio to full-mask targets |")
+    print("|---|---:|---:|")
+    for name, v in (("full-mask targets (PNG decode + resize + downsample)", full),
+                     ("point targets, P20 concave", points), ("point targets, P20 concave + dilation", dilated),
+                     ("training step share (forward + backward ÷ batch)", step)):
+        print(f"| {name} | {v * 1e3:.1f} | {v / full:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
