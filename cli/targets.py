@@ -27,7 +27,7 @@ from pointly.pointgen.targets_report import run_targets
 @click.option("--point-radius", type=float, default=TargetOptions.point_radius, show_default=True,
               help="Disc radius for one point, capsule half-width for two/collinear points (input px).")
 @click.option("--dilation", default="off", show_default=True,
-              help="off | R | MIN:MAX (fractions of the longer image side) | Rpx | MIN:MAXpx (pixels).")
+              help="off | on (0.02) | R | MIN:MAX (fractions of the longer image side) | Rpx | MIN:MAXpx (pixels).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for a dilation range.")
 @click.option("--preview-images", "preview", default="4", show_default=True,
               help="Previews for: a count N (first N images), 'all', 'none', or ids '139,285'.")

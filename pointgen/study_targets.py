@@ -42,7 +42,7 @@ from pointly.pointgen.errors import PointlyError
 from pointly.pointgen.formats import annotations_by_image
 from pointly.pointgen.io_utils import atomic_open, write_json_atomic
 from pointly.pointgen.quality import QualityReport
-from pointly.pointgen.targets import TargetOptions, build_targets
+from pointly.pointgen.targets import DEFAULT_DILATION, TargetOptions, build_targets
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ DATASETS = ("coco", "synthetic")
 #: the defaults the main grid uses (chosen by the ``defaults`` preset; docs/targets.md says why)
 DEFAULT_CONCAVE_RATIO = TargetOptions.concave_ratio
 #: dilation radius of the "on" cells, relative to the longer image side
-STUDY_DILATION = 0.02
+STUDY_DILATION = DEFAULT_DILATION
 
 ROW_COLUMNS = [
     "cell_id", "dataset", "split", "depth", "supervision", "points", "shape", "concave_ratio",

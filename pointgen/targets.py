@@ -40,8 +40,12 @@ from pointly.pointgen.raster import rasterize_rings
 from pointly.pointgen.shapes import SHAPES, dilate, hull_shape, shape_rings
 
 DILATION_UNITS = ("relative", "pixels")
+#: the dilation radius ``--dilation on`` means: a fraction of the image's longer side, chosen by the
+#: target-quality study (docs/targets.md, "Defaults, and why"); training draws from DEFAULT_DILATION_RANGE
+DEFAULT_DILATION = 0.02
+DEFAULT_DILATION_RANGE = (0.01, 0.03)
 
-__all__ = ["TargetOptions", "SegmentTarget", "ImageTargets", "build_targets", "parse_dilation",
+__all__ = ["DEFAULT_DILATION", "DEFAULT_DILATION_RANGE", "TargetOptions", "SegmentTarget", "ImageTargets", "build_targets", "parse_dilation",
            "centre_heatmap", "PixelTransform", "DILATION_UNITS"]
 
 
@@ -128,7 +132,8 @@ class TargetOptions:
 
 
 def parse_dilation(text: str | None) -> tuple[float | tuple[float, float] | None, str]:
-    """Parse a CLI dilation: ``off``, ``0.02``, ``0.01:0.03`` (relative) or ``8px``, ``4:12px``.
+    """Parse a CLI dilation: ``off``, ``on`` (:data:`DEFAULT_DILATION`), ``0.02``, ``0.01:0.03``
+    (relative to the longer image side) or ``8px``, ``4:12px`` (input pixels).
 
     Returns ``(dilation, units)`` for :class:`TargetOptions`.
     """
@@ -137,6 +142,8 @@ def parse_dilation(text: str | None) -> tuple[float | tuple[float, float] | None
     t = str(text).strip().lower()
     if t in ("", "off", "none", "0", "no"):
         return None, "relative"
+    if t in ("on", "yes", "default"):
+        return DEFAULT_DILATION, "relative"
     units = "relative"
     if t.endswith("px"):
         units, t = "pixels", t[:-2]

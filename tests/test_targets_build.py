@@ -6,7 +6,7 @@ import pytest
 from scipy import ndimage
 
 from pointly.pointgen.errors import PointlyError
-from pointly.pointgen.targets import (PixelTransform, TargetOptions, build_targets, centre_heatmap,
+from pointly.pointgen.targets import (DEFAULT_DILATION, PixelTransform, TargetOptions, build_targets, centre_heatmap,
                                       parse_dilation, shapes_for)
 from targets_fixtures import CATS, ann
 
@@ -166,6 +166,7 @@ def test_dilation_range_is_drawn_per_call_and_reproducible():
 def test_parse_dilation():
     assert parse_dilation("off") == (None, "relative")
     assert parse_dilation("0.02") == (0.02, "relative")
+    assert parse_dilation("on") == (DEFAULT_DILATION, "relative")
     assert parse_dilation("0.01:0.03") == ((0.01, 0.03), "relative")
     assert parse_dilation("8px") == (8.0, "pixels")
     assert parse_dilation("4:12px") == ((4.0, 12.0), "pixels")
