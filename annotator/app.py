@@ -14,6 +14,7 @@ waits for another's.
 """
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import logging
@@ -24,6 +25,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+import anyio
 import gradio as gr
 
 from pointly.annotator.images import ImageCatalog, ImageSkipped
@@ -62,6 +64,20 @@ class AnnotatorApp:
         self._counter = itertools.count()
         self._last_render: dict[str, list[Path]] = {}
         self.digit_categories = [c["id"] for c in store.categories[:10]]
+        self._order_locks: dict[str, asyncio.Lock] = {}
+
+    async def in_order(self, user: str, work):
+        """Run ``work`` (blocking) in a worker thread, in the order the user's events arrived.
+
+        Gradio starts events concurrently; without this a key press and the click right after it
+        could be applied in the wrong order. An ``asyncio.Lock`` is FIFO, so each annotator's
+        actions run one after another in arrival order, while other annotators' actions run in
+        parallel (their own locks; the work itself is in threads)."""
+        lock = self._order_locks.get(user)
+        if lock is None:
+            lock = self._order_locks[user] = asyncio.Lock()
+        async with lock:
+            return await anyio.to_thread.run_sync(work)
 
     # ------------------------------------------------------------------ images
     def display(self, name: str) -> DisplayImage:
@@ -295,24 +311,26 @@ def build_blocks(app: AnnotatorApp):
                     gr.update(value=st["category_id"]), app.info_markdown(st), ack_text)
 
         def ui(action: str, *args: Any):
-            def handler(request: gr.Request):
+            async def handler(request: gr.Request):
                 user = _user(request)
-                return view(user, app.act(user, action, *args))
+                return await app.in_order(user, lambda: view(user, app.act(user, action, *args)))
             return handler
 
-        def on_select(evt: gr.SelectData, request: gr.Request):
+        async def on_select(evt: gr.SelectData, request: gr.Request):
             user = _user(request)
             if not evt.index or len(evt.index) != 2:
-                return view(user, ["click inside the image"])
-            return view(user, app.act(user, "click_display", evt.index[0], evt.index[1]))
+                return await app.in_order(user, lambda: view(user, ["click inside the image"]))
+            x, y = evt.index[0], evt.index[1]
+            return await app.in_order(user, lambda: view(user, app.act(user, "click_display", x, y)))
 
-        def on_category(value, request: gr.Request):
+        async def on_category(value, request: gr.Request):
             user = _user(request)
-            return view(user, app.act(user, "category", value) if value is not None else [])
+            return await app.in_order(user, lambda: view(
+                user, app.act(user, "category", value) if value is not None else []))
 
-        def on_segment(value, request: gr.Request):
+        async def on_segment(value, request: gr.Request):
             user = _user(request)
-            return view(user, app.act(user, "select", value) if value else [])
+            return await app.in_order(user, lambda: view(user, app.act(user, "select", value) if value else []))
 
         common = dict(outputs=outputs, concurrency_limit=None, show_progress="hidden",
                       api_visibility="private")
@@ -330,50 +348,52 @@ def build_blocks(app: AnnotatorApp):
         demo.load(ui("noop"), None, **common)
 
         # ---- twin API endpoints: the same AnnotatorApp.act code path, JSON state back
-        def api_state(user: str, action: str, *args: Any) -> dict:
-            msgs = app.act(user, action, *args)
-            _, notes = app._current(user)
-            return app.state(user, msgs + notes)
+        async def api_state(user: str, action: str, *args: Any) -> dict:
+            def work() -> dict:
+                msgs = app.act(user, action, *args)
+                _, notes = app._current(user)
+                return app.state(user, msgs + notes)
+            return await app.in_order(user, work)
 
-        def api_click(x: int, y: int, request: gr.Request) -> dict:
+        async def api_click(x: int, y: int, request: gr.Request) -> dict:
             """Add the point (x, y) (original-image pixel indices) to the current segment."""
-            return api_state(_user(request), "click", x, y)
+            return await api_state(_user(request), "click", x, y)
 
-        def api_category(category: str, request: gr.Request) -> dict:
+        async def api_category(category: str, request: gr.Request) -> dict:
             """Pick a category by name or id."""
-            return api_state(_user(request), "category", category)
+            return await api_state(_user(request), "category", category)
 
-        def api_select(segment: str, request: gr.Request) -> dict:
+        async def api_select(segment: str, request: gr.Request) -> dict:
             """Make a segment (its id from the state) current."""
-            return api_state(_user(request), "select", segment)
+            return await api_state(_user(request), "select", segment)
 
-        def api_open(image: str, request: gr.Request) -> dict:
+        async def api_open(image: str, request: gr.Request) -> dict:
             """Open an image by its name in the project (no other path is accepted)."""
-            return api_state(_user(request), "open", image)
+            return await api_state(_user(request), "open", image)
 
-        def api_navigate(step: int, request: gr.Request) -> dict:
+        async def api_navigate(step: int, request: gr.Request) -> dict:
             """Move to the next (+1) or previous (-1) free image."""
-            return api_state(_user(request), "navigate", step)
+            return await api_state(_user(request), "navigate", step)
 
-        def api_undo(request: gr.Request) -> dict:
+        async def api_undo(request: gr.Request) -> dict:
             """Undo the last point on the current image."""
-            return api_state(_user(request), "undo")
+            return await api_state(_user(request), "undo")
 
-        def api_new(request: gr.Request) -> dict:
+        async def api_new(request: gr.Request) -> dict:
             """The next click starts a new instance."""
-            return api_state(_user(request), "new")
+            return await api_state(_user(request), "new")
 
-        def api_delete(request: gr.Request) -> dict:
+        async def api_delete(request: gr.Request) -> dict:
             """Delete the current segment."""
-            return api_state(_user(request), "delete")
+            return await api_state(_user(request), "delete")
 
-        def api_preview(request: gr.Request) -> dict:
+        async def api_preview(request: gr.Request) -> dict:
             """Toggle the target preview."""
-            return api_state(_user(request), "preview")
+            return await api_state(_user(request), "preview")
 
-        def api_get_state(request: gr.Request) -> dict:
+        async def api_get_state(request: gr.Request) -> dict:
             """The current state of the calling annotator."""
-            return api_state(_user(request), "noop")
+            return await api_state(_user(request), "noop")
 
         def api_export(request: gr.Request) -> dict:
             """Rewrite points.json and pointsup.json now; returns their paths and counts."""
@@ -393,8 +413,8 @@ def build_blocks(app: AnnotatorApp):
 
 
 def page_head() -> str:
-    """The keyboard-shortcut script and the CSS, inlined into the page head."""
-    js = (STATIC / "keys.js").read_text(encoding="utf-8")
+    """The keyboard-shortcut and click-keeping script, inlined into the page head."""
+    js = (STATIC / "annotator.js").read_text(encoding="utf-8")
     return f"<script>{js}</script>"
 
 

@@ -200,6 +200,8 @@ class ProjectStore:
             seg = img.segments.get(ev["segment"])
             if seg is not None and 0 <= ev["index"] < len(seg.points):
                 seg.points.pop(ev["index"])
+                # back to the segment the point came from: the next click continues it
+                u.segment, u.category_id = seg.sid, seg.category_id
         elif kind == "delete":
             img.segments.pop(ev["segment"], None)
             if u.segment == ev["segment"]:
