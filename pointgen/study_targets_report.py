@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from pointly.pointgen.io_utils import atomic_open, write_bytes_atomic
+from pointly.pointgen.targets import DEFAULT_DILATION, TargetOptions
 
 POINTS = (5, 10, 20, 30, 50, 100)
 SHARES = (0.0, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0)
@@ -52,18 +53,22 @@ def _sel(frame: pd.DataFrame, **eq) -> pd.DataFrame:
 
 
 def main_ratio(frame: pd.DataFrame) -> float | None:
-    """The concave ratio of the main grid: the most common one among concave rows."""
+    """The concave ratio of the main grid: the default one if present, else the most common."""
     conc = frame[frame["shape"] == "concave"]
     if conc.empty:
         return None
+    if np.isclose(conc["concave_ratio"], TargetOptions.concave_ratio).any():
+        return float(TargetOptions.concave_ratio)
     return float(conc["concave_ratio"].round(6).mode().iloc[0])
 
 
 def main_dilation(frame: pd.DataFrame) -> float | None:
-    """The dilation radius of the main grid's "on" cells: the most common positive radius."""
+    """The dilation radius of the main grid's "on" cells: the default if present, else the most common."""
     on = frame[frame["dilation_radius"] > 0]
     if on.empty:
         return None
+    if np.isclose(on["dilation_radius"], DEFAULT_DILATION).any():
+        return float(DEFAULT_DILATION)
     return float(on["dilation_radius"].round(6).mode().iloc[0])
 
 
