@@ -205,13 +205,14 @@ class StudyPreset:
         return unique(c for part in self.parts for c in part_cells(part))
 
     def settings(self) -> dict[str, Any]:
-        from pointly.pointgen.targets import TargetOptions
+        from pointly.pointgen.targets import DEFAULT_DILATION_RANGE, TargetOptions
 
         ratio = TargetOptions().concave_ratio if self.concave_ratio is None else self.concave_ratio
+        dilation = dict(self.dilation) or {"dilation": list(DEFAULT_DILATION_RANGE), "dilation_units": "relative"}
         return {"preset": self.name, "dataset": self.dataset, "model_config": self.model_config,
                 "iters": self.iters, "config_overrides": list(self.config_overrides),
                 "synthetic": self.synthetic, "coco": self.coco, "concave_ratio": ratio,
-                "dilation": self.dilation, "eval_images": self.eval_images}
+                "dilation": dilation, "eval_images": self.eval_images}
 
 
 def preset(name: str, *, iters: int | None = None, parts: Sequence[str] | None = None) -> StudyPreset:
@@ -585,7 +586,8 @@ class PipelineRunner:
         if p.concave_ratio is not None:
             kwargs["concave_ratio"] = p.concave_ratio
         if cell.dilation:
-            dil = dict(p.dilation) or {"dilation": [0.0, 0.05], "dilation_units": "relative"}
+            # default: the radius drawn per sample from pointgen.targets' training range (relative)
+            dil = p.settings()["dilation"]
             d = dil.get("dilation")
             kwargs["dilation"] = tuple(d) if isinstance(d, list) else d
             kwargs["dilation_units"] = dil.get("dilation_units", "relative")
