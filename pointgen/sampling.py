@@ -27,6 +27,7 @@ segment with at least ``n`` pixels gets exactly ``n`` distinct points.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -144,34 +145,35 @@ class SampledPoints:
         return self.coords.tolist()
 
 
-def _assemble(interior_idx: np.ndarray, boundary_idx: np.ndarray, width: int, pixels: int,
-              short: bool) -> SampledPoints:
-    """Flat row-major pixel indices (interior first, then boundary) → :class:`SampledPoints`."""
-    flat = np.concatenate([interior_idx, boundary_idx]).astype(np.int64, copy=False)
-    coords = np.stack([flat % width, flat // width], axis=1)
-    kinds = [INTERIOR_KIND] * len(interior_idx) + [BOUNDARY_KIND] * len(boundary_idx)
-    return SampledPoints(coords, kinds, pixels, short)
-
-
 def sample_segment_points(mask: np.ndarray, *, points: int = 20, boundary_share: float = 0.0,
                           rng: np.random.Generator, boundary: np.ndarray | None = None
                           ) -> SampledPoints:
     """Sample the points of one segment given as an ``H × W`` boolean mask.
 
     ``boundary`` (optional) is the segment's boundary pixels; by default it is the boundary of the
-    mask itself (:func:`mask_boundary`). For a panoptic label map pass
-    ``boundary_map(ids) & mask`` so that the boundary is against the other segments and VOID
-    (the same set for non-overlapping segments). Interior points come first, then boundary ones.
+    mask itself (:func:`mask_boundary`). For a panoptic label map pass ``boundary_map(ids)`` so
+    that the boundary is against the other segments and VOID (the same set for non-overlapping
+    segments). Interior points come first, then boundary ones. Works on the mask's box plus a
+    one-pixel margin, so the result equals :func:`sample_rle_points` on the mask's RLE.
     """
+    if points < 1 or not 0.0 <= boundary_share <= 1.0:
+        raise ValueError("points must be >= 1 and boundary_share in [0, 1]")
     mask = np.asarray(mask, dtype=bool)
-    bnd = mask_boundary(mask) if boundary is None else (np.asarray(boundary, bool) & mask)
-    flat_m = mask.ravel()
-    flat_b = bnd.ravel()
-    interior = np.flatnonzero(flat_m & ~flat_b)
-    bpix = np.flatnonzero(flat_b)
-    choice = choose_from_pools(interior.size, bpix.size, points, boundary_share, rng)
-    return _assemble(interior[choice.interior], bpix[choice.boundary], mask.shape[1],
-                     interior.size + bpix.size, choice.short)
+    h, w = mask.shape
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return SampledPoints(np.zeros((0, 2), np.int64), [], 0, True)
+    cols = np.flatnonzero(mask.any(axis=0))
+    r0, r1 = max(int(rows[0]) - 1, 0), min(int(rows[-1]) + 1, h - 1)
+    c0, c1 = max(int(cols[0]) - 1, 0), min(int(cols[-1]) + 1, w - 1)
+    crop = np.ascontiguousarray(mask[r0:r1 + 1, c0:c1 + 1])
+    if boundary is None:
+        on_b = boundary_map(crop)
+    else:
+        on_b = np.asarray(boundary, dtype=bool)[r0:r1 + 1, c0:c1 + 1].copy()
+    on_b &= crop
+    pools = crop_pools(crop, on_b, r0, c0, h, w)
+    return sample_one(pools, points, boundary_count(points, boundary_share), rng)
 
 
 # --------------------------------------------------------------------------- panoptic label maps
@@ -260,43 +262,56 @@ class SegmentPools:
 
 def _crop_box(bbox: Sequence[float] | None, h: int, w: int) -> tuple[int, int, int, int]:
     """A stored box grown by 2 pixels and clipped to the image (the whole image when absent)."""
-    if bbox is None:
+    try:
+        x, y, bw, bh = (float(v) for v in bbox)  # type: ignore[union-attr]
+    except (TypeError, ValueError):  # absent or malformed: search the whole image
         return 0, 0, h, w
-    x, y, bw, bh = (float(v) for v in bbox)
-    if not all(np.isfinite([x, y, bw, bh])):
+    if not all(math.isfinite(v) for v in (x, y, bw, bh)):
         return 0, 0, h, w
-    y0 = min(max(int(np.floor(y)) - 2, 0), h)
-    x0 = min(max(int(np.floor(x)) - 2, 0), w)
-    y1 = min(max(int(np.ceil(y + bh)) + 2, 0), h)
-    x1 = min(max(int(np.ceil(x + bw)) + 2, 0), w)
+    y0 = min(max(math.floor(y) - 2, 0), h)
+    x0 = min(max(math.floor(x) - 2, 0), w)
+    y1 = min(max(math.ceil(y + bh) + 2, 0), h)
+    x1 = min(max(math.ceil(x + bw) + 2, 0), w)
     return y0, x0, y1, x1
 
 
-def _pools_in_crop(ids: np.ndarray, bnd: np.ndarray, sid: int, edge_ids: tuple[set, set, set, set],
-                   box: tuple[int, int, int, int]) -> SegmentPools:
-    y0, x0, y1, x1 = box
-    h, w = ids.shape
-    member = ids[y0:y1, x0:x1] == sid
-    on_b = member & bnd[y0:y1, x0:x1]
-    boundary = np.flatnonzero(on_b)
+def crop_pools(member: np.ndarray, on_boundary: np.ndarray, row0: int, col0: int, height: int,
+               width: int, segment_id: int = 0) -> SegmentPools:
+    """The pools of a segment given by two crop masks that hold all of its pixels.
+
+    ``member``/``on_boundary`` are the crop ``[row0 :, col0 :]`` of the segment's mask and of its
+    boundary pixels in an ``height × width`` image. The exact extents come from the boundary pool
+    alone: a segment's leftmost pixel has a left neighbour outside the segment, so it is a boundary
+    pixel, unless it lies in the image's first column (likewise right, top and bottom).
+    """
+    boundary = np.flatnonzero(on_boundary)
     n_interior = int(np.count_nonzero(member)) - boundary.size
-    cw = x1 - x0
-    # exact extents from the boundary pool alone: a segment's leftmost pixel has a left
-    # neighbour outside the segment, so it is a boundary pixel, unless it lies in the image's
-    # first column; likewise right, top and bottom. (No boundary at all: the segment is the image.)
+    ch, cw = member.shape
     if boundary.size:
         bc = boundary % cw
-        br = boundary // cw
-        c0, c1 = int(bc.min()) + x0, int(bc.max()) + x0
-        r0, r1 = int(br[0]) + y0, int(br[-1]) + y0
+        c0, c1 = int(bc.min()) + col0, int(bc.max()) + col0
+        r0, r1 = int(boundary[0] // cw) + row0, int(boundary[-1] // cw) + row0
     else:
-        c0, c1, r0, r1 = w, -1, h, -1
-    left, right, top, bottom = edge_ids
-    c0 = 0 if sid in left else c0
-    c1 = w - 1 if sid in right else c1
-    r0 = 0 if sid in top else r0
-    r1 = h - 1 if sid in bottom else r1
-    return SegmentPools(int(sid), boundary, n_interior, member, on_b, x0, y0, cw, (c0, c1), (r0, r1))
+        c0, c1, r0, r1 = width, -1, height, -1
+    if ch and cw:
+        if col0 == 0 and member[:, 0].any():
+            c0 = 0
+        if col0 + cw == width and member[:, -1].any():
+            c1 = width - 1
+        if row0 == 0 and member[0].any():
+            r0 = 0
+        if row0 + ch == height and member[-1].any():
+            r1 = height - 1
+    return SegmentPools(int(segment_id), boundary, n_interior, member, on_boundary, col0, row0, cw,
+                        (c0, c1), (r0, r1))
+
+
+def _pools_in_crop(ids: np.ndarray, bnd: np.ndarray, sid: int, box: tuple[int, int, int, int]
+                   ) -> SegmentPools:
+    y0, x0, y1, x1 = box
+    member = ids[y0:y1, x0:x1] == sid
+    on_b = member & bnd[y0:y1, x0:x1]
+    return crop_pools(member, on_b, y0, x0, ids.shape[0], ids.shape[1], sid)
 
 
 def label_map_pools(ids: np.ndarray, segment_ids: Sequence[int],
@@ -325,9 +340,8 @@ def label_map_pools(ids: np.ndarray, segment_ids: Sequence[int],
     h, w = ids.shape
     boxes = list(bboxes) if bboxes is not None else [None] * len(seg)
     bnd = boundary_map(ids) if boundary is None else boundary
-    edges = tuple(set(np.unique(line).tolist()) for line in (ids[:, 0], ids[:, -1], ids[0], ids[-1]))
     crops = [_crop_box(b, h, w) for b in boxes]
-    pools = [_pools_in_crop(ids, bnd, sid, edges, c) for sid, c in zip(seg, crops)]
+    pools = [_pools_in_crop(ids, bnd, sid, c) for sid, c in zip(seg, crops)]
     found = sum(p.pixels for p in pools)
     void = int(np.count_nonzero(ids == 0))
     if found + void == ids.size and all(p.pixels for p in pools):
@@ -344,28 +358,25 @@ def label_map_pools(ids: np.ndarray, segment_ids: Sequence[int],
         raise LabelMapMismatch(f"segment ids {sorted(missing)[:5]} are in segments_info but not in the PNG")
     for i, sid in enumerate(seg):
         if pools[i].pixels != full[sid]:
-            pools[i] = _pools_in_crop(ids, bnd, sid, edges, (0, 0, h, w))
+            pools[i] = _pools_in_crop(ids, bnd, sid, (0, 0, h, w))
     return pools
+
+
+def sample_one(p: SegmentPools, points: int, k_boundary: int, rng: np.random.Generator) -> SampledPoints:
+    """Draw the points of one segment: interior pool first, then boundary pool (module rule)."""
+    ni, nb = p.n_interior, p.boundary.size
+    k_i, k_b = _pool_counts(ni, nb, points, k_boundary)
+    idx = np.concatenate([p.draw_interior(k_i, rng), p.boundary[choose_distinct(nb, k_b, rng)]])
+    return SampledPoints(p.xy(idx), [INTERIOR_KIND] * k_i + [BOUNDARY_KIND] * k_b, ni + nb, ni + nb < points)
 
 
 def sample_pools(pools: Sequence[SegmentPools], indices: Sequence[int], *, points: int,
                  boundary_share: float, rng: np.random.Generator) -> list[SampledPoints]:
-    """Sample the segments ``pools[i]`` for ``i`` in ``indices``, in that order.
-
-    Same rule and the same draws as :func:`choose_from_pools` per segment (interior pool first).
-    """
+    """Sample the segments ``pools[i]`` for ``i`` in ``indices``, in that order."""
     if points < 1 or not 0.0 <= boundary_share <= 1.0:
         raise ValueError("points must be >= 1 and boundary_share in [0, 1]")
     k_boundary = boundary_count(points, boundary_share)
-    out = []
-    for i in indices:
-        p = pools[i]
-        ni, nb = p.n_interior, p.boundary.size
-        k_i, k_b = _pool_counts(ni, nb, points, k_boundary)
-        idx = np.concatenate([p.draw_interior(k_i, rng), p.boundary[choose_distinct(nb, k_b, rng)]])
-        out.append(SampledPoints(p.xy(idx), [INTERIOR_KIND] * k_i + [BOUNDARY_KIND] * k_b,
-                                 ni + nb, ni + nb < points))
-    return out
+    return [sample_one(pools[i], points, k_boundary, rng) for i in indices]
 
 
 # --------------------------------------------------------------------------- COCO RLE
@@ -448,18 +459,15 @@ def sample_rle_points(rle: dict, height: int, width: int, *, points: int = 20,
     """Sample one instance straight from its COCO RLE, decoding only the box it touches.
 
     Gives exactly what :func:`sample_segment_points` gives on the decoded mask with the same
-    generator state (the crop keeps raster order), at a fraction of the cost for small instances.
+    generator state (both work on the mask's box plus a one-pixel margin), at a fraction of the
+    cost of decoding a full ``H × W`` mask.
     """
+    if points < 1 or not 0.0 <= boundary_share <= 1.0:
+        raise ValueError("points must be >= 1 and boundary_share in [0, 1]")
     crop, row0, col0 = rle_crop(rle_counts(rle), height, width)
     if crop.size == 0:
         return SampledPoints(np.zeros((0, 2), np.int64), [], 0, True)
-    bnd = boundary_map(crop)
-    bnd &= crop
-    fm, fb = crop.ravel(), bnd.ravel()
-    interior = np.flatnonzero(fm > fb)
-    bpix = np.flatnonzero(fb)
-    choice = choose_from_pools(interior.size, bpix.size, points, boundary_share, rng)
-    sp = _assemble(interior[choice.interior], bpix[choice.boundary], crop.shape[1],
-                   interior.size + bpix.size, choice.short)
-    sp.coords += (col0, row0)
-    return sp
+    on_b = boundary_map(crop)
+    on_b &= crop
+    return sample_one(crop_pools(crop, on_b, row0, col0, height, width), points,
+                      boundary_count(points, boundary_share), rng)
