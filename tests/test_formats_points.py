@@ -270,3 +270,16 @@ def test_schema_integer_floats_still_accepted():
     doc["annotations"][0]["point_coords"][0] = [2.0, 3.0]
     formats.validate_points(doc)
     assert formats.to_pointsup(doc)["annotations"][0]["point_coords"][0] == [2, 3]
+
+
+def test_docs_example_is_a_valid_points_file():
+    # the example in docs/formats.md must stay a valid document that PointSup's reader accepts
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "formats.md").read_text(encoding="utf-8")
+    block = text.split("```json", 1)[1].split("```", 1)[0]
+    doc = json.loads(block)
+    formats.validate_points(doc)
+    assert pointsup_load(formats.to_pointsup(doc))[0]["point_coords"].shape == (1, 3, 2)
+    for a in doc["annotations"]:
+        assert len(a["point_kinds"]) == len(a["point_coords"]) == len(a["point_labels"])
