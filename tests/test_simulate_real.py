@@ -98,6 +98,7 @@ def test_tiny_coco_counts_and_provenance(shared_data):
     assert total == 852 and crowd == 10
 
 
+@pytest.mark.slow
 def test_same_seed_same_bytes_across_workers(shared_data, tmp_path):
     js = shared_data / INSTANCE_SETS["tiny_coco_val"]
     outs = []
@@ -126,6 +127,7 @@ def test_same_seed_same_bytes_across_workers(shared_data, tmp_path):
     assert doc["info"]["pointly"]["seed"] == 5
 
 
+@pytest.mark.slow
 def test_cli_summary_output(shared_data, tmp_path, capsys):
     js, png = PANOPTIC_SETS["dsb2018_nuclei"]
     out = tmp_path / "o.json"

@@ -299,3 +299,10 @@ def test_interior_rejection_sampling_is_uniform():
         hits[got] += 1
     counts = hits[sorted(interior)]  # expected 5000 * 4 / 100 = 200 each, sd about 14
     assert counts.min() > 140 and counts.max() < 260 and hits.sum() == counts.sum()
+
+
+@SETTINGS
+@given(mask=masks)
+def test_mask_boundary_opencv_equals_definition(mask):
+    assert np.array_equal(sampling.mask_boundary(mask), boundary_reference(mask))
+    assert np.array_equal(sampling.mask_boundary(mask), sampling.boundary_map(mask) & mask)
