@@ -30,7 +30,7 @@ import gradio as gr
 
 from pointly.annotator.images import ImageCatalog, ImageSkipped
 from pointly.annotator.preview import preview_masks, preview_options
-from pointly.annotator.render import DisplayImage, overlay_from_masks, render, write_png
+from pointly.annotator.render import DisplayImage, overlay_from_masks, render, write_jpeg
 from pointly.annotator.store import ActionRefused, ProjectStore
 from pointly.annotator.users import load_users, make_auth  # noqa: F401 (re-exported)
 from pointly.annotator.timing import PAPER_SECONDS_PER_POINT, POLYGON_SECONDS
@@ -198,7 +198,7 @@ class AnnotatorApp:
                 "messages": list(messages or [])}
 
     def canvas(self, user: str, st: dict) -> str | None:
-        """Render the canvas of ``st`` to a PNG; returns its path (None without an image)."""
+        """Render the canvas of ``st`` to a JPEG; returns its path (None without an image)."""
         name = st["image"]
         if name is None:
             return None
@@ -217,7 +217,7 @@ class AnnotatorApp:
                     while len(self._overlays) > 16:
                         self._overlays.popitem(last=False)
         rgb = render(d, segs, st["current_segment"], overlay)
-        path = write_png(rgb, self.render_dir / f"{user}-{next(self._counter)}.png")
+        path = write_jpeg(rgb, self.render_dir / f"{user}-{next(self._counter)}.jpg")
         old = self._last_render.setdefault(user, [])
         old.append(path)
         while len(old) > 6:  # Gradio has copied older renders into its cache long ago
@@ -274,7 +274,7 @@ def build_blocks(app: AnnotatorApp):
             with gr.Column(scale=4):
                 status = gr.Markdown(elem_id="pointly-status")
                 canvas = gr.Image(type="filepath", interactive=False, show_label=False, buttons=[],
-                                  format="png", elem_id="pointly-canvas", height=640)
+                                  format="jpeg", elem_id="pointly-canvas", height=640)
             with gr.Column(scale=2, min_width=300):
                 category = gr.Dropdown(choices=cat_choices, value=None, label="Category (type to search)",
                                        filterable=True, elem_id="pointly-category")
@@ -332,7 +332,7 @@ def build_blocks(app: AnnotatorApp):
             user = _user(request)
             return await app.in_order(user, lambda: view(user, app.act(user, "select", value) if value else []))
 
-        common = dict(outputs=outputs, concurrency_limit=None, show_progress="hidden",
+        common = dict(outputs=outputs, concurrency_limit=None, show_progress="hidden", queue=False,
                       api_visibility="private")
         canvas.select(on_select, None, trigger_mode="multiple", **common)
         category.input(on_category, category, **common)

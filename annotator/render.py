@@ -3,7 +3,7 @@
 Rendering is on the click path, so it is kept cheap: the upright RGB image is decoded and scaled
 to the display size once per image (:class:`DisplayImage`), the target preview is cached per
 state version, and the points are drawn with OpenCV (anti-aliased) on a copy and written as a
-fast PNG (compression level 1).
+JPEG without chroma subsampling (:func:`write_jpeg`).
 """
 from __future__ import annotations
 
@@ -117,12 +117,19 @@ def overlay_from_masks(display: DisplayImage, masks: list[tuple[int, np.ndarray]
     return out
 
 
-def write_png(rgb: np.ndarray, path: str | Path) -> Path:
-    """Write an RGB array as a PNG with fast compression (level 1); returns the path."""
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
-                           [cv2.IMWRITE_PNG_COMPRESSION, 1])
+def write_jpeg(rgb: np.ndarray, path: str | Path, quality: int = 92) -> Path:
+    """Write an RGB array as a JPEG (no chroma subsampling, so coloured dots stay crisp).
+
+    JPEG rather than PNG because it is on the click path: 640×480 encodes in ~1.5 ms against
+    ~16 ms for PNG at compression level 1 (cv2, measured on the 2-core development machine),
+    and the smaller file also loads faster in the browser.
+    """
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+    if hasattr(cv2, "IMWRITE_JPEG_SAMPLING_FACTOR"):
+        params += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
     if not ok:  # pragma: no cover - cv2 encodes any uint8 array
-        raise RuntimeError("PNG encoding failed")
+        raise RuntimeError("JPEG encoding failed")
     path = Path(path)
     path.write_bytes(buf.tobytes())
     return path

@@ -222,8 +222,9 @@ def test_app_handlers_map_display_clicks_and_render(images, tmp_path):
     rgb = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(path).convert("RGB"))
     assert rgb.shape == (480, 640, 3)
     base = app.display("a_scene.png").rgb
-    assert (rgb[50, 100] != base[50, 100]).any()  # the point is drawn where it was clicked
-    assert (rgb[250, 500] == base[250, 500]).all()  # far from points: untouched
+    diff = np.abs(rgb.astype(int) - base.astype(int)).max(axis=2)  # JPEG: small noise everywhere
+    assert diff[50, 100] > 60  # the point is drawn where it was clicked
+    assert diff[200:300, 400:600].max() < 25  # far from the points: only JPEG noise
     app.act("ann", "preview")
     with_preview = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(
         app.canvas("ann", app.state("ann"))).convert("RGB"))
