@@ -213,6 +213,46 @@ class PointTargetMaker:
                                    shapes=self._shapes[info.id], file=self.source.json_path)
 
 
+class PointTargets(PointTargetMaker):
+    """Point supervision as a ``target_fn`` of :class:`~pointly.model.data.PanopticTrainSet` that
+    also supplies the image list (``images``, ``categories``, ``segments_info``, ``path``,
+    ``bind``), so the training set needs no panoptic JSON or PNG: ``PanopticTrainSet(cfg,
+    target_fn=PointTargets(points_json, cfg, shape=..., dilation="0.01:0.03"))``.
+
+    ``options``: :class:`TargetOptions` fields; ``dilation`` may be CLI text (``off``, ``on``,
+    ``0.02``, ``0.01:0.03``, ``8px``). The dilation radius of a sample is drawn from the
+    sample's augmentation generator (``aug["rng"]``), so runs are reproducible.
+    """
+
+    def __init__(self, points_file: str | Path, cfg=None, **options: Any) -> None:
+        from pointly.pointgen.targets import parse_dilation
+
+        if isinstance(options.get("dilation"), str):
+            options["dilation"], options["dilation_units"] = parse_dilation(options["dilation"])
+        source = PointsSource(points_file)
+        super().__init__(source, {}, {}, TargetOptions(**options))
+        self.path = source.json_path
+        self.images = source.images
+        self.categories = source.categories
+
+    def segments_info(self, image_id: int) -> list[dict]:
+        return self.source.segments_info(image_id)
+
+    def bind(self, thing_index: Mapping[int, int], stuff_index: Mapping[int, int]) -> None:
+        """Receive the model's contiguous class indices (called by the training set)."""
+        self.thing_index, self.stuff_index = dict(thing_index), dict(stuff_index)
+
+    def __call__(self, info: ImageInfo, aug: Mapping[str, Any]) -> TrainTargets:
+        if "rng" in aug and self.rng_for is None:
+            rng = aug["rng"]
+            self.rng_for = lambda: rng
+            try:
+                return super().__call__(info, aug)
+            finally:
+                self.rng_for = None
+        return super().__call__(info, aug)
+
+
 class PointsTrainSet(PanopticTrainSet):
     """Training samples supervised by points: the model's own augmentation (resize shortest edge,
     flip, drawn from the sample's seed, :class:`~pointly.model.data.PanopticTrainSet`), with
@@ -269,5 +309,6 @@ def points_dataset_from_cli(cfg, *, points: str | Path | None, images: str | Pat
 
 
 __all__ = ["point_train_targets", "shape_box", "augment_transform", "stride4_centre", "TargetOptions",
-           "PointsSource", "PointTargetMaker", "PointsTrainSet", "points_dataset_from_cli"]
+           "PointsSource", "PointTargetMaker", "PointTargets", "PointsTrainSet",
+           "points_dataset_from_cli"]
 

@@ -95,3 +95,21 @@ def test_cli_helper_checks_its_options(points_only, tmp_path):
                                  shape="convex", concave_ratio=0.5, point_radius=3, dilation="4:8px")
     assert ds.options.dilation == (4.0, 8.0) and ds.options.dilation_units == "pixels"
     assert ds.options.point_radius == 3.0 and ds.options.shape == "convex"
+
+
+def test_point_targets_as_target_fn_of_the_model_training_set(points_only):
+    """The drop-in for ``PanopticTrainSet(cfg, target_fn=...)``: no dataset, no mask folder."""
+    from pointly.model.data import PanopticTrainSet
+    from pointly.model.point_targets import PointTargets, PointsTrainSet
+
+    cfg = _cfg()
+    cfg.data.train_image_dir = str(points_only / "images")
+    fn = PointTargets(points_only / "points.json", cfg, shape="concave", dilation="0.01:0.03")
+    ds = PanopticTrainSet(cfg, "train", target_fn=fn)
+    ref = PointsTrainSet(cfg, points_only / "points.json", points_only / "images", TargetOptions(shape="concave"))
+    a, b = ds[(1, 7)], ref[(1, 7)]
+    assert a.image_id == b.image_id and torch.equal(a.image, b.image)
+    torch.testing.assert_close(a.targets.thing_centers, b.targets.thing_centers)
+    torch.testing.assert_close(a.targets.thing_boxes, b.targets.thing_boxes)
+    assert a.targets.valid.sum() >= b.targets.valid.sum()   # dilation only adds supervised pixels
+    torch.testing.assert_close(ds[(1, 7)].targets.valid, a.targets.valid)  # same seed, same draw
