@@ -282,6 +282,11 @@ def _coerce(current: Any, value: Any, key: str, source: str) -> Any:
             raise PointlyError(f"config key '{key}' needs true/false, got {value!r}", file=source)
         return value
     if isinstance(current, (int, float)) and not isinstance(current, bool):
+        if isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise PointlyError(f"config key '{key}' needs a number, got {value!r}", file=source)
         return type(current)(value) if isinstance(current, float) or float(value).is_integer() else value
