@@ -76,6 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("pointly: aborted", err=True)
         return 130
+    except click.UsageError as exc:
+        # one line, like every other user mistake, with the way to the command's help
+        where = exc.ctx.command_path if exc.ctx is not None else "pointly"
+        click.echo(f"pointly: error: {exc.format_message()} (see '{where} --help')".replace("\n", " "),
+                   err=True)
+        return 2
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code

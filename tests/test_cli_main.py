@@ -61,3 +61,11 @@ def test_console_script_entry_point():
 def test_error_message_never_spans_lines():
     e = PointlyError("bad\nvalue", file="f.json")
     assert "\n" not in e.one_line()
+
+
+def test_click_usage_errors_are_one_line(fake_command, capsys):
+    assert cli_main.main(["fake", "--no-such-option"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("pointly: error: No such option") and "--no-such-option" in err
+    assert "(see 'pointly fake --help')" in err
