@@ -105,6 +105,9 @@ def test_things_stuff_undo_delete_and_points_json(images, tmp_path):
     sup = json.loads((tmp_path / "p" / "pointsup.json").read_text())
     assert [a["category_id"] for a in sup["annotations"]] == [1]  # things only
     assert sup["annotations"][0]["point_labels"] == [1, 1]
+    # `pointly cost` reads the project's points JSON and measures from point_times
+    from pointly.cli.main import main
+    assert main(["cost", str(tmp_path / "p" / "points.json")]) == 0
 
 
 def test_replay_rebuilds_the_same_state_and_position(images, tmp_path):
