@@ -36,6 +36,16 @@ def client(srv, user):
 def test_login_required_and_clicks_attributed_concurrently(server):
     with pytest.raises(Exception):
         gradio_client.Client(server.url, verbose=False).predict(api_name="/state")
+    # every route that runs an event refuses a request without the login cookie
+    for route, body in [("gradio_api/run/predict", {"fn_index": 0, "data": [], "session_hash": "x"}),
+                        ("gradio_api/queue/join", {"fn_index": 0, "data": [], "session_hash": "x"}),
+                        ("gradio_api/call/click", {"data": [5, 5]})]:
+        req = urllib.request.Request(server.url + route, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as exc:
+            urllib.request.urlopen(req, timeout=10)
+        assert exc.value.code == 401
+    assert not (server.project / "journal").exists() or not journal_clicks(server.project)
     ca, cb = client(server, "alice"), client(server, "bob")
     sa, sb = ca.predict(api_name="/state"), cb.predict(api_name="/state")
     assert sa["user"] == "alice" and sb["user"] == "bob" and sa["image"] != sb["image"]
