@@ -52,7 +52,9 @@ def train(config_name: str, overrides: tuple[str, ...], out_dir: Path, resume: b
         if points_file is None and not resume:
             raise PointlyError("--supervision points needs --points FILE.json",
                                fix="make one with `pointly simulate` or `pointly annotate`")
-        from pointly.model.data import PointTargets
+        # point-supervision hook (issue 5): the one implementation of point targets lives in
+        # model/point_targets.py (shared with the trained study); same interface as data.PointTargets
+        from pointly.model.point_targets import PointTargets
 
         if points_file is not None:
             target_fn = PointTargets(points_file, cfg, **point_opts)

@@ -113,3 +113,21 @@ def test_point_targets_as_target_fn_of_the_model_training_set(points_only):
     torch.testing.assert_close(a.targets.thing_boxes, b.targets.thing_boxes)
     assert a.targets.valid.sum() >= b.targets.valid.sum()   # dilation only adds supervised pixels
     torch.testing.assert_close(ds[(1, 7)].targets.valid, a.targets.valid)  # same seed, same draw
+
+
+def test_pointly_train_cli_from_points_only(points_only, tmp_path, capsys):
+    """``pointly train --supervision points`` on the images + points JSON folder (no masks)."""
+    from pointly.cli.main import main
+
+    args = ["train", "--config", "synthetic_small", "--supervision", "points", "--points",
+            str(points_only / "points.json"), "--shape", "convex", "--dilation", "2:4px", "--no-progress",
+            "--out", str(tmp_path / "run"), "--max-iter", "1"]
+    for s in ("input.min_size_train=[64]", "input.max_size_train=128", "solver.ims_per_batch=2",
+              "solver.warmup_iters=1", f"data.train_image_dir={points_only / 'images'}"):
+        args += ["--set", s]
+    assert main(args) == 0
+    assert "trained 1 iterations" in capsys.readouterr().out
+    assert (tmp_path / "run" / "model_final.pth").is_file()
+    # a bad option is one line and exit 2
+    assert main(args[:-4] + ["--out", str(tmp_path / "run2"), "--shape", "convex", "--dilation", "x:y"]) == 2
+    assert "dilation" in capsys.readouterr().err
