@@ -32,7 +32,7 @@ from pointly.annotator.images import ImageCatalog, ImageSkipped
 from pointly.annotator.preview import preview_masks, preview_options
 from pointly.annotator.render import DisplayImage, overlay_from_masks, render, write_jpeg
 from pointly.annotator.store import ActionRefused, ProjectStore
-from pointly.annotator.users import load_users, make_auth  # noqa: F401 (re-exported)
+from pointly.annotator.users import make_auth
 from pointly.annotator.timing import PAPER_SECONDS_PER_POINT, POLYGON_SECONDS
 from pointly.pointgen.errors import PointlyError
 

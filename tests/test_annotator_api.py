@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 import urllib.error
 import urllib.request
 
 import pytest
 
 from annotator_fixtures import USERS, Server, journal_clicks, make_images, write_users
+from pointly.annotator.samples import samples_dir
 from pointly.cli.main import main
 from pointly.pointgen.formats import load_points
 
@@ -115,6 +117,17 @@ def test_broken_images_are_skipped_with_a_message(server):
     assert {"e_grey.png", "f_rgba.png", "g_exif.jpg"} <= set(seen)
     r = c.predict("g_exif.jpg", api_name="/open_image")
     assert (r["width"], r["height"]) == (240, 320)  # EXIF orientation applied
+
+
+def test_no_argument_mode_uses_the_bundled_samples(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert main(["annotate", "--rebuild"]) == 0
+    project = tmp_path / "xdg" / "pointly" / "sample-project"
+    meta = json.loads((project / "project.json").read_text())
+    assert Path(meta["images_dir"]) == samples_dir().resolve()
+    assert [c["name"] for c in meta["categories"]][:2] == ["disc", "rectangle"]  # synthetic
+    assert len(meta["images"]) == 4 and all(im["width"] == 384 for im in meta["images"])
+    assert sum(f.stat().st_size for f in samples_dir().iterdir()) < 300_000
 
 
 def test_cli_refuses_network_without_login_and_bad_input(tmp_path, capsys):
