@@ -67,3 +67,21 @@ def test_checkpoint_errors_exit_2(tmp_path, capsys):
     (tmp_path / "images").mkdir()
     assert cli_main(["evaluate", "--checkpoint", str(tmp_path / "none.pth"), "--dataset", str(gj)]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
+
+
+def test_resolve_dataset(tmp_path, monkeypatch):
+    from pointly.data import synth
+    from pointly.model.evaluation import resolve_dataset
+    from pointly.pointgen.errors import PointlyError
+
+    monkeypatch.setattr(synth, "ensure_dataset", lambda *a, **k: tmp_path / "cache")
+    assert resolve_dataset("synthetic-val") == (tmp_path / "cache/val/panoptic.json", tmp_path / "cache/val/panoptic",
+                                                tmp_path / "cache/val/images")
+    js = tmp_path / "coco" / "panoptic_val2017.json"
+    (tmp_path / "coco" / "images").mkdir(parents=True)
+    js.write_text("{}")
+    assert resolve_dataset(js) == (js, tmp_path / "coco" / "panoptic_val2017", tmp_path / "coco" / "images")
+    assert resolve_dataset(js, "g", "i") == (js, tmp_path.__class__("g"), tmp_path.__class__("i"))
+    (tmp_path / "coco" / "images").rmdir()
+    with pytest.raises(PointlyError, match="no image folder"):
+        resolve_dataset(js)
