@@ -25,9 +25,10 @@ import click
 def predict(inputs: tuple[str, ...], checkpoint: str, out: str, overlay: bool, names: bool,
             categories: str | None, device: str, no_progress: bool) -> None:
     """Panoptic segmentation of IMAGES (files or folders of .jpg/.png/...) with a trained model."""
-    from pointly.model.panoptic_io import list_images, model_categories, predict_to_folder
+    from pointly.model.panoptic_io import check_device, list_images, model_categories, predict_to_folder
     from pointly.pointgen.errors import PointlyError
 
+    check_device(device)
     paths = list_images(inputs)
     if not paths:
         raise PointlyError("no images found", fix="pass image files or folders holding .jpg/.png images")

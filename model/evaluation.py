@@ -382,10 +382,11 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str | Path, *, gt_dir: 
     Returns ``(results, categories)``. With ``limit`` only the first N ground-truth images are
     predicted and evaluated. Predictions go to ``pred_out`` (kept) or a temporary folder.
     """
-    from pointly.model.panoptic_io import model_categories, predict_to_folder
+    from pointly.model.panoptic_io import check_device, model_categories, predict_to_folder
     from pointly.model.train import load_checkpoint
     from pointly.pointgen.io_utils import write_json_atomic
 
+    check_device(device)
     gt_json, gt_png, images = resolve_dataset(dataset, gt_dir, image_dir)
     gt_doc = _load_json(gt_json, "ground-truth panoptic JSON")
     cats = _check_categories(gt_doc, gt_json)

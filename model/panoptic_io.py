@@ -375,3 +375,24 @@ def predict_to_folder(model: Any, items: Sequence[tuple[Any, Path]], out_dir: st
             writer.add(image_id, Path(path).name, label_map, segs, image=rgb if overlays else None)
             written += 1
     return writer.json_path, written, skipped
+
+
+def check_device(device: str) -> str:
+    """Validate a ``--device`` value (``cpu``, ``cuda``, ``cuda:N``, ``mps``) before loading a model."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise PointlyError(f"unknown device {device!r}", fix="use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise PointlyError(f"device {device!r} asked for but no CUDA GPU is available", fix="use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise PointlyError(f"device {device!r}: only {torch.cuda.device_count()} GPU(s) here",
+                               fix="pick an existing GPU index")
+    elif dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise PointlyError("device 'mps' asked for but it is not available", fix="use --device cpu")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise PointlyError(f"unsupported device {device!r}", fix="use cpu, cuda or cuda:N")
+    return device

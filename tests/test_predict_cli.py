@@ -120,3 +120,7 @@ def test_predict_bad_input_exits_2(checkpoint, tmp_path, capsys):
     assert cli_main(["predict", "--checkpoint", str(tmp_path / "nope.pth"), str(img), "--out",
                      str(tmp_path / "o")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
+    for device, message in (("tpu9", "unknown device"), ("cuda:7", "cuda:7")):
+        assert cli_main(["predict", "--checkpoint", str(checkpoint), str(img), "--out", str(tmp_path / "o"),
+                         "--device", device]) == 2
+        assert message in capsys.readouterr().err
