@@ -183,11 +183,11 @@ class PointsSource:
 class PointTargetMaker:
     """The ``target_fn`` of :class:`~pointly.model.data.PanopticTrainSet` for point supervision.
 
-    Called with ``(image_info, {"scale_x", "scale_y", "flip", "size": (h, w)})`` after the sample's
-    augmentation was drawn; returns its :class:`TrainTargets` via :func:`point_train_targets`. Hulls
-    are computed once per image and cached (they live in original-image coordinates, so every
-    augmentation reuses them). ``rng_for`` gives the generator of the current sample (the
-    dilation radius draw); see :class:`PointsTrainSet`.
+    Called with ``(image_info, {"size": (h, w), "flip": bool, "rng": Generator})`` after the
+    sample's augmentation was drawn; returns its :class:`TrainTargets` via
+    :func:`point_train_targets`. Hulls are computed once per image and cached (they live in
+    original-image coordinates, so every augmentation reuses them). The dilation radius is drawn
+    from ``aug["rng"]`` (the sample's augmentation generator), else from ``rng_for()``.
     """
 
     def __init__(self, source: PointsSource, thing_index: Mapping[int, int], stuff_index: Mapping[int, int],
@@ -205,7 +205,9 @@ class PointTargetMaker:
             self._shapes[info.id] = shapes_for(anns, self.options)
         h, w = aug["size"]
         transform = augment_transform(info.width, info.height, w, h, bool(aug["flip"]))
-        rng = self.rng_for() if self.rng_for is not None else None
+        rng = aug.get("rng")
+        if rng is None and self.rng_for is not None:
+            rng = self.rng_for()
         if rng is None and isinstance(self.options.dilation, tuple):
             rng = np.random.default_rng([info.id])
         return point_train_targets(anns, self.source.categories, (info.width, info.height), transform,
@@ -224,13 +226,16 @@ class PointTargets(PointTargetMaker):
     sample's augmentation generator (``aug["rng"]``), so runs are reproducible.
     """
 
-    def __init__(self, points_file: str | Path, cfg=None, **options: Any) -> None:
+    def __init__(self, points_file: str | Path, cfg=None, *, options: TargetOptions | None = None,
+                 **fields: Any) -> None:
         from pointly.pointgen.targets import parse_dilation
 
-        if isinstance(options.get("dilation"), str):
-            options["dilation"], options["dilation_units"] = parse_dilation(options["dilation"])
+        if options is not None and fields:
+            raise ValueError("give options or option fields, not both")
+        if isinstance(fields.get("dilation"), str):
+            fields["dilation"], fields["dilation_units"] = parse_dilation(fields["dilation"])
         source = PointsSource(points_file)
-        super().__init__(source, {}, {}, TargetOptions(**options))
+        super().__init__(source, {}, {}, options if options is not None else TargetOptions(**fields))
         self.path = source.json_path
         self.images = source.images
         self.categories = source.categories
@@ -242,41 +247,16 @@ class PointTargets(PointTargetMaker):
         """Receive the model's contiguous class indices (called by the training set)."""
         self.thing_index, self.stuff_index = dict(thing_index), dict(stuff_index)
 
-    def __call__(self, info: ImageInfo, aug: Mapping[str, Any]) -> TrainTargets:
-        if "rng" in aug and self.rng_for is None:
-            rng = aug["rng"]
-            self.rng_for = lambda: rng
-            try:
-                return super().__call__(info, aug)
-            finally:
-                self.rng_for = None
-        return super().__call__(info, aug)
-
 
 class PointsTrainSet(PanopticTrainSet):
-    """Training samples supervised by points: the model's own augmentation (resize shortest edge,
-    flip, drawn from the sample's seed, :class:`~pointly.model.data.PanopticTrainSet`), with
-    :class:`PointTargetMaker` building the targets from the points JSON. Only the images and the
-    points JSON are read.
-
-    The dilation radius of each sample is drawn from a generator seeded by the sample's
-    augmentation seed (a separate stream), so runs are reproducible and ``--resume`` exact.
-    """
+    """Training samples supervised by points: the model's own training set and augmentation
+    (resize shortest edge, flip, drawn from the sample's seed) with :class:`PointTargets` as its
+    ``target_fn`` — only the images in ``image_dir`` and the points JSON are read."""
 
     def __init__(self, cfg, points_json: str | Path, image_dir: str | Path, options: TargetOptions) -> None:
-        source = PointsSource(points_json)
-        self._aug_seed = 0
-        super().__init__(cfg, "train", dataset=source, image_dir=Path(image_dir))
-        self.options = options
-        self.target_fn = PointTargetMaker(source, self.thing_index, self.stuff_index, options,
-                                          rng_for=self._sample_rng)
-
-    def _sample_rng(self) -> np.random.Generator:
-        return np.random.default_rng([int(self._aug_seed), 0x9017])
-
-    def __getitem__(self, key):
-        self._aug_seed = key[1]
-        return super().__getitem__(key)
+        fn = PointTargets(points_json, cfg, options=options)
+        super().__init__(cfg, "train", target_fn=fn, image_dir=Path(image_dir))
+        self.options = fn.options
 
 
 def points_dataset_from_cli(cfg, *, points: str | Path | None, images: str | Path | None = None,
