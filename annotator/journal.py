@@ -77,7 +77,14 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.events, good = read_events(self.path)
         self._lock = threading.Lock()
+        existed = self.path.exists()
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        if not existed:  # make the new directory entry durable too
+            dfd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
         size = os.fstat(fd).st_size
         if size > good:  # cut the torn tail so the next line starts clean
             os.ftruncate(fd, good)

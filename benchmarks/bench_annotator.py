@@ -3,11 +3,11 @@
 Starts ``pointly annotate`` on one 640×480 image in a subprocess, opens it in headless Chromium
 (Playwright), clicks 200 times at 5 clicks/s at known pixels and measures, in the page, the time
 from each click (``performance.now()`` of the trusted click event) to the ``load`` of the first
-canvas PNG whose acknowledged state contains that click. Then a burst of clicks at 20/s. The
+canvas image whose acknowledged state contains that click. Then a burst of clicks at 20/s. The
 kept share is the number of clicks in the server's journal over the clicks sent.
 
 Baseline (same process): the server-side work of one click (journal append with fsync, state,
-render, PNG encode) timed by calling ``AnnotatorApp`` directly; the ratio click→canvas /
+render, JPEG encode) timed by calling ``AnnotatorApp`` directly; the ratio click→canvas /
 server work says how much Gradio's round trip and the browser add.
 
     python benchmarks/bench_annotator.py [--clicks 200] [--rate 5] [--out benchmarks/results_annotator.md]
@@ -66,7 +66,7 @@ def free_port() -> int:
 
 
 def server_baseline(images: Path, project: Path, n: int = 200) -> list[float]:
-    """Server-side seconds per click (journal+fsync, state, render, PNG) in this process."""
+    """Server-side seconds per click (journal+fsync, state, render, JPEG) in this process."""
     from pointly.annotator.app import AnnotatorApp
     from pointly.annotator.images import ImageCatalog
     from pointly.annotator.store import ProjectStore
@@ -185,7 +185,7 @@ def main() -> None:
         ("click → updated canvas, p50", f"{p50 * 1000:.0f} ms", f"{p50 / b50:.1f}×"),
         ("click → updated canvas, p95", f"{p95 * 1000:.0f} ms", f"{p95 / b50:.1f}×"),
         ("click → updated canvas, max", f"{max(lat) * 1000:.0f} ms", f"{max(lat) / b50:.1f}×"),
-        ("baseline: server work per click (journal fsync + state + render + PNG), p50",
+        ("baseline: server work per click (journal fsync + state + render + JPEG), p50",
          f"{b50 * 1000:.1f} ms", "1.0×"),
         (f"clicks kept at {args.rate:g} clicks/s", f"{res['kept_paced']} / {args.clicks} "
          f"({100 * res['kept_paced'] / args.clicks:.0f} %)", ""),
@@ -200,7 +200,7 @@ def main() -> None:
             f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, load average at the end {load:.1f} "
             "(other jobs were running); headless Debian Chromium, server on 127.0.0.1.  ",
             f"Image 640×480 (displayed at its natural size), {len(lat)} latencies measured in the page "
-            "from the trusted click event to the `load` of the first canvas PNG that contains the click.", "",
+            "from the trusted click event to the `load` of the first canvas image that contains the click.", "",
             "| measure | value | ratio to baseline |", "|---|---|---|"]
     text += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     text += ["", f"Goal: p95 ≤ 100 ms and 100 % of clicks kept at 5 clicks/s.", ""]

@@ -6,6 +6,7 @@ and keeps the project in ``$XDG_DATA_HOME/pointly/sample-project``.
 """
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import click
@@ -70,6 +71,10 @@ def annotate(images_dir: Path | None, categories: str | None, project: Path | No
         click.echo(f"skipping {e.file_name}: {e.problem}", err=True)
     click.echo(f"pointly annotate: {len(catalog) - len(skipped)} images in {catalog.root}, "
                f"project {project}; open http://{host}:{port}/", err=True)
+    def stop(signum, frame):  # SIGTERM: leave like Ctrl+C, so the points files are written last
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         launch(app, host=host, port=port, users=users, block=True)
     finally:
