@@ -17,7 +17,7 @@ import click
               help="Preset or YAML the weights belong to (coco_r50_1x, coco_r50_3x, coco_r50_512_3x, ...); "
                    "it sets the test resolution and thresholds stored with the weights.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Config override, e.g. --set inference.thing_thres=0.2 (FAST). Repeatable.")
+              help="Config override, e.g. --set model.thing.thres=0.2 (the FAST variant). Repeatable.")
 @click.option("--allow-unsafe", is_flag=True,
               help="Load pickles that hold arbitrary Python objects (only for files you trust).")
 def convert_weights(checkpoint: str, out: str, config: str, overrides: tuple[str, ...], allow_unsafe: bool) -> None:

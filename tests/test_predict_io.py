@@ -151,3 +151,21 @@ def test_predict_to_folder_with_an_oracle_gives_pq_1(shared_data, tmp_path):
     # a size disagreement between image and annotation is an error, not a silent mis-evaluation
     with pytest.raises(PointlyError, match="do not belong together"):
         predict_to_folder(model, items[:1], tmp_path / "out2", cats, progress=False, sizes={items[0][0]: (10, 10)})
+
+
+def test_model_categories_order_names_and_fallbacks():
+    from pointly.model.config import load_config
+    from pointly.model.panoptic_io import model_categories
+
+    cfg = load_config("synthetic_small")
+    cats = model_categories(cfg)
+    assert [c["id"] for c in cats] == list(cfg.thing_ids) + list(cfg.stuff_ids)
+    assert [c["isthing"] for c in cats] == [1] * len(cfg.thing_ids) + [0] * len(cfg.stuff_ids)
+    assert all(not c["name"].startswith("class ") for c in cats)
+    user = [dict(c, name=f"my-{c['name']}") for c in cats]
+    assert model_categories(cfg, user)[0]["name"].startswith("my-")
+    cfg.thing_ids, cfg.stuff_ids = [1001], [1002]  # ids nobody names
+    assert [c["name"] for c in model_categories(cfg)] == ["class 1001", "class 1002"]
+    cfg.thing_ids, cfg.stuff_ids = [], []
+    with pytest.raises(PointlyError, match="names no categories"):
+        model_categories(cfg)
