@@ -210,8 +210,13 @@ def _evaluate(gt_doc: dict, gt_dir: Path, pred_doc: dict, pred_dir: Path, pred_j
     except (ValueError, KeyError, FileNotFoundError, OSError) as exc:
         # hotcoco's messages name the image and segment, e.g. "image 1: predicted segment 5 is in
         # segments_info but not in the mask".
-        raise PointlyError(str(exc), file=pred_json,
-                           fix="each PNG and its segments_info must list the same segment ids") from None
+        msg = str(exc)
+        if "segments_info" in msg or "category" in msg:
+            fix = "each PNG and its segments_info must list the same segment ids, with known categories"
+        else:
+            fix = "panoptic PNGs must be readable RGB images of the ground truth's size"
+        # hotcoco's messages name the image or the PNG; name the prediction JSON only if they do not
+        raise PointlyError(msg, file=None if ".png" in msg.lower() else pred_json, fix=fix) from None
     return _normalise(raw, gt_doc["categories"])
 
 

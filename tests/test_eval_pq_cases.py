@@ -292,3 +292,16 @@ def test_image_ids_of_any_json_type_and_duplicates(pair):
     gj.write_text(json.dumps(doc))
     with pytest.raises(PointlyError, match="not an integer"):
         pq_compute(gj, gd, pj, pd)
+
+
+def test_broken_or_misshapen_prediction_pngs(pair):
+    root, gj, gd, pj, pd = pair
+    (pd / "0001.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    with pytest.raises(PointlyError, match="0001.png.*readable RGB images"):
+        pq_compute(gj, gd, pj, pd)
+    Image.fromarray(np.zeros((3, 5, 3), np.uint8)).save(pd / "0001.png")
+    with pytest.raises(PointlyError, match="1×8 but the prediction is 3×5"):
+        pq_compute(gj, gd, pj, pd)
+    Image.fromarray(np.ones((1, 8), np.uint8)).save(pd / "0001.png")
+    with pytest.raises(PointlyError, match="Grayscale"):
+        pq_compute(gj, gd, pj, pd)
