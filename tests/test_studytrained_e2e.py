@@ -65,6 +65,11 @@ def test_study_writes_rows_resumes_and_skips(tmp_path, monkeypatch, capsys):
     report = (out / "report.md").read_text()
     assert "| T6 |" in report and "P5-convex-b000-nodil-s0" in report
     assert (out / "pq_vs_seconds.png").stat().st_size > 1000
+    # the report can be rebuilt from the rows alone
+    (out / "report.md").unlink()
+    assert main(["study", "--depth", "trained", "--out", str(out), "--report-only"]) == 0
+    assert "smoke, 2 iterations" in (out / "report.md").read_text()
+    capsys.readouterr()
     # other settings into the same folder are refused with one line and exit 2
     assert main(base + ["--iters", "3"]) == 2
     assert "other settings" in capsys.readouterr().err
