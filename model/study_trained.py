@@ -31,7 +31,6 @@ The report (table, Markdown, figure, trends T1–T6) is :mod:`pointly.model.stud
 from __future__ import annotations
 
 import csv
-import dataclasses
 import fcntl
 import io
 import json
@@ -42,7 +41,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
+from typing import Any, Iterable, Mapping, Protocol, Sequence
 
 import pandas as pd
 
