@@ -149,10 +149,12 @@ class AnnotatorApp:
             elif action == "noop":
                 pass
             else:  # pragma: no cover - programming error
-                raise ValueError(action)
+                raise RuntimeError(f"unknown action {action!r}")
             return notes
         except (ActionRefused, PointlyError) as exc:
             return [str(exc)]
+        except (ValueError, TypeError, IndexError) as exc:  # a malformed API argument
+            return [f"bad argument for {action}: {exc}"]
 
     def category_id(self, value: Any) -> int:
         """A category id from an id, a numeric string or a category name."""

@@ -233,6 +233,8 @@ def test_app_handlers_map_display_clicks_and_render(images, tmp_path):
         app.canvas("ann", app.state("ann"))).convert("RGB"))
     assert (with_preview != rgb).any()
     assert app.act("ann", "category", "no such thing") == ["unknown category 'no such thing'"]
+    assert app.act("ann", "click", "abc", 3)[0].startswith("bad argument for click")
+    assert app.act("ann", "navigate", None)[0].startswith("bad argument for navigate")
 
 
 def test_users_file_and_auth(tmp_path):
