@@ -125,7 +125,8 @@ def test_trend_rules_on_hand_made_rows():
         return base
 
     verdicts = {t.name: t.verdict for t in trends(_rows(paperlike))}
-    assert verdicts == {"T1": "pass", "T2": "pass", "T3": "pass", "T4": "pass", "T5": "pass"}
+    assert verdicts == {"T1": "pass", "T2": "pass", "T2 (dilated)": "pass", "T3": "pass", "T4": "pass",
+                        "T5": "pass"}
 
     def flat(shape, p, b, dil):
         return .3 + (.05 if shape == "convex" else 0) - (.01 if dil else 0)
