@@ -36,7 +36,7 @@ import numpy as np
 from pointly.pointgen.centers import draw_gaussian, gaussian_radius
 from pointly.pointgen.errors import PointlyError
 from pointly.pointgen.pixel_transform import PixelTransform
-from pointly.pointgen.raster import rasterize_rings
+from pointly.pointgen.raster import claim_maps
 from pointly.pointgen.shapes import SHAPES, dilate, hull_shape, shape_rings
 
 DILATION_UNITS = ("relative", "pixels")
@@ -336,47 +336,40 @@ def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: A
         raise ValueError("shapes must hold one geometry per annotation")
 
     radius_in = opts.dilation_radius(width, height, rng)
-    # int16 claim counts and id sums: less memory traffic on full-size images (ids up to 32767)
-    if len(parsed) >= 32767:
-        raise PointlyError(f"{len(parsed)} annotations in one image; at most 32766 are supported", file=file)
-    count = np.zeros((H, W), dtype=np.int16)
-    idsum = np.zeros((H, W), dtype=np.int32)
-    crowd = np.zeros((H, W), dtype=bool)
     blocked = np.zeros((H, W), dtype=bool)
 
+    # shapes (input coordinates) of every annotation, mapped to the output grid
     segs: list[dict] = []  # non-crowd segments, in annotation order
-    geoms = []
+    geoms, seg_rings, crowd_rings = [], [], []
     for i, (ann, coords, labels) in enumerate(parsed):
         pos = coords[labels == 1]
         geom = shapes[i] if shapes is not None else hull_shape(
             pos, shape=opts.shape, concave_ratio=opts.concave_ratio, point_radius=opts.point_radius)
         rings = [transform.apply(r) for r in shape_rings(geom)]
-        crop, x0, y0 = rasterize_rings(rings, H, W)
         if ann.get("iscrowd", 0):
-            if crop.size:
-                crowd[y0:y0 + crop.shape[0], x0:x0 + crop.shape[1]] |= crop
+            crowd_rings.append(rings)
             continue
-        k = len(segs) + 1
-        region = [W, H, -1, -1]  # x0, y0, x1, y1 inclusive
-        if crop.size:
-            ch, cw = crop.shape
-            count[y0:y0 + ch, x0:x0 + cw] += crop
-            np.add(idsum[y0:y0 + ch, x0:x0 + cw], np.int32(k), out=idsum[y0:y0 + ch, x0:x0 + cw], where=crop)
-            rows = np.flatnonzero(crop.any(axis=1))
-            cols = np.flatnonzero(crop.any(axis=0))
-            if rows.size:
-                region = [x0 + int(cols[0]), y0 + int(rows[0]), x0 + int(cols[-1]), y0 + int(rows[-1])]
         pc, pr, pin = transform.point_pixels(pos)
-        pc, pr = pc[pin], pr[pin]
-        if pc.size:
-            region = [min(region[0], int(pc.min())), min(region[1], int(pr.min())),
-                      max(region[2], int(pc.max())), max(region[3], int(pr.max()))]
         neg = coords[labels != 1]
         nc, nr, nin = transform.point_pixels(neg)
         centre_xy = transform.point_centres(pos).mean(axis=0) - 0.5
-        segs.append(dict(ann=ann, k=k, pix=(pr, pc), neg=(nr[nin], nc[nin]), box=list(region),
+        segs.append(dict(ann=ann, k=len(segs) + 1, pix=(pr[pin], pc[pin]), neg=(nr[nin], nc[nin]),
                          centre=(float(centre_xy[0]), float(centre_xy[1])), npos=int(len(pos))))
         geoms.append(geom)
+        seg_rings.append(rings)
+
+    # all shapes rasterised in one pass: per-pixel claim counts and id sums, per-shape boxes
+    count, idsum, boxes = claim_maps(seg_rings, H, W)
+    crowd = claim_maps(crowd_rings, H, W)[0] > 0 if crowd_rings else None
+    for s, box in zip(segs, boxes):
+        region = [int(v) for v in box]  # x0, y0, x1, y1 inclusive (x1 < x0: empty)
+        pr, pc = s["pix"]
+        if pc.size:
+            if region[2] < region[0]:
+                region = [W, H, -1, -1]
+            region = [min(region[0], int(pc.min())), min(region[1], int(pr.min())),
+                      max(region[2], int(pc.max())), max(region[3], int(pr.max()))]
+        s["box"] = region
 
     owner = np.where(count == 1, idsum, np.int32(0))
 
@@ -400,25 +393,18 @@ def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: A
                 hit = owner[nr, nc] == s["k"]
                 owner[nr[hit], nc[hit]] = 0
                 blocked[nr, nc] = True
-    if crowd.any():
+    if crowd is not None and crowd.any():
         np.copyto(owner, 0, where=crowd & ~blocked)
         blocked |= crowd
 
     # dilation: grow every shape into pixels that no shape claimed; a pixel reached twice stays ignored
     if radius_in > 0 and segs:
         free = (count == 0) & ~blocked
-        dcount = np.zeros((H, W), dtype=np.int16)
-        dsum = np.zeros((H, W), dtype=np.int32)
-        for s, geom in zip(segs, geoms):
-            rings = [transform.apply(r) for r in shape_rings(dilate(geom, radius_in))]
-            crop, x0, y0 = rasterize_rings(rings, H, W)
-            if not crop.size:
-                continue
-            ch, cw = crop.shape
-            sub = crop & free[y0:y0 + ch, x0:x0 + cw]
-            dcount[y0:y0 + ch, x0:x0 + cw] += sub
-            np.add(dsum[y0:y0 + ch, x0:x0 + cw], np.int32(s["k"]), out=dsum[y0:y0 + ch, x0:x0 + cw], where=sub)
-            s["dbox"] = (x0, y0, x0 + cw - 1, y0 + ch - 1)
+        dcount, dsum, dboxes = claim_maps(
+            [[transform.apply(r) for r in shape_rings(dilate(g, radius_in))] for g in geoms], H, W)
+        for s, box in zip(segs, dboxes):
+            if box[2] >= box[0]:
+                s["dbox"] = tuple(int(v) for v in box)
         grown = free & (dcount == 1)
         np.copyto(owner, dsum, where=grown)
 

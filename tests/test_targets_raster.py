@@ -61,3 +61,32 @@ def test_matches_shapely_on_random_hulls(pts, ratio, concave, div):
     assert np.array_equal(ours[~near], inside[~near])
     # centres exactly on the boundary belong to the closed polygon
     assert ours[near].all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), h=st.integers(3, 30), w=st.integers(3, 30), batched=st.booleans())
+def test_claim_maps_equal_per_shape_masks(data, h, w, batched):
+    from pointly.pointgen.raster import claim_maps
+    from pointly.pointgen.shapes import shape_rings
+
+    geoms = []
+    for _ in range(data.draw(st.integers(1, 5))):
+        pts = data.draw(st.lists(st.tuples(st.floats(-5, 35), st.floats(-5, 35)), min_size=3, max_size=12))
+        g = shapely.concave_hull(shapely.MultiPoint(pts), ratio=data.draw(st.floats(0, 1)))
+        if g.geom_type != "Polygon" or g.area == 0:
+            g = shapely.MultiPoint(pts).buffer(1.5)
+            if g.geom_type != "Polygon":
+                continue
+        geoms.append(g)
+    if not geoms:
+        return
+    count, idsum, boxes = claim_maps([shape_rings(g) for g in geoms], h, w, batched=batched)
+    masks = np.stack([full_mask(g, h, w) for g in geoms])
+    assert np.array_equal(count, masks.sum(0))
+    assert np.array_equal(idsum, (masks * np.arange(1, len(geoms) + 1)[:, None, None]).sum(0))
+    for k, m in enumerate(masks):
+        if m.any():
+            ys, xs = np.nonzero(m)
+            assert tuple(boxes[k]) == (xs.min(), ys.min(), xs.max(), ys.max())
+        else:
+            assert boxes[k, 2] < boxes[k, 0]
