@@ -31,7 +31,8 @@ from pointly.pointgen.errors import PointlyError
 @click.option("--out", "out_dir", type=click.Path(), required=True, help="Study folder (rows, report).")
 @click.option("--shard", default=None, help="Run shard i of n (cells i, i+n, ...), e.g. 0/4.")
 @click.option("--coco-root", type=click.Path(), default=None,
-              help="COCO panoptic sample folder (default: $POINTLY_SHARED_DATA/coco_panoptic_val2017).")
+              help="targets: the COCO panoptic folder scored against (panoptic_val2017.json + panoptic/; "
+                   "default $POINTLY_SHARED_DATA/coco_panoptic_val2017). trained: the COCO root (see docs/study.md).")
 @click.option("--synthetic-root", type=click.Path(), default=None,
               help="Synthetic dataset folder (default: pointly.data.synth.ensure_dataset()).")
 @click.option("--report-only", is_flag=True, help="Only rebuild the report from the rows in --out.")
