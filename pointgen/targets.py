@@ -22,8 +22,10 @@ paper, Sec. 3.5; our design in study.md, "Our design"). For one image and all it
   reached by two dilations stays ignored.
 
 Crowd annotations (``iscrowd = 1``) give no segment: their shape pixels are ignored.
-All segments of an image are handled together on one output-size claim map (counts and id sums),
-so the cost is one small crop per segment, not one full-size mask per segment.
+All segments of an image are handled together on output-size claim maps (how many shapes claim
+a pixel, and the sum of their ids), filled by :func:`pointly.pointgen.raster.claim_maps` (one
+batched scanline pass on small canvases such as stride 4, one tight crop per shape on large ones),
+never by drawing a full-size mask per shape.
 """
 from __future__ import annotations
 

@@ -277,3 +277,8 @@ def test_unknown_category_and_missing_positive_raise():
     a["point_labels"] = [0]
     with pytest.raises(PointlyError, match="no positive point"):
         build_targets([a], CATS, (8, 8))
+
+
+def test_image_without_annotations_is_all_ignored():
+    t = build_targets([], CATS, (7, 5))
+    assert t.segments == [] and t.ignore.shape == (5, 7) and t.ignore.all() and not t.owner.any()
