@@ -61,8 +61,9 @@ def lr_factor(it: int, cfg: Config) -> float:
     return warm * (1 - it / s.max_iter) ** s.poly_power
 
 
-def build_optimizer(model: nn.Module, cfg: Config) -> torch.optim.SGD:
-    """SGD with two groups: normalisation parameters (``weight_decay_norm``) and the rest."""
+def build_optimizer(model: nn.Module, cfg: Config) -> torch.optim.Optimizer:
+    """SGD (momentum ``solver.momentum``) or AdamW (β1 = ``solver.momentum``) with two groups:
+    normalisation parameters (``weight_decay_norm``) and the rest (``weight_decay``)."""
     s = cfg.solver
     norm_params, other = [], []
     seen: set[int] = set()
@@ -74,7 +75,11 @@ def build_optimizer(model: nn.Module, cfg: Config) -> torch.optim.SGD:
             (norm_params if isinstance(module, NORM_TYPES) else other).append(p)
     groups = [{"params": other, "weight_decay": s.weight_decay},
               {"params": norm_params, "weight_decay": s.weight_decay_norm}]
-    return torch.optim.SGD(groups, lr=s.base_lr, momentum=s.momentum, nesterov=False)
+    if s.optimizer.lower() == "sgd":
+        return torch.optim.SGD(groups, lr=s.base_lr, momentum=s.momentum, nesterov=False)
+    if s.optimizer.lower() == "adamw":
+        return torch.optim.AdamW(groups, lr=s.base_lr, betas=(s.momentum, 0.999))
+    raise PointlyError(f"unknown solver.optimizer {s.optimizer!r}", fix="use SGD (official) or AdamW")
 
 
 def _dist_info() -> tuple[int, int, int]:

@@ -36,6 +36,7 @@ def test_lr_schedule_hand_values():
 
 def test_norm_parameters_without_weight_decay():
     cfg = synthetic_small()
+    cfg.solver.optimizer = "SGD"  # the official optimiser (synthetic_small itself uses AdamW)
     model = PanopticFCN(cfg)
     opt = build_optimizer(model, cfg)
     other, norm = opt.param_groups
@@ -47,6 +48,12 @@ def test_norm_parameters_without_weight_decay():
     assert opt.defaults["momentum"] == 0.9 and not opt.defaults["nesterov"]
     n = sum(p.numel() for g in opt.param_groups for p in g["params"])
     assert n == sum(p.numel() for p in model.parameters() if p.requires_grad)
+    cfg.solver.optimizer = "AdamW"
+    opt = build_optimizer(model, cfg)
+    assert isinstance(opt, torch.optim.AdamW) and opt.param_groups[1]["weight_decay"] == 0.0
+    cfg.solver.optimizer = "Lion"
+    with pytest.raises(PointlyError):
+        build_optimizer(model, cfg)
 
 
 def test_resize_shortest_edge():
