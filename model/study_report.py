@@ -29,7 +29,7 @@ AXES = ["dataset", "split", "supervision", "points", "shape", "boundary_share", 
         "iters", "concave_ratio"]
 METRICS = ["pq", "sq", "rq", "pq_th", "sq_th", "rq_th", "pq_st", "sq_st", "rq_st", "n_th", "n_st"]
 COSTS = ["annotation_seconds", "seconds_per_image", "seconds_per_segment", "segments", "images",
-         "train_seconds", "eval_seconds"]
+         "train_seconds", "eval_seconds", "final_loss"]
 ROW_COLUMNS = ["cell_id"] + AXES + METRICS + COSTS
 
 #: the paper's numbers (study.md: Tables 12, 13, 14), printed next to ours
@@ -299,14 +299,15 @@ def _md_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
 def rows_markdown(frame: pd.DataFrame) -> str:
     """Every row as a Markdown table (axes, PQ/SQ/RQ, PQth/PQst, seconds, training time)."""
     header = ["cell", "P", "shape", "boundary", "dilation", "seed", "iters", "PQ", "SQ", "RQ",
-              "PQth", "PQst", "s/segment", "s/image", "train s"]
+              "PQth", "PQst", "s/segment", "s/image", "train s", "final loss"]
     body = []
     for _, r in frame.iterrows():
         body.append([r["cell_id"], "M" if r["supervision"] == "full" else _fmt_int(r["points"]),
                      r["shape"] or "—", f"{r['boundary_share']:.2f}" if r["supervision"] != "full" else "—",
                      "on" if r["dilation"] else "off", _fmt_int(r["seed"]), _fmt_int(r["iters"]),
                      _fmt(r["pq"]), _fmt(r["sq"]), _fmt(r["rq"]), _fmt(r["pq_th"]), _fmt(r["pq_st"]),
-                     _fmt(r["seconds_per_segment"]), _fmt(r["seconds_per_image"]), _fmt(r["train_seconds"], 0)])
+                     _fmt(r["seconds_per_segment"]), _fmt(r["seconds_per_image"]), _fmt(r["train_seconds"], 0),
+                     _fmt(r["final_loss"], 2)])
     return _md_table(header, body)
 
 

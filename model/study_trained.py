@@ -646,6 +646,7 @@ class PipelineRunner:
         t0 = time.perf_counter()
         result = train(cfg, run_dir, resume=resume, device=self.device, dataset=dataset, progress=self.progress)
         row["train_seconds"] = time.perf_counter() - t0
+        row["final_loss"] = _final_loss(run_dir / "metrics.csv")
         ckpt = result.final if getattr(result, "final", None) else run_dir / "model_final.pth"
         t0 = time.perf_counter()
         results, _cats = evaluate_checkpoint(ckpt, str(d.val_json), gt_dir=str(d.val_png), image_dir=str(d.val_images),
@@ -655,6 +656,15 @@ class PipelineRunner:
         write_json_atomic(cell_dir / "pq.json", _jsonable(results), indent=1)
         row.update(metrics_row(results))
         return row
+
+
+def _final_loss(metrics_csv: Path, last: int = 20) -> float | None:
+    """Mean total loss of the last ``last`` iterations of a run (how far training got)."""
+    if not metrics_csv.is_file():
+        return None
+    with open(metrics_csv, newline="") as fh:
+        vals = [float(r["loss_total"]) for r in csv.DictReader(fh) if r.get("loss_total")]
+    return sum(vals[-last:]) / len(vals[-last:]) if vals else None
 
 
 def _jsonable(obj: Any) -> Any:

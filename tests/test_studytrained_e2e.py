@@ -31,7 +31,7 @@ def test_study_writes_rows_resumes_and_skips(tmp_path, monkeypatch, capsys):
     assert [r["cell_id"] for r in rows] == ["P5-convex-b000-nodil-s0"]
     r = rows[0]
     assert r["supervision"] == "points" and r["points"] == "5" and r["shape"] == "convex" and r["iters"] == "2"
-    for key in ("pq", "sq", "rq", "pq_th", "pq_st", "train_seconds", "annotation_seconds"):
+    for key in ("pq", "sq", "rq", "pq_th", "pq_st", "train_seconds", "annotation_seconds", "final_loss"):
         assert r[key] != "" and float(r[key]) >= 0
     # 5 points per segment at 0.9 s each
     assert float(r["seconds_per_segment"]) == pytest.approx(4.5)
