@@ -190,6 +190,9 @@ class PointTargetMaker:
     from ``aug["rng"]`` (the sample's augmentation generator), else from ``rng_for()``.
     """
 
+    #: hulls of this many images are kept (oldest dropped first); a hull costs tens of µs to redo
+    CACHE_IMAGES = 4096
+
     def __init__(self, source: PointsSource, thing_index: Mapping[int, int], stuff_index: Mapping[int, int],
                  options: TargetOptions, rng_for: Callable[[], np.random.Generator] | None = None) -> None:
         self.source = source
@@ -202,6 +205,8 @@ class PointTargetMaker:
     def __call__(self, info: ImageInfo, aug: Mapping[str, Any]) -> TrainTargets:
         anns = self.source.segments_info(info.id)
         if info.id not in self._shapes:
+            if len(self._shapes) >= self.CACHE_IMAGES:  # bounded: COCO has 118k images per worker
+                self._shapes.pop(next(iter(self._shapes)))
             self._shapes[info.id] = shapes_for(anns, self.options)
         h, w = aug["size"]
         transform = augment_transform(info.width, info.height, w, h, bool(aug["flip"]))
