@@ -147,6 +147,10 @@ def test_two_annotators_never_share_an_image(images, tmp_path):
     st.click("bob", 2, 2)
     doc = st.to_document()
     assert [a["annotators"] for a in doc["annotations"]] == [["alice"], ["bob"]]
+    # a restart resumes both where they were, each holding their image
+    st2 = new_store(images, tmp_path / "p")
+    assert st2.ensure_open("alice") == "a_scene.png" and st2.ensure_open("bob") == "b_scene.png"
+    assert st2.holder == {"a_scene.png": "alice", "b_scene.png": "bob"}
 
 
 def test_lock_expires_after_timeout(images, tmp_path):
