@@ -74,8 +74,9 @@ def annotate(images_dir: Path | None, categories: str | None, project: Path | No
     def stop(signum, frame):  # SIGTERM: leave like Ctrl+C, so the points files are written last
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, stop)
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
         launch(app, host=host, port=port, users=users, block=True)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         store.close()

@@ -5,6 +5,7 @@ The API endpoints are twins of the UI events: both call ``AnnotatorApp.act`` (se
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from pathlib import Path
 import urllib.error
@@ -143,6 +144,12 @@ def test_cli_refuses_network_without_login_and_bad_input(tmp_path, capsys):
     assert main(["annotate", str(images), "--users", str(tmp_path / "nousers.txt"),
                  "--project", str(tmp_path / "p")]) == 2
     assert "users file not found" in capsys.readouterr().err
+    with socket.socket() as busy:  # a port in use is a one-line error, not a traceback
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        assert main(["annotate", str(images), "--categories", "synthetic", "--project",
+                     str(tmp_path / "p"), "--port", str(busy.getsockname()[1])]) == 2
+        assert "is in use" in capsys.readouterr().err
     assert main(["annotate", str(images), "--categories", "synthetic", "--project",
                  str(tmp_path / "p"), "--rebuild"]) == 0
     assert load_points(tmp_path / "p" / "points.json")["annotations"] == []
