@@ -4,7 +4,8 @@ Both models run in this one process on the same image, resized by each model to 
 side (512 and 800; long side ≤ 854 / 1333), batch 1, ``torch.no_grad``, the same thread count.
 Timings alternate between the two models (A B A B ...) so that load from other processes on the
 machine hits both alike; the median per model is reported with the ratio ours / Mask R-CNN
-(goal ≤ 0.8).
+(goal ≤ 0.8), both for wall-clock time and for process CPU time (``time.process_time``, summed
+over threads), which varies less when other jobs share the CPU.
 
 Both models have random weights (no downloads here). To keep the work comparable to trained
 models, Mask R-CNN runs with ``box_score_thresh=0`` so its mask head always processes the 100
@@ -78,17 +79,18 @@ def bench(size: int, max_size: int, rgb: np.ndarray, iters: int) -> dict:
     ours, theirs = build_ours(size, max_size), build_maskrcnn(size, max_size)
     n_ours = run_ours(ours, rgb)  # warm-up (allocations, lazy init)
     n_theirs = run_maskrcnn(theirs, rgb)
-    t_ours, t_theirs = [], []
+    t_ours, t_theirs, c_ours, c_theirs = [], [], [], []
     for _ in range(iters):
-        t0 = time.perf_counter()
-        run_ours(ours, rgb)
-        t_ours.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        run_maskrcnn(theirs, rgb)
-        t_theirs.append(time.perf_counter() - t0)
+        for fn, model, wall, cpu in ((run_ours, ours, t_ours, c_ours), (run_maskrcnn, theirs, t_theirs, c_theirs)):
+            c0, t0 = time.process_time(), time.perf_counter()
+            fn(model, rgb)
+            wall.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
     m_ours, m_theirs = statistics.median(t_ours), statistics.median(t_theirs)
+    cm_ours, cm_theirs = statistics.median(c_ours), statistics.median(c_theirs)
     return {"size": size, "max_size": max_size, "ours_s": m_ours, "maskrcnn_s": m_theirs,
-            "ratio": m_ours / m_theirs, "ours_segments": n_ours, "maskrcnn_masks": n_theirs,
+            "ratio": m_ours / m_theirs, "ours_cpu_s": cm_ours, "maskrcnn_cpu_s": cm_theirs,
+            "cpu_ratio": cm_ours / cm_theirs, "ours_segments": n_ours, "maskrcnn_masks": n_theirs,
             "ours_all": t_ours, "maskrcnn_all": t_theirs}
 
 
@@ -104,12 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"image {args.image.name if args.image.is_file() else 'noise'} {rgb.shape[1]}x{rgb.shape[0]}, "
           f"torch {torch.__version__}, {args.threads} threads, {platform.processor() or platform.machine()}, "
           f"{args.iters} timed runs per model (median), alternating", file=sys.stderr)
-    print("| short side (max) | Panoptic FCN R50 (s) | Mask R-CNN R50 (s) | ratio | ours: segments | MRCNN: masks |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| short side (max) | Panoptic FCN R50 wall (s) | Mask R-CNN R50 wall (s) | wall ratio | "
+          "ours CPU (s) | Mask R-CNN CPU (s) | CPU-time ratio | ours: segments | MRCNN: masks |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for size in args.sizes:
         max_size = 854 if size <= 512 else 1333
         r = bench(size, max_size, rgb, args.iters)
         print(f"| {size} ({max_size}) | {r['ours_s']:.3f} | {r['maskrcnn_s']:.3f} | {r['ratio']:.2f} | "
+              f"{r['ours_cpu_s']:.2f} | {r['maskrcnn_cpu_s']:.2f} | {r['cpu_ratio']:.2f} | "
               f"{r['ours_segments']} | {r['maskrcnn_masks']} |", flush=True)
         print(f"  raw ours {[round(t, 3) for t in r['ours_all']]}, "
               f"maskrcnn {[round(t, 3) for t in r['maskrcnn_all']]}", file=sys.stderr)
