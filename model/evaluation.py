@@ -172,8 +172,6 @@ def pq_compute(gt_json: str | Path, gt_dir: str | Path | None, pred_json: str | 
     the number of categories averaged) and ``"per_class"`` (category id → ``pq``, ``sq``, ``rq``,
     plus ``tp``, ``fp``, ``fn`` and the summed ``iou``). Raises :class:`PointlyError` on bad input.
     """
-    from hotcoco.panoptic import PanopticEval
-
     gt_json, pred_json = Path(gt_json), Path(pred_json)
     gt_dir = Path(gt_dir) if gt_dir is not None else gt_json.with_suffix("")
     pred_dir = Path(pred_dir) if pred_dir is not None else pred_json.with_suffix("")

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from pointly.cli.main import main as cli_main
-from pointly.model.convert import convert_checkpoint, convert_state_dict, load_official
+from pointly.model.convert import convert_state_dict, load_official
 from pointly.model.config import load_config
 from pointly.model.panoptic_fcn import PanopticFCN
 from pointly.pointgen.errors import PointlyError

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from pointly.cli.main import main as cli_main
-from test_eval_pq_cases import CATS, seg, strip, write_set
+from test_eval_pq_cases import seg, strip, write_set
 
 
 @pytest.fixture()
