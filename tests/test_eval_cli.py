@@ -6,7 +6,7 @@ import json
 import pytest
 
 from pointly.cli.main import main as cli_main
-from test_eval_pq_cases import seg, strip, write_set
+from eval_fixtures import seg, strip, write_set
 
 
 @pytest.fixture()

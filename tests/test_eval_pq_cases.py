@@ -15,23 +15,7 @@ from PIL import Image
 from pointly.model.evaluation import format_table, pq_compute, pq_from_arrays, results_to_json
 from pointly.pointgen.coco import encode_panoptic_png
 from pointly.pointgen.errors import PointlyError
-
-CATS = [
-    {"id": 1, "name": "person", "isthing": 1},
-    {"id": 2, "name": "car", "isthing": 1},
-    {"id": 3, "name": "sky", "isthing": 0},
-    {"id": 4, "name": "grass", "isthing": 0},
-    {"id": 9, "name": "never-seen", "isthing": 1},
-]
-
-
-def strip(*runs: tuple[int, int]) -> np.ndarray:
-    """A 1 × N label map from (segment id, length) runs."""
-    return np.concatenate([np.full(n, i, dtype=np.int64) for i, n in runs])[None, :]
-
-
-def seg(i: int, cat: int, crowd: int = 0, **kw) -> dict:
-    return {"id": i, "category_id": cat, "iscrowd": crowd, **kw}
+from eval_fixtures import CATS, seg, strip, write_set
 
 
 def close(a: float, b: float) -> bool:
@@ -187,22 +171,6 @@ def test_in_memory_errors():
         pq_from_arrays([(gt, [seg(1, 1)])], [(gt, [])], CATS)
     with pytest.raises(PointlyError, match="twice"):
         pq_from_arrays([(gt, [seg(1, 1)])], [(gt, [seg(1, 1), seg(1, 2)])], CATS)
-
-
-# ------------------------------------------------------------------ files on disk
-def write_set(root, name: str, maps: dict[int, np.ndarray], infos: dict[int, list[dict]], cats=CATS) -> tuple:
-    folder = root / name
-    folder.mkdir(parents=True, exist_ok=True)
-    anns, images = [], []
-    for image_id, m in maps.items():
-        fn = f"{image_id:04d}.png"
-        Image.fromarray(encode_panoptic_png(m)).save(folder / fn)
-        images.append({"id": image_id, "file_name": f"{image_id:04d}.jpg", "width": m.shape[1], "height": m.shape[0]})
-        anns.append({"image_id": image_id, "file_name": fn, "segments_info": infos[image_id]})
-    doc = {"images": images, "annotations": anns, "categories": cats}
-    path = root / f"{name}.json"
-    path.write_text(json.dumps(doc))
-    return path, folder
 
 
 @pytest.fixture()

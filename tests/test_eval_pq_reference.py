@@ -300,7 +300,7 @@ def test_equal_to_panopticapi(perturbed_sets, panopticapi):
 
 def test_hand_edge_cases_equal_to_panopticapi(tmp_path, panopticapi):
     """The hand-made edge cases of test_eval_pq_cases also agree with panopticapi itself."""
-    from test_eval_pq_cases import seg, strip, write_set
+    from eval_fixtures import seg, strip, write_set
 
     gt = {1: strip((1, 4), (2, 4)), 2: strip((1, 2), (2, 6), (3, 2)), 3: strip((1, 4), (2, 4)),
           4: strip((1, 6), (0, 4)), 5: strip((1, 3), (2, 3), (3, 4))}
