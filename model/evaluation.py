@@ -34,7 +34,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
-from pointly.pointgen.coco import encode_panoptic_png
+from pointly.pointgen.coco import encode_panoptic_png, load_json_object
 from pointly.pointgen.errors import PointlyError
 
 log = logging.getLogger(__name__)
@@ -46,17 +46,9 @@ __all__ = ["pq_compute", "pq_from_arrays", "format_table", "GROUPS"]
 
 # ----------------------------------------------------------------------------- loading / checks
 def _load_json(path: Path, what: str) -> dict:
-    if not path.is_file():
-        raise PointlyError(f"{what} not found", file=path, fix="check the path")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            doc = json.load(fh)
-    except json.JSONDecodeError as exc:
-        raise PointlyError(f"not valid JSON: {exc.msg} at line {exc.lineno}", file=path,
-                           fix="the file may be truncated; re-create it") from None
-    except UnicodeDecodeError:
-        raise PointlyError("not a UTF-8 text file", file=path, fix="pass the panoptic JSON file") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("annotations"), list):
+    """A COCO panoptic JSON: a JSON object with an ``annotations`` list."""
+    doc = load_json_object(path, what)
+    if not isinstance(doc.get("annotations"), list):
         raise PointlyError("not a COCO panoptic JSON (no 'annotations' list)", file=path,
                            fix="pass the panoptic JSON with annotations[].segments_info")
     return doc

@@ -102,7 +102,12 @@ def encode_panoptic_png(ids: np.ndarray) -> np.ndarray:
     return np.stack([ids % 256, (ids // 256) % 256, ids // 65536], axis=-1).astype(np.uint8)
 
 
-def _load_json(path: Path, what: str) -> dict:
+def load_json_object(path: str | Path, what: str) -> dict:
+    """Read a JSON file that must hold an object; every problem is one :class:`PointlyError` line.
+
+    ``what`` names the file in the message (e.g. "panoptic JSON").
+    """
+    path = Path(path)
     if not path.is_file():
         raise PointlyError(f"{what} not found", file=path, fix="check the path")
     try:
@@ -110,9 +115,11 @@ def _load_json(path: Path, what: str) -> dict:
             doc = json.load(fh)
     except json.JSONDecodeError as exc:
         raise PointlyError(f"not valid JSON: {exc.msg} at line {exc.lineno}", file=path,
-                           fix="the file may be truncated") from None
+                           fix="the file may be truncated; re-create it") from None
+    except UnicodeDecodeError:
+        raise PointlyError("not a UTF-8 text file", file=path, fix=f"pass the {what} file") from None
     if not isinstance(doc, dict):
-        raise PointlyError("not a COCO JSON object", file=path)
+        raise PointlyError(f"not a COCO JSON object (expected the {what})", file=path)
     return doc
 
 
@@ -190,7 +197,7 @@ class PanopticDataset:
         if not self.png_dir.is_dir():
             raise PointlyError("panoptic PNG folder not found", file=self.png_dir,
                                fix="pass the folder holding the panoptic PNGs")
-        doc = _load_json(self.json_path, "panoptic JSON")
+        doc = load_json_object(self.json_path, "panoptic JSON")
         self.check = check
         self.categories = _categories(doc, self.json_path, default_isthing=None)
         self.images = _images(doc, self.json_path)
@@ -296,7 +303,7 @@ class InstancesDataset:
 
     def __init__(self, json_path: str | Path) -> None:
         self.json_path = Path(json_path)
-        doc = _load_json(self.json_path, "instances JSON")
+        doc = load_json_object(self.json_path, "instances JSON")
         self.categories = _categories(doc, self.json_path, default_isthing=True)
         self.images = _images(doc, self.json_path)
         self._by_id = {im.id: im for im in self.images}
