@@ -8,9 +8,9 @@ exactly what is on disk and a restart resumes where each annotator was.
 
 Every UI action has a twin API endpoint (``/click``, ``/undo``, ...; see docs/annotator.md)
 that calls the same :class:`AnnotatorApp` method, so the gradio_client tests exercise the code
-path of the browser. Click events use ``trigger_mode="multiple"`` (Gradio would otherwise drop
+path of the browser. UI events use ``trigger_mode="multiple"`` (Gradio would otherwise drop
 clicks that arrive while one is processed) and no concurrency limit, so one user's click never
-waits for another's.
+waits for another's. The page script sends one user's actions one at a time, in order.
 """
 from __future__ import annotations
 
@@ -69,10 +69,13 @@ class AnnotatorApp:
     async def in_order(self, user: str, work):
         """Run ``work`` (blocking) in a worker thread, in the order the user's events arrived.
 
-        Gradio starts events concurrently; without this a key press and the click right after it
-        could be applied in the wrong order. An ``asyncio.Lock`` is FIFO, so each annotator's
-        actions run one after another in arrival order, while other annotators' actions run in
-        parallel (their own locks; the work itself is in threads)."""
+        Gradio starts events concurrently; without this two requests of one annotator could run
+        at the same time. An ``asyncio.Lock`` is FIFO, so each annotator's actions run one after
+        another in arrival order, while other annotators' actions run in parallel (their own
+        locks; the work itself is in threads). Arrival order is the order of the user's actions
+        because the page sends one action at a time, each after the previous one's response
+        (the ordered queue of static/annotator.js); requests sent concurrently (API clients)
+        are applied in whatever order they arrive."""
         lock = self._order_locks.get(user)
         if lock is None:
             lock = self._order_locks[user] = asyncio.Lock()
@@ -334,13 +337,17 @@ def build_blocks(app: AnnotatorApp):
             user = _user(request)
             return await app.in_order(user, lambda: view(user, app.act(user, "select", value) if value else []))
 
+        # queue=False: each event is one POST whose response is its result, which the page script
+        # (static/annotator.js) takes as the acknowledgement before it sends the next action;
+        # trigger_mode="multiple": the page script already sends one action at a time, and Gradio
+        # must not drop a repeated key (N N, Del Del) whose previous result is still being shown.
         common = dict(outputs=outputs, concurrency_limit=None, show_progress="hidden", queue=False,
-                      api_visibility="private")
-        canvas.select(on_select, None, trigger_mode="multiple", **common)
+                      api_visibility="private", trigger_mode="multiple")
+        canvas.select(on_select, None, **common)
         category.input(on_category, category, **common)
         segments.input(on_segment, segments, **common)
         b_new.click(ui("new"), None, **common)
-        b_undo.click(ui("undo"), None, trigger_mode="multiple", **common)
+        b_undo.click(ui("undo"), None, **common)
         b_del.click(ui("delete"), None, **common)
         b_prev.click(ui("navigate", -1), None, **common)
         b_next.click(ui("navigate", +1), None, **common)

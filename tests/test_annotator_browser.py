@@ -148,6 +148,94 @@ def test_clicks_at_known_pixels_keyboard_and_refresh(browser, shared):
     page.close()
 
 
+# Installed before the page's scripts: delays the NEXT action request (POST .../run/predict) by
+# window.__pointlyTestDelay ms before it leaves the browser, like a slow network path. Without
+# the page's ordered queue, a click made after that action is sent at once and overtakes it.
+SLOW_NEXT_REQUEST = """(() => {
+  window.__pointlyTestDelay = 0;
+  const f = window.fetch.bind(window);
+  window.fetch = function (input, init) {
+    const url = typeof input === "string" ? input : (input.url || input.href || "");
+    if (window.__pointlyTestDelay > 0 && /\\/run\\/predict/.test(url)) {
+      const ms = window.__pointlyTestDelay;
+      window.__pointlyTestDelay = 0;
+      return new Promise(r => setTimeout(r, ms)).then(() => f(input, init));
+    }
+    return f(input, init);
+  };
+})();"""
+
+
+def journal_events(project, user: str = "local") -> list[dict]:
+    return [json.loads(line) for line in (project / "journal" / f"{user}.jsonl").read_text().splitlines()
+            if line.strip()]
+
+
+def test_slow_action_request_is_not_overtaken_by_the_next_click(browser, tmp_path):
+    """A key or button action whose request is slow, then an immediate click: the server must
+    apply them in the order the user made them (N then click = the point is in the NEW instance)."""
+    images = make_images(tmp_path / "images")
+    srv = Server(images, tmp_path / "project").start()
+    page = browser.new_page(viewport={"width": 1400, "height": 950})
+    page.add_init_script(SLOW_NEXT_REQUEST)
+    try:
+        open_app(page, srv.url)
+        page.keyboard.press("1")  # disc
+        wait_ack(page, "a.category === 'disc'")
+        canvas = Canvas(page, 640)
+        canvas.click(100, 100)
+        first = wait_ack(page, "a.points === 1")["segment"]
+        n0 = len(journal_events(tmp_path / "project"))
+
+        def slow_next(ms: int = 700) -> None:
+            page.evaluate(f"() => {{ window.__pointlyTestDelay = {ms}; }}")
+
+        def wait_events(n: int) -> None:  # the journal has n more events (each action applied)
+            deadline = time.monotonic() + 20
+            while len(journal_events(tmp_path / "project")) < n0 + n:
+                assert time.monotonic() < deadline, journal_events(tmp_path / "project")[n0:]
+                time.sleep(0.05)
+
+        slow_next()
+        page.keyboard.press("n")  # its request is 700 ms late; the clicks come right after it
+        canvas.click(200, 200)
+        canvas.click(210, 210)
+        wait_events(3)
+        slow_next()
+        page.keyboard.press("2")  # rectangle, then a click at once
+        canvas.click(400, 200)
+        wait_events(5)
+        slow_next()
+        page.click("#pointly-new")  # the button with the mouse, then a click at once
+        canvas.click(420, 220)
+        wait_events(7)
+        slow_next()
+        page.keyboard.press("z")  # undo, then a click: the undo removes the point before it
+        canvas.click(430, 230)
+        wait_events(9)
+        slow_next()
+        page.keyboard.press("Delete")  # delete the current segment, then a click: a new segment
+        canvas.click(440, 240)
+        wait_events(11)
+        time.sleep(0.3)  # nothing else arrives
+        events = journal_events(tmp_path / "project")[n0:]
+        assert [e["type"] for e in events] == ["new", "click", "click", "category", "click", "new", "click",
+                                               "undo", "click", "delete", "click"], events
+        clicks = [e for e in events if e["type"] == "click"]
+        assert clicks[0]["segment"] == clicks[1]["segment"] != first  # N applied before both clicks
+        assert clicks[2]["segment"] not in (first, clicks[0]["segment"])  # rectangle: a new segment
+        assert clicks[2]["category_id"] != clicks[0]["category_id"]
+        assert clicks[3]["segment"] != clicks[2]["segment"]  # the New-instance button came first
+        assert events[7]["segment"] == clicks[3]["segment"]  # undo took the point before it...
+        assert events[9]["segment"] == clicks[4]["segment"]  # ...and Del the segment before it
+        assert clicks[5]["segment"] != clicks[4]["segment"]
+        a = wait_ack(page, f"a.points === 5 && a.segment === '{clicks[5]['segment']}'")
+        assert page.evaluate("() => window.pointlyDropped") == 0
+    finally:
+        page.close()
+        srv.stop()
+
+
 def test_sigkill_mid_session_loses_no_acknowledged_click(browser, tmp_path):
     images = make_images(tmp_path / "images")
     srv = Server(images, tmp_path / "project").start()

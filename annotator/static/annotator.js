@@ -1,4 +1,21 @@
-/* pointly annotator: keyboard shortcuts and lossless canvas clicks.
+/* pointly annotator: keyboard shortcuts, lossless canvas clicks, and ONE ordered queue of actions.
+ *
+ * Order. The server applies each annotator's requests in the order they arrive, but the page
+ * would otherwise send a key action and the canvas click right after it as two concurrent HTTP
+ * requests, which can arrive (and be applied) the other way round: N then a fast click put the
+ * point in the OLD instance. So every state-changing action of the page goes through one queue
+ * and is sent only after the previous one was acknowledged (its HTTP response arrived, i.e. the
+ * server has applied and journaled it):
+ *   - keys (digits, N, Z, Ctrl+Z, Del, arrows, T) and trusted mouse clicks on the pointly
+ *     buttons are queued as "press" actions and replayed as a click on the button in turn;
+ *   - canvas clicks are queued as "click" actions (see below);
+ *   - every other action request of the page (the initial load, a category picked in the search
+ *     box, a segment selected in the list) is queued by the fetch wrapper as a "request" action
+ *     when Gradio sends it, so it is ordered with the rest.
+ * The acknowledgement is observed in a wrapper of window.fetch around Gradio's POSTs to
+ * /run/predict (all UI events are queue=False, so that POST's response is the event's result):
+ * the first such request after a press/click was triggered is that action's request. An action
+ * that produces no request within NO_REQUEST_MS (should not happen) releases the queue.
  *
  * Keys click the (visible or hidden) buttons of the page, so a shortcut runs exactly the same
  * server handler as the button. Typing in a text field (the category search) is left alone.
@@ -8,8 +25,9 @@
  * (Gradio drops the click), and when the image is swapped between mousedown and mouseup the
  * browser fires no click at all. So a capturing listener takes the click on mousedown (left
  * button), queues its screen position, and replays it, in order, as a synthetic click on the
- * <img> as soon as the image is ready (every render of an image has the same size, so the
- * position maps to the same pixel); the browser's own click on the canvas is then suppressed.
+ * <img> when it is its turn and the image is ready (every render of an image has the same size,
+ * so the position maps to the same pixel); the browser's own click on the canvas is then
+ * suppressed. A click outside the drawn picture (which Gradio ignores) is dropped at its turn.
  * Taking the click on mousedown also saves the press duration. */
 (function () {
   const KEYS = {
@@ -19,18 +37,116 @@
     "ArrowLeft": "pointly-prev", "ArrowRight": "pointly-next",
     "t": "pointly-preview", "T": "pointly-preview",
   };
-  function press(id) {
+  const NO_REQUEST_MS = 2000;
+
+  const queue = [];        // actions in the order the user made them
+  let inFlight = null;     // the action sent and not yet acknowledged
+  let awaiting = null;     // a triggered press/click whose request has not been seen yet
+  let imageWait = false;   // a timer polls for the canvas image
+  window.pointlyHeldClicks = 0;  // clicks that had to wait (queue busy or image loading); diagnostics
+  window.pointlyAcked = 0;       // actions acknowledged by the server (diagnostics, tests)
+  window.pointlyDropped = 0;     // canvas clicks outside the drawn picture (Gradio ignores those)
+
+  function button(id) {
     let el = document.getElementById(id);
-    if (!el) return false;
-    if (el.tagName !== "BUTTON") el = el.querySelector("button") || el;
-    el.click();
-    return true;
+    if (el && el.tagName !== "BUTTON") el = el.querySelector("button") || el;
+    return el;
   }
   function typing(target) {
     if (!target) return false;
     const tag = (target.tagName || "").toUpperCase();
     return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || target.isContentEditable;
   }
+  function canvasImg() { return document.querySelector("#pointly-canvas img"); }
+  function ready(img) { return !!img && img.complete && img.naturalWidth > 0; }
+  function onCanvas(target) {
+    return !!(target && target.closest && target.closest("#pointly-canvas") &&
+              (target.tagName === "IMG" || target.querySelector && target.querySelector("img")));
+  }
+  function inPicture(img, x, y) {
+    // Gradio's own mapping (object-fit contain, never scaled above natural size): null outside
+    const r = img.getBoundingClientRect();
+    const s = Math.min(r.width / img.naturalWidth, r.height / img.naturalHeight, 1);
+    const px = Math.round((x - r.left - (r.width - img.naturalWidth * s) / 2) / s);
+    const py = Math.round((y - r.top - (r.height - img.naturalHeight * s) / 2) / s);
+    return px >= 0 && px < img.naturalWidth && py >= 0 && py < img.naturalHeight;
+  }
+
+  function enqueue(action) {
+    queue.push(action);
+    pump();
+  }
+  function acknowledged(action) {
+    if (inFlight !== action) return;
+    clearTimeout(action.timer);
+    if (awaiting === action) awaiting = null;
+    inFlight = null;
+    window.pointlyAcked += 1;
+    pump();
+  }
+  function pump() {
+    while (!inFlight && queue.length) {
+      const action = queue[0];
+      if (action.kind === "click") {
+        const img = canvasImg();
+        if (!ready(img)) {
+          if (!imageWait) {
+            imageWait = true;
+            setTimeout(function () { imageWait = false; pump(); }, 4);
+          }
+          return;
+        }
+        queue.shift();
+        if (!inPicture(img, action.x, action.y)) { window.pointlyDropped += 1; continue; }
+        start(action);
+        img.dispatchEvent(new MouseEvent("click", {
+          bubbles: true, cancelable: true, view: window, clientX: action.x, clientY: action.y }));
+      } else if (action.kind === "press") {
+        queue.shift();
+        const el = button(action.id);
+        if (!el) continue;
+        start(action);
+        el.click();
+      } else {  // "request": an action request Gradio sent on its own (load, dropdown, radio)
+        queue.shift();
+        inFlight = action;
+        action.send().then(function () { acknowledged(action); }, function () { acknowledged(action); });
+      }
+    }
+  }
+  function start(action) {
+    inFlight = awaiting = action;
+    action.timer = setTimeout(function () {
+      if (awaiting === action) { awaiting = null; acknowledged(action); }
+    }, NO_REQUEST_MS);
+  }
+
+  // ---- the acknowledgement: Gradio's POST of an event to /run/predict, and its response
+  const pageFetch = window.fetch.bind(window);
+  function isAction(input, init) {
+    const url = typeof input === "string" ? input : (input && (input.url || input.href)) || "";
+    const method = ((init && init.method) || (input && input.method) || "GET").toUpperCase();
+    return method === "POST" && /\/run\/predict\/?(\?|$)/.test(url);
+  }
+  window.fetch = function (input, init) {
+    if (!isAction(input, init)) return pageFetch(input, init);
+    if (awaiting) {  // the request of the press/click just triggered: send it now
+      const action = awaiting;
+      awaiting = null;
+      const sent = pageFetch(input, init);
+      sent.then(function () { acknowledged(action); }, function () { acknowledged(action); });
+      return sent;
+    }
+    return new Promise(function (resolve, reject) {
+      enqueue({ kind: "request", send: function () {
+        const sent = pageFetch(input, init);
+        sent.then(resolve, reject);
+        return sent;
+      } });
+    });
+  };
+
+  // ---- inputs
   document.addEventListener("keydown", function (ev) {
     if (typing(ev.target)) {
       if (ev.key === "Escape") ev.target.blur();
@@ -45,41 +161,32 @@
     } else {
       id = KEYS[ev.key] || null;
     }
-    if (id && press(id)) {
+    if (id && button(id)) {
       ev.preventDefault();
       ev.stopPropagation();
+      enqueue({ kind: "press", id: id });
     }
   }, true);
-
-  const pending = [];
-  window.pointlyHeldClicks = 0;  // clicks that had to wait for the image (diagnostics, benchmark)
-  function canvasImg() { return document.querySelector("#pointly-canvas img"); }
-  function ready(img) { return !!img && img.complete && img.naturalWidth > 0; }
-  function onCanvas(target) {
-    return !!(target && target.closest && target.closest("#pointly-canvas") &&
-              (target.tagName === "IMG" || target.querySelector && target.querySelector("img")));
-  }
-  function flush() {
-    const img = canvasImg();
-    if (!ready(img)) { setTimeout(flush, 4); return; }
-    while (pending.length) {
-      const p = pending.shift();
-      img.dispatchEvent(new MouseEvent("click", {
-        bubbles: true, cancelable: true, view: window, clientX: p.x, clientY: p.y }));
-    }
-  }
   document.addEventListener("mousedown", function (ev) {
     if (!ev.isTrusted || ev.button !== 0 || ev.ctrlKey || ev.metaKey || ev.altKey || ev.shiftKey) return;
     if (!onCanvas(ev.target)) return;
     ev.preventDefault();  // no text selection or image drag on the canvas
     const active = document.activeElement;  // ...but leave the search box, so keys are shortcuts
     if (active && typing(active)) active.blur();
-    pending.push({ x: ev.clientX, y: ev.clientY });
-    if (!ready(canvasImg())) window.pointlyHeldClicks += 1;
-    if (pending.length === 1) flush();
+    if (inFlight || queue.length || !ready(canvasImg())) window.pointlyHeldClicks += 1;
+    enqueue({ kind: "click", x: ev.clientX, y: ev.clientY });
   }, true);
   document.addEventListener("click", function (ev) {
-    // the browser's own click on the canvas: already taken on mousedown
-    if (ev.isTrusted && onCanvas(ev.target)) { ev.stopPropagation(); ev.preventDefault(); }
+    if (!ev.isTrusted) return;  // our own replays
+    if (onCanvas(ev.target)) {  // the browser's own click on the canvas: already taken on mousedown
+      ev.stopPropagation(); ev.preventDefault();
+      return;
+    }
+    const b = ev.target && ev.target.closest && ev.target.closest("button");
+    const id = b && (b.id || (b.parentElement && b.parentElement.id) || "");
+    if (id && /^pointly-/.test(id) && button(id) === b) {  // a pointly button: in turn, like its key
+      ev.stopPropagation(); ev.preventDefault();
+      enqueue({ kind: "press", id: id });
+    }
   }, true);
 })();
