@@ -10,7 +10,7 @@ from pointly.model.evaluation import pq_from_arrays
 from pointly.model.train import load_checkpoint, train
 from pointly.pointgen.coco import PanopticDataset
 
-OVERFIT_ITERS = 300
+OVERFIT_ITERS = 160  # measured: PQ 82.9 on the 8 images already at iteration 120 of this schedule
 
 
 @pytest.mark.slow
