@@ -178,3 +178,28 @@ def test_ddp_two_processes_equal_single_process(tiny_synth, tmp_path):
     diff = max(float((wa[k].float() - wb[k].float()).abs().max()) for k in wa)
     assert diff < 1e-3
     assert not np.isnan(diff)
+
+
+@pytest.mark.slow
+def test_point_supervision_trains_without_masks(tiny_synth, tmp_path, capsys):
+    """Issue 5 path: targets from simulated points; the panoptic PNG folder is absent."""
+    import shutil
+
+    pts = tmp_path / "p10.json"
+    assert cli_main(["simulate", "--panoptic-json", str(tiny_synth / "train" / "panoptic.json"),
+                     "--panoptic-dir", str(tiny_synth / "train" / "panoptic"), "-o", str(pts), "-n", "10"]) == 0
+    images = tmp_path / "images"
+    shutil.copytree(tiny_synth / "train" / "images", images)
+    cfg = load_config("synthetic_small", [*FAST, "solver.max_iter=2", f"data.train_image_dir={images}",
+                                          "data.train_json=" + str(tmp_path / "absent.json"),
+                                          "data.train_panoptic_dir=" + str(tmp_path / "absent")])
+    from pointly.model.data import PointTargets
+
+    fn = PointTargets(pts, cfg, shape="convex")
+    ds = PanopticTrainSet(cfg, target_fn=fn)
+    t = ds[(0, 0)].targets
+    assert 0 < float(t.valid.mean()) < 1  # some pixels are ignored
+    assert t.thing_masks.shape[0] > 0 and t.stuff_classes[0] == 0
+    assert float((t.thing_masks.sum(0) * (1 - t.valid)).sum()) == 0  # shapes are never ignored
+    res = train(cfg, tmp_path / "run", target_fn=fn, progress=False)
+    assert res.iteration == 2 and all(np.isfinite(v) for v in res.losses.values())
