@@ -217,10 +217,20 @@ def test_slow_action_request_is_not_overtaken_by_the_next_click(browser, tmp_pat
         page.keyboard.press("Delete")  # delete the current segment, then a click: a new segment
         canvas.click(440, 240)
         wait_events(11)
+        page.locator("#pointly-category input").click()  # the search box: Gradio's own request
+        page.keyboard.press("Control+a")
+        page.keyboard.type("star")
+        page.wait_for_function("() => { const o = [...document.querySelectorAll("
+                               "\"li[data-testid='dropdown-option']\")]; "
+                               "return o.length === 1 && o[0].innerText.includes('star'); }")
+        slow_next()
+        page.keyboard.press("Enter")  # star, late; then a click at once
+        canvas.click(450, 250)
+        wait_events(13)
         time.sleep(0.3)  # nothing else arrives
         events = journal_events(tmp_path / "project")[n0:]
         assert [e["type"] for e in events] == ["new", "click", "click", "category", "click", "new", "click",
-                                               "undo", "click", "delete", "click"], events
+                                               "undo", "click", "delete", "click", "category", "click"], events
         clicks = [e for e in events if e["type"] == "click"]
         assert clicks[0]["segment"] == clicks[1]["segment"] != first  # N applied before both clicks
         assert clicks[2]["segment"] not in (first, clicks[0]["segment"])  # rectangle: a new segment
@@ -229,7 +239,8 @@ def test_slow_action_request_is_not_overtaken_by_the_next_click(browser, tmp_pat
         assert events[7]["segment"] == clicks[3]["segment"]  # undo took the point before it...
         assert events[9]["segment"] == clicks[4]["segment"]  # ...and Del the segment before it
         assert clicks[5]["segment"] != clicks[4]["segment"]
-        a = wait_ack(page, f"a.points === 5 && a.segment === '{clicks[5]['segment']}'")
+        assert clicks[6]["category_id"] == events[11]["category_id"] != clicks[5]["category_id"]
+        a = wait_ack(page, f"a.points === 6 && a.category === 'star' && a.segment === '{clicks[6]['segment']}'")
         assert page.evaluate("() => window.pointlyDropped") == 0
     finally:
         page.close()

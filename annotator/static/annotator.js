@@ -9,13 +9,17 @@
  *   - keys (digits, N, Z, Ctrl+Z, Del, arrows, T) and trusted mouse clicks on the pointly
  *     buttons are queued as "press" actions and replayed as a click on the button in turn;
  *   - canvas clicks are queued as "click" actions (see below);
- *   - every other action request of the page (the initial load, a category picked in the search
- *     box, a segment selected in the list) is queued by the fetch wrapper as a "request" action
- *     when Gradio sends it, so it is ordered with the rest.
+ *   - a category picked in the search box or a segment picked in the list: Gradio sends their
+ *     request itself, some 10-20 ms after the choice (after the box loses focus), so a click
+ *     made right after could overtake it. The native "change" event of the choice (synchronous,
+ *     before any later click) queues an "expect" action, and Gradio's request fills it;
+ *   - any other action request of the page (the initial load) is queued by the fetch wrapper as
+ *     a "request" action when Gradio sends it.
  * The acknowledgement is observed in a wrapper of window.fetch around Gradio's POSTs to
  * /run/predict (all UI events are queue=False, so that POST's response is the event's result):
- * the first such request after a press/click was triggered is that action's request. An action
- * that produces no request within NO_REQUEST_MS (should not happen) releases the queue.
+ * the first such request after a press/click was triggered (or an "expect" came up) is that
+ * action's request. An action that produces no request within NO_REQUEST_MS (EXPECT_MS for a
+ * choice, which may legitimately send nothing) releases the queue.
  *
  * Keys click the (visible or hidden) buttons of the page, so a shortcut runs exactly the same
  * server handler as the button. Typing in a text field (the category search) is left alone.
@@ -38,6 +42,7 @@
     "t": "pointly-preview", "T": "pointly-preview",
   };
   const NO_REQUEST_MS = 2000;
+  const EXPECT_MS = 500;
 
   const queue = [];        // actions in the order the user made them
   let inFlight = null;     // the action sent and not yet acknowledged
@@ -98,6 +103,8 @@
         }
         queue.shift();
         if (!inPicture(img, action.x, action.y)) { window.pointlyDropped += 1; continue; }
+        const active = document.activeElement;  // leave the search box, so keys are shortcuts
+        if (active && typing(active)) active.blur();
         start(action);
         img.dispatchEvent(new MouseEvent("click", {
           bubbles: true, cancelable: true, view: window, clientX: action.x, clientY: action.y }));
@@ -107,18 +114,21 @@
         if (!el) continue;
         start(action);
         el.click();
-      } else {  // "request": an action request Gradio sent on its own (load, dropdown, radio)
+      } else if (action.kind === "expect" && !action.send) {  // Gradio has not sent it yet
+        queue.shift();
+        start(action, EXPECT_MS);
+      } else {  // "request", or an "expect" whose request Gradio sent while it waited in the queue
         queue.shift();
         inFlight = action;
         action.send().then(function () { acknowledged(action); }, function () { acknowledged(action); });
       }
     }
   }
-  function start(action) {
+  function start(action, ms) {
     inFlight = awaiting = action;
     action.timer = setTimeout(function () {
       if (awaiting === action) { awaiting = null; acknowledged(action); }
-    }, NO_REQUEST_MS);
+    }, ms || NO_REQUEST_MS);
   }
 
   // ---- the acknowledgement: Gradio's POST of an event to /run/predict, and its response
@@ -138,11 +148,13 @@
       return sent;
     }
     return new Promise(function (resolve, reject) {
-      enqueue({ kind: "request", send: function () {
+      const send = function () {
         const sent = pageFetch(input, init);
         sent.then(resolve, reject);
         return sent;
-      } });
+      };
+      const expecting = queue.find(function (a) { return a.kind === "expect" && !a.send; });
+      if (expecting) { expecting.send = send; pump(); } else enqueue({ kind: "request", send: send });
     });
   };
 
@@ -170,11 +182,16 @@
   document.addEventListener("mousedown", function (ev) {
     if (!ev.isTrusted || ev.button !== 0 || ev.ctrlKey || ev.metaKey || ev.altKey || ev.shiftKey) return;
     if (!onCanvas(ev.target)) return;
-    ev.preventDefault();  // no text selection or image drag on the canvas
-    const active = document.activeElement;  // ...but leave the search box, so keys are shortcuts
-    if (active && typing(active)) active.blur();
+    ev.preventDefault();  // no text selection or image drag on the canvas (the search box is left
+                          // when the click's turn comes, see pump: not before a pending choice is sent)
     if (inFlight || queue.length || !ready(canvasImg())) window.pointlyHeldClicks += 1;
     enqueue({ kind: "click", x: ev.clientX, y: ev.clientY });
+  }, true);
+  document.addEventListener("change", function (ev) {
+    const t = ev.target;
+    if (t && t.closest && (t.closest("#pointly-category") || t.closest("#pointly-segments"))) {
+      enqueue({ kind: "expect" });
+    }
   }, true);
   document.addEventListener("click", function (ev) {
     if (!ev.isTrusted) return;  // our own replays
