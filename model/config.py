@@ -241,7 +241,7 @@ def synthetic_small() -> Config:
                             max_size_test=256)
     cfg.inference.stuff_area_limit = 64  # 4096 px at 800 px short side ≈ 0.64 % of the image
     cfg.data = DataConfig(kind="synthetic", num_workers=0)
-    cfg.solver = SolverConfig(optimizer="AdamW", base_lr=1e-3, ims_per_batch=8, max_iter=800, warmup_iters=50,
+    cfg.solver = SolverConfig(optimizer="AdamW", base_lr=1e-3, ims_per_batch=8, max_iter=400, warmup_iters=50,
                               checkpoint_period=500, log_period=10, clip_value=35.0)
     cfg.thing_ids = [c["id"] for c in cats if c["isthing"]]
     cfg.stuff_ids = [c["id"] for c in cats if not c["isthing"]]
