@@ -53,7 +53,7 @@ def train(config_name: str, overrides: tuple[str, ...], out_dir: Path, resume: b
             raise PointlyError("--supervision points needs --points FILE.json",
                                fix="make one with `pointly simulate` or `pointly annotate`")
         # point-supervision hook (issue 5): the one implementation of point targets lives in
-        # model/point_targets.py (shared with the trained study); same interface as data.PointTargets
+        # model/point_targets.py (shared with the trained study)
         from pointly.model.point_targets import PointTargets
 
         if points_file is not None:

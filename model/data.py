@@ -104,7 +104,7 @@ class PanopticTrainSet(torch.utils.data.Dataset):
     ``target_fn``, when given, replaces :func:`~pointly.model.gt.full_targets`: it receives
     ``(image_info, aug)`` with ``aug = dict(size=(h, w), flip=bool, rng=numpy Generator)`` and
     returns the image's :class:`TrainTargets`. A ``target_fn`` with ``images`` and ``categories``
-    attributes (:class:`PointTargets`) also supplies the image list, so no panoptic PNG is read.
+    attributes (:class:`pointly.model.point_targets.PointTargets`) also supplies the image list, so no panoptic PNG is read.
     """
 
     def __init__(self, cfg, split: str = "train", *, target_fn: Callable | None = None,
@@ -182,84 +182,6 @@ class PanopticTrainSet(torch.utils.data.Dataset):
             targets = full_targets(lm, segs, self.thing_index, self.stuff_index)
         image = torch.from_numpy(np.array(img, copy=True)).permute(2, 0, 1).contiguous()
         return Sample(image, targets, info.id)
-
-
-class PointTargets:
-    """Point supervision (issue 5): targets from a points JSON via :func:`pointly.pointgen.targets.build_targets`,
-    built per sample *after* the geometric augmentation, directly on the stride-4 grid; no mask is read.
-
-    Things: the shape (rasterised hull of the points) is the mask, the mean of the points the
-    centre, the shape's box chooses the FPN levels and the Gaussian radius. Stuff: one map per
-    class (union of its shapes); class 0 ("things") = the union of the thing shapes. ``valid`` =
-    not ignored (pixels covered by exactly one shape, see ``pointgen.targets``).
-    """
-
-    def __init__(self, points_file: str | Path, cfg, **options) -> None:
-        from pointly.pointgen.coco import Category, ImageInfo
-        from pointly.pointgen.formats import annotations_by_image, load_points
-        from pointly.pointgen.targets import TargetOptions, parse_dilation
-
-        self.path = Path(points_file)
-        doc = load_points(self.path)
-        if "dilation" in options and isinstance(options["dilation"], str):
-            options["dilation"], options["dilation_units"] = parse_dilation(options["dilation"])
-        self.options = TargetOptions(**options)
-        self.categories = {int(c["id"]): Category(int(c["id"]), str(c["name"]), bool(c["isthing"]),
-                                                  str(c.get("supercategory", "")))
-                           for c in doc["categories"]}
-        self.images = [ImageInfo(int(i["id"]), str(i["file_name"]), int(i["width"]), int(i["height"]))
-                       for i in doc["images"]]
-        self._anns = annotations_by_image(doc)
-        self.thing_index: dict[int, int] = {}
-        self.stuff_index: dict[int, int] = {}
-
-    def segments_info(self, image_id: int) -> list[dict]:
-        return list(self._anns.get(image_id, []))
-
-    def bind(self, thing_index: dict[int, int], stuff_index: dict[int, int]) -> None:
-        self.thing_index, self.stuff_index = thing_index, stuff_index
-
-    def __call__(self, info, aug: dict) -> TrainTargets:
-        from pointly.pointgen.targets import PixelTransform, build_targets
-
-        h, w = aug["size"]
-        t = PixelTransform.identity(info.width, info.height).resize(w, h)
-        if aug["flip"]:
-            t = t.hflip()
-        t = t.downsample(4)
-        it = build_targets(self._anns.get(info.id, []), self.categories, info, options=self.options,
-                           transform=t, rng=aug["rng"], file=self.path)
-        h4, w4 = t.shape
-        masks, classes, centres, boxes = [], [], [], []
-        stuff: dict[int, np.ndarray] = {}
-        things_union = np.zeros((h4, w4), dtype=bool)
-        for s in it.segments:
-            if not s.visible:
-                continue
-            if s.isthing and s.category_id in self.thing_index:
-                x, y, bw, bh = s.bbox
-                masks.append(s.mask)
-                classes.append(self.thing_index[s.category_id])
-                centres.append(s.centre)
-                boxes.append([4 * x, 4 * y, 4 * (x + bw), 4 * (y + bh)])
-                things_union |= s.mask
-            elif not s.isthing and s.category_id in self.stuff_index:
-                c = self.stuff_index[s.category_id]
-                stuff[c] = stuff.get(c, np.zeros((h4, w4), dtype=bool)) | s.mask
-        if things_union.any():
-            stuff[0] = things_union
-        present = sorted(stuff)
-        return TrainTargets(
-            thing_masks=torch.from_numpy(np.stack(masks).astype(np.float32)) if masks else torch.zeros(0, h4, w4),
-            thing_classes=torch.tensor(classes, dtype=torch.int64),
-            thing_centers=torch.tensor(centres, dtype=torch.float32).reshape(-1, 2),
-            thing_boxes=torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
-            stuff_masks=torch.from_numpy(np.stack([stuff[c] for c in present]).astype(np.float32))
-            if present else torch.zeros(0, h4, w4),
-            stuff_classes=torch.tensor(present, dtype=torch.int64),
-            valid=torch.from_numpy((~it.ignore).astype(np.float32)),
-            image_size=(h, w),
-        )
 
 
 class IterationBatchSampler(torch.utils.data.Sampler):

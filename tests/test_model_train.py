@@ -193,7 +193,7 @@ def test_point_supervision_trains_without_masks(tiny_synth, tmp_path, capsys):
     cfg = load_config("synthetic_small", [*FAST, "solver.max_iter=2", f"data.train_image_dir={images}",
                                           "data.train_json=" + str(tmp_path / "absent.json"),
                                           "data.train_panoptic_dir=" + str(tmp_path / "absent")])
-    from pointly.model.data import PointTargets
+    from pointly.model.point_targets import PointTargets
 
     fn = PointTargets(pts, cfg, shape="convex")
     ds = PanopticTrainSet(cfg, target_fn=fn)
