@@ -105,16 +105,23 @@ def choose_distinct(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
     """
     if k <= 0:
         return _EMPTY
+    return np.array(_choose_distinct_list(n, k, rng), dtype=np.int64)
+
+
+def _choose_distinct_list(n: int, k: int, rng: np.random.Generator) -> list[int]:
+    """:func:`choose_distinct` as a Python list (the same draws; no array round trip for 20 points)."""
+    if k <= 0:
+        return []
     if k > n:
         raise ValueError(f"cannot draw {k} distinct values from {n}")
     if 4 * k > n:
-        return rng.permutation(n)[:k]
+        return rng.permutation(n)[:k].tolist()
     seen: dict[int, None] = {}  # insertion-ordered: the first k distinct draws, in draw order
     while True:
         for v in rng.integers(0, n, size=2 * k + 8).tolist():
             seen[v] = None
             if len(seen) == k:
-                return np.fromiter(seen, dtype=np.int64, count=k)
+                return list(seen)
 
 
 def _pool_counts(n_interior: int, n_boundary: int, points: int, k_boundary: int) -> tuple[int, int]:
@@ -153,9 +160,22 @@ class SampledPoints:
     kinds: list[str]
     pixels: int  # size of the segment in pixels
     short: bool
+    _xy: list[list[int]] | None = field(default=None, repr=False, compare=False)
+    _boundary_points: int | None = field(default=None, repr=False, compare=False)
 
     def coords_list(self) -> list[list[int]]:
+        """``coords`` as ``[[x, y], ...]`` (a list the caller owns; equal to ``coords.tolist()``)."""
+        if self._xy is not None:  # built by sample_one; handed over once, later calls rebuild it
+            xy, self._xy = self._xy, None
+            return xy
         return self.coords.tolist()
+
+    @property
+    def boundary_points(self) -> int:
+        """How many of the points come from the boundary pool."""
+        if self._boundary_points is not None:
+            return self._boundary_points
+        return self.kinds.count(BOUNDARY_KIND)
 
 
 def sample_segment_points(mask: np.ndarray, *, points: int = 20, boundary_share: float = 0.0,
@@ -217,6 +237,7 @@ class SegmentPools:
     x_extent: tuple[int, int] = (0, -1)
     y_extent: tuple[int, int] = (0, -1)
     _interior: np.ndarray | None = field(default=None, repr=False)
+    _interior_flag: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def pixels(self) -> int:
@@ -237,22 +258,34 @@ class SegmentPools:
         sampling: uniform on the pool, without replacement) without listing the pool; otherwise
         :func:`choose_distinct` on the listed pool.
         """
-        n = self.n_interior
         if k <= 0:
             return _EMPTY
+        return np.array(self._draw_interior_list(k, rng), dtype=np.int64)
+
+    def _draw_interior_list(self, k: int, rng: np.random.Generator) -> list[int]:
+        """:meth:`draw_interior` as a Python list (the same draws, fewer numpy calls)."""
+        n = self.n_interior
+        if k <= 0:
+            return []
         area = self.member.size
         if 8 * n < area or 4 * k > n:
-            return self.interior[choose_distinct(n, k, rng)]
-        flat_m, flat_b = self.member.ravel(), self.on_boundary.ravel()
+            return self.interior[_choose_distinct_list(n, k, rng)].tolist()
+        if self._interior_flag is None:  # one crop-flat lookup table: interior pixel or not
+            self._interior_flag = (self.member > self.on_boundary).ravel()
+        flag = self._interior_flag
         batch = 2 * k * area // n + 16
         seen: dict[int, None] = {}
         while True:
             cand = rng.integers(0, area, size=batch)
-            cand = cand[flat_m[cand] > flat_b[cand]]
-            for v in cand.tolist():
+            for v in cand[flag[cand]].tolist():
                 seen[v] = None
                 if len(seen) == k:
-                    return np.fromiter(seen, dtype=np.int64, count=k)
+                    return list(seen)
+
+    def xy_list(self, idx: Sequence[int]) -> list[list[int]]:
+        """Crop-flat indices (a list) → ``[[x, y], ...]`` image coordinates, in plain Python."""
+        cw, x0, y0 = self.crop_width, self.x0, self.y0
+        return [[i % cw + x0, i // cw + y0] for i in idx]
 
     def xy(self, idx: np.ndarray) -> np.ndarray:
         """Crop-flat indices → ``k × 2`` image coordinates ``(x, y)``."""
@@ -375,11 +408,22 @@ def label_map_pools(ids: np.ndarray, segment_ids: Sequence[int],
 
 
 def sample_one(p: SegmentPools, points: int, k_boundary: int, rng: np.random.Generator) -> SampledPoints:
-    """Draw the points of one segment: interior pool first, then boundary pool (module rule)."""
+    """Draw the points of one segment: interior pool first, then boundary pool (module rule).
+
+    Works on Python lists for the ~20 chosen pixels (a handful of numpy calls per segment instead
+    of a dozen: the fixed per-segment cost dominated images with many small segments,
+    bench_simulate.py); the draws are those of :meth:`SegmentPools.draw_interior` and
+    :func:`choose_distinct`, in that order.
+    """
     ni, nb = p.n_interior, p.boundary.size
     k_i, k_b = _pool_counts(ni, nb, points, k_boundary)
-    idx = np.concatenate([p.draw_interior(k_i, rng), p.boundary[choose_distinct(nb, k_b, rng)]])
-    return SampledPoints(p.xy(idx), [INTERIOR_KIND] * k_i + [BOUNDARY_KIND] * k_b, ni + nb, ni + nb < points)
+    idx = p._draw_interior_list(k_i, rng)
+    if k_b:
+        idx += p.boundary[_choose_distinct_list(nb, k_b, rng)].tolist()
+    xy = p.xy_list(idx)
+    coords = np.array(xy, dtype=np.int64) if xy else np.zeros((0, 2), np.int64)
+    return SampledPoints(coords, [INTERIOR_KIND] * k_i + [BOUNDARY_KIND] * k_b, ni + nb, ni + nb < points,
+                         _xy=xy, _boundary_points=k_b)
 
 
 def sample_pools(pools: Sequence[SegmentPools], indices: Sequence[int], *, points: int,

@@ -122,7 +122,7 @@ def _annotation(image_id: int, category_id: int, iscrowd: bool, bbox: Iterable[f
                 sp: sampling.SampledPoints, source_id: int, stats: SimulationSummary) -> dict:
     stats.segments += 1
     stats.points += len(sp.kinds)
-    stats.boundary_points += sp.kinds.count(sampling.BOUNDARY_KIND)
+    stats.boundary_points += sp.boundary_points
     stats.short_segments += int(sp.short)
     return {"image_id": int(image_id), "category_id": int(category_id), "iscrowd": int(iscrowd),
             "bbox": [float(v) for v in bbox], "area": area,
