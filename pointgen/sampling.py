@@ -237,7 +237,6 @@ class SegmentPools:
     x_extent: tuple[int, int] = (0, -1)
     y_extent: tuple[int, int] = (0, -1)
     _interior: np.ndarray | None = field(default=None, repr=False)
-    _interior_flag: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def pixels(self) -> int:
@@ -270,14 +269,12 @@ class SegmentPools:
         area = self.member.size
         if 8 * n < area or 4 * k > n:
             return self.interior[_choose_distinct_list(n, k, rng)].tolist()
-        if self._interior_flag is None:  # one crop-flat lookup table: interior pixel or not
-            self._interior_flag = (self.member > self.on_boundary).ravel()
-        flag = self._interior_flag
+        flat_m, flat_b = self.member.ravel(), self.on_boundary.ravel()
         batch = 2 * k * area // n + 16
         seen: dict[int, None] = {}
         while True:
             cand = rng.integers(0, area, size=batch)
-            for v in cand[flag[cand]].tolist():
+            for v in cand[flat_m[cand] > flat_b[cand]].tolist():
                 seen[v] = None
                 if len(seen) == k:
                     return list(seen)
@@ -321,16 +318,18 @@ def _crop_box(bbox: Sequence[float] | None, h: int, w: int) -> tuple[int, int, i
 
 
 def crop_pools(member: np.ndarray, on_boundary: np.ndarray, row0: int, col0: int, height: int,
-               width: int, segment_id: int = 0) -> SegmentPools:
+               width: int, segment_id: int = 0, pixels: int | None = None) -> SegmentPools:
     """The pools of a segment given by two crop masks that hold all of its pixels.
 
     ``member``/``on_boundary`` are the crop ``[row0 :, col0 :]`` of the segment's mask and of its
     boundary pixels in an ``height × width`` image. The exact extents come from the boundary pool
     alone: a segment's leftmost pixel has a left neighbour outside the segment, so it is a boundary
     pixel, unless it lies in the image's first column (likewise right, top and bottom).
+    ``pixels`` (optional) is the segment's pixel count when the caller already knows it (from an
+    RLE's runs of ones), which saves a pass over ``member``.
     """
     boundary = np.flatnonzero(on_boundary)
-    n_interior = int(np.count_nonzero(member)) - boundary.size
+    n_interior = (int(np.count_nonzero(member)) if pixels is None else int(pixels)) - boundary.size
     ch, cw = member.shape
     if boundary.size:
         bc = boundary % cw
@@ -509,9 +508,15 @@ def rle_crop(counts: np.ndarray, height: int, width: int) -> tuple[np.ndarray, i
     vals = np.zeros(counts.size, dtype=bool)
     vals[1::2] = True
     cols = np.repeat(vals, lengths).reshape(col1 - col0 + 1, height)  # one row per image column
-    rows_hit = np.flatnonzero(cols.any(axis=0))
-    row0 = max(int(rows_hit[0]) - 1, 0)
-    row1 = min(int(rows_hit[-1]) + 1, height - 1)
+    # the rows the mask touches, from the runs of ones (no pass over the expanded columns): a run
+    # that stays in one column covers rows start % H .. end % H; one that wraps into the next
+    # column covers row H - 1 of its first column and row 0 of its last
+    s1, e1 = starts[ones], ends[ones] - 1
+    wraps = (s1 // height) != (e1 // height)
+    row_lo = int(np.where(wraps, 0, s1 % height).min())
+    row_hi = int(np.where(wraps, height - 1, e1 % height).max())
+    row0 = max(row_lo - 1, 0)
+    row1 = min(row_hi + 1, height - 1)
     return np.ascontiguousarray(cols[:, row0:row1 + 1].T), row0, col0
 
 
@@ -525,9 +530,11 @@ def sample_rle_points(rle: dict, height: int, width: int, *, points: int = 20,
     """
     if points < 1 or not 0.0 <= boundary_share <= 1.0:
         raise ValueError("points must be >= 1 and boundary_share in [0, 1]")
-    crop, row0, col0 = rle_crop(rle_counts(rle), height, width)
+    counts = rle_counts(rle)
+    crop, row0, col0 = rle_crop(counts, height, width)
     if crop.size == 0:
         return SampledPoints(np.zeros((0, 2), np.int64), [], 0, True)
     on_b = mask_boundary(crop)
-    return sample_one(crop_pools(crop, on_b, row0, col0, height, width), points,
+    pixels = int(counts[1::2].sum())  # every pixel of the mask lies in the crop
+    return sample_one(crop_pools(crop, on_b, row0, col0, height, width, pixels=pixels), points,
                       boundary_count(points, boundary_share), rng)
