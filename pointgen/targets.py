@@ -24,8 +24,9 @@ paper, Sec. 3.5; our design in study.md, "Our design"). For one image and all it
 Crowd annotations (``iscrowd = 1``) give no segment: their shape pixels are ignored.
 All segments of an image are handled together on output-size claim maps (how many shapes claim
 a pixel, and the sum of their ids), filled by :func:`pointly.pointgen.raster.claim_maps` (one
-batched scanline pass on small canvases such as stride 4, one tight crop per shape on large ones),
-never by drawing a full-size mask per shape.
+batched scanline pass whose work stays inside the shapes' union box), never by drawing a
+full-size mask per shape; dilation claims are resolved inside the dilated shapes' union box and
+each segment's mask is cut from its own box, so the per-image work follows the segments' area.
 """
 from __future__ import annotations
 
@@ -373,7 +374,9 @@ def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: A
                       max(region[2], int(pc.max())), max(region[3], int(pr.max()))]
         s["box"] = region
 
-    owner = np.where(count == 1, idsum, np.int32(0))
+    # owner = id where exactly one shape claims; idsum is ours to reuse (no fresh image-sized array)
+    owner = idsum
+    owner[count != 1] = 0
 
     # points are hard labels: a point's pixel belongs to its segment, unless two segments' points share it
     if segs:
@@ -401,14 +404,19 @@ def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: A
 
     # dilation: grow every shape into pixels that no shape claimed; a pixel reached twice stays ignored
     if radius_in > 0 and segs:
-        free = (count == 0) & ~blocked
         dcount, dsum, dboxes = claim_maps(
             [[transform.apply(r) for r in shape_rings(dilate(g, radius_in))] for g in geoms], H, W)
         for s, box in zip(segs, dboxes):
             if box[2] >= box[0]:
                 s["dbox"] = tuple(int(v) for v in box)
-        grown = free & (dcount == 1)
-        np.copyto(owner, dsum, where=grown)
+        hit = dboxes[dboxes[:, 2] >= dboxes[:, 0]]
+        if hit.size:  # dcount is 0 outside the dilated shapes' union box: work inside it only
+            ys = slice(int(hit[:, 1].min()), int(hit[:, 3].max()) + 1)
+            xs = slice(int(hit[:, 0].min()), int(hit[:, 2].max()) + 1)
+            grown = dcount[ys, xs] == 1
+            grown &= count[ys, xs] == 0
+            grown &= ~blocked[ys, xs]
+            np.copyto(owner[ys, xs], dsum[ys, xs], where=grown)
 
     out: list[SegmentTarget] = []
     for s in segs:
