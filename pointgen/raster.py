@@ -259,7 +259,8 @@ def rasterize_claims(shapes: list[list[np.ndarray]], height: int, width: int
     xs = x0[e] + (row + 0.5 - y0[e]) * slope[e]
     rid = ring_id[e]
     # every (ring, rule, row) group holds an even count of crossings: pair them in x order
-    order = np.lexsort((xs, row, edge >= ne, rid))
+    # (one composite integer key: the same order as lexsort on (xs, row, rule, rid), ~2x faster)
+    order = np.lexsort((xs, (rid * 2 + (edge >= ne)) * height + row))
     row, xs, rid = row[order], xs[order], rid[order]
     s = np.ceil(xs[0::2] - 0.5 - _TOL).astype(np.int64)
     t = np.floor(xs[1::2] - 0.5 + _TOL).astype(np.int64)
@@ -271,7 +272,7 @@ def rasterize_claims(shapes: list[list[np.ndarray]], height: int, width: int
     if s.size == 0:
         return count, idsum, boxes
     # merge overlapping / touching spans of one shape on one row
-    order = np.lexsort((s, row, seg))
+    order = np.lexsort((s, seg * height + row))
     s, t, row, seg = s[order], t[order], row[order], seg[order]
     group = seg * height + row
     big = width + 2
