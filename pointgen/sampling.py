@@ -510,15 +510,9 @@ def rle_crop(counts: np.ndarray, height: int, width: int) -> tuple[np.ndarray, i
     vals = np.zeros(counts.size, dtype=bool)
     vals[1::2] = True
     cols = np.repeat(vals, lengths).reshape(col1 - col0 + 1, height)  # one row per image column
-    # the rows the mask touches, from the runs of ones (no pass over the expanded columns): a run
-    # that stays in one column covers rows start % H .. end % H; one that wraps into the next
-    # column covers row H - 1 of its first column and row 0 of its last
-    s1, e1 = starts[ones], ends[ones] - 1
-    wraps = (s1 // height) != (e1 // height)
-    row_lo = int(np.where(wraps, 0, s1 % height).min())
-    row_hi = int(np.where(wraps, height - 1, e1 % height).max())
-    row0 = max(row_lo - 1, 0)
-    row1 = min(row_hi + 1, height - 1)
+    rows_hit = np.flatnonzero(cols.any(axis=0))
+    row0 = max(int(rows_hit[0]) - 1, 0)
+    row1 = min(int(rows_hit[-1]) + 1, height - 1)
     part = cols[:, row0:row1 + 1]
     # cv2.transpose: the same array as np.ascontiguousarray(part.T), 2× faster on instance crops
     # (11.5 → 5.6 µs per tiny-COCO annotation); numpy where OpenCV's shape rules would differ
