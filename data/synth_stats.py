@@ -16,6 +16,7 @@ import cv2
 
 from pointly.pointgen.coco import PanopticDataset
 from pointly.pointgen.errors import PointlyError
+from pointly.pointgen.io_utils import save_figure_atomic
 
 _CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)
 
@@ -159,7 +160,6 @@ def sample_figure(path: str | Path, out_png: str | Path, *, split: str = "train"
     import matplotlib.pyplot as plt
     from PIL import Image
 
-    from pointly.pointgen.io_utils import atomic_open
 
     root = Path(path)
     ds = PanopticDataset(root / split / "panoptic.json", root / split / "panoptic")
@@ -185,7 +185,4 @@ def sample_figure(path: str | Path, out_png: str | Path, *, split: str = "train"
             a.set_axis_off()
     fig.tight_layout()
     out_png = Path(out_png)
-    with atomic_open(out_png, "wb") as fh:
-        fig.savefig(fh, format="png", dpi=100)
-    plt.close(fig)
-    return out_png
+    return save_figure_atomic(fig, out_png, dpi=100)

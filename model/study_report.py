@@ -22,7 +22,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from pointly.pointgen.io_utils import atomic_open, write_bytes_atomic
+from pointly.pointgen.io_utils import atomic_open
+from pointly.pointgen.io_utils import save_figure_atomic
 
 #: the columns of a result row, in CSV order (axes, then metrics, then costs and times)
 AXES = ["dataset", "split", "supervision", "points", "shape", "boundary_share", "dilation", "seed",
@@ -423,10 +424,7 @@ def plot(frame: pd.DataFrame, path: str | Path, *, x: str = "seconds_per_segment
     if tab:
         ax2.legend(fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    write_bytes_atomic(path, buf.getvalue())
+    save_figure_atomic(fig, path, dpi=110)
 
 
 def write_report(frame: pd.DataFrame, out_dir: str | Path, *, title: str = "Trained study",

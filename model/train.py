@@ -35,6 +35,7 @@ from pointly.model.config import Config, config_from_dict, config_to_dict, save_
 from pointly.model.data import IterationBatchSampler, PanopticTrainSet, make_loader
 from pointly.model.panoptic_fcn import PanopticFCN
 from pointly.pointgen.errors import PointlyError
+from pointly.pointgen.io_utils import save_figure_atomic
 
 log = logging.getLogger(__name__)
 
@@ -145,10 +146,7 @@ def _plot_curve(csv_path: Path, png_path: Path) -> None:
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = png_path.with_name(f".{png_path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, png_path)
+    save_figure_atomic(fig, png_path, dpi=110)
 
 
 def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, device: str | None = None,

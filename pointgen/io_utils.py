@@ -57,3 +57,14 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     """Write raw bytes atomically."""
     with atomic_open(path, "wb") as fh:
         fh.write(data)
+
+
+def save_figure_atomic(fig: Any, path: str | Path, *, dpi: int = 110) -> Path:
+    """Save a matplotlib figure as PNG atomically and close it; returns ``path``."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    with atomic_open(path, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=dpi)
+    plt.close(fig)
+    return path

@@ -75,6 +75,34 @@ def rasterize_polygon(vertices: np.ndarray, height: int, width: int
     return rasterize_rings([np.asarray(vertices, dtype=np.float64)], height, width)
 
 
+def _edge_crossings(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, row_min: int,
+                    row_max: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Where non-horizontal edges cross the pixel-row centres ``i + 0.5`` (rows row_min..row_max).
+
+    Both half-open rules at once: rule A (ylo <= yc < yhi) for edges ``0..ne-1`` and rule B
+    (ylo < yc <= yhi) for edges ``ne..2ne-1`` (every edge listed twice). Returns ``(edge, row,
+    e, xs)``: the listed-edge index, the row, the edge index ``edge % ne`` and the crossing's x,
+    one entry per crossing; ``None`` when nothing crosses.
+    """
+    ylo, yhi = np.minimum(y0, y1), np.maximum(y0, y1)
+    slope = (x1 - x0) / (y1 - y0)
+    lo = np.concatenate([np.ceil(ylo - 0.5), np.floor(ylo - 0.5) + 1])
+    hi = np.concatenate([np.ceil(yhi - 0.5) - 1, np.floor(yhi - 0.5)])
+    lo = np.maximum(lo, row_min).astype(np.int64)
+    hi = np.minimum(hi, row_max).astype(np.int64)
+    n = np.maximum(hi - lo + 1, 0)
+    total = int(n.sum())
+    if total == 0:
+        return None
+    ne = x0.size
+    edge = np.repeat(np.arange(2 * ne), n)
+    offset = np.cumsum(n) - n
+    row = lo[edge] + (np.arange(total) - offset[edge])
+    e = edge % ne
+    xs = x0[e] + (row + 0.5 - y0[e]) * slope[e]
+    return edge, row, e, xs
+
+
 def rasterize_rings(rings: list[np.ndarray], height: int, width: int
                     ) -> tuple[np.ndarray, int, int]:
     """Union of several simple polygons (see :func:`rasterize_polygon`), as one crop."""
@@ -106,24 +134,11 @@ def rasterize_rings(rings: list[np.ndarray], height: int, width: int
             x0, y0, x1, y1 = x0[keep], y0[keep], x1[keep], y1[keep]
         if x0.size == 0:
             continue
-        ylo, yhi = np.minimum(y0, y1), np.maximum(y0, y1)
-        slope = (x1 - x0) / (y1 - y0)
-        # rows whose centre i + 0.5 an edge crosses, for both half-open rules at once:
-        # rule A (ylo <= yc < yhi) and rule B (ylo < yc <= yhi), edges listed twice
-        lo = np.concatenate([np.ceil(ylo - 0.5), np.floor(ylo - 0.5) + 1])
-        hi = np.concatenate([np.ceil(yhi - 0.5) - 1, np.floor(yhi - 0.5)])
-        lo = np.maximum(lo, r0).astype(np.int64)
-        hi = np.minimum(hi, r1).astype(np.int64)
-        n = np.maximum(hi - lo + 1, 0)
-        total = int(n.sum())
-        if total == 0:
+        crossings = _edge_crossings(x0, y0, x1, y1, r0, r1)
+        if crossings is None:
             continue
+        edge, row, e, xs = crossings
         ne = x0.size
-        edge = np.repeat(np.arange(2 * ne), n)
-        offset = np.cumsum(n) - n
-        row = lo[edge] + (np.arange(total) - offset[edge])
-        e = edge % ne
-        xs = x0[e] + (row + 0.5 - y0[e]) * slope[e]
         # by rule, row, then x: every (rule, row) group holds an even count, so pairs are consecutive
         order = np.lexsort((xs, row, edge >= ne))
         row, xs = row[order], xs[order]
@@ -241,22 +256,11 @@ def rasterize_claims(shapes: list[list[np.ndarray]], height: int, width: int
     x0, y0, x1, y1, ring_id = x0[keep], y0[keep], x1[keep], y1[keep], ring_id[keep]
     if x0.size == 0:
         return count, idsum, boxes
-    ylo, yhi = np.minimum(y0, y1), np.maximum(y0, y1)
-    slope = (x1 - x0) / (y1 - y0)
-    lo = np.concatenate([np.ceil(ylo - 0.5), np.floor(ylo - 0.5) + 1])
-    hi = np.concatenate([np.ceil(yhi - 0.5) - 1, np.floor(yhi - 0.5)])
-    lo = np.maximum(lo, 0).astype(np.int64)
-    hi = np.minimum(hi, height - 1).astype(np.int64)
-    n = np.maximum(hi - lo + 1, 0)
-    total = int(n.sum())
-    if total == 0:
+    crossings = _edge_crossings(x0, y0, x1, y1, 0, height - 1)
+    if crossings is None:
         return count, idsum, boxes
+    edge, row, e, xs = crossings
     ne = x0.size
-    edge = np.repeat(np.arange(2 * ne), n)
-    offset = np.cumsum(n) - n
-    row = lo[edge] + (np.arange(total) - offset[edge])
-    e = edge % ne
-    xs = x0[e] + (row + 0.5 - y0[e]) * slope[e]
     rid = ring_id[e]
     # every (ring, rule, row) group holds an even count of crossings: pair them in x order
     # (one composite integer key: the same order as lexsort on (xs, row, rule, rid), ~2x faster)

@@ -28,8 +28,9 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from pointly.pointgen.io_utils import atomic_open, write_bytes_atomic
+from pointly.pointgen.io_utils import atomic_open
 from pointly.pointgen.targets import DEFAULT_DILATION, TargetOptions
+from pointly.pointgen.io_utils import save_figure_atomic
 
 POINTS = (5, 10, 20, 30, 50, 100)
 SHARES = (0.0, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0)
@@ -301,12 +302,7 @@ def plot(frame: pd.DataFrame, path: str | Path) -> None:
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    write_bytes_atomic(path, buf.getvalue())
+    save_figure_atomic(fig, path, dpi=110)
 
 
 def write_report(frame: pd.DataFrame, out_dir: str | Path, *, figure_name: str = "pq_vs_seconds.png",
