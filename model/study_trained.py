@@ -48,6 +48,7 @@ import pandas as pd
 from pointly.model.study_report import ROW_COLUMNS, normalise, write_report
 from pointly.pointgen.errors import PointlyError
 from pointly.pointgen.io_utils import write_bytes_atomic, write_json_atomic
+from pointly.pointgen.study_targets import unique_cells
 
 log = logging.getLogger(__name__)
 
@@ -105,15 +106,8 @@ def grid(points: Iterable[int] = TABLE13_POINTS, shapes: Iterable[str] = SHAPES,
     return cells
 
 
-def unique(cells: Iterable[Cell]) -> list[Cell]:
-    """Drop repeated cells, keeping the first occurrence (grids of different parts overlap)."""
-    seen: set[str] = set()
-    out = []
-    for c in cells:
-        if c.cell_id not in seen:
-            seen.add(c.cell_id)
-            out.append(c)
-    return out
+#: drop repeated cells, keeping the first occurrence (grids of different parts overlap)
+unique = unique_cells
 
 
 #: the parts a preset's grid is made of (study.md's tables)

@@ -143,7 +143,7 @@ def _full() -> list[TargetCell]:
 def _standard() -> list[TargetCell]:
     t13 = TargetGrid(boundary_shares=(0.0,), dilations=(0.0,)).cells()
     t14 = TargetGrid(points=(20,)).cells()
-    return _unique(t13 + t14)
+    return unique_cells(t13 + t14)
 
 
 @_preset("defaults", "choosing the defaults: concave ratio {0.05, 0.1, 0.2, 0.3, 0.5} and dilation radius "
@@ -161,7 +161,11 @@ def _quick() -> list[TargetCell]:
     return TargetGrid(datasets=("coco",), points=(5, 20), boundary_shares=(0.0,), seeds=(0,)).cells()
 
 
-def _unique(cells: Iterable[TargetCell]) -> list[TargetCell]:
+def unique_cells(cells: Iterable[Any]) -> list[Any]:
+    """Drop repeated cells (same ``cell_id``), keeping the first; grids of different parts overlap.
+
+    Shared by the target study and the trained study (:mod:`pointly.model.study_trained`).
+    """
     seen, out = set(), []
     for c in cells:
         if c.cell_id not in seen:
