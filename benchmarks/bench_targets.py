@@ -14,6 +14,10 @@ pointgen.simulate. What is timed, per image, median process (CPU) time of ``--re
 * ``build s4``: the same at stride 4 (``PixelTransform...downsample(4)``);
 * the parts of ``build full``: hulls (shapely), the claim maps of the shapes, buffering and the claim
   maps of the dilated shapes, the rest (point labels, owner, dilation claims, masks).
+
+``--before REV`` adds the fair before/after comparison: ``pointgen/raster.py`` and
+``pointgen/targets.py`` as they were at git revision REV (benchmarks/revision.py) against the
+current ones, alternating calls on the same inputs in this process, outputs asserted identical.
 """
 from __future__ import annotations
 
@@ -93,10 +97,39 @@ def rasteriser_comparison(repeat: int) -> list[tuple[str, float, str]]:
     return out
 
 
+def before_after(rev: str, ds, by_image, repeat: int) -> list[tuple[int, int, float, float]]:
+    """Median CPU time of build_targets at ``rev`` and now, interleaved call by call."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from revision import load_revision
+
+    from pointly.pointgen import targets as new
+
+    old = load_revision(rev, ["raster", "targets"])["targets"]
+    rows = []
+    for im in ds.images:
+        anns = by_image[im.id]
+        calls = [(m, m.TargetOptions(shape="concave", dilation=0.02)) for m in (old, new)]
+        times: list[list[float]] = [[], []]
+        results = [None, None]
+        for _ in range(repeat):
+            for i, (m, opts) in enumerate(calls):
+                t = time.process_time()
+                results[i] = m.build_targets(anns, ds.categories, im, options=opts,
+                                             rng=np.random.default_rng(0))
+                times[i].append(time.process_time() - t)
+        a, b = results
+        assert np.array_equal(a.owner, b.owner), f"image {im.id}: owner maps differ"
+        assert all(np.array_equal(x.mask, y.mask) and x.bbox == y.bbox for x, y in zip(a.segments, b.segments))
+        rows.append((im.id, len(anns), float(np.median(times[0])), float(np.median(times[1]))))
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--out", type=Path, default=None, help="write the Markdown results here")
+    ap.add_argument("--before", default=None, metavar="REV",
+                    help="also time build_targets of git revision REV against the current one")
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
                     / "coco_panoptic_val2017")
     args = ap.parse_args()
@@ -104,7 +137,7 @@ def main() -> int:
     from pointly.pointgen.coco import PanopticDataset, decode_panoptic_png
     from pointly.pointgen.formats import annotations_by_image
     from pointly.pointgen.pixel_transform import PixelTransform
-    from pointly.pointgen.raster import claim_maps, rasterize_rings
+    from pointly.pointgen.raster import claim_maps, pack_claims
     from pointly.pointgen.shapes import dilate, shape_rings
     from pointly.pointgen.simulate import simulate_points
     from pointly.pointgen.targets import TargetOptions, build_targets, shapes_for
@@ -126,17 +159,18 @@ def main() -> int:
                        args.repeat)
         t_hull = best(lambda: shapes_for(anns, opts), args.repeat)
         shapes = shapes_for(anns, opts)
-        # the claim maps exactly as build_targets makes them (raster.claim_maps: one batched pass)
-        t_rast = best(lambda: claim_maps([shape_rings(g) for g in shapes], im.height, im.width), args.repeat)
         r = 0.02 * max(im.width, im.height)
-        t_dil = best(lambda: claim_maps([shape_rings(dilate(g, r)) for g in shapes], im.height, im.width),
-                     args.repeat)
-        t_rast1 = best(lambda: claim_maps([shape_rings(g) for g in shapes], im.height, im.width, batched=False),
-                       args.repeat)
-        t_dil1 = best(lambda: claim_maps([shape_rings(dilate(g, r)) for g in shapes], im.height, im.width,
-                                         batched=False), args.repeat)
-        claim_rows.append((im.id, t_rast + t_dil, t_rast1 + t_dil1))
-        rows.append((im.id, f"{im.width}×{im.height}", n, t_dec, t_full, t_s4, t_nodil, t_hull, t_rast, t_dil))
+        t_buf = best(lambda: [dilate(g, r) for g in shapes], args.repeat)
+        rings = [shape_rings(g) for g in shapes]
+        drings = [shape_rings(dilate(g, r)) for g in shapes]
+        # the claims exactly as build_targets makes them: one packed pass for shapes + dilated shapes
+        t_pack = best(lambda: pack_claims([rings, drings], im.height, im.width), args.repeat)
+        t_rast1 = best(lambda: (claim_maps(rings, im.height, im.width, batched=False),
+                                claim_maps(drings, im.height, im.width, batched=False)), args.repeat)
+        claim_rows.append((im.id, t_pack, t_rast1))
+        rows.append((im.id, f"{im.width}×{im.height}", n, t_dec, t_full, t_s4, t_nodil, t_hull, t_buf, t_pack))
+
+    ab_rows = before_after(args.before, ds, by_image, args.repeat) if args.before else []
 
     ms = 1e3
     lines = ["# pointgen.targets benchmark", "",
@@ -152,14 +186,16 @@ def main() -> int:
                      f"{s4 * ms:.2f} | {s4 * ms / n:.3f} | {full / dec:.2f} | {s4 / dec:.2f} |")
     lines += ["", "Where the full-size time goes (ms per image; the parts are timed alone, so they do not "
               "add up exactly):", "",
-              "| image | build full | without dilation | hulls (shapely) | claim maps of shapes | "
-              "buffer + claim maps of dilated shapes | rest (point labels, owner, dilation claims, masks) |", "|---|---|---|---|---|---|---|"]
-    for iid, size, n, dec, full, s4, nodil, hull, rast, dil in rows:
-        rest = full - hull - rast - dil
-        lines.append(f"| {iid} | {full * ms:.2f} | {nodil * ms:.2f} | {hull * ms:.2f} | {rast * ms:.2f} | "
-                     f"{dil * ms:.2f} | {rest * ms:.2f} |")
-    lines += ["", "Claim maps of an image's shapes and dilated shapes (ms per image), the batched pass "
-              "(`raster.claim_maps`, used at every size) against shape by shape (`batched=False`):", "",
+              "| image | build full | without dilation | hulls (shapely) | buffers (shapely) | "
+              "packed claims of shapes + dilated shapes | rest (transforms, point labels, owner, dilation, masks) |",
+              "|---|---|---|---|---|---|---|"]
+    for iid, size, n, dec, full, s4, nodil, hull, buf, pack in rows:
+        rest = full - hull - buf - pack
+        lines.append(f"| {iid} | {full * ms:.2f} | {nodil * ms:.2f} | {hull * ms:.2f} | {buf * ms:.2f} | "
+                     f"{pack * ms:.2f} | {rest * ms:.2f} |")
+    lines += ["", "Claims of an image's shapes and dilated shapes (ms per image): the packed pass "
+              "(`raster.pack_claims`, what `build_targets` uses) against claim maps drawn shape by shape "
+              "(`claim_maps(..., batched=False)`, twice):", "",
               "| image | batched | shape by shape | ratio |", "|---|---|---|---|"]
     for iid, tb, t1 in claim_rows:
         lines.append(f"| {iid} | {tb * ms:.2f} | {t1 * ms:.2f} | {t1 / tb:.2f} |")
@@ -168,6 +204,15 @@ def main() -> int:
               "| method | µs | vs the rule |", "|---|---|---|"]
     for name, t, exact in rasteriser_comparison(args.repeat):
         lines.append(f"| {name} | {t:.0f} | {exact} |")
+    if ab_rows:
+        lines += ["", f"Before/after in this process: `build_targets` of revision `{args.before}` against the "
+                  "current code, alternating calls, same inputs, identical outputs asserted (ms per image, "
+                  "median CPU time):", "",
+                  "| image | segments | before | before per segment | after | after per segment | speed-up |",
+                  "|---|---|---|---|---|---|---|"]
+        for iid, n, tb, ta in ab_rows:
+            lines.append(f"| {iid} | {n} | {tb * ms:.2f} | {tb * ms / n:.3f} | {ta * ms:.2f} | "
+                         f"{ta * ms / n:.3f} | {tb / ta:.2f} |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out is not None:

@@ -22,11 +22,12 @@ paper, Sec. 3.5; our design in study.md, "Our design"). For one image and all it
   reached by two dilations stays ignored.
 
 Crowd annotations (``iscrowd = 1``) give no segment: their shape pixels are ignored.
-All segments of an image are handled together on output-size claim maps (how many shapes claim
-a pixel, and the sum of their ids), filled by :func:`pointly.pointgen.raster.claim_maps` (one
-batched scanline pass whose work stays inside the shapes' union box), never by drawing a
-full-size mask per shape; dilation claims are resolved inside the dilated shapes' union box and
-each segment's mask is cut from its own box, so the per-image work follows the segments' area.
+All segments of an image are handled together on claim maps (how many shapes claim a pixel,
+and the sum of their ids), filled by :func:`pointly.pointgen.raster.pack_claims` (one batched
+scanline pass for the shapes and the dilated shapes together, their four maps packed as bit
+fields of one integer word over the union box of all shapes), never by drawing a full-size mask
+per shape; each segment's mask is cut from its own box, so the per-image work follows the
+segments' area.
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ import numpy as np
 from pointly.pointgen.centers import draw_gaussian, gaussian_radius
 from pointly.pointgen.errors import PointlyError
 from pointly.pointgen.pixel_transform import PixelTransform
-from pointly.pointgen.raster import claim_maps
+from pointly.pointgen.raster import claim_maps, pack_claims
 from pointly.pointgen.shapes import SHAPES, dilate, hull_shape, shape_rings
 
 DILATION_UNITS = ("relative", "pixels")
@@ -361,10 +362,16 @@ def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: A
         geoms.append(geom)
         seg_rings.append(rings)
 
-    # all shapes rasterised in one pass: per-pixel claim counts and id sums, per-shape boxes
-    count, idsum, boxes = claim_maps(seg_rings, H, W)
+    # all shapes (and, with dilation, the dilated shapes) rasterised in one pass: per-pixel claim
+    # counts and id sums, packed in one word over the box of all shapes, and per-shape boxes
+    dilated = radius_in > 0 and bool(segs)
+    layers = [seg_rings]
+    if dilated:
+        layers.append([[transform.apply(r) for r in shape_rings(dilate(g, radius_in))] for g in geoms])
+    claims = pack_claims(layers, H, W)
+    ys, xs = claims.box_slices()
     crowd = claim_maps(crowd_rings, H, W)[0] > 0 if crowd_rings else None
-    for s, box in zip(segs, boxes):
+    for s, box in zip(segs, claims.boxes[0]):
         region = [int(v) for v in box]  # x0, y0, x1, y1 inclusive (x1 < x0: empty)
         pr, pc = s["pix"]
         if pc.size:
@@ -374,9 +381,10 @@ def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: A
                       max(region[2], int(pc.max())), max(region[3], int(pr.max()))]
         s["box"] = region
 
-    # owner = id where exactly one shape claims; idsum is ours to reuse (no fresh image-sized array)
-    owner = idsum
-    owner[count != 1] = 0
+    # owner = id where exactly one shape claims (0 elsewhere, and outside the shapes' box)
+    owner = np.zeros((H, W), dtype=np.int32)
+    count = claims.count(0)
+    np.copyto(owner[ys, xs], claims.idsum(0), where=count == 1, casting="unsafe")
 
     # points are hard labels: a point's pixel belongs to its segment, unless two segments' points share it
     if segs:
@@ -403,20 +411,14 @@ def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: A
         blocked |= crowd
 
     # dilation: grow every shape into pixels that no shape claimed; a pixel reached twice stays ignored
-    if radius_in > 0 and segs:
-        dcount, dsum, dboxes = claim_maps(
-            [[transform.apply(r) for r in shape_rings(dilate(g, radius_in))] for g in geoms], H, W)
-        for s, box in zip(segs, dboxes):
+    if dilated:
+        for s, box in zip(segs, claims.boxes[1]):
             if box[2] >= box[0]:
                 s["dbox"] = tuple(int(v) for v in box)
-        hit = dboxes[dboxes[:, 2] >= dboxes[:, 0]]
-        if hit.size:  # dcount is 0 outside the dilated shapes' union box: work inside it only
-            ys = slice(int(hit[:, 1].min()), int(hit[:, 3].max()) + 1)
-            xs = slice(int(hit[:, 0].min()), int(hit[:, 2].max()) + 1)
-            grown = dcount[ys, xs] == 1
-            grown &= count[ys, xs] == 0
-            grown &= ~blocked[ys, xs]
-            np.copyto(owner[ys, xs], dsum[ys, xs], where=grown)
+        grown = claims.count(1) == 1
+        grown &= count == 0
+        grown &= ~blocked[ys, xs]
+        np.copyto(owner[ys, xs], claims.idsum(1), where=grown, casting="unsafe")
 
     out: list[SegmentTarget] = []
     for s in segs:
