@@ -16,7 +16,9 @@ All timings run in one process, on the same images, interleaved, best of ``--rep
 Goal (issue 2): pointly ≤ 2× decode and ≥ 5× faster than the baseline.
 
 Run: ``python3 benchmarks/bench_simulate.py [--data ../shared/data] [--repeat 5] [--points 20]
-[--boundary-share 0.25]``; it prints a markdown table (benchmarks/results_simulate.md).
+[--boundary-share 0.25] [--before REV]``; it prints a markdown table (benchmarks/results_simulate.md).
+``--before REV`` adds ``pointly before``: ``simulate_image`` of ``pointgen/{sampling,simulate}.py``
+at git revision REV (benchmarks/revision.py), interleaved with the others.
 """
 from __future__ import annotations
 
@@ -92,9 +94,9 @@ def instances_baseline(ds: InstancesDataset, opts: SimulationOptions) -> None:
             _baseline_sample(mask, opts.points, opts.boundary_share, rng)
 
 
-def pointly_images(ds, opts: SimulationOptions) -> None:
+def pointly_images(ds, opts: SimulationOptions, fn=simulate_image) -> None:
     for im in ds.images:
-        simulate_image(ds, im.id, opts)
+        fn(ds, im.id, opts)
 
 
 def best_of(fn, repeat: int) -> float:
@@ -107,18 +109,21 @@ def best_of(fn, repeat: int) -> float:
     return min(times)
 
 
-def bench(name: str, ds, decode, baseline, opts: SimulationOptions, repeat: int) -> dict:
+def bench(name: str, ds, decode, baseline, opts: SimulationOptions, repeat: int, before=None) -> dict:
     n_images = len(ds.images)
     n_segments = sum(1 for im in ds.images for s in ds.segments(im.id, with_masks=False) if not s.iscrowd)
-    t_dec, t_base, t_ours, t_e2e = [], [], [], []
-    for _ in range(repeat):  # interleaved so that load changes hit all three alike
+    t_dec, t_base, t_ours, t_e2e, t_before = [], [], [], [], []
+    for _ in range(repeat):  # interleaved so that load changes hit all alike
         t_dec.append(best_of(lambda: decode(ds), 1))
         t_base.append(best_of(lambda: baseline(ds, opts), 1))
         t_ours.append(best_of(lambda: pointly_images(ds, opts), 1))
+        if before is not None:
+            old_opts = before.SimulationOptions(points=opts.points, boundary_share=opts.boundary_share)
+            t_before.append(best_of(lambda: pointly_images(ds, old_opts, before.simulate_image), 1))
     t_e2e.append(best_of(lambda: simulate(ds, points=opts.points, boundary_share=opts.boundary_share), 1))
     dec, base, ours, e2e = min(t_dec), min(t_base), min(t_ours), min(t_e2e)
     return {"name": name, "images": n_images, "segments": n_segments, "decode": dec, "baseline": base,
-            "pointly": ours, "e2e": e2e}
+            "pointly": ours, "e2e": e2e, "before": min(t_before) if t_before else None}
 
 
 def main() -> None:
@@ -127,35 +132,45 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--points", type=int, default=20)
     ap.add_argument("--boundary-share", type=float, default=0.25)
+    ap.add_argument("--before", default=None, metavar="REV",
+                    help="also time simulate_image of git revision REV (pointly before)")
     args = ap.parse_args()
+    before = None
+    if args.before:
+        import sys
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from revision import load_revision
+        before = load_revision(args.before, ["sampling", "simulate"])["simulate"]
     data = Path(args.data)
     opts = SimulationOptions(points=args.points, boundary_share=args.boundary_share)
     rows = [
         bench("coco_panoptic_val2017 (panoptic)",
               PanopticDataset(data / "coco_panoptic_val2017/panoptic_val2017.json",
                               data / "coco_panoptic_val2017/panoptic"),
-              panoptic_decode, panoptic_baseline, opts, args.repeat),
+              panoptic_decode, panoptic_baseline, opts, args.repeat, before),
         bench("dsb2018_nuclei (panoptic, 126 segments)",
               PanopticDataset(data / "dsb2018_nuclei/panoptic.json", data / "dsb2018_nuclei/panoptic"),
-              panoptic_decode, panoptic_baseline, opts, args.repeat),
+              panoptic_decode, panoptic_baseline, opts, args.repeat, before),
         bench("tiny_coco val2017 (instances)",
               InstancesDataset(data / "tiny_coco/annotations/instances_val2017.json"),
-              instances_decode, instances_baseline, opts, args.repeat),
+              instances_decode, instances_baseline, opts, args.repeat, before),
         bench("tiny_coco train2017 (instances)",
               InstancesDataset(data / "tiny_coco/annotations/instances_train2017.json"),
-              instances_decode, instances_baseline, opts, args.repeat),
+              instances_decode, instances_baseline, opts, args.repeat, before),
     ]
     print(f"points={args.points} boundary_share={args.boundary_share} repeat={args.repeat} "
           f"python {platform.python_version()} numpy {np.__version__} cpus {os.cpu_count()}\n")
     print("| data | images | segments | decode ms/img | baseline ms/img | pointly ms/img | pointly µs/segment "
-          "| pointly ÷ decode (goal ≤ 2) | baseline ÷ pointly (goal ≥ 5) | end-to-end ms/img |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| pointly ÷ decode (goal ≤ 2) | baseline ÷ pointly (goal ≥ 5) | end-to-end ms/img "
+          "| pointly before ms/img | speed-up over before |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         im, seg = r["images"], r["segments"]
         print(f"| {r['name']} | {im} | {seg} | {1e3 * r['decode'] / im:.2f} | {1e3 * r['baseline'] / im:.2f} "
               f"| {1e3 * r['pointly'] / im:.2f} | {1e6 * r['pointly'] / seg:.0f} "
               f"| {r['pointly'] / r['decode']:.2f} | {r['baseline'] / r['pointly']:.1f} "
-              f"| {1e3 * r['e2e'] / im:.2f} |")
+              f"| {1e3 * r['e2e'] / im:.2f} | "
+              + (f"{1e3 * r['before'] / im:.2f} | {r['before'] / r['pointly']:.2f} |" if r["before"] else "— | — |"))
 
 
 if __name__ == "__main__":

@@ -7,12 +7,15 @@ rule for segments whose pools are too small are in :mod:`pointly.pointgen.sampli
 docs/formats.md. The result is a points document (:mod:`pointly.pointgen.formats`).
 
 Determinism: image ``i`` gets its own generator ``np.random.default_rng([seed, image_id])``, its
-selected segments are sampled in file order, and results are assembled in image order, so the
-same seed gives the same bytes whatever the number of worker processes.
+selected segments draw from it in a fixed order (panoptic: the small segments together, then the
+large ones in file order; instances: file order), and results are assembled in image order, so
+the same seed gives the same bytes whatever the number of worker processes.
 
 Speed: a panoptic PNG is decoded once, its boundary map computed once, and each segment's pools
-are found inside its stored box only (:func:`sampling.label_map_pools`); a pixel count shows that
-nothing was missed, which also checks the PNG against ``segments_info`` (ids, areas, boxes). An instance is sampled from its
+are found inside its stored box only; segments with small boxes are pooled and drawn all together
+(:mod:`pointly.pointgen.batched_pools`), large ones one by one (:func:`sampling.label_map_pools`);
+a pixel count shows that nothing was missed, which also checks the PNG against ``segments_info``
+(ids, areas, boxes). An instance is sampled from its
 RLE by decoding only the columns it touches (:func:`sampling.sample_rle_points`), never the full
 ``H × W`` mask. ``benchmarks/bench_simulate.py`` measures both against bare decoding and a
 PointSup-style baseline.
@@ -30,6 +33,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from pointly.pointgen import sampling
+from pointly.pointgen.batched_pools import pool_label_map
 from pointly.pointgen.coco import (InstancesDataset, PanopticDataset, decode_panoptic_png)
 from pointly.pointgen.errors import PointlyError
 from pointly.pointgen.formats import file_digest, make_document, save_points
@@ -130,6 +134,32 @@ def _annotation(image_id: int, category_id: int, iscrowd: bool, bbox: Iterable[f
             "point_kinds": sp.kinds, "source_segment_id": int(source_id)}
 
 
+def _check_areas_and_boxes(ds: PanopticDataset, infos: list[dict], pools: Any, record: str) -> None:
+    """Stored ``area`` = the PNG's pixel count and stored ``bbox`` within 1 px of the PNG's box,
+    for every segment that stores them; the first disagreement is one PointlyError."""
+    nan4 = [math.nan] * 4
+    try:
+        areas = np.array([s.get("area", math.nan) for s in infos], dtype=np.float64)
+        stored = np.array([s.get("bbox", nan4) for s in infos], dtype=np.float64).reshape(len(infos), 4)
+    except (TypeError, ValueError):
+        areas = stored = None  # a malformed value: compare segment by segment below
+    got = pools.bboxes()
+    if areas is not None:
+        bad = (np.round(areas) != pools.pixels) & ~np.isnan(areas)
+        bad |= (np.abs(stored - got) > 1.0).any(axis=1)
+        suspects = np.flatnonzero(bad).tolist()
+    else:
+        suspects = range(len(infos))
+    for i in suspects:
+        s, npix, box = infos[i], int(pools.pixels[i]), got[i].tolist()
+        if "area" in s and int(round(s["area"])) != npix:
+            raise PointlyError(f"segment {s['id']}: area {s['area']} but the PNG has {npix} pixels",
+                               file=ds.json_path, record=record, fix="recompute the areas from the PNGs")
+        if "bbox" in s and any(abs(a - b) > 1.0 for a, b in zip(s["bbox"], box)):
+            raise PointlyError(f"segment {s['id']}: bbox {s['bbox']} but the PNG gives {box}",
+                               file=ds.json_path, record=record, fix="recompute the boxes from the PNGs")
+
+
 def _panoptic_image(ds: PanopticDataset, image_id: int, opts: SimulationOptions
                     ) -> tuple[list[dict], SimulationSummary]:
     stats = SimulationSummary(images=1)
@@ -146,34 +176,24 @@ def _panoptic_image(ds: PanopticDataset, image_id: int, opts: SimulationOptions
                            f"{info.width}x{info.height}", file=path, record=record,
                            fix="the PNG and the JSON do not belong together")
     try:
-        pools = sampling.label_map_pools(ids, [int(s["id"]) for s in infos],
-                                         [s.get("bbox") for s in infos])
+        pools = pool_label_map(ids, [int(s["id"]) for s in infos], [s.get("bbox") for s in infos])
     except sampling.LabelMapMismatch as exc:
         raise PointlyError(str(exc), file=path, record=record,
                            fix="the PNG and segments_info do not belong together") from None
-    if ds.check:  # the same checks as PanopticDataset.label_map, from the pools
-        for s, p in zip(infos, pools):
-            if "area" in s and int(round(s["area"])) != p.pixels:
-                raise PointlyError(f"segment {s['id']}: area {s['area']} but the PNG has {p.pixels} pixels",
-                                   file=ds.json_path, record=record, fix="recompute the areas from the PNGs")
-            if "bbox" in s:
-                box = p.bbox()
-                if any(abs(a - b) > 1.0 for a, b in zip(s["bbox"], box)):
-                    raise PointlyError(f"segment {s['id']}: bbox {s['bbox']} but the PNG gives {list(box)}",
-                                       file=ds.json_path, record=record, fix="recompute the boxes from the PNGs")
+    if ds.check:  # the same checks as PanopticDataset.label_map, from the pools (vectorised)
+        _check_areas_and_boxes(ds, infos, pools, record)
     chosen = []
     for i, s in enumerate(infos):
         cat = ds.categories[int(s["category_id"])]
         if _selected(cat.isthing, bool(s.get("iscrowd", 0)), opts, stats):
             chosen.append(i)
     rng = image_rng(opts.seed, image_id)
-    samples = sampling.sample_pools(pools, chosen, points=opts.points,
-                                    boundary_share=opts.boundary_share, rng=rng)
+    samples = pools.sample(chosen, points=opts.points, boundary_share=opts.boundary_share, rng=rng)
     anns = []
     for i, sp in zip(chosen, samples):
         s = infos[i]
-        bbox = s["bbox"] if "bbox" in s else pools[i].bbox()
-        area = s["area"] if "area" in s else pools[i].pixels
+        bbox = s["bbox"] if "bbox" in s else pools.bbox(i)
+        area = s["area"] if "area" in s else int(pools.pixels[i])
         anns.append(_annotation(image_id, int(s["category_id"]), bool(s.get("iscrowd", 0)), bbox, area,
                                 sp, int(s["id"]), stats))
     return anns, stats
