@@ -477,6 +477,70 @@ def rle_counts(rle: dict) -> np.ndarray:
     return vals
 
 
+
+def rle_counts_many(rles: Sequence[dict]) -> list[np.ndarray]:
+    """:func:`rle_counts` of several RLEs (an image's instances) in one vectorised pass.
+
+    The compressed strings are concatenated and decoded together (a number never spans two
+    strings: each string must end on a number's last chunk), and the delta rule is applied as a
+    cumulative sum per (string, parity) group. Written because ~25 numpy calls per annotation were
+    a third of the simulator's time on tiny COCO (benchmarks/results_simulate.md). A bad string
+    raises the same ValueError as :func:`rle_counts` on it alone.
+    """
+    out: list[np.ndarray | None] = [None] * len(rles)
+    strs, where = [], []
+    for i, rle in enumerate(rles):
+        counts = rle["counts"]
+        if isinstance(counts, list):
+            out[i] = np.asarray(counts, dtype=np.int64)
+            continue
+        if isinstance(counts, str):
+            counts = counts.encode("ascii")
+        if not counts:
+            out[i] = np.zeros(0, np.int64)
+            continue
+        strs.append(counts)
+        where.append(i)
+    if not strs:
+        return out  # type: ignore[return-value]
+    c = np.frombuffer(b"".join(strs), dtype=np.uint8) - np.uint8(48)
+    cont = c >= 32  # a continuation chunk follows
+    str_end = np.cumsum([len(b) for b in strs]) - 1
+    if c.max() > 63 or cont[str_end].any():  # name the fault exactly: decode one by one
+        for i, b in zip(where, strs):
+            out[i] = rle_counts({"counts": b})
+        return out  # type: ignore[return-value]
+    ends = np.flatnonzero(~cont)  # the last chunk of each number
+    vals = (c & 31).astype(np.int64)
+    nch = None
+    if ends.size != c.size:  # some numbers span several 5-bit chunks
+        starts = np.empty_like(ends)
+        starts[0] = 0
+        starts[1:] = ends[:-1] + 1
+        nch = ends - starts + 1
+        vals <<= 5 * (np.arange(c.size) - np.repeat(starts, nch))
+        vals = np.add.reduceat(vals, starts)
+    neg = np.flatnonzero(c[ends] & 16)  # sign bit of the last chunk
+    if neg.size:
+        vals[neg] -= np.int64(1) << (5 * (nch[neg] if nch is not None else 1))
+    # the delta rule per string: counts 0, 1, 2 absolute, then a running sum per parity
+    string = np.searchsorted(str_end, ends)
+    per_string = np.bincount(string, minlength=len(strs))
+    first = np.cumsum(per_string) - per_string
+    m = np.arange(ends.size) - first[string]
+    run = np.flatnonzero(m >= 1)  # grouped by (string, parity), in order inside each group
+    order = run[np.argsort(string[run] * 2 + (m[run] & 1), kind="stable")]
+    v = vals[order]
+    total = np.cumsum(v)
+    group = (string[order] * 2 + (m[order] & 1))
+    new = np.ones(group.size, dtype=bool)
+    new[1:] = group[1:] != group[:-1]
+    base = (total - v)[new]
+    vals[order] = total - np.repeat(base, np.diff(np.append(np.flatnonzero(new), group.size)))
+    for i, part in zip(where, np.split(vals, first[1:])):
+        out[i] = part
+    return out  # type: ignore[return-value]
+
 def rle_crop(counts: np.ndarray, height: int, width: int) -> tuple[np.ndarray, int, int]:
     """Decode only the box an RLE touches, plus a one-pixel empty margin where inside the image.
 
@@ -530,9 +594,15 @@ def sample_rle_points(rle: dict, height: int, width: int, *, points: int = 20,
     generator state (both work on the mask's box plus a one-pixel margin), at a fraction of the
     cost of decoding a full ``H × W`` mask.
     """
+    return sample_rle_counts(rle_counts(rle), height, width, points=points,
+                             boundary_share=boundary_share, rng=rng)
+
+
+def sample_rle_counts(counts: np.ndarray, height: int, width: int, *, points: int = 20,
+                      boundary_share: float = 0.0, rng: np.random.Generator) -> SampledPoints:
+    """:func:`sample_rle_points` from an RLE's run lengths (:func:`rle_counts`/:func:`rle_counts_many`)."""
     if points < 1 or not 0.0 <= boundary_share <= 1.0:
         raise ValueError("points must be >= 1 and boundary_share in [0, 1]")
-    counts = rle_counts(rle)
     crop, row0, col0 = rle_crop(counts, height, width)
     if crop.size == 0:
         return SampledPoints(np.zeros((0, 2), np.int64), [], 0, True)

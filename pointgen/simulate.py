@@ -204,15 +204,22 @@ def _instances_image(ds: InstancesDataset, image_id: int, opts: SimulationOption
     stats = SimulationSummary(images=1)
     info = ds.image(image_id)
     rng = image_rng(opts.seed, image_id)
-    anns = []
+    kept = []
     for ann in ds.annotations(image_id):
         cat = ds.categories[int(ann["category_id"])]
         iscrowd = bool(ann.get("iscrowd", 0))
-        if not _selected(cat.isthing, iscrowd, opts, stats):
-            continue
-        rle = ds.rle(ann, info)
+        if _selected(cat.isthing, iscrowd, opts, stats):
+            kept.append((ann, cat, iscrowd, ds.rle(ann, info)))
+    try:  # the run lengths of all kept instances in one pass
+        all_counts: list = sampling.rle_counts_many([k[3] for k in kept])
+    except ValueError:  # one is broken: decode them one by one below, which names it
+        all_counts = [None] * len(kept)
+    anns = []
+    for (ann, cat, iscrowd, rle), counts in zip(kept, all_counts):
         try:
-            sp = sampling.sample_rle_points(rle, info.height, info.width, points=opts.points,
+            if counts is None:
+                counts = sampling.rle_counts(rle)
+            sp = sampling.sample_rle_counts(counts, info.height, info.width, points=opts.points,
                                             boundary_share=opts.boundary_share, rng=rng)
         except ValueError as exc:
             raise PointlyError(f"bad segmentation: {exc}", file=ds.json_path,

@@ -306,3 +306,29 @@ def test_interior_rejection_sampling_is_uniform():
 def test_mask_boundary_opencv_equals_definition(mask):
     assert np.array_equal(sampling.mask_boundary(mask), boundary_reference(mask))
     assert np.array_equal(sampling.mask_boundary(mask), sampling.boundary_map(mask) & mask)
+
+
+@SETTINGS
+@given(masks_=st.lists(masks, min_size=0, max_size=6), as_list=st.lists(st.booleans(), min_size=6, max_size=6))
+def test_rle_counts_many_equals_one_by_one(masks_, as_list):
+    """The batched decoder of an image's RLEs gives each RLE's run lengths exactly (compressed
+    strings, uncompressed lists and empty masks mixed), as pycocotools encodes them."""
+    rles = []
+    for m, listed in zip(masks_, as_list):
+        rle = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
+        if listed:
+            rle = {"size": rle["size"], "counts": sampling.rle_counts(rle).tolist()}
+        rles.append(rle)
+    many = sampling.rle_counts_many(rles)
+    assert len(many) == len(rles)
+    for got, rle, m in zip(many, rles, masks_):
+        assert np.array_equal(got, sampling.rle_counts(rle))
+        assert int(got.sum()) == m.size and int(got[1::2].sum()) == int(m.sum())
+
+
+def test_rle_counts_many_names_the_bad_string():
+    good = mask_utils.encode(np.asfortranarray(np.eye(4, dtype=np.uint8)))
+    with pytest.raises(ValueError, match="outside the COCO alphabet"):
+        sampling.rle_counts_many([good, {"counts": b"0~~"}])
+    with pytest.raises(ValueError, match="ends inside a number"):
+        sampling.rle_counts_many([{"counts": b"1P"}, good])
