@@ -436,6 +436,25 @@ def sample_pools(pools: Sequence[SegmentPools], indices: Sequence[int], *, point
 
 # --------------------------------------------------------------------------- COCO RLE
 
+def _chunk_values(c: np.ndarray, cont: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The signed numbers of a COCO RLE string (characters minus 48; ``cont`` = continuation
+    flags), before the delta rule, and the position of each number's last chunk."""
+    ends = np.flatnonzero(~cont)  # the last chunk of each number
+    vals = (c & 31).astype(np.int64)
+    nch = None
+    if ends.size != c.size:  # some numbers span several 5-bit chunks
+        starts = np.empty_like(ends)
+        starts[0] = 0
+        starts[1:] = ends[:-1] + 1
+        nch = ends - starts + 1
+        vals <<= 5 * (np.arange(c.size) - np.repeat(starts, nch))
+        vals = np.add.reduceat(vals, starts)
+    neg = np.flatnonzero(c[ends] & 16)  # sign bit of the last chunk
+    if neg.size:
+        vals[neg] -= np.int64(1) << (5 * (nch[neg] if nch is not None else 1))
+    return vals, ends
+
+
 def rle_counts(rle: dict) -> np.ndarray:
     """The run lengths of a COCO RLE (compressed string/bytes, or an uncompressed list).
 
@@ -457,19 +476,7 @@ def rle_counts(rle: dict) -> np.ndarray:
     cont = c >= 32  # a continuation chunk follows
     if cont[-1]:
         raise ValueError("RLE string ends inside a number")
-    ends = np.flatnonzero(~cont)  # the last chunk of each number
-    vals = (c & 31).astype(np.int64)
-    nch = None
-    if ends.size != c.size:  # some numbers span several 5-bit chunks
-        starts = np.empty_like(ends)
-        starts[0] = 0
-        starts[1:] = ends[:-1] + 1
-        nch = ends - starts + 1
-        vals <<= 5 * (np.arange(c.size) - np.repeat(starts, nch))
-        vals = np.add.reduceat(vals, starts)
-    neg = np.flatnonzero(c[ends] & 16)  # sign bit of the last chunk
-    if neg.size:
-        vals[neg] -= np.int64(1) << (5 * (nch[neg] if nch is not None else 1))
+    vals, ends = _chunk_values(c, cont)
     # pycocotools: cnts[m] = x[m] + cnts[m-2] for m > 2, so counts 0, 1, 2 are absolute and each
     # parity is a running sum from there
     vals[1::2] = np.cumsum(vals[1::2])
@@ -510,19 +517,7 @@ def rle_counts_many(rles: Sequence[dict]) -> list[np.ndarray]:
         for i, b in zip(where, strs):
             out[i] = rle_counts({"counts": b})
         return out  # type: ignore[return-value]
-    ends = np.flatnonzero(~cont)  # the last chunk of each number
-    vals = (c & 31).astype(np.int64)
-    nch = None
-    if ends.size != c.size:  # some numbers span several 5-bit chunks
-        starts = np.empty_like(ends)
-        starts[0] = 0
-        starts[1:] = ends[:-1] + 1
-        nch = ends - starts + 1
-        vals <<= 5 * (np.arange(c.size) - np.repeat(starts, nch))
-        vals = np.add.reduceat(vals, starts)
-    neg = np.flatnonzero(c[ends] & 16)  # sign bit of the last chunk
-    if neg.size:
-        vals[neg] -= np.int64(1) << (5 * (nch[neg] if nch is not None else 1))
+    vals, ends = _chunk_values(c, cont)
     # the delta rule per string: counts 0, 1, 2 absolute, then a running sum per parity
     string = np.searchsorted(str_end, ends)
     per_string = np.bincount(string, minlength=len(strs))
