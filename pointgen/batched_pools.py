@@ -180,14 +180,14 @@ class LabelMapPools:
         seg_i = np.repeat(np.arange(rows.size), k_i)
         seg_b = np.repeat(np.arange(rows.size), k_b)
         order = np.argsort(np.concatenate([seg_i * 2, seg_b * 2 + 1]), kind="stable")
-        flat = np.concatenate([flat_i, flat_b])[order]
+        flat = np.concatenate([flat_i, flat_b])[order].astype(np.int64)
         xy = np.stack([flat % self.width, flat // self.width], axis=1)
         xy_list = xy.tolist()
         counts = (k_i + k_b).tolist()
         n_total = (n_i + n_b).tolist()
         k_b_list = k_b.tolist()
         out, at = [], 0
-        for r, (c, kb, ntot) in enumerate(zip(counts, k_b_list, n_total)):
+        for c, kb, ntot in zip(counts, k_b_list, n_total):
             out.append(SampledPoints(xy[at:at + c], [INTERIOR_KIND] * (c - kb) + [BOUNDARY_KIND] * kb,
                                      ntot, ntot < points, _xy=xy_list[at:at + c], _boundary_points=kb))
             at += c
