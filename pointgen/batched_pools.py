@@ -10,8 +10,8 @@ each, which dominated images with many small segments (the 126-nucleus image of 
   (``ids == segment id``), boundary (the image's :func:`~pointly.pointgen.sampling.boundary_map`)
   and per-segment counts and extents come from a handful of whole-array operations;
 * **draws**: :func:`floyd_choose` picks ``k`` distinct pool positions per segment for all
-  segments together (Robert Floyd's algorithm, one step per point across all segments), from
-  one ``Generator.random`` call per pool kind for the whole image.
+  segments and both pools together (Robert Floyd's algorithm, one step per point across all
+  segments), from one ``Generator.random`` call for the whole image.
 
 The sampling rule is the module rule of :mod:`~pointly.pointgen.sampling` (``round(share·n)``
 boundary points, the same fall-backs, interior points first); each segment's points are a
@@ -146,7 +146,7 @@ class LabelMapPools:
     def sample(self, indices: Sequence[int], *, points: int, boundary_share: float,
                rng: np.random.Generator) -> list[SampledPoints]:
         """The points of segments ``indices`` (in that order): first the small ones, all together
-        (two ``Generator.random`` calls), then the large ones one by one, from ``rng``."""
+        (one ``Generator.random`` call), then the large ones one by one, from ``rng``."""
         if points < 1 or not 0.0 <= boundary_share <= 1.0:
             raise ValueError("points must be >= 1 and boundary_share in [0, 1]")
         k_boundary = sampling.boundary_count(points, boundary_share)
@@ -164,14 +164,16 @@ class LabelMapPools:
 
     def _sample_batch(self, rows: np.ndarray, points: int, k_boundary: int, rng: np.random.Generator
                       ) -> list[SampledPoints]:
-        """The points of the batch rows ``rows``: one ``random`` call per pool kind for all of them."""
+        """The points of the batch rows ``rows``: one ``random`` call and one Floyd run for all of them."""
         i0, i1 = self.interior_start[rows], self.interior_start[rows + 1]
         b0, b1 = self.boundary_start[rows], self.boundary_start[rows + 1]
         n_i, n_b = i1 - i0, b1 - b0
         k_i, k_b = _pool_counts(n_i, n_b, points, k_boundary)
-        width_i, width_b = int(k_i.max(initial=0)), int(k_b.max(initial=0))
-        pick_i = floyd_choose(n_i, k_i, rng.random((rows.size, width_i)))
-        pick_b = floyd_choose(n_b, k_b, rng.random((rows.size, width_b))) if width_b else pick_i[:, :0]
+        # both pools of every segment in one Floyd run: rows 0..S-1 interior, S..2S-1 boundary
+        width = int(max(k_i.max(initial=0), k_b.max(initial=0)))
+        picks = floyd_choose(np.concatenate([n_i, n_b]), np.concatenate([k_i, k_b]),
+                             rng.random((2 * rows.size, width)))
+        pick_i, pick_b = picks[:rows.size], picks[rows.size:]
         # one flat list of chosen image pixels, segment by segment: interior picks, then boundary
         take_i = pick_i >= 0
         take_b = pick_b >= 0
@@ -290,11 +292,10 @@ def _gather_small(ids: np.ndarray, bnd: np.ndarray, seg: np.ndarray, crops: np.n
     on_b = bnd.ravel()[mflat]
     member_start = np.searchsorted(mpos, box_start)
     pixels = np.diff(member_start)
-    nb_before = np.concatenate([[0], np.cumsum(on_b)])  # boundary pixels before each member
-    boundary_start = nb_before[member_start]
-    interior_start = member_start - boundary_start
     bpos = np.flatnonzero(on_b)  # positions in mflat
     ipos = np.flatnonzero(~on_b)
+    boundary_start = np.searchsorted(bpos, member_start)  # boundary members before each box
+    interior_start = member_start - boundary_start
     # exact extents from the boundary pool: a segment's leftmost pixel has a left neighbour
     # outside it, so it is a boundary pixel, unless it lies in the image's first column (likewise
     # the other sides); segments whose box touches the image border use all their pixels
