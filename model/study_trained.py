@@ -220,7 +220,7 @@ def preset(name: str, *, iters: int | None = None, parts: Sequence[str] | None =
     if name == "synthetic":
         p = StudyPreset(name="synthetic", dataset="synthetic", model_config="synthetic_small",
                         iters=SYNTHETIC_ITERS, synthetic={"train": 200, "val": 50, "size": 128, "seed": 0},
-                        expected="Table 13 (13 cells) ≈ 55 min on 2 quiet CPU cores; all parts (30 cells) ≈ 2 h 10 min")
+                        expected="Table 13 (13 cells) ≈ 51 min on 2 quiet CPU cores; all parts (30 cells) ≈ 2 h (measured)")
     elif name == "synthetic-long":
         p = StudyPreset(name="synthetic-long", dataset="synthetic", model_config="synthetic_small",
                         iters=SYNTHETIC_LONG_ITERS, synthetic={"train": 200, "val": 50, "size": 128, "seed": 0},
