@@ -234,7 +234,17 @@ def pool_label_map(ids: np.ndarray, segment_ids: Sequence[int],
     batch_row = np.full(S, -1, dtype=np.int64)
     small_idx = np.flatnonzero(small)
     if small_idx.size:
-        batch = _gather_small(ids, bnd, np.asarray(seg, dtype=np.int64), crops, small)
+        # the batch gathers the stored box + 1 px (not + 2): the boundary comes from the image's
+        # map, so no margin is needed for it, and a box off by more than a pixel is caught by the
+        # pixel count below; ~20 % fewer pixels to gather for nucleus-sized boxes
+        tight = crops.copy()
+        tight[:, :2] = np.minimum(tight[:, :2] + 1, tight[:, 2:])
+        tight[:, 2:] = np.maximum(tight[:, 2:] - 1, tight[:, :2])
+        tight[:, 0] = np.where(crops[:, 0] == 0, 0, tight[:, 0])
+        tight[:, 1] = np.where(crops[:, 1] == 0, 0, tight[:, 1])
+        tight[:, 2] = np.where(crops[:, 2] == h, h, tight[:, 2])
+        tight[:, 3] = np.where(crops[:, 3] == w, w, tight[:, 3])
+        batch = _gather_small(ids, bnd, np.asarray(seg, dtype=np.int64), tight, small)
         batch_row[small_idx] = np.arange(small_idx.size)
         pixels[small_idx] = batch["pixels"]
         extents[small_idx] = batch["extents"]
