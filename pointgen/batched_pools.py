@@ -77,7 +77,7 @@ def _pool_counts(n_interior: np.ndarray, n_boundary: np.ndarray, points: int, k_
     return np.where(few, n_interior, k_i), np.where(few, n_boundary, k_b)
 
 
-def _crop_boxes(bboxes: Sequence[Sequence[float] | None], h: int, w: int) -> np.ndarray:
+def _crop_boxes(bboxes: Sequence[Sequence[float] | None], h: int, w: int, margin: int = 2) -> np.ndarray:
     """``(S, 4)`` int64 ``y0, x0, y1, x1`` of :func:`sampling._crop_box` for every segment
     (vectorised when every box is four finite numbers, else box by box)."""
     try:
@@ -85,13 +85,13 @@ def _crop_boxes(bboxes: Sequence[Sequence[float] | None], h: int, w: int) -> np.
     except (TypeError, ValueError):
         arr = None
     if arr is None or arr.shape != (len(bboxes), 4) or not np.isfinite(arr).all():
-        return np.array([sampling._crop_box(b, h, w) for b in bboxes], dtype=np.int64).reshape(-1, 4)
+        return np.array([sampling._crop_box(b, h, w, margin) for b in bboxes], dtype=np.int64).reshape(-1, 4)
     x, y, bw, bh = arr.T
     out = np.empty((len(bboxes), 4), dtype=np.int64)
-    out[:, 0] = np.clip(np.floor(y) - 2, 0, h)
-    out[:, 1] = np.clip(np.floor(x) - 2, 0, w)
-    out[:, 2] = np.clip(np.ceil(y + bh) + 2, 0, h)
-    out[:, 3] = np.clip(np.ceil(x + bw) + 2, 0, w)
+    out[:, 0] = np.clip(np.floor(y) - margin, 0, h)
+    out[:, 1] = np.clip(np.floor(x) - margin, 0, w)
+    out[:, 2] = np.clip(np.ceil(y + bh) + margin, 0, h)
+    out[:, 3] = np.clip(np.ceil(x + bw) + margin, 0, w)
     return out
 
 
@@ -237,13 +237,7 @@ def pool_label_map(ids: np.ndarray, segment_ids: Sequence[int],
         # the batch gathers the stored box + 1 px (not + 2): the boundary comes from the image's
         # map, so no margin is needed for it, and a box off by more than a pixel is caught by the
         # pixel count below; ~20 % fewer pixels to gather for nucleus-sized boxes
-        tight = crops.copy()
-        tight[:, :2] = np.minimum(tight[:, :2] + 1, tight[:, 2:])
-        tight[:, 2:] = np.maximum(tight[:, 2:] - 1, tight[:, :2])
-        tight[:, 0] = np.where(crops[:, 0] == 0, 0, tight[:, 0])
-        tight[:, 1] = np.where(crops[:, 1] == 0, 0, tight[:, 1])
-        tight[:, 2] = np.where(crops[:, 2] == h, h, tight[:, 2])
-        tight[:, 3] = np.where(crops[:, 3] == w, w, tight[:, 3])
+        tight = _crop_boxes(boxes_in, h, w, margin=1)
         batch = _gather_small(ids, bnd, np.asarray(seg, dtype=np.int64), tight, small)
         batch_row[small_idx] = np.arange(small_idx.size)
         pixels[small_idx] = batch["pixels"]

@@ -302,18 +302,18 @@ class SegmentPools:
         return (float(c0), float(r0), float(c1 - c0 + 1), float(r1 - r0 + 1))
 
 
-def _crop_box(bbox: Sequence[float] | None, h: int, w: int) -> tuple[int, int, int, int]:
-    """A stored box grown by 2 pixels and clipped to the image (the whole image when absent)."""
+def _crop_box(bbox: Sequence[float] | None, h: int, w: int, margin: int = 2) -> tuple[int, int, int, int]:
+    """A stored box grown by ``margin`` pixels and clipped to the image (the whole image when absent)."""
     try:
         x, y, bw, bh = (float(v) for v in bbox)  # type: ignore[union-attr]
     except (TypeError, ValueError):  # absent or malformed: search the whole image
         return 0, 0, h, w
     if not all(math.isfinite(v) for v in (x, y, bw, bh)):
         return 0, 0, h, w
-    y0 = min(max(math.floor(y) - 2, 0), h)
-    x0 = min(max(math.floor(x) - 2, 0), w)
-    y1 = min(max(math.ceil(y + bh) + 2, 0), h)
-    x1 = min(max(math.ceil(x + bw) + 2, 0), w)
+    y0 = min(max(math.floor(y) - margin, 0), h)
+    x0 = min(max(math.floor(x) - margin, 0), w)
+    y1 = min(max(math.ceil(y + bh) + margin, 0), h)
+    x1 = min(max(math.ceil(x + bw) + margin, 0), w)
     return y0, x0, y1, x1
 
 
@@ -484,7 +484,6 @@ def rle_counts(rle: dict) -> np.ndarray:
     return vals
 
 
-
 def rle_counts_many(rles: Sequence[dict]) -> list[np.ndarray]:
     """:func:`rle_counts` of several RLEs (an image's instances) in one vectorised pass.
 
@@ -523,11 +522,12 @@ def rle_counts_many(rles: Sequence[dict]) -> list[np.ndarray]:
     per_string = np.bincount(string, minlength=len(strs))
     first = np.cumsum(per_string) - per_string
     m = np.arange(ends.size) - first[string]
-    run = np.flatnonzero(m >= 1)  # grouped by (string, parity), in order inside each group
-    order = run[np.argsort(string[run] * 2 + (m[run] & 1), kind="stable")]
+    key = string * 2 + (m & 1)  # (string, parity)
+    run = np.flatnonzero(m >= 1)
+    order = run[np.argsort(key[run], kind="stable")]  # grouped by key, in order inside each group
     v = vals[order]
     total = np.cumsum(v)
-    group = (string[order] * 2 + (m[order] & 1))
+    group = key[order]
     new = np.ones(group.size, dtype=bool)
     new[1:] = group[1:] != group[:-1]
     base = (total - v)[new]
@@ -535,6 +535,7 @@ def rle_counts_many(rles: Sequence[dict]) -> list[np.ndarray]:
     for i, part in zip(where, np.split(vals, first[1:])):
         out[i] = part
     return out  # type: ignore[return-value]
+
 
 def rle_crop(counts: np.ndarray, height: int, width: int) -> tuple[np.ndarray, int, int]:
     """Decode only the box an RLE touches, plus a one-pixel empty margin where inside the image.
