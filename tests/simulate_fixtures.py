@@ -1,4 +1,4 @@
-"""Helpers shared by the simulate/formats/coco tests (imported explicitly, not a conftest).
+"""Helpers shared by the simulate/formats/coco/batched-pools tests (imported explicitly, not a conftest).
 
 ``boundary_reference`` is a deliberately naive second implementation of the documented boundary
 definition (a pixel of the segment with a 4-neighbour *inside the image* outside the segment),
@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
+
+if TYPE_CHECKING:
+    from pointly.pointgen.sampling import SampledPoints
 
 PANOPTIC_SETS = {  # name -> (json relative path, png folder relative path)
     "coco_panoptic_val2017": ("coco_panoptic_val2017/panoptic_val2017.json", "coco_panoptic_val2017/panoptic"),
@@ -85,3 +89,35 @@ CATEGORIES = [
     {"id": 2, "name": "car", "isthing": 1, "supercategory": "vehicle", "color": [0, 0, 142]},
     {"id": 3, "name": "sky", "isthing": 0, "supercategory": "sky", "color": [70, 130, 180]},
 ]
+
+
+def expected_kind_counts(pixels: int, boundary: int, points: int, share: float) -> tuple[int, int]:
+    """(interior, boundary) point counts by the rule in docs/formats.md, written from the text."""
+    interior = pixels - boundary
+    if pixels <= points:
+        return interior, boundary
+    want_b = round(share * points)
+    kb = min(want_b, boundary)
+    ki = points - kb
+    if ki > interior:
+        ki = interior
+        kb = points - ki
+    return ki, kb
+
+
+def check_segment(sp: SampledPoints, member: np.ndarray, points: int, share: float) -> None:
+    ref_b = boundary_reference(member)
+    coords = [tuple(c) for c in sp.coords.tolist()]
+    assert len(coords) == len(set(coords)), "duplicate point"
+    for (x, y), kind in zip(coords, sp.kinds):
+        assert member[y, x], "point outside its segment"
+        assert kind == ("boundary" if ref_b[y, x] else "random")
+    ki, kb = expected_kind_counts(int(member.sum()), int(ref_b.sum()), points, share)
+    assert sp.kinds.count("random") == ki and sp.kinds.count("boundary") == kb
+    assert sp.pixels == int(member.sum())
+    assert sp.short == (member.sum() < points)
+
+
+def true_box(member: np.ndarray) -> list[int]:
+    ys, xs = np.nonzero(member)
+    return [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]

@@ -240,7 +240,7 @@ def test_slow_action_request_is_not_overtaken_by_the_next_click(browser, tmp_pat
         assert events[9]["segment"] == clicks[4]["segment"]  # ...and Del the segment before it
         assert clicks[5]["segment"] != clicks[4]["segment"]
         assert clicks[6]["category_id"] == events[11]["category_id"] != clicks[5]["category_id"]
-        a = wait_ack(page, f"a.points === 6 && a.category === 'star' && a.segment === '{clicks[6]['segment']}'")
+        wait_ack(page, f"a.points === 6 && a.category === 'star' && a.segment === '{clicks[6]['segment']}'")
         assert page.evaluate("() => window.pointlyDropped") == 0
     finally:
         page.close()

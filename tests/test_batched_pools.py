@@ -10,8 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from simulate_fixtures import boundary_reference
-from test_simulate_sampling import check_segment, true_box
+from simulate_fixtures import boundary_reference, check_segment, true_box
 
 from pointly.pointgen import batched_pools, sampling
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 from simulate_fixtures import INSTANCE_SETS, PANOPTIC_SETS, boundary_reference
 

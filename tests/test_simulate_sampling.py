@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from pycocotools import mask as mask_utils
-from simulate_fixtures import boundary_reference
+from simulate_fixtures import boundary_reference, check_segment, true_box
 
 from pointly.pointgen import sampling
 
@@ -29,33 +29,6 @@ shares = st.floats(0.0, 1.0, allow_nan=False)
 counts = st.integers(1, 25)
 
 
-def expected_kind_counts(pixels: int, boundary: int, points: int, share: float) -> tuple[int, int]:
-    """(interior, boundary) point counts by the rule in docs/formats.md, written from the text."""
-    interior = pixels - boundary
-    if pixels <= points:
-        return interior, boundary
-    want_b = round(share * points)
-    kb = min(want_b, boundary)
-    ki = points - kb
-    if ki > interior:
-        ki = interior
-        kb = points - ki
-    return ki, kb
-
-
-def check_segment(sp: sampling.SampledPoints, member: np.ndarray, points: int, share: float) -> None:
-    ref_b = boundary_reference(member)
-    coords = [tuple(c) for c in sp.coords.tolist()]
-    assert len(coords) == len(set(coords)), "duplicate point"
-    for (x, y), kind in zip(coords, sp.kinds):
-        assert member[y, x], "point outside its segment"
-        assert kind == ("boundary" if ref_b[y, x] else "random")
-    ki, kb = expected_kind_counts(int(member.sum()), int(ref_b.sum()), points, share)
-    assert sp.kinds.count("random") == ki and sp.kinds.count("boundary") == kb
-    assert sp.pixels == int(member.sum())
-    assert sp.short == (member.sum() < points)
-
-
 @SETTINGS
 @given(labels=label_maps)
 def test_boundary_map_matches_pixelwise_definition(labels):
@@ -63,11 +36,6 @@ def test_boundary_map_matches_pixelwise_definition(labels):
     for sid in np.unique(labels):
         member = labels == sid
         assert np.array_equal(got & member, boundary_reference(member))
-
-
-def true_box(member: np.ndarray) -> list[int]:
-    ys, xs = np.nonzero(member)
-    return [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
 
 
 @SETTINGS
