@@ -23,8 +23,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def load_revision(rev: str, modules: list[str], package: str = "pointgen") -> dict[str, ModuleType]:
     """``{name: module}`` of ``<package>/<name>.py`` at git revision ``rev``."""
-    alias = "pointly_rev_" + re.sub(r"\W", "_", rev)
     root = Path(tempfile.mkdtemp(prefix="pointly-rev-"))
+    # one package per call (a second call for the same revision gets its own modules)
+    alias = "pointly_rev_" + re.sub(r"\W", "_", f"{rev}_{root.name}")
     pkg = root / alias
     pkg.mkdir()
     (pkg / "__init__.py").write_text("", encoding="utf-8")
@@ -32,7 +33,10 @@ def load_revision(rev: str, modules: list[str], package: str = "pointgen") -> di
     for name in modules:
         src = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:{package}/{name}.py"],
                              check=True, capture_output=True, text=True).stdout
-        src = re.sub(rf"from (?:pointly\.{package}|)\.?({names})\b", rf"from {alias}.\1", src)
+        src = re.sub(rf"from (?:pointly\.{package}|)\.({names})\b", rf"from {alias}.\1", src)
+        # ``from pointly.pointgen import sampling`` (a module of the list imported by name)
+        src = re.sub(rf"^from pointly\.{package} import ({names})$", rf"from {alias} import \1", src,
+                     flags=re.MULTILINE)
         src = re.sub(r"from \.(\w+)", rf"from pointly.{package}.\1", src)  # other relative imports
         (pkg / f"{name}.py").write_text(src, encoding="utf-8")
     sys.path.insert(0, str(root))
