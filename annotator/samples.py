@@ -24,10 +24,20 @@ def samples_dir() -> Path:
     return Path(str(resources.files("pointly.data").joinpath("samples")))
 
 
-def default_project_dir() -> Path:
-    """Where the no-argument mode keeps its project: ``$XDG_DATA_HOME/pointly/sample-project``."""
+def default_project_dir(images_dir: str | Path | None = None) -> Path:
+    """Where the no-argument mode keeps its project:
+    ``$XDG_DATA_HOME/pointly/sample-project-<8 hex digits>``.
+
+    The suffix is a hash of the samples folder's resolved path (``images_dir``, default
+    :func:`samples_dir`): a project remembers the folder it annotates and refuses another one, so
+    a second checkout or install of pointly gets its own sample project instead of an error.
+    """
+    import hashlib
+
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "pointly" / "sample-project"
+    folder = Path(images_dir) if images_dir is not None else samples_dir()
+    digest = hashlib.sha256(str(folder.resolve()).encode("utf-8")).hexdigest()[:8]
+    return Path(base) / "pointly" / f"sample-project-{digest}"
 
 
 def make_samples(out_dir: str | Path) -> list[Path]:

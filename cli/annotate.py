@@ -2,7 +2,7 @@
 
 Thin: parses the options, builds the image catalog, the project store and the app, and launches
 the server. Without IMAGES_DIR it opens the bundled sample images with the synthetic categories
-and keeps the project in ``$XDG_DATA_HOME/pointly/sample-project``.
+and keeps the project in ``$XDG_DATA_HOME/pointly/sample-project-<hash of the samples path>``.
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def annotate(images_dir: Path | None, categories: str | None, project: Path | No
     if images_dir is None:
         images_dir = samples_dir()
         categories = categories or "synthetic"
-        project = project or default_project_dir()
+        project = project or default_project_dir(images_dir)
     categories = categories or "coco"
     project = project or Path.cwd() / f"annotations-{Path(images_dir).resolve().name}"
     if host not in ("127.0.0.1", "localhost", "::1") and not users_file:

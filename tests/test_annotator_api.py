@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 
 from annotator_fixtures import USERS, Server, journal_clicks, make_images, write_users
-from pointly.annotator.samples import samples_dir
+from pointly.annotator.samples import default_project_dir, samples_dir
 from pointly.cli.main import main
 from pointly.pointgen.formats import load_points
 
@@ -123,12 +123,24 @@ def test_broken_images_are_skipped_with_a_message(server):
 def test_no_argument_mode_uses_the_bundled_samples(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     assert main(["annotate", "--rebuild"]) == 0
-    project = tmp_path / "xdg" / "pointly" / "sample-project"
+    project = default_project_dir()
+    assert project.parent == tmp_path / "xdg" / "pointly" and project.name.startswith("sample-project-")
     meta = json.loads((project / "project.json").read_text())
     assert Path(meta["images_dir"]) == samples_dir().resolve()
     assert [c["name"] for c in meta["categories"]][:2] == ["disc", "rectangle"]  # synthetic
     assert len(meta["images"]) == 4 and all(im["width"] == 384 for im in meta["images"])
     assert sum(f.stat().st_size for f in samples_dir().iterdir()) < 300_000
+
+
+def test_sample_project_per_samples_location(tmp_path, monkeypatch):
+    """Another checkout's samples get another project folder (a project refuses a second images
+    folder), and the same folder always the same one, however it is spelled."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    assert default_project_dir(tmp_path / "a") != default_project_dir(tmp_path / "b")
+    assert default_project_dir(tmp_path / "a") == default_project_dir(tmp_path / "b" / ".." / "a")
+    assert default_project_dir() == default_project_dir(samples_dir())
 
 
 def test_cli_refuses_network_without_login_and_bad_input(tmp_path, capsys):
