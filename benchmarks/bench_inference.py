@@ -11,8 +11,12 @@ Both models have random weights (no downloads here). To keep the work comparable
 models, Mask R-CNN runs with ``box_score_thresh=0`` so its mask head always processes the 100
 detections a trained model typically returns (with random weights no box would pass 0.05 and
 the mask head would be skipped); Panoptic FCN's random init (centre bias −2.19 → score 0.10 >
-0.05) already yields the maximum number of candidates, so its fusion/mask/merge steps run at
-their worst case. The number of thing masks ours produced is printed next to its time.
+0.05) already yields the maximum number of candidates, so its fusion/mask steps run at their worst
+case; the merge's score floor (``inference.inst_thresh``) is set to 0 so that all its up-to-100
+thing masks are resized to the image and enter the merge, as Mask R-CNN pastes its 100 (with the
+default 0.2 a random model's things would all be skipped before resizing). ``--before`` also
+runs ours as it was before the CPU changes (torchvision's DCNv2 kernel, NCHW activations, FrozenBN
+not folded) for an in-process before/after. The number of segments ours produced is printed next to its time.
 
 Usage::
 
@@ -43,15 +47,21 @@ def load_image(path: Path) -> np.ndarray:
     return rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
 
 
-def build_ours(short: int, max_size: int):
+def build_ours(short: int, max_size: int, before: bool = False):
     from pointly.model.config import load_config
     from pointly.model.panoptic_fcn import PanopticFCN
 
     torch.manual_seed(0)
     cfg = load_config("coco_r50_1x")
+    if before:  # the network as it ran before the CPU work: torchvision's DCNv2, NCHW activations
+        cfg.model.position_head.deform_impl = "torchvision"
+        cfg.model.cpu_channels_last = False
     cfg.input.min_size_test = short
     cfg.input.max_size_test = max_size
-    return PanopticFCN(cfg).eval()
+    cfg.inference.inst_thresh = 0.0  # every thing mask is resized and merged (worst case, see above)
+    model = PanopticFCN(cfg).eval()
+    model.backbone.bottom_up.fold_frozen_bn = not before  # before: FrozenBN as separate passes
+    return model
 
 
 def build_maskrcnn(short: int, max_size: int):
@@ -75,23 +85,28 @@ def run_maskrcnn(model, rgb: np.ndarray) -> int:
     return int(out["masks"].shape[0])
 
 
-def bench(size: int, max_size: int, rgb: np.ndarray, iters: int) -> dict:
-    ours, theirs = build_ours(size, max_size), build_maskrcnn(size, max_size)
-    n_ours = run_ours(ours, rgb)  # warm-up (allocations, lazy init)
-    n_theirs = run_maskrcnn(theirs, rgb)
-    t_ours, t_theirs, c_ours, c_theirs = [], [], [], []
+def bench(size: int, max_size: int, rgb: np.ndarray, iters: int, before: bool = False) -> dict:
+    runs = [("ours", run_ours, build_ours(size, max_size)), ("maskrcnn", run_maskrcnn, build_maskrcnn(size, max_size))]
+    if before:
+        runs.append(("before", run_ours, build_ours(size, max_size, before=True)))
+    counts = {name: fn(model, rgb) for name, fn, model in runs}  # warm-up (allocations, lazy init)
+    wall: dict[str, list[float]] = {name: [] for name, _, _ in runs}
+    cpu: dict[str, list[float]] = {name: [] for name, _, _ in runs}
     for _ in range(iters):
-        for fn, model, wall, cpu in ((run_ours, ours, t_ours, c_ours), (run_maskrcnn, theirs, t_theirs, c_theirs)):
+        for name, fn, model in runs:
             c0, t0 = time.process_time(), time.perf_counter()
             fn(model, rgb)
-            wall.append(time.perf_counter() - t0)
-            cpu.append(time.process_time() - c0)
-    m_ours, m_theirs = statistics.median(t_ours), statistics.median(t_theirs)
-    cm_ours, cm_theirs = statistics.median(c_ours), statistics.median(c_theirs)
-    return {"size": size, "max_size": max_size, "ours_s": m_ours, "maskrcnn_s": m_theirs,
-            "ratio": m_ours / m_theirs, "ours_cpu_s": cm_ours, "maskrcnn_cpu_s": cm_theirs,
-            "cpu_ratio": cm_ours / cm_theirs, "ours_segments": n_ours, "maskrcnn_masks": n_theirs,
-            "ours_all": t_ours, "maskrcnn_all": t_theirs}
+            wall[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
+    med = {name: statistics.median(v) for name, v in wall.items()}
+    cmed = {name: statistics.median(v) for name, v in cpu.items()}
+    out = {"size": size, "max_size": max_size, "ours_s": med["ours"], "maskrcnn_s": med["maskrcnn"],
+           "ratio": med["ours"] / med["maskrcnn"], "ours_cpu_s": cmed["ours"], "maskrcnn_cpu_s": cmed["maskrcnn"],
+           "cpu_ratio": cmed["ours"] / cmed["maskrcnn"], "ours_segments": counts["ours"],
+           "maskrcnn_masks": counts["maskrcnn"], "ours_all": wall["ours"], "maskrcnn_all": wall["maskrcnn"]}
+    if before:
+        out.update(before_s=med["before"], before_cpu_s=cmed["before"], before_all=wall["before"])
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--iters", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
+    ap.add_argument("--before", action="store_true",
+                    help="also time ours with torchvision's DCNv2, NCHW activations and unfolded FrozenBN (the pre-CPU-work network)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     rgb = load_image(args.image)
@@ -111,12 +128,17 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for size in args.sizes:
         max_size = 854 if size <= 512 else 1333
-        r = bench(size, max_size, rgb, args.iters)
+        r = bench(size, max_size, rgb, args.iters, args.before)
         print(f"| {size} ({max_size}) | {r['ours_s']:.3f} | {r['maskrcnn_s']:.3f} | {r['ratio']:.2f} | "
               f"{r['ours_cpu_s']:.2f} | {r['maskrcnn_cpu_s']:.2f} | {r['cpu_ratio']:.2f} | "
               f"{r['ours_segments']} | {r['maskrcnn_masks']} |", flush=True)
         print(f"  raw ours {[round(t, 3) for t in r['ours_all']]}, "
               f"maskrcnn {[round(t, 3) for t in r['maskrcnn_all']]}", file=sys.stderr)
+        if args.before:
+            print(f"  before (torchvision DCNv2, NCHW, unfolded FrozenBN): wall {r['before_s']:.3f} s (CPU {r['before_cpu_s']:.2f} s, "
+                  f"ratio to Mask R-CNN {r['before_cpu_s'] / r['maskrcnn_cpu_s']:.2f}); speed-up now / before "
+                  f"{r['before_s'] / r['ours_s']:.2f}× wall, {r['before_cpu_s'] / r['ours_cpu_s']:.2f}× CPU; "
+                  f"raw {[round(t, 3) for t in r['before_all']]}", flush=True)
     return 0
 
 

@@ -7,7 +7,10 @@ Two settings, each against a baseline measured in the same process on the same i
   (random init, same image, same 4 instances) — ratio < 1 means Panoptic FCN is faster;
 * ``small``: the synthetic_small preset, a batch of 8 images of 128 × 128.
 
-Usage: ``python benchmarks/bench_train_step.py [--repeat 3] [--threads 2]``; prints a Markdown table.
+``--before`` also times each Panoptic FCN step as the network ran before the CPU work
+(torchvision's DCNv2 kernel, NCHW activations), in the same process on the same input.
+
+Usage: ``python benchmarks/bench_train_step.py [--repeat 3] [--threads 2] [--before]``; prints a Markdown table.
 """
 from __future__ import annotations
 
@@ -44,7 +47,13 @@ def _time(fn, repeat: int) -> float:
     return statistics.median(out)
 
 
-def bench_r50(repeat: int) -> tuple[float, float]:
+def _before(cfg) -> None:
+    """The pre-CPU-work network: torchvision's DCNv2 kernel and NCHW activations."""
+    cfg.model.position_head.deform_impl = "torchvision"
+    cfg.model.cpu_channels_last = False
+
+
+def bench_r50(repeat: int, before: bool = False) -> tuple[float, float]:
     from torchvision.models.detection import maskrcnn_resnet50_fpn
 
     from pointly.model.config import coco_r50_1x
@@ -55,6 +64,8 @@ def bench_r50(repeat: int) -> tuple[float, float]:
     rng = np.random.default_rng(0)
     lm, segs, boxes = _scene(512, rng)
     cfg = coco_r50_1x()
+    if before:
+        _before(cfg)
     thing_index = {k + 1: k for k in range(80)}
     stuff_index = {92: 1, 93: 2}
     targets = full_targets(lm, segs, thing_index, stuff_index)
@@ -85,7 +96,7 @@ def bench_r50(repeat: int) -> tuple[float, float]:
     return _time(pfcn, repeat), _time(maskrcnn, repeat)
 
 
-def bench_small(repeat: int) -> float:
+def bench_small(repeat: int, before: bool = False) -> float:
     from pointly.model.config import synthetic_small
     from pointly.model.gt import full_targets
     from pointly.model.panoptic_fcn import PanopticFCN
@@ -93,6 +104,8 @@ def bench_small(repeat: int) -> float:
 
     rng = np.random.default_rng(1)
     cfg = synthetic_small()
+    if before:
+        _before(cfg)
     thing_index = {c: i for i, c in enumerate(cfg.thing_ids)}
     stuff_index = {c: i + 1 for i, c in enumerate(cfg.stuff_ids)}
     batch_t, batch_i = [], []
@@ -119,6 +132,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--before", action="store_true", help="also time the pre-CPU-work network (see above)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     small = bench_small(args.repeat)
@@ -126,6 +140,12 @@ def main() -> None:
     print(f"| setting | Panoptic FCN step (s) | baseline step (s) | ratio |\n|---|---|---|---|")
     print(f"| R50-FPN, 1 × 512², vs torchvision Mask R-CNN R50-FPN | {pf:.2f} | {mr:.2f} | {pf / mr:.2f} |")
     print(f"| synthetic_small, 8 × 128² | {small:.3f} | — | — |")
+    if args.before:
+        small_b = bench_small(args.repeat, before=True)
+        pf_b, mr_b = bench_r50(args.repeat, before=True)
+        print(f"| before: R50-FPN, 1 × 512² (torchvision DCNv2, NCHW) | {pf_b:.2f} | {mr_b:.2f} | {pf_b / mr_b:.2f} |")
+        print(f"| before: synthetic_small, 8 × 128² | {small_b:.3f} | — | — |")
+        print(f"\nspeed-up now / before: R50 {pf_b / pf:.2f}×, synthetic_small {small_b / small:.2f}×")
     print(f"\n(median of {args.repeat}, torch threads {args.threads})")
 
 

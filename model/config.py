@@ -58,6 +58,9 @@ class PositionHeadConfig:
     channels: int = 256
     deform: bool = True
     norm: str = "GN"
+    # DCNv2 implementation: "auto" = pointly's grid_sample path on the CPU (faster there, see
+    # model/deform_conv.py), torchvision's kernel elsewhere; "torchvision" / "sampled" force one.
+    deform_impl: str = "auto"
 
 
 @dataclass
@@ -97,6 +100,9 @@ class ModelConfig:
     thing: ThingConfig = field(default_factory=ThingConfig)
     stuff: StuffConfig = field(default_factory=StuffConfig)
     gn_groups: int = 32
+    # run CPU inference (autograd off) on channels-last (NHWC) activations: faster with oneDNN,
+    # same values up to rounding; training stays NCHW (no gain there)
+    cpu_channels_last: bool = True
     # sqrt(box area) ranges in resized-input pixels, P3..P7, both bounds inclusive
     instance_scales: list = field(default_factory=lambda: [[1, 64], [32, 128], [64, 256], [128, 512], [256, 2048]])
 
@@ -275,7 +281,16 @@ def _merge(obj: Any, updates: dict, where: str, source: str) -> None:
                 raise PointlyError(f"config key '{where}{key}' needs a mapping, got {value!r}", file=source)
             _merge(current, value, f"{where}{key}.", source)
             continue
-        setattr(obj, key, _coerce(current, value, f"{where}{key}", source))
+        value = _coerce(current, value, f"{where}{key}", source)
+        allowed = _CHOICES.get(f"{where}{key}")
+        if allowed is not None and value not in allowed:
+            raise PointlyError(f"config key '{where}{key}' is {value!r}", file=source,
+                               fix=f"use one of {', '.join(allowed)}")
+        setattr(obj, key, value)
+
+
+# String settings with a fixed set of values, checked when a YAML file or --set changes them.
+_CHOICES: dict[str, tuple[str, ...]] = {"model.position_head.deform_impl": ("auto", "torchvision", "sampled")}
 
 
 def _coerce(current: Any, value: Any, key: str, source: str) -> Any:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.ops import deform_conv2d
+
+from .deform_conv import modulated_deform_conv2d
 
 
 def coord_features(x: torch.Tensor) -> torch.Tensor:
@@ -45,7 +46,7 @@ class Conv2d(nn.Conv2d):
         x = super().forward(x)
         if self.norm is not None:
             x = self.norm(x)
-        return F.relu(x) if self.use_relu else x
+        return F.relu(x, inplace=True) if self.use_relu else x  # in place: conv/GN outputs are not saved for backward
 
 
 def group_norm(channels: int, groups: int) -> nn.GroupNorm:
@@ -103,25 +104,26 @@ class FeatureEncoder(nn.Module):
 class DeformConv(nn.Module):
     """Modulated deformable conv (DCNv2) weight without bias, plus GN ``norm`` and ReLU."""
 
-    def __init__(self, in_channels: int, out_channels: int, groups: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, groups: int, impl: str = "auto") -> None:
         super().__init__()
+        self.impl = impl
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, 3, 3))
         nn.init.kaiming_uniform_(self.weight, nonlinearity="relu")  # detectron2 ModulatedDeformConv init
         self.norm = group_norm(out_channels, groups)
 
     def forward(self, x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = deform_conv2d(x, offset, self.weight, None, padding=(1, 1), mask=mask)
-        return F.relu(self.norm(x))
+        x = modulated_deform_conv2d(x, offset, self.weight, mask, padding=1, impl=self.impl)
+        return F.relu(self.norm(x), inplace=True)
 
 
 class DeformLayer(nn.Module):
     """A plain 3×3 conv predicts 27 channels: 0–17 the (dy, dx) offsets per tap (torchvision's layout,
     identical to detectron2's), 18–26 the sigmoid modulation mask; then :class:`DeformConv`."""
 
-    def __init__(self, in_channels: int, out_channels: int, groups: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, groups: int, impl: str = "auto") -> None:
         super().__init__()
         self.offset_mask_conv = nn.Conv2d(in_channels, 27, 3, padding=1)  # PyTorch default init (official)
-        self.dcnv2 = DeformConv(in_channels, out_channels, groups)
+        self.dcnv2 = DeformConv(in_channels, out_channels, groups, impl)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         om = self.offset_mask_conv(x)
@@ -133,13 +135,14 @@ class PositionHead(nn.Module):
     """Object centres (``out_inst``, one channel per thing class) and stuff regions (``out_sem``)."""
 
     def __init__(self, in_channels: int, channels: int, num_convs: int, num_things: int, num_stuff: int,
-                 deform: bool = True, groups: int = 32, thing_bias: float = -2.19, stuff_bias: float = -2.19) -> None:
+                 deform: bool = True, groups: int = 32, thing_bias: float = -2.19, stuff_bias: float = -2.19,
+                 deform_impl: str = "auto") -> None:
         super().__init__()
         self.position_head = nn.Sequential()
         c_in = in_channels
         for i in range(num_convs):
             if deform:
-                layer: nn.Module = DeformLayer(c_in, channels, groups)
+                layer: nn.Module = DeformLayer(c_in, channels, groups, deform_impl)
             else:
                 layer = Conv2d(c_in, channels, 3, padding=1, bias=False, norm=group_norm(channels, groups),
                                activation=True)

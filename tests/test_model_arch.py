@@ -127,3 +127,47 @@ def test_forward_heads_shapes():
         assert out.center_logits[lvl].shape == (2, cfg.model.thing.num_classes, h, w)
         assert out.region_logits[lvl].shape == (2, cfg.model.stuff.num_classes, h, w)
         assert out.kernel_feats[lvl].shape == (2, cfg.model.kernel_head.channels, h, w)
+
+
+@pytest.mark.parametrize("depth", [18, 50])
+def test_folded_frozen_bn_trunk_equals_the_module_forward(depth):
+    """Inference folds every FrozenBN into its conv; the features must equal the layer-by-layer
+    forward (autograd on) with non-trivial BN statistics, MSRA stride layout included."""
+    from pointly.model.backbone import ResNetTrunk
+
+    trunk = ResNetTrunk(depth, stride_in_1x1=True).eval()
+    g = torch.Generator().manual_seed(depth)
+    with torch.no_grad():
+        for m in trunk.modules():
+            if hasattr(m, "running_var"):
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+    x = torch.randn(2, 3, 70, 90, generator=g)
+    reference = trunk(x)  # grad enabled: the unfolded module-by-module path
+    with torch.no_grad():
+        folded = trunk(x)
+    assert [f.shape for f in folded] == [r.shape for r in reference]
+    for r, f in zip(reference, folded):
+        torch.testing.assert_close(f, r.detach(), rtol=1e-4, atol=1e-5 * float(r.abs().max()))
+
+
+def test_cpu_inference_layout_does_not_change_the_heads():
+    """Channels-last inference with the sampled DCNv2 gives the heads of the NCHW / torchvision run."""
+    torch.manual_seed(0)
+    cfg = coco_r50_1x()
+    cfg.model.backbone.depth = 18
+    model = PanopticFCN(cfg).eval()
+    batch = torch.randn(1, 3, 96, 128)
+    with torch.no_grad():
+        fast = model.forward_heads(batch)
+        cfg.model.cpu_channels_last = False
+        for m in model.modules():
+            if hasattr(m, "impl"):
+                m.impl = "torchvision"
+        slow = model.forward_heads(batch)
+    pairs = [(fast.encode_feat, slow.encode_feat)] + list(zip(fast.center_logits, slow.center_logits)) \
+        + list(zip(fast.region_logits, slow.region_logits)) + list(zip(fast.kernel_feats, slow.kernel_feats))
+    for a, b in pairs:
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * float(b.abs().max()))
