@@ -121,6 +121,35 @@ def test_floyd_choose_ragged_rows():
     assert (got[3] == -1).all() and (got[4] == -1).all()
 
 
+def _floyd_one_row(n: int, k: int, u: np.ndarray) -> list[int]:
+    """Textbook Floyd for one row, with a Python set: for j = n−k … n−1, t = ⌊u·(j+1)⌋; t or j."""
+    picked: list[int] = []
+    seen: set[int] = set()
+    for step, j in enumerate(range(n - k, n)):
+        t = min(int(u[step] * (j + 1)), j)
+        if t in seen:
+            t = j
+        seen.add(t)
+        picked.append(t)
+    return picked
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 12)), min_size=1, max_size=30), st.integers(0, 2**32 - 1))
+def test_floyd_choose_equals_the_one_row_algorithm(rows, seed):
+    """The vectorised draw = the scalar algorithm row by row on the same uniforms (ragged rows,
+    finished rows next to running ones, k = n, n = 0)."""
+    n = np.array([a for a, _ in rows])
+    k = np.minimum(np.array([b for _, b in rows]), n)
+    width = max(int(k.max()), 1)
+    u = np.random.default_rng(seed).random((len(rows), width))
+    got = batched_pools.floyd_choose(n, k, u)
+    for r in range(len(rows)):
+        expected = _floyd_one_row(int(n[r]), int(k[r]), u[r])
+        assert got[r, :k[r]].tolist() == expected
+        assert (got[r, k[r]:] == -1).all()
+
+
 def test_batched_draws_are_uniform_over_a_pool():
     """Each interior pixel of a small segment is drawn with the same frequency over many seeds
     (the per-pixel inclusion probability k/n), in the batch."""
