@@ -13,12 +13,17 @@ All timings run in one process, on the same images, interleaved, best of ``--rep
   per image, including the PNG/JSON consistency checks; the JSON document assembly is excluded
   and reported separately as ``pointly end-to-end``).
 
+A second table puts the panoptic sets against the baseline read literally ("pycocotools decode
+per annotation, then numpy"), which needs the PNG segments as RLE: once with the RLEs made
+beforehand (panopticapi's detection-format conversion, untimed), once converting as it goes (PNG
+decode, ``ids == id`` → pycocotools encode → decode per segment, all timed).
+
 Goal (issue 2): pointly ≤ 2× decode and ≥ 5× faster than the baseline.
 
 Run: ``python3 benchmarks/bench_simulate.py [--data ../shared/data] [--repeat 5] [--points 20]
 [--boundary-share 0.25] [--before REV]``; it prints a markdown table (benchmarks/results_simulate.md).
-``--before REV`` adds ``pointly before``: ``simulate_image`` of ``pointgen/{sampling,simulate}.py``
-at git revision REV (benchmarks/revision.py), interleaved with the others.
+``--before REV`` adds ``pointly before``: ``simulate_image`` of ``pointgen/{sampling,batched_pools,simulate}.py``
+(those that exist there) at git revision REV (benchmarks/revision.py), interleaved with the others.
 """
 from __future__ import annotations
 
@@ -72,6 +77,56 @@ def panoptic_baseline(ds: PanopticDataset, opts: SimulationOptions) -> None:
             if s.get("iscrowd", 0):
                 continue
             _baseline_sample(ids == s["id"], opts.points, opts.boundary_share, rng)
+
+
+def panoptic_rles(ds: PanopticDataset) -> dict[int, list[dict]]:
+    """Every non-crowd segment as a pycocotools RLE, made once outside any timing: what
+    panopticapi's ``panoptic2detection_coco_format`` converter writes for a PointSup-style reader."""
+    from pycocotools import mask as mask_utils
+
+    out = {}
+    for im in ds.images:
+        ids = decode_panoptic_png(ds.png_path(im.id), dtype=np.uint32)
+        out[im.id] = [mask_utils.encode(np.asfortranarray(ids == s["id"]))
+                      for s in ds.segments_info(im.id) if not s.get("iscrowd", 0)]
+    return out
+
+
+def panoptic_baseline_rle(ds: PanopticDataset, opts: SimulationOptions, rles: dict[int, list[dict]]) -> None:
+    """The issue's baseline read literally on panoptic data: pycocotools decode per annotation (of
+    the converted RLEs), then numpy; the conversion is not timed."""
+    from pycocotools import mask as mask_utils
+
+    for im in ds.images:
+        rng = np.random.default_rng([opts.seed, im.id])
+        for rle in rles[im.id]:
+            _baseline_sample(mask_utils.decode(rle).astype(bool), opts.points, opts.boundary_share, rng)
+
+
+def panoptic_baseline_convert(ds: PanopticDataset, opts: SimulationOptions) -> None:
+    """The same, converting as it goes: PNG decode, then per segment ``ids == id`` → pycocotools
+    encode → decode → numpy (the PNG-to-RLE conversion timed too)."""
+    from pycocotools import mask as mask_utils
+
+    for im in ds.images:
+        ids = decode_panoptic_png(ds.png_path(im.id), dtype=np.uint32)
+        rng = np.random.default_rng([opts.seed, im.id])
+        for s in ds.segments_info(im.id):
+            if s.get("iscrowd", 0):
+                continue
+            rle = mask_utils.encode(np.asfortranarray(ids == s["id"]))
+            _baseline_sample(mask_utils.decode(rle).astype(bool), opts.points, opts.boundary_share, rng)
+
+
+def literal_baselines(ds: PanopticDataset, opts: SimulationOptions, repeat: int) -> dict:
+    """pointly against the two literal pycocotools baselines on a panoptic dataset, interleaved."""
+    rles = panoptic_rles(ds)
+    t_ours, t_rle, t_conv = [], [], []
+    for _ in range(repeat):
+        t_ours.append(best_of(lambda: pointly_images(ds, opts), 1))
+        t_rle.append(best_of(lambda: panoptic_baseline_rle(ds, opts, rles), 1))
+        t_conv.append(best_of(lambda: panoptic_baseline_convert(ds, opts), 1))
+    return {"pointly": min(t_ours), "rle": min(t_rle), "convert": min(t_conv), "images": len(ds.images)}
 
 
 def instances_decode(ds: InstancesDataset) -> None:
@@ -139,8 +194,9 @@ def main() -> None:
     if args.before:
         import sys
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from revision import load_revision
-        before = load_revision(args.before, ["sampling", "simulate"])["simulate"]
+        from revision import load_revision, modules_at
+        modules = modules_at(args.before, ["sampling", "batched_pools", "simulate"])
+        before = load_revision(args.before, modules)["simulate"]
     data = Path(args.data)
     opts = SimulationOptions(points=args.points, boundary_share=args.boundary_share)
     rows = [
@@ -158,6 +214,10 @@ def main() -> None:
               InstancesDataset(data / "tiny_coco/annotations/instances_train2017.json"),
               instances_decode, instances_baseline, opts, args.repeat, before),
     ]
+    panoptic_sets = [("coco_panoptic_val2017", data / "coco_panoptic_val2017/panoptic_val2017.json",
+                      data / "coco_panoptic_val2017/panoptic"),
+                     ("dsb2018_nuclei", data / "dsb2018_nuclei/panoptic.json", data / "dsb2018_nuclei/panoptic")]
+    literal = [(name, literal_baselines(PanopticDataset(j, d), opts, args.repeat)) for name, j, d in panoptic_sets]
     print(f"points={args.points} boundary_share={args.boundary_share} repeat={args.repeat} "
           f"python {platform.python_version()} numpy {np.__version__} cpus {os.cpu_count()}\n")
     print("| data | images | segments | decode ms/img | baseline ms/img | pointly ms/img | pointly µs/segment "
@@ -171,6 +231,14 @@ def main() -> None:
               f"| {r['pointly'] / r['decode']:.2f} | {r['baseline'] / r['pointly']:.1f} "
               f"| {1e3 * r['e2e'] / im:.2f} | "
               + (f"{1e3 * r['before'] / im:.2f} | {r['before'] / r['pointly']:.2f} |" if r["before"] else "— | — |"))
+    print("\nPanoptic data against the baseline read literally (pycocotools decode per annotation, then numpy):")
+    print("| data | pointly ms/img | RLE baseline ms/img (conversion untimed) | ÷ pointly | convert-as-you-go "
+          "baseline ms/img | ÷ pointly |")
+    print("|---|---|---|---|---|---|")
+    for name, r in literal:
+        im = r["images"]
+        print(f"| {name} | {1e3 * r['pointly'] / im:.2f} | {1e3 * r['rle'] / im:.2f} | {r['rle'] / r['pointly']:.1f} "
+              f"| {1e3 * r['convert'] / im:.2f} | {r['convert'] / r['pointly']:.1f} |")
 
 
 if __name__ == "__main__":

@@ -44,3 +44,13 @@ def load_revision(rev: str, modules: list[str], package: str = "pointgen") -> di
         return {name: importlib.import_module(f"{alias}.{name}") for name in modules}
     finally:
         sys.path.remove(str(root))
+
+
+def modules_at(rev: str, wanted: list[str], package: str = "pointgen") -> list[str]:
+    """The names of ``wanted`` that exist as ``<package>/<name>.py`` at ``rev`` (a module added
+    later, e.g. ``batched_pools``, is then taken from the revision whenever it has one)."""
+    out = subprocess.run(["git", "-C", str(REPO), "ls-tree", "--name-only", rev, f"{package}/"],
+                         check=True, capture_output=True, text=True).stdout.split()
+    present = {Path(p).stem for p in out}
+    return [m for m in wanted if m in present]
+
