@@ -20,7 +20,8 @@ not folded) for an in-process before/after. The number of segments ours produced
 
 Usage::
 
-    python benchmarks/bench_inference.py [--sizes 512 800] [--iters 3] [--threads 2] [--image PATH]
+    python benchmarks/bench_inference.py [--sizes 512 800] [--iters 3] [--threads 2] [--image PATH] [--before]
+    python benchmarks/bench_inference.py --macs      # multiply-accumulates per image instead of times
 """
 from __future__ import annotations
 
@@ -109,6 +110,21 @@ def bench(size: int, max_size: int, rgb: np.ndarray, iters: int, before: bool = 
     return out
 
 
+def count_macs(size: int, max_size: int, rgb: np.ndarray) -> dict[str, float]:
+    """Multiply-accumulates (G) of one inference per model, by ``torch.utils.flop_counter``
+    (convolutions and matmuls; ours' DCNv2 counts through its matmul, as torchvision's op is not
+    counted; sampling, resizing and elementwise work are not counted for either model)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    out = {}
+    for name, fn, model in (("ours", run_ours, build_ours(size, max_size)),
+                            ("maskrcnn", run_maskrcnn, build_maskrcnn(size, max_size))):
+        with FlopCounterMode(display=False) as counter:
+            fn(model, rgb)
+        out[name] = counter.get_total_flops() / 2e9
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[512, 800])
@@ -117,9 +133,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
     ap.add_argument("--before", action="store_true",
                     help="also time ours with torchvision's DCNv2, NCHW activations and unfolded FrozenBN (the pre-CPU-work network)")
+    ap.add_argument("--macs", action="store_true",
+                    help="only count each model's multiply-accumulates per image (no timing)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     rgb = load_image(args.image)
+    if args.macs:
+        print("| short side (max) | Panoptic FCN R50 GMAC | Mask R-CNN R50 GMAC | ratio |\n|---|---:|---:|---:|")
+        for size in args.sizes:
+            max_size = 854 if size <= 512 else 1333
+            m = count_macs(size, max_size, rgb)
+            print(f"| {size} ({max_size}) | {m['ours']:.1f} | {m['maskrcnn']:.1f} | {m['ours'] / m['maskrcnn']:.2f} |")
+        return 0
     print(f"image {args.image.name if args.image.is_file() else 'noise'} {rgb.shape[1]}x{rgb.shape[0]}, "
           f"torch {torch.__version__}, {args.threads} threads, {platform.processor() or platform.machine()}, "
           f"{args.iters} timed runs per model (median), alternating", file=sys.stderr)
