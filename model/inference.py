@@ -175,7 +175,6 @@ def predict_image(model, rgb: np.ndarray) -> PanopticPrediction:
     from pointly.model.data import resize_shortest_edge
 
     cfg = model.cfg
-    ic = cfg.inference
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected an H×W×3 RGB image, got shape {rgb.shape}")
@@ -184,6 +183,16 @@ def predict_image(model, rgb: np.ndarray) -> PanopticPrediction:
     img = np.asarray(Image.fromarray(rgb.astype(np.uint8)).resize((w, h), Image.BILINEAR))
     batch = model.preprocess([torch.from_numpy(np.array(img, copy=True)).permute(2, 0, 1)])
     heads = model.forward_heads(batch)
+    # The network may run under autocast (AMP inference); everything after it runs in float32.
+    with torch.autocast(batch.device.type, enabled=False):
+        return _from_heads(model, heads, (h, w), (h0, w0))
+
+
+def _from_heads(model, heads, resized_hw: tuple[int, int], original_hw: tuple[int, int]) -> PanopticPrediction:
+    """Candidates, kernel fusion, masks, rescoring, resizing and the merge (steps 1–4 above)."""
+    cfg = model.cfg
+    ic = cfg.inference
+    (h, w), (h0, w0) = resized_hw, original_hw
     enc = heads.encode_feat[0].float()
     top_k = max(cfg.model.thing.top_num // 2, 1)
 
@@ -192,7 +201,8 @@ def predict_image(model, rgb: np.ndarray) -> PanopticPrediction:
         sc, cl, fe = thing_candidates(heads.center_logits[lvl][0], heads.kernel_feats[lvl][0].float(),
                                       ic.pool_sizes[lvl], top_k, cfg.model.thing.thres)
         t_scores.append(sc), t_classes.append(cl), t_feats.append(fe)
-        sc, cl, fe = stuff_candidates(heads.region_logits[lvl][0], heads.kernel_feats[lvl][0], cfg.model.stuff.thres)
+        sc, cl, fe = stuff_candidates(heads.region_logits[lvl][0], heads.kernel_feats[lvl][0].float(),
+                                      cfg.model.stuff.thres)
         s_scores.append(sc), s_classes.append(cl), s_feats.append(fe)
 
     # things

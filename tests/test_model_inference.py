@@ -127,3 +127,23 @@ def test_predict_contract():
             assert s["category_id"] in valid_ids and s["area"] == int((o.label_map == s["id"]).sum())
             assert s["isthing"] == (s["category_id"] in cfg.thing_ids)
     assert model.training  # predict restores the mode
+
+
+def test_predict_under_autocast_matches_float32():
+    """AMP inference (here CPU bfloat16 autocast; float16 on CUDA) runs the network in low precision
+    and everything after it in float32: the same contract, and on a model whose maps are clear-cut
+    the same panoptic result as float32."""
+    cfg = synthetic_small()
+    cfg.model.position_head.deform = True  # the DCNv2 path under autocast as well
+    torch.manual_seed(0)
+    model = PanopticFCN(cfg).eval()
+    with torch.no_grad():  # a confident stuff map: the merge outcome must not hinge on rounding
+        model.position_head.out_sem.bias.zero_()
+        model.position_head.out_sem.bias[1] = 6.0
+    rgb = np.random.default_rng(0).integers(0, 255, (96, 120, 3), dtype=np.uint8)
+    (ref,) = model.predict([rgb])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        (amp,) = model.predict([rgb])
+    assert amp.label_map.shape == rgb.shape[:2] and amp.label_map.dtype == np.int32
+    assert set(np.unique(amp.label_map).tolist()) - {0} == {s["id"] for s in amp.segments}
+    assert [(s["category_id"], s["area"]) for s in amp.segments] == [(s["category_id"], s["area"]) for s in ref.segments]

@@ -1,0 +1,332 @@
+"""GPU checks and timings of Panoptic FCN (issue 4), as one prepared run for a device machine.
+
+Everything the CPU cannot show, in one command that fits a short device lease:
+
+* **DCNv2 on the device**: our ``grid_sample`` path against torchvision's CUDA kernel (values and
+  the input / offset / mask / weight gradients, float32), so that ``deform_impl`` can be trusted
+  on CUDA as well;
+* **inference FPS** of Panoptic FCN R50-FPN at short side 400 / 512 / 800 (long side ≤ 667 / 854 /
+  1333), batch 1, float32 and float16 autocast: the network alone (``forward_heads`` on a
+  preprocessed batch) and the full ``predict`` (resize, network, candidates, fusion, masks,
+  merge), next to torchvision's Mask R-CNN R50-FPN on the same image;
+* **a CUDA training smoke run**: R50-FPN training steps at 512² (batch 2; the loop's first-iteration
+  learning rate and value clipping) in float32 and with the configured autocast (bfloat16 by
+  default), every loss finite, time per step; then ``pointly
+  train --config synthetic_small`` for a few iterations on the device, ``--resume`` for a few
+  more, and ``pointly evaluate`` of the result (the full CLI loop on CUDA).
+
+Random weights throughout (nothing is downloaded); the image is COCO val2017 142238 when
+``../shared/data`` exists, else a 640 × 480 noise image. Timings synchronise the device around
+every call and report the median. Results go to ``--out`` as ``gpu_results.json`` and
+``gpu_results.md`` (and are printed). ``--device cpu`` runs the same code small and slow, which
+is how the script itself is tested without a GPU (``tests/test_bench_gpu.py``).
+
+Usage::
+
+    python benchmarks/bench_gpu.py --out "$OUT" [--sizes 400 512 800] [--iters 20] [--train-iters 20]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_inference import DEFAULT_IMAGE, load_image  # noqa: E402
+
+MAX_SIZE = {400: 667, 512: 854, 800: 1333}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _median_time(fn, iters: int, device: torch.device, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _autocast(device: torch.device, enabled: bool):
+    if not enabled:
+        return nullcontext()
+    dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def environment(device: torch.device) -> dict:
+    import torchvision
+
+    info = {"torch": torch.__version__, "torchvision": torchvision.__version__, "python": platform.python_version(),
+            "device": str(device)}
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        info.update(gpu=props.name, gpu_memory_gib=round(props.total_memory / 2**30, 1), cuda=torch.version.cuda,
+                    cudnn=torch.backends.cudnn.version())
+    return info
+
+
+def check_deform(device: torch.device) -> dict:
+    """Our sampled DCNv2 against torchvision's kernel on ``device`` (float32, 64 channels, 3×3)."""
+    from torchvision.ops import deform_conv2d as tv_deform_conv2d
+
+    from pointly.model.deform_conv import deform_conv2d_sampled
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 64, 24, 40, generator=g)
+    offset = torch.randn(2, 18, 24, 40, generator=g) * 2
+    mask = torch.rand(2, 9, 24, 40, generator=g)
+    weight = torch.randn(32, 64, 3, 3, generator=g) * 0.05
+    results = {}
+    outs, grads = [], []
+    for impl in ("sampled", "torchvision"):
+        ts = [t.detach().clone().to(device).requires_grad_() for t in (x, offset, mask, weight)]
+        if impl == "sampled":
+            y = deform_conv2d_sampled(ts[0], ts[1], ts[3], None, padding=1, mask=ts[2])
+        else:
+            y = tv_deform_conv2d(ts[0], ts[1], ts[3], None, padding=(1, 1), mask=ts[2])
+        (y * torch.linspace(-1, 1, y.numel(), device=device).view_as(y)).sum().backward()
+        outs.append(y.detach().cpu())
+        grads.append([t.grad.detach().cpu() for t in ts])
+    rel = lambda a, b: float((a - b).abs().max() / b.abs().max().clamp(min=1e-12))  # noqa: E731
+    results["output_rel_diff"] = rel(outs[0], outs[1])
+    for name, a, b in zip(("input", "offset", "mask", "weight"), grads[0], grads[1]):
+        results[f"grad_{name}_rel_diff"] = rel(a, b)
+    results["ok"] = all(v < 1e-3 for k, v in results.items() if k.endswith("rel_diff"))
+    return results
+
+
+def _build_ours(size: int, device: torch.device):
+    from pointly.model.config import load_config
+    from pointly.model.panoptic_fcn import PanopticFCN
+
+    torch.manual_seed(0)
+    cfg = load_config("coco_r50_1x")
+    cfg.input.min_size_test = size
+    cfg.input.max_size_test = MAX_SIZE.get(size, int(size * 5 / 3))
+    return PanopticFCN(cfg).eval().to(device)
+
+
+def _build_maskrcnn(size: int, device: torch.device):
+    from torchvision.models.detection import maskrcnn_resnet50_fpn
+
+    torch.manual_seed(0)
+    return maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, min_size=size,
+                                 max_size=MAX_SIZE.get(size, int(size * 5 / 3)),
+                                 box_score_thresh=0.0, box_detections_per_img=100).eval().to(device)
+
+
+def inference_fps(device: torch.device, sizes: list[int], iters: int, rgb: np.ndarray, maskrcnn: bool = True
+                  ) -> list[dict]:
+    """Frames per second (1 / median seconds) per size: ours network / full predict, float32 and
+    autocast; Mask R-CNN full, float32 and autocast."""
+    from PIL import Image
+
+    from pointly.model.data import resize_shortest_edge
+
+    rows = []
+    for size in sizes:
+        model = _build_ours(size, device)
+        h, w = resize_shortest_edge(rgb.shape[0], rgb.shape[1], size, model.cfg.input.max_size_test)
+        resized = np.asarray(Image.fromarray(rgb).resize((w, h), Image.BILINEAR))
+        batch = model.preprocess([torch.from_numpy(resized.copy()).permute(2, 0, 1)])
+        row: dict = {"size": size, "max_size": model.cfg.input.max_size_test, "input": list(batch.shape[-2:])}
+        for amp in (False, True):
+            tag = "amp" if amp else "fp32"
+
+            def network():
+                with torch.no_grad(), _autocast(device, amp):
+                    model.forward_heads(batch)
+
+            def predict():
+                with _autocast(device, amp):
+                    model.predict([rgb])
+
+            row[f"ours_network_{tag}_fps"] = 1.0 / _median_time(network, iters, device)
+            row[f"ours_predict_{tag}_fps"] = 1.0 / _median_time(predict, iters, device)
+        model = None  # free it before the next size (the closures above are done with it)
+        if maskrcnn:
+            mr = _build_maskrcnn(size, device)
+            x = torch.from_numpy(rgb).permute(2, 0, 1).float().div_(255).to(device)
+            for amp in (False, True):
+                tag = "amp" if amp else "fp32"
+
+                def run_mr():
+                    with torch.no_grad(), _autocast(device, amp):
+                        mr([x])
+
+                row[f"maskrcnn_{tag}_fps"] = 1.0 / _median_time(run_mr, iters, device)
+            mr = None
+        if device.type == "cuda":
+            row["peak_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
+            torch.cuda.reset_peak_memory_stats(device)
+            torch.cuda.empty_cache()
+        rows.append(row)
+        print(f"  inference {size}: " + ", ".join(f"{k} {v:.1f}" for k, v in row.items() if k.endswith("fps")),
+              flush=True)
+    return rows
+
+
+def training_steps(device: torch.device, iters: int, size: int = 512) -> list[dict]:
+    """R50-FPN training steps (batch 2, ``size``²) in float32 and with the preset's autocast."""
+    from bench_train_step import _scene
+
+    from pointly.model.config import coco_r50_1x
+    from pointly.model.gt import full_targets
+    from pointly.model.panoptic_fcn import PanopticFCN
+    from pointly.model.train import build_optimizer, lr_factor
+
+    rng = np.random.default_rng(0)
+    images, targets = [], []
+    thing_index = {k + 1: k for k in range(80)}
+    stuff_index = {92: 1, 93: 2}
+    for _ in range(2):
+        lm, segs, _ = _scene(size, rng)
+        targets.append(full_targets(lm, segs, thing_index, stuff_index))
+        images.append(torch.from_numpy(rng.integers(0, 255, (3, size, size), dtype=np.uint8)))
+    out = []
+    for amp in (False, True):
+        cfg = coco_r50_1x()
+        torch.manual_seed(0)
+        model = PanopticFCN(cfg).train().to(device)
+        opt = build_optimizer(model, cfg)
+        for group in opt.param_groups:  # the training loop's first iteration: warm-up learning rate
+            group["lr"] = cfg.solver.base_lr * lr_factor(0, cfg)
+        params = [p for p in model.parameters() if p.requires_grad]
+        dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}[cfg.solver.amp_dtype]
+        use_amp = amp and (device.type == "cuda" or dtype == torch.bfloat16)
+        scaler = torch.amp.GradScaler(device.type, enabled=use_amp and dtype == torch.float16)
+        losses: list[float] = []
+
+        def step():
+            with torch.autocast(device.type, dtype=dtype, enabled=use_amp):
+                loss_dict = model(images, targets)
+                loss = sum(loss_dict.values())
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_value_(params, cfg.solver.clip_value)  # as the training loop does
+            scaler.step(opt)
+            scaler.update()
+            losses.append(float(loss.detach()))
+
+        seconds = _median_time(step, iters, device, warmup=2)
+        row = {"precision": cfg.solver.amp_dtype if use_amp else "float32", "size": size, "batch": 2,
+               "step_s": seconds, "first_loss": losses[0], "last_loss": losses[-1],
+               "all_finite": bool(np.isfinite(losses).all())}
+        if device.type == "cuda":
+            row["peak_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
+            torch.cuda.reset_peak_memory_stats(device)
+        out.append(row)
+        print(f"  training {row['precision']}: {seconds:.3f} s/step, loss {losses[0]:.3f} → {losses[-1]:.3f}, "
+              f"finite {row['all_finite']}", flush=True)
+        model = opt = None  # free them before the next precision
+    return out
+
+
+def cli_smoke(device: torch.device, out_dir: Path, iters: int) -> dict:
+    """``pointly train`` (synthetic_small) on the device, ``--resume`` for a few more iterations,
+    ``pointly evaluate`` of the final model; wall times and the PQ."""
+    run = out_dir / "cli-run"
+    env = dict(os.environ)
+    result: dict = {}
+
+    def call(args: list[str], key: str) -> subprocess.CompletedProcess:
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "pointly.cli.main", *args], capture_output=True, text=True, env=env)
+        result[f"{key}_s"] = round(time.perf_counter() - t0, 1)
+        result[f"{key}_rc"] = proc.returncode
+        if proc.returncode:
+            result[f"{key}_stderr"] = proc.stderr[-2000:]
+        return proc
+
+    common = ["train", "--config", "synthetic_small", "--out", str(run), "--device", device.type, "--no-progress"]
+    call([*common, "--max-iter", str(iters)], "train")
+    call([*common, "--max-iter", str(iters + max(iters // 2, 1)), "--resume"], "resume")
+    pq_json = out_dir / "cli-eval.json"
+    call(["evaluate", "--checkpoint", str(run / "model_final.pth"), "--dataset", "synthetic-val",
+          "--device", device.type, "--json-out", str(pq_json), "--no-progress"], "evaluate")
+    if pq_json.is_file():
+        doc = json.loads(pq_json.read_text())
+        result["pq_all"] = doc.get("All", {}).get("pq")
+    return result
+
+
+def to_markdown(res: dict) -> str:
+    lines = ["# GPU results (benchmarks/bench_gpu.py)", "", "```", json.dumps(res["environment"], indent=1), "```", ""]
+    lines += ["## DCNv2: sampled path vs torchvision's kernel on the device", "",
+              "| quantity | max relative difference |", "|---|---:|"]
+    lines += [f"| {k} | {v:.2e} |" for k, v in res["deform_check"].items() if k.endswith("rel_diff")]
+    lines += ["", "## Inference, frames per second (batch 1, median)", "",
+              "| short side (max) | ours network fp32 | ours network AMP | ours predict fp32 | ours predict AMP "
+              "| Mask R-CNN fp32 | Mask R-CNN AMP |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in res["inference"]:
+        cells = [r.get(k) for k in ("ours_network_fp32_fps", "ours_network_amp_fps", "ours_predict_fp32_fps",
+                                    "ours_predict_amp_fps", "maskrcnn_fp32_fps", "maskrcnn_amp_fps")]
+        lines.append(f"| {r['size']} ({r['max_size']}) | " + " | ".join("—" if c is None else f"{c:.1f}" for c in cells) + " |")
+    size = res["training"][0]["size"] if res["training"] else 0
+    lines += ["", f"## Training steps (R50-FPN, batch 2 × {size}²)", "",
+              "| precision | s / step | first → last loss | all finite |", "|---|---:|---|---|"]
+    for r in res["training"]:
+        lines.append(f"| {r['precision']} | {r['step_s']:.3f} | {r['first_loss']:.3f} → {r['last_loss']:.3f} | {r['all_finite']} |")
+    if res.get("cli"):
+        lines += ["", "## CLI smoke (synthetic_small: train, resume, evaluate)", "", "```",
+                  json.dumps(res["cli"], indent=1), "```"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[400, 512, 800])
+    ap.add_argument("--iters", type=int, default=20, help="timed inference calls per setting")
+    ap.add_argument("--train-iters", type=int, default=20, help="timed training steps per precision")
+    ap.add_argument("--train-size", type=int, default=512, help="side of the square training images")
+    ap.add_argument("--cli-iters", type=int, default=40, help="pointly train iterations (0: skip the CLI smoke)")
+    ap.add_argument("--no-maskrcnn", action="store_true")
+    ap.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
+    args = ap.parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("bench_gpu: no CUDA device here (use --device cpu for a dry run)", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    torch.backends.cudnn.benchmark = True
+    res: dict = {"environment": environment(device)}
+    print(json.dumps(res["environment"]), flush=True)
+    res["deform_check"] = check_deform(device)
+    print(f"  deform check: {res['deform_check']}", flush=True)
+    rgb = load_image(args.image)
+    res["inference"] = inference_fps(device, args.sizes, args.iters, rgb, maskrcnn=not args.no_maskrcnn)
+    res["training"] = training_steps(device, args.train_iters, args.train_size)
+    if args.cli_iters > 0:
+        res["cli"] = cli_smoke(device, args.out, args.cli_iters)
+        print(f"  cli: {res['cli']}", flush=True)
+    (args.out / "gpu_results.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
+    md = to_markdown(res)
+    (args.out / "gpu_results.md").write_text(md, encoding="utf-8")
+    print(md)
+    return 0 if res["deform_check"]["ok"] and all(r["all_finite"] for r in res["training"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

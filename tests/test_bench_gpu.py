@@ -1,0 +1,34 @@
+"""The prepared GPU run (benchmarks/bench_gpu.py) works end to end, here small on the CPU, so that
+a device lease is not spent on finding a bug in the script."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_gpu.py"
+
+
+@pytest.mark.slow
+def test_bench_gpu_dry_run_on_cpu(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    spec = importlib.util.spec_from_file_location("bench_gpu_under_test", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "out"
+    rc = module.main(["--out", str(out), "--device", "cpu", "--sizes", "96", "--iters", "1", "--train-iters", "1",
+                      "--train-size", "96", "--cli-iters", "2", "--no-maskrcnn", "--image", str(tmp_path / "none.jpg")])
+    res = json.loads((out / "gpu_results.json").read_text())
+    assert rc == 0 and res["deform_check"]["ok"]
+    # the check compares two separate computations (a shared leaf tensor once made every diff 0)
+    assert 0 < res["deform_check"]["output_rel_diff"] < 1e-4
+    assert [r["precision"] for r in res["training"]] == ["float32", "bfloat16"]
+    assert all(r["all_finite"] for r in res["training"])
+    row = res["inference"][0]
+    assert row["size"] == 96 and all(row[k] > 0 for k in ("ours_network_fp32_fps", "ours_predict_amp_fps"))
+    cli = res["cli"]
+    assert (cli["train_rc"], cli["resume_rc"], cli["evaluate_rc"]) == (0, 0, 0), cli
+    assert 0.0 <= cli["pq_all"] <= 100.0
+    assert "## Inference" in (out / "gpu_results.md").read_text()
