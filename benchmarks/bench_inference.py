@@ -22,6 +22,7 @@ Usage::
 
     python benchmarks/bench_inference.py [--sizes 512 800] [--iters 3] [--threads 2] [--image PATH] [--before]
     python benchmarks/bench_inference.py --macs      # multiply-accumulates per image instead of times
+    python benchmarks/bench_inference.py --precision bf16   # both models under CPU bfloat16 autocast
 """
 from __future__ import annotations
 
@@ -86,10 +87,22 @@ def run_maskrcnn(model, rgb: np.ndarray) -> int:
     return int(out["masks"].shape[0])
 
 
-def bench(size: int, max_size: int, rgb: np.ndarray, iters: int, before: bool = False) -> dict:
-    runs = [("ours", run_ours, build_ours(size, max_size)), ("maskrcnn", run_maskrcnn, build_maskrcnn(size, max_size))]
+def _in_precision(fn, precision: str):
+    """``fn`` under CPU bfloat16 autocast when ``precision`` is ``bf16`` (for both models alike)."""
+    if precision == "fp32":
+        return fn
+
+    def wrapped(model, rgb):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return fn(model, rgb)
+    return wrapped
+
+
+def bench(size: int, max_size: int, rgb: np.ndarray, iters: int, before: bool = False, precision: str = "fp32") -> dict:
+    runs = [("ours", _in_precision(run_ours, precision), build_ours(size, max_size)),
+            ("maskrcnn", _in_precision(run_maskrcnn, precision), build_maskrcnn(size, max_size))]
     if before:
-        runs.append(("before", run_ours, build_ours(size, max_size, before=True)))
+        runs.append(("before", _in_precision(run_ours, precision), build_ours(size, max_size, before=True)))
     counts = {name: fn(model, rgb) for name, fn, model in runs}  # warm-up (allocations, lazy init)
     wall: dict[str, list[float]] = {name: [] for name, _, _ in runs}
     cpu: dict[str, list[float]] = {name: [] for name, _, _ in runs}
@@ -133,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
     ap.add_argument("--before", action="store_true",
                     help="also time ours with torchvision's DCNv2, NCHW activations and unfolded FrozenBN (the pre-CPU-work network)")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="bf16: both models under CPU bfloat16 autocast")
     ap.add_argument("--macs", action="store_true",
                     help="only count each model's multiply-accumulates per image (no timing)")
     args = ap.parse_args(argv)
@@ -147,13 +162,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"image {args.image.name if args.image.is_file() else 'noise'} {rgb.shape[1]}x{rgb.shape[0]}, "
           f"torch {torch.__version__}, {args.threads} threads, {platform.processor() or platform.machine()}, "
-          f"{args.iters} timed runs per model (median), alternating", file=sys.stderr)
+          f"{args.iters} timed runs per model (median), alternating, {args.precision}", file=sys.stderr)
     print("| short side (max) | Panoptic FCN R50 wall (s) | Mask R-CNN R50 wall (s) | wall ratio | "
           "ours CPU (s) | Mask R-CNN CPU (s) | CPU-time ratio | ours: segments | MRCNN: masks |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for size in args.sizes:
         max_size = 854 if size <= 512 else 1333
-        r = bench(size, max_size, rgb, args.iters, args.before)
+        r = bench(size, max_size, rgb, args.iters, args.before, args.precision)
         print(f"| {size} ({max_size}) | {r['ours_s']:.3f} | {r['maskrcnn_s']:.3f} | {r['ratio']:.2f} | "
               f"{r['ours_cpu_s']:.2f} | {r['maskrcnn_cpu_s']:.2f} | {r['cpu_ratio']:.2f} | "
               f"{r['ours_segments']} | {r['maskrcnn_masks']} |", flush=True)

@@ -38,10 +38,12 @@ from pointly.pointgen.errors import PointlyError
 @click.option("--device", default="cpu", show_default=True, help="With --checkpoint: cpu, cuda, cuda:1, ...")
 @click.option("--json-out", type=click.Path(dir_okay=False), default=None,
               help="Write the results (pq_compute's structure) to this JSON file.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
+              help="With --checkpoint: network precision (bf16 autocast on CPU or CUDA, fp16 on CUDA).")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
 def evaluate(gt_json: str | None, gt_dir: str | None, pred_json: str | None, pred_dir: str | None,
              checkpoint: str | None, dataset: str | None, image_dir: str | None, pred_out: str | None,
-             limit: int | None, device: str, json_out: str | None, no_progress: bool) -> None:
+             limit: int | None, device: str, json_out: str | None, precision: str, no_progress: bool) -> None:
     """Panoptic Quality of predictions against COCO panoptic ground truth."""
     from pointly.model import evaluation as ev
     from pointly.pointgen.io_utils import write_json_atomic
@@ -56,10 +58,11 @@ def evaluate(gt_json: str | None, gt_dir: str | None, pred_json: str | None, pre
             raise PointlyError(f"--limit must be at least 1, got {limit}")
         results, categories = ev.evaluate_checkpoint(
             checkpoint, dataset if dataset is not None else gt_json, gt_dir=gt_dir, image_dir=image_dir,
-            pred_out=pred_out, limit=limit, device=device, progress=not no_progress)
+            pred_out=pred_out, limit=limit, device=device, progress=not no_progress, precision=precision)
     else:
-        if dataset is not None or image_dir is not None or pred_out is not None or limit is not None:
-            raise PointlyError("--dataset, --image-dir, --pred-out and --limit need --checkpoint")
+        if dataset is not None or image_dir is not None or pred_out is not None or limit is not None \
+                or precision != "fp32":
+            raise PointlyError("--dataset, --image-dir, --pred-out, --limit and --precision need --checkpoint")
         if gt_json is None or pred_json is None:
             raise PointlyError("nothing to evaluate",
                                fix="pass --gt-json/--gt-dir with --pred-json/--pred-dir, or --checkpoint with --dataset")

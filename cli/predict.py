@@ -21,14 +21,18 @@ import click
 @click.option("--categories", type=click.Path(dir_okay=False), default=None,
               help="Category names/colours (a COCO JSON or a list of categories) for the model's ids.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
+              help="Network precision: bf16 autocast (CPU or CUDA), fp16 autocast (CUDA); the rest stays fp32.")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
 def predict(inputs: tuple[str, ...], checkpoint: str, out: str, overlay: bool, names: bool,
-            categories: str | None, device: str, no_progress: bool) -> None:
+            categories: str | None, device: str, precision: str, no_progress: bool) -> None:
     """Panoptic segmentation of IMAGES (files or folders of .jpg/.png/...) with a trained model."""
-    from pointly.model.panoptic_io import check_device, list_images, model_categories, predict_to_folder
+    from pointly.model.panoptic_io import (check_device, inference_precision, list_images, model_categories,
+                                           predict_to_folder)
     from pointly.pointgen.errors import PointlyError
 
     check_device(device)
+    inference_precision(device, precision)  # fp16 without CUDA fails before any work
     paths = list_images(inputs)
     if not paths:
         raise PointlyError("no images found", fix="pass image files or folders holding .jpg/.png images")
@@ -40,7 +44,7 @@ def predict(inputs: tuple[str, ...], checkpoint: str, out: str, overlay: bool, n
     cats = model_categories(model.cfg, user_cats)
     items = [(i + 1, p) for i, p in enumerate(paths)]
     json_path, written, skipped = predict_to_folder(model, items, out, cats, overlays=overlay, names=names,
-                                                    progress=not no_progress)
+                                                    progress=not no_progress, precision=precision)
     for path, reason in skipped:
         click.echo(f"pointly: skipped {path}: {reason}", err=True)
     click.echo(f"wrote {json_path} ({written} image{'s' if written != 1 else ''}"

@@ -370,18 +370,20 @@ def resolve_dataset(dataset: str | Path, gt_dir: str | Path | None = None,
 
 def evaluate_checkpoint(checkpoint: str | Path, dataset: str | Path, *, gt_dir: str | Path | None = None,
                         image_dir: str | Path | None = None, pred_out: str | Path | None = None,
-                        limit: int | None = None, device: str = "cpu", progress: bool = True
-                        ) -> tuple[dict, list[dict]]:
+                        limit: int | None = None, device: str = "cpu", progress: bool = True,
+                        precision: str = "fp32") -> tuple[dict, list[dict]]:
     """Predict a dataset's images with a checkpoint, write COCO panoptic predictions, run PQ.
 
     Returns ``(results, categories)``. With ``limit`` only the first N ground-truth images are
-    predicted and evaluated. Predictions go to ``pred_out`` (kept) or a temporary folder.
+    predicted and evaluated. Predictions go to ``pred_out`` (kept) or a temporary folder;
+    ``precision`` as in :func:`pointly.model.panoptic_io.inference_precision`.
     """
-    from pointly.model.panoptic_io import check_device, model_categories, predict_to_folder
+    from pointly.model.panoptic_io import check_device, inference_precision, model_categories, predict_to_folder
     from pointly.model.train import load_checkpoint
     from pointly.pointgen.io_utils import write_json_atomic
 
     check_device(device)
+    inference_precision(device, precision)  # a bad combination fails before any work
     gt_json, gt_png, images = resolve_dataset(dataset, gt_dir, image_dir)
     gt_doc = _load_json(gt_json, "ground-truth panoptic JSON")
     cats = _check_categories(gt_doc, gt_json)
@@ -408,7 +410,7 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str | Path, *, gt_dir: 
         out = Path(pred_out) if pred_out is not None else Path(tmp)
         pred_json, written, skipped = predict_to_folder(model, items, out, model_cats,
                                                         overlays=pred_out is not None, progress=progress,
-                                                        sizes=sizes)
+                                                        sizes=sizes, precision=precision)
         if skipped:
             raise PointlyError(f"{len(skipped)} dataset images could not be read, e.g. {skipped[0][0]}",
                                file=images, fix="every ground-truth image needs a readable image file")

@@ -124,3 +124,23 @@ def test_predict_bad_input_exits_2(checkpoint, tmp_path, capsys):
         assert cli_main(["predict", "--checkpoint", str(checkpoint), str(img), "--out", str(tmp_path / "o"),
                          "--device", device]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_precision_option(synth, checkpoint, tmp_path, capsys):
+    """--precision bf16 runs on the CPU and writes the same kind of output; fp16 without CUDA, and
+    --precision in the folders mode, are one-line errors with exit code 2."""
+    img = synth / "images" / sorted(p.name for p in (synth / "images").iterdir())[0]
+    out = tmp_path / "bf16"
+    assert cli_main(["predict", "--checkpoint", str(checkpoint), str(img), "--out", str(out), "--precision", "bf16",
+                     "--no-progress"]) == 0
+    doc = json.loads((out / "predictions.json").read_text())
+    assert len(doc["annotations"]) == 1 and doc["annotations"][0]["segments_info"]
+    capsys.readouterr()
+    assert cli_main(["predict", "--checkpoint", str(checkpoint), str(img), "--out", str(tmp_path / "fp16"),
+                     "--precision", "fp16"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "fp16 needs a CUDA device" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "fp16").exists()
+    assert cli_main(["evaluate", "--gt-json", str(synth / "panoptic.json"), "--pred-json", str(synth / "panoptic.json"),
+                     "--precision", "bf16"]) == 2
+    assert "need --checkpoint" in capsys.readouterr().err
