@@ -8,7 +8,8 @@ Two settings, each against a baseline measured in the same process on the same i
 * ``small``: the synthetic_small preset, a batch of 8 images of 128 × 128.
 
 ``--before`` also times each Panoptic FCN step as the network ran before the CPU work
-(torchvision's DCNv2 kernel, NCHW activations), in the same process on the same input.
+(torchvision's DCNv2 kernel), interleaved with the current one in the same process on the same
+input. Steps use the training loop's first-iteration learning rate and its gradient clipping.
 
 Usage: ``python benchmarks/bench_train_step.py [--repeat 3] [--threads 2] [--before]``; prints a Markdown table.
 """
@@ -47,13 +48,26 @@ def _time(fn, repeat: int) -> float:
     return statistics.median(out)
 
 
+def _as_in_the_training_loop(model, opt, cfg):
+    """The loop's first-iteration (warm-up) learning rate, and its value clipping as a callable:
+    without them the random-init R50 diverges within a few steps, and NaN weights are not a step
+    anyone trains (torchvision's CPU DCNv2 even crashed on the NaN offsets)."""
+    from pointly.model.train import lr_factor
+
+    for group in opt.param_groups:
+        group["lr"] = cfg.solver.base_lr * lr_factor(0, cfg)
+    params = [p for p in model.parameters() if p.requires_grad]
+    return lambda: torch.nn.utils.clip_grad_value_(params, cfg.solver.clip_value)
+
+
 def _before(cfg) -> None:
     """The pre-CPU-work network: torchvision's DCNv2 kernel and NCHW activations."""
     cfg.model.position_head.deform_impl = "torchvision"
     cfg.model.cpu_channels_last = False
 
 
-def bench_r50(repeat: int, before: bool = False) -> tuple[float, float]:
+def r50_steps(before: bool = False):
+    """(Panoptic FCN step, Mask R-CNN step) closures on the same 512² image."""
     from torchvision.models.detection import maskrcnn_resnet50_fpn
 
     from pointly.model.config import coco_r50_1x
@@ -73,11 +87,13 @@ def bench_r50(repeat: int, before: bool = False) -> tuple[float, float]:
     torch.manual_seed(0)
     model = PanopticFCN(cfg).train()
     opt = build_optimizer(model, cfg)
+    clip = _as_in_the_training_loop(model, opt, cfg)
 
     def pfcn():
         losses = model([image], [targets])
         opt.zero_grad()
         sum(losses.values()).backward()
+        clip()
         opt.step()
 
     mrcnn = maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=81,
@@ -93,10 +109,16 @@ def bench_r50(repeat: int, before: bool = False) -> tuple[float, float]:
         sum(losses.values()).backward()
         mopt.step()
 
+    return pfcn, maskrcnn
+
+
+def bench_r50(repeat: int, before: bool = False) -> tuple[float, float]:
+    pfcn, maskrcnn = r50_steps(before)
     return _time(pfcn, repeat), _time(maskrcnn, repeat)
 
 
-def bench_small(repeat: int, before: bool = False) -> float:
+def small_step(before: bool = False):
+    """A synthetic_small training step closure on 8 images of 128²."""
     from pointly.model.config import synthetic_small
     from pointly.model.gt import full_targets
     from pointly.model.panoptic_fcn import PanopticFCN
@@ -118,14 +140,34 @@ def bench_small(repeat: int, before: bool = False) -> float:
     torch.manual_seed(0)
     model = PanopticFCN(cfg).train()
     opt = build_optimizer(model, cfg)
+    clip = _as_in_the_training_loop(model, opt, cfg)
 
     def step():
         losses = model(batch_i, batch_t)
         opt.zero_grad()
         sum(losses.values()).backward()
+        clip()
         opt.step()
 
-    return _time(step, repeat)
+    return step
+
+
+def bench_small(repeat: int, before: bool = False) -> float:
+    return _time(small_step(before), repeat)
+
+
+def _time_interleaved(fns: list, repeat: int) -> list[float]:
+    """Median seconds of each function, called in turn (A B C A B C ...) after one warm-up each, so
+    that load changes and allocator state hit all alike."""
+    for fn in fns:
+        fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, out in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in times]
 
 
 def main() -> None:
@@ -135,15 +177,19 @@ def main() -> None:
     ap.add_argument("--before", action="store_true", help="also time the pre-CPU-work network (see above)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    small = bench_small(args.repeat)
-    pf, mr = bench_r50(args.repeat)
-    print(f"| setting | Panoptic FCN step (s) | baseline step (s) | ratio |\n|---|---|---|---|")
+    if args.before:  # now and before interleaved in one process
+        small, small_b = _time_interleaved([small_step(), small_step(before=True)], args.repeat)
+        pfcn, maskrcnn = r50_steps()
+        pfcn_b, _ = r50_steps(before=True)
+        pf, mr, pf_b = _time_interleaved([pfcn, maskrcnn, pfcn_b], args.repeat)
+    else:
+        small = bench_small(args.repeat)
+        pf, mr = bench_r50(args.repeat)
+    print("| setting | Panoptic FCN step (s) | baseline step (s) | ratio |\n|---|---|---|---|")
     print(f"| R50-FPN, 1 × 512², vs torchvision Mask R-CNN R50-FPN | {pf:.2f} | {mr:.2f} | {pf / mr:.2f} |")
     print(f"| synthetic_small, 8 × 128² | {small:.3f} | — | — |")
     if args.before:
-        small_b = bench_small(args.repeat, before=True)
-        pf_b, mr_b = bench_r50(args.repeat, before=True)
-        print(f"| before: R50-FPN, 1 × 512² (torchvision DCNv2, NCHW) | {pf_b:.2f} | {mr_b:.2f} | {pf_b / mr_b:.2f} |")
+        print(f"| before: R50-FPN, 1 × 512² (torchvision DCNv2) | {pf_b:.2f} | {mr:.2f} | {pf_b / mr:.2f} |")
         print(f"| before: synthetic_small, 8 × 128² | {small_b:.3f} | — | — |")
         print(f"\nspeed-up now / before: R50 {pf_b / pf:.2f}×, synthetic_small {small_b / small:.2f}×")
     print(f"\n(median of {args.repeat}, torch threads {args.threads})")

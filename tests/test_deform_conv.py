@@ -1,12 +1,15 @@
 """The grid_sample DCNv2 path against torchvision's kernel and against plain convolution."""
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torchvision.ops import deform_conv2d as tv_deform_conv2d
 
 from pointly.model import config as config_module
+from pointly.model import deform_conv as deform_conv_module
 from pointly.model.deform_conv import IMPLEMENTATIONS, deform_conv2d_sampled, modulated_deform_conv2d
 
 
@@ -105,3 +108,52 @@ def test_unsupported_layouts_are_refused():
         deform_conv2d_sampled(x, off, weight[:, :2], None, padding=1, mask=mask)
     with pytest.raises(ValueError, match="one offset group"):
         deform_conv2d_sampled(x, torch.cat([off, off], 1), weight, None, padding=1, mask=mask)
+
+
+def test_training_path_is_checkpointed_and_matches_torchvision_gradients():
+    """The dispatcher's training path (checkpointed: columns sampled again in the backward) gives
+    torchvision's values and gradients, and keeps no column-sized tensor for the backward."""
+    x, off, mask, weight, _ = _inputs(1, 6, 9, 10, 4, (3, 3), (1, 1), (1, 1), (1, 1), 2.0)
+    ours_in = [t.clone().requires_grad_() for t in (x, off, mask, weight)]
+    ref_in = [t.clone().requires_grad_() for t in (x, off, mask, weight)]
+    saved: list[int] = []
+
+    def pack(t):
+        saved.append(t.numel())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), \
+            mock.patch.object(deform_conv_module, "CHECKPOINT_COLUMNS_BYTES", 0):  # this small map too
+        ours = modulated_deform_conv2d(ours_in[0], ours_in[1], ours_in[3], ours_in[2], impl="sampled")
+    ref = tv_deform_conv2d(ref_in[0], ref_in[1], ref_in[3], None, padding=(1, 1), mask=ref_in[2])
+    torch.testing.assert_close(ours, ref, rtol=1e-9, atol=1e-9)
+    columns = 6 * 9 * 9 * 10
+    assert saved and max(saved) < columns  # only the inputs (and the small grid) are kept
+    upstream = torch.randn(ref.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    (ours * upstream).sum().backward()
+    (ref * upstream).sum().backward()
+    for a, b in zip(ours_in, ref_in):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-7, atol=1e-7)
+    saved.clear()  # below the threshold the columns are kept (no recompute for small maps)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        modulated_deform_conv2d(*(t.clone().requires_grad_() for t in (x, off, weight, mask)), impl="sampled")
+    assert max(saved) == columns
+
+
+def test_nan_offsets_give_nan_outputs_instead_of_a_crash():
+    """A diverged run's NaN offsets: torchvision's kernel alone reads out of bounds (it crashed the
+    process); through the dispatcher both paths give NaN exactly at the affected positions and the
+    same values elsewhere."""
+    x, off, mask, weight, _ = _inputs(1, 4, 8, 9, 3, (3, 3), (1, 1), (1, 1), (1, 1), 1.5)
+    off[0, 0, 2, 3] = float("nan")  # one tap's y offset at one position
+    off[0, 7, 5, 5] = float("nan")  # another tap's x offset elsewhere
+    off[0, :, 6, 1] = float("nan")  # every offset of a third position
+    results = [modulated_deform_conv2d(x, off, weight, mask, impl=impl) for impl in ("sampled", "torchvision")]
+    nan_positions = torch.zeros(8, 9, dtype=torch.bool)
+    nan_positions[2, 3] = nan_positions[5, 5] = nan_positions[6, 1] = True
+    for out in results:
+        assert torch.equal(torch.isnan(out[0]).any(0), nan_positions)
+    torch.testing.assert_close(results[0][..., ~nan_positions], results[1][..., ~nan_positions])
+    everywhere = torch.full_like(off, float("nan"))
+    assert torch.isnan(modulated_deform_conv2d(x, everywhere, weight, mask, impl="torchvision")).all()
+
