@@ -6,7 +6,8 @@ Everything the CPU cannot show, in one command that fits a short device lease:
   the input / offset / mask / weight gradients, float32), so that ``deform_impl`` can be trusted
   on CUDA as well;
 * **inference FPS** of Panoptic FCN R50-FPN at short side 400 / 512 / 800 (long side ≤ 667 / 854 /
-  1333), batch 1, float32 and float16 autocast: the network alone (``forward_heads`` on a
+  1333), batch 1, float32 and float16 autocast, the models built as in ``bench_inference.py``
+  (random weights; every thing mask merged, the worst case): the network alone (``forward_heads`` on a
   preprocessed batch) and the full ``predict`` (resize, network, candidates, fusion, masks,
   merge), next to torchvision's Mask R-CNN R50-FPN on the same image;
 * **a CUDA training smoke run**: R50-FPN training steps at 512² (batch 2; the loop's first-iteration
@@ -35,14 +36,13 @@ import statistics
 import subprocess
 import sys
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_inference import DEFAULT_IMAGE, load_image  # noqa: E402
+from bench_inference import DEFAULT_IMAGE, build_maskrcnn, build_ours, load_image  # noqa: E402
 
 MAX_SIZE = {400: 667, 512: 854, 800: 1333}
 
@@ -66,10 +66,11 @@ def _median_time(fn, iters: int, device: torch.device, warmup: int = 2) -> float
 
 
 def _autocast(device: torch.device, enabled: bool):
-    if not enabled:
-        return nullcontext()
-    dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-    return torch.autocast(device.type, dtype=dtype)
+    """``--precision`` of predict / evaluate: fp16 on CUDA, bf16 on the CPU (the dry run), or fp32."""
+    from pointly.model.panoptic_io import inference_precision
+
+    precision = ("fp16" if device.type == "cuda" else "bf16") if enabled else "fp32"
+    return inference_precision(str(device), precision)
 
 
 def environment(device: torch.device) -> dict:
@@ -114,24 +115,8 @@ def check_deform(device: torch.device) -> dict:
     return results
 
 
-def _build_ours(size: int, device: torch.device):
-    from pointly.model.config import load_config
-    from pointly.model.panoptic_fcn import PanopticFCN
-
-    torch.manual_seed(0)
-    cfg = load_config("coco_r50_1x")
-    cfg.input.min_size_test = size
-    cfg.input.max_size_test = MAX_SIZE.get(size, int(size * 5 / 3))
-    return PanopticFCN(cfg).eval().to(device)
-
-
-def _build_maskrcnn(size: int, device: torch.device):
-    from torchvision.models.detection import maskrcnn_resnet50_fpn
-
-    torch.manual_seed(0)
-    return maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, min_size=size,
-                                 max_size=MAX_SIZE.get(size, int(size * 5 / 3)),
-                                 box_score_thresh=0.0, box_detections_per_img=100).eval().to(device)
+def _max_size(size: int) -> int:
+    return MAX_SIZE.get(size, int(size * 5 / 3))
 
 
 def inference_fps(device: torch.device, sizes: list[int], iters: int, rgb: np.ndarray, maskrcnn: bool = True
@@ -144,7 +129,7 @@ def inference_fps(device: torch.device, sizes: list[int], iters: int, rgb: np.nd
 
     rows = []
     for size in sizes:
-        model = _build_ours(size, device)
+        model = build_ours(size, _max_size(size)).to(device)
         h, w = resize_shortest_edge(rgb.shape[0], rgb.shape[1], size, model.cfg.input.max_size_test)
         resized = np.asarray(Image.fromarray(rgb).resize((w, h), Image.BILINEAR))
         batch = model.preprocess([torch.from_numpy(resized.copy()).permute(2, 0, 1)])
@@ -164,7 +149,7 @@ def inference_fps(device: torch.device, sizes: list[int], iters: int, rgb: np.nd
             row[f"ours_predict_{tag}_fps"] = 1.0 / _median_time(predict, iters, device)
         model = None  # free it before the next size (the closures above are done with it)
         if maskrcnn:
-            mr = _build_maskrcnn(size, device)
+            mr = build_maskrcnn(size, _max_size(size)).to(device)
             x = torch.from_numpy(rgb).permute(2, 0, 1).float().div_(255).to(device)
             for amp in (False, True):
                 tag = "amp" if amp else "fp32"
@@ -187,12 +172,12 @@ def inference_fps(device: torch.device, sizes: list[int], iters: int, rgb: np.nd
 
 def training_steps(device: torch.device, iters: int, size: int = 512) -> list[dict]:
     """R50-FPN training steps (batch 2, ``size``²) in float32 and with the preset's autocast."""
-    from bench_train_step import _scene
+    from bench_train_step import _as_in_the_training_loop, _scene
 
     from pointly.model.config import coco_r50_1x
     from pointly.model.gt import full_targets
     from pointly.model.panoptic_fcn import PanopticFCN
-    from pointly.model.train import build_optimizer, lr_factor
+    from pointly.model.train import build_optimizer
 
     rng = np.random.default_rng(0)
     images, targets = [], []
@@ -208,9 +193,7 @@ def training_steps(device: torch.device, iters: int, size: int = 512) -> list[di
         torch.manual_seed(0)
         model = PanopticFCN(cfg).train().to(device)
         opt = build_optimizer(model, cfg)
-        for group in opt.param_groups:  # the training loop's first iteration: warm-up learning rate
-            group["lr"] = cfg.solver.base_lr * lr_factor(0, cfg)
-        params = [p for p in model.parameters() if p.requires_grad]
+        clip = _as_in_the_training_loop(model, opt, cfg)  # warm-up learning rate, value clipping
         dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}[cfg.solver.amp_dtype]
         use_amp = amp and (device.type == "cuda" or dtype == torch.bfloat16)
         scaler = torch.amp.GradScaler(device.type, enabled=use_amp and dtype == torch.float16)
@@ -223,7 +206,7 @@ def training_steps(device: torch.device, iters: int, size: int = 512) -> list[di
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_value_(params, cfg.solver.clip_value)  # as the training loop does
+            clip()
             scaler.step(opt)
             scaler.update()
             losses.append(float(loss.detach()))

@@ -92,8 +92,10 @@ def _in_precision(fn, precision: str):
     if precision == "fp32":
         return fn
 
+    from pointly.model.panoptic_io import inference_precision
+
     def wrapped(model, rgb):
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with inference_precision("cpu", precision):
             return fn(model, rgb)
     return wrapped
 

@@ -98,7 +98,6 @@ class ResNetTrunk(nn.Module):
         c5 = self.layer4(c4)
         return [c2, c3, c4, c5]
 
-
     def _forward_folded(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The same trunk with every FrozenBN folded into the conv before it (inference only).
 

@@ -289,8 +289,11 @@ def _merge(obj: Any, updates: dict, where: str, source: str) -> None:
         setattr(obj, key, value)
 
 
+#: the DCNv2 implementations of ``model.position_head.deform_impl`` (model/deform_conv.py)
+DEFORM_IMPLEMENTATIONS = ("auto", "torchvision", "sampled")
+
 # String settings with a fixed set of values, checked when a YAML file or --set changes them.
-_CHOICES: dict[str, tuple[str, ...]] = {"model.position_head.deform_impl": ("auto", "torchvision", "sampled")}
+_CHOICES: dict[str, tuple[str, ...]] = {"model.position_head.deform_impl": DEFORM_IMPLEMENTATIONS}
 
 
 def _coerce(current: Any, value: Any, key: str, source: str) -> Any:

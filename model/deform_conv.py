@@ -11,8 +11,8 @@ forward, 3× faster forward + backward per layer at 256 channels); the tests com
 and all gradients, with torchvision's op. For training, :func:`modulated_deform_conv2d`
 checkpoints the sampled path of layers with large maps (their columns are sampled again in the
 backward instead of kept: at 800² × 2 images the R50 step's peak memory is 4.2 GiB against 5.1
-GiB kept and 3.8 GiB with torchvision's kernel, at no measurable cost in time there). On CUDA torchvision's kernel stays (not
-compared with this path there yet: no GPU was lent).
+GiB kept and 3.8 GiB with torchvision's kernel, at no measurable cost in time there). On CUDA
+torchvision's kernel stays (not compared with this path there yet: no GPU was lent).
 
 Offsets use torchvision's (and detectron2's) layout: channel ``2k`` is the y offset and ``2k+1``
 the x offset of kernel tap ``k`` (row-major over the kernel window); the mask has one channel per
@@ -25,9 +25,9 @@ import torch.nn.functional as F
 import torch.utils.checkpoint
 from torchvision.ops import deform_conv2d as torchvision_deform_conv2d
 
-__all__ = ["deform_conv2d_sampled", "modulated_deform_conv2d", "IMPLEMENTATIONS"]
+from pointly.model.config import DEFORM_IMPLEMENTATIONS as IMPLEMENTATIONS
 
-IMPLEMENTATIONS = ("auto", "torchvision", "sampled")
+__all__ = ["deform_conv2d_sampled", "modulated_deform_conv2d", "IMPLEMENTATIONS"]
 
 #: in training, a layer whose sampled columns would take more than this is checkpointed (columns
 #: sampled again in the backward): large maps cost memory, small ones would only cost the recompute
