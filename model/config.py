@@ -100,6 +100,10 @@ class ModelConfig:
     thing: ThingConfig = field(default_factory=ThingConfig)
     stuff: StuffConfig = field(default_factory=StuffConfig)
     gn_groups: int = 32
+    # how the heads start (pointly.model.heads.HEAD_INITS): "official" = dvlab-research/PanopticFCN's
+    # head.py (encoder and heads' plain convs at PyTorch's default, generators N(0, 0.01)); "msra" =
+    # c2_msra_fill everywhere
+    head_init: str = "official"
     # run CPU inference (autograd off) on channels-last (NHWC) activations: faster with oneDNN,
     # same values up to rounding; training stays NCHW (no gain there)
     cpu_channels_last: bool = True
@@ -293,7 +297,11 @@ def _merge(obj: Any, updates: dict, where: str, source: str) -> None:
 DEFORM_IMPLEMENTATIONS = ("auto", "torchvision", "sampled")
 
 # String settings with a fixed set of values, checked when a YAML file or --set changes them.
-_CHOICES: dict[str, tuple[str, ...]] = {"model.position_head.deform_impl": DEFORM_IMPLEMENTATIONS}
+#: the head initialisations of ``model.head_init`` (model/heads.py)
+HEAD_INITS = ("official", "msra")
+
+_CHOICES: dict[str, tuple[str, ...]] = {"model.position_head.deform_impl": DEFORM_IMPLEMENTATIONS,
+                                        "model.head_init": HEAD_INITS}
 
 
 def _coerce(current: Any, value: Any, key: str, source: str) -> Any:

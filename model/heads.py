@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pointly.model.config import HEAD_INITS
+
 from .deform_conv import modulated_deform_conv2d
 
 
@@ -32,6 +34,17 @@ def c2_msra_fill(module: nn.Conv2d) -> None:
     nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
     if module.bias is not None:
         nn.init.constant_(module.bias, 0)
+
+
+def init_head_conv(module: nn.Conv2d, init: str) -> None:
+    """A head's plain conv under ``init`` (``model.head_init``): ``msra`` applies ``c2_msra_fill``;
+    ``official`` leaves PyTorch's default, as dvlab-research/PanopticFCN's ``head.py`` does for the
+    encoder's and the heads' convs. (With ``msra`` on the generators too, R50's dynamic mask logits
+    start with std ≈ 12, almost all saturated, which the official SGD cannot recover from.)"""
+    if init not in HEAD_INITS:
+        raise ValueError(f"head init must be one of {HEAD_INITS}, got {init!r}")
+    if init == "msra":
+        c2_msra_fill(module)
 
 
 class Conv2d(nn.Conv2d):
@@ -81,14 +94,15 @@ class FeatureEncoder(nn.Module):
     """encode_feat: CoordConv + ``num_convs`` × [3×3 conv with bias, ReLU] (the last conv too, so
     encode_feat ≥ 0)."""
 
-    def __init__(self, in_channels: int, channels: int = 64, num_convs: int = 3, coord: bool = True) -> None:
+    def __init__(self, in_channels: int, channels: int = 64, num_convs: int = 3, coord: bool = True,
+                 init: str = "official") -> None:
         super().__init__()
         self.coord = coord
         layers = []
         c_in = in_channels + (2 if coord else 0)
         for i in range(num_convs):
             conv = Conv2d(c_in, channels, 3, padding=1, bias=True, activation=True)
-            c2_msra_fill(conv)
+            init_head_conv(conv, init)
             layers.append((f"encode_head_head_{i + 1}", conv))
             c_in = channels
         self.encode_head = nn.Sequential()
@@ -136,7 +150,7 @@ class PositionHead(nn.Module):
 
     def __init__(self, in_channels: int, channels: int, num_convs: int, num_things: int, num_stuff: int,
                  deform: bool = True, groups: int = 32, thing_bias: float = -2.19, stuff_bias: float = -2.19,
-                 deform_impl: str = "auto") -> None:
+                 deform_impl: str = "auto", init: str = "official") -> None:
         super().__init__()
         self.position_head = nn.Sequential()
         c_in = in_channels
@@ -146,7 +160,7 @@ class PositionHead(nn.Module):
             else:
                 layer = Conv2d(c_in, channels, 3, padding=1, bias=False, norm=group_norm(channels, groups),
                                activation=True)
-                c2_msra_fill(layer)
+                init_head_conv(layer, init)
             self.position_head.add_module(f"position_head_head_{i + 1}", layer)
             c_in = channels
         self.out_inst = nn.Conv2d(channels, num_things, 3, padding=1)
@@ -163,14 +177,15 @@ class PositionHead(nn.Module):
 class KernelHead(nn.Module):
     """Per-position kernel features: CoordConv + ``num_convs`` × [3×3 conv, GN, ReLU] + ``out_conv``."""
 
-    def __init__(self, in_channels: int, channels: int, num_convs: int, coord: bool = True, groups: int = 32) -> None:
+    def __init__(self, in_channels: int, channels: int, num_convs: int, coord: bool = True, groups: int = 32,
+                 init: str = "official") -> None:
         super().__init__()
         self.coord = coord
         self.kernel_head = nn.Sequential()
         c_in = in_channels + (2 if coord else 0)
         for i in range(num_convs):
             conv = Conv2d(c_in, channels, 3, padding=1, bias=False, norm=group_norm(channels, groups), activation=True)
-            c2_msra_fill(conv)
+            init_head_conv(conv, init)
             self.kernel_head.add_module(f"kernel_head_head_{i + 1}", conv)
             c_in = channels
         self.out_conv = nn.Conv2d(channels, channels, 3, padding=1)
@@ -187,10 +202,13 @@ class KernelGenerator(nn.Module):
     """Thing or stuff generator (paper Eq. (2), kernel generation): a 1×1 conv with bias
     (``embed_extractor``) turns a kernel-head feature into a dynamic 1×1 conv kernel (no bias)."""
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, init: str = "official") -> None:
         super().__init__()
         self.embed_extractor = nn.Conv2d(in_channels, out_channels, 1)
-        c2_msra_fill(self.embed_extractor)
+        init_head_conv(self.embed_extractor, init)
+        if init == "official":  # N(0, 0.01), bias 0: the dynamic mask logits start near 0
+            nn.init.normal_(self.embed_extractor.weight, mean=0.0, std=0.01)
+            nn.init.constant_(self.embed_extractor.bias, 0.0)
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
         """``feats`` (..., C) → kernels (..., C_enc)."""

@@ -1,8 +1,10 @@
 """Panoptic FCN losses (spec §2.4–2.5), ignore-aware.
 
-Every loss takes the per-pixel ``valid`` weights of :class:`pointly.model.gt.TrainTargets`:
-an ignored pixel (valid = 0) contributes to no sum and no normaliser. With ``valid ≡ 1`` (full
-supervision) the values are exactly the official ones; there is no second implementation.
+The segmentation losses and the stuff-region loss take the per-pixel ``valid`` weights of
+:class:`pointly.model.gt.TrainTargets`: an ignored pixel (valid = 0) contributes to no sum and no
+normaliser. The thing-centre loss is never masked: every thing has points, so the centre heatmap
+is determined everywhere. With ``valid ≡ 1`` (full supervision) the values are exactly the
+official ones; there is no second implementation.
 
 * Paper Eq. (1), position loss: :func:`sigmoid_focal_loss` (RetinaNet form, α = 0.25, γ = 2) on
   the Gaussian-soft centre heatmaps (things, ÷ number of instance–level assignments) and on the
@@ -112,8 +114,10 @@ def compute_losses(model, heads, targets, levels, cfg) -> dict[str, torch.Tensor
     pos_th = enc.new_zeros(())
     pos_st = enc.new_zeros(())
     for lvl, lv in enumerate(levels):
+        # the centre heatmap is known everywhere (every thing has points, so its simulated centre is
+        # known, and the absence of a centre is a label too): never masked by ``valid``
         fl = sigmoid_focal_loss(heads.center_logits[lvl], lv.center_heatmap, lc.focal_alpha, lc.focal_gamma)
-        pos_th = pos_th + (fl * lv.valid).sum()
+        pos_th = pos_th + fl.sum()
         fs = sigmoid_focal_loss(heads.region_logits[lvl], lv.stuff_target, lc.focal_alpha, lc.focal_gamma)
         num = (fs * lv.valid).flatten(2).sum(-1)  # (N, S)
         den = lv.valid.flatten(1).sum(-1, keepdim=True)  # (N, 1)

@@ -60,14 +60,14 @@ class PanopticFCN(nn.Module):
             self.backbone.load_torchvision_resnet(m.backbone.weights)
         self.semantic_fpn = SemanticFPN(m.fpn.channels, m.semantic_fpn.channels, g, m.semantic_fpn.norm)
         self.feature_encoder = FeatureEncoder(m.semantic_fpn.channels, m.feature_encoder.channels,
-                                              m.feature_encoder.num_convs, m.feature_encoder.coord)
+                                              m.feature_encoder.num_convs, m.feature_encoder.coord, m.head_init)
         self.position_head = PositionHead(m.fpn.channels, m.position_head.channels, m.position_head.num_convs,
                                           m.thing.num_classes, m.stuff.num_classes, m.position_head.deform, g,
-                                          m.thing.bias, m.stuff.bias, m.position_head.deform_impl)
+                                          m.thing.bias, m.stuff.bias, m.position_head.deform_impl, m.head_init)
         self.kernel_head = KernelHead(m.fpn.channels, m.kernel_head.channels, m.kernel_head.num_convs,
-                                      m.kernel_head.coord, g)
-        self.thing_generator = KernelGenerator(m.kernel_head.channels, m.feature_encoder.channels)
-        self.stuff_generator = KernelGenerator(m.kernel_head.channels, m.feature_encoder.channels)
+                                      m.kernel_head.coord, g, m.head_init)
+        self.thing_generator = KernelGenerator(m.kernel_head.channels, m.feature_encoder.channels, m.head_init)
+        self.stuff_generator = KernelGenerator(m.kernel_head.channels, m.feature_encoder.channels, m.head_init)
         self.register_buffer("pixel_mean", torch.tensor(cfg.input.pixel_mean).view(3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(cfg.input.pixel_std).view(3, 1, 1), persistent=False)
 
