@@ -3,7 +3,8 @@
 For the synthetic set (128 px, the ``synthetic_small`` augmentation) it measures CPU time
 (``time.process_time``, one thread, so other load on the machine matters less than for wall time):
 
-* building one sample's targets from points (P20 concave, with and without dilation),
+* building one sample's targets from points (P20 concave, with and without dilation; the corrected
+  rules, the default, and the first design's rules: one hull per segment, overlaps ignored),
 * building one sample's targets from the full masks (decode the panoptic PNG, resize, downsample),
 * one training step (forward + backward) of ``synthetic_small`` on a batch of 8,
 
@@ -43,9 +44,16 @@ def main() -> None:
     ds = PanopticDataset(root / "train" / "panoptic.json", root / "train" / "panoptic", check=False)
     save_points(tmp / "p20.json", simulate_points(ds, points=20, seed=0))
 
-    def per_sample(dataset) -> float:
+    def per_sample(dataset, repeat_visit: bool = False) -> float:
+        """CPU seconds per sample over ``args.samples`` distinct images (first visits: a point set's
+        shapes are computed); ``repeat_visit``: the same images again with other augmentations (the
+        shapes come from the per-image cache, as in every epoch after the first)."""
         keys = [(i % len(dataset), 1000 + i) for i in range(args.samples)]
-        dataset[keys[0]]  # warm caches (hulls, imports)
+        dataset[keys[-1]]  # warm imports
+        if repeat_visit:
+            for k in keys:
+                dataset[k]
+            keys = [(i, 5000 + s) for i, s in keys]
         t0 = time.process_time()
         for k in keys:
             dataset[k]
@@ -56,9 +64,18 @@ def main() -> None:
     cfg.data.train_json, cfg.data.train_panoptic_dir, cfg.data.train_image_dir = (
         str(root / "train" / "panoptic.json"), str(root / "train" / "panoptic"), str(root / "train" / "images"))
     full = per_sample(PanopticTrainSet(cfg, "train"))
+    baseline = {"parts": "hull", "overlap": "exclusive", "size_correction": False}  # the first design's rules
     points = per_sample(PointsTrainSet(cfg, tmp / "p20.json", root / "train" / "images", TargetOptions("concave")))
+    points_cached = per_sample(PointsTrainSet(cfg, tmp / "p20.json", root / "train" / "images",
+                                              TargetOptions("concave")), repeat_visit=True)
+    dilated_cached = per_sample(PointsTrainSet(cfg, tmp / "p20.json", root / "train" / "images",
+                                               TargetOptions("concave", dilation=(0.0, 0.05))), repeat_visit=True)
     dilated = per_sample(PointsTrainSet(cfg, tmp / "p20.json", root / "train" / "images",
                                         TargetOptions("concave", dilation=(0.0, 0.05))))
+    points_old = per_sample(PointsTrainSet(cfg, tmp / "p20.json", root / "train" / "images",
+                                           TargetOptions("concave", **baseline)))
+    dilated_old = per_sample(PointsTrainSet(cfg, tmp / "p20.json", root / "train" / "images",
+                                            TargetOptions("concave", dilation=(0.0, 0.05), **baseline)))
     tset = PointsTrainSet(cfg, tmp / "p20.json", root / "train" / "images", TargetOptions("concave"))
     model = PanopticFCN(cfg)
     imgs, tg, _ = collate([tset[(i, i)] for i in range(cfg.solver.ims_per_batch)])
@@ -72,6 +89,10 @@ def main() -> None:
     print("|---|---:|---:|")
     for name, v in (("full-mask targets (PNG decode + resize + downsample)", full),
                      ("point targets, P20 concave", points), ("point targets, P20 concave + dilation", dilated),
+                     ("point targets, P20 concave, image seen before (shapes cached)", points_cached),
+                     ("point targets, P20 concave + dilation, image seen before", dilated_cached),
+                     ("point targets, P20 concave, first-design rules", points_old),
+                     ("point targets, P20 concave + dilation, first-design rules", dilated_old),
                      ("training step share (forward + backward ÷ batch)", step)):
         print(f"| {name} | {v * 1e3:.1f} | {v / full:.2f} |")
 

@@ -71,5 +71,5 @@ def demo(out_dir: str, points: int, shape: str, dilation: str, seed: int, train_
         from pointly.cli.demo_train import train_and_evaluate
 
         train_and_evaluate(root, out, points=points, shape=shape, seed=seed, iters=train_iters,
-                           echo=click.echo, step=_step)
+                           echo=click.echo, step=_step, options=options)
     click.echo(f"\ndone: everything is in {out}/")

@@ -30,10 +30,19 @@ import click
 @click.option("--concave-ratio", type=float, default=None, help="shapely concave_hull ratio (1 = convex).")
 @click.option("--point-radius", type=float, default=None, help="Disc radius of a single point (input px).")
 @click.option("--dilation", default=None, help="Dilation radius or MIN:MAX range (fraction of the image side, or NNpx).")
+@click.option("--parts", type=click.Choice(["delaunay", "hull"]), default=None,
+              help="delaunay (default): a hull holding another segment's point is replaced by the segment's "
+                   "Delaunay parts; hull: one hull per segment (the first design, a baseline).")
+@click.option("--overlap", type=click.Choice(["nearest", "exclusive"]), default=None,
+              help="nearest (default): thing beats stuff, else the nearest point's segment; "
+                   "exclusive: a pixel claimed twice is ignored (the first design, a baseline).")
+@click.option("--size-correction/--no-size-correction", default=None,
+              help="Read a segment's size from its points' box grown by (n+1)/(n-1) (default on).")
 @click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
 def train(config_name: str, overrides: tuple[str, ...], out_dir: Path, resume: bool, max_iter: int | None,
           device: str | None, threads: int | None, supervision: str, points_file: Path | None, shape: str | None,
-          concave_ratio: float | None, point_radius: float | None, dilation: str | None, progress: bool) -> None:
+          concave_ratio: float | None, point_radius: float | None, dilation: str | None, parts: str | None,
+          overlap: str | None, size_correction: bool | None, progress: bool) -> None:
     """Train Panoptic FCN; writes the run into --out."""
     import torch
 
@@ -47,7 +56,8 @@ def train(config_name: str, overrides: tuple[str, ...], out_dir: Path, resume: b
     cfg = load_config(config_name, sets)
     target_fn = None
     point_opts = {k: v for k, v in dict(shape=shape, concave_ratio=concave_ratio, point_radius=point_radius,
-                                        dilation=dilation).items() if v is not None}
+                                        dilation=dilation, parts=parts, overlap=overlap,
+                                        size_correction=size_correction).items() if v is not None}
     if supervision == "points":
         if points_file is None and not resume:
             raise PointlyError("--supervision points needs --points FILE.json",
@@ -59,7 +69,8 @@ def train(config_name: str, overrides: tuple[str, ...], out_dir: Path, resume: b
         if points_file is not None:
             target_fn = PointTargets(points_file, cfg, **point_opts)
     elif points_file is not None or point_opts:
-        raise PointlyError("--points/--shape/--concave-ratio/--point-radius/--dilation need --supervision points")
+        raise PointlyError("--points and the target options (--shape, --concave-ratio, --point-radius, --dilation, "
+                           "--parts, --overlap, --size-correction) need --supervision points")
     result = run_training(cfg, out_dir, resume=resume, device=device, target_fn=target_fn, progress=progress)
     click.echo(f"trained {result.iteration} iterations in {result.seconds:.0f} s; "
                f"final loss {result.losses.get('loss_total', float('nan')):.4f}; run in {out_dir}")

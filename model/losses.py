@@ -115,9 +115,10 @@ def compute_losses(model, heads, targets, levels, cfg) -> dict[str, torch.Tensor
     pos_st = enc.new_zeros(())
     for lvl, lv in enumerate(levels):
         # the centre heatmap is known everywhere (every thing has points, so its simulated centre is
-        # known, and the absence of a centre is a label too): never masked by ``valid``
+        # known, and the absence of a centre is a label too): not masked by ``valid`` (unless the
+        # first design's baseline asks for it)
         fl = sigmoid_focal_loss(heads.center_logits[lvl], lv.center_heatmap, lc.focal_alpha, lc.focal_gamma)
-        pos_th = pos_th + fl.sum()
+        pos_th = pos_th + (fl * lv.valid if lc.mask_centre_loss else fl).sum()
         fs = sigmoid_focal_loss(heads.region_logits[lvl], lv.stuff_target, lc.focal_alpha, lc.focal_gamma)
         num = (fs * lv.valid).flatten(2).sum(-1)  # (N, S)
         den = lv.valid.flatten(1).sum(-1, keepdim=True)  # (N, 1)

@@ -15,14 +15,16 @@ the stride-4 grid, so no full-size mask is ever built or read:
   centre is the *simulated centre* (mean of the points) in stride-4 pixel-index coordinates (the
   convention of :func:`pointly.pointgen.centers.mass_center`); the box — which picks the FPN
   levels and the Gaussian radius in :func:`pointly.model.gt.build_level_targets`, the same code
-  as full supervision — is the box of the shape (before conflicts and dilation) in resized-input
-  pixels, computed from the shape polygon so it is not quantised to the stride;
+  as full supervision — is :func:`pointly.pointgen.targets.object_box` (the shape's box, or the
+  points' box corrected for sampling shrinkage) in resized-input pixels, computed from geometry
+  so it is not quantised to the stride;
 * **stuff**: one map per stuff class present (its shape), and class 0 ("things") = the union of
   the thing shapes, as in full supervision;
-* ``valid`` = 0 where no shape says anything (and on conflicts); 1 elsewhere. The losses then
-  ignore those pixels: top-k kernel candidates come from inside the shape, dice and the stuff
-  focal loss are computed on non-ignored pixels only, and a stuff kernel pools over its class's
-  shape (:mod:`pointly.model.losses`, unchanged — there is one implementation of the losses).
+* ``valid`` = 0 where no shape says anything (and on ties); 1 elsewhere. The segmentation
+  losses then ignore those pixels: top-k kernel candidates come from inside the shape, dice and
+  the stuff focal loss are computed on non-ignored pixels only, and a stuff kernel pools over its
+  class's shape; the centre loss covers every pixel (:mod:`pointly.model.losses`, one
+  implementation for points and full masks).
 
 A thing whose mask ends up empty (every point shared with another segment or cropped away) is
 dropped, as full supervision drops instances with an empty stride-4 mask.
@@ -41,18 +43,13 @@ from pointly.pointgen.coco import Category, ImageInfo
 from pointly.pointgen.errors import PointlyError
 from pointly.pointgen.formats import annotations_by_image, load_points
 from pointly.pointgen.pixel_transform import PixelTransform
-from pointly.pointgen.targets import TargetOptions, build_targets, shapes_for
+from pointly.pointgen.targets import TargetOptions, build_targets, object_box, shapes_for
 
 
-def shape_box(geometry: Any, transform: PixelTransform) -> tuple[float, float, float, float]:
-    """``(x1, y1, x2, y2)`` of a shape in the transform's output pixels, clipped to the canvas.
-
-    Shapes pass through the pixel *centres* of their points; the box is widened by half a pixel
-    on each side (input pixels) so that it equals the tight pixel box of the rasterised shape,
-    i.e. the same convention as a mask's COCO ``bbox`` in full supervision.
-    """
-    minx, miny, maxx, maxy = geometry.bounds
-    corners = transform.apply(np.array([[minx - 0.5, miny - 0.5], [maxx + 0.5, maxy + 0.5]]))
+def shape_box(box: Sequence[float], transform: PixelTransform) -> tuple[float, float, float, float]:
+    """``(x1, y1, x2, y2)`` of an input pixel-corner box (:func:`~pointly.pointgen.targets.object_box`)
+    in the transform's output pixels, clipped to the canvas."""
+    corners = transform.apply(np.array([[box[0], box[1]], [box[2], box[3]]], dtype=np.float64))
     x1, x2 = sorted((float(corners[0, 0]), float(corners[1, 0])))
     y1, y2 = sorted((float(corners[0, 1]), float(corners[1, 1])))
     w, h = transform.width, transform.height
@@ -108,7 +105,10 @@ def point_train_targets(annotations: Sequence[Mapping], categories: Any, image_s
             thing_masks.append(seg.mask)
             classes.append(thing_index[cat])
             centres.append(seg.centre)
-            boxes.append(shape_box(geom_by_ann[id(ann)], transform))
+            coords = np.asarray(ann["point_coords"], dtype=np.int64).reshape(-1, 2)
+            labels = np.asarray(ann.get("point_labels", [1] * len(coords))).reshape(-1)
+            boxes.append(shape_box(object_box(coords[labels == 1], geom_by_ann[id(ann)], opts.size_correction),
+                                   transform))
             stuff_maps[0] = seg.mask | stuff_maps.get(0, np.zeros((h4, w4), dtype=bool))
         else:
             cls = stuff_index[cat]

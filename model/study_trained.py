@@ -48,7 +48,7 @@ import pandas as pd
 from pointly.model.study_report import ROW_COLUMNS, normalise, write_report
 from pointly.pointgen.errors import PointlyError
 from pointly.pointgen.io_utils import write_bytes_atomic, write_json_atomic
-from pointly.pointgen.study_targets import unique_cells
+from pointly.pointgen.study_targets import RULES as TARGET_RULES, unique_cells
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +189,7 @@ class StudyPreset:
     coco: dict = field(default_factory=dict)       # train/val json + png dirs + image dirs
     concave_ratio: float | None = None         # None: pointgen.targets' default
     dilation: dict = field(default_factory=dict)   # TargetOptions dilation fields when dilation is on
+    target_rules: Any = "corrected"  # a name of pointgen.study_targets.RULES, or TargetOptions rule fields
     eval_images: int | None = None             # None: the whole validation split
     expected: str = ""                          # documented expected time
 
@@ -205,7 +206,7 @@ class StudyPreset:
         return {"preset": self.name, "dataset": self.dataset, "model_config": self.model_config,
                 "iters": self.iters, "config_overrides": list(self.config_overrides),
                 "synthetic": self.synthetic, "coco": self.coco, "concave_ratio": ratio,
-                "dilation": dilation, "eval_images": self.eval_images}
+                "dilation": dilation, "eval_images": self.eval_images, "target_rules": self.target_rules}
 
 
 def preset(name: str, *, iters: int | None = None, parts: Sequence[str] | None = None) -> StudyPreset:
@@ -593,7 +594,8 @@ class PipelineRunner:
             d = dil.get("dilation")
             kwargs["dilation"] = tuple(d) if isinstance(d, list) else d
             kwargs["dilation_units"] = dil.get("dilation_units", "relative")
-        return TargetOptions(**kwargs)
+        rules = TARGET_RULES[p.target_rules] if isinstance(p.target_rules, str) else dict(p.target_rules)
+        return TargetOptions(**kwargs, **rules)
 
     def full_mask_seconds(self) -> tuple[float, int]:
         """Seconds to draw every non-crowd segment of the training split as a full mask, and their count."""
@@ -704,10 +706,16 @@ def run_from_cli(*, preset: str | None, out: str | Path, shard: str | None = Non
                  progress: bool = True, iters: int | None = None, parts: str | None = None,
                  report_only: bool = False, coco_root: str | Path | None = None,
                  synthetic_root: str | Path | None = None, device: str | None = None,
-                 max_cells: int | None = None) -> StudyOutcome | None:
+                 max_cells: int | None = None, dilation: Mapping[str, Any] | None = None,
+                 target_rules: str | Mapping[str, Any] | None = None,
+                 config_overrides: Sequence[str] = ()) -> StudyOutcome | None:
     """``pointly study --depth trained``: resolve the preset and options, run (or resume) the
     shard's cells, print a summary and the trend rows. ``report_only`` rebuilds the report from
-    the rows in ``out``."""
+    the rows in ``out``. ``dilation``: the TargetOptions dilation fields of the cells with dilation
+    on (default: the training range); ``target_rules``: ``corrected`` (default), ``baseline`` or a
+    dict of :class:`~pointly.pointgen.targets.TargetOptions` rule fields (``parts``, ``overlap``,
+    ``size_correction``);
+    ``config_overrides``: ``key=value`` items for the model config of every cell."""
     import click
 
     from pointly.model.study_report import trends
@@ -730,6 +738,13 @@ def run_from_cli(*, preset: str | None, out: str | Path, shard: str | None = Non
     p = preset_fn(preset or "synthetic", iters=iters, parts=part_list)
     if grid is not None:
         p.grid_cells = tuple(parse_grid(grid))
+    if dilation is not None:
+        p.dilation = dict(dilation)
+    if target_rules is not None:
+        if isinstance(target_rules, str) and target_rules not in TARGET_RULES:
+            raise PointlyError(f"unknown target rules {target_rules!r}", fix=f"use one of {', '.join(TARGET_RULES)}")
+        p.target_rules = target_rules
+    p.config_overrides = tuple(p.config_overrides) + tuple(config_overrides)
     data = None
     if p.dataset == "coco":
         if coco_root is None:

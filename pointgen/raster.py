@@ -34,6 +34,7 @@ rasterio (exact, 333 µs in libraries.md) is not installed and would add a GDAL 
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 
@@ -42,24 +43,34 @@ _TOL = 1e-9
 MAX_BATCH_SHAPES = 1 << 20
 
 
-def polygon_rings(geometry) -> list[np.ndarray]:
-    """The exterior rings of a shapely Polygon or MultiPolygon as ``(V, 2)`` float arrays.
-
-    Holes are not supported (pointly's shapes have none: concave hulls are built with
-    ``allow_holes=False``); a polygon with holes raises ValueError.
-    """
+def polygon_rings(geometry) -> list:
+    """The polygons of a shapely Polygon or MultiPolygon as ring items (see :func:`ring_groups`):
+    a ``(V, 2)`` float array for a polygon without holes, a tuple ``(exterior, hole, ...)`` for one
+    with holes."""
     geoms = getattr(geometry, "geoms", None)
     parts = list(geoms) if geoms is not None else [geometry]
-    rings = []
+    rings: list = []
     for g in parts:
         if g.is_empty:
             continue
         if g.geom_type != "Polygon":
             raise ValueError(f"cannot rasterise a {g.geom_type}")
+        exterior = np.asarray(g.exterior.coords, dtype=np.float64)[:-1]
         if len(g.interiors):
-            raise ValueError("polygons with holes are not supported")
-        rings.append(np.asarray(g.exterior.coords, dtype=np.float64)[:-1])
+            rings.append((exterior, *(np.asarray(r.coords, dtype=np.float64)[:-1] for r in g.interiors)))
+        else:
+            rings.append(exterior)
     return rings
+
+
+def ring_groups(items) -> list[list[np.ndarray]]:
+    """Ring items as polygons, each a list of rings paired together by the even-odd rule.
+
+    A ring item is either one simple ring (a ``(V, 2)`` array: a polygon without holes) or a
+    tuple ``(exterior, hole, ...)`` of arrays (a polygon with holes: a row's crossings with all of
+    its rings are paired together, so the holes are left out). Items of one shape are unioned.
+    """
+    return [list(item) if isinstance(item, tuple) else [item] for item in items]
 
 
 def rasterize_polygon(vertices: np.ndarray, height: int, width: int
@@ -126,15 +137,38 @@ def _pair_order(key: np.ndarray, xs: np.ndarray, lo: float, hi: float) -> tuple[
     return order, xo
 
 
-def rasterize_rings(rings: list[np.ndarray], height: int, width: int
+def _closed_rings(group: list[np.ndarray]) -> list[np.ndarray]:
+    """The rings of a polygon as ``(V, 2)`` float arrays without a repeated first vertex, V >= 3."""
+    out = []
+    for r in group:
+        r = np.asarray(r, dtype=np.float64)
+        if len(r) > 1 and np.array_equal(r[0], r[-1]):
+            r = r[:-1]
+        if len(r) >= 3:
+            out.append(r)
+    return out
+
+
+def _ring_edges(rings: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(x0, y0, x1, y1)`` of every edge of closed rings (each ring closes on itself)."""
+    p0 = np.concatenate(rings)
+    lens = np.array([len(r) for r in rings])
+    starts = np.cumsum(lens) - lens
+    nxt = np.arange(p0.shape[0]) + 1
+    nxt[starts + lens - 1] = starts
+    p1 = p0[nxt]
+    return p0[:, 0], p0[:, 1], p1[:, 0], p1[:, 1]
+
+
+def rasterize_rings(rings: list, height: int, width: int
                     ) -> tuple[np.ndarray, int, int]:
-    """Union of several simple polygons (see :func:`rasterize_polygon`), as one crop."""
-    rings = [r[:-1] if len(r) > 1 and np.array_equal(r[0], r[-1]) else r for r in rings]
-    rings = [r for r in rings if len(r) >= 3]
+    """Union of several polygons (ring items of :func:`ring_groups`; see :func:`rasterize_polygon`),
+    as one crop."""
+    groups = [g for g in (_closed_rings(group) for group in ring_groups(rings)) if g]
     empty = (np.zeros((0, 0), dtype=bool), 0, 0)
-    if not rings:
+    if not groups:
         return empty
-    allv = np.concatenate(rings)
+    allv = np.concatenate([r for g in groups for r in g])
     if not np.all(np.isfinite(allv)):
         raise ValueError("polygon vertices must be finite")
     xmin, ymin = allv.min(axis=0)
@@ -149,9 +183,8 @@ def rasterize_rings(rings: list[np.ndarray], height: int, width: int
     nrows, ncols = r1 - r0 + 1, c1 - c0 + 1
 
     starts_all, ends_all, rows_all = [], [], []
-    for ring in rings:
-        p1 = np.concatenate([ring[1:], ring[:1]])
-        x0, y0, x1, y1 = ring[:, 0], ring[:, 1], p1[:, 0], p1[:, 1]
+    for group in groups:
+        x0, y0, x1, y1 = _ring_edges(group)
         keep = y0 != y1  # horizontal edges never count (see module docstring)
         if not keep.all():
             x0, y0, x1, y1 = x0[keep], y0[keep], x1[keep], y1[keep]
@@ -222,7 +255,7 @@ def paste(canvas: np.ndarray, crop: np.ndarray, x0: int, y0: int) -> np.ndarray:
 
 
 def rasterize_geometry(geometry, height: int, width: int) -> tuple[np.ndarray, int, int]:
-    """Rasterise a shapely Polygon/MultiPolygon (exterior rings, no holes) as one crop."""
+    """Rasterise a shapely Polygon/MultiPolygon (holes left out) as one crop."""
     return rasterize_rings(polygon_rings(geometry), height, width)
 
 
@@ -241,28 +274,22 @@ def _claim_spans(shapes: list[list[np.ndarray]], height: int, width: int
     vectorised pass for all shapes: the per-shape numpy overhead of :func:`rasterize_rings` is
     paid once per call.
     """
-    ring_list, ring_seg = [], []
+    ring_list, ring_poly, poly_seg = [], [], []
     for k, rings in enumerate(shapes):
-        for ring in rings:
-            ring = np.asarray(ring, dtype=np.float64)
-            if len(ring) > 1 and np.array_equal(ring[0], ring[-1]):
-                ring = ring[:-1]
-            if len(ring) >= 3:
-                ring_list.append(ring)
-                ring_seg.append(k)
+        for group in ring_groups(rings):
+            group = _closed_rings(group)
+            if group:
+                ring_list.extend(group)
+                ring_poly.extend([len(poly_seg)] * len(group))
+                poly_seg.append(k)
     if not ring_list or height <= 0 or width <= 0:
         return None
     lens = np.array([len(r) for r in ring_list])
-    p0 = np.concatenate(ring_list)
-    if not np.all(np.isfinite(p0)):
+    x0, y0, x1, y1 = _ring_edges(ring_list)
+    if not (np.all(np.isfinite(x0)) and np.all(np.isfinite(y0))):
         raise ValueError("polygon vertices must be finite")
-    # next vertex within each ring
-    starts = np.cumsum(lens) - lens
-    nxt = np.arange(p0.shape[0]) + 1
-    nxt[starts + lens - 1] = starts
-    p1 = p0[nxt]
-    ring_id = np.repeat(np.arange(len(ring_list)), lens)
-    x0, y0, x1, y1 = p0[:, 0], p0[:, 1], p1[:, 0], p1[:, 1]
+    # crossings are paired per polygon (its exterior and holes together: even-odd)
+    ring_id = np.repeat(np.asarray(ring_poly, dtype=np.int64), lens)
     keep = y0 != y1
     x0, y0, x1, y1, ring_id = x0[keep], y0[keep], x1[keep], y1[keep], ring_id[keep]
     if x0.size == 0:
@@ -273,12 +300,12 @@ def _claim_spans(shapes: list[list[np.ndarray]], height: int, width: int
     edge, row, e, xs = crossings
     ne = x0.size
     rid = ring_id[e]
-    # every (ring, rule, row) group holds an even count of crossings: pair them in x order
+    # every (polygon, rule, row) group holds an even count of crossings: pair them in x order
     order, xs = _pair_order((rid * 2 + (edge >= ne)) * height + row, xs, -1.0, float(width))
     row, rid = row[order], rid[order]
     s = np.ceil(xs[0::2] - 0.5 - _TOL).astype(np.int64)
     t = np.floor(xs[1::2] - 0.5 + _TOL).astype(np.int64)
-    row, seg = row[0::2], np.asarray(ring_seg, dtype=np.int64)[rid[0::2]]
+    row, seg = row[0::2], np.asarray(poly_seg, dtype=np.int64)[rid[0::2]]
     s = np.maximum(s, 0)
     t = np.minimum(t, width - 1)
     ok = s <= t
@@ -327,10 +354,11 @@ class PackedClaims:
     :func:`rasterize_claims` calls (benchmarks/results_targets.md).
     """
 
-    def __init__(self, words: list[np.ndarray], fields: list[tuple[int, int, int, int, int]],
+    def __init__(self, words: list[np.ndarray], fields: list[tuple[int, ...]],
                  y0: int, x0: int, boxes: list[np.ndarray]) -> None:
         self.words = words  # box-local (rows, cols) int arrays
-        self.fields = fields  # per layer: (word, count_shift, count_mask, sum_shift, sum_mask)
+        # per layer: (word, count_shift, count_mask, sum_shift, sum_mask[, square_shift, square_mask])
+        self.fields = fields
         self.y0, self.x0 = y0, x0
         self.boxes = boxes
 
@@ -338,20 +366,28 @@ class PackedClaims:
     def shape(self) -> tuple[int, int]:
         return self.words[0].shape if self.words else (0, 0)
 
-    def _field(self, layer: int, which: int) -> np.ndarray:
-        word, cshift, cmask, sshift, smask = self.fields[layer]
-        shift, mask = (cshift, cmask) if which == 0 else (sshift, smask)
-        out = self.words[word] >> shift  # one fresh array, masked in place
+    def _field(self, layer: int, which: int, at: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        f = self.fields[layer]
+        if 1 + 2 * which >= len(f):
+            raise ValueError("pack_claims was not asked for the squares of this layer")
+        shift, mask = f[1 + 2 * which], f[2 + 2 * which]
+        word = self.words[f[0]] if at is None else self.words[f[0]][at]
+        out = word >> shift  # one fresh array, masked in place
         out &= mask
         return out
 
-    def count(self, layer: int = 0) -> np.ndarray:
-        """How many of the layer's shapes cover each box pixel."""
-        return self._field(layer, 0)
+    def count(self, layer: int = 0, at: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """How many of the layer's shapes cover each box pixel (or the box pixels ``at = (rows, cols)``)."""
+        return self._field(layer, 0, at)
 
-    def idsum(self, layer: int = 0) -> np.ndarray:
-        """The sum of ``k + 1`` over the layer's shapes covering each box pixel."""
-        return self._field(layer, 1)
+    def idsum(self, layer: int = 0, at: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """The sum of the ids (``k + 1`` unless given) of the layer's shapes covering each box pixel."""
+        return self._field(layer, 1, at)
+
+    def squaresum(self, layer: int = 0, at: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """The sum of the squared ids of the layer's shapes covering each box pixel (``squares=True``):
+        with :meth:`idsum` it names both shapes where exactly two cover a pixel."""
+        return self._field(layer, 2, at)
 
     def box_slices(self) -> tuple[slice, slice]:
         """``(rows, cols)`` slices of the box in the canvas."""
@@ -359,11 +395,13 @@ class PackedClaims:
         return slice(self.y0, self.y0 + h), slice(self.x0, self.x0 + w)
 
 
-def pack_claims(layers: list[list[list[np.ndarray]]], height: int, width: int) -> PackedClaims:
+def pack_claims(layers: list[list[list[np.ndarray]]], height: int, width: int, *,
+                ids: list[Sequence[int]] | None = None, squares: bool = False) -> PackedClaims:
     """Rasterise several layers of shapes into one :class:`PackedClaims` (closed pixel-centre rule).
 
-    ``layers[l][k]`` is the list of exterior rings of shape ``k`` of layer ``l`` (parts of one
-    shape must not overlap). The spans of all shapes come from one :func:`_claim_spans` pass; the
+    ``layers[l][k]`` is the list of ring items (:func:`ring_groups`) of shape ``k`` of layer ``l``
+    (its parts are unioned). ``ids[l][k]`` (positive integers; default ``k + 1``) is what shape
+    ``k`` adds to the layer's id sum; ``squares`` also packs the sum of the squared ids. The spans of all shapes come from one :func:`_claim_spans` pass; the
     maps live only over the box of all spans (the work follows the shapes' extent, not the canvas).
     A span adds ``(1 << count_shift) + ((k + 1) << sum_shift)`` at its start and subtracts it
     after its end; fields are wide enough that counts never carry into sums.
@@ -371,25 +409,37 @@ def pack_claims(layers: list[list[list[np.ndarray]]], height: int, width: int) -
     sizes = [len(shapes) for shapes in layers]
     if any(k >= MAX_BATCH_SHAPES for k in sizes):
         raise ValueError(f"pack_claims packs claim sums in int64: at most {MAX_BATCH_SHAPES - 1} shapes a layer")
+    if ids is None:
+        ids = [range(1, k + 1) for k in sizes]
+    id_arrays = [np.asarray(list(i), dtype=np.int64).reshape(-1) for i in ids]
+    if [a.size for a in id_arrays] != sizes or any(a.size and a.min() < 1 for a in id_arrays):
+        raise ValueError("ids must give one positive integer per shape of each layer")
     offsets = np.cumsum([0] + sizes)
     spans = _claim_spans([shape for shapes in layers for shape in shapes], height, width)
     if spans is None:
         empty = [np.zeros((0, 0), dtype=np.int32)]
-        return PackedClaims(empty, [(0, 0, 0, 0, 0)] * len(layers), 0, 0,
+        return PackedClaims(empty, [(0, 0, 0, 0, 0, 0, 0)] * len(layers), 0, 0,
                             [_span_boxes(k, width, height, *(np.zeros(0, np.int64),) * 4) for k in sizes])
     gseg, grow, gs, ge = spans
     layer_of = np.searchsorted(offsets, gseg, side="right") - 1
     local = gseg - offsets[layer_of]
-    # bit fields: count needs bits(K), idsum bits(K(K+1)/2); words of at most 63 bits
-    widths = [(max(1, k.bit_length()), max(1, (k * (k + 1) // 2).bit_length())) for k in sizes]
-    total = sum(c + s for c, s in widths)
+    # bit fields: count needs bits(K), idsum bits(sum of ids), squares bits(sum of squared ids);
+    # words of at most 63 bits
+    widths = [[max(1, k.bit_length()), max(1, int(a.sum()).bit_length())]
+              + ([max(1, int((a * a).sum()).bit_length())] if squares else []) for k, a in zip(sizes, id_arrays)]
+    if any(sum(w) > 63 for w in widths):
+        raise ValueError("pack_claims: a layer's id sums do not fit a 63-bit word; use fewer or smaller ids")
+    total = sum(sum(w) for w in widths)
     fields, word_bits, shift = [], [], 0
-    for c, sbits in widths:
+    for w in widths:
         if total > 63 and shift:  # does not fit one word: one word per layer
             word_bits.append(shift)
             shift = 0
-        fields.append((len(word_bits), shift, (1 << c) - 1, shift + c, (1 << sbits) - 1))
-        shift += c + sbits
+        field_ = [len(word_bits)]
+        for bits in w:
+            field_ += [shift, (1 << bits) - 1]
+            shift += bits
+        fields.append(tuple(field_))
     word_bits.append(shift)
     R0, R1 = int(grow.min()), int(grow.max())
     C0, C1 = int(gs.min()), int(ge.max())
@@ -402,7 +452,10 @@ def pack_claims(layers: list[list[list[np.ndarray]]], height: int, width: int) -
     stop = (grow - R0) * nc - C0 + ge + 1
     span_field = np.array(fields, dtype=np.int64)[layer_of]  # each span's layer fields
     span_word = span_field[:, 0]
-    span_value = (np.int64(1) << span_field[:, 1]) + ((local + 1) << span_field[:, 3])
+    span_id = np.concatenate(id_arrays)[gseg]
+    span_value = (np.int64(1) << span_field[:, 1]) + (span_id << span_field[:, 3])
+    if squares:
+        span_value += (span_id * span_id) << span_field[:, 5]
     words = []
     for w, bits in enumerate(word_bits):
         dtype = np.int32 if bits <= 31 else np.int64
@@ -426,7 +479,7 @@ def rasterize_claims(shapes: list[list[np.ndarray]], height: int, width: int
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rasterise many shapes at once into claim maps (same closed pixel-centre rule).
 
-    ``shapes[k]`` is the list of exterior rings of shape ``k`` (one ring per polygon part; parts
+    ``shapes[k]`` is the list of ring items of shape ``k`` (:func:`ring_groups`; one per polygon part; parts
     of one shape must not overlap). Returns ``(count, idsum, boxes)``: ``count`` (int32 ``H × W``)
     is how many shapes cover each pixel, ``idsum`` (int32) the sum of ``k + 1`` over them (so
     where ``count == 1`` it names the one shape), and ``boxes`` (``K × 4`` int64) each shape's

@@ -55,10 +55,13 @@ DATASETS = ("coco", "synthetic")
 DEFAULT_CONCAVE_RATIO = TargetOptions.concave_ratio
 #: dilation radius of the "on" cells, relative to the longer image side
 STUDY_DILATION = DEFAULT_DILATION
+#: target rules: ``corrected`` = TargetOptions' defaults (study.md, "Our design"); ``baseline`` =
+#: the first design (one hull per segment, a pixel claimed twice ignored, size from the shape's box)
+RULES = {"corrected": {}, "baseline": {"parts": "hull", "overlap": "exclusive", "size_correction": False}}
 
 ROW_COLUMNS = [
     "cell_id", "dataset", "split", "depth", "supervision", "points", "shape", "concave_ratio",
-    "boundary_share", "dilation", "dilation_radius", "seed",
+    "boundary_share", "dilation", "dilation_radius", "seed", "rules",
     "pq", "sq", "rq", "pq_th", "sq_th", "rq_th", "pq_st", "sq_st", "rq_st", "n_th", "n_st",
     "precision", "recall", "iou", "precision_th", "recall_th", "iou_th", "precision_st", "recall_st",
     "iou_st", "coverage", "agreement", "annotation_seconds", "seconds_per_segment", "segments",
@@ -77,6 +80,7 @@ class TargetCell:
     dilation_radius: float
     seed: int
     concave_ratio: float = DEFAULT_CONCAVE_RATIO
+    rules: str = "corrected"
 
     @property
     def dilation(self) -> bool:
@@ -87,12 +91,12 @@ class TargetCell:
         """Stable id, e.g. ``coco-P20-concave-r030-b050-d020-s0`` (ratio, share, radius in 1/100 or 1/1000)."""
         return (f"{self.dataset}-P{self.points}-{self.shape}-r{round(self.concave_ratio * 100):03d}"
                 f"-b{round(self.boundary_share * 100):03d}-d{round(self.dilation_radius * 1000):03d}"
-                f"-s{self.seed}")
+                f"-s{self.seed}" + ("" if self.rules == "corrected" else f"-{self.rules}"))
 
     def options(self) -> TargetOptions:
         return TargetOptions(shape=self.shape, concave_ratio=self.concave_ratio,
                              dilation=self.dilation_radius if self.dilation else None,
-                             dilation_units="relative")
+                             dilation_units="relative", **RULES[self.rules])
 
     def simulation_key(self) -> tuple:
         return (self.dataset, self.points, self.boundary_share, self.seed)
@@ -109,6 +113,7 @@ class TargetGrid:
     dilations: tuple[float, ...] = (0.0, STUDY_DILATION)
     seeds: tuple[int, ...] = SEEDS
     concave_ratios: tuple[float, ...] = (DEFAULT_CONCAVE_RATIO,)
+    rules: tuple[str, ...] = ("corrected",)
 
     def cells(self) -> list[TargetCell]:
         """Cells in a fixed order (simulation groups stay together, so a shard reuses them)."""
@@ -116,9 +121,8 @@ class TargetGrid:
         for d, p, b, s in itertools.product(self.datasets, self.points, self.boundary_shares, self.seeds):
             for shape in self.shapes:
                 ratios = self.concave_ratios if shape == "concave" else (1.0,)
-                for r in ratios:
-                    for dil in self.dilations:
-                        out.append(TargetCell(d, int(p), shape, float(b), float(dil), int(s), float(r)))
+                for r, dil, rules in itertools.product(ratios, self.dilations, self.rules):
+                    out.append(TargetCell(d, int(p), shape, float(b), float(dil), int(s), float(r), rules))
         return out
 
 
@@ -182,7 +186,7 @@ def preset_cells(name: str) -> list[TargetCell]:
 
 
 _GRID_KEYS = {"datasets": str, "points": int, "shapes": str, "boundary_shares": float,
-              "dilations": float, "seeds": int, "concave_ratios": float}
+              "dilations": float, "seeds": int, "concave_ratios": float, "rules": str}
 _GRID_ALIASES = {"dataset": "datasets", "point": "points", "shape": "shapes", "share": "boundary_shares",
                  "shares": "boundary_shares", "boundary_share": "boundary_shares", "dilation": "dilations",
                  "seed": "seeds", "ratio": "concave_ratios", "ratios": "concave_ratios",
@@ -207,6 +211,8 @@ def parse_grid(text: str) -> list[TargetCell]:
             raise PointlyError(f"bad value in --grid {part!r}", record="--grid") from None
         if key == "shapes" and any(v not in SHAPES for v in values):
             raise PointlyError(f"unknown shape in {part!r}", record="--grid", fix="convex, concave")
+        if key == "rules" and any(v not in RULES for v in values):
+            raise PointlyError(f"unknown target rules in {part!r}", record="--grid", fix=", ".join(RULES))
         if key == "datasets" and any(v not in DATASETS for v in values):
             raise PointlyError(f"unknown dataset in {part!r}", record="--grid", fix="coco, synthetic")
         setattr(grid, key, values)
@@ -316,7 +322,7 @@ def score_cell(cell: TargetCell, source: DatasetSource, points_doc: Mapping,
            "supervision": "points", "points": cell.points, "shape": cell.shape,
            "concave_ratio": cell.concave_ratio if cell.shape == "concave" else 1.0,
            "boundary_share": cell.boundary_share, "dilation": cell.dilation,
-           "dilation_radius": cell.dilation_radius, "seed": cell.seed}
+           "dilation_radius": cell.dilation_radius, "seed": cell.seed, "rules": cell.rules}
     for split, sfx in (("all", ""), ("things", "_th"), ("stuff", "_st")):
         for m in ("pq", "sq", "rq"):
             row[f"{m}{sfx}"] = pq[split][m]
@@ -371,6 +377,8 @@ def load_rows(out_dir: str | Path) -> pd.DataFrame:
         return pd.DataFrame(columns=ROW_COLUMNS)
     frame = pd.concat(frames, ignore_index=True).drop_duplicates("cell_id", keep="first")
     frame["dilation"] = frame["dilation"].astype(str).str.lower().isin(("true", "1"))
+    # rows written before the rules were an axis were made with the first design's rules
+    frame["rules"] = frame["rules"].fillna("baseline") if "rules" in frame else "baseline"
     return frame.reset_index(drop=True)
 
 

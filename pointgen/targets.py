@@ -1,33 +1,38 @@
 """Training targets from points: per segment a centre and a shape mask, per image an ignore mask.
 
 This is the supervision Panoptic FCN trains on when it has points instead of masks (the TPAMI
-paper, Sec. 3.5; our design in study.md, "Our design"). For one image and all its annotations:
+paper, Sec. 3.5; our design in study.md, "Our design"; docs/targets.md has the table of rules).
+For one image and all its annotations:
 
 * **centre** of a segment = the mean of its (positive) points — the "simulated centre";
-* **shape** = convex or concave hull of the points (:mod:`pointly.pointgen.shapes`), a disc for
-  one point, a capsule for two or collinear points; rasterised exactly with the closed
-  pixel-centre rule (:mod:`pointly.pointgen.raster`) on the *output* grid, after the geometric
-  augmentation (:class:`~pointly.pointgen.pixel_transform.PixelTransform`), so stride-4 targets
-  never need a full-size mask;
-* **conflicts**: a pixel claimed by two segments' shapes is ignored for both;
+* **shape** = :func:`pointly.pointgen.shapes.image_shapes`: the convex or concave hull of the
+  points, or, where that hull holds another segment's point, the segment's Delaunay parts (never
+  a foreign point inside); rasterised exactly with the closed pixel-centre rule
+  (:mod:`pointly.pointgen.raster`) on the *output* grid, after the geometric augmentation
+  (:class:`~pointly.pointgen.pixel_transform.PixelTransform`), so stride-4 targets never need a
+  full-size mask;
+* **overlaps** (``overlap = "nearest"``): a thing's shape beats a stuff shape; between shapes of
+  one kind the segment with the nearest point wins, an exact tie is ignored (``"exclusive"``, the
+  first design: a pixel claimed twice is ignored for both);
 * **points are hard labels**: the output pixel holding a segment's point is positive for that
-  segment and negative for every other one, whatever the hulls say (so every point lies in its
-  own mask and no shape covers another segment's point); a pixel holding points of two segments
-  is ignored; a pixel holding a ``point_labels = 0`` point of a segment is never positive for it;
-* **ignore** = every pixel not in exactly one segment's final mask (covered by no shape, or in
-  conflict, or in a crowd annotation's shape); a segment's pixels are negatives for the others;
+  segment and negative for every other one, whatever the shapes say; a pixel holding points of two
+  segments is ignored; a pixel holding a ``point_labels = 0`` point of a segment is never positive
+  for it;
+* **ignore** = every pixel not in exactly one segment's final mask (covered by no shape, a tie,
+  a crowd annotation's shape, outside the image); a segment's pixels are negatives for the others;
 * **dilation** (augmentation): every shape is grown by a radius (fixed, or drawn per call from a
-  range; in input pixels or relative to the image's longer side) into *ignored, unclaimed* pixels
-  only: it never takes a pixel of another shape or of another segment's point, and a pixel
-  reached by two dilations stays ignored.
+  range; in input pixels or relative to the image's longer side) into pixels no shape claims:
+  never onto another shape or another segment's point; several dilations reaching a pixel follow
+  the overlap rule;
+* **size** (:func:`object_box`): the box read for the Gaussian radius and the FPN level, corrected
+  for the shrinkage of a point set's box unless ``size_correction`` is off.
 
 Crowd annotations (``iscrowd = 1``) give no segment: their shape pixels are ignored.
-All segments of an image are handled together on claim maps (how many shapes claim a pixel,
-and the sum of their ids), filled by :func:`pointly.pointgen.raster.pack_claims` (one batched
-scanline pass for the shapes and the dilated shapes together, their four maps packed as bit
-fields of one integer word over the union box of all shapes), never by drawing a full-size mask
-per shape; each segment's mask is cut from its own box, so the per-image work follows the
-segments' area.
+All segments of an image are handled together on claim maps (per layer — things, stuff, and their
+dilations — how many shapes claim a pixel, the sum of their segment ids and of the squared ids,
+which name the two claimers of a pixel claimed twice), filled by
+:func:`pointly.pointgen.raster.pack_claims` in one batched scanline pass over the union box of all
+shapes, never by drawing a full-size mask per shape; each segment's mask is cut from its own box.
 """
 from __future__ import annotations
 
@@ -40,16 +45,21 @@ import numpy as np
 from pointly.pointgen.centers import draw_gaussian, gaussian_radius
 from pointly.pointgen.errors import PointlyError
 from pointly.pointgen.pixel_transform import PixelTransform
-from pointly.pointgen.raster import claim_maps, pack_claims
-from pointly.pointgen.shapes import SHAPES, dilate, hull_shape, shape_rings
+from pointly.pointgen.raster import claim_maps, pack_claims, rasterize_rings
+from pointly.pointgen.shapes import PARTS, SHAPES, dilate, image_shapes, map_rings, point_centres, shape_rings
 
 DILATION_UNITS = ("relative", "pixels")
+#: how overlapping shapes share a pixel (``TargetOptions.overlap``): ``nearest`` = the corrected rules
+#: (a thing's shape beats a stuff shape; between shapes of one kind the segment of the nearest point
+#: wins, a tie is ignored); ``exclusive`` = the first design, a pixel claimed twice is ignored for
+#: both (kept as a study baseline)
+OVERLAPS = ("nearest", "exclusive")
 #: the dilation radius ``--dilation on`` means: a fraction of the image's longer side, chosen by the
 #: target-quality study (docs/targets.md, "Defaults, and why"); training draws from DEFAULT_DILATION_RANGE
 DEFAULT_DILATION = 0.02
 DEFAULT_DILATION_RANGE = (0.01, 0.03)
 
-__all__ = ["DEFAULT_DILATION", "DEFAULT_DILATION_RANGE", "TargetOptions", "SegmentTarget", "ImageTargets", "build_targets", "parse_dilation",
+__all__ = ["OVERLAPS", "object_box", "corrected_points_box", "DEFAULT_DILATION", "DEFAULT_DILATION_RANGE", "TargetOptions", "SegmentTarget", "ImageTargets", "build_targets", "parse_dilation",
            "centre_heatmap", "PixelTransform", "DILATION_UNITS"]
 
 
@@ -65,6 +75,12 @@ class TargetOptions:
     * ``dilation``: ``None`` (off), a radius, or a ``(min, max)`` range drawn uniformly per call.
     * ``dilation_units``: ``"relative"`` (fraction of the input image's longer side) or
       ``"pixels"`` (input-image pixels).
+    * ``parts``: ``"delaunay"`` (shapes from the triangulation of all the image's points: never a
+      foreign point inside, one part per cluster) or ``"hull"`` (one hull per segment; baseline).
+    * ``overlap``: ``"nearest"`` (thing beats stuff, nearest point within a kind) or
+      ``"exclusive"`` (a pixel claimed twice is ignored; baseline).
+    * ``size_correction``: read a segment's size (FPN level, Gaussian radius) from its points'
+      box grown by ``(n + 1) / (n − 1)`` (:func:`object_box`); off = the shape's box (baseline).
     """
 
     shape: str = "concave"
@@ -72,6 +88,9 @@ class TargetOptions:
     point_radius: float = 6.0
     dilation: float | tuple[float, float] | None = None
     dilation_units: str = "relative"
+    parts: str = "delaunay"
+    overlap: str = "nearest"
+    size_correction: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.dilation, list):
@@ -89,6 +108,12 @@ class TargetOptions:
         if not (math.isfinite(self.point_radius) and self.point_radius > 0):
             raise PointlyError(f"point radius {self.point_radius} must be a positive number",
                                record="--point-radius")
+        if self.parts not in PARTS:
+            raise PointlyError(f"unknown parts rule {self.parts!r}", record="--parts",
+                               fix=f"use one of {', '.join(PARTS)}")
+        if self.overlap not in OVERLAPS:
+            raise PointlyError(f"unknown overlap rule {self.overlap!r}", record="--overlap",
+                               fix=f"use one of {', '.join(OVERLAPS)}")
         if self.dilation_units not in DILATION_UNITS:
             raise PointlyError(f"unknown dilation units {self.dilation_units!r}",
                                record="--dilation", fix=f"use one of {', '.join(DILATION_UNITS)}")
@@ -293,6 +318,147 @@ def _box(x0: int, y0: int, x1: int, y1: int) -> tuple[float, float, float, float
     return (float(x0), float(y0), float(x1 - x0 + 1), float(y1 - y0 + 1))
 
 
+def corrected_points_box(coords: np.ndarray) -> tuple[float, float, float, float] | None:
+    """``(x0, y0, x1, y1)`` in input pixel-corner coordinates: the box of the ``n ≥ 2`` distinct
+    points grown about its centre by ``(n + 1) / (n − 1)`` per side, plus half a pixel; None for
+    one point. ``n`` uniform points span on average ``(n − 1) / (n + 1)`` of the extent they are
+    drawn from, so the raw box shrinks the object (√area ratio 0.55 at P5, 0.77 at P20 on the
+    synthetic set) and moves it down an FPN level."""
+    c = point_centres(coords)
+    n = c.shape[0]
+    if n < 2:
+        return None
+    lo, hi = c.min(axis=0), c.max(axis=0)
+    mid, half = (lo + hi) / 2, (hi - lo) * (n + 1) / (n - 1) / 2 + 0.5
+    return mid[0] - half[0], mid[1] - half[1], mid[0] + half[0], mid[1] + half[1]
+
+
+def object_box(coords: np.ndarray, geometry: Any, correct: bool) -> tuple[float, float, float, float]:
+    """``(x0, y0, x1, y1)`` in input pixel-corner coordinates: the box a segment's *size* is read
+    from (FPN level, Gaussian radius), never its mask.
+
+    The shape's box, widened by half a pixel (shapes pass through the points' pixel centres, so
+    this is the tight pixel box of the rasterised shape, the convention of a mask's COCO
+    ``bbox``); with ``correct``, united with :func:`corrected_points_box`.
+    """
+    if geometry.is_empty:
+        c = point_centres(coords)
+        minx, miny, maxx, maxy = (*c.min(axis=0), *c.max(axis=0))
+    else:
+        minx, miny, maxx, maxy = geometry.bounds
+    box = (minx - 0.5, miny - 0.5, maxx + 0.5, maxy + 0.5)
+    grown = corrected_points_box(coords) if correct else None
+    if grown is None:
+        return box
+    return min(box[0], grown[0]), min(box[1], grown[1]), max(box[2], grown[2]), max(box[3], grown[3])
+
+
+def _nearest_claimer(rows: np.ndarray, cols: np.ndarray, candidates: Sequence[int], rings: Sequence[list],
+                     points: Sequence[np.ndarray], height: int, width: int) -> np.ndarray:
+    """For contested pixels ``(rows, cols)``: the id ``k`` (1-based) of the candidate whose shape
+    (``rings[k - 1]``, output grid) covers the pixel and whose nearest point (``points[k - 1]``,
+    output continuous coordinates) is nearest to the pixel centre; 0 where two are equally near."""
+    best = np.full(rows.size, np.inf)
+    second = np.full(rows.size, np.inf)
+    who = np.zeros(rows.size, np.int32)
+    cx, cy = cols + 0.5, rows + 0.5
+    for k in candidates:
+        crop, x0, y0 = rasterize_rings(rings[k - 1], height, width)
+        if not crop.size:
+            continue
+        h, w = crop.shape
+        idx = np.flatnonzero((rows >= y0) & (rows < y0 + h) & (cols >= x0) & (cols < x0 + w))
+        idx = idx[crop[rows[idx] - y0, cols[idx] - x0]]
+        if not idx.size:
+            continue
+        p = points[k - 1]
+        d = np.full(idx.size, np.inf)
+        for i in range(0, p.shape[0], 64):  # bounded memory for segments with many points
+            q = p[i:i + 64]
+            d = np.minimum(d, ((cx[idx, None] - q[None, :, 0]) ** 2 + (cy[idx, None] - q[None, :, 1]) ** 2).min(1))
+        closer = d < best[idx]
+        second[idx] = np.where(closer, best[idx], np.minimum(second[idx], d))
+        best[idx] = np.where(closer, d, best[idx])
+        who[idx] = np.where(closer, k, who[idx])
+    who[second - best <= 1e-9 * np.maximum(best, 1.0)] = 0
+    return who
+
+
+def _min_distance(rows: np.ndarray, cols: np.ndarray, who: np.ndarray, points: Sequence[np.ndarray]) -> np.ndarray:
+    """Squared distance from each pixel centre ``(cols + 0.5, rows + 0.5)`` to the nearest point of
+    segment ``who`` (1-based ids into ``points``, output continuous coordinates)."""
+    d = np.full(rows.size, np.inf)
+    order = np.argsort(who, kind="stable")
+    ks, starts = np.unique(who[order], return_index=True)
+    for k, a, b in zip(ks, starts, np.append(starts[1:], order.size)):
+        idx = order[a:b]
+        cx, cy = cols[idx] + 0.5, rows[idx] + 0.5
+        p = points[int(k) - 1]
+        best = np.full(idx.size, np.inf)
+        for i in range(0, p.shape[0], 64):  # bounded memory for segments with many points
+            q = p[i:i + 64]
+            best = np.minimum(best, ((cx[:, None] - q[None, :, 0]) ** 2 + (cy[:, None] - q[None, :, 1]) ** 2).min(1))
+        d[idx] = best
+    return d
+
+
+def _resolve(claims: Any, layer: int, count: np.ndarray, where: np.ndarray | None, ids: Sequence[int],
+             rings: Sequence[list], points: Sequence[np.ndarray], H: int, W: int) -> np.ndarray:
+    """Owner (segment id, 0 = nobody) of each pixel of the claims' box among the shapes of one
+    ``layer`` (packed with their segment ids ``ids`` and squares; ``count`` is its claim count):
+    the one claimer; where ``where`` marks a pixel claimed by several, the claimer with the nearest
+    point, 0 on a tie. Two claimers ``a < b`` are read from the id sum ``S`` and the sum of squares
+    ``Q`` (``b − a = √(2Q − S²)``), so only pixels claimed three times or more rasterise the
+    candidate shapes again."""
+    own = claims.idsum(layer)
+    contested = count > 1
+    if where is not None:
+        contested &= where
+    rr, cc = np.nonzero(contested)
+    total = own[rr, cc].astype(np.int64)
+    own[count != 1] = 0
+    if not rr.size:
+        return own
+    ys, xs = claims.box_slices()
+    two = count[rr, cc] == 2
+    if two.any():
+        r2, c2, s2 = rr[two], cc[two], total[two]
+        gap = np.sqrt(2 * claims.squaresum(layer, at=(r2, c2)).astype(np.int64) - s2 * s2)
+        a = ((s2 - gap) / 2).round().astype(np.int64)
+        b = s2 - a
+        rows, cols = r2 + ys.start, c2 + xs.start
+        da, db = _min_distance(rows, cols, a, points), _min_distance(rows, cols, b, points)
+        tol = 1e-9 * np.maximum(np.minimum(da, db), 1.0)
+        own[r2, c2] = np.where(da < db - tol, a, np.where(db < da - tol, b, 0))
+    if not two.all():
+        r3, c3 = rr[~two], cc[~two]
+        rows, cols = r3 + ys.start, c3 + xs.start
+        r0, r1, c0, c1 = rows.min(), rows.max(), cols.min(), cols.max()
+        cand = [int(k) for k, b in zip(ids, claims.boxes[layer])
+                if b[2] >= b[0] and b[0] <= c1 and b[2] >= c0 and b[1] <= r1 and b[3] >= r0]
+        own[r3, c3] = _nearest_claimer(rows, cols, cand, rings, points, H, W)
+    return own
+
+
+def _clear_outside_image(owner: np.ndarray, transform: PixelTransform) -> None:
+    """Set to 0 the output pixels whose centres lie outside the image (discs, capsules and
+    dilation may reach past its border; padding is no segment's)."""
+    H, W = owner.shape
+    corners = transform.apply(np.array([[0.0, 0.0], [transform.in_width, transform.in_height]]))
+    x0, x1 = sorted(corners[:, 0])
+    y0, y1 = sorted(corners[:, 1])
+    c0, c1 = max(0, math.ceil(x0 - 0.5)), min(W, math.floor(x1 - 0.5) + 1)
+    r0, r1 = max(0, math.ceil(y0 - 0.5)), min(H, math.floor(y1 - 0.5) + 1)
+    if r0 > 0:
+        owner[:r0] = 0
+    if r1 < H:
+        owner[r1:] = 0
+    if c0 > 0:
+        owner[:, :c0] = 0
+    if c1 < W:
+        owner[:, c1:] = 0
+
+
 def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: Any, *,
                   options: TargetOptions | None = None, out_size: tuple[int, int] | None = None,
                   transform: PixelTransform | None = None, rng: np.random.Generator | None = None,
@@ -307,8 +473,8 @@ def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: A
     * ``out_size``: ``(width, height)`` of a plain resize of the whole image; or ``transform``: a
       :class:`PixelTransform` describing resize/flip/crop/pad/stride. Neither: full size.
     * ``rng``: needed when ``options.dilation`` is a range (one radius drawn per call).
-    * ``shapes``: optional precomputed :func:`~pointly.pointgen.shapes.hull_shape` results, one per
-      annotation (input coordinates), to skip recomputing hulls across augmentations.
+    * ``shapes``: optional precomputed :func:`shapes_for` results, one per annotation (input
+      coordinates), to skip recomputing them across augmentations.
     * ``file``: named in error messages.
 
     Bad input (points outside the image, NaN, empty segments, unknown categories) raises
@@ -338,53 +504,75 @@ def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: A
         parsed.append((ann, coords, labels))
     if shapes is not None and len(shapes) != len(parsed):
         raise ValueError("shapes must hold one geometry per annotation")
+    if shapes is None:
+        shapes = image_shapes([c[l == 1] for _, c, l in parsed], [c[l != 1] for _, c, l in parsed],
+                              shape=opts.shape, concave_ratio=opts.concave_ratio,
+                              point_radius=opts.point_radius, parts=opts.parts)
 
     radius_in = opts.dilation_radius(width, height, rng)
     blocked = np.zeros((H, W), dtype=bool)
 
     # shapes (input coordinates) of every annotation, mapped to the output grid
     segs: list[dict] = []  # non-crowd segments, in annotation order
-    geoms, seg_rings, crowd_rings = [], [], []
-    for i, (ann, coords, labels) in enumerate(parsed):
+    crowd_rings = []
+    for (ann, coords, labels), geom in zip(parsed, shapes):
         pos = coords[labels == 1]
-        geom = shapes[i] if shapes is not None else hull_shape(
-            pos, shape=opts.shape, concave_ratio=opts.concave_ratio, point_radius=opts.point_radius)
-        rings = [transform.apply(r) for r in shape_rings(geom)]
+        rings = map_rings(shape_rings(geom), transform.apply)
         if ann.get("iscrowd", 0):
             crowd_rings.append(rings)
             continue
         pc, pr, pin = transform.point_pixels(pos)
         neg = coords[labels != 1]
         nc, nr, nin = transform.point_pixels(neg)
-        centre_xy = transform.point_centres(pos).mean(axis=0) - 0.5
+        centres = transform.point_centres(pos)
+        centre_xy = centres.mean(axis=0) - 0.5
         segs.append(dict(ann=ann, k=len(segs) + 1, pix=(pr[pin], pc[pin]), neg=(nr[nin], nc[nin]),
-                         centre=(float(centre_xy[0]), float(centre_xy[1])), npos=int(len(pos))))
-        geoms.append(geom)
-        seg_rings.append(rings)
+                         centre=(float(centre_xy[0]), float(centre_xy[1])), npos=int(len(pos)),
+                         thing=isthing[int(ann["category_id"])], geom=geom, rings=rings, pos=pos,
+                         points=centres))
 
-    # all shapes (and, with dilation, the dilated shapes) rasterised in one pass: per-pixel claim
-    # counts and id sums, packed in one word over the box of all shapes, and per-shape boxes
+    # things and stuff in separate layers, and with dilation the dilated shapes in two more: per
+    # pixel and layer, how many shapes claim it, the sum of their segment ids and (to name the two
+    # claimers of a contested pixel) the sum of the squared ids, all in one pass
+    kinds = [[s for s in segs if s["thing"]], [s for s in segs if not s["thing"]]]
     dilated = radius_in > 0 and bool(segs)
-    layers = [seg_rings]
+    layers = [[s["rings"] for s in kind] for kind in kinds]
+    layer_ids = [[s["k"] for s in kind] for kind in kinds]
     if dilated:
-        layers.append([[transform.apply(r) for r in shape_rings(dilate(g, radius_in))] for g in geoms])
-    claims = pack_claims(layers, H, W)
+        for s in segs:
+            s["drings"] = map_rings(shape_rings(dilate(s["geom"], radius_in)), transform.apply)
+        layers += [[s["drings"] for s in kind] for kind in kinds]
+        layer_ids += layer_ids
+    nearest = opts.overlap == "nearest"
+    claims = pack_claims(layers, H, W, ids=layer_ids, squares=nearest)
     ys, xs = claims.box_slices()
     crowd = claim_maps(crowd_rings, H, W)[0] > 0 if crowd_rings else None
-    for s, box in zip(segs, claims.boxes[0]):
-        region = [int(v) for v in box]  # x0, y0, x1, y1 inclusive (x1 < x0: empty)
-        pr, pc = s["pix"]
-        if pc.size:
-            if region[2] < region[0]:
-                region = [W, H, -1, -1]
-            region = [min(region[0], int(pc.min())), min(region[1], int(pr.min())),
-                      max(region[2], int(pc.max())), max(region[3], int(pr.max()))]
-        s["box"] = region
+    for li, kind in enumerate(kinds):
+        for s, box in zip(kind, claims.boxes[li]):
+            region = [int(v) for v in box]  # x0, y0, x1, y1 inclusive (x1 < x0: empty)
+            pr, pc = s["pix"]
+            if pc.size:
+                if region[2] < region[0]:
+                    region = [W, H, -1, -1]
+                region = [min(region[0], int(pc.min())), min(region[1], int(pr.min())),
+                          max(region[2], int(pc.max())), max(region[3], int(pr.max()))]
+            s["box"] = region
+    seg_rings = [s["rings"] for s in segs]
+    seg_points = [s["points"] for s in segs]
 
-    # owner = id where exactly one shape claims (0 elsewhere, and outside the shapes' box)
+    # owner = the segment a pixel is positive for (0: ignored); see the module docstring
     owner = np.zeros((H, W), dtype=np.int32)
-    count = claims.count(0)
-    np.copyto(owner[ys, xs], claims.idsum(0), where=count == 1, casting="unsafe")
+    count_t, count_s = claims.count(0), claims.count(1)
+    if not nearest:  # a pixel claimed by two shapes is nobody's
+        own = claims.idsum(0)
+        own += claims.idsum(1)
+        own[(count_t + count_s) != 1] = 0
+    else:  # nearest point among same-kind claimers; a thing's shape beats a stuff shape
+        own = _resolve(claims, 1, count_s, count_t == 0, layer_ids[1], seg_rings, seg_points, H, W)
+        np.copyto(own, _resolve(claims, 0, count_t, None, layer_ids[0], seg_rings, seg_points, H, W),
+                  where=count_t > 0)
+    owner[ys, xs] = own
+    _clear_outside_image(owner, transform)
 
     # points are hard labels: a point's pixel belongs to its segment, unless two segments' points share it
     if segs:
@@ -410,15 +598,27 @@ def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: A
         np.copyto(owner, 0, where=crowd & ~blocked)
         blocked |= crowd
 
-    # dilation: grow every shape into pixels that no shape claimed; a pixel reached twice stays ignored
+    # dilation: grow the shapes into pixels that no shape claimed (never onto a point's pixel);
+    # several dilations reaching a pixel: as above (exclusive: nobody's)
     if dilated:
-        for s, box in zip(segs, claims.boxes[1]):
-            if box[2] >= box[0]:
-                s["dbox"] = tuple(int(v) for v in box)
-        grown = claims.count(1) == 1
-        grown &= count == 0
-        grown &= ~blocked[ys, xs]
-        np.copyto(owner[ys, xs], claims.idsum(1), where=grown, casting="unsafe")
+        for li, kind in enumerate(kinds):
+            for s, box in zip(kind, claims.boxes[2 + li]):
+                if box[2] >= box[0]:
+                    s["dbox"] = tuple(int(v) for v in box)
+        free = ((count_t + count_s) == 0) & ~blocked[ys, xs]
+        dcount_t, dcount_s = claims.count(2), claims.count(3)
+        if not nearest:
+            grown = claims.idsum(2)
+            grown += claims.idsum(3)
+            one = free & ((dcount_t + dcount_s) == 1)
+        else:
+            drings = [s["drings"] for s in segs]
+            grown = _resolve(claims, 3, dcount_s, free & (dcount_t == 0), layer_ids[3], drings, seg_points, H, W)
+            np.copyto(grown, _resolve(claims, 2, dcount_t, free, layer_ids[2], drings, seg_points, H, W),
+                      where=dcount_t > 0)
+            one = free & (grown > 0)
+        np.copyto(owner[ys, xs], grown, where=one, casting="unsafe")
+        _clear_outside_image(owner, transform)
 
     out: list[SegmentTarget] = []
     for s in segs:
@@ -430,12 +630,21 @@ def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: A
         mask = np.zeros((H, W), dtype=bool)
         if rx1 >= rx0 and ry1 >= ry0:
             mask[ry0:ry1 + 1, rx0:rx1 + 1] = owner[ry0:ry1 + 1, rx0:rx1 + 1] == s["k"]
+        bbox = _box(x0, y0, x1, y1)
+        grown = corrected_points_box(s["pos"]) if opts.size_correction and bbox[2] > 0 else None
+        if grown is not None:
+            corners = transform.apply(np.array(grown).reshape(2, 2))
+            bx0, bx1 = sorted(np.clip(corners[:, 0], 0, W))
+            by0, by1 = sorted(np.clip(corners[:, 1], 0, H))
+            bx0, by0 = min(bx0, bbox[0]), min(by0, bbox[1])
+            bx1, by1 = max(bx1, bbox[0] + bbox[2]), max(by1, bbox[1] + bbox[3])
+            bbox = (float(bx0), float(by0), float(bx1 - bx0), float(by1 - by0))
         ann = s["ann"]
         src = ann.get("source_segment_id")
         out.append(SegmentTarget(
             annotation_id=int(ann.get("id", s["k"])), category_id=int(ann["category_id"]),
             isthing=isthing[int(ann["category_id"])], centre=s["centre"], mask=mask,
-            bbox=_box(x0, y0, x1, y1), source_segment_id=None if src is None else int(src),
+            bbox=bbox, source_segment_id=None if src is None else int(src),
             num_points=s["npos"]))
     image_id = parsed[0][0].get("image_id") if parsed else None
     return ImageTargets(segments=out, ignore=owner == 0, owner=owner, transform=transform,
@@ -469,11 +678,13 @@ def centre_heatmap(targets: ImageTargets, class_index: Mapping[int, int], num_cl
 
 
 def shapes_for(annotations: Iterable[Mapping], options: TargetOptions) -> list[Any]:
-    """Precompute the input-coordinate shapes of annotations (reuse across augmentations)."""
-    out = []
+    """The input-coordinate shapes of one image's annotations (:func:`~pointly.pointgen.shapes.image_shapes`
+    over all of them together), to reuse across augmentations."""
+    pos, neg = [], []
     for ann in annotations:
         coords = np.asarray(ann["point_coords"], dtype=np.int64).reshape(-1, 2)
         labels = np.asarray(ann.get("point_labels", [1] * len(coords))).reshape(-1)
-        out.append(hull_shape(coords[labels == 1], shape=options.shape,
-                              concave_ratio=options.concave_ratio, point_radius=options.point_radius))
-    return out
+        pos.append(coords[labels == 1])
+        neg.append(coords[labels != 1])
+    return image_shapes(pos, neg, shape=options.shape, concave_ratio=options.concave_ratio,
+                        point_radius=options.point_radius, parts=options.parts)

@@ -176,6 +176,21 @@ def test_ignored_pixel_changes_nothing_negative_pixel_does(cfg):
     assert changed["loss_pos_st"] != base["loss_pos_st"]
 
 
+def test_baseline_masked_centre_loss_ignores_ignored_pixels(cfg):
+    """``loss.mask_centre_loss`` (the first design, a study baseline): an ignored pixel changes nothing."""
+    import copy
+
+    base_cfg = copy.deepcopy(cfg)
+    base_cfg.loss.mask_centre_loss = True
+    t = _targets()
+    model = _Gen(base_cfg)
+    heads = _heads(base_cfg)
+    base = {k: v.item() for k, v in _losses(base_cfg, heads, t, model).items()}
+    levels = build_level_targets([t], [tuple(c.shape[-2:]) for c in heads.center_logits], base_cfg)
+    moved = {k: v.item() for k, v in _losses(base_cfg, _perturbed(heads, (0, 15), levels), t, model).items()}
+    assert moved == base
+
+
 def test_gradients_zero_exactly_where_ignored(cfg):
     t = _targets()
     heads = _heads(cfg)

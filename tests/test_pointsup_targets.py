@@ -18,13 +18,13 @@ import torch
 
 from pointly.model.point_targets import augment_transform, point_train_targets, shape_box, stride4_centre
 from pointly.pointgen.pixel_transform import PixelTransform
-from pointly.pointgen.targets import TargetOptions, shapes_for
+from pointly.pointgen.targets import TargetOptions, object_box, shapes_for
 
 CATS = [{"id": 1, "name": "thing", "isthing": 1}, {"id": 2, "name": "other", "isthing": 1},
         {"id": 10, "name": "stuff", "isthing": 0}]
 THING_INDEX = {1: 0, 2: 1}
 STUFF_INDEX = {10: 1}
-CONVEX = TargetOptions(shape="convex")
+CONVEX = TargetOptions(shape="convex", size_correction=False)
 
 
 def _square(x0, x1, ann_id, cat):
@@ -60,6 +60,15 @@ def test_hand_computed_identity():
     np.testing.assert_array_equal(t.valid.numpy(), _block(range(1, 3), range(1, 3)) + _block(range(5, 8), range(5, 8)))
 
 
+def test_box_corrected_for_sampling_shrinkage():
+    """4 distinct points whose centres span 4.5..11.5 (7 px) stand for 7 · (4 + 1) / (4 − 1) =
+    11.67 px about the middle 8.0, plus half a pixel each side: 1.67..14.33 (the mask is unchanged)."""
+    t = _targets(PixelTransform.identity(32, 32), options=TargetOptions(shape="convex"))
+    np.testing.assert_allclose(t.thing_boxes.numpy(), [[5 / 3, 5 / 3, 43 / 3, 43 / 3]], rtol=1e-6)
+    np.testing.assert_array_equal(t.thing_masks.numpy(), _block(range(1, 3), range(1, 3))[None])
+    assert TargetOptions().size_correction  # the default
+
+
 def test_flip_mirrors_masks_centres_and_boxes():
     t = _targets(augment_transform(32, 32, 32, 32, flip=True))
     # column j → 7 − j; centre x 8 → 32 − 8 = 24 → 24/4 − 0.5 = 5.5; box x 4..12 → 20..28
@@ -88,10 +97,11 @@ def test_stride4_size_follows_full_supervision_rounding():
     assert t.valid.shape == (7, 7)
 
 
-def test_overlapping_shapes_are_ignored_and_other_shapes_negative():
-    # a second thing whose square overlaps the first one's: pixels claimed by both are ignored
+def test_baseline_overlapping_shapes_are_ignored_and_other_shapes_negative():
+    # the first design: a second thing whose square overlaps the first one's: pixels claimed by both are ignored
     anns = [_square(4, 11, 1, 1), _square(8, 15, 3, 2)]
-    t = _targets(PixelTransform.identity(32, 32), anns)
+    t = _targets(PixelTransform.identity(32, 32), anns,
+                 TargetOptions(shape="convex", parts="hull", overlap="exclusive", size_correction=False))
     a, b = t.thing_masks.numpy()
     assert not (a * b).any()
     valid = t.valid.numpy().astype(bool)
@@ -105,18 +115,20 @@ def test_overlapping_shapes_are_ignored_and_other_shapes_negative():
 def test_single_point_is_a_disc_and_box_from_the_disc():
     ann = {"id": 1, "image_id": 1, "category_id": 1, "point_coords": [[15, 15]], "point_labels": [1]}
     opts = TargetOptions(shape="concave", point_radius=6.0)
-    t = _targets(PixelTransform.identity(32, 32), [ann], opts)
+    t = _targets(PixelTransform.identity(32, 32), [ann], opts)  # one point: nothing to correct
     # disc of radius 6 around the centre 15.5 → box 15.5 ± 6 widened by 0.5 → 9..22
     np.testing.assert_allclose(t.thing_boxes.numpy(), [[9, 9, 22, 22]], atol=1e-6)
     np.testing.assert_allclose(t.thing_centers.numpy(), [[15.5 / 4 - 0.5] * 2])
     geom = shapes_for([ann], opts)[0]
-    assert shape_box(geom, PixelTransform.identity(32, 32)) == pytest.approx((9, 9, 22, 22))
+    box = object_box(np.array([[15, 15]]), geom, True)
+    assert shape_box(box, PixelTransform.identity(32, 32)) == pytest.approx((9, 9, 22, 22))
 
 
 def test_dilation_turns_ignored_pixels_into_positives():
     plain = _targets(PixelTransform.identity(32, 32))
     grown = _targets(PixelTransform.identity(32, 32), options=TargetOptions(shape="convex", dilation=4,
-                                                                          dilation_units="pixels"))
+                                                                          dilation_units="pixels",
+                                                                          size_correction=False))
     assert grown.valid.sum() > plain.valid.sum()
     # growing never removes a positive, and the box (level, radius) stays the shape's
     assert (grown.thing_masks[0] >= plain.thing_masks[0]).all()

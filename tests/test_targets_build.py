@@ -11,11 +11,14 @@ from pointly.pointgen.targets import (DEFAULT_DILATION, PixelTransform, TargetOp
 from targets_fixtures import CATS, ann
 
 CONVEX = TargetOptions(shape="convex")
+#: the first design's rules, kept as a study baseline: one hull per segment, a pixel claimed twice
+#: ignored for both, the size read from the shape's box
+BASELINE = dict(parts="hull", overlap="exclusive", size_correction=False)
 
 
 def test_square_hull_is_the_closed_block_and_the_rest_is_ignored():
     a = ann(7, [[2, 2], [2, 11], [11, 11], [11, 2], [5, 6]])
-    t = build_targets([a], CATS, (20, 16), options=CONVEX)
+    t = build_targets([a], CATS, (20, 16), options=TargetOptions(shape="convex", size_correction=False))
     (s,) = t.segments
     expect = np.zeros((16, 20), bool)
     expect[2:12, 2:12] = True
@@ -24,6 +27,12 @@ def test_square_hull_is_the_closed_block_and_the_rest_is_ignored():
     assert s.bbox == (2.0, 2.0, 10.0, 10.0)
     assert s.centre == pytest.approx((6.2, 6.4))  # mean of the five points
     assert s.annotation_id == 7 and s.category_id == 1 and s.isthing and s.num_points == 5
+    # size correction: 5 points whose centres span 2.5..11.5 (9 px) stand for an extent of
+    # 9 * (5 + 1) / (5 - 1) = 13.5 px about the middle 7.0, plus half a pixel each side:
+    # [-0.25, 14.25], clipped to the image at 0; the mask is unchanged
+    c = build_targets([a], CATS, (20, 16), options=CONVEX).segments[0]
+    assert c.bbox == pytest.approx((0.0, 0.0, 14.25, 14.25))
+    assert np.array_equal(c.mask, expect)
 
 
 def L_points():
@@ -76,10 +85,10 @@ def test_two_and_collinear_points_give_a_capsule(shape):
     assert diag[2, 2] and diag[9, 9] and diag[3, 2] and not diag[9, 2]
 
 
-def test_overlap_is_ignored_for_both_and_points_stay_hard_labels():
+def test_baseline_overlap_is_ignored_for_both_and_points_stay_hard_labels():
     a = ann(1, [[0, 0], [9, 0], [9, 9], [0, 9]])
     b = ann(2, [[5, 5], [14, 5], [14, 14], [5, 14]], category_id=3)
-    t = build_targets([a, b], CATS, (16, 16), options=CONVEX)
+    t = build_targets([a, b], CATS, (16, 16), options=TargetOptions(shape="convex", **BASELINE))
     ma, mb = t.segments[0].mask, t.segments[1].mask
     overlap = np.zeros((16, 16), bool)
     overlap[5:10, 5:10] = True
@@ -92,14 +101,77 @@ def test_overlap_is_ignored_for_both_and_points_stay_hard_labels():
     assert ma[0:5, 0:10].all() and mb[10:15, 5:15].all()
 
 
-def test_stuff_hull_around_a_thing_never_covers_the_thing_points():
+def _nearest(points_a, points_b, ii, jj):
+    """Squared distances of pixel centres to the nearest point of each set (pixel-centre points)."""
+    da = np.min([(jj + 0.5 - (x + 0.5)) ** 2 + (ii + 0.5 - (y + 0.5)) ** 2 for x, y in points_a], axis=0)
+    db = np.min([(jj + 0.5 - (x + 0.5)) ** 2 + (ii + 0.5 - (y + 0.5)) ** 2 for x, y in points_b], axis=0)
+    return da, db
+
+
+def test_same_kind_overlap_goes_to_the_nearest_point_and_a_tie_is_ignored():
+    pa, pb = [[0, 0], [9, 0], [9, 9], [0, 9]], [[5, 5], [14, 5], [14, 14], [5, 14]]
+    t = build_targets([ann(1, pa), ann(2, pb, category_id=3)], CATS, (16, 16),
+                      options=TargetOptions(shape="convex", parts="hull"))
+    ma, mb = t.segments[0].mask, t.segments[1].mask
+    ii, jj = np.mgrid[5:10, 5:10]
+    da, db = _nearest(pa, pb, ii, jj)
+    assert np.array_equal(ma[5:10, 5:10], da < db) and np.array_equal(mb[5:10, 5:10], db < da)
+    tie = da == db  # the diagonal x + y = 14
+    assert tie.sum() == 5 and t.ignore[5:10, 5:10][tie].all()
+    # outside the overlap each square keeps all of its pixels
+    assert ma[0:5, 0:10].all() and ma[0:10, 0:5].all() and mb[10:15, 5:15].all() and mb[5:15, 10:15].all()
+
+
+def test_stuff_hull_around_a_thing_loses_to_the_thing():
+    """One hull per segment: the stuff square covers the thing's disc; the thing keeps its full
+    disc and the stuff target is negative there."""
     stuff = ann(1, [[0, 0], [19, 0], [19, 19], [0, 19]], category_id=2)
     thing = ann(2, [[9, 9]], category_id=1)
-    t = build_targets([stuff, thing], CATS, (20, 20), options=TargetOptions(point_radius=2.0))
+    t = build_targets([stuff, thing], CATS, (20, 20), options=TargetOptions(point_radius=2.0, parts="hull"))
+    st_, th = t.segments
+    ii, jj = np.mgrid[0:20, 0:20]
+    disc = (ii - 9) ** 2 + (jj - 9) ** 2 <= 4 + 1e-9
+    assert np.array_equal(th.mask, disc)
+    assert not (st_.mask & disc).any() and st_.mask[~disc].all()
+    assert not t.ignore.any()
+
+
+def test_baseline_stuff_hull_around_a_thing_erases_the_thing():
+    stuff = ann(1, [[0, 0], [19, 0], [19, 19], [0, 19]], category_id=2)
+    thing = ann(2, [[9, 9]], category_id=1)
+    t = build_targets([stuff, thing], CATS, (20, 20), options=TargetOptions(point_radius=2.0, **BASELINE))
     st_, th = t.segments
     assert th.mask[9, 9] and not st_.mask[9, 9]
-    # the disc of the thing is inside the stuff hull: conflict, ignored except the point
-    assert t.ignore[8, 9] and t.ignore[10, 9]
+    assert t.ignore[8, 9] and t.ignore[10, 9]  # conflict: ignored except the point
+
+
+def test_delaunay_stuff_ring_around_a_thing_keeps_the_thing_whole():
+    """A ring of stuff points around a cluster of thing points: the stuff shape gets a hole where
+    the thing is, the thing its full hull, and no shape holds a foreign point."""
+    thing_pts = [[18, 18], [26, 18], [26, 26], [18, 26], [22, 22]]
+    ang = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+    ring = np.round(np.stack([22 + 14 * np.cos(ang), 22 + 14 * np.sin(ang)], 1)).astype(int)
+    t = build_targets([ann(1, ring, category_id=2), ann(2, thing_pts)], CATS, (45, 45), options=CONVEX)
+    st_, th = t.segments
+    box = np.zeros((45, 45), bool)
+    box[18:27, 18:27] = True  # the thing's convex hull: the closed square of its corner points
+    assert np.array_equal(th.mask, box)
+    assert not (st_.mask & box).any()
+    assert st_.mask[22, 9] and st_.mask[9, 22]  # the ring itself is stuff
+
+
+def test_two_part_stuff_gets_two_shapes_and_the_gap_stays_unlabelled():
+    left = [[2, 2], [8, 2], [8, 8], [2, 8]]
+    right = [[30, 2], [36, 2], [36, 8], [30, 8]]
+    middle = [[19, 3], [19, 7]]  # another segment's points between the two clusters, inside their hull
+    t = build_targets([ann(1, left + right, category_id=2), ann(2, middle)], CATS, (40, 12), options=CONVEX)
+    st_ = t.segments[0].mask
+    assert st_[2:9, 2:9].all() and st_[2:9, 30:37].all()
+    assert not st_[:, 10:29].any()  # no bridge over the segment between the parts
+    baseline = build_targets([ann(1, left + right, category_id=2), ann(2, middle)], CATS, (40, 12),
+                             options=TargetOptions(shape="convex", parts="hull"))
+    bridge = baseline.segments[0].mask | baseline.segments[1].mask
+    assert bridge[5, 9:30].all()  # one hull bridges the gap (the thing's capsule wins its part of it)
 
 
 def test_two_segments_points_in_one_pixel_are_ignored():
@@ -110,8 +182,12 @@ def test_two_segments_points_in_one_pixel_are_ignored():
 def test_negative_point_is_never_positive_for_its_segment():
     a = ann(1, [[0, 0], [9, 0], [9, 9], [0, 9], [5, 5]])
     a["point_labels"] = [1, 1, 1, 1, 0]
+    for parts in ("hull", "delaunay"):
+        t = build_targets([a], CATS, (12, 12), options=TargetOptions(shape="convex", parts=parts))
+        assert not t.segments[0].mask[5, 5] and t.ignore[5, 5] and t.segments[0].mask[1, 1]
+    # Delaunay parts leave out the triangles around the negative point, not just its pixel
     t = build_targets([a], CATS, (12, 12), options=CONVEX)
-    assert not t.segments[0].mask[5, 5] and t.ignore[5, 5] and t.segments[0].mask[4, 4]
+    assert t.ignore[4, 5] and t.ignore[5, 4]
 
 
 def test_crowd_shapes_are_ignored_and_give_no_segment():
@@ -247,7 +323,7 @@ def test_centre_heatmap_uses_the_shared_gaussian():
     from pointly.pointgen.centers import draw_gaussian, gaussian_radius
 
     anns = [ann(1, [[10, 10], [30, 10], [30, 40], [10, 40]]), ann(2, [[50, 5]], category_id=2)]
-    t = build_targets(anns, CATS, (64, 48), options=CONVEX)
+    t = build_targets(anns, CATS, (64, 48), options=TargetOptions(shape="convex", size_correction=False))
     heat = centre_heatmap(t, {1: 0, 3: 1}, 2)
     ref = np.zeros((48, 64), np.float32)
     draw_gaussian(ref, 20, 25, gaussian_radius(31, 21))

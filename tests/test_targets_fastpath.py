@@ -1,10 +1,12 @@
 """build_targets' area-proportional fast path against a straightforward reference kept here.
 
-The reference draws every shape as a full-size mask (pointgen.raster.full_mask), builds the
-claim counts, owner, point labels, crowd and dilation maps with plain whole-image numpy, and cuts
+The reference draws every shape (``shapes_for``, tested on its own elsewhere) as a full-size mask
+(pointgen.raster.full_mask), builds the claim counts, owner, point labels, crowd and dilation maps
+with plain whole-image numpy — the nearest-point rule as a distance map per segment — and cuts
 each segment's mask as ``owner == k`` over the whole image: the rules of the pointgen.targets
 docstring, written the slow, obvious way. Random scenes (uniform points, negative points, crowd
-annotations, dilation, stride, flips, crops) at sizes on both sides of the old batching threshold.
+annotations, dilation, stride, flips, crops; both overlap rules, both part rules, size
+correction on and off) at sizes on both sides of the old batching threshold.
 """
 from __future__ import annotations
 
@@ -12,8 +14,8 @@ import numpy as np
 import pytest
 
 from pointly.pointgen.raster import claim_maps, full_mask
-from pointly.pointgen.shapes import dilate, hull_shape
-from pointly.pointgen.targets import PixelTransform, TargetOptions, build_targets
+from pointly.pointgen.shapes import dilate
+from pointly.pointgen.targets import PixelTransform, TargetOptions, build_targets, shapes_for
 from targets_fixtures import CATS
 
 
@@ -23,29 +25,58 @@ def _out_geom(geom, transform):
     return shapely.transform(geom, lambda xy: transform.apply(xy))
 
 
+def _nearest_owner(masks, dists, ids, H, W):
+    """Per pixel: the id of the covering mask with the smallest distance, 0 on a tie or uncovered."""
+    best = np.full((H, W), np.inf)
+    second = np.full((H, W), np.inf)
+    who = np.zeros((H, W), np.int32)
+    for k, m, d in zip(ids, masks, dists):
+        d = np.where(m, d, np.inf)
+        second = np.where(d < best, best, np.minimum(second, d))
+        who = np.where(d < best, k, who)
+        best = np.minimum(best, d)
+    with np.errstate(invalid="ignore"):  # inf - inf where nothing covers a pixel
+        who[np.isinf(best) | (second - best <= 1e-9 * np.maximum(best, 1.0))] = 0
+    return who
+
+
+def _resolve(masks, segs, opts, H, W):
+    """Owner of each pixel among ``masks`` (one per segment, same order as ``segs``)."""
+    count = np.sum(masks, axis=0) if masks else np.zeros((H, W), int)
+    if opts.overlap == "exclusive":
+        owner = np.zeros((H, W), np.int32)
+        for k, m in enumerate(masks, 1):
+            owner[m & (count == 1)] = k
+        return owner, count
+    per_kind = []
+    for thing in (True, False):
+        ks = [k for k, s in enumerate(segs, 1) if s["thing"] == thing]
+        per_kind.append((_nearest_owner([masks[k - 1] for k in ks], [segs[k - 1]["dist"] for k in ks], ks, H, W),
+                         sum((masks[k - 1] for k in ks), np.zeros((H, W), int))))
+    (own_t, cnt_t), (own_s, _) = per_kind
+    return np.where(cnt_t > 0, own_t, own_s), count
+
+
 def reference(anns, width, height, opts, transform, radius):
     """(owner, masks, boxes) by whole-image passes, one full-size mask per shape."""
     H, W = transform.shape
     segs, crowd = [], np.zeros((H, W), bool)
-    for a in anns:
+    ii, jj = np.mgrid[0:H, 0:W]
+    for a, g in zip(anns, shapes_for(anns, opts)):
         coords = np.asarray(a["point_coords"], np.int64)
         labels = np.asarray(a["point_labels"], np.int64)
         pos = coords[labels == 1]
-        g = hull_shape(pos, shape=opts.shape, concave_ratio=opts.concave_ratio,
-                       point_radius=opts.point_radius)
         m = full_mask(_out_geom(g, transform), H, W)
         if a.get("iscrowd", 0):
             crowd |= m
             continue
         pc, pr, pin = transform.point_pixels(pos)
         nc, nr, nin = transform.point_pixels(coords[labels != 1])
-        segs.append(dict(g=g, m=m, pos=(pr[pin], pc[pin]), neg=(nr[nin], nc[nin])))
-    count = np.zeros((H, W), int)
-    for s in segs:
-        count += s["m"]
-    owner = np.zeros((H, W), np.int32)
-    for k, s in enumerate(segs, 1):
-        owner[s["m"] & (count == 1)] = k
+        centres = transform.point_centres(pos)
+        dist = np.min([(jj + 0.5 - x) ** 2 + (ii + 0.5 - y) ** 2 for x, y in centres], axis=0)
+        segs.append(dict(g=g, m=m, pos=(pr[pin], pc[pin]), neg=(nr[nin], nc[nin]), dist=dist, coords=pos,
+                         thing=CATS[[c["id"] for c in CATS].index(a["category_id"])]["isthing"] == 1))
+    owner, count = _resolve([s["m"] for s in segs], segs, opts, H, W)
     # points: a pixel holding points of exactly one segment is that segment's, of two: ignored
     point_segs = np.zeros((H, W), int)
     point_id = np.zeros((H, W), int)
@@ -68,17 +99,25 @@ def reference(anns, width, height, opts, transform, radius):
     if radius > 0 and segs:
         free = (count == 0) & ~blocked
         dmasks = [full_mask(_out_geom(dilate(s["g"], radius), transform), H, W) for s in segs]
-        dcount = np.sum(dmasks, axis=0)
-        for k, dm in enumerate(dmasks, 1):
-            owner[free & dm & (dcount == 1)] = k
+        grown, _ = _resolve(dmasks, segs, opts, H, W)
+        owner[free & (grown > 0)] = grown[free & (grown > 0)]
     boxes = []
     for s in segs:
         m = s["m"].copy()
         m[s["pos"]] = True
         ys, xs = np.nonzero(m)
-        boxes.append((0.0, 0.0, 0.0, 0.0) if not ys.size else
-                     (float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1),
-                      float(ys.max() - ys.min() + 1)))
+        box = (0.0, 0.0, 0.0, 0.0) if not ys.size else \
+            (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+        c = np.unique(s["coords"], axis=0) + 0.5
+        if opts.size_correction and ys.size and len(c) >= 2:
+            # the points' box grown by (n + 1) / (n - 1) about its centre, plus half a pixel, on the grid
+            n = len(c)
+            lo, hi = c.min(0), c.max(0)
+            half = (hi - lo) * (n + 1) / (n - 1) / 2 + 0.5
+            corners = transform.apply(np.stack([(lo + hi) / 2 - half, (lo + hi) / 2 + half]))
+            xs_, ys_ = np.clip(np.sort(corners[:, 0]), 0, W), np.clip(np.sort(corners[:, 1]), 0, H)
+            box = (min(box[0], xs_[0]), min(box[1], ys_[0]), max(box[2], xs_[1]), max(box[3], ys_[1]))
+        boxes.append((box[0], box[1], box[2] - box[0], box[3] - box[1]))
     masks = [owner == k for k in range(1, len(segs) + 1)]
     return owner, masks, boxes
 
@@ -103,13 +142,15 @@ def random_scene(rng, width, height):
 @pytest.mark.parametrize("width,height", [(40, 30), (160, 120), (640, 480)])
 def test_fast_path_equals_reference(width, height):
     rng = np.random.default_rng(width)
-    for trial in range(12 if width < 600 else 4):
+    for trial in range(24 if width < 600 else 6):
         anns = random_scene(rng, width, height)
         opts = TargetOptions(shape=str(rng.choice(["convex", "concave"])),
                              concave_ratio=float(rng.choice([0.0, 0.3, 1.0])),
                              point_radius=float(rng.choice([0.5, 3.0, 6.0])),
                              dilation=float(rng.choice([0.0, 1.5, 0.02 * max(width, height)])) or None,
-                             dilation_units="pixels")
+                             dilation_units="pixels", parts=str(rng.choice(["delaunay", "hull"])),
+                             overlap=str(rng.choice(["nearest", "exclusive"])),
+                             size_correction=bool(rng.random() < 0.5))
         t = PixelTransform.identity(width, height)
         if rng.random() < 0.5:
             t = t.hflip()
@@ -123,7 +164,7 @@ def test_fast_path_equals_reference(width, height):
         assert len(got.segments) == len(masks)
         for s, m, b in zip(got.segments, masks, boxes):
             assert s.mask.shape == m.shape and np.array_equal(s.mask, m)
-            assert s.bbox == b
+            assert s.bbox == pytest.approx(b, abs=1e-9)
 
 
 def test_claim_maps_many_shapes_uses_wide_packing():

@@ -65,9 +65,11 @@ def test_invariants(scene):
 
 @settings(max_examples=60, deadline=None)
 @given(scenes())
-def test_without_dilation_masks_are_shapes_minus_conflicts(scene):
+def test_baseline_without_dilation_masks_are_shapes_minus_conflicts(scene):
+    """The first design's rules: one hull per segment, a pixel claimed twice is nobody's."""
     anns, opts, stride, flip = scene
-    opts = TargetOptions(shape=opts.shape, concave_ratio=opts.concave_ratio, point_radius=opts.point_radius)
+    opts = TargetOptions(shape=opts.shape, concave_ratio=opts.concave_ratio, point_radius=opts.point_radius,
+                         parts="hull", overlap="exclusive")
     t = PixelTransform.identity(W, H).downsample(stride)
     out = build_targets(anns, CATS, (W, H), options=opts, transform=t)
     # each segment's own shape alone (no other segments): the union of conflicts is what is removed

@@ -158,5 +158,7 @@ def test_cli_on_real_coco_with_simulated_points(shared_data, tmp_path, capsys):
     q = pd.read_csv(tmp_path / "o" / "quality.csv")
     assert len(q) == 53 and q["recall"].between(0, 1).all()
     s = pd.read_csv(tmp_path / "o" / "summary.csv").set_index("split")
-    assert 0 < s.loc["all", "pq"] < 1 and s.loc["all", "coverage"] > 0.3
+    # measured (seed 1): coverage 0.30 with 0.88 of the supervised pixels labelled right (the first
+    # design's rules: 0.41 and 0.83; its ignore-on-overlap and bridging hulls labelled more, worse)
+    assert 0 < s.loc["all", "pq"] < 1 and s.loc["all", "coverage"] > 0.25 and s.loc["all", "agreement"] > 0.85
     assert len(list((tmp_path / "o" / "previews").glob("*.png"))) == 1

@@ -6,11 +6,14 @@
 set -euo pipefail
 data=$1; out=$2; threads=${3:-1}; iters=${ITERS:-2000}
 mkdir -p "$out"
-for seed in 0 1 2; do
-  for variant in official-AdamW msra-AdamW official-SGD; do
+# AdamW pairs first (paired by seed), the official SGD last
+for variant_seed in official-AdamW:0 msra-AdamW:0 official-AdamW:1 msra-AdamW:1 official-AdamW:2 msra-AdamW:2 \
+                    official-SGD:0 official-SGD:1 official-SGD:2; do
+  variant=${variant_seed%:*}; seed=${variant_seed#*:}
+  {
     init=${variant%-*}; opt=${variant#*-}
     run="$out/$variant-s$seed"
-    [ -f "$run/pq.json" ] && continue
+    if [ -f "$run/pq.json" ]; then continue; fi
     extra=()
     if [ "$opt" = SGD ]; then extra=(--set solver.optimizer=SGD --set solver.base_lr=0.01); fi
     t0=$(date +%s)
@@ -27,5 +30,5 @@ for seed in 0 1 2; do
       --gt-dir $data/val/panoptic --image-dir $data/val/images --json-out "$run/pq.tmp.json" --no-progress > "$run/eval.txt"
     mv "$run/pq.tmp.json" "$run/pq.json"
     echo "$variant,$seed,$((t1 - t0)),$(( $(date +%s) - t1 ))" >> "$out/times.csv"
-  done
+  }
 done

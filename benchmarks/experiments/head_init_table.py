@@ -1,0 +1,33 @@
+"""The table of benchmarks/experiments/head_init.sh's runs: PQ (all / things / stuff) per variant,
+mean ± standard error over the finished seeds, and each seed's value (pairs share a seed)::
+
+    python benchmarks/experiments/head_init_table.py OUT_DIR
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+
+def main(out: str) -> None:
+    runs: dict[str, dict[int, dict]] = {}
+    for pq in sorted(Path(out).glob("*-s*/pq.json")):
+        variant, seed = pq.parent.name.rsplit("-s", 1)
+        runs.setdefault(variant, {})[int(seed)] = json.loads(pq.read_text())
+    print("| variant | seeds | PQ | PQ things | PQ stuff | PQ per seed |")
+    print("|---|---|---|---|---|---|")
+    for variant, by_seed in runs.items():
+        cells = []
+        for key in ("All", "Things", "Stuff"):
+            v = [100 * r[key]["pq"] for r in by_seed.values()]
+            mean = sum(v) / len(v)
+            se = math.sqrt(sum((x - mean) ** 2 for x in v) / (len(v) - 1) / len(v)) if len(v) > 1 else float("nan")
+            cells.append(f"{mean:.1f} ± {se:.1f}" if len(v) > 1 else f"{mean:.1f}")
+        seeds = ", ".join(f"s{s}: {100 * r['All']['pq']:.1f}" for s, r in sorted(by_seed.items()))
+        print(f"| {variant} | {len(by_seed)} | " + " | ".join(cells) + f" | {seeds} |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
