@@ -45,7 +45,7 @@ import numpy as np
 from pointly.pointgen.centers import draw_gaussian, gaussian_radius
 from pointly.pointgen.errors import PointlyError
 from pointly.pointgen.pixel_transform import PixelTransform
-from pointly.pointgen.raster import claim_maps, pack_claims, rasterize_rings
+from pointly.pointgen.raster import claim_maps, pack_claims
 from pointly.pointgen.shapes import PARTS, SHAPES, dilate, image_shapes, map_rings, point_centres, shape_rings
 
 DILATION_UNITS = ("relative", "pixels")
@@ -353,29 +353,39 @@ def object_box(coords: np.ndarray, geometry: Any, correct: bool) -> tuple[float,
     return min(box[0], grown[0]), min(box[1], grown[1]), max(box[2], grown[2]), max(box[3], grown[3])
 
 
+def _covers(rings: list, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Whether the shape of ring items ``rings`` (output grid) covers the points ``(x, y)``: the
+    closed pixel-centre rule of :mod:`pointly.pointgen.raster`, asked of a few pixels only."""
+    import shapely
+
+    inside = np.zeros(x.size, bool)
+    for item in rings:
+        shell, holes = (item[0], item[1:]) if isinstance(item, tuple) else (item, ())
+        poly = shapely.Polygon(shell, holes)
+        shapely.prepare(poly)
+        inside |= shapely.intersects_xy(poly, x, y)
+    return inside
+
+
 def _nearest_claimer(rows: np.ndarray, cols: np.ndarray, candidates: Sequence[int], rings: Sequence[list],
-                     points: Sequence[np.ndarray], height: int, width: int) -> np.ndarray:
+                     boxes: Mapping[int, Sequence[int]], points: Sequence[np.ndarray]) -> np.ndarray:
     """For contested pixels ``(rows, cols)``: the id ``k`` (1-based) of the candidate whose shape
-    (``rings[k - 1]``, output grid) covers the pixel and whose nearest point (``points[k - 1]``,
-    output continuous coordinates) is nearest to the pixel centre; 0 where two are equally near."""
+    (``rings[k - 1]``, output grid; ``boxes[k]`` its pixel box) covers the pixel and whose nearest
+    point (``points[k - 1]``, output continuous coordinates) is nearest to the pixel centre; 0
+    where two are equally near."""
     best = np.full(rows.size, np.inf)
     second = np.full(rows.size, np.inf)
     who = np.zeros(rows.size, np.int32)
     cx, cy = cols + 0.5, rows + 0.5
     for k in candidates:
-        crop, x0, y0 = rasterize_rings(rings[k - 1], height, width)
-        if not crop.size:
-            continue
-        h, w = crop.shape
-        idx = np.flatnonzero((rows >= y0) & (rows < y0 + h) & (cols >= x0) & (cols < x0 + w))
-        idx = idx[crop[rows[idx] - y0, cols[idx] - x0]]
+        x0, y0, x1, y1 = boxes[k]
+        idx = np.flatnonzero((rows >= y0) & (rows <= y1) & (cols >= x0) & (cols <= x1))
         if not idx.size:
             continue
-        p = points[k - 1]
-        d = np.full(idx.size, np.inf)
-        for i in range(0, p.shape[0], 64):  # bounded memory for segments with many points
-            q = p[i:i + 64]
-            d = np.minimum(d, ((cx[idx, None] - q[None, :, 0]) ** 2 + (cy[idx, None] - q[None, :, 1]) ** 2).min(1))
+        idx = idx[_covers(rings[k - 1], cx[idx], cy[idx])]
+        if not idx.size:
+            continue
+        d = _min_distance(rows[idx], cols[idx], np.full(idx.size, k), points)
         closer = d < best[idx]
         second[idx] = np.where(closer, best[idx], np.minimum(second[idx], d))
         best[idx] = np.where(closer, d, best[idx])
@@ -403,7 +413,7 @@ def _min_distance(rows: np.ndarray, cols: np.ndarray, who: np.ndarray, points: S
 
 
 def _resolve(claims: Any, layer: int, count: np.ndarray, where: np.ndarray | None, ids: Sequence[int],
-             rings: Sequence[list], points: Sequence[np.ndarray], H: int, W: int) -> np.ndarray:
+             rings: Sequence[list], points: Sequence[np.ndarray]) -> np.ndarray:
     """Owner (segment id, 0 = nobody) of each pixel of the claims' box among the shapes of one
     ``layer`` (packed with their segment ids ``ids`` and squares; ``count`` is its claim count):
     the one claimer; where ``where`` marks a pixel claimed by several, the claimer with the nearest
@@ -434,9 +444,9 @@ def _resolve(claims: Any, layer: int, count: np.ndarray, where: np.ndarray | Non
         r3, c3 = rr[~two], cc[~two]
         rows, cols = r3 + ys.start, c3 + xs.start
         r0, r1, c0, c1 = rows.min(), rows.max(), cols.min(), cols.max()
-        cand = [int(k) for k, b in zip(ids, claims.boxes[layer])
-                if b[2] >= b[0] and b[0] <= c1 and b[2] >= c0 and b[1] <= r1 and b[3] >= r0]
-        own[r3, c3] = _nearest_claimer(rows, cols, cand, rings, points, H, W)
+        boxes = {int(k): b for k, b in zip(ids, claims.boxes[layer])}
+        cand = [k for k, b in boxes.items() if b[2] >= b[0] and b[0] <= c1 and b[2] >= c0 and b[1] <= r1 and b[3] >= r0]
+        own[r3, c3] = _nearest_claimer(rows, cols, cand, rings, boxes, points)
     return own
 
 
@@ -568,8 +578,8 @@ def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: A
         own += claims.idsum(1)
         own[(count_t + count_s) != 1] = 0
     else:  # nearest point among same-kind claimers; a thing's shape beats a stuff shape
-        own = _resolve(claims, 1, count_s, count_t == 0, layer_ids[1], seg_rings, seg_points, H, W)
-        np.copyto(own, _resolve(claims, 0, count_t, None, layer_ids[0], seg_rings, seg_points, H, W),
+        own = _resolve(claims, 1, count_s, count_t == 0, layer_ids[1], seg_rings, seg_points)
+        np.copyto(own, _resolve(claims, 0, count_t, None, layer_ids[0], seg_rings, seg_points),
                   where=count_t > 0)
     owner[ys, xs] = own
     _clear_outside_image(owner, transform)
@@ -613,8 +623,8 @@ def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: A
             one = free & ((dcount_t + dcount_s) == 1)
         else:
             drings = [s["drings"] for s in segs]
-            grown = _resolve(claims, 3, dcount_s, free & (dcount_t == 0), layer_ids[3], drings, seg_points, H, W)
-            np.copyto(grown, _resolve(claims, 2, dcount_t, free, layer_ids[2], drings, seg_points, H, W),
+            grown = _resolve(claims, 3, dcount_s, free & (dcount_t == 0), layer_ids[3], drings, seg_points)
+            np.copyto(grown, _resolve(claims, 2, dcount_t, free, layer_ids[2], drings, seg_points),
                       where=dcount_t > 0)
             one = free & (grown > 0)
         np.copyto(owner[ys, xs], grown, where=one, casting="unsafe")

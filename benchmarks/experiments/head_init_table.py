@@ -1,5 +1,6 @@
 """The table of benchmarks/experiments/head_init.sh's runs: PQ (all / things / stuff) per variant,
-mean ± standard error over the finished seeds, and each seed's value (pairs share a seed)::
+mean ± standard error over the finished seeds, each seed's value, and each variant against official
+init + AdamW paired by seed (pointgen.intervals: 95 % Student-t interval, pass / fail / undecided)::
 
     python benchmarks/experiments/head_init_table.py OUT_DIR
 """
@@ -16,8 +17,11 @@ def main(out: str) -> None:
     for pq in sorted(Path(out).glob("*-s*/pq.json")):
         variant, seed = pq.parent.name.rsplit("-s", 1)
         runs.setdefault(variant, {})[int(seed)] = json.loads(pq.read_text())
-    print("| variant | seeds | PQ | PQ things | PQ stuff | PQ per seed |")
-    print("|---|---|---|---|---|---|")
+    from pointly.pointgen.intervals import paired_difference
+
+    print("| variant | seeds | PQ | PQ things | PQ stuff | PQ per seed | Δ PQ vs official-AdamW [95 % CI] | verdict |")
+    print("|---|---|---|---|---|---|---|---|")
+    ref = {s: 100 * r["All"]["pq"] for s, r in runs.get("official-AdamW", {}).items()}
     for variant, by_seed in runs.items():
         cells = []
         for key in ("All", "Things", "Stuff"):
@@ -26,7 +30,11 @@ def main(out: str) -> None:
             se = math.sqrt(sum((x - mean) ** 2 for x in v) / (len(v) - 1) / len(v)) if len(v) > 1 else float("nan")
             cells.append(f"{mean:.1f} ± {se:.1f}" if len(v) > 1 else f"{mean:.1f}")
         seeds = ", ".join(f"s{s}: {100 * r['All']['pq']:.1f}" for s, r in sorted(by_seed.items()))
-        print(f"| {variant} | {len(by_seed)} | " + " | ".join(cells) + f" | {seeds} |")
+        diff, verdict = "—", "—"
+        if variant != "official-AdamW" and ref:
+            d = paired_difference({s: 100 * r["All"]["pq"] for s, r in by_seed.items()}, ref)
+            diff, verdict = d.text(), d.verdict
+        print(f"| {variant} | {len(by_seed)} | " + " | ".join(cells) + f" | {seeds} | {diff} | {verdict} |")
 
 
 if __name__ == "__main__":

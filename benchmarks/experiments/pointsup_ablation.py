@@ -53,20 +53,26 @@ def run(args) -> None:
 
 
 def summary(args) -> None:
+    """PQ per variant and boundary share (mean ± standard error over seeds), and each variant
+    against "old" paired by seed (pointgen.intervals: 95 % Student-t interval and verdict)."""
     from pointly.model.study_trained import load_frame
+    from pointly.pointgen.intervals import paired_difference
 
-    print("| variant | boundary | n | PQ | SE | PQ things | PQ stuff |")
-    print("|---|---|---|---|---|---|---|")
-    for name in VARIANTS:
-        folder = Path(args.out) / name
-        if not (folder / "results.csv").is_file():
-            continue
-        frame = load_frame(folder)
+    frames = {name: load_frame(Path(args.out) / name) for name in VARIANTS
+              if (Path(args.out) / name / "results.csv").is_file()}
+    print("| variant | boundary | seeds | PQ | PQ things | PQ stuff | Δ PQ vs old [95 % CI] | verdict |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, frame in frames.items():
         for share, g in frame.groupby("boundary_share"):
             n = len(g)
             se = g["pq"].std(ddof=1) / math.sqrt(n) if n > 1 else float("nan")
-            print(f"| {name} | {share:.0%} | {n} | {g['pq'].mean():.1f} | {se:.1f} | "
-                  f"{g['pq_th'].mean():.1f} | {g['pq_st'].mean():.1f} |")
+            diff, verdict = "—", "—"
+            if name != "old" and "old" in frames:
+                old = frames["old"][frames["old"]["boundary_share"] == share]
+                d = paired_difference(dict(zip(g["seed"], g["pq"])), dict(zip(old["seed"], old["pq"])))
+                diff, verdict = d.text(), d.verdict
+            print(f"| {name} | {share:.0%} | {n} | {g['pq'].mean():.1f} ± {se:.1f} | "
+                  f"{g['pq_th'].mean():.1f} | {g['pq_st'].mean():.1f} | {diff} | {verdict} |")
 
 
 def main() -> None:
