@@ -6,10 +6,11 @@ metrics, annotation seconds, training time). This module only *reads* those rows
 or evaluates, so a report can be rebuilt at any time from the rows of a finished, partial or merged
 (several shards) study.
 
-The trend rows compare measured PQ differences; each states its rule, the numbers it used, and
-``pass`` / ``fail`` / ``not measured`` (when the cells it needs are missing). The rules are written
-down here and in docs/study.md, fixed before any study was run, so a trend cannot be made to
-appear by choosing the rule afterwards.
+The trend rows compare PQ differences paired by seed (cells of a grid share their seeds) with a
+95 % Student-t interval (:mod:`pointly.pointgen.intervals`); each states its rule, the intervals
+it used, and ``pass`` / ``fail`` / ``undecided`` (an interval holding 0, or one seed) / ``not
+measured`` (when the cells it needs are missing). The rules are written down here and in
+docs/study.md, so a trend cannot be made to appear by choosing the rule afterwards.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from pointly.pointgen.intervals import PairedDifference, difference_interval
 from pointly.pointgen.io_utils import atomic_open
 from pointly.pointgen.io_utils import save_figure_atomic
 
@@ -133,12 +135,17 @@ def p20_share(frame: pd.DataFrame, shape: str = "concave") -> float | None:
 # --------------------------------------------------------------------------- trends
 @dataclass
 class Trend:
-    """One trend row: its id, what study.md claims, the rule applied, the verdict and the numbers."""
+    """One trend row: its id, what study.md claims, the rule applied, the verdict and the numbers.
+
+    The verdict comes from paired per-seed comparisons (:mod:`pointly.pointgen.intervals`): *pass*
+    when every comparison's 95 % interval lies on the claimed side of 0, *fail* when one lies on the
+    other side, *undecided* otherwise (an interval holding 0, or a single seed); *not measured*
+    when the cells are missing. ``numbers`` shows each comparison with its interval."""
 
     id: str
     claim: str
     rule: str
-    verdict: str  # "pass" | "fail" | "not measured"
+    verdict: str  # "pass" | "fail" | "undecided" | "not measured"
     numbers: str
 
 
@@ -155,99 +162,146 @@ def _spearman(xs: Sequence[float], ys: Sequence[float]) -> float:
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
+def by_seed(frame: pd.DataFrame, *, supervision: str = "points", points: int | None = None,
+            shape: str | None = None, share: float = 0.0, dilation: bool = False) -> dict[int, float]:
+    """PQ of one cell per seed (``supervision="full"``: the full-mask reference)."""
+    rows = frame[frame["supervision"] == supervision]
+    if supervision == "points":
+        rows = rows[(rows["points"] == points) & (rows["shape"] == shape) & (rows["boundary_share"] == share)
+                    & (rows["dilation"] == dilation)]
+    rows = rows.dropna(subset=["pq"])
+    return {int(sd): float(pq) for sd, pq in zip(rows["seed"], rows["pq"])}
+
+
+def _combine(diffs: Sequence[PairedDifference]) -> str:
+    """pass when every comparison passes, fail when one fails, else undecided."""
+    verdicts = [d.verdict for d in diffs]
+    if "fail" in verdicts:
+        return "fail"
+    return "pass" if verdicts and all(v == "pass" for v in verdicts) else "undecided"
+
+
+def _pairs(*cells: Mapping[int, float]) -> list[int]:
+    """The seeds all ``cells`` share."""
+    common = set(cells[0])
+    for c in cells[1:]:
+        common &= set(c)
+    return sorted(common)
+
+
+def _diff(combo, *cells: Mapping[int, float]) -> PairedDifference:
+    """The paired interval of ``combo(values of one seed...)`` over the seeds all cells share."""
+    return difference_interval([combo(*(c[sd] for c in cells)) for sd in _pairs(*cells)])
+
+
 def trend_t1(frame: pd.DataFrame) -> Trend:
     """T1: PQ rises with points per segment from P5 to P100 (each shape).
 
-    Rule: for every measured shape with at least 3 point counts, PQ at the largest count exceeds
-    PQ at the smallest, and the Spearman correlation of PQ with the count is ≥ 0.8.
+    Rule: per shape with at least 3 point counts, PQ(largest P) − PQ(smallest P), paired by seed,
+    is above 0 (its 95 % interval). The Spearman ρ of the mean PQ with P is shown, not ruled on.
     """
     claim = "PQ rises with points per segment, from P5 to P100"
-    rule = "per shape: PQ(max P) > PQ(min P) and Spearman ρ(P, PQ) ≥ 0.8"
+    rule = "per shape: PQ(max P) − PQ(min P) > 0, 95 % paired interval"
     tab = table13(frame)
-    parts, ok, measured = [], True, False
+    parts, diffs = [], []
     for shape in sorted(tab):
         series = tab[shape]
         if len(series) < 3:
             continue
-        measured = True
         ps = sorted(series)
+        d = _diff(lambda hi, lo: hi - lo, by_seed(frame, points=ps[-1], shape=shape),
+                  by_seed(frame, points=ps[0], shape=shape))
+        diffs.append(d)
         rho = _spearman(ps, [series[p] for p in ps])
-        good = series[ps[-1]] > series[ps[0]] and (not math.isnan(rho)) and rho >= 0.8
-        ok &= good
-        parts.append(f"{shape}: " + " ".join(f"P{p} {series[p]:.1f}" for p in ps) + f" (ρ {rho:.2f})")
-    if not measured:
+        parts.append(f"{shape}: " + " ".join(f"P{p} {series[p]:.1f}" for p in ps)
+                     + f"; P{ps[-1]}−P{ps[0]} {d.text()} (ρ {rho:.2f})")
+    if not diffs:
         return Trend("T1", claim, rule, "not measured", "needs ≥ 3 point counts of one shape")
-    return Trend("T1", claim, rule, "pass" if ok else "fail", "; ".join(parts))
+    return Trend("T1", claim, rule, _combine(diffs), "; ".join(parts))
 
 
 def trend_t2(frame: pd.DataFrame) -> Trend:
     """T2: convex beats concave with few points (P5, P10); concave wins from P30 on.
 
-    Rule: PQ(convex) ≥ PQ(concave) at every measured P ≤ 10, and PQ(concave) > PQ(convex) at every
-    measured P ≥ 30; both ranges must have at least one measured P.
+    Rule: convex − concave > 0 at every measured P ≤ 10 and concave − convex > 0 at every measured
+    P ≥ 30 (95 % paired intervals); both ranges must have at least one measured P.
     """
     claim = "convex beats concave at P5, P10; concave wins from P30 on"
-    rule = "convex ≥ concave at each P ≤ 10, concave > convex at each P ≥ 30"
+    rule = "convex − concave > 0 at each P ≤ 10, concave − convex > 0 at each P ≥ 30 (paired intervals)"
     tab = table13(frame)
-    cv, cc = tab.get("convex", {}), tab.get("concave", {})
-    common = sorted(set(cv) & set(cc))
+    common = sorted(set(tab.get("convex", {})) & set(tab.get("concave", {})))
     few = [p for p in common if p <= 10]
     many = [p for p in common if p >= 30]
     if not few or not many:
         return Trend("T2", claim, rule, "not measured", "needs both shapes at P ≤ 10 and P ≥ 30")
-    ok = all(cv[p] >= cc[p] for p in few) and all(cc[p] > cv[p] for p in many)
-    nums = " ".join(f"P{p} concave−convex {cc[p] - cv[p]:+.1f}" for p in common)
-    return Trend("T2", claim, rule, "pass" if ok else "fail", nums)
+    diffs, parts = [], []
+    for p in few + many:
+        cv, cc = by_seed(frame, points=p, shape="convex"), by_seed(frame, points=p, shape="concave")
+        d = _diff(lambda a, b: a - b, cv, cc) if p <= 10 else _diff(lambda a, b: a - b, cc, cv)
+        diffs.append(d)
+        parts.append(f"P{p} {'convex−concave' if p <= 10 else 'concave−convex'} {d.text()}")
+    return Trend("T2", claim, rule, _combine(diffs), "; ".join(parts))
 
 
 def trend_t3(frame: pd.DataFrame) -> Trend:
     """T3: more boundary points help, saturating near a 50% share (P20 concave, no dilation).
 
-    Rule: PQ(50%) > PQ(0%), and the gain from 50% to 100% is smaller than the gain from 0% to 50%.
+    Rule: PQ(50%) − PQ(0%) > 0, and (PQ(100%) − PQ(50%)) − (PQ(50%) − PQ(0%)) < 0 (95 % paired
+    intervals).
     """
     claim = "more boundary points help, saturating near a 50% share"
-    rule = "no dilation: PQ(50%) > PQ(0%) and PQ(100%) − PQ(50%) < PQ(50%) − PQ(0%)"
-    row = table14(frame).get(False, {})
-    if not all(s in row for s in (0.0, 0.5, 1.0)):
+    rule = "no dilation: PQ(50%) − PQ(0%) > 0 and the 50→100% gain − the 0→50% gain < 0 (paired intervals)"
+    cells = [by_seed(frame, points=20, shape="concave", share=s) for s in (0.0, 0.5, 1.0)]
+    if not all(cells):
         return Trend("T3", claim, rule, "not measured", "needs P20 concave at boundary shares 0, 0.5, 1")
-    g1, g2 = row[0.5] - row[0.0], row[1.0] - row[0.5]
-    ok = g1 > 0 and g2 < g1
-    nums = " ".join(f"{int(round(s * 100))}% {row[s]:.1f}" for s in sorted(row)) + \
-        f" (gain 0→50% {g1:+.1f}, 50→100% {g2:+.1f})"
-    return Trend("T3", claim, rule, "pass" if ok else "fail", nums)
+    gain = _diff(lambda a, b: b - a, cells[0], cells[1])
+    slowing = _diff(lambda a, b, c: a + c - 2 * b, *cells)  # (c − b) − (b − a), must be < 0
+    saturation = PairedDifference(-slowing.mean, slowing.se, -slowing.high, -slowing.low, slowing.n,
+                                  slowing.confidence)
+    row = table14(frame).get(False, {})
+    nums = " ".join(f"{int(round(s * 100))}% {row[s]:.1f}" for s in sorted(row) if s in (0.0, 0.5, 1.0)) + \
+        f"; gain 0→50% {gain.text()}; 0→50% gain − 50→100% gain {saturation.text()}"
+    return Trend("T3", claim, rule, _combine([gain, saturation]), nums)
 
 
 def trend_t4(frame: pd.DataFrame) -> Trend:
     """T4: dilation helps, most with no boundary points, less as the boundary share grows.
 
-    Rule: gain(0%) = PQ(dilation) − PQ(none) at boundary share 0 is > 0, and it is ≥ the mean gain
-    over the measured shares ≥ 50%.
+    Rule: gain(0%) = PQ(dilation) − PQ(none) at boundary share 0 is > 0, and gain(0%) − the mean
+    gain over the measured shares ≥ 50% is > 0 (95 % paired intervals).
     """
     claim = "dilation helps, most with no boundary points, less as the boundary share grows"
-    rule = "gain at 0% > 0 and gain at 0% ≥ mean gain at shares ≥ 50%"
+    rule = "gain at 0% > 0 and gain at 0% − mean gain at shares ≥ 50% > 0 (paired intervals)"
     tab = table14(frame)
-    off, on = tab.get(False, {}), tab.get(True, {})
-    shares = sorted(set(off) & set(on))
+    shares = sorted(set(tab.get(False, {})) & set(tab.get(True, {})))
     high = [s for s in shares if s >= 0.5]
     if 0.0 not in shares or not high:
         return Trend("T4", claim, rule, "not measured", "needs P20 concave with/without dilation at 0% and ≥ 50%")
-    gains = {s: on[s] - off[s] for s in shares}
-    high_mean = float(np.mean([gains[s] for s in high]))
-    ok = gains[0.0] > 0 and gains[0.0] >= high_mean
+    off = {s: by_seed(frame, points=20, shape="concave", share=s) for s in shares}
+    on = {s: by_seed(frame, points=20, shape="concave", share=s, dilation=True) for s in shares}
+    gain0 = _diff(lambda a, b: a - b, on[0.0], off[0.0])
+    cells = [on[0.0], off[0.0]] + [c for s in high for c in (on[s], off[s])]
+
+    def drop(*v: float) -> float:
+        g = [v[i] - v[i + 1] for i in range(0, len(v), 2)]
+        return g[0] - float(np.mean(g[1:]))
+
+    rel = _diff(drop, *cells)
+    gains = {s: tab[True][s] - tab[False][s] for s in shares}
     nums = " ".join(f"{int(round(s * 100))}% {gains[s]:+.1f}" for s in shares) + \
-        f" (mean gain at ≥ 50%: {high_mean:+.1f})"
-    return Trend("T4", claim, rule, "pass" if ok else "fail", nums)
+        f"; gain at 0% {gain0.text()}; gain at 0% − mean gain at ≥ 50% {rel.text()}"
+    return Trend("T4", claim, rule, _combine([gain0, rel]), nums)
 
 
 def trend_t5(frame: pd.DataFrame) -> Trend:
     """T5: the spread over sampling seeds is small against the differences above.
 
-    Rule: with ≥ 2 seeds of P20 concave, twice the standard deviation (ddof 1) is smaller than the
-    smallest of the measured effects |PQ(P20) − PQ(P10)| (concave), |PQ(50%) − PQ(0%)| (boundary)
-    and |gain of dilation at 0%|.
+    Rule: with ≥ 3 seeds of P20 concave, twice the seed standard deviation (ddof 1) is smaller than
+    the smallest measured effect |PQ(P20) − PQ(P10)| (concave), |PQ(50%) − PQ(0%)| (boundary) and
+    |gain of dilation at 0%|; fewer seeds: undecided.
     """
     claim = "the spread over sampling seeds is small against the differences above"
-    rule = "2·std(seeds of P20) < min(|P20−P10|, |boundary 50%−0%|, |dilation gain at 0%|)"
+    rule = "≥ 3 seeds: 2·std(seeds of P20) < min(|P20−P10|, |boundary 50%−0%|, |dilation gain at 0%|)"
     pqs = seed_pqs(frame)
     if len(pqs) < 2:
         return Trend("T5", claim, rule, "not measured", "needs ≥ 2 seeds of P20 concave")
@@ -262,27 +316,32 @@ def trend_t5(frame: pd.DataFrame) -> Trend:
         effects["boundary 50%−0%"] = abs(off[0.5] - off[0.0])
     if 0.0 in off and 0.0 in on:
         effects["dilation at 0%"] = abs(on[0.0] - off[0.0])
-    nums = f"{len(pqs)} seeds: PQ {np.mean(pqs):.2f} ± {std:.2f} (paper ± {PAPER_SEED_STD})"
+    nums = (f"{len(pqs)} seeds: PQ {np.mean(pqs):.2f} ± {std:.2f} sd, ± {std / math.sqrt(len(pqs)):.2f} se "
+            f"(paper ± {PAPER_SEED_STD})")
     if not effects:
         return Trend("T5", claim, rule, "not measured", nums + "; no effect measured to compare with")
     smallest = min(effects.values())
     nums += "; effects " + ", ".join(f"{k} {v:.1f}" for k, v in effects.items())
-    return Trend("T5", claim, rule, "pass" if 2 * std < smallest else "fail", nums)
+    verdict = ("pass" if 2 * std < smallest else "fail") if len(pqs) >= 3 else "undecided"
+    return Trend("T5", claim, rule, verdict, nums)
 
 
 def trend_t6(frame: pd.DataFrame) -> Trend:
     """T6: P20 reaches about 80% of the fully supervised PQ (paper: 82%).
 
-    Rule: PQ(P20 concave, boundary 0, no dilation, mean over seeds) / PQ(full masks) ≥ 0.70.
+    Rule: the per-seed ratio PQ(P20 concave, boundary 0, no dilation) / PQ(full masks of the same
+    seed) − 0.70 is > 0 (95 % interval over the seeds both cells have).
     """
     claim = "P20 reaches about 80% of the fully supervised PQ (paper 82%)"
-    rule = "PQ(P20 concave) / PQ(full) ≥ 0.70"
+    rule = "per seed PQ(P20 concave) / PQ(full) − 0.70 > 0 (paired interval)"
     share = p20_share(frame)
-    if share is None:
-        return Trend("T6", claim, rule, "not measured", "needs P20 concave and the full-mask reference")
-    p20 = table13(frame)["concave"][20]
-    nums = f"P20 {p20:.1f} / full {full_pq(frame):.1f} = {share:.0%} (paper {PAPER_P20_SHARE:.0%})"
-    return Trend("T6", claim, rule, "pass" if share >= 0.70 else "fail", nums)
+    p20, full = by_seed(frame, points=20, shape="concave"), by_seed(frame, supervision="full")
+    if share is None or not _pairs(p20, full):
+        return Trend("T6", claim, rule, "not measured", "needs P20 concave and the full-mask reference of a seed")
+    d = _diff(lambda a, b: a / b - 0.70 if b > 0 else float("nan"), p20, full)
+    nums = (f"P20 {table13(frame)['concave'][20]:.1f} / full {full_pq(frame):.1f} = {share:.0%} "
+            f"(paper {PAPER_P20_SHARE:.0%}); share − 70 % per seed {d.text(digits=3)}")
+    return Trend("T6", claim, rule, _combine([d]), nums)
 
 
 def trends(frame: pd.DataFrame) -> list[Trend]:
