@@ -22,7 +22,7 @@ def main(out: str) -> None:
     print("| variant | seeds | PQ | PQ things | PQ stuff | PQ per seed | Δ PQ vs official-AdamW [95 % CI] | verdict |")
     print("|---|---|---|---|---|---|---|---|")
     ref = {s: 100 * r["All"]["pq"] for s, r in runs.get("official-AdamW", {}).items()}
-    for variant, by_seed in runs.items():
+    for variant, by_seed in sorted(runs.items(), key=lambda kv: (kv[0] != "official-AdamW", kv[0])):
         cells = []
         for key in ("All", "Things", "Stuff"):
             v = [100 * r[key]["pq"] for r in by_seed.values()]
