@@ -147,15 +147,16 @@ def image_shapes(positives: list[np.ndarray], negatives: list[np.ndarray] | None
       these never reach another segment's point either.
 
     A location holding points of two segments (or a negative point) belongs to nobody: no shape
-    uses it as a corner (a segment all of whose points are shared gets an empty polygon). Shapes are in input pixel-corner coordinates (point ``(x, y)`` at
-    ``(x + 0.5, y + 0.5)``); they may have holes (a foreign point inside a ring of own points).
+    uses it as a corner (a segment all of whose points are shared gets an empty polygon). Shapes
+    are in input pixel-corner coordinates (point ``(x, y)`` at ``(x + 0.5, y + 0.5)``); they may
+    have holes (a foreign point inside a ring of own points).
     """
     if parts not in PARTS:
         raise ValueError(f"parts must be one of {PARTS}, got {parts!r}")
     hulls = [hull_shape(p, shape=shape, concave_ratio=concave_ratio, point_radius=point_radius) for p in positives]
     if parts == "hull":
         return hulls
-    from scipy.spatial import Delaunay, QhullError
+    from scipy.spatial import Delaunay, QhullError  # lazy: importing scipy.spatial takes ~0.7 s
 
     negatives = negatives if negatives is not None else []
     sets = [np.asarray(p, dtype=np.int64).reshape(-1, 2) for p in positives]
