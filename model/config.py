@@ -201,6 +201,10 @@ class Config:
     # every checkpoint so that predictions map back to dataset ids
     thing_ids: list = field(default_factory=list)
     stuff_ids: list = field(default_factory=list)
+    # the dataset's category records (id, name, isthing, supercategory, color) of thing_ids and
+    # stuff_ids, filled from the training data and saved with every checkpoint, so that predictions
+    # are named by the data the model was trained on (predict refuses a checkpoint without them)
+    categories: list = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------------ presets
@@ -262,6 +266,7 @@ def synthetic_small() -> Config:
                               checkpoint_period=500, log_period=10, clip_value=35.0)
     cfg.thing_ids = [c["id"] for c in cats if c["isthing"]]
     cfg.stuff_ids = [c["id"] for c in cats if not c["isthing"]]
+    cfg.categories = [dict(c) for c in cats]
     return cfg
 
 

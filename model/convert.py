@@ -203,6 +203,11 @@ def convert_checkpoint(src: str | Path, dst: str | Path, *, config: str = "coco_
     cfg.model.backbone.weights = None
     if not cfg.thing_ids and not cfg.stuff_ids:
         cfg.thing_ids, cfg.stuff_ids = coco_class_ids()
+    if not cfg.categories:  # the official checkpoints are COCO panoptic models
+        from pointly.data.categories import load_categories
+
+        by_id = {int(c["id"]): c for c in load_categories("coco")}
+        cfg.categories = [dict(by_id[i]) for i in list(cfg.thing_ids) + list(cfg.stuff_ids) if i in by_id]
     official = load_official(src, allow_unsafe=allow_unsafe)
     model = PanopticFCN(cfg)
     target = model.state_dict()

@@ -56,7 +56,8 @@ def dataset_paths(cfg, split: str) -> tuple[Path, Path, Path]:
 
 def category_indices(cfg, categories: dict) -> tuple[dict[int, int], dict[int, int]]:
     """Contiguous class indices: things 0..T-1 and stuff 1..S-1 (0 = "things"), in ``cfg.thing_ids`` /
-    ``cfg.stuff_ids`` order; when those are empty they are filled from the dataset (sorted ids).
+    ``cfg.stuff_ids`` order; when those are empty they are filled from the dataset (sorted ids), and
+    so is ``cfg.categories`` (the records that name the classes in every checkpoint).
     The counts must equal ``model.thing.num_classes`` and ``model.stuff.num_classes - 1``."""
     if not cfg.thing_ids and not cfg.stuff_ids:
         cfg.thing_ids = sorted(c.id for c in categories.values() if c.isthing)
@@ -65,6 +66,8 @@ def category_indices(cfg, categories: dict) -> tuple[dict[int, int], dict[int, i
         if cid not in categories:
             raise PointlyError(f"category id {cid} of the config is not in the dataset",
                                fix="use the config preset that matches the dataset")
+    if not cfg.categories:  # name the model's classes after the data it learns from
+        cfg.categories = [categories[c].to_json() for c in list(cfg.thing_ids) + list(cfg.stuff_ids)]
     if len(cfg.thing_ids) != cfg.model.thing.num_classes or len(cfg.stuff_ids) + 1 != cfg.model.stuff.num_classes:
         raise PointlyError(f"the dataset has {len(cfg.thing_ids)} thing and {len(cfg.stuff_ids)} stuff categories "
                            f"but the model is configured for {cfg.model.thing.num_classes} things and "

@@ -288,30 +288,28 @@ class PanopticWriter:
 def model_categories(cfg: Any, fallback: Iterable[Mapping] | None = None) -> list[dict]:
     """The dataset categories a model predicts, in its contiguous order (things, then stuff).
 
-    Names and colours come from ``fallback`` (e.g. the evaluation dataset's categories), else from
-    the shipped lists (synthetic, COCO) when the config's ids belong to one of them, else the ids
-    are used as names.
+    Names and colours come from ``fallback`` when given (``--categories``, or the evaluation
+    dataset's categories), else from the categories the checkpoint stores (``cfg.categories``,
+    filled from the training data). A checkpoint without them is refused, never named by a guess.
     """
-    from pointly.data.categories import load_categories
-
     thing_ids, stuff_ids = list(cfg.thing_ids), list(cfg.stuff_ids)
     if not thing_ids and not stuff_ids:
         raise PointlyError("the checkpoint names no categories (config thing_ids/stuff_ids are empty)",
                            fix="re-save it from a training run or convert-weights")
-    known: dict[int, dict] = {}
-    sources = [list(fallback)] if fallback is not None else []
-    kind = getattr(getattr(cfg, "data", None), "kind", "")
-    sources += [load_categories("synthetic")] if kind == "synthetic" else []
-    sources += [load_categories("coco")]
     wanted = set(thing_ids) | set(stuff_ids)
-    for src in sources:
+    known: dict[int, dict] = {}
+    for src in ([list(fallback)] if fallback is not None else []) + [list(getattr(cfg, "categories", []) or [])]:
         by_id = {int(_get(c, "id")): c for c in src}
-        if wanted <= set(by_id):
+        if src and wanted <= set(by_id):
             known = {i: dict(_category_map([by_id[i]])[i]) for i in wanted}
             break
+    if not known:
+        raise PointlyError("the checkpoint does not name its categories (a checkpoint saved before "
+                           "checkpoints stored them, or categories that do not cover its class ids)",
+                           fix="pass --categories FILE (a COCO JSON or category list of the training data)")
     out = []
     for cid, isthing in [(i, 1) for i in thing_ids] + [(i, 0) for i in stuff_ids]:
-        rec = known.get(cid, {"id": cid, "name": f"class {cid}", "supercategory": ""})
+        rec = known[cid]
         rec["isthing"] = isthing
         out.append(rec)
     return out

@@ -164,8 +164,34 @@ def test_model_categories_order_names_and_fallbacks():
     assert all(not c["name"].startswith("class ") for c in cats)
     user = [dict(c, name=f"my-{c['name']}") for c in cats]
     assert model_categories(cfg, user)[0]["name"].startswith("my-")
-    cfg.thing_ids, cfg.stuff_ids = [1001], [1002]  # ids nobody names
-    assert [c["name"] for c in model_categories(cfg)] == ["class 1001", "class 1002"]
+    # a study or demo run trains synthetic_small on COCO-format files (data.kind coco_panoptic): it
+    # still predicts with the synthetic names it stores, never COCO's for the same ids
+    cfg.data.kind = "coco_panoptic"
+    assert [c["name"] for c in model_categories(cfg)] == [c["name"] for c in cats]
+    assert "boat" not in {c["name"] for c in model_categories(cfg)}
+    cfg.thing_ids, cfg.stuff_ids = [1001], [1002]  # ids the stored categories do not name: refused
+    with pytest.raises(PointlyError, match="does not name its categories"):
+        model_categories(cfg)
+    cfg.categories = []  # a checkpoint saved before checkpoints stored categories: refused, not guessed
+    cfg.thing_ids, cfg.stuff_ids = [1], [7]
+    with pytest.raises(PointlyError, match="--categories"):
+        model_categories(cfg)
+    assert model_categories(cfg, [{"id": 1, "name": "a", "isthing": 1}, {"id": 7, "name": "b", "isthing": 0}])
     cfg.thing_ids, cfg.stuff_ids = [], []
     with pytest.raises(PointlyError, match="names no categories"):
         model_categories(cfg)
+
+
+def test_training_data_names_the_classes():
+    """category_indices fills cfg.categories from the dataset the model trains on."""
+    from pointly.model.config import load_config
+    from pointly.model.data import category_indices
+    from pointly.pointgen.coco import Category
+
+    cfg = load_config("coco_r50_1x", ["model.thing.num_classes=2", "model.stuff.num_classes=2"])
+    assert cfg.categories == [] and cfg.thing_ids == []
+    data = {3: Category(3, "cat", True), 1: Category(1, "dog", True), 9: Category(9, "sky", False, "", (1, 2, 3))}
+    things, stuff = category_indices(cfg, data)
+    assert things == {1: 0, 3: 1} and stuff == {9: 1}
+    assert [(c["id"], c["name"], c["isthing"]) for c in cfg.categories] == [(1, "dog", 1), (3, "cat", 1), (9, "sky", 0)]
+    assert cfg.categories[2]["color"] == [1, 2, 3]

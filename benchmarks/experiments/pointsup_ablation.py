@@ -71,7 +71,8 @@ def summary(args) -> None:
                 old = frames["old"][frames["old"]["boundary_share"] == share]
                 d = paired_difference(dict(zip(g["seed"], g["pq"])), dict(zip(old["seed"], old["pq"])))
                 diff, verdict = d.text(), d.verdict
-            print(f"| {name} | {share:.0%} | {n} | {g['pq'].mean():.1f} ± {se:.1f} | "
+            pq = f"{g['pq'].mean():.1f} ± {se:.1f}" if n > 1 else f"{g['pq'].mean():.1f}"
+            print(f"| {name} | {share:.0%} | {n} | {pq} | "
                   f"{g['pq_th'].mean():.1f} | {g['pq_st'].mean():.1f} | {diff} | {verdict} |")
 
 
