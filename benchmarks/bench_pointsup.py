@@ -64,7 +64,9 @@ def main() -> None:
     cfg.data.train_json, cfg.data.train_panoptic_dir, cfg.data.train_image_dir = (
         str(root / "train" / "panoptic.json"), str(root / "train" / "panoptic"), str(root / "train" / "images"))
     full = per_sample(PanopticTrainSet(cfg, "train"))
-    baseline = {"parts": "hull", "overlap": "exclusive", "size_correction": False}  # the first design's rules
+    from pointly.pointgen.study_targets import RULES
+
+    baseline = RULES["baseline"]  # the first design's rules
     points = per_sample(PointsTrainSet(cfg, tmp / "p20.json", root / "train" / "images", TargetOptions("concave")))
     points_cached = per_sample(PointsTrainSet(cfg, tmp / "p20.json", root / "train" / "images",
                                               TargetOptions("concave")), repeat_visit=True)

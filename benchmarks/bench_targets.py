@@ -113,7 +113,9 @@ def before_after(rev: str, ds, by_image, repeat: int) -> list[tuple[int, int, fl
 
     old = load_revision(rev, ["raster", "targets"])["targets"]
     rows = []
-    baseline = {"parts": "hull", "overlap": "exclusive", "size_correction": False}
+    from pointly.pointgen.study_targets import RULES
+
+    baseline = RULES["baseline"]  # the first design's rules
     for im in ds.images:
         anns = by_image[im.id]
         calls = [(old, old.TargetOptions(shape="concave", dilation=0.02)),

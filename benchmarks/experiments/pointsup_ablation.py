@@ -16,8 +16,10 @@ import argparse
 import math
 from pathlib import Path
 
-#: the first design's target rules (pointgen.study_targets.RULES["baseline"])
-OLD_RULES = {"parts": "hull", "overlap": "exclusive", "size_correction": False}
+from pointly.pointgen.study_targets import RULES
+
+#: the first design's target rules
+OLD_RULES = RULES["baseline"]
 OLD_MODEL = ["model.head_init=msra", "loss.mask_centre_loss=true"]  # explicit: presets may change
 
 #: variant -> (target rule fields, model config overrides)
