@@ -11,12 +11,35 @@ from pathlib import Path
 
 import click
 
+from pointly.cli.paths import OUTPUT_FOLDER
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse a port that cannot be listened on, before the project folder is created (the server
+    binds it again a moment later; a race with another program is reported by the launch)."""
+    import errno
+    import socket
+
+    from pointly.pointgen.errors import PointlyError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PointlyError(f"port {port} on {host} is in use", record="--port",
+                                   fix="pass another --port") from None
+            raise PointlyError(f"cannot listen on {host}:{port} ({exc.strerror or exc})", record="--port",
+                               fix="pass another --port or --host") from None
+
 
 @click.command()
 @click.argument("images_dir", required=False, type=click.Path(path_type=Path))
 @click.option("--categories", default=None,
               help="'coco', 'synthetic' or a categories JSON file (default: coco; synthetic for the samples).")
-@click.option("--project", type=click.Path(path_type=Path), default=None,
+@click.option("--project", type=OUTPUT_FOLDER, default=None,
               help="Project folder (journals, points.json, pointsup.json). "
                    "Default: ./annotations-<IMAGES_DIR name>.")
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -41,32 +64,49 @@ def annotate(images_dir: Path | None, categories: str | None, project: Path | No
              max_megapixels: float, rebuild: bool) -> None:
     """Annotate IMAGES_DIR with points in the browser (no argument: the bundled samples)."""
     from pointly.annotator.images import ImageCatalog
+    from pointly.annotator.preview import preview_options
     from pointly.annotator.samples import default_project_dir, samples_dir
     from pointly.annotator.store import ProjectStore
+    from pointly.annotator.users import load_users
     from pointly.data.categories import load_categories
+    from pointly.pointgen.errors import PointlyError
+    from pointly.pointgen.io_utils import check_output
 
+    # every input is checked before the project folder is touched
     if images_dir is None:
         images_dir = samples_dir()
         categories = categories or "synthetic"
         project = project or default_project_dir(images_dir)
     categories = categories or "coco"
-    project = project or Path.cwd() / f"annotations-{Path(images_dir).resolve().name}"
+    project = check_output(project or Path.cwd() / f"annotations-{Path(images_dir).resolve().name}",
+                           folder=True, option="--project")
     if host not in ("127.0.0.1", "localhost", "::1") and not users_file:
-        from pointly.pointgen.errors import PointlyError
         raise PointlyError(f"--host {host} would expose the annotator without login",
                            fix="pass --users FILE (name:password lines) or keep --host 127.0.0.1")
-    from pointly.annotator.users import load_users
     users = load_users(users_file) if users_file else None
+    category_list = load_categories(categories)
+    try:
+        preview_options(preview_shape, preview_dilation)
+    except PointlyError as exc:
+        raise PointlyError(exc.problem, record="--preview-dilation", fix=exc.fix) from None
     catalog = ImageCatalog(images_dir, max_pixels=int(max_megapixels * 1e6))
-    store = ProjectStore(project, catalog, load_categories(categories), goal=goal,
-                         idle_cutoff=idle_cutoff)
+    skipped = [e for e in catalog.entries if e.problem]
+    if rebuild:
+        if not (project / "journal").is_dir():
+            raise PointlyError("no annotation project here (no journal/ folder)", file=project, record="--rebuild",
+                               fix="pass the --project folder of an existing project")
+    else:
+        if len(skipped) == len(catalog):
+            raise PointlyError(f"none of the {len(catalog)} images can be read ({skipped[0].problem})",
+                               file=catalog.root / skipped[0].file_name, fix="pass a folder of readable images")
+        check_port_free(host, port)
+    store = ProjectStore(project, catalog, category_list, goal=goal, idle_cutoff=idle_cutoff)
     if rebuild:
         store.close()
         click.echo(f"rewrote {project / 'points.json'} and {project / 'pointsup.json'}")
         return
     from pointly.annotator.app import AnnotatorApp, launch  # imports gradio (seconds)
     app = AnnotatorApp(store, preview_shape=preview_shape, preview_dilation=preview_dilation)
-    skipped = [e for e in catalog.entries if e.problem]
     for e in skipped:
         click.echo(f"skipping {e.file_name}: {e.problem}", err=True)
     click.echo(f"pointly annotate: {len(catalog) - len(skipped)} images in {catalog.root}, "

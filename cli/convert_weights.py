@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import click
 
+from pointly.cli.paths import OUTPUT_FILE
+
 
 @click.command("convert-weights")
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
-@click.option("-o", "--out", "out", type=click.Path(dir_okay=False), required=True,
+@click.option("-o", "--out", "out", type=OUTPUT_FILE, required=True,
               help="pointly checkpoint to write (.pth).")
 @click.option("--config", default="coco_r50_3x", show_default=True,
               help="Preset or YAML the weights belong to (coco_r50_1x, coco_r50_3x, coco_r50_512_3x, ...); "

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import click
 
+from pointly.cli.paths import OUTPUT_FILE
+
 
 @click.command()
 @click.argument("points", type=click.Path(path_type=Path))
@@ -21,7 +23,7 @@ import click
               help="Seconds for a full mask of a stuff region.")
 @click.option("--idle-cutoff", default=60.0, show_default=True, type=float,
               help="Measured time: gaps between points longer than this (seconds) are idle and left out.")
-@click.option("-o", "--output", type=click.Path(path_type=Path),
+@click.option("-o", "--output", type=OUTPUT_FILE,
               help="Also save the table: FILE.csv (full precision) or FILE.md (as printed).")
 def cost(points: Path, panoptic_json: Path | None, panoptic_dir: Path | None, instances_json: Path | None,
          seconds_per_point: float, seconds_per_thing_mask: float, seconds_per_stuff_mask: float,

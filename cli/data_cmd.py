@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from pointly.cli.paths import OUTPUT_FOLDER
+
 
 @click.group()
 def data() -> None:
@@ -13,7 +15,7 @@ def data() -> None:
 
 
 @data.command()
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
+@click.option("--out", "out", required=True, type=OUTPUT_FOLDER,
               help="Folder to write the dataset into (created if missing).")
 @click.option("--train", default=200, show_default=True, type=int, help="Number of training images.")
 @click.option("--val", default=50, show_default=True, type=int, help="Number of validation images.")
@@ -33,7 +35,8 @@ def synth(out: Path, train: int, val: int, size: int, seed: int, no_progress: bo
 @click.argument("root", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON instead of Markdown.")
 def stats(root: Path, as_json: bool) -> None:
-    """Print statistics of a dataset folder holding <split>/panoptic.json + <split>/panoptic/."""
+    """Print statistics of the COCO panoptic sets in ROOT: <split>/panoptic.json + <split>/panoptic/,
+    or COCO's panoptic_<split>.json + panoptic_<split>/ (ROOT may also be one panoptic JSON)."""
     from pointly.data.synth_stats import dataset_statistics, statistics_markdown
 
     s = dataset_statistics(root)

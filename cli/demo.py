@@ -16,13 +16,15 @@ from pathlib import Path
 
 import click
 
+from pointly.cli.paths import OUTPUT_FOLDER
+
 
 def _step(text: str) -> None:
     click.secho(f"\n== {text}", bold=True, err=False)
 
 
 @click.command()
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="pointly-demo",
+@click.option("--out", "out_dir", type=OUTPUT_FOLDER, default="pointly-demo",
               show_default=True, help="Folder for everything the demo writes.")
 @click.option("-n", "--points", type=int, default=20, show_default=True, help="Points per segment.")
 @click.option("--shape", type=click.Choice(["convex", "concave"]), default="concave", show_default=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import click
 
+from pointly.cli.paths import OUTPUT_FILE, OUTPUT_FOLDER
 from pointly.pointgen.errors import PointlyError
 
 
@@ -22,28 +23,31 @@ from pointly.pointgen.errors import PointlyError
 @click.option("--gt-json", type=click.Path(dir_okay=False), default=None,
               help="Ground-truth COCO panoptic JSON (folders mode; with --checkpoint: the dataset's JSON).")
 @click.option("--gt-dir", type=click.Path(file_okay=False), default=None,
-              help="Ground-truth panoptic PNG folder (default: the JSON path without .json).")
+              help="Ground-truth panoptic PNG folder (default: the JSON path without .json, else panoptic/ beside it).")
 @click.option("--pred-json", type=click.Path(dir_okay=False), default=None, help="Predicted COCO panoptic JSON.")
 @click.option("--pred-dir", type=click.Path(file_okay=False), default=None,
-              help="Predicted panoptic PNG folder (default: the JSON path without .json).")
+              help="Predicted panoptic PNG folder (default: the JSON path without .json, else panoptic/ beside "
+                   "the JSON, where `pointly predict` writes).")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
               help="Model checkpoint (training run's model_final.pth or convert-weights output).")
 @click.option("--dataset", default=None,
               help="With --checkpoint: 'synthetic-val', or a COCO panoptic JSON (then --gt-dir, --image-dir).")
 @click.option("--image-dir", type=click.Path(file_okay=False), default=None,
               help="With --checkpoint and a JSON dataset: folder of the images.")
-@click.option("--pred-out", type=click.Path(file_okay=False), default=None,
+@click.option("--pred-out", type=OUTPUT_FOLDER, default=None,
               help="With --checkpoint: keep the predictions (PNG + JSON + overlays) in this folder.")
 @click.option("--limit", type=int, default=None, help="With --checkpoint: evaluate only the first N images.")
 @click.option("--device", default="cpu", show_default=True, help="With --checkpoint: cpu, cuda, cuda:1, ...")
-@click.option("--json-out", type=click.Path(dir_okay=False), default=None,
+@click.option("--json-out", type=OUTPUT_FILE, default=None,
               help="Write the results (pq_compute's structure) to this JSON file.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
               help="With --checkpoint: network precision (bf16 autocast on CPU or CUDA, fp16 on CUDA).")
+@click.option("--all", "all_categories", is_flag=True,
+              help="List every category, also those in neither ground truth nor prediction.")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
 def evaluate(gt_json: str | None, gt_dir: str | None, pred_json: str | None, pred_dir: str | None,
              checkpoint: str | None, dataset: str | None, image_dir: str | None, pred_out: str | None,
-             limit: int | None, device: str, json_out: str | None, precision: str, no_progress: bool) -> None:
+             limit: int | None, device: str, json_out: str | None, precision: str, all_categories: bool, no_progress: bool) -> None:
     """Panoptic Quality of predictions against COCO panoptic ground truth."""
     from pointly.model import evaluation as ev
     from pointly.pointgen.io_utils import write_json_atomic
@@ -68,7 +72,7 @@ def evaluate(gt_json: str | None, gt_dir: str | None, pred_json: str | None, pre
                                fix="pass --gt-json/--gt-dir with --pred-json/--pred-dir, or --checkpoint with --dataset")
         results = ev.pq_compute(gt_json, gt_dir, pred_json, pred_dir)
         categories = ev.categories_of(gt_json)
-    click.echo(ev.format_table(results, categories))
+    click.echo(ev.format_table(results, categories, all_categories=all_categories))
     if json_out:
         write_json_atomic(json_out, ev.results_to_json(results), indent=1)
         click.echo(f"\nwrote {json_out}")

@@ -16,6 +16,8 @@ import sys
 import click
 
 from pointly.pointgen.errors import PointlyError
+from pointly.pointgen.io_utils import is_location_error, location_error
+from pointly.pointgen.limits import DEFAULT_MAX_PIXELS, ENV_VAR, set_max_pixels
 
 #: command name -> "module:attribute" inside pointly.cli
 COMMANDS: dict[str, str] = {
@@ -59,11 +61,15 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.option("--max-megapixels", type=click.FloatRange(min=1e-6), default=None,
+              help="Pixel budget: an image record larger than this is refused before anything is "
+                   f"allocated [default: {DEFAULT_MAX_PIXELS / 1e6:g}, or ${ENV_VAR} in pixels].")
 @click.version_option(package_name="pointly")
-def cli(verbose: int) -> None:
+def cli(verbose: int, max_megapixels: float | None) -> None:
     """pointly: pointly-supervised panoptic segmentation, from clicks to PQ."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    set_max_pixels(None if max_megapixels is None else int(max_megapixels * 1e6))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,6 +78,14 @@ def main(argv: list[str] | None = None) -> int:
         cli.main(args=argv, prog_name="pointly", standalone_mode=False)
     except PointlyError as exc:
         click.echo(f"pointly: error: {exc.one_line()}", err=True)
+        return 2
+    except OSError as exc:
+        # the last guard: outputs are checked before any work (pointly.cli.paths) and written
+        # through pointgen.io_utils, so a file-system refusal arriving here is still the user's
+        # location, not a bug; anything else propagates as a traceback
+        if not is_location_error(exc) or exc.filename is None:
+            raise
+        click.echo(f"pointly: error: {location_error(exc, exc.filename).one_line()}", err=True)
         return 2
     except click.exceptions.Abort:
         click.echo("pointly: aborted", err=True)

@@ -6,14 +6,18 @@ every other user mistake is one line with exit code 2. Guide: docs/predict.md.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+
+from pointly.cli.paths import OUTPUT_FOLDER
 
 
 @click.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
 @click.option("--checkpoint", type=click.Path(dir_okay=False), required=True,
               help="Model checkpoint (training run's model_final.pth or convert-weights output).")
-@click.option("-o", "--out", "out", type=click.Path(file_okay=False), required=True,
+@click.option("-o", "--out", "out", type=OUTPUT_FOLDER, required=True,
               help="Output folder: predictions.json, panoptic/*.png, overlays/*.jpg.")
 @click.option("--overlay/--no-overlay", default=True, show_default=True, help="Write overlay pictures.")
 @click.option("--names/--no-names", default=True, show_default=True,
@@ -28,24 +32,26 @@ def predict(inputs: tuple[str, ...], checkpoint: str, out: str, overlay: bool, n
             categories: str | None, device: str, precision: str, no_progress: bool) -> None:
     """Panoptic segmentation of IMAGES (files or folders of .jpg/.png/...) with a trained model."""
     from pointly.model.panoptic_io import (check_device, inference_precision, list_images, model_categories,
-                                           predict_to_folder)
-    from pointly.pointgen.errors import PointlyError
+                                           predict_to_folder, readable_images)
 
     check_device(device)
     inference_precision(device, precision)  # fp16 without CUDA fails before any work
     paths = list_images(inputs)
-    if not paths:
-        raise PointlyError("no images found", fix="pass image files or folders holding .jpg/.png images")
+    image_ids = {p: i + 1 for i, p in enumerate(paths)}  # by position among all inputs, read or not
+    readable, unreadable = readable_images(paths)  # before the first write: nothing readable, no output
     from pointly.data.categories import load_categories
     from pointly.model.train import load_checkpoint
+    from pointly.pointgen.io_utils import staged_folder
 
     user_cats = load_categories(categories) if categories else None
     model = load_checkpoint(checkpoint, device=device)
     cats = model_categories(model.cfg, user_cats)
-    items = [(i + 1, p) for i, p in enumerate(paths)]
-    json_path, written, skipped = predict_to_folder(model, items, out, cats, overlays=overlay, names=names,
-                                                    progress=not no_progress, precision=precision)
-    for path, reason in skipped:
+    items = [(image_ids[p], p) for p in readable]
+    with staged_folder(out) as stage:  # all files or none
+        json_path, written, skipped = predict_to_folder(model, items, stage, cats, overlays=overlay, names=names,
+                                                        progress=not no_progress, precision=precision)
+    json_path = Path(out) / json_path.relative_to(stage)
+    for path, reason in unreadable + skipped:
         click.echo(f"pointly: skipped {path}: {reason}", err=True)
     click.echo(f"wrote {json_path} ({written} image{'s' if written != 1 else ''}"
-               f"{f', {len(skipped)} skipped' if skipped else ''})")
+               f"{f', {len(unreadable + skipped)} skipped' if unreadable or skipped else ''})")

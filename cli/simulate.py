@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from pointly.cli.paths import OUTPUT_FILE
 from pointly.pointgen.coco import open_dataset
 from pointly.pointgen.simulate import SimulationOptions, simulate_to_file
 
@@ -19,7 +20,7 @@ from pointly.pointgen.simulate import SimulationOptions, simulate_to_file
               help="Folder of the panoptic PNGs (ids R + 256·G + 256²·B, 0 = VOID).")
 @click.option("--instances-json", type=click.Path(), default=None,
               help="COCO instances JSON (polygons, RLE or uncompressed RLE) instead of panoptic.")
-@click.option("-o", "--output", type=click.Path(), required=True,
+@click.option("-o", "--output", type=OUTPUT_FILE, required=True,
               help="Points JSON to write (atomically).")
 @click.option("-n", "--points", type=int, default=20, show_default=True, help="Points per segment.")
 @click.option("--boundary-share", type=float, default=0.0, show_default=True,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import click
 
+from pointly.cli.paths import OUTPUT_FOLDER
 from pointly.pointgen.errors import PointlyError
 
 
@@ -28,7 +29,7 @@ from pointly.pointgen.errors import PointlyError
 @click.option("--grid", "grid_spec", default=None,
               help="A subset of the full grid instead of a preset, e.g. "
                    "'datasets=coco;points=5,20;shares=0;dilations=0,0.02;seeds=0;ratios=0.3'.")
-@click.option("--out", "out_dir", type=click.Path(), required=True, help="Study folder (rows, report).")
+@click.option("--out", "out_dir", type=OUTPUT_FOLDER, required=True, help="Study folder (rows, report).")
 @click.option("--shard", default=None, help="Run shard i of n (cells i, i+n, ...), e.g. 0/4.")
 @click.option("--coco-root", type=click.Path(), default=None,
               help="targets: the COCO panoptic folder scored against (panoptic_val2017.json + panoptic/; "

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import click
 
+from pointly.cli.paths import OUTPUT_FOLDER
 from pointly.pointgen.targets import TargetOptions, parse_dilation
 from pointly.pointgen.targets_report import run_targets
 
 
 @click.command()
 @click.argument("points_json", type=click.Path())
-@click.option("--out", "out_dir", type=click.Path(), required=True, help="Output folder.")
+@click.option("--out", "out_dir", type=OUTPUT_FOLDER, required=True, help="Output folder.")
 @click.option("--images", "images_dir", type=click.Path(), default=None,
               help="Folder of the images (previews draw on them; else a dark background).")
 @click.option("--gt-json", type=click.Path(), default=None, help="True COCO panoptic JSON (with --gt-dir).")
@@ -26,7 +27,7 @@ from pointly.pointgen.targets_report import run_targets
               help="shapely concave_hull ratio in [0, 1] (1 = convex hull).")
 @click.option("--point-radius", type=float, default=TargetOptions.point_radius, show_default=True,
               help="Disc radius for one point, capsule half-width for two/collinear points (input px).")
-@click.option("--dilation", default="off", show_default=True,
+@click.option("--dilation", default="on", show_default=True,
               help="off | on (0.02) | R | MIN:MAX (fractions of the longer image side) | Rpx | MIN:MAXpx (pixels).")
 @click.option("--parts", type=click.Choice(["delaunay", "hull"]), default=TargetOptions.parts, show_default=True,
               help="delaunay: a hull holding another segment's point is replaced by the segment's Delaunay "

@@ -10,16 +10,18 @@ from pathlib import Path
 
 import click
 
+from pointly.cli.paths import OUTPUT_FOLDER
+
 
 @click.command()
 @click.option("--config", "config_name", default="coco_r50_1x", show_default=True,
               help="Preset name (coco_r50_1x, coco_r50_3x, coco_r50_512_3x, synthetic_small) or a YAML file.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a config field, e.g. --set solver.base_lr=0.005 (repeatable).")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "out_dir", required=True, type=OUTPUT_FOLDER,
               help="Run folder: config.yaml, metrics.csv, checkpoint.pth, model_final.pth, training_curve.png.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.pth.")
-@click.option("--max-iter", type=int, default=None, help="Shorthand for --set solver.max_iter=N.")
+@click.option("--max-iter", type=click.IntRange(min=1), default=None, help="Shorthand for --set solver.max_iter=N.")
 @click.option("--device", default=None, help="cpu, cuda (default: cuda when available).")
 @click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice).")
 @click.option("--supervision", type=click.Choice(["full", "points"]), default="full", show_default=True,

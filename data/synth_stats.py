@@ -21,12 +21,26 @@ from pointly.pointgen.io_utils import save_figure_atomic
 _CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)
 
 
-def _splits(root: Path) -> list[str]:
-    splits = [p.name for p in sorted(root.iterdir()) if (p / "panoptic.json").is_file()] if root.is_dir() else []
-    if not splits:
-        raise PointlyError("no <split>/panoptic.json found", file=root,
-                           fix="pass the folder written by `pointly data synth --out DIR`")
-    return splits
+def panoptic_sets(root: Path) -> list[tuple[str, Path, Path]]:
+    """The COCO panoptic sets at ``root`` as ``(name, json, png folder)``, in either layout:
+    ``<split>/panoptic.json`` + ``<split>/panoptic/`` (``pointly data synth``) or COCO's own
+    ``panoptic_<split>.json`` + ``panoptic_<split>/`` (its annotations folder); ``root`` may also
+    be one panoptic JSON, with its PNG folder beside it under the same name."""
+    if root.is_file() and root.suffix == ".json":
+        return [(root.stem.removeprefix("panoptic_"), root, root.with_suffix(""))]
+    sets = []
+    if root.is_dir():
+        for p in sorted(root.iterdir()):
+            if (p / "panoptic.json").is_file():
+                sets.append((p.name, p / "panoptic.json", p / "panoptic"))
+            elif p.is_file() and p.name.startswith("panoptic_") and p.suffix == ".json" \
+                    and p.with_suffix("").is_dir():
+                sets.append((p.stem.removeprefix("panoptic_"), p, p.with_suffix("")))
+    if not sets:
+        raise PointlyError("no panoptic set found (neither <split>/panoptic.json nor panoptic_<split>.json "
+                           "with its PNG folder)", file=root,
+                           fix="pass the folder written by `pointly data synth --out DIR` or COCO's annotations folder")
+    return sets
 
 
 def dataset_statistics(path: str | Path) -> dict:
@@ -37,8 +51,8 @@ def dataset_statistics(path: str | Path) -> dict:
     of the pixel squares) per thing class."""
     root = Path(path)
     out: dict = {"root": str(root), "splits": {}}
-    for split in _splits(root):
-        ds = PanopticDataset(root / split / "panoptic.json", root / split / "panoptic")
+    for split, json_path, png_dir in panoptic_sets(root):
+        ds = PanopticDataset(json_path, png_dir)
         names = {c.id: c.name for c in ds.categories.values()}
         things_per, stuff_per, thing_area, stuff_area = [], [], [], []
         touching = same_class_touching = 0
@@ -70,7 +84,7 @@ def dataset_statistics(path: str | Path) -> dict:
                 same_class_touching += any(cat_of[n] == s.category_id for n in neigh)
                 solidity[names[s.category_id]].append(_solidity(mask))
         occluded = None
-        shapes_path = root / split / "shapes.json"
+        shapes_path = json_path.parent / "shapes.json"
         if shapes_path.is_file():
             recs = [t for im in json.loads(shapes_path.read_text())["images"] for t in im["things"]]
             occluded = float(np.mean([t["occluded"] for t in recs])) if recs else 0.0
@@ -141,13 +155,15 @@ def statistics_markdown(stats: dict) -> str:
              row("things touching one of the same class", lambda d: pct(d["same_class_touching_share"])),
              row("things partly occluded", lambda d: pct(d["occluded_share"])),
              ""]
-    names = list(S[splits[0]]["class_counts"])
-    lines += ["| class | " + " | ".join(f"{s} segments" for s in splits) + " | solidity (first split) |",
+    names = list(dict.fromkeys(n for s in splits for n in S[s]["class_counts"]))  # union, in order
+    lines += ["| class | " + " | ".join(f"{s} segments" for s in splits) + " | solidity (first split with it) |",
               "|---|" + "---|" * (len(splits) + 1)]
     for n in names:
-        sol = S[splits[0]]["thing_solidity"].get(n)
-        lines.append(f"| {n} | " + " | ".join(str(S[s]["class_counts"][n]) for s in splits)
-                     + f" | {'stuff' if n not in S[splits[0]]['thing_solidity'] else f1(sol) if sol is None else f'{sol:.2f}'} |")
+        first = next(s for s in splits if n in S[s]["class_counts"])
+        solidity = S[first]["thing_solidity"]
+        sol = solidity.get(n)
+        counts = " | ".join(str(S[s]["class_counts"].get(n, "–")) for s in splits)
+        lines.append(f"| {n} | {counts} | {'stuff' if n not in solidity else f1(sol) if sol is None else f'{sol:.2f}'} |")
     return "\n".join(lines) + "\n"
 
 

@@ -387,7 +387,21 @@ def load_config(name_or_path: str | Path | None = None, overrides: list[str] | t
             cur = cur.setdefault(p, {})
         cur[parts[-1]] = value
         _merge(cfg, nested, "", "--set")
+    check_ranges(cfg, name)
     return cfg
+
+
+def check_ranges(cfg: Config, source: str) -> None:
+    """Refuse solver values that would train nothing or diverge at once (a run with max_iter 0
+    would write a checkpoint with a NaN loss)."""
+    s = cfg.solver
+    for key, value, ok, need in (("solver.max_iter", s.max_iter, s.max_iter >= 1, "at least 1"),
+                                 ("solver.ims_per_batch", s.ims_per_batch, s.ims_per_batch >= 1, "at least 1"),
+                                 ("solver.base_lr", s.base_lr, s.base_lr > 0, "positive"),
+                                 ("solver.warmup_iters", s.warmup_iters, s.warmup_iters >= 0, "0 or more")):
+        if not ok:
+            raise PointlyError(f"{key} is {value!r}; it must be {need}", file=source,
+                               fix=f"--set {key}=... with a value {need}")
 
 
 def save_config(cfg: Config, path: str | Path) -> None:

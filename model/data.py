@@ -144,6 +144,12 @@ class PanopticTrainSet(torch.utils.data.Dataset):
         if not images:
             raise PointlyError("no training images (none with a non-crowd thing)", file=where,
                                fix="check the dataset or set data.filter_empty=false")
+        missing = [im for im in images if not (self.image_dir / im.file_name).is_file()]
+        if missing:  # found here, before a training run writes anything, not at iteration 1000
+            raise PointlyError(f"{len(missing)} of {len(images)} training images are not in {self.image_dir}, "
+                               f"e.g. {missing[0].file_name} (image_id {missing[0].id})", file=where,
+                               fix="the annotation and the image folder do not belong together; check "
+                                   "data.train_image_dir or --points")
         self.images = images
         if hasattr(target_fn, "bind"):
             target_fn.bind(self.thing_index, self.stuff_index)

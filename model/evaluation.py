@@ -25,6 +25,7 @@ image counts; predictions for images absent from the ground truth are ignored.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import tempfile
@@ -34,8 +35,10 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
-from pointly.pointgen.coco import encode_panoptic_png, load_json_object
+from pointly.pointgen.coco import encode_panoptic_png, load_json_object, records
 from pointly.pointgen.errors import PointlyError
+from pointly.pointgen.io_utils import staged_folder, write_json_atomic
+from pointly.pointgen.limits import check_image_size
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +91,24 @@ def _check_annotations(doc: dict, path: Path, *, gt: bool) -> dict[Any, dict]:
     return by_image
 
 
+def _check_images(doc: dict, path: Path) -> None:
+    """The ``images`` list, when present: COCO image records, unique ids, sizes within the
+    pixel budget. The evaluation reads sizes from the ground truth's records; a prediction file's
+    own records are not used, but a malformed list there means a wrong or damaged file."""
+    seen = set()
+    for i, im in enumerate(records(doc, "images", path)):
+        rec = f"images[{i}]"
+        if not isinstance(im, dict) or not all(k in im for k in ("id", "file_name", "width", "height")):
+            raise PointlyError("image record lacks id, file_name, width or height", file=path, record=rec,
+                               fix="each image needs id, file_name, width and height (COCO format)")
+        check_image_size(im["width"], im["height"], file=path, record=f"{rec} (id {im['id']})")
+        key = _id_key(im["id"])
+        if key in seen:
+            raise PointlyError(f"duplicate image id {im['id']}", file=path, record=rec,
+                               fix="give every image a unique id")
+        seen.add(key)
+
+
 def _check_categories(doc: dict, path: Path) -> dict[int, dict]:
     cats = doc.get("categories")
     if not isinstance(cats, list) or not cats:
@@ -105,6 +126,8 @@ def _check_categories(doc: dict, path: Path) -> dict[int, dict]:
 def _check_inputs(gt_doc: dict, gt_json: Path, gt_dir: Path, pred_doc: dict, pred_json: Path,
                   pred_dir: Path) -> None:
     cats = _check_categories(gt_doc, gt_json)
+    _check_images(gt_doc, gt_json)
+    _check_images(pred_doc, pred_json)
     gt_anns = _check_annotations(gt_doc, gt_json, gt=True)
     pred_anns = _check_annotations(pred_doc, pred_json, gt=False)
     for folder, what, opt in ((gt_dir, "ground-truth PNG folder", "--gt-dir"),
@@ -165,12 +188,23 @@ def pq_compute(gt_json: str | Path, gt_dir: str | Path | None, pred_json: str | 
     plus ``tp``, ``fp``, ``fn`` and the summed ``iou``). Raises :class:`PointlyError` on bad input.
     """
     gt_json, pred_json = Path(gt_json), Path(pred_json)
-    gt_dir = Path(gt_dir) if gt_dir is not None else gt_json.with_suffix("")
-    pred_dir = Path(pred_dir) if pred_dir is not None else pred_json.with_suffix("")
+    gt_dir = Path(gt_dir) if gt_dir is not None else default_png_dir(gt_json)
+    pred_dir = Path(pred_dir) if pred_dir is not None else default_png_dir(pred_json)
     gt_doc = _load_json(gt_json, "ground-truth panoptic JSON")
     pred_doc = _load_json(pred_json, "prediction panoptic JSON")
     _check_inputs(gt_doc, gt_json, gt_dir, pred_doc, pred_json, pred_dir)
     return _evaluate(gt_doc, gt_dir, pred_doc, pred_dir, pred_json)
+
+
+def default_png_dir(json_path: Path) -> Path:
+    """The PNG folder of a panoptic JSON when none is given: panopticapi's rule (the JSON path
+    without ``.json``: ``panoptic_val2017.json`` → ``panoptic_val2017/``) when that folder exists,
+    else ``panoptic/`` beside the JSON (what ``pointly predict`` writes), else panopticapi's rule
+    (so that the error names it)."""
+    beside = json_path.parent / "panoptic"
+    if not json_path.with_suffix("").is_dir() and beside.is_dir():
+        return beside
+    return json_path.with_suffix("")
 
 
 def _id_key(value: Any) -> str:
@@ -289,10 +323,12 @@ def pq_from_arrays(gt: Iterable[tuple[np.ndarray, Sequence[Mapping]]],
 
 
 # ----------------------------------------------------------------------------- reporting
-def format_table(results: Mapping, categories: Any | None = None) -> str:
-    """The results as Markdown: PQ/SQ/RQ (×100) for All/Things/Stuff, then one row per category.
+def format_table(results: Mapping, categories: Any | None = None, *, all_categories: bool = False) -> str:
+    """The results as Markdown: PQ/SQ/RQ (×100) for All/Things/Stuff, then one row per category
+    present in the ground truth or the predictions.
 
-    Categories with no TP, FP or FN (not part of any average) are listed last as "—".
+    Categories with no TP, FP or FN (in neither, so not part of any average) are counted in a
+    last line, or listed as "—" with ``all_categories``.
     """
     names = {}
     if categories is not None:
@@ -313,8 +349,12 @@ def format_table(results: Mapping, categories: Any | None = None) -> str:
         for key, r in counted:
             lines.append(f"| {names.get(key, key)} | {key} | {100 * r['pq']:.1f} | {100 * r['sq']:.1f} | "
                          f"{100 * r['rq']:.1f} | {r.get('tp', '')} | {r.get('fp', '')} | {r.get('fn', '')} |")
-        for key, r in unseen:
-            lines.append(f"| {names.get(key, key)} | {key} | — | — | — | 0 | 0 | 0 |")
+        if all_categories:
+            for key, r in unseen:
+                lines.append(f"| {names.get(key, key)} | {key} | — | — | — | 0 | 0 | 0 |")
+        elif unseen:
+            lines += ["", f"{len(unseen)} categories in neither ground truth nor prediction are not listed "
+                          "(--all lists them)."]
     return "\n".join(lines)
 
 
@@ -378,9 +418,9 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str | Path, *, gt_dir: 
     predicted and evaluated. Predictions go to ``pred_out`` (kept) or a temporary folder;
     ``precision`` as in :func:`pointly.model.panoptic_io.inference_precision`.
     """
-    from pointly.model.panoptic_io import check_device, inference_precision, model_categories, predict_to_folder
+    from pointly.model.panoptic_io import (check_device, image_problem, inference_precision, model_categories,
+                                           predict_to_folder)
     from pointly.model.train import load_checkpoint
-    from pointly.pointgen.io_utils import write_json_atomic
 
     check_device(device)
     inference_precision(device, precision)  # a bad combination fails before any work
@@ -406,8 +446,13 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str | Path, *, gt_dir: 
         items.append((ann["image_id"], images / im["file_name"]))
     sizes = {im["id"]: (int(im["height"]), int(im["width"])) for im in image_by_id.values()
              if "height" in im and "width" in im}
-    with tempfile.TemporaryDirectory(prefix="pointly-eval-") as tmp:
-        out = Path(pred_out) if pred_out is not None else Path(tmp)
+    unreadable = [(path, reason) for _, path in items if (reason := image_problem(path)) is not None]
+    if unreadable:  # before anything is written to pred_out
+        raise PointlyError(f"{len(unreadable)} dataset images cannot be read, e.g. {unreadable[0][0]} "
+                           f"({unreadable[0][1]})", file=images, fix="every ground-truth image needs a readable image file")
+    with tempfile.TemporaryDirectory(prefix="pointly-eval-") as tmp, \
+            (staged_folder(pred_out) if pred_out is not None else contextlib.nullcontext(Path(tmp))) as out:
+        # predictions kept in pred_out are staged there: all of them or none
         pred_json, written, skipped = predict_to_folder(model, items, out, model_cats,
                                                         overlays=pred_out is not None, progress=progress,
                                                         sizes=sizes, precision=precision)

@@ -27,6 +27,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 from pointly.pointgen.coco import encode_panoptic_png, mask_bbox
 from pointly.pointgen.errors import PointlyError
 from pointly.pointgen.io_utils import write_bytes_atomic, write_json_atomic
+from pointly.pointgen.limits import max_pixels
 
 log = logging.getLogger(__name__)
 
@@ -70,20 +71,63 @@ def read_rgb(path: str | Path, *, exif: bool = True) -> np.ndarray:
 
 
 def list_images(inputs: Iterable[str | Path]) -> list[Path]:
-    """Expand files and folders (non-recursive, sorted by name) into image paths."""
+    """Expand files and folders (non-recursive, sorted by name) into image paths.
+
+    Raises when nothing is found at all; a folder without images among others that have some
+    is reported as a warning."""
     out: list[Path] = []
-    for item in inputs:
-        p = Path(item)
+    empty: list[Path] = []
+    inputs = [Path(item) for item in inputs]
+    for p in inputs:
         if p.is_dir():
             found = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
             if not found:
-                log.warning("%s: no images (%s) in this folder", p, ", ".join(IMAGE_SUFFIXES))
+                empty.append(p)
             out.extend(found)
         elif p.exists():
             out.append(p)
         else:
             raise PointlyError("no such file or folder", file=p, fix="pass image files or a folder of images")
+    suffixes = ", ".join(IMAGE_SUFFIXES)
+    if not out:
+        raise PointlyError(f"no images ({suffixes}) found", file=", ".join(map(str, inputs)),
+                           fix="pass image files or folders holding images")
+    for p in empty:
+        log.warning("%s: no images (%s) in this folder", p, suffixes)
     return out
+
+
+def image_problem(path: str | Path) -> str | None:
+    """Why ``path`` cannot be predicted (missing, unreadable, beyond the pixel budget), or None.
+
+    Reads the header only, so that a command can sort its inputs before writing anything."""
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+    except FileNotFoundError:
+        return "image not found"
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        return f"unreadable image ({exc.__class__.__name__})"
+    if width * height > max_pixels():
+        return f"{width}x{height} exceeds the {max_pixels() / 1e6:g} MP pixel budget"
+    return None
+
+
+def readable_images(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """``paths`` split into readable ones and ``(path, reason)`` for the others; raises when none
+    is readable (one line naming the first and its reason)."""
+    ok: list[Path] = []
+    bad: list[tuple[Path, str]] = []
+    for p in paths:
+        reason = image_problem(p)
+        if reason is None:
+            ok.append(Path(p))
+        else:
+            bad.append((Path(p), reason))
+    if not ok:
+        raise PointlyError(f"none of the {len(bad)} images can be read ({bad[0][1]})", file=bad[0][0],
+                           fix="pass images that open (JPEG, PNG, ...)")
+    return ok, bad
 
 
 # ----------------------------------------------------------------------------- segments
@@ -361,8 +405,8 @@ def predict_to_folder(model: Any, items: Sequence[tuple[Any, Path]], out_dir: st
         for image_id, path in tqdm(items, desc="predict", unit="img", disable=not progress, file=None):
             try:
                 rgb = read_rgb(path)
-            except PointlyError as exc:
-                log.warning("skipped: %s", exc.one_line())
+            except PointlyError as exc:  # reported by the caller, from the returned list
+                log.info("skipped: %s", exc.one_line())
                 skipped.append((Path(path), exc.problem))
                 continue
             want = sizes.get(image_id) if sizes is not None else None

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from pointly.pointgen.errors import PointlyError
+from pointly.pointgen.limits import check_image_size
 
 
 @dataclass(frozen=True)
@@ -123,9 +124,18 @@ def load_json_object(path: str | Path, what: str) -> dict:
     return doc
 
 
+def records(doc: Mapping, key: str, path: Path) -> list:
+    """``doc[key]`` as a list of records ([] when absent); anything else is one error line."""
+    value = doc.get(key, [])
+    if not isinstance(value, list):
+        raise PointlyError(f"'{key}' is a {type(value).__name__}, not a list", file=path, record=key,
+                           fix=f"'{key}' must be a list of records (COCO format)")
+    return value
+
+
 def _categories(doc: Mapping, path: Path, *, default_isthing: bool | None) -> dict[int, Category]:
     cats = {}
-    for i, c in enumerate(doc.get("categories", [])):
+    for i, c in enumerate(records(doc, "categories", path)):
         try:
             isthing = bool(c["isthing"]) if "isthing" in c else default_isthing
             if isthing is None:
@@ -142,13 +152,20 @@ def _categories(doc: Mapping, path: Path, *, default_isthing: bool | None) -> di
 
 
 def _images(doc: Mapping, path: Path) -> list[ImageInfo]:
-    out = []
-    for i, im in enumerate(doc.get("images", [])):
+    out, seen = [], set()
+    for i, im in enumerate(records(doc, "images", path)):
         try:
-            out.append(ImageInfo(int(im["id"]), str(im["file_name"]), int(im["width"]), int(im["height"])))
+            image_id, file_name, width, height = int(im["id"]), str(im["file_name"]), im["width"], im["height"]
         except (KeyError, TypeError, ValueError) as exc:
             raise PointlyError(f"missing or bad field {exc}", file=path, record=f"images[{i}]",
                                fix="images need id, file_name, width and height") from None
+        size = check_image_size(width, height, file=path, record=f"images[{i}] (id {image_id})")
+        info = ImageInfo(image_id, file_name, *size)
+        if info.id in seen:
+            raise PointlyError(f"duplicate image id {info.id}", file=path, record=f"images[{i}]",
+                               fix="give every image a unique id")
+        seen.add(info.id)
+        out.append(info)
     return out
 
 
@@ -203,13 +220,17 @@ class PanopticDataset:
         self.images = _images(doc, self.json_path)
         self._by_id = {im.id: im for im in self.images}
         self._anns: dict[int, dict] = {}
-        for i, ann in enumerate(doc.get("annotations", [])):
+        for i, ann in enumerate(records(doc, "annotations", self.json_path)):
             try:
-                self._anns[int(ann["image_id"])] = ann
-                ann["file_name"], ann["segments_info"]
-            except (KeyError, TypeError) as exc:
-                raise PointlyError(f"missing field {exc}", file=self.json_path, record=f"annotations[{i}]",
+                image_id = int(ann["image_id"])
+                ann["file_name"], iter(ann["segments_info"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise PointlyError(f"missing or bad field {exc}", file=self.json_path, record=f"annotations[{i}]",
                                    fix="panoptic annotations need image_id, file_name, segments_info") from None
+            if image_id in self._anns:
+                raise PointlyError(f"a second annotation for image_id {image_id}", file=self.json_path,
+                                   record=f"annotations[{i}]", fix="keep one panoptic annotation per image")
+            self._anns[image_id] = ann
             if int(ann["image_id"]) not in self._by_id:
                 raise PointlyError(f"image_id {ann['image_id']} is not in images", file=self.json_path,
                                    record=f"annotations[{i}]", fix="add the image record")
@@ -308,7 +329,8 @@ class InstancesDataset:
         self.images = _images(doc, self.json_path)
         self._by_id = {im.id: im for im in self.images}
         self._anns: dict[int, list[dict]] = {im.id: [] for im in self.images}
-        for i, ann in enumerate(doc.get("annotations", [])):
+        ann_ids: set[int] = set()
+        for i, ann in enumerate(records(doc, "annotations", self.json_path)):
             rec = f"annotations[{i}]"
             try:
                 image_id, cat = int(ann["image_id"]), int(ann["category_id"])
@@ -316,6 +338,10 @@ class InstancesDataset:
             except (KeyError, TypeError, ValueError) as exc:
                 raise PointlyError(f"missing or bad field {exc}", file=self.json_path, record=rec,
                                    fix="instance annotations need id, image_id, category_id, segmentation") from None
+            if ann["id"] in ann_ids:
+                raise PointlyError(f"duplicate annotation id {ann['id']}", file=self.json_path, record=rec,
+                                   fix="give every annotation a unique id")
+            ann_ids.add(ann["id"])
             if image_id not in self._by_id:
                 raise PointlyError(f"image_id {image_id} is not in images", file=self.json_path,
                                    record=f"{rec} (id {ann['id']})", fix="add the image record")

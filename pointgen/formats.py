@@ -25,6 +25,7 @@ from typing import Any, Iterable, Mapping
 import jsonschema
 
 from pointly.pointgen.errors import PointlyError
+from pointly.pointgen.limits import check_image_size
 from pointly.pointgen.io_utils import write_json_atomic
 
 FORMAT_VERSION = "1.0"
@@ -146,6 +147,8 @@ def validate_points(doc: Any, *, file: str | Path | None = None) -> None:
                 raise PointlyError(f"duplicate id {rec['id']}", file=file,
                                    record=f"{section}[{i}]", fix="give every record a unique id")
             seen.add(rec["id"])
+    for i, im in enumerate(doc["images"]):
+        check_image_size(im["width"], im["height"], file=file, record=f"images[{i}] (id {im['id']})")
     images = {im["id"]: im for im in doc["images"]}
     categories = {c["id"] for c in doc["categories"]}
     for i, ann in enumerate(doc["annotations"]):

@@ -30,7 +30,7 @@ import pandas as pd
 from pointly.pointgen.coco import InstancesDataset, PanopticDataset, open_dataset
 from pointly.pointgen.errors import PointlyError
 from pointly.pointgen.formats import annotations_by_image, load_points
-from pointly.pointgen.io_utils import atomic_open, write_bytes_atomic, write_json_atomic
+from pointly.pointgen.io_utils import atomic_open, staged_folder, write_bytes_atomic, write_json_atomic
 from pointly.pointgen.quality import QualityReport
 from pointly.pointgen.target_preview import png_bytes, render_targets
 from pointly.pointgen.targets import TargetOptions, build_targets
@@ -160,34 +160,34 @@ def run_targets(points_path: str | Path, out_dir: str | Path, *, options: Target
         from tqdm import tqdm
 
         iterator = tqdm(image_ids, desc="targets", unit="image", leave=False)
-    for iid in iterator:
-        anns = by_image.get(iid, [])
-        im = images[iid]
-        targets = build_targets(anns, categories, im, options=options, rng=rng, file=points_path)
-        if iid in chosen:
-            picture = _load_image(images_dir, im["file_name"]) if images_dir is not None else None
-            rgb = render_targets(targets, anns, categories, picture)
-            path = out_dir / "previews" / f"{iid}.png"
-            write_bytes_atomic(path, png_bytes(rgb))
-            previews.append(path)
-        if report is not None:
-            report.add_image(truth.image(iid), anns, targets, truth.segments(iid), file=points_path)
-
     config = {"points": str(points_path), "options": options.to_dict(), "seed": seed,
               "images": None if images_dir is None else str(images_dir),
               "gt_json": None if gt_json is None else str(gt_json),
               "gt_dir": None if gt_dir is None else str(gt_dir),
               "gt_instances": None if gt_instances is None else str(gt_instances)}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out_dir / "config.json", config, indent=2)
-    if report is None:
-        md = f"{len(image_ids)} images, {len(previews)} previews (no true masks given: no quality report)\n"
-        return TargetsRun(previews, None, None, None, md)
-    seg, img, summ = report.segments_frame(), report.images_frame(), report.summary_frame()
-    _write_csv(out_dir / "quality.csv", seg)
-    _write_csv(out_dir / "images.csv", img)
-    _write_csv(out_dir / "summary.csv", summ)
-    md = summary_markdown(summ)
-    with atomic_open(out_dir / "summary.md", "w", encoding="utf-8") as fh:
-        fh.write(md)
+    seg = img = summ = None
+    with staged_folder(out_dir) as stage:  # all outputs or none: a bad PNG at the last image leaves nothing
+        for iid in iterator:
+            anns = by_image.get(iid, [])
+            im = images[iid]
+            targets = build_targets(anns, categories, im, options=options, rng=rng, file=points_path)
+            if iid in chosen:
+                picture = _load_image(images_dir, im["file_name"]) if images_dir is not None else None
+                rgb = render_targets(targets, anns, categories, picture)
+                rel = Path("previews") / f"{iid}.png"
+                write_bytes_atomic(stage / rel, png_bytes(rgb))
+                previews.append(out_dir / rel)
+            if report is not None:
+                report.add_image(truth.image(iid), anns, targets, truth.segments(iid), file=points_path)
+        write_json_atomic(stage / "config.json", config, indent=2)
+        if report is None:
+            md = f"{len(image_ids)} images, {len(previews)} previews (no true masks given: no quality report)\n"
+        else:
+            seg, img, summ = report.segments_frame(), report.images_frame(), report.summary_frame()
+            md = summary_markdown(summ)
+            _write_csv(stage / "quality.csv", seg)
+            _write_csv(stage / "images.csv", img)
+            _write_csv(stage / "summary.csv", summ)
+            with atomic_open(stage / "summary.md", "w", encoding="utf-8") as fh:
+                fh.write(md)
     return TargetsRun(previews, summ, seg, img, md)

@@ -122,6 +122,20 @@ def test_broken_images_are_skipped_with_a_message(server):
 
 def test_no_argument_mode_uses_the_bundled_samples(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    # --rebuild needs an existing project: refused, naming the sample project's folder
+    assert main(["annotate", "--rebuild"]) == 2
+    assert "sample-project-" in capsys.readouterr().err
+    assert not (tmp_path / "xdg").exists()
+    # the real command up to the server, which is replaced by a no-op
+    import socket
+
+    import pointly.annotator.app as app_module
+
+    monkeypatch.setattr(app_module, "launch", lambda *args, **kwargs: None)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert main(["annotate", "--port", str(port)]) == 0
     assert main(["annotate", "--rebuild"]) == 0
     project = default_project_dir()
     assert project.parent == tmp_path / "xdg" / "pointly" and project.name.startswith("sample-project-")
@@ -162,6 +176,11 @@ def test_cli_refuses_network_without_login_and_bad_input(tmp_path, capsys):
         assert main(["annotate", str(images), "--categories", "synthetic", "--project",
                      str(tmp_path / "p"), "--port", str(busy.getsockname()[1])]) == 2
         assert "is in use" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()  # every refusal above came before the project folder
     assert main(["annotate", str(images), "--categories", "synthetic", "--project",
-                 str(tmp_path / "p"), "--rebuild"]) == 0
-    assert load_points(tmp_path / "p" / "points.json")["annotations"] == []
+                 str(tmp_path / "p"), "--rebuild"]) == 2  # nothing to rebuild
+    assert "no annotation project here" in capsys.readouterr().err
+    assert main(["annotate", str(images), "--project", str(tmp_path / "p"),
+                 "--preview-dilation", "banana"]) == 2
+    assert "--preview-dilation" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()

@@ -192,7 +192,24 @@ def test_files_round_trip_and_json_shape(pair):
     doc = json.loads(json.dumps(results_to_json(r)))
     assert doc["per_class"]["1"]["pq"] == 1.0 and doc["Stuff"]["n"] == 2
     table = format_table(r, CATS)
-    assert "| All | 100.0 | 100.0 | 100.0 | 3 |" in table and "| never-seen | 9 | — |" in table
+    assert "| All | 100.0 | 100.0 | 100.0 | 3 |" in table and "never-seen" not in table
+    assert "2 categories in neither ground truth nor prediction are not listed" in table  # car, never-seen
+    assert "| never-seen | 9 | — |" in format_table(r, CATS, all_categories=True)
+
+
+def test_pred_dir_defaults_to_where_predict_writes(pair, tmp_path):
+    """predictions.json with panoptic/ beside it (pointly predict's layout) is found without
+    --pred-dir; panopticapi's rule (the JSON path without .json) still wins when that folder exists."""
+    import shutil
+
+    _, gj, gd, pj, pd = pair
+    out = tmp_path / "pred"
+    shutil.copytree(pd, out / "panoptic")
+    shutil.copy(pj, out / "predictions.json")
+    assert pq_compute(gj, gd, out / "predictions.json")["All"]["n"] == 3
+    (out / "predictions").mkdir()  # an empty folder named by panopticapi's rule is taken first
+    with pytest.raises(PointlyError, match="not found"):
+        pq_compute(gj, gd, out / "predictions.json")
 
 
 def test_file_errors_are_one_line_pointly_errors(pair):

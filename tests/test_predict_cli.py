@@ -112,7 +112,7 @@ def test_predict_bad_input_exits_2(checkpoint, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert cli_main(["predict", "--checkpoint", str(checkpoint), str(tmp_path / "empty"), "--out",
                      str(tmp_path / "o")]) == 2
-    assert "no images found" in capsys.readouterr().err
+    assert "no images (.jpg" in capsys.readouterr().err
     img = tmp_path / "a.png"
     from PIL import Image
 

@@ -171,7 +171,7 @@ def test_output_is_a_folder(small_panoptic, tmp_path, capsys):
     rc = cli(["simulate", "--panoptic-json", str(js), "--panoptic-dir", str(png), "-o", str(folder),
               "--no-progress"])
     err = capsys.readouterr().err
-    assert rc == 2 and "output path is a folder" in err and len(err.strip().splitlines()) == 1
+    assert rc == 2 and "is a folder, but a file is expected" in err and len(err.strip().splitlines()) == 1
 
 
 def test_error_with_progress_bar_still_one_error_line(small_panoptic, tmp_path, capsys):

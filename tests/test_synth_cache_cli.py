@@ -121,12 +121,12 @@ def test_cli_synth_rerun_smaller_and_out_is_a_file(tmp_path, capsys):
     f = tmp_path / "file"
     f.write_text("x")
     assert main(["data", "synth", "--out", str(f), "--train", "1", "--val", "0"]) == 2
-    assert "is not a folder" in capsys.readouterr().err
+    assert "is a file, but a folder is expected" in capsys.readouterr().err
 
 
 def test_cli_stats_bad_folder(tmp_path, capsys):
     assert main(["data", "stats", str(tmp_path)]) == 2
-    assert "no <split>/panoptic.json" in capsys.readouterr().err
+    assert "no panoptic set found" in capsys.readouterr().err
     os.makedirs(tmp_path / "val" / "panoptic")
     (tmp_path / "val" / "panoptic.json").write_text("{")
     assert main(["data", "stats", str(tmp_path)]) == 2
