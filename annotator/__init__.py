@@ -11,6 +11,8 @@ Modules, one job each:
 * :mod:`~pointly.annotator.preview` — target preview via :mod:`pointly.pointgen.targets`;
 * :mod:`~pointly.annotator.render` — the canvas picture;
 * :mod:`~pointly.annotator.users` — the ``--users`` file and login check;
+* :mod:`~pointly.annotator.guard` — the HTTP guard: uploads refused, request bodies bounded,
+  canvas renders served only to their own user;
 * :mod:`~pointly.annotator.app` — handlers and the Gradio Blocks (``static/`` holds the page
   script for keyboard shortcuts and lossless clicks, and the CSS);
 * :mod:`~pointly.annotator.samples` — the bundled sample images.

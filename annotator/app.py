@@ -11,27 +11,37 @@ that calls the same :class:`AnnotatorApp` method, so the gradio_client tests exe
 path of the browser. UI events use ``trigger_mode="multiple"`` (Gradio would otherwise drop
 clicks that arrive while one is processed) and no concurrency limit, so one user's click never
 waits for another's. The page script sends one user's actions one at a time, in order.
+
+A canvas click carries what its tab shows (image, category, current segment; see
+:class:`~pointly.annotator.store.TabView`), so two tabs of one annotator never redirect each
+other's clicks; a click that carries no such view comes from a page that is not synchronised with
+the server and is refused with a message. The HTTP guard (:mod:`~pointly.annotator.guard`)
+refuses uploads and serves each canvas render only to its own user.
 """
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 import os
+import secrets
 import tempfile
 import threading
-from collections import OrderedDict
+import time
+from collections import OrderedDict, deque
 from pathlib import Path
 from typing import Any
 
 import anyio
 import gradio as gr
+from starlette.middleware import Middleware
 
+from pointly.annotator.guard import Guard
 from pointly.annotator.images import ImageCatalog, ImageSkipped
+from pointly.annotator.journal import check_user_name
 from pointly.annotator.preview import preview_masks, preview_options
 from pointly.annotator.render import DisplayImage, overlay_from_masks, render, write_jpeg
-from pointly.annotator.store import ActionRefused, ProjectStore
+from pointly.annotator.store import ActionRefused, ProjectStore, TabView
 from pointly.annotator.users import make_auth
 from pointly.annotator.timing import PAPER_SECONDS_PER_POINT, POLYGON_SECONDS
 from pointly.pointgen.errors import PointlyError
@@ -47,6 +57,12 @@ SHORTCUTS = [("1 … 9, 0", "pick one of the first ten categories"),
              ("Del", "delete the current segment"),
              ("← / →", "previous / next image"),
              ("T", "toggle the target preview")]
+#: a canvas render stays on disk this long for the browser to fetch it (the newest ones always stay)
+RENDER_KEEP_SECONDS = 120.0
+RENDER_KEEP_NEWEST = 4
+#: the answer to a canvas click that does not say what its tab shows
+NOT_SYNCHRONISED = ("click NOT stored: this page is not synchronised with the server yet; "
+                    "click again")
 
 
 class AnnotatorApp:
@@ -61,8 +77,7 @@ class AnnotatorApp:
         self._displays: OrderedDict[str, DisplayImage] = OrderedDict()
         self._overlays: OrderedDict[tuple, Any] = OrderedDict()
         self._cache_lock = threading.Lock()
-        self._counter = itertools.count()
-        self._last_render: dict[str, list[Path]] = {}
+        self._renders: dict[str, deque[tuple[float, Path]]] = {}
         self.digit_categories = [c["id"] for c in store.categories[:10]]
         self._order_locks: dict[str, asyncio.Lock] = {}
 
@@ -116,10 +131,19 @@ class AnnotatorApp:
     # ------------------------------------------------------------------ actions (shared by UI and API)
     def act(self, user: str, action: str, *args: Any) -> list[str]:
         """Run one store action for ``user``; returns messages (refusals included, never raises
-        for a user's mistake)."""
+        for a user's mistake).
+
+        ``click_display`` takes display pixels ``(x, y)`` and, from the canvas, the clicking tab's
+        :class:`TabView` (the point goes to that tab's image, category and segment)."""
         try:
             if action == "navigate":
                 return self.store.navigate(user, int(args[0]))
+            if action == "click_display" and len(args) == 3:  # a canvas click with its tab's view
+                x, y, view = args
+                if view.image not in self.store.index:
+                    return [f"no image named {view.image!r} in the project"]
+                self.store.click(user, *self.display(view.image).to_original(float(x), float(y)), view)
+                return []
             name, notes = self._current(user)
             if name is None:
                 return notes
@@ -154,7 +178,7 @@ class AnnotatorApp:
             else:  # pragma: no cover - programming error
                 raise RuntimeError(f"unknown action {action!r}")
             return notes
-        except (ActionRefused, PointlyError) as exc:
+        except (ActionRefused, PointlyError, ImageSkipped) as exc:
             return [str(exc)]
         except (ValueError, TypeError, IndexError) as exc:  # a malformed API argument
             return [f"bad argument for {action}: {exc}"]
@@ -222,15 +246,24 @@ class AnnotatorApp:
                     while len(self._overlays) > 16:
                         self._overlays.popitem(last=False)
         rgb = render(d, segs, st["current_segment"], overlay)
-        path = write_jpeg(rgb, self.render_dir / f"{user}-{next(self._counter)}.jpg")
-        old = self._last_render.setdefault(user, [])
-        old.append(path)
-        while len(old) > 6:  # Gradio has copied older renders into its cache long ago
-            try:
-                old.pop(0).unlink()
-            except FileNotFoundError:
-                pass
-        return str(path)
+        return str(self._new_render(user, rgb))
+
+    def _new_render(self, user: str, rgb: Any) -> Path:
+        """Write a render into ``user``'s own folder under a random name; delete old ones.
+
+        The page fetches the file right after the response (Gradio serves the render folder in
+        place, and the HTTP guard serves a user's folder to that user only), so a render is
+        kept :data:`RENDER_KEEP_SECONDS`, and the newest few always.
+        """
+        folder = self.render_dir / check_user_name(user)
+        folder.mkdir(exist_ok=True)
+        path = write_jpeg(rgb, folder / f"{secrets.token_urlsafe(24)}.jpg")
+        now = time.monotonic()
+        kept = self._renders.setdefault(user, deque())
+        kept.append((now, path))
+        while len(kept) > RENDER_KEEP_NEWEST and now - kept[0][0] > RENDER_KEEP_SECONDS:
+            kept.popleft()[1].unlink(missing_ok=True)
+        return path
 
     def status_markdown(self, st: dict) -> str:
         if st["image"] is None:
@@ -266,6 +299,22 @@ def _user(request: Any) -> str:
     return name or DEFAULT_USER
 
 
+def tab_view(shown: Any) -> TabView | None:
+    """The view a canvas click carries: the acknowledged state its tab shows (the JSON of the
+    hidden ``#pointly-ack`` box). None when there is none or it is malformed: the page is not
+    synchronised with the server."""
+    try:
+        d = json.loads(shown) if isinstance(shown, str) and shown else None
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(d, dict) or not isinstance(d.get("image"), str):
+        return None
+    cid, seg = d.get("category_id"), d.get("segment")
+    if not (cid is None or type(cid) is int) or not (seg is None or isinstance(seg, str)):
+        return None
+    return TabView(d["image"], cid, seg)
+
+
 def build_blocks(app: AnnotatorApp):
     """The Gradio Blocks of the annotator (launch it with :func:`launch`)."""
     store = app.store
@@ -274,6 +323,9 @@ def build_blocks(app: AnnotatorApp):
                           for i, cid in enumerate(app.digit_categories))
     shortcuts = "\n".join(f"| {k} | {v} |" for k, v in SHORTCUTS)
 
+    # renders are served in place from their per-user folders (the guard checks the owner),
+    # never copied into Gradio's shared cache
+    gr.set_static_paths([app.render_dir])
     with gr.Blocks(title="pointly annotator", analytics_enabled=False, delete_cache=(600, 1200)) as demo:
         with gr.Row():
             with gr.Column(scale=4):
@@ -302,6 +354,8 @@ def build_blocks(app: AnnotatorApp):
                 digits = [gr.Button(f"digit {(i + 1) % 10}", elem_id=f"pointly-digit-{(i + 1) % 10}",
                                     visible="hidden") for i in range(10)]
 
+        # the acknowledged state (ack) is the last output of every event: the page script reads it
+        # from each response as what its tab shows (static/annotator.js)
         outputs = [canvas, status, segments, category, info, ack]
 
         def view(user: str, messages: list[str]):
@@ -310,7 +364,7 @@ def build_blocks(app: AnnotatorApp):
             path = app.canvas(user, st)
             ack_text = json.dumps({"image": st["image"], "points": st["points_on_image"],
                                    "segment": st["current_segment"], "category": st["category"],
-                                   "preview": st["preview"]})
+                                   "category_id": st["category_id"], "preview": st["preview"]})
             return (path, app.status_markdown(st),
                     gr.update(choices=app.segment_choices(st), value=st["current_segment"]),
                     gr.update(value=st["category_id"]), app.info_markdown(st), ack_text)
@@ -321,12 +375,16 @@ def build_blocks(app: AnnotatorApp):
                 return await app.in_order(user, lambda: view(user, app.act(user, action, *args)))
             return handler
 
-        async def on_select(evt: gr.SelectData, request: gr.Request):
+        async def on_select(shown: str, evt: gr.SelectData, request: gr.Request):
+            """A canvas click; ``shown`` is what the clicking tab shows (its acknowledged state)."""
             user = _user(request)
+            tab = tab_view(shown)
+            if tab is None:
+                return await app.in_order(user, lambda: view(user, [NOT_SYNCHRONISED]))
             if not evt.index or len(evt.index) != 2:
                 return await app.in_order(user, lambda: view(user, ["click inside the image"]))
             x, y = evt.index[0], evt.index[1]
-            return await app.in_order(user, lambda: view(user, app.act(user, "click_display", x, y)))
+            return await app.in_order(user, lambda: view(user, app.act(user, "click_display", x, y, tab)))
 
         async def on_category(value, request: gr.Request):
             user = _user(request)
@@ -343,7 +401,10 @@ def build_blocks(app: AnnotatorApp):
         # must not drop a repeated key (N N, Del Del) whose previous result is still being shown.
         common = dict(outputs=outputs, concurrency_limit=None, show_progress="hidden", queue=False,
                       api_visibility="private", trigger_mode="multiple")
-        canvas.select(on_select, None, **common)
+        # the page script's view of this tab, taken when the click is sent (Gradio's copy of the
+        # ack box can lag one response behind); the box's own value without the script
+        canvas.select(on_select, ack, js="(shown) => [window.pointlyShown ? window.pointlyShown() : shown]",
+                      **common)
         category.input(on_category, category, **common)
         segments.input(on_segment, segments, **common)
         b_new.click(ui("new"), None, **common)
@@ -438,11 +499,13 @@ def launch(app: AnnotatorApp, *, host: str = "127.0.0.1", port: int = 7860,
     demo.queue(default_concurrency_limit=None)
     app.store.start_flusher()
     css = (STATIC / "app.css").read_text(encoding="utf-8")
+    guard = Middleware(Guard, renders=app.render_dir, default_user=DEFAULT_USER)
     try:
         return demo.launch(server_name=host, server_port=port, auth=make_auth(users) if users else None,
                            auth_message="pointly annotator: log in with your annotator name",
                            prevent_thread_lock=not block, show_error=True, quiet=True,
-                           head=page_head(), css=css, footer_links=["api"], ssr_mode=False)
+                           head=page_head(), css=css, footer_links=["api"], ssr_mode=False,
+                           app_kwargs={"middleware": [guard]})
     except OSError as exc:
         if "empty port" in str(exc) or "address already in use" in str(exc).lower():
             raise PointlyError(f"port {port} on {host} is in use", fix="pass another --port") from None

@@ -12,6 +12,10 @@ then appends the event to the user's journal (durable when it returns), then app
 in-memory state, and only then returns, so whatever the UI shows is on disk. Replaying the
 journals at start-up rebuilds exactly that state, including where each annotator was.
 
+Every point remembers who clicked it (the journal it came from), so a point that annotator B adds
+to a stuff region A started counts for B: in the per-user points and seconds, and in the segment's
+``annotators`` list.
+
 Concurrency: each annotator has a lock (its journal is written in order); the shared state has a
 short lock that is never held during disk I/O, so one user's fsync does not delay another
 user's click. Two annotators never write the same image: opening an image takes it; an image
@@ -78,6 +82,20 @@ class ImageState:
 
     def live_segments(self) -> list[Segment]:
         return [s for s in self.segments.values() if s.points]
+
+
+@dataclass(frozen=True)
+class TabView:
+    """What one browser tab shows: the image, the category and the current segment.
+
+    One annotator may have several tabs open; the user's state on the server follows whichever
+    tab acted last. A click from a tab carries its view, so the point goes where that tab said it
+    would go (its image, its category, its current segment), not where another tab moved since.
+    """
+
+    image: str
+    category_id: int | None
+    segment: str | None
 
 
 @dataclass
@@ -358,24 +376,40 @@ class ProjectStore:
             self._user(user)
             self._commit(user, {"type": "new"})
 
-    def click(self, user: str, x: int, y: int) -> dict:
+    def click(self, user: str, x: int, y: int, view: TabView | None = None) -> dict:
         """Add the point (x, y) (original-image pixel indices) to the current segment.
+
+        With ``view`` (what the clicking tab shows) the point goes to that image, category and
+        segment, whatever another tab of the same annotator did since; the view's image is
+        opened first when the annotator has moved on from it (refused when someone else took
+        it). Without ``view`` the annotator's state on the server decides (API clients).
 
         Returns the journal event (the acknowledgement). Raises :class:`ActionRefused` when no
         category is picked or the point lies outside the image.
         """
+        if view is not None:
+            u = self._user(user)
+            with self._state:
+                moved = u.image != view.image or self.holder.get(view.image) != user
+            if moved:
+                self.open(user, view.image)
         with self._user_lock(user):
             with self._state:
                 img = self._held_image(user)
                 u = self.users[user]
+                if view is not None and img.name != view.image:
+                    raise ActionRefused(f"{view.image} is no longer open; click again")
+                category_id, segment = (view.category_id, view.segment) if view else (u.category_id, u.segment)
                 entry = self.catalog.entry(img.name)
                 x, y = int(x), int(y)
                 if not (0 <= x < entry.width and 0 <= y < entry.height):
                     raise ActionRefused(f"point ({x}, {y}) is outside the {entry.width}x{entry.height} image")
-                if u.category_id is None:
+                if category_id is None:
                     raise ActionRefused("pick a category first (digit keys or the search box)")
-                cat = self.cat_by_id[u.category_id]
-                cur = img.segments.get(u.segment) if u.segment else None
+                if category_id not in self.cat_by_id:
+                    raise ActionRefused(f"unknown category id {category_id}")
+                cat = self.cat_by_id[category_id]
+                cur = img.segments.get(segment) if segment else None
                 if not cat["isthing"]:
                     stuff = next((s for s in img.live_segments() if s.category_id == cat["id"]), None)
                     sid = stuff.sid if stuff else (cur.sid if cur is not None and cur.category_id == cat["id"]
@@ -437,40 +471,62 @@ class ProjectStore:
             return [Segment(s.sid, s.category_id, s.isthing, list(s.points))
                     for s in self.images[name].live_segments()]
 
-    def _measured(self, name: str) -> tuple[Measured, list[dict], list[str]]:
-        """Measured time of one image (cached per image state): result, annotations, segment ids."""
+    def _measured(self, name: str) -> tuple[Measured, list[tuple[str, str, int]]]:
+        """Measured time of one image (cached per image state) and what each part of it is:
+        ``(segment id, clicker, points)`` per annotation id 1, 2, ... of the timing document.
+
+        The timing document has one annotation per segment *and clicker*, so the seconds of each
+        point go to whoever clicked it; the image's total is the same as for the exported points
+        JSON (each point is charged the gap since the previous point of its image, whatever
+        annotation it belongs to).
+        """
         with self._state:
             img = self.images[name]
             hit = self._timing_cache.get(name)
             if hit is not None and hit[0] == img.version:
-                return hit[1], hit[2], hit[3]
+                return hit[1], hit[2]
             entry = self.catalog.entry(name)
-            anns, sids = self._image_annotations(name, 1)
+            segs = img.live_segments()
+            t0 = img.first_open if img.first_open is not None else min(
+                (p.t for s in segs for p in s.points), default=0.0)
+            times: dict[tuple[str, str], list[float]] = {}
+            category: dict[str, int] = {}
+            for seg in segs:
+                category[seg.sid] = seg.category_id
+                for p in seg.points:
+                    times.setdefault((seg.sid, p.user), []).append(round(max(0.0, p.t - t0), 3))
             version = img.version
+        parts = [(sid, user, len(ts)) for (sid, user), ts in times.items()]
+        anns = [{"id": k + 1, "image_id": 1, "category_id": category[sid], "point_times": sorted(ts)}
+                for k, ((sid, _), ts) in enumerate(times.items())]
         doc = {"images": [{"id": 1, "file_name": name, "width": entry.width, "height": entry.height}],
                "categories": self.categories, "annotations": anns}
         m = measure(doc, self.idle_cutoff)
         with self._state:
-            self._timing_cache[name] = (version, m, anns, sids)
-        return m, anns, sids
+            self._timing_cache[name] = (version, m, parts)
+        return m, parts
 
     def image_timing(self, name: str) -> tuple[Measured, dict[str, float]]:
         """Measured active time of image ``name`` and its seconds per segment id."""
-        m, anns, sids = self._measured(name)
-        return m, {sid: m.per_annotation.get(a["id"], 0.0) for a, sid in zip(anns, sids)}
+        m, parts = self._measured(name)
+        per_segment: dict[str, float] = {}
+        for k, (sid, _, _) in enumerate(parts):
+            per_segment[sid] = per_segment.get(sid, 0.0) + m.per_annotation.get(k + 1, 0.0)
+        return m, per_segment
 
     def user_timing(self, user: str) -> tuple[float, int]:
-        """Active seconds and timed points of the segments ``user`` created, over all images."""
+        """Active seconds and timed points of the points ``user`` clicked, over all images
+        (in any segment, also in a stuff region another annotator started)."""
         secs, n = 0.0, 0
         with self._state:
             names = [name for name, img in self.images.items()
-                     if any(s.points and s.points[0].user == user for s in img.segments.values())]
+                     if any(p.user == user for s in img.segments.values() for p in s.points)]
         for name in names:
-            m, anns, _ = self._measured(name)
-            for a in anns:
-                if a["annotators"][0] == user:
-                    secs += m.per_annotation.get(a["id"], 0.0)
-                    n += len(a["point_coords"])
+            m, parts = self._measured(name)
+            for k, (_, clicker, count) in enumerate(parts):
+                if clicker == user:
+                    secs += m.per_annotation.get(k + 1, 0.0)
+                    n += count
         return secs, n
 
     def progress(self) -> tuple[int, int]:
@@ -480,13 +536,12 @@ class ProjectStore:
             total = sum(1 for e in self.catalog.entries if e.problem is None)
         return done, total
 
-    def _image_annotations(self, name: str, image_id: int, first_id: int = 1
-                           ) -> tuple[list[dict], list[str]]:
-        """The points-JSON annotations of one image (segments by first point) and their ids."""
+    def _image_annotations(self, name: str, image_id: int, first_id: int = 1) -> list[dict]:
+        """The points-JSON annotations of one image (segments by first point)."""
         img = self.images[name]
         segs = sorted(img.live_segments(), key=lambda s: min(p.t for p in s.points))
         if not segs:
-            return [], []
+            return []
         t0 = img.first_open if img.first_open is not None else min(p.t for s in segs for p in s.points)
         anns = []
         for seg in segs:
@@ -501,7 +556,7 @@ class ProjectStore:
                          "bbox": points_bbox(coords),
                          # who clicked: the segment's creator first, then any other annotator
                          "annotators": sorted(set(users), key=users.index)})
-        return anns, [s.sid for s in segs]
+        return anns
 
     def to_document(self) -> dict:
         """The project's points JSON (annotated images only), deterministic for a given state."""
@@ -509,7 +564,7 @@ class ProjectStore:
             images, anns = [], []
             for name in self.names:
                 image_id = self.image_ids[name]
-                part, _ = self._image_annotations(name, image_id, len(anns) + 1)
+                part = self._image_annotations(name, image_id, len(anns) + 1)
                 if not part:
                     continue
                 e = self.catalog.entry(name)

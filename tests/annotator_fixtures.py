@@ -67,13 +67,17 @@ def free_port() -> int:
 
 
 class Server:
-    """``pointly annotate`` in a subprocess on a free localhost port."""
+    """``pointly annotate`` in a subprocess on a free localhost port (or ``port``: a restart on
+    the port of a killed server). ``gradio_tmp`` is the server's ``GRADIO_TEMP_DIR`` (Gradio's
+    upload folder and cache), a fresh folder next to the project unless given."""
 
     def __init__(self, images: Path, project: Path, *, users_file: Path | None = None,
-                 extra: list[str] | None = None, log: Path | None = None) -> None:
+                 extra: list[str] | None = None, log: Path | None = None, port: int | None = None,
+                 gradio_tmp: Path | None = None) -> None:
         self.images, self.project, self.users_file = images, project, users_file
         self.extra = extra or []
-        self.port = free_port()
+        self.port = port or free_port()
+        self.gradio_tmp = gradio_tmp or project.parent / f"gradio-tmp-{self.port}"
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = log or project.parent / f"server-{self.port}.log"
         self.proc: subprocess.Popen | None = None
@@ -84,7 +88,8 @@ class Server:
                *self.extra]
         if self.users_file:
             cmd += ["--users", str(self.users_file)]
-        env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
+        env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1",
+                   GRADIO_TEMP_DIR=str(self.gradio_tmp))
         self._fh = open(self.log, "ab")
         self.proc = subprocess.Popen(cmd, stdout=self._fh, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
@@ -125,6 +130,17 @@ class Server:
 def write_users(path: Path) -> Path:
     path.write_text("".join(f"{u}:{p}\n" for u, p in USERS.items()))
     return path
+
+
+def wait_clicks(project: Path, n: int, user: str | None = None, timeout: float = 20.0) -> list[dict]:
+    """The click events of the journals once there are ``n`` (AssertionError after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        clicks = journal_clicks(project, user)
+        if len(clicks) >= n:
+            return clicks
+        assert time.monotonic() < deadline, f"waited for {n} clicks, journals hold {len(clicks)}: {clicks}"
+        time.sleep(0.05)
 
 
 def journal_clicks(project: Path, user: str | None = None) -> list[dict]:

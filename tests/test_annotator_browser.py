@@ -1,18 +1,23 @@
 """Browser tests of the annotator in real Chromium (Debian ``chromium``, headless, Playwright).
 
 Clicks at known pixels (checked against the journal within the display-scale tolerance),
-keyboard shortcuts, refresh, SIGKILL of the server mid-session, two annotators at once.
+keyboard shortcuts, refresh, SIGKILL of the server mid-session, two annotators at once; the
+guards: uploads refused, renders private, per-tab state, per-clicker credit, visible refusal of
+clicks made while the page is not synchronised.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+import re
 import time
+import urllib.parse
 
 import pytest
 
-from annotator_fixtures import CHROMIUM, CHROMIUM_ARGS, USERS, Server, journal_clicks, make_images, write_users
+from annotator_fixtures import (CHROMIUM, CHROMIUM_ARGS, USERS, Server, journal_clicks, make_images, wait_clicks,
+                                write_users)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -307,3 +312,253 @@ def test_two_annotators_in_two_browser_contexts(browser, shared):
     finally:
         ctx_a.close()
         ctx_b.close()
+
+
+# ---------------------------------------------------------------------- the guards of the annotator
+@pytest.fixture(scope="module")
+def solo(tmp_path_factory):
+    """One server without login (user ``local``), for the upload and the two-tab tests."""
+    root = tmp_path_factory.mktemp("annot_solo")
+    srv = Server(make_images(root / "images"), root / "project").start()
+    yield srv
+    srv.stop()
+
+
+def log_in(browser, srv, user: str | None):
+    """A fresh browser context and page with the annotator open (as ``user``, or without login)."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 950})
+    page = ctx.new_page()
+    return ctx, page, open_app(page, srv.url, user)
+
+
+# A multipart upload from the page itself (its cookies, its origin), as Gradio's upload would send it.
+UPLOAD = """async ([size, name]) => {
+  const form = new FormData();
+  form.append("files", new Blob([new Uint8Array(size).fill(65)]), name);
+  const r = await fetch("gradio_api/upload", { method: "POST", body: form });
+  return [r.status, await r.text()];
+}"""
+# A plain (not multipart) POST with a large body to the route of every UI event.
+BIG_POST = """async (size) => {
+  const r = await fetch("gradio_api/run/predict", { method: "POST",
+    headers: { "Content-Type": "application/json" }, body: " ".repeat(size) });
+  return r.status;
+}"""
+
+
+def test_uploads_are_refused_with_and_without_login(browser, shared, solo):
+    for srv, user in [(solo, None), (shared, "alice")]:
+        ctx, page, shown = log_in(browser, srv, user)
+        try:
+            for size in (1024, 4 << 20):
+                name = f"probe-{user}-{size}.bin"
+                status, text = page.evaluate(UPLOAD, [size, name])
+                assert status in (403, 413), (srv.users_file, size, status, text)
+                stored = [p for p in srv.gradio_tmp.rglob("*") if p.is_file()
+                          and (p.name == name or p.stat().st_size == size)]
+                assert stored == [], stored
+            # not multipart: the upload route is refused all the same, and large bodies anywhere
+            raw = page.evaluate("async () => (await fetch('gradio_api/upload', {method: 'POST', "
+                                "headers: {'Content-Type': 'application/octet-stream'}, body: 'x'})).status")
+            assert raw == 403
+            assert page.evaluate(BIG_POST, 4 << 20) == 413
+            # the app itself still works: a key action is answered
+            page.keyboard.press("t")
+            wait_ack(page, f"a.preview === {json.dumps(not shown['preview'])}")
+        finally:
+            ctx.close()
+
+
+def test_canvas_renders_are_served_only_to_their_user(browser, shared):
+    (ctx_a, pa, shown), (ctx_b, pb, _) = log_in(browser, shared, "alice"), log_in(browser, shared, "bob")
+    anonymous = browser.new_context()
+    try:
+        src_a = pa.locator("#pointly-canvas img").first.evaluate("e => e.src")
+        src_b = pb.locator("#pointly-canvas img").first.evaluate("e => e.src")
+        own_a, own_b = ctx_a.request.get(src_a), ctx_b.request.get(src_b)
+        assert own_a.status == own_b.status == 200
+        assert own_a.body()[:2] == own_b.body()[:2] == b"\xff\xd8"  # JPEG renders
+        assert ctx_b.request.get(src_a).status in (403, 404)  # bob cannot fetch alice's render
+        assert ctx_a.request.get(src_b).status in (403, 404)
+        assert anonymous.request.get(src_a).status in (401, 403, 404)
+        # names are random, not the user and a counter; every render gets a new one
+        names = [urllib.parse.unquote(s).rsplit("/", 1)[-1] for s in (src_a, src_b)]
+        assert all("alice" not in n and "bob" not in n and len(n) >= 32 for n in names), names
+        pa.keyboard.press("t")  # a new render of the same image
+        wait_ack(pa, f"a.preview === {json.dumps(not shown['preview'])}")
+        pa.wait_for_function(f"() => document.querySelector('#pointly-canvas img').src !== {json.dumps(src_a)}")
+        assert pa.locator("#pointly-canvas img").first.evaluate("e => e.src") != src_a
+    finally:
+        for c in (ctx_a, ctx_b, anonymous):
+            c.close()
+
+
+def test_each_tab_stores_clicks_with_what_it_shows(browser, solo):
+    """One annotator, two tabs: a category picked (or an image opened) in tab B does not change
+    where tab A's clicks go; each click is stored with the image, category and segment of its tab."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 950})
+    try:
+        pa, pb = ctx.new_page(), ctx.new_page()
+        assert open_app(pa, solo.url)["image"] == open_app(pb, solo.url)["image"] == "a_scene.png"
+        n0 = len(journal_clicks(solo.project))
+        pa.keyboard.press("1")  # disc in tab A
+        wait_ack(pa, "a.category === 'disc'")
+        pb.keyboard.press("7")  # sky in tab B, after A's pick
+        wait_ack(pb, "a.category === 'sky'")
+        assert ack(pa)["category"] == "disc"  # tab A still shows disc
+        ca, cb = Canvas(pa, 640), Canvas(pb, 640)
+        ca.click(190, 240)  # inside the disc
+        wait_clicks(solo.project, n0 + 1)
+        cb.click(600, 20)  # sky
+        wait_clicks(solo.project, n0 + 2)
+        ca.click(200, 250)  # tab A again: its disc instance
+        clicks = wait_clicks(solo.project, n0 + 3)[n0:]
+        assert [c["category_id"] for c in clicks] == [1, 7, 1], clicks  # 1 disc, 7 sky
+        assert clicks[0]["segment"] == clicks[2]["segment"] != clicks[1]["segment"]
+        wait_ack(pa, "a.category === 'disc' && a.points === 3")
+        assert ack(pb)["category"] == "sky"
+        # tab B moves on to the next image; tab A still shows a_scene, and its click goes there
+        pb.keyboard.press("ArrowRight")
+        wait_ack(pb, "a.image === 'b_scene.png'")
+        ca.click(180, 230)
+        last = wait_clicks(solo.project, n0 + 4)[-1]
+        assert (last["image"], last["category_id"], last["segment"]) == ("a_scene.png", 1, clicks[0]["segment"])
+        wait_ack(pa, "a.image === 'a_scene.png' && a.points === 4")
+    finally:
+        ctx.close()
+
+
+def info_seconds(page, user: str, points: int) -> float:
+    """The active seconds of the "You (user): N points in S s" line of the progress panel, once
+    it shows ``points`` points (AssertionError with the panel's text otherwise)."""
+    line = f"You ({user}): {points} points in "
+    try:
+        page.wait_for_function(f"() => document.querySelector('#pointly-info').innerText.includes({json.dumps(line)})",
+                               timeout=10000)
+    except sync_api.TimeoutError:
+        raise AssertionError(page.locator("#pointly-info").inner_text()) from None
+    text = page.locator("#pointly-info").inner_text()
+    return float(re.search(re.escape(line) + r"([\d.]+) s active", text).group(1))
+
+
+def credited_seconds(project, image: str, idle_cutoff: float = 60.0) -> dict[str, float]:
+    """Active seconds per clicker on ``image``, straight from the journals: each point is charged
+    the gap since the previous point of the image (or since the image was first opened), gaps
+    over the idle cut-off are left out."""
+    events = [e for u in ("alice", "bob") if (project / "journal" / f"{u}.jsonl").exists()
+              for e in journal_events(project, u) if e.get("image") == image]
+    prev = min(e["t"] for e in events if e["type"] == "open")
+    out: dict[str, float] = {}
+    for e in sorted((e for e in events if e["type"] == "click"), key=lambda e: e["t"]):
+        gap, prev = e["t"] - prev, e["t"]
+        if gap <= idle_cutoff:
+            out[e["user"]] = out.get(e["user"], 0.0) + gap
+    return out
+
+
+def test_points_in_a_stuff_region_count_for_who_clicked_them(browser, tmp_path):
+    """Bob adds points to the sky region Alice started: they are Bob's points and seconds."""
+    images = make_images(tmp_path / "images")
+    srv = Server(images, tmp_path / "project", users_file=write_users(tmp_path / "users.txt")).start()
+    ctx_a = ctx_b = None
+    try:
+        ctx_a, pa, sa = log_in(browser, srv, "alice")
+        assert sa["image"] == "a_scene.png"
+        pa.keyboard.press("7")  # sky (stuff)
+        wait_ack(pa, "a.category === 'sky'")
+        ca = Canvas(pa, 640)
+        for k in range(3):
+            ca.click(40 + 60 * k, 30)
+            time.sleep(0.3)
+        wait_clicks(srv.project, 3, "alice")
+        pa.keyboard.press("ArrowRight")  # alice moves on; a_scene is free again
+        wait_ack(pa, "a.image === 'b_scene.png'")
+        ctx_b, pb, sb = log_in(browser, srv, "bob")
+        assert sb["image"] == "a_scene.png"
+        pb.keyboard.press("7")  # sky: the region alice started on this image
+        wait_ack(pb, "a.category === 'sky'")
+        cb = Canvas(pb, 640)
+        for k in range(5):
+            cb.click(300 + 50 * k, 50)
+            time.sleep(0.3)
+        bob = wait_clicks(srv.project, 5, "bob")
+        alice = journal_clicks(srv.project, "alice")
+        assert {e["segment"] for e in alice + bob} == {alice[0]["segment"]}  # one sky region
+        wait_ack(pb, "a.points === 8")
+        expected = credited_seconds(srv.project, "a_scene.png")
+        assert info_seconds(pb, "bob", 5) == pytest.approx(expected["bob"], abs=0.06), expected
+        pa.reload()  # alice's panel: only her own 3 points and their seconds
+        pa.wait_for_selector("#pointly-canvas img", timeout=30000)
+        wait_ack(pa, "a.image === 'b_scene.png'")
+        assert info_seconds(pa, "alice", 3) == pytest.approx(expected["alice"], abs=0.06), expected
+        segment = pb.locator("#pointly-segments label").all_inner_texts()
+        assert len(segment) == 1 and "sky" in segment[0] and "8/20 pts" in segment[0]
+    finally:
+        for c in (ctx_a, ctx_b):
+            if c is not None:
+                c.close()
+        srv.stop()
+
+
+def reported_not_stored(console: list[str]) -> int:
+    """How many clicks the page reported as not stored (its console lines, across reloads)."""
+    n = 0
+    for line in console:
+        if line.startswith("pointly: Your click was NOT stored"):
+            n += 1
+        elif m := re.match(r"pointly: (\d+) clicks? made before the page reloaded (?:was|were) NOT stored", line):
+            n += int(m.group(1))
+    return n
+
+
+def test_click_while_not_synchronised_is_refused_visibly(browser, tmp_path):
+    """Clicks made while the server is down or restarting, before the page has re-synchronised,
+    are reported on the page as not stored (never dropped silently); after the resync clicks work."""
+    images = make_images(tmp_path / "images")
+    project = tmp_path / "project"
+    srv = Server(images, project).start()
+    srv2 = None
+    page = browser.new_page(viewport={"width": 1400, "height": 950})
+    console: list[str] = []
+    page.on("console", lambda m: console.append(m.text))
+    alert = page.locator("#pointly-alert")
+    try:
+        open_app(page, srv.url)
+        page.keyboard.press("1")
+        wait_ack(page, "a.category === 'disc'")
+        canvas = Canvas(page, 640)
+        canvas.click(100, 100)
+        wait_ack(page, "a.points === 1")
+        page.evaluate("() => { window.__beforeRestart = true; }")  # gone once the page reloaded
+        srv.kill9()
+        canvas.click(150, 100)  # the server is down
+        alert.wait_for(state="visible", timeout=10000)
+        assert "NOT stored" in alert.inner_text() and "click again" in alert.inner_text().lower()
+        # the server is back, but this page is not re-synchronised yet (Gradio reloads it once it
+        # sees the server again; hold that back so the clicks surely fall into the gap)
+        page.route("**/gradio_api/app_id*", lambda route: route.abort())
+        srv2 = Server(images, project, port=srv.port).start()
+        canvas.click(200, 100)
+        canvas.click(250, 100)
+        page.wait_for_function("() => window.pointlyNotStored >= 3", timeout=15000)
+        assert alert.is_visible() and "NOT stored" in alert.inner_text()
+        canvas.click(300, 100)  # reported on this page or, if it reloads first, on the new one
+        with page.expect_navigation(timeout=30000):  # Gradio reloads the page: re-synchronised
+            page.unroute("**/gradio_api/app_id*")
+        page.wait_for_selector("#pointly-canvas img", timeout=30000)
+        assert page.evaluate("() => window.__beforeRestart") is None
+        a = wait_ack(page, "a.image === 'a_scene.png'")
+        assert a["points"] == 1 and len(journal_clicks(project)) == 1  # none of the four was stored...
+        deadline = time.monotonic() + 10
+        while reported_not_stored(console) < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert reported_not_stored(console) == 4, console  # ...and each one was reported
+        Canvas(page, 640).click(350, 100)  # re-synchronised: clicks are stored again
+        wait_clicks(project, 2)
+        wait_ack(page, "a.points === 2")
+        assert not alert.is_visible()
+    finally:
+        page.close()
+        srv.stop()
+        if srv2 is not None:
+            srv2.stop()

@@ -12,7 +12,7 @@ from pointly.annotator.app import AnnotatorApp
 from pointly.annotator.users import load_users, make_auth
 from pointly.annotator.images import ImageCatalog
 from pointly.annotator.journal import Journal, read_events
-from pointly.annotator.store import ActionRefused, ProjectStore
+from pointly.annotator.store import ActionRefused, ProjectStore, TabView
 from pointly.data.categories import load_categories
 from pointly.pointgen.errors import PointlyError
 from pointly.pointgen.formats import load_points, validate_points
@@ -255,3 +255,57 @@ def test_users_file_and_auth(tmp_path):
     p.write_text("../x:pw\n")
     with pytest.raises(PointlyError, match="invalid user name"):
         load_users(p)
+
+
+def test_a_click_with_its_tabs_view_goes_where_that_tab_shows(images, tmp_path):
+    """Two tabs of one annotator: the server state follows the last tab that acted, but a click
+    that carries its tab's view uses that tab's image, category and segment."""
+    st = new_store(images, tmp_path / "p")
+    st.ensure_open("ann")
+    st.pick_category("ann", 7)  # tab B picked sky; tab A still shows disc and no segment
+    ev = st.click("ann", 100, 100, TabView("a_scene.png", 1, None))
+    assert (ev["category_id"], ev["segment"]) == (1, "ann-1")
+    st.pick_category("ann", 7)
+    assert st.click("ann", 600, 10)["category_id"] == 7  # tab B (no view: the server state)
+    ev = st.click("ann", 110, 100, TabView("a_scene.png", 1, "ann-1"))  # tab A continues its disc
+    assert (ev["category_id"], ev["segment"]) == (1, "ann-1")
+    st.navigate("ann", +1)  # tab B moves on; tab A still shows a_scene
+    ev = st.click("ann", 120, 100, TabView("a_scene.png", 1, "ann-1"))
+    assert (ev["image"], ev["segment"]) == ("a_scene.png", "ann-1")
+    assert st.user_state("ann").image == "a_scene.png"  # the clicking tab's image is open again
+    st.ensure_open("other")  # another annotator takes b_scene; a tab showing it is refused
+    with pytest.raises(ActionRefused, match="being annotated by other"):
+        st.click("ann", 5, 5, TabView("b_scene.png", 1, None))
+    with pytest.raises(ActionRefused, match="pick a category"):
+        st.click("ann", 5, 5, TabView("a_scene.png", None, None))
+    with pytest.raises(ActionRefused, match="unknown category"):
+        st.click("ann", 5, 5, TabView("a_scene.png", 999, None))
+    assert [len(s.points) for s in st.snapshot("a_scene.png")] == [3, 1]
+
+
+def test_points_count_for_who_clicked_them_also_after_replay(images, tmp_path):
+    """Bob's points in the sky region Alice started are Bob's: points and seconds per clicker."""
+    clock = Clock()
+    st = new_store(images, tmp_path / "p", clock)
+    st.ensure_open("alice")  # opened at t = 1000
+    st.pick_category("alice", 7)
+    for dt in (2.0, 3.0):
+        clock.tick(dt)
+        st.click("alice", 10, 10)
+    st.navigate("alice", +1)  # a_scene is free again
+    clock.tick(4.0)
+    assert st.ensure_open("bob") == "a_scene.png"
+    st.pick_category("bob", 7)  # the existing sky region
+    for dt in (1.0, 1.5, 100.0, 0.5):  # the 100 s gap is a break (idle cut-off 60 s)
+        clock.tick(dt)
+        st.click("bob", 20, 20)
+    [sky] = st.snapshot("a_scene.png")
+    assert [p.user for p in sky.points] == ["alice"] * 2 + ["bob"] * 4
+    # alice: 2 + 3 s; bob: (4 + 1) + 1.5 + 0.5 s (his first point waited since alice's last one)
+    expected = {"alice": (pytest.approx(5.0), 2), "bob": (pytest.approx(7.0), 4)}
+    assert {u: st.user_timing(u) for u in expected} == expected
+    m, per_segment = st.image_timing("a_scene.png")
+    assert m.seconds == pytest.approx(12.0) and per_segment == {sky.sid: pytest.approx(12.0)}
+    assert st.to_document()["annotations"][0]["annotators"] == ["alice", "bob"]
+    st2 = new_store(images, tmp_path / "p", clock)  # the same credit from the journals alone
+    assert {u: st2.user_timing(u) for u in expected} == expected

@@ -4,7 +4,7 @@
  * would otherwise send a key action and the canvas click right after it as two concurrent HTTP
  * requests, which can arrive (and be applied) the other way round: N then a fast click put the
  * point in the OLD instance. So every state-changing action of the page goes through one queue
- * and is sent only after the previous one was acknowledged (its HTTP response arrived, i.e. the
+ * and is sent only after the previous one was acknowledged (its HTTP response was read, i.e. the
  * server has applied and journaled it):
  *   - keys (digits, N, Z, Ctrl+Z, Del, arrows, T) and trusted mouse clicks on the pointly
  *     buttons are queued as "press" actions and replayed as a click on the button in turn;
@@ -32,7 +32,21 @@
  * <img> when it is its turn and the image is ready (every render of an image has the same size,
  * so the position maps to the same pixel); the browser's own click on the canvas is then
  * suppressed. A click outside the drawn picture (which Gradio ignores) is dropped at its turn.
- * Taking the click on mousedown also saves the press duration. */
+ * Taking the click on mousedown also saves the press duration.
+ *
+ * What the tab shows. Every action response carries the acknowledged state (the JSON of the
+ * hidden #pointly-ack box, the last output of every event). The queue releases an action only
+ * after that response was read, and keeps its state as what this tab shows; a canvas click sends
+ * it along (window.pointlyShown, called by the click event's js), so the server stores the point
+ * on the image, category and segment this tab shows, even when another tab of the same annotator
+ * changed them since.
+ *
+ * Refusals are visible. A click, key or choice is stored only when the server answers it. When
+ * its request fails (server unreachable, restarting, login lost), is answered with an error, or
+ * is never sent (Gradio sends nothing while it has lost the connection), the page shows a notice
+ * (#pointly-alert) that it was NOT stored and must be made again; clicks still waiting when the
+ * page is reloaded (Gradio reloads it once the server is back) are reported on the new page. The
+ * notice goes away with the next click the server stores. */
 (function () {
   const KEYS = {
     "n": "pointly-new", "N": "pointly-new",
@@ -51,6 +65,14 @@
   window.pointlyHeldClicks = 0;  // clicks that had to wait (queue busy or image loading); diagnostics
   window.pointlyAcked = 0;       // actions acknowledged by the server (diagnostics, tests)
   window.pointlyDropped = 0;     // canvas clicks outside the drawn picture (Gradio ignores those)
+  window.pointlyNotStored = 0;   // clicks and key actions reported as not stored (diagnostics, tests)
+  let shown = null;        // the acknowledged state this tab shows (parsed #pointly-ack JSON)
+  window.pointlyShown = function () { return shown ? JSON.stringify(shown) : ""; };
+  const UNSENT_KEY = "pointly-unsent-clicks";
+  const COME_BACK = "Click again once the canvas is back (the page reloads by itself when the server returns).";
+  // the user's actions whose loss is reported ("request": the page's own requests, e.g. its load)
+  const WHAT = { click: "Your click was", press: "Your key or button action was",
+                 expect: "Your category or segment choice was" };
 
   function button(id) {
     let el = document.getElementById(id);
@@ -81,13 +103,86 @@
     queue.push(action);
     pump();
   }
-  function acknowledged(action) {
+  function finish(action, stored, why, advice) {
     if (inFlight !== action) return;
     clearTimeout(action.timer);
     if (awaiting === action) awaiting = null;
     inFlight = null;
-    window.pointlyAcked += 1;
+    if (stored) {
+      window.pointlyAcked += 1;
+      if (action.kind === "click") clearNotice();
+    } else if (WHAT[action.kind]) {
+      notStored(WHAT[action.kind] + " NOT stored: this page is not synchronised with the server (" +
+                why + "). " + (advice || COME_BACK));
+    }
     pump();
+  }
+  // the server's answer: the action is done once its response was read (its state is what the
+  // tab shows from now on); a failed request or an error answer means it was not stored. (A
+  // response that arrives but whose body breaks off was applied: the server answers only after
+  // the action was journaled.)
+  function settle(action, sent) {
+    sent.then(function (response) {
+      if (response.status === 401 || response.status === 403) {
+        finish(action, false, "it no longer knows your login, e.g. after a restart",
+               "Reload the page, log in and click again.");
+        return;
+      }
+      if (!response.ok) {
+        finish(action, false, "it answered " + response.status, "Click again; reload the page if it happens again.");
+        return;
+      }
+      return response.clone().json().then(ackState, function () { return null; }).then(function (state) {
+        if (state) shown = state;
+        finish(action, true, "");
+      });
+    }).catch(function () { finish(action, false, "no answer from the server"); });
+  }
+  function ackState(body) {  // the #pointly-ack JSON: the last output of every pointly event
+    const data = body && body.data;
+    try {
+      const state = JSON.parse(data[data.length - 1]);
+      return state && typeof state === "object" && "image" in state ? state : null;
+    } catch (e) { return null; }
+  }
+
+  // ---- the notice of actions that were not stored
+  function notice(text) {
+    const show = function () {
+      let el = document.getElementById("pointly-alert");
+      if (!el) {
+        el = document.createElement("div");
+        el.id = "pointly-alert";
+        el.setAttribute("role", "alert");
+        document.body.appendChild(el);
+      }
+      el.textContent = text;
+      el.hidden = false;
+    };
+    if (document.body) show(); else document.addEventListener("DOMContentLoaded", show);
+  }
+  function clearNotice() {
+    const el = document.getElementById("pointly-alert");
+    if (el) el.hidden = true;
+  }
+  function notStored(text) {
+    window.pointlyNotStored += 1;
+    console.warn("pointly: " + text);
+    notice("\u26a0 " + text);
+  }
+  window.addEventListener("pagehide", function () {  // clicks the server never received
+    const unsent = queue.filter(function (a) { return a.kind === "click"; }).length +
+                   (awaiting && awaiting.kind === "click" ? 1 : 0);
+    if (unsent) {
+      sessionStorage.setItem(UNSENT_KEY, String(unsent + Number(sessionStorage.getItem(UNSENT_KEY) || 0)));
+    }
+  });
+  const unsent = Number(sessionStorage.getItem(UNSENT_KEY) || 0);
+  if (unsent) {
+    sessionStorage.removeItem(UNSENT_KEY);
+    notStored((unsent === 1 ? "1 click made before the page reloaded was"
+                            : unsent + " clicks made before the page reloaded were") +
+              " NOT stored (the page was not synchronised with the server): click again.");
   }
   function pump() {
     while (!inFlight && queue.length) {
@@ -120,14 +215,17 @@
       } else {  // "request", or an "expect" whose request Gradio sent while it waited in the queue
         queue.shift();
         inFlight = action;
-        action.send().then(function () { acknowledged(action); }, function () { acknowledged(action); });
+        settle(action, action.send());
       }
     }
   }
   function start(action, ms) {
     inFlight = awaiting = action;
-    action.timer = setTimeout(function () {
-      if (awaiting === action) { awaiting = null; acknowledged(action); }
+    action.timer = setTimeout(function () {  // no request came: a choice that sent nothing is
+      if (awaiting === action) {             // fine, a click or key that sent nothing was lost
+        awaiting = null;
+        finish(action, action.kind === "expect", "the page lost its connection and never sent it");
+      }
     }, ms || NO_REQUEST_MS);
   }
 
@@ -144,7 +242,7 @@
       const action = awaiting;
       awaiting = null;
       const sent = pageFetch(input, init);
-      sent.then(function () { acknowledged(action); }, function () { acknowledged(action); });
+      settle(action, sent);
       return sent;
     }
     return new Promise(function (resolve, reject) {
