@@ -40,11 +40,24 @@ from pointly.cli.paths import OUTPUT_FOLDER
                    "exclusive: a pixel claimed twice is ignored (the first design, a baseline).")
 @click.option("--size-correction/--no-size-correction", default=None,
               help="Read a segment's size from its points' box grown by (n+1)/(n-1) (default on).")
+@click.option("--backbone-weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="ImageNet weights to start from: detectron2's MSRA R-50.pkl/R-101.pkl, a detectron2 "
+                   "checkpoint or a torchvision resnet .pth; sets the stride placement and input "
+                   "normalisation the file expects (see docs/training.md).")
+@click.option("--coco-root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="A COCO folder (annotations/panoptic_<split>.json + panoptic_<split>/, images in <split>/): "
+                   "sets the data.* paths of --coco-splits.")
+@click.option("--coco-splits", default="train2017,val2017", show_default=True,
+              help="TRAIN,VAL split names inside --coco-root.")
+@click.option("--from-scratch", is_flag=True,
+              help="Train a recipe that starts from ImageNet weights (the COCO presets) from random init.")
 @click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
 def train(config_name: str, overrides: tuple[str, ...], out_dir: Path, resume: bool, max_iter: int | None,
           device: str | None, threads: int | None, supervision: str, points_file: Path | None, shape: str | None,
           concave_ratio: float | None, point_radius: float | None, dilation: str | None, parts: str | None,
-          overlap: str | None, size_correction: bool | None, progress: bool) -> None:
+          overlap: str | None, size_correction: bool | None, backbone_weights: Path | None, coco_root: Path | None,
+          coco_splits: str, from_scratch: bool,
+          progress: bool) -> None:
     """Train Panoptic FCN; writes the run into --out."""
     import torch
 
@@ -55,7 +68,27 @@ def train(config_name: str, overrides: tuple[str, ...], out_dir: Path, resume: b
     if threads:
         torch.set_num_threads(threads)
     sets = list(overrides) + ([f"solver.max_iter={max_iter}"] if max_iter is not None else [])
+    if coco_root is not None:
+        from pointly.model.data import coco_split_paths
+
+        names = [n.strip() for n in coco_splits.split(",")]
+        if len(names) != 2 or not all(names):
+            raise PointlyError(f"--coco-splits {coco_splits!r} is not TRAIN,VAL", fix="e.g. --coco-splits train2017,val2017")
+        coco_sets = ["data.kind=coco_panoptic"]
+        for split, name in zip(("train", "val"), names):
+            js, pngs, images = coco_split_paths(coco_root, name)
+            coco_sets += [f"data.{split}_json={js}", f"data.{split}_panoptic_dir={pngs}", f"data.{split}_image_dir={images}"]
+        sets = coco_sets + sets  # explicit --set wins
     cfg = load_config(config_name, sets)
+    if backbone_weights is not None and from_scratch:
+        raise PointlyError("--backbone-weights and --from-scratch contradict each other", fix="give one of them")
+    if from_scratch:
+        cfg.model.backbone.require_weights = False
+    if backbone_weights is not None and not resume:
+        from pointly.model.backbone_weights import apply_conventions
+
+        for change in apply_conventions(cfg, backbone_weights):
+            click.echo(f"--backbone-weights: {change}", err=True)
     target_fn = None
     point_opts = {k: v for k, v in dict(shape=shape, concave_ratio=concave_ratio, point_radius=point_radius,
                                         dilation=dilation, parts=parts, overlap=overlap,

@@ -155,13 +155,3 @@ class Backbone(nn.Module):
         feats = self.bottom_up(x)
         out = self.fpn(OrderedDict((f"c{i + 2}", f) for i, f in enumerate(feats)))
         return list(out.values())
-
-    def load_torchvision_resnet(self, path: str) -> None:
-        """Load an ImageNet torchvision ResNet state dict (``fc.*`` ignored) into the trunk."""
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-        missing, unexpected = self.bottom_up.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not k.endswith("num_batches_tracked")]
-        if missing or unexpected:
-            raise PointlyError(f"ResNet weights do not fit: missing {missing[:3]}, unexpected {unexpected[:3]}",
-                               file=path, fix="pass a torchvision ResNet state dict of the configured depth")

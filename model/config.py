@@ -31,7 +31,13 @@ class BackboneConfig:
     norm: str = "FrozenBN"
     stride_in_1x1: bool = True
     freeze_at: int = 2
-    weights: str | None = None  # optional path to a torchvision-format ResNet state dict
+    # ImageNet weights (model/backbone_weights.py: Caffe2 R-50.pkl, detectron2 or torchvision
+    # files), loaded when a training run starts; `pointly train --backbone-weights FILE` sets it
+    # with the input conventions the file expects
+    weights: str | None = None
+    # the recipe starts from ImageNet weights: training refuses random init unless this is false
+    # (`pointly train --from-scratch`); the official COCO recipe does, the synthetic one cannot
+    require_weights: bool = True
 
 
 @dataclass
@@ -242,7 +248,7 @@ def synthetic_small() -> Config:
     cats = load_categories("synthetic")
     cfg = Config(name="synthetic_small")
     m = cfg.model
-    m.backbone = BackboneConfig(depth=18, norm="GN", stride_in_1x1=False, freeze_at=0)
+    m.backbone = BackboneConfig(depth=18, norm="GN", stride_in_1x1=False, freeze_at=0, require_weights=False)
     m.fpn.channels = 64
     m.semantic_fpn.channels = 64
     m.feature_encoder.channels = 32

@@ -47,6 +47,9 @@ class _SafeUnpickler(pickle.Unpickler):
         ("numpy", "ndarray"), ("numpy", "dtype"), ("collections", "OrderedDict"),
         ("numpy.dtypes", "Float32DType"), ("numpy.dtypes", "Float64DType"), ("numpy.dtypes", "Int64DType"),
         ("numpy.dtypes", "Float16DType"),
+        # Python 3 pickles of protocol 2 (as detectron2's conversion scripts write) rebuild bytes
+        # with codecs.encode(text, "latin1"): a pure function, no code of the file's choosing
+        ("_codecs", "encode"),
     }
 
     def find_class(self, module: str, name: str) -> Any:
@@ -64,7 +67,9 @@ def _numpy_globals() -> list:
             numpy.dtypes.Int64DType]
 
 
-def _read(path: Path, allow_unsafe: bool) -> Any:
+def read_checkpoint_file(path: Path, allow_unsafe: bool = False) -> Any:
+    """The object in a ``.pkl`` (latin-1 pickle) or ``.pth`` (torch) file, rebuilding only numpy
+    arrays, tensors and builtin containers unless ``allow_unsafe``; every failure is one line."""
     data = path.read_bytes()
     if path.suffix.lower() == ".pkl":
         try:
@@ -102,7 +107,7 @@ def load_official(path: str | Path, *, allow_unsafe: bool = False) -> dict[str, 
     path = Path(path)
     if not path.is_file():
         raise PointlyError("checkpoint not found", file=path, fix="check the path")
-    obj = _read(path, allow_unsafe)
+    obj = read_checkpoint_file(path, allow_unsafe)
     if isinstance(obj, Mapping) and "model" in obj and isinstance(obj["model"], Mapping):
         obj = obj["model"]
     if not isinstance(obj, Mapping) or not obj:

@@ -54,6 +54,33 @@ def dataset_paths(cfg, split: str) -> tuple[Path, Path, Path]:
     return Path(js), Path(pd), Path(im)
 
 
+def coco_split_paths(root: str | Path, split: str) -> tuple[Path, Path, Path]:
+    """(panoptic JSON, PNG folder, image folder) of ``split`` (e.g. ``train2017``) in a COCO folder.
+
+    COCO's own layout: ``annotations/panoptic_<split>.json`` with ``annotations/panoptic_<split>/``
+    (the PNG zip unpacked beside it) and images in ``<split>/``; the JSON and PNG folder may also
+    sit in ``root`` itself, the PNGs in ``panoptic/`` and the images in ``images/`` (the layout of
+    a sample folder)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise PointlyError("COCO folder not found", file=root, record="--coco-root",
+                           fix="pass the folder holding annotations/ and train2017/, val2017/")
+    for folder in (root / "annotations", root):
+        js = folder / f"panoptic_{split}.json"
+        if js.is_file():
+            break
+    else:
+        raise PointlyError(f"no panoptic_{split}.json in {root} or {root / 'annotations'}", file=root,
+                           record="--coco-root", fix="unpack COCO's panoptic annotations there")
+    pngs = next((d for d in (js.with_suffix(""), js.parent / "panoptic") if d.is_dir()), None)
+    images = next((d for d in (root / split, root / "images") if d.is_dir()), None)
+    if pngs is None or images is None:
+        missing = f"{js.with_suffix('')}/" if pngs is None else f"{root / split}/ (or {root / 'images'}/)"
+        raise PointlyError(f"{missing} not found", file=root, record="--coco-root",
+                           fix="unpack the panoptic PNGs beside the JSON and the images in <split>/")
+    return js, pngs, images
+
+
 def category_indices(cfg, categories: dict) -> tuple[dict[int, int], dict[int, int]]:
     """Contiguous class indices: things 0..T-1 and stuff 1..S-1 (0 = "things"), in ``cfg.thing_ids`` /
     ``cfg.stuff_ids`` order; when those are empty they are filled from the dataset (sorted ids), and

@@ -56,8 +56,6 @@ class PanopticFCN(nn.Module):
         g = m.gn_groups
         self.backbone = Backbone(m.backbone.depth, m.backbone.norm, m.backbone.stride_in_1x1,
                                  m.backbone.freeze_at, m.fpn.channels, g)
-        if m.backbone.weights:
-            self.backbone.load_torchvision_resnet(m.backbone.weights)
         self.semantic_fpn = SemanticFPN(m.fpn.channels, m.semantic_fpn.channels, g, m.semantic_fpn.norm)
         self.feature_encoder = FeatureEncoder(m.semantic_fpn.channels, m.feature_encoder.channels,
                                               m.feature_encoder.num_convs, m.feature_encoder.coord, m.head_init)

@@ -31,11 +31,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from pointly.model.backbone_weights import load_backbone_weights
 from pointly.model.config import Config, config_from_dict, config_to_dict, save_config
 from pointly.model.data import IterationBatchSampler, PanopticTrainSet, make_loader
 from pointly.model.panoptic_fcn import PanopticFCN
 from pointly.pointgen.errors import PointlyError
-from pointly.pointgen.io_utils import save_figure_atomic
+from pointly.pointgen.io_utils import save_figure_atomic, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,24 @@ def _atomic_torch_save(obj, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+def check_backbone_start(cfg: Config) -> None:
+    """Refuse a start the recipe cannot mean: random init where it starts from ImageNet weights
+    (hours of GPU time would train a net whose frozen stem and FrozenBN are random), or ImageNet
+    weights into a GroupNorm trunk (their BatchNorm statistics have no place there)."""
+    b = cfg.model.backbone
+    if b.weights and not Path(b.weights).is_file():
+        raise PointlyError("backbone weights not found", file=b.weights, record="model.backbone.weights",
+                           fix="check the path of the ImageNet weight file")
+    if b.weights and b.norm == "GN":
+        raise PointlyError("ImageNet weights carry BatchNorm statistics; the trunk uses GroupNorm",
+                           record="model.backbone.norm", fix="--set model.backbone.norm=FrozenBN (or BN)")
+    if b.require_weights and not b.weights:
+        raise PointlyError(f"{cfg.name} starts from ImageNet weights and none are given",
+                           record="model.backbone.weights",
+                           fix="pass --backbone-weights R-50.pkl (detectron2's MSRA file, or a torchvision "
+                               "resnet .pth), or --from-scratch to train from random init")
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> PanopticFCN:
@@ -179,12 +198,21 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, device: str
         raise PointlyError("output folder already holds a run", file=out_dir,
                            fix="use --resume to continue it, or choose another --out")
 
+    if ckpt is None:
+        check_backbone_start(cfg)  # before the dataset is read and anything is written
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed % 2 ** 32)
     random.seed(cfg.seed)
     if dataset is None:
         dataset = PanopticTrainSet(cfg, "train", target_fn=target_fn)  # fills cfg.thing_ids/stuff_ids
-    model = PanopticFCN(cfg).to(dev)
+    model = PanopticFCN(cfg)
+    weights_report = None
+    if ckpt is None and cfg.model.backbone.weights:  # a resumed run has them in its checkpoint
+        b, i = cfg.model.backbone, cfg.input
+        weights_report = load_backbone_weights(model.backbone.bottom_up, b.weights, stride_in_1x1=b.stride_in_1x1,
+                                               input_format=i.format, pixel_mean=i.pixel_mean, pixel_std=i.pixel_std)
+        log.info(weights_report.summary())
+    model = model.to(dev)
     optimizer = build_optimizer(model, cfg)
     start_iter = 0
     if ckpt is not None:
@@ -195,6 +223,8 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, device: str
     if rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out_dir / "config.yaml")
+        if weights_report is not None:
+            write_json_atomic(out_dir / "backbone_weights.json", weights_report.to_json(), indent=1)
     train_model: nn.Module = model
     if distributed:
         train_model = nn.parallel.DistributedDataParallel(
