@@ -191,6 +191,9 @@ class SolverConfig:
     log_period: int = 20
     amp: bool = True               # autocast on CUDA only
     amp_dtype: str = "bfloat16"
+    # the process count the batch, learning rate and schedule above are written for (detectron2's
+    # REFERENCE_WORLD_SIZE); another count rescales them linearly (scale_to_world); 0 = never
+    reference_world_size: int = 0
 
 
 @dataclass
@@ -216,13 +219,18 @@ class Config:
 # ------------------------------------------------------------------------------------ presets
 
 def coco_r50_1x() -> Config:
-    """R50-FPN, 1× schedule (90k iterations), short side 640–800 / test 800 (PQ 41.1 officially)."""
-    return Config(name="coco_r50_1x")
+    """R50-FPN, 1× schedule (90k iterations), short side 640–800 / test 800 (PQ 41.1 officially);
+    16 images per iteration written for the official 8 GPUs (2 each): other process counts keep 2
+    images per process and scale the learning rate and schedule (``solver.reference_world_size``)."""
+    cfg = Config(name="coco_r50_1x")
+    cfg.solver.reference_world_size = 8
+    return cfg
 
 
 def coco_r50_3x() -> Config:
     """R50-FPN, 3× schedule (270k iterations)."""
-    cfg = Config(name="coco_r50_3x")
+    cfg = coco_r50_1x()
+    cfg.name = "coco_r50_3x"
     cfg.solver.max_iter = 270000
     return cfg
 
@@ -395,6 +403,35 @@ def load_config(name_or_path: str | Path | None = None, overrides: list[str] | t
         _merge(cfg, nested, "", "--set")
     check_ranges(cfg, name)
     return cfg
+
+
+def scale_to_world(cfg: Config, world: int) -> list[str]:
+    """Rescale the solver, written for ``solver.reference_world_size`` processes, to ``world``
+    (detectron2's rule): the global batch by ``world / reference``, the learning rate with it (the
+    same rate per image), iteration counts (schedule, warm-up, checkpoint period) by its inverse (the
+    same number of images). Returns the changes as ``key old→new`` texts; afterwards the reference
+    is ``world``, so a config already scaled (a resumed run) is left alone."""
+    s = cfg.solver
+    ref = s.reference_world_size
+    if ref == 0 or ref == world:
+        return []
+    scale = world / ref
+    batch = s.ims_per_batch * scale
+    if abs(batch - round(batch)) > 1e-9 or round(batch) < world:
+        raise PointlyError(f"solver.ims_per_batch {s.ims_per_batch} for {ref} processes does not scale to {world} "
+                           f"(it would be {batch:g} images)", record="solver.reference_world_size",
+                           fix="choose a batch that does, or --set solver.reference_world_size=0 to keep the batch as given")
+    changes = []
+    for key, new in (("ims_per_batch", int(round(batch))), ("base_lr", s.base_lr * scale),
+                     ("max_iter", max(1, int(round(s.max_iter / scale)))),
+                     ("warmup_iters", int(round(s.warmup_iters / scale))),
+                     ("checkpoint_period", max(1, int(round(s.checkpoint_period / scale))))):
+        old = getattr(s, key)
+        if new != old:
+            setattr(s, key, new)
+            changes.append(f"solver.{key} {old:g}→{new:g}")
+    s.reference_world_size = world
+    return changes
 
 
 def check_ranges(cfg: Config, source: str) -> None:

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from pointly.model.backbone_weights import load_backbone_weights
-from pointly.model.config import Config, config_from_dict, config_to_dict, save_config
+from pointly.model.config import Config, config_from_dict, config_to_dict, save_config, scale_to_world
 from pointly.model.data import IterationBatchSampler, PanopticTrainSet, make_loader
 from pointly.model.panoptic_fcn import PanopticFCN
 from pointly.pointgen.errors import PointlyError
@@ -200,6 +200,11 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, device: str
 
     if ckpt is None:
         check_backbone_start(cfg)  # before the dataset is read and anything is written
+    reference = cfg.solver.reference_world_size
+    scaled = scale_to_world(cfg, world)
+    if scaled and rank == 0:
+        log.warning("solver scaled from %d to %d processes (same learning rate per image, same images): %s",
+                    reference, world, ", ".join(scaled))
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed % 2 ** 32)
     random.seed(cfg.seed)

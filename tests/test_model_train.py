@@ -203,3 +203,51 @@ def test_point_supervision_trains_without_masks(tiny_synth, tmp_path, capsys):
     assert float((t.thing_masks.sum(0) * (1 - t.valid)).sum()) == 0  # shapes are never ignored
     res = train(cfg, tmp_path / "run", target_fn=fn, progress=False)
     assert res.iteration == 2 and all(np.isfinite(v) for v in res.losses.values())
+
+
+def test_scale_to_world_hand_values():
+    """detectron2's rule: 16 images at lr 0.01 for 8 processes become 2 images at 0.00125 on one,
+    with 8x the iterations; 4 images for 1 process on 2: 8 images, twice the rate, half the steps."""
+    from pointly.model.config import coco_r50_1x, load_config, scale_to_world
+
+    cfg = coco_r50_1x()
+    changes = scale_to_world(cfg, 1)
+    s = cfg.solver
+    assert (s.ims_per_batch, s.base_lr, s.max_iter, s.warmup_iters, s.checkpoint_period) == (2, 0.00125, 720000,
+                                                                                              8000, 80000)
+    assert "solver.ims_per_batch 16→2" in changes and s.reference_world_size == 1
+    assert scale_to_world(cfg, 1) == []  # already scaled: a resumed run is left alone
+    cfg = load_config("synthetic_small", ["solver.reference_world_size=1", "solver.ims_per_batch=4",
+                                          "solver.max_iter=10", "solver.warmup_iters=4"])
+    scale_to_world(cfg, 2)
+    assert (cfg.solver.ims_per_batch, cfg.solver.base_lr, cfg.solver.max_iter, cfg.solver.warmup_iters) == (
+        8, 2e-3, 5, 2)
+    assert scale_to_world(load_config("synthetic_small"), 4) == []  # reference 0: never scaled
+    with pytest.raises(PointlyError, match="does not scale"):
+        scale_to_world(load_config("coco_r50_1x", ["solver.ims_per_batch=1"]), 1)
+
+
+@pytest.mark.slow
+def test_two_processes_keep_the_learning_rate_per_image(tiny_synth, tmp_path):
+    """With solver.reference_world_size=1, two processes train twice the batch at twice the rate
+    for half the iterations: at every point of the schedule the rate per image is one process's."""
+    sets = [f"data.train_json={tiny_synth}/train/panoptic.json", f"data.train_panoptic_dir={tiny_synth}/train/panoptic",
+            f"data.train_image_dir={tiny_synth}/train/images", "data.num_workers=0", "solver.reference_world_size=1",
+            "solver.ims_per_batch=2", "solver.max_iter=4", "solver.warmup_iters=2", "input.min_size_train=[64]",
+            "input.max_size_train=64"]
+    args = ["train", "--config", "synthetic_small", "--threads", "1", "--no-progress"]
+    for s in sets:
+        args += ["--set", s]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                    str(29700 + os.getpid() % 1000), "-m", "pointly.cli.main", *args, "--out", str(tmp_path / "two")],
+                   check=True, env=env, capture_output=True, timeout=240)
+    subprocess.run([sys.executable, "-m", "pointly.cli.main", *args, "--out", str(tmp_path / "one")],
+                   check=True, env=env, capture_output=True, timeout=240)
+    two = [float(r["lr"]) for r in csv.DictReader(open(tmp_path / "two" / "metrics.csv"))]
+    one = [float(r["lr"]) for r in csv.DictReader(open(tmp_path / "one" / "metrics.csv"))]
+    assert len(two) == 2 and len(one) == 4
+    for k, lr in enumerate(two):  # iteration k of two processes has seen the images of 2k of one
+        assert lr / 4 == pytest.approx(one[2 * k] / 2, rel=1e-5)  # metrics.csv keeps 6 digits
+    saved = (tmp_path / "two" / "config.yaml").read_text()
+    assert "reference_world_size: 2" in saved and "ims_per_batch: 4" in saved
