@@ -144,3 +144,41 @@ def test_precision_option(synth, checkpoint, tmp_path, capsys):
     assert cli_main(["evaluate", "--gt-json", str(synth / "panoptic.json"), "--pred-json", str(synth / "panoptic.json"),
                      "--precision", "bf16"]) == 2
     assert "need --checkpoint" in capsys.readouterr().err
+
+
+def test_predict_with_images_json_scores_against_coco_ground_truth(shared_data, tmp_path, capsys):
+    """--images-json keeps COCO's image ids and file names, so `pointly evaluate` scores the output
+    against the sample's ground truth (without it, images are numbered 1..N and cannot be)."""
+    from pointly.model.config import config_to_dict, load_config
+    from pointly.model.panoptic_fcn import PanopticFCN
+
+    sample = shared_data / "coco_panoptic_val2017"
+    gt = json.loads((sample / "panoptic_val2017.json").read_text())
+    cats = json.loads((sample / "panoptic_coco_categories.json").read_text())
+    torch.manual_seed(0)
+    cfg = load_config("synthetic_small")  # small and fast; COCO's 133 classes
+    cfg.thing_ids = sorted(c["id"] for c in cats if c["isthing"])
+    cfg.stuff_ids = sorted(c["id"] for c in cats if not c["isthing"])
+    cfg.model.thing.num_classes, cfg.model.stuff.num_classes = len(cfg.thing_ids), 1 + len(cfg.stuff_ids)
+    cfg.categories = [{k: c[k] for k in ("id", "name", "isthing")} for c in cats]
+    cfg.inference.inst_thresh = 0.0
+    ckpt = tmp_path / "model.pth"
+    torch.save({"model": PanopticFCN(cfg).state_dict(), "config": config_to_dict(cfg), "pointly_checkpoint": 1}, ckpt)
+    out = tmp_path / "pred"
+    assert cli_main(["predict", "--checkpoint", str(ckpt), str(sample / "images"), "-o", str(out), "--no-overlay",
+                     "--no-progress", "--images-json", str(sample / "panoptic_val2017.json")]) == 0
+    pred = json.loads((out / "predictions.json").read_text())
+    want = {im["id"]: im["file_name"] for im in gt["images"]}
+    assert {a["image_id"] for a in pred["annotations"]} == set(want) == {142238, 439180, 39769}
+    assert {im["id"]: im["file_name"] for im in pred["images"]} == want
+    capsys.readouterr()
+    assert cli_main(["evaluate", "--gt-json", str(sample / "panoptic_val2017.json"), "--gt-dir",
+                     str(sample / "panoptic"), "--pred-json", str(out / "predictions.json")]) == 0
+    assert "| All |" in capsys.readouterr().out
+    # an input the JSON does not name is refused before anything is written
+    (tmp_path / "extra").mkdir()
+    (tmp_path / "extra" / "other.jpg").write_bytes((sample / "images" / "000000142238.jpg").read_bytes())
+    assert cli_main(["predict", "--checkpoint", str(ckpt), str(tmp_path / "extra"), "-o", str(tmp_path / "p2"),
+                     "--images-json", str(sample / "panoptic_val2017.json")]) == 2
+    assert "other.jpg is not in the COCO JSON" in capsys.readouterr().err
+    assert not (tmp_path / "p2").exists()
