@@ -10,7 +10,8 @@ Everything the CPU cannot show, in one command that fits a short device lease:
   (random weights; every thing mask merged, the worst case): the network alone (``forward_heads`` on a
   preprocessed batch) and the full ``predict`` (resize, network, candidates, fusion, masks,
   merge), next to torchvision's Mask R-CNN R50-FPN on the same image;
-* **a CUDA training smoke run**: R50-FPN training steps at 512² (batch 2; the loop's first-iteration
+* **a CUDA training smoke run**: R50-FPN training steps of the COCO preset at 512² and 800² (800:
+  its largest training scale; batch 2, the preset's images per GPU; the loop's first-iteration
   learning rate and value clipping) in float32 and with the configured autocast (bfloat16 by
   default), every loss finite, time per step; then ``pointly
   train --config synthetic_small`` for a few iterations on the device, ``--resume`` for a few
@@ -265,11 +266,12 @@ def to_markdown(res: dict) -> str:
         cells = [r.get(k) for k in ("ours_network_fp32_fps", "ours_network_amp_fps", "ours_predict_fp32_fps",
                                     "ours_predict_amp_fps", "maskrcnn_fp32_fps", "maskrcnn_amp_fps")]
         lines.append(f"| {r['size']} ({r['max_size']}) | " + " | ".join("—" if c is None else f"{c:.1f}" for c in cells) + " |")
-    size = res["training"][0]["size"] if res["training"] else 0
-    lines += ["", f"## Training steps (R50-FPN, batch 2 × {size}²)", "",
-              "| precision | s / step | first → last loss | all finite |", "|---|---:|---|---|"]
+    lines += ["", "## Training steps (coco_r50_1x R50-FPN, batch 2)", "",
+              "| size | precision | s / step | peak GiB | first → last loss | all finite |", "|---|---|---:|---:|---|---|"]
     for r in res["training"]:
-        lines.append(f"| {r['precision']} | {r['step_s']:.3f} | {r['first_loss']:.3f} → {r['last_loss']:.3f} | {r['all_finite']} |")
+        peak = r.get("peak_memory_gib")
+        lines.append(f"| {r['size']}² | {r['precision']} | {r['step_s']:.3f} | {'—' if peak is None else peak} | "
+                     f"{r['first_loss']:.3f} → {r['last_loss']:.3f} | {r['all_finite']} |")
     if res.get("cli"):
         lines += ["", "## CLI smoke (synthetic_small: train, resume, evaluate)", "", "```",
                   json.dumps(res["cli"], indent=1), "```"]
@@ -283,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[400, 512, 800])
     ap.add_argument("--iters", type=int, default=20, help="timed inference calls per setting")
     ap.add_argument("--train-iters", type=int, default=20, help="timed training steps per precision")
-    ap.add_argument("--train-size", type=int, default=512, help="side of the square training images")
+    ap.add_argument("--train-size", type=int, nargs="+", default=[512, 800],
+                    help="sides of the square training images (800: the COCO preset's largest training scale)")
     ap.add_argument("--cli-iters", type=int, default=40, help="pointly train iterations (0: skip the CLI smoke)")
     ap.add_argument("--no-maskrcnn", action="store_true")
     ap.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
@@ -300,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  deform check: {res['deform_check']}", flush=True)
     rgb = load_image(args.image)
     res["inference"] = inference_fps(device, args.sizes, args.iters, rgb, maskrcnn=not args.no_maskrcnn)
-    res["training"] = training_steps(device, args.train_iters, args.train_size)
+    res["training"] = [row for size in args.train_size for row in training_steps(device, args.train_iters, size)]
     if args.cli_iters > 0:
         res["cli"] = cli_smoke(device, args.out, args.cli_iters)
         print(f"  cli: {res['cli']}", flush=True)
