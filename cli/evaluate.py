@@ -72,6 +72,8 @@ def evaluate(gt_json: str | None, gt_dir: str | None, pred_json: str | None, pre
                                fix="pass --gt-json/--gt-dir with --pred-json/--pred-dir, or --checkpoint with --dataset")
         results = ev.pq_compute(gt_json, gt_dir, pred_json, pred_dir)
         categories = ev.categories_of(gt_json)
+    if results is None:  # a torchrun rank other than 0: rank 0 reports for all
+        return
     click.echo(ev.format_table(results, categories, all_categories=all_categories))
     if json_out:
         write_json_atomic(json_out, ev.results_to_json(results), indent=1)

@@ -408,6 +408,21 @@ def resolve_dataset(dataset: str | Path, gt_dir: str | Path | None = None,
     return js, png, Path(image_dir)
 
 
+def _process_group() -> tuple[int, int]:
+    """(rank, world size) of a ``torchrun`` launch, with the process group (gloo: it only gathers
+    predictions) initialised; (0, 1) otherwise."""
+    import os
+
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    if world == 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="gloo")
+    return dist.get_rank(), world
+
+
 def evaluate_checkpoint(checkpoint: str | Path, dataset: str | Path, *, gt_dir: str | Path | None = None,
                         image_dir: str | Path | None = None, pred_out: str | Path | None = None,
                         limit: int | None = None, device: str = "cpu", progress: bool = True,
@@ -415,7 +430,9 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str | Path, *, gt_dir: 
     """Predict a dataset's images with a checkpoint, write COCO panoptic predictions, run PQ.
 
     Returns ``(results, categories)``. With ``limit`` only the first N ground-truth images are
-    predicted and evaluated. Predictions go to ``pred_out`` (kept) or a temporary folder;
+    predicted and evaluated. Under ``torchrun`` each process predicts every N-th image and rank 0
+    scores the whole set (the same files and PQ as one process); the other ranks return
+    ``(None, categories)``. Predictions go to ``pred_out`` (kept) or a temporary folder;
     ``precision`` as in :func:`pointly.model.panoptic_io.inference_precision`.
     """
     from pointly.model.panoptic_io import (check_device, image_problem, inference_precision, model_categories,
@@ -424,6 +441,11 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str | Path, *, gt_dir: 
 
     check_device(device)
     inference_precision(device, precision)  # a bad combination fails before any work
+    rank, world = _process_group()
+    if world > 1 and device == "cuda":
+        import os
+
+        device = f"cuda:{os.environ.get('LOCAL_RANK', 0)}"
     gt_json, gt_png, images = resolve_dataset(dataset, gt_dir, image_dir)
     gt_doc = _load_json(gt_json, "ground-truth panoptic JSON")
     cats = _check_categories(gt_doc, gt_json)
@@ -450,12 +472,16 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str | Path, *, gt_dir: 
     if unreadable:  # before anything is written to pred_out
         raise PointlyError(f"{len(unreadable)} dataset images cannot be read, e.g. {unreadable[0][0]} "
                            f"({unreadable[0][1]})", file=images, fix="every ground-truth image needs a readable image file")
+    if rank != 0:  # predict this rank's share; rank 0 gathers, writes and scores the whole set
+        predict_to_folder(model, items, Path(tempfile.gettempdir()), model_cats, overlays=False, progress=False,
+                          sizes=sizes, precision=precision, rank=rank, world=world)
+        return None, list(cats.values())
     with tempfile.TemporaryDirectory(prefix="pointly-eval-") as tmp, \
             (staged_folder(pred_out) if pred_out is not None else contextlib.nullcontext(Path(tmp))) as out:
         # predictions kept in pred_out are staged there: all of them or none
         pred_json, written, skipped = predict_to_folder(model, items, out, model_cats,
                                                         overlays=pred_out is not None, progress=progress,
-                                                        sizes=sizes, precision=precision)
+                                                        sizes=sizes, precision=precision, rank=rank, world=world)
         if skipped:
             raise PointlyError(f"{len(skipped)} dataset images could not be read, e.g. {skipped[0][0]}",
                                file=images, fix="every ground-truth image needs a readable image file")

@@ -411,7 +411,8 @@ def prediction_segments(prediction: Any) -> tuple[np.ndarray, list[dict]]:
 def predict_to_folder(model: Any, items: Sequence[tuple[Any, Path]], out_dir: str | Path,
                       categories: Sequence[Mapping], *, overlays: bool = True, names: bool = True,
                       progress: bool = True, sizes: Mapping[Any, tuple[int, int]] | None = None,
-                      precision: str = "fp32") -> tuple[Path, int, list[tuple[Path, str]]]:
+                      precision: str = "fp32", rank: int = 0, world: int = 1
+                      ) -> tuple[Path | None, int, list[tuple[Path, str]]]:
     """Run ``model.predict`` on each ``(image_id, image path)`` and write a COCO panoptic folder.
 
     Unreadable images are skipped with a warning (and listed in the return value) instead of
@@ -419,37 +420,79 @@ def predict_to_folder(model: Any, items: Sequence[tuple[Any, Path]], out_dir: st
     whose EXIF orientation disagrees with its annotation be read as stored, and any other size
     mismatch an error. ``precision`` (``fp32`` / ``bf16`` / ``fp16``) runs the network under that
     autocast (:func:`inference_precision`). Returns ``(json path, images written, [(skipped path, reason)])``.
+
+    With ``world`` > 1 (an initialised ``torch.distributed`` group) each rank predicts every
+    ``world``-th image from its ``rank``; rank 0 gathers the label maps and writes the folder in the
+    order of ``items``, so the files are those of one process; the other ranks return ``(None, 0, [])``.
     """
     from tqdm import tqdm
 
-    # any object with .predict will do (tests drive this loop with an oracle); the device matters
-    # only for autocast
     autocast = inference_precision(str(getattr(model, "device", "cpu")), precision)
+    mine = [(k, image_id, path) for k, (image_id, path) in enumerate(items) if k % world == rank]
 
+    def predicted():  # (position, rgb, label map, segments), or (position, None, None, skip reason)
+        for k, image_id, path in tqdm(mine, desc="predict", unit="img", disable=not progress or rank != 0,
+                                      file=None):
+            try:
+                rgb = _read_for(path, image_id, sizes)
+            except PointlyError as exc:
+                if "annotation says" in exc.problem:  # a size mismatch is the user's data, not a skip
+                    raise
+                log.info("skipped: %s", exc.one_line())  # reported by the caller, from the returned list
+                yield k, None, None, exc.problem
+                continue
+            with autocast:
+                (prediction,) = model.predict([rgb])
+            yield (k, rgb, *prediction_segments(prediction))
+
+    if world > 1:  # gather every rank's label maps (compressed) on rank 0, which writes them in order
+        import torch.distributed as dist
+
+        local = [(k, None if lm is None else _pack(lm), segs) for k, _, lm, segs in predicted()]
+        gathered: list | None = [None] * world if rank == 0 else None
+        dist.gather_object(local, gathered, dst=0)
+        if rank != 0:
+            return None, 0, []
+        merged = sorted((r for part in gathered for r in part), key=lambda r: r[0])
+        stream = ((k, None if lm is None or not overlays else _read_for(items[k][1], items[k][0], sizes),
+                   None if lm is None else _unpack(lm), segs) for k, lm, segs in merged)
+    else:  # one process: written as predicted, nothing held in memory
+        stream = predicted()
     skipped: list[tuple[Path, str]] = []
     written = 0
     with PanopticWriter(out_dir, categories, overlays=overlays, names=names) as writer:
-        for image_id, path in tqdm(items, desc="predict", unit="img", disable=not progress, file=None):
-            try:
-                rgb = read_rgb(path)
-            except PointlyError as exc:  # reported by the caller, from the returned list
-                log.info("skipped: %s", exc.one_line())
-                skipped.append((Path(path), exc.problem))
+        for k, rgb, label_map, segs in stream:
+            image_id, path = items[k]
+            if label_map is None:
+                skipped.append((Path(path), segs))
                 continue
-            want = sizes.get(image_id) if sizes is not None else None
-            if want is not None and rgb.shape[:2] != tuple(want):
-                raw = read_rgb(path, exif=False)
-                if raw.shape[:2] != tuple(want):
-                    raise PointlyError(f"image is {rgb.shape[1]}x{rgb.shape[0]} but the annotation says "
-                                       f"{want[1]}x{want[0]}", file=path, record=f"image_id {image_id}",
-                                       fix="the images and the annotation file do not belong together")
-                rgb = raw
-            with autocast:
-                (prediction,) = model.predict([rgb])
-            label_map, segs = prediction_segments(prediction)
             writer.add(image_id, Path(path).name, label_map, segs, image=rgb if overlays else None)
             written += 1
     return writer.json_path, written, skipped
+
+
+def _read_for(path: Path, image_id: Any, sizes: Mapping[Any, tuple[int, int]] | None) -> np.ndarray:
+    """The image as RGB, EXIF-oriented unless that contradicts the size its annotation gives."""
+    rgb = read_rgb(path)
+    want = sizes.get(image_id) if sizes is not None else None
+    if want is not None and rgb.shape[:2] != tuple(want):
+        raw = read_rgb(path, exif=False)
+        if raw.shape[:2] != tuple(want):
+            raise PointlyError(f"image is {rgb.shape[1]}x{rgb.shape[0]} but the annotation says "
+                               f"{want[1]}x{want[0]}", file=path, record=f"image_id {image_id}",
+                               fix="the images and the annotation file do not belong together")
+        rgb = raw
+    return rgb
+
+
+def _pack(label_map: np.ndarray) -> tuple[tuple[int, ...], bytes]:
+    """A label map as compressed bytes, to gather many of them on one rank cheaply."""
+    return label_map.shape, zlib.compress(np.ascontiguousarray(label_map, dtype=np.int64).tobytes(), 1)
+
+
+def _unpack(packed: tuple[tuple[int, ...], bytes]) -> np.ndarray:
+    shape, data = packed
+    return np.frombuffer(zlib.decompress(data), dtype=np.int64).reshape(shape)
 
 
 PRECISIONS = ("fp32", "bf16", "fp16")

@@ -182,3 +182,29 @@ def test_predict_with_images_json_scores_against_coco_ground_truth(shared_data, 
                      "--images-json", str(sample / "panoptic_val2017.json")]) == 2
     assert "other.jpg is not in the COCO JSON" in capsys.readouterr().err
     assert not (tmp_path / "p2").exists()
+
+
+def test_evaluate_over_two_ranks_equals_one_rank(synth, checkpoint, tmp_path):
+    """torchrun with 2 CPU processes: each predicts every other image, rank 0 scores all of them;
+    the PQ and the prediction files equal one process's exactly."""
+    import os
+    import subprocess
+    import sys
+
+    args = ["evaluate", "--checkpoint", str(checkpoint), "--dataset", str(synth / "panoptic.json"),
+            "--gt-dir", str(synth / "panoptic"), "--image-dir", str(synth / "images"), "--no-progress"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                          str(28500 + os.getpid() % 1000), "-m", "pointly.cli.main", *args,
+                          "--json-out", str(tmp_path / "two.json"), "--pred-out", str(tmp_path / "two")],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert two.returncode == 0, two.stderr[-2000:]
+    one = subprocess.run([sys.executable, "-m", "pointly.cli.main", *args, "--json-out", str(tmp_path / "one.json"),
+                          "--pred-out", str(tmp_path / "one")], env=env, capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr[-2000:]
+    assert json.loads((tmp_path / "two.json").read_text()) == json.loads((tmp_path / "one.json").read_text())
+    assert two.stdout.count("| All |") == 1  # rank 0 alone reports
+    for name in sorted(p.name for p in (tmp_path / "one" / "panoptic").iterdir()):
+        assert (tmp_path / "two" / "panoptic" / name).read_bytes() == (tmp_path / "one" / "panoptic" / name).read_bytes()
+    assert json.loads((tmp_path / "two" / "predictions.json").read_text()) == json.loads(
+        (tmp_path / "one" / "predictions.json").read_text())
