@@ -36,7 +36,8 @@ from pointly.annotator.images import ImageCatalog
 from pointly.annotator.journal import Journal, check_user_name, read_events
 from pointly.annotator.timing import DEFAULT_IDLE_CUTOFF, Measured, measure
 from pointly.pointgen.errors import PointlyError
-from pointly.pointgen.formats import make_document, points_bbox, to_pointsup, validate_points
+from pointly.pointgen.formats import make_document, points_bbox, validate_points
+from pointly.pointgen.interop_pointsup import export_pointsup
 from pointly.pointgen.io_utils import write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -589,7 +590,8 @@ class ProjectStore:
             doc = self.to_document()
         validate_points(doc, file=self.dir / POINTS_FILE)
         write_json_atomic(self.dir / POINTS_FILE, doc)
-        write_json_atomic(self.dir / POINTSUP_FILE, to_pointsup(doc))
+        # measured times are not PointSup's; the boxes are the clicks' (PointSup's warning is not the annotator's)
+        write_json_atomic(self.dir / POINTSUP_FILE, export_pointsup(doc, file=self.dir / POINTSUP_FILE, drop_times=True)[0])
         return True
 
     def start_flusher(self) -> None:

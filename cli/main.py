@@ -32,6 +32,8 @@ COMMANDS: dict[str, str] = {
     "convert-weights": "convert_weights:convert_weights",
     "annotate": "annotate:annotate",
     "demo": "demo:demo",
+    "export": "export_cmd:export_points",
+    "import": "import_cmd:import_points",
 }
 
 

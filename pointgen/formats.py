@@ -178,8 +178,14 @@ def validate_points(doc: Any, *, file: str | Path | None = None) -> None:
             raise PointlyError("point_times holds a non-finite number", file=file, record=rec)
 
 
-def load_points(path: str | Path) -> dict:
-    """Read and validate a points JSON file; every problem is one :class:`PointlyError` line."""
+def load_points(path: str | Path, *, categories: Iterable[Mapping] | None = None) -> dict:
+    """Read and validate a points JSON file; every problem is one :class:`PointlyError` line.
+
+    Files from other tools are read as well: a category without ``isthing`` (a COCO instances or
+    PointSup file) takes it from ``categories`` (the records of a category file, matched by id)
+    when given, else it is a thing (:func:`fill_isthing`); trailing PointSup padding marked by
+    ``pointly_padding`` is dropped again (:func:`drop_padding`). Every other key is kept as read.
+    """
     path = Path(path)
     if not path.is_file():
         raise PointlyError("file not found", file=path, fix="check the path of the points JSON")
@@ -191,8 +197,68 @@ def load_points(path: str | Path) -> dict:
                            file=path, fix="the file may be truncated; regenerate it") from None
     except UnicodeDecodeError:
         raise PointlyError("not a UTF-8 text file", file=path, fix="pass a points JSON file") from None
+    if isinstance(doc, dict):
+        fill_isthing(doc, categories)
     validate_points(doc, file=path)
+    drop_padding(doc, file=path)
     return doc
+
+
+def fill_isthing(doc: dict, categories: Iterable[Mapping] | None = None) -> int:
+    """Give every category of ``doc`` that lacks ``isthing`` one; return how many were filled.
+
+    COCO instances files and PointSup files have no ``isthing``. The value comes from the record
+    with the same id in ``categories`` (a category file, e.g. COCO panoptic categories) when it
+    holds one, else 1: a category is a thing unless a category file says otherwise. Records that
+    are not objects are left for :func:`validate_points` to report.
+    """
+    known: dict[Any, int] = {}
+    for c in categories or ():
+        if isinstance(c, Mapping) and c.get("isthing") in (0, 1, True, False):
+            known[c.get("id")] = int(c["isthing"])
+    filled = 0
+    cats = doc.get("categories")
+    for c in cats if isinstance(cats, list) else ():
+        if isinstance(c, dict) and "isthing" not in c:
+            c["isthing"] = known.get(c.get("id"), 1)
+            filled += 1
+    return filled
+
+
+#: annotation key written by ``pointly export --to pointsup``: how many trailing entries of
+#: point_coords/point_labels only repeat the annotation's own points to reach a fixed count
+PADDING_KEY = "pointly_padding"
+
+
+def drop_padding(doc: Mapping, *, file: str | Path | None = None) -> int:
+    """Remove the PointSup padding that :data:`PADDING_KEY` marks; return the points removed.
+
+    The padding repeats an annotation's own points cyclically (point ``k + i`` is point
+    ``i mod k``), so removing it gives back exactly the points that were exported. A marker that
+    does not describe such a tail is refused rather than guessed at.
+    """
+    removed = 0
+    for i, ann in enumerate(doc["annotations"]):
+        if PADDING_KEY not in ann:
+            continue
+        pad = ann[PADDING_KEY]
+        coords, labels = ann["point_coords"], ann["point_labels"]
+        n = len(coords)
+        record = _record_name(doc, ["annotations", i])
+        fix = f"remove {PADDING_KEY} from the record or restore the padded points"
+        if type(pad) is not int or not 0 <= pad < n:
+            raise PointlyError(f"{PADDING_KEY} must be an integer from 0 to {n - 1}, got {pad!r}",
+                               file=file, record=record, fix=fix)
+        k = n - pad
+        if any(coords[j] != coords[j % k] or labels[j] != labels[j % k] for j in range(k, n)):
+            raise PointlyError(f"the last {pad} points do not repeat the first {k}", file=file,
+                               record=record, fix=fix)
+        for key in ("point_coords", "point_labels", "point_kinds", "point_times"):
+            if key in ann:
+                ann[key] = ann[key][:k]
+        del ann[PADDING_KEY]
+        removed += pad
+    return removed
 
 
 def save_points(path: str | Path, doc: Mapping, *, validate: bool = True) -> None:
@@ -207,20 +273,27 @@ def save_points(path: str | Path, doc: Mapping, *, validate: bool = True) -> Non
 
 
 def make_document(images: Iterable[Mapping], categories: Iterable[Mapping],
-                  annotations: Iterable[Mapping], provenance: Mapping[str, Any]) -> dict:
+                  annotations: Iterable[Mapping], provenance: Mapping[str, Any], *,
+                  licenses: Iterable[Mapping] | None = None) -> dict:
     """Assemble a points document with ``info.pointly`` = ``{"format_version", **provenance}``.
 
     ``provenance`` says how the points were made, e.g. ``{"made_by": "simulator", "points": 20,
     "boundary_share": 0.0, "seed": 0, "source": "panoptic.json", "source_digest": "sha256:..."}``
-    or ``{"made_by": "annotator", "users": [...], ...}``.
+    or ``{"made_by": "annotator", "users": [...], ...}``. ``licenses`` (COCO's top-level list,
+    which image records name by ``license`` id) is kept when given.
     """
-    return {
+    doc: dict[str, Any] = {
         "info": {"description": "pointly points annotations",
                  "pointly": {"format_version": FORMAT_VERSION, **dict(provenance)}},
+    }
+    if licenses is not None:
+        doc["licenses"] = [dict(lic) for lic in licenses]
+    doc.update({
         "images": [dict(im) for im in images],
         "categories": [dict(c) for c in categories],
         "annotations": [dict(a) for a in annotations],
-    }
+    })
+    return doc
 
 
 def annotations_by_image(doc: Mapping) -> dict[int, list[dict]]:
@@ -238,43 +311,3 @@ def points_bbox(coords: Iterable[Iterable[int]]) -> list[float]:
     xs, ys = zip(*coords)
     return [float(min(xs)), float(min(ys)), float(max(xs) - min(xs) + 1), float(max(ys) - min(ys) + 1)]
 
-
-def to_pointsup(doc: Mapping, *, things_only: bool = True, equal_counts: bool = True) -> dict:
-    """A detectron2 PointSup COCO instances JSON: thing annotations with point_coords/labels.
-
-    PointSup's loader (``load_coco_json(..., extra_annotation_keys=["point_coords",
-    "point_labels"])``) needs ``bbox``, ``category_id``, ``iscrowd`` and the two point keys; it
-    needs no ``segmentation``. Stuff annotations are dropped unless ``things_only`` is False.
-
-    PointSup's mapper stacks the points of all non-crowd instances of an image into one tensor
-    (``torch.stack`` in ``point_sup/detection_utils.py``), so they must all have the same number
-    of points. With ``equal_counts`` (the default) an annotation with fewer points than the
-    largest non-crowd one of its image (a segment smaller than the requested count) is padded by
-    repeating its own points in order; a repeated point only weighs that pixel more, it never
-    adds a wrong label.
-    """
-    thing_ids = {c["id"] for c in doc["categories"] if c.get("isthing", 1) == 1}
-    anns = []
-    for a in doc["annotations"]:
-        if things_only and a["category_id"] not in thing_ids:
-            continue
-        bbox = a.get("bbox") or points_bbox(a["point_coords"])
-        anns.append({"id": a["id"], "image_id": a["image_id"], "category_id": a["category_id"],
-                     "iscrowd": a.get("iscrowd", 0), "bbox": [float(v) for v in bbox],
-                     "area": float(a.get("area", bbox[2] * bbox[3])),
-                     "point_coords": [[int(x), int(y)] for x, y in a["point_coords"]],
-                     "point_labels": [int(v) for v in a["point_labels"]]})
-    if equal_counts:
-        longest: dict[int, int] = defaultdict(int)
-        for a in anns:
-            if not a["iscrowd"]:
-                longest[a["image_id"]] = max(longest[a["image_id"]], len(a["point_coords"]))
-        for a in anns:
-            k, want = len(a["point_coords"]), longest.get(a["image_id"], 0)
-            if not a["iscrowd"] and 0 < k < want:
-                a["point_coords"] = [a["point_coords"][i % k] for i in range(want)]
-                a["point_labels"] = [a["point_labels"][i % k] for i in range(want)]
-    cats = [{"id": c["id"], "name": c["name"], "supercategory": c.get("supercategory", "")}
-            for c in doc["categories"] if not things_only or c["id"] in thing_ids]
-    return {"info": dict(doc.get("info", {})), "images": [dict(im) for im in doc["images"]],
-            "categories": cats, "annotations": anns}

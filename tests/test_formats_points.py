@@ -175,24 +175,32 @@ def test_load_errors(tmp_path):
     assert not out.exists() and not list(tmp_path.glob(".never.json*"))
 
 
+def to_pointsup(doc, **kwargs):
+    from pointly.pointgen.interop_pointsup import export_pointsup
+
+    return export_pointsup(doc, file="points.json", drop_times=True, **kwargs)[0]
+
+
 def test_to_pointsup_field_by_field():
     doc = small_doc()
-    ps = formats.to_pointsup(doc)
+    ps = to_pointsup(doc)
     # stuff dropped, things kept; categories without stuff
     assert [c["id"] for c in ps["categories"]] == [1]
     assert [a["id"] for a in ps["annotations"]] == [1, 3]
     a1, a3 = ps["annotations"]
     assert a1 == {"id": 1, "image_id": 5, "category_id": 1, "iscrowd": 0, "bbox": [2.0, 3.0, 4.0, 5.0],
-                  "area": 20.0, "point_coords": [[2, 3], [5, 7], [3, 4]], "point_labels": [1, 1, 1]}
+                  "area": 20.0, "point_coords": [[2, 3], [5, 7], [3, 4]], "point_labels": [1, 1, 1],
+                  "source_segment_id": 77}
     # no bbox in the source: the box of the points (one pixel: 1 x 1), area = w*h
     assert a3["bbox"] == [7.0, 7.0, 1.0, 1.0] and a3["area"] == 1.0 and a3["iscrowd"] == 0
-    assert a3["point_labels"] == [0]
+    # one point, padded to the file's count 3 by repeating it, marked so that pointly drops it again
+    assert a3["point_labels"] == [0, 0, 0] and a3["pointly_padding"] == 2
     loaded = pointsup_load(ps)
     assert [r["image_id"] for r in loaded] == [5, 6]
     assert loaded[0]["classes"] == [0]  # contiguous id of category 1
     assert loaded[0]["boxes"].tolist() == [[2.0, 3.0, 6.0, 8.0]]
     assert loaded[0]["point_coords"].tolist() == [[[2.5, 3.5], [5.5, 7.5], [3.5, 4.5]]]
-    both = formats.to_pointsup(doc, things_only=False)
+    both = to_pointsup(doc, include_stuff=True)
     assert [c["id"] for c in both["categories"]] == [1, 40] and len(both["annotations"]) == 3
     assert pointsup_load(both)[0]["classes"] == [0, 1]
 
@@ -203,13 +211,14 @@ def test_to_pointsup_pads_short_instances_for_torch_stack():
                                "bbox": [10.0, 10.0, 1.0, 1.0], "point_coords": [[10, 10]], "point_labels": [1]})
     doc["annotations"].append({"id": 10, "image_id": 5, "category_id": 1, "iscrowd": 1,
                                "bbox": [0.0, 0.0, 2.0, 2.0], "point_coords": [[0, 0]], "point_labels": [1]})
-    raw = formats.to_pointsup(doc, equal_counts=False)
+    raw = dict(doc, categories=[c for c in doc["categories"] if c["isthing"]],
+               annotations=[a for a in doc["annotations"] if a["category_id"] == 1 and a["image_id"] == 5])  # own counts
     with pytest.raises(AssertionError, match="equal point counts"):
         pointsup_load(raw)
-    ps = formats.to_pointsup(doc)
+    ps = to_pointsup(doc)
     by_id = {a["id"]: a for a in ps["annotations"]}
     assert by_id[9]["point_coords"] == [[10, 10]] * 3 and by_id[9]["point_labels"] == [1, 1, 1]
-    assert by_id[10]["point_coords"] == [[0, 0]]  # crowd is dropped by the mapper, left alone
+    assert by_id[10]["point_coords"] == [[0, 0]] * 3  # crowd: padded too (the mapper drops it anyway)
     assert pointsup_load(ps)[0]["point_coords"].shape == (2, 3, 2)
     assert pointsup_load(raw, sample_points=4)[0]["point_coords"].shape == (2, 4, 2)
 
@@ -221,7 +230,7 @@ def test_simulated_file_loads_in_pointsup(shared_data, tmp_path):
     path = tmp_path / "sim.json"
     formats.save_points(path, doc)
     back = formats.load_points(path)
-    ps = formats.to_pointsup(back)
+    ps = to_pointsup(back)
     pspath = tmp_path / "pointsup.json"
     pspath.write_text(json.dumps(ps))
     loaded = pointsup_load(json.loads(pspath.read_text()))
@@ -269,7 +278,7 @@ def test_schema_integer_floats_still_accepted():
     doc = small_doc()
     doc["annotations"][0]["point_coords"][0] = [2.0, 3.0]
     formats.validate_points(doc)
-    assert formats.to_pointsup(doc)["annotations"][0]["point_coords"][0] == [2, 3]
+    assert to_pointsup(doc)["annotations"][0]["point_coords"][0] == [2, 3]
 
 
 def test_docs_example_is_a_valid_points_file():
@@ -280,6 +289,6 @@ def test_docs_example_is_a_valid_points_file():
     block = text.split("```json", 1)[1].split("```", 1)[0]
     doc = json.loads(block)
     formats.validate_points(doc)
-    assert pointsup_load(formats.to_pointsup(doc))[0]["point_coords"].shape == (1, 3, 2)
+    assert pointsup_load(to_pointsup(doc))[0]["point_coords"].shape == (1, 3, 2)
     for a in doc["annotations"]:
         assert len(a["point_kinds"]) == len(a["point_coords"]) == len(a["point_labels"])
