@@ -304,9 +304,31 @@ def simulate(dataset: Dataset, *, points: int = 20, boundary_share: float = 0.0,
                   "include_crowd": bool(include_crowd), "source_kind": dataset.kind,
                   "source": source.name, "source_digest": file_digest(source),
                   "summary": asdict(summary)}
-    doc = make_document([im.to_json() for im in dataset.images],
-                        [c.to_json() for c in dataset.categories.values()], annotations, provenance)
+    doc = make_document(_image_records(dataset), [c.to_json() for c in dataset.categories.values()],
+                        annotations, provenance, licenses=_licenses(dataset))
     return SimulationResult(doc, summary)
+
+
+#: COCO image keys carried from the source into the points file (besides id, file name and size)
+_IMAGE_EXTRAS = ("license", "coco_url", "flickr_url", "date_captured")
+
+
+def _image_records(dataset: Dataset) -> list[dict]:
+    """The points file's image records: id, file name, size, and the source's licence and URLs,
+    so that a points file keeps the attribution its images came with."""
+    raw = {r.get("id"): r for r in dataset.raw.get("images", []) if isinstance(r, dict)}
+    out = []
+    for im in dataset.images:
+        rec = im.to_json()
+        rec.update({k: raw[im.id][k] for k in _IMAGE_EXTRAS if k in raw.get(im.id, {})})
+        out.append(rec)
+    return out
+
+
+def _licenses(dataset: Dataset) -> list | None:
+    """COCO's top-level ``licenses`` of the source, when it has a list of them."""
+    value = dataset.raw.get("licenses")
+    return value if isinstance(value, list) else None
 
 
 def simulate_points(dataset: Dataset, *, points: int = 20, boundary_share: float = 0.0, seed: int = 0,

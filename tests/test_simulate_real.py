@@ -143,3 +143,23 @@ def test_cli_summary_output(shared_data, tmp_path, capsys):
     assert short == expected
     assert f"short segments (fewer pixels than points, all pixels taken): {expected} WARNING" in text
     assert all(len(a["point_coords"]) == a["area"] for a in doc["annotations"] if a["area"] < 600)
+
+
+def test_simulated_points_keep_the_sources_licences(shared_data, tmp_path):
+    """COCO's attribution travels: top-level licenses and each image's license id and URLs."""
+    import json
+
+    from pointly.pointgen.coco import open_dataset
+    from pointly.pointgen.formats import load_points
+    from pointly.pointgen.simulate import simulate_to_file
+
+    root = shared_data / "coco_panoptic_val2017"
+    src = json.loads((root / "panoptic_val2017.json").read_text())
+    out = tmp_path / "p.json"
+    simulate_to_file(out, open_dataset(panoptic_json=root / "panoptic_val2017.json", panoptic_dir=root / "panoptic"),
+                     points=3, progress=False)
+    doc = load_points(out)
+    assert doc["licenses"] == src["licenses"]
+    want = {im["id"]: im.get("license") for im in src["images"]}
+    assert {im["id"]: im.get("license") for im in doc["images"]} == want
+    assert want[39769] is None and want[142238] is not None  # the PNG image has none, as in the source
