@@ -100,15 +100,23 @@ def remove_empty_folders(folders: list[Path]) -> None:
             return
 
 
-def make_folder(path: str | Path) -> Path:
-    """``mkdir -p`` with file-system refusals as one :class:`PointlyError` line."""
-    path = Path(path)
+@contextlib.contextmanager
+def refused_location(path: str | Path) -> Iterator[None]:
+    """File-system refusals (:func:`is_location_error`) inside the block become one
+    :class:`PointlyError` line naming ``path``; other errors pass unchanged."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        yield
     except OSError as exc:
         if not is_location_error(exc):
             raise
         raise location_error(exc, path) from None
+
+
+def make_folder(path: str | Path) -> Path:
+    """``mkdir -p`` with file-system refusals as one :class:`PointlyError` line."""
+    path = Path(path)
+    with refused_location(path):
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 
@@ -123,12 +131,11 @@ def atomic_open(path: str | Path, mode: str = "w", *, fsync: bool = True, **kwar
     created = missing_folders(path.parent)
     make_folder(path.parent)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
+        with refused_location(path):
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except BaseException:
         remove_empty_folders(created)
-        if not is_location_error(exc):
-            raise
-        raise location_error(exc, path) from None
+        raise
     # mkstemp creates 0600 files; give the output the permissions a plain open() would (0666 - umask)
     os.chmod(tmp, 0o666 & ~_umask())
     try:
@@ -137,12 +144,8 @@ def atomic_open(path: str | Path, mode: str = "w", *, fsync: bool = True, **kwar
             fh.flush()
             if fsync:
                 os.fsync(fh.fileno())
-        try:
+        with refused_location(path):
             os.replace(tmp, path)
-        except OSError as exc:
-            if not is_location_error(exc):
-                raise
-            raise location_error(exc, path) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -168,12 +171,8 @@ def staged_folder(folder: str | Path) -> Iterator[Path]:
         for src in sorted(p for p in stage.rglob("*") if not p.is_dir()):
             dst = folder / src.relative_to(stage)
             make_folder(dst.parent)
-            try:
+            with refused_location(dst):
                 os.replace(src, dst)
-            except OSError as exc:
-                if not is_location_error(exc):
-                    raise
-                raise location_error(exc, dst) from None
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         remove_empty_folders(created)

@@ -155,19 +155,24 @@ def test_cli_user_errors(tmp_path, capsys):
 DDP_SETS = [*FAST, "solver.max_iter=3", "solver.ims_per_batch=4", "input.flip_prob=0.5"]
 
 
-@pytest.mark.slow
-def test_ddp_two_processes_equal_single_process(tiny_synth, tmp_path):
-    sets = [f"data.train_json={tiny_synth}/train/panoptic.json", f"data.train_panoptic_dir={tiny_synth}/train/panoptic",
-            f"data.train_image_dir={tiny_synth}/train/images", "data.num_workers=0", *DDP_SETS]
+def train_two_and_one(root, sets: list[str], two, one, port: int) -> None:
+    """``pointly train`` of synthetic_small on ``root``'s train split with ``sets``: under torchrun
+    with 2 CPU processes into ``two``, and in one process into ``one``."""
     args = ["train", "--config", "synthetic_small", "--threads", "1", "--no-progress"]
-    for s in sets:
+    for s in [f"data.train_json={root}/train/panoptic.json", f"data.train_panoptic_dir={root}/train/panoptic",
+              f"data.train_image_dir={root}/train/images", "data.num_workers=0", *sets]:
         args += ["--set", s]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                    str(29500 + os.getpid() % 1000), "-m", "pointly.cli.main", *args, "--out", str(tmp_path / "ddp")],
+                    str(port + os.getpid() % 1000), "-m", "pointly.cli.main", *args, "--out", str(two)],
                    check=True, env=env, capture_output=True, timeout=240)
-    subprocess.run([sys.executable, "-m", "pointly.cli.main", *args, "--out", str(tmp_path / "one")],
+    subprocess.run([sys.executable, "-m", "pointly.cli.main", *args, "--out", str(one)],
                    check=True, env=env, capture_output=True, timeout=240)
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_equal_single_process(tiny_synth, tmp_path):
+    train_two_and_one(tiny_synth, DDP_SETS, tmp_path / "ddp", tmp_path / "one", 29500)
     ddp = list(csv.DictReader(open(tmp_path / "ddp" / "metrics.csv")))
     one = list(csv.DictReader(open(tmp_path / "one" / "metrics.csv")))
     assert len(ddp) == len(one) == 3
@@ -231,19 +236,9 @@ def test_scale_to_world_hand_values():
 def test_two_processes_keep_the_learning_rate_per_image(tiny_synth, tmp_path):
     """With solver.reference_world_size=1, two processes train twice the batch at twice the rate
     for half the iterations: at every point of the schedule the rate per image is one process's."""
-    sets = [f"data.train_json={tiny_synth}/train/panoptic.json", f"data.train_panoptic_dir={tiny_synth}/train/panoptic",
-            f"data.train_image_dir={tiny_synth}/train/images", "data.num_workers=0", "solver.reference_world_size=1",
-            "solver.ims_per_batch=2", "solver.max_iter=4", "solver.warmup_iters=2", "input.min_size_train=[64]",
-            "input.max_size_train=64"]
-    args = ["train", "--config", "synthetic_small", "--threads", "1", "--no-progress"]
-    for s in sets:
-        args += ["--set", s]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                    str(29700 + os.getpid() % 1000), "-m", "pointly.cli.main", *args, "--out", str(tmp_path / "two")],
-                   check=True, env=env, capture_output=True, timeout=240)
-    subprocess.run([sys.executable, "-m", "pointly.cli.main", *args, "--out", str(tmp_path / "one")],
-                   check=True, env=env, capture_output=True, timeout=240)
+    train_two_and_one(tiny_synth, ["solver.reference_world_size=1", "solver.ims_per_batch=2", "solver.max_iter=4",
+                                   "solver.warmup_iters=2", "input.min_size_train=[64]", "input.max_size_train=64"],
+                      tmp_path / "two", tmp_path / "one", 29700)
     two = [float(r["lr"]) for r in csv.DictReader(open(tmp_path / "two" / "metrics.csv"))]
     one = [float(r["lr"]) for r in csv.DictReader(open(tmp_path / "one" / "metrics.csv"))]
     assert len(two) == 2 and len(one) == 4
