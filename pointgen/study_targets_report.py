@@ -1,47 +1,34 @@
-"""Report of the target-quality study: tables, trend rows T1–T5, the PQ-against-seconds figure.
+"""Report of the target-quality study: tables, trend rows T1–T6, the PQ-against-seconds figure.
 
 Reads the rows written by :mod:`pointly.pointgen.study_targets` (any number of shards), never
 recomputes a cell. PQ here is the PQ of the *targets* (read as a panoptic prediction, ignore =
 VOID) against the true masks — not the PQ of a trained model — so its absolute values are not
 comparable with the paper's tables; the trends are.
 
-Trend rules (fixed in advance; each row says pass / fail / not measured and shows its numbers),
-on the mean over seeds, boundary share 0 and no dilation unless said otherwise:
-
-* **T1** PQ rises with points: for each shape PQ(P100) > PQ(P5) and Spearman ρ(points, PQ) ≥ 0.8.
-* **T2** convex ≥ concave at P5 and P10; concave > convex at P30, P50 and P100 (also reported on
-  the dilated targets, as "T2 (dilated)").
-* **T3** (P20 concave, no dilation) boundary points help and saturate: PQ(50%) > PQ(0%) and the
-  gain from 50% to 100% is smaller than the gain from 0% to 50%.
-* **T4** (P20 concave) dilation helps most without boundary points: Δ(0%) > 0 and Δ(0%) > Δ(100%),
-  where Δ(b) = PQ(dilation) − PQ(no dilation) at share b.
-* **T5** the seed spread is small: the standard deviation over seeds of P20 concave is below a
-  quarter of the PQ range from P5 to P100 (concave).
+The trend rows T1–T6 (and T2 once more on the dilated targets) come from
+:mod:`pointly.pointgen.study_trends`, the evaluator the trained study uses too: each comparison is
+paired by seed and decided by its 95 % Student-t interval (pass / fail / undecided), a trend whose
+cells are absent is "not measured". :func:`trend_frame` converts this study's rows into that
+evaluator's frame: the main grid of one dataset and one set of target rules, PQ from 0–1 to percent.
+T6 needs a fully supervised reference, which target rows never have: it is always "not measured" here.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
+from pointly.pointgen import study_trends
 from pointly.pointgen.io_utils import atomic_open
-from pointly.pointgen.targets import DEFAULT_DILATION, TargetOptions
 from pointly.pointgen.io_utils import save_figure_atomic
+from pointly.pointgen.study_trends import Trend
+from pointly.pointgen.targets import DEFAULT_DILATION, TargetOptions
 
 POINTS = (5, 10, 20, 30, 50, 100)
 SHARES = (0.0, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0)
-
-
-@dataclass
-class Trend:
-    name: str
-    rule: str
-    measured: str
-    verdict: str  # "pass" | "fail" | "not measured"
 
 
 def _sel(frame: pd.DataFrame, **eq) -> pd.DataFrame:
@@ -111,88 +98,52 @@ def share_table(frame: pd.DataFrame, points: int = 20, shape: str = "concave"
     return out
 
 
-def _spearman(xs: Sequence[float], ys: Sequence[float]) -> float:
-    rx = pd.Series(xs).rank().to_numpy()
-    ry = pd.Series(ys).rank().to_numpy()
-    if np.std(rx) == 0 or np.std(ry) == 0:
-        return math.nan
-    return float(np.corrcoef(rx, ry)[0, 1])
-
-
 def _p(x: float) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
 
 
-def trends(frame: pd.DataFrame) -> list[Trend]:
-    """T1–T5 for one dataset's rows."""
-    t13 = pq_table(frame)
-    t14 = share_table(frame)
-    out = []
-    # T1
-    parts, ok, measured = [], True, True
-    for shape in ("convex", "concave"):
-        row = t13.get(shape, {})
-        if 5 not in row or 100 not in row or len(row) < 3:
-            measured = False
-            continue
-        pts = sorted(row)
-        rho = _spearman(pts, [row[p][0] for p in pts])
-        good = row[100][0] > row[5][0] and rho >= 0.8
-        ok &= good
-        parts.append(f"{shape}: P5 {_p(row[5][0])} → P100 {_p(row[100][0])}, ρ = {rho:.2f}")
-    out.append(Trend("T1", "PQ rises with points per segment (P100 > P5, Spearman ρ ≥ 0.8, each shape)",
-                     "; ".join(parts) or "–", ("pass" if ok else "fail") if measured else "not measured"))
-    # T2
-    few = [p for p in (5, 10) if p in t13.get("convex", {}) and p in t13.get("concave", {})]
-    many = [p for p in (30, 50, 100) if p in t13.get("convex", {}) and p in t13.get("concave", {})]
-    if few and many:
-        good = all(t13["convex"][p][0] >= t13["concave"][p][0] for p in few) and \
-            all(t13["concave"][p][0] > t13["convex"][p][0] for p in many)
-        meas = ", ".join(f"P{p} {_p(t13['convex'][p][0])} vs {_p(t13['concave'][p][0])}" for p in few + many)
-        out.append(Trend("T2", "convex ≥ concave at P5, P10; concave > convex at P30, P50, P100",
-                         "convex vs concave: " + meas, "pass" if good else "fail"))
-    else:
-        out.append(Trend("T2", "convex ≥ concave at P5, P10; concave > convex at P30, P50, P100", "–", "not measured"))
-    # T2 once more on the dilated targets (the paper trains with dilation as an augmentation)
-    t13d = pq_table(frame, dilation=True)
-    few = [p for p in (5, 10) if p in t13d.get("convex", {}) and p in t13d.get("concave", {})]
-    many = [p for p in (30, 50, 100) if p in t13d.get("convex", {}) and p in t13d.get("concave", {})]
-    if few and many:
-        good = all(t13d["convex"][p][0] >= t13d["concave"][p][0] for p in few) and \
-            all(t13d["concave"][p][0] > t13d["convex"][p][0] for p in many)
-        meas = ", ".join(f"P{p} {_p(t13d['convex'][p][0])} vs {_p(t13d['concave'][p][0])}" for p in few + many)
-        out.append(Trend("T2 (dilated)", "as T2, on the targets with dilation",
-                         "convex vs concave: " + meas, "pass" if good else "fail"))
-    # T3
-    nd = t14[False]
-    if all(b in nd for b in (0.0, 0.5, 1.0)):
-        g1, g2 = nd[0.5][0] - nd[0.0][0], nd[1.0][0] - nd[0.5][0]
-        good = g1 > 0 and g2 < g1
-        out.append(Trend("T3", "P20 concave: PQ(50%) > PQ(0%), and the 50%→100% gain < the 0%→50% gain",
-                         f"0% {_p(nd[0.0][0])}, 50% {_p(nd[0.5][0])}, 100% {_p(nd[1.0][0])} "
-                         f"(gains {100 * g1:+.1f}, {100 * g2:+.1f})", "pass" if good else "fail"))
-    else:
-        out.append(Trend("T3", "P20 concave: boundary points help, saturating near 50%", "–", "not measured"))
-    # T4
-    d = t14[True]
-    if all(b in nd and b in d for b in (0.0, 1.0)):
-        d0, d1 = d[0.0][0] - nd[0.0][0], d[1.0][0] - nd[1.0][0]
-        good = d0 > 0 and d0 > d1
-        out.append(Trend("T4", "P20 concave: dilation gain Δ(0%) > 0 and Δ(0%) > Δ(100%)",
-                         f"Δ(0%) {100 * d0:+.1f}, Δ(100%) {100 * d1:+.1f}", "pass" if good else "fail"))
-    else:
-        out.append(Trend("T4", "P20 concave: dilation helps, most without boundary points", "–", "not measured"))
-    # T5
-    conc = t13.get("concave", {})
-    if 20 in conc and conc[20][2] >= 2 and 5 in conc and 100 in conc:
-        rng = abs(conc[100][0] - conc[5][0])
-        good = conc[20][1] < rng / 4
-        out.append(Trend("T5", "seed std of P20 concave < ¼ of the P5→P100 range",
-                         f"std {100 * conc[20][1]:.2f} over {conc[20][2]} seeds; range {100 * rng:.1f}",
-                         "pass" if good else "fail"))
-    else:
-        out.append(Trend("T5", "seed std of P20 concave < ¼ of the P5→P100 range", "–", "not measured"))
-    return out
+def rule_sets(frame: pd.DataFrame) -> list[str]:
+    """The target rule sets in the rows (``corrected`` first); [""] for rows without a rules column."""
+    if "rules" not in frame.columns:
+        return [""]
+    return sorted(frame["rules"].dropna().astype(str).unique(), key=lambda r: (r != "corrected", r))
+
+
+def trend_frame(frame: pd.DataFrame, rules: str | None = None) -> pd.DataFrame:
+    """The rows of one dataset as a trend frame (:mod:`pointly.pointgen.study_trends`).
+
+    Keeps the main grid (:func:`_main`: the main concave ratio, dilation off or at the main radius)
+    of one rule set — ``rules``, or the only one present — so that each cell has one row per seed;
+    ``dilation`` is "radius > 0" and PQ is converted from 0–1 to percent.
+    """
+    if rules is None:
+        sets = rule_sets(frame)
+        if len(sets) > 1:
+            raise ValueError(f"the rows hold several target rule sets ({', '.join(sets)}): pick one")
+        rules = sets[0]
+    if rules:
+        frame = frame[frame["rules"].astype(str) == rules]
+    f = _main(frame)
+    return pd.DataFrame({
+        "dataset": f["dataset"].astype(str),
+        "supervision": f["supervision"] if "supervision" in f.columns else "points",
+        "points": f["points"].astype(int),
+        "shape": f["shape"].astype(str),
+        "boundary_share": f["boundary_share"].astype(float),
+        "dilation": f["dilation_radius"].astype(float) > 0,
+        "seed": f["seed"].astype(int),
+        "pq": 100.0 * f["pq"].astype(float),
+    }).reset_index(drop=True)
+
+
+def trends(frame: pd.DataFrame, rules: str | None = None) -> list[Trend]:
+    """T1–T6 of one dataset's rows (one rule set), with "T2 (dilated)" after T2 where measured."""
+    tf = trend_frame(frame, rules)
+    rows = study_trends.trends(tf)
+    dilated = study_trends.trend_t2_dilated(tf)
+    if dilated.verdict != "not measured":
+        rows.insert(2, dilated)
+    return rows
 
 
 def _md(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
@@ -257,9 +208,12 @@ def dataset_markdown(frame: pd.DataFrame, name: str) -> str:
         parts.append(_md(["boundary share"] + [f"{round(100 * b)}%" for b in shares],
                          [["no dilation"] + [_cell(t14[False].get(b)) for b in shares],
                           ["dilation"] + [_cell(t14[True].get(b)) for b in shares]]))
-    tr = trends(frame)
-    parts.append("\nTrends (study.md), measured on the targets:\n\n")
-    parts.append(_md(["trend", "rule", "measured", "verdict"], [[t.name, t.rule, t.measured, t.verdict] for t in tr]))
+    sets = rule_sets(frame)
+    for rules in sets:
+        which = f" (target rules: {rules})" if len(sets) > 1 else ""
+        parts.append(f"\nTrends (study.md), measured on the targets{which}; PQ in %, each comparison paired by "
+                     "seed with its 95 % interval:\n\n")
+        parts.append(study_trends.trends_table(trends(frame, rules)) + "\n")
     dt = defaults_table(frame)
     if dt:
         parts.append("\nConcave ratio × dilation radius (P10/P20/P50, share 0, mean over points and seeds):\n\n")

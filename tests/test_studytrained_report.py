@@ -1,7 +1,9 @@
 """The study report: Table 13/14 layouts, T1–T6 verdicts on hand-made rows, Markdown and figure.
 
 The rows below are the paper's own numbers (study.md), for which every trend holds by
-construction, and deliberately broken variants for which a named trend must fail.
+construction, and deliberately broken variants for which a named trend must fail. The trend rules
+live in :mod:`pointly.pointgen.study_trends` (shared with the target study); here they run on the
+trained study's rows as ``study_report.normalise`` gives them.
 """
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import pandas as pd
 import pytest
 
 from pointly.model import study_report as sr
+from pointly.pointgen import study_trends as tr
 
 
 #: three seeds per cell: a seed moves every cell alike (the grid pairs seeds: same points, same
@@ -51,14 +54,14 @@ def _rows(table13=sr.PAPER_TABLE13, full=41.3, table14=sr.PAPER_TABLE14, p20_see
 
 
 def _verdicts(frame):
-    return {t.id: t.verdict for t in sr.trends(frame)}
+    return {t.id: t.verdict for t in tr.trends(frame)}
 
 
 def test_paper_numbers_pass_every_trend():
     frame = _rows()  # three paired seeds around each of the paper's numbers
     v = _verdicts(frame)
     assert v == {"T1": "pass", "T2": "pass", "T3": "pass", "T4": "pass", "T5": "pass", "T6": "pass"}
-    assert "[" in sr.trend_t2(frame).numbers and "95%, 3 seeds" in sr.trend_t2(frame).numbers
+    assert "[" in tr.trend_t2(frame).numbers and "95%, 3 seeds" in tr.trend_t2(frame).numbers
 
 
 def test_one_seed_decides_nothing():
@@ -80,13 +83,13 @@ def test_tables_average_seeds_and_share():
 
 def test_t1_fails_when_pq_falls_with_points():
     t13 = {"convex": {5: 30, 10: 29, 20: 28, 30: 27}, "concave": {5: 23.0, 10: 29.1, 20: 32.7, 30: 34.1}}
-    t = sr.trend_t1(_rows(table13=t13))
+    t = tr.trend_t1(_rows(table13=t13))
     assert t.verdict == "fail" and "convex: P5 30.0" in t.numbers and "P30−P5 -3.0 [" in t.numbers
 
 
 def test_t2_fails_when_concave_wins_with_few_points():
     t13 = {"convex": {5: 20.0, 10: 29.6, 30: 32.8}, "concave": {5: 23.0, 10: 29.1, 30: 34.1}}
-    t = sr.trend_t2(_rows(table13=t13))
+    t = tr.trend_t2(_rows(table13=t13))
     assert t.verdict == "fail" and "P5 convex−concave -3.0 [" in t.numbers
 
 
@@ -101,23 +104,23 @@ def test_t2_undecided_when_the_seeds_disagree():
         for shape, pq in (("convex", 32.8), ("concave", 34.1)):
             rows.append(dict(cell_id=f"P30-{shape}-s{seed}", supervision="points", points=30, shape=shape,
                              boundary_share=0.0, dilation=False, seed=seed, pq=pq + 0.1 * seed))
-    t = sr.trend_t2(sr.normalise(pd.DataFrame(rows)))
+    t = tr.trend_t2(sr.normalise(pd.DataFrame(rows)))
     assert t.verdict == "undecided" and "P5 convex−concave +0.1 [" in t.numbers
 
 
 def test_t3_fails_without_saturation_and_t4_fails_when_dilation_hurts():
     t14 = {False: {0.0: 30.0, 0.5: 31.0, 1.0: 40.0}, True: {0.0: 29.0, 0.5: 31.5, 1.0: 40.5}}
     frame = _rows(table14=t14)
-    assert sr.trend_t3(frame).verdict == "fail"   # gain 50→100 (9) ≥ gain 0→50 (1)
-    t4 = sr.trend_t4(frame)
+    assert tr.trend_t3(frame).verdict == "fail"   # gain 50→100 (9) ≥ gain 0→50 (1)
+    t4 = tr.trend_t4(frame)
     assert t4.verdict == "fail" and "0% -3.7" in t4.numbers  # 29.0 − 32.7 (Table 13 P20 concave)
 
 
 def test_t5_fails_with_a_large_spread_and_t6_with_a_low_share():
     frame = _rows(p20_seeds=(30.0, 38.0, 34.0))
-    t5 = sr.trend_t5(frame)
+    t5 = tr.trend_t5(frame)
     assert t5.verdict == "fail" and "3 seeds" in t5.numbers
-    assert sr.trend_t6(_rows(full=80.0)).verdict == "fail"
+    assert tr.trend_t6(_rows(full=80.0)).verdict == "fail"
 
 
 def test_missing_cells_are_not_measured():

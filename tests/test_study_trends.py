@@ -1,0 +1,215 @@
+"""The one trend evaluator (pointgen.study_trends) on hand-made cells, in both studies' row formats.
+
+Every trend gets a clear pass, a clear fail and an undecided case, each worked out by hand in the
+comments from the per-seed differences. The same cells are written once as trained-study rows (PQ
+in percent, through ``study_report.normalise``) and once as target-study rows (PQ in 0–1, through
+``study_targets_report.trend_frame``), and must give the same verdicts.
+
+Hand computation used throughout (three seeds, Student t(0.975, 2) = 4.3027):
+
+* differences (4, 5, 6) or (9, 10, 11): sd 1, se 1/√3 = 0.5774, half-width 2.484 →
+  [2.52, 7.48] or [7.52, 12.48]: **pass**; their negatives: **fail**;
+* differences (3, −1, 1): mean 1, sd 2, se 1.1547, half-width 4.968 → [−3.97, 5.97]:
+  **undecided** (the seeds disagree on the sign).
+"""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pointly.model import study_report as sr
+from pointly.pointgen import study_targets_report as tsr
+from pointly.pointgen import study_trends as tr
+
+#: a seed moves every cell alike (the cells of a grid share their sampled points)
+BASE = (30.0, 32.0, 34.0)
+PASS, FAIL, OVERLAP = (4.0, 5.0, 6.0), (-4.0, -5.0, -6.0), (3.0, -1.0, 1.0)
+
+
+def plus(values, diffs):
+    return tuple(v + d for v, d in zip(values, diffs))
+
+
+def minus(values, diffs):
+    return tuple(v - d for v, d in zip(values, diffs))
+
+
+def cell(points=20, shape="concave", share=0.0, dilation=False, supervision="points"):
+    """The key of one grid cell."""
+    return (supervision, points, shape, share, dilation)
+
+
+def trained_frame(cells):
+    """Trained-study rows (PQ in percent), one per cell and seed, normalised as the study reads them."""
+    rows = []
+    for (supervision, points, shape, share, dilation), values in cells.items():
+        for seed, pq in enumerate(values):
+            full = supervision == "full"
+            rows.append(dict(cell_id=f"{supervision}-{points}-{shape}-{share}-{dilation}-s{seed}",
+                             dataset="synthetic", supervision=supervision, points=None if full else points,
+                             shape=None if full else shape, boundary_share=None if full else share,
+                             dilation=False if full else dilation, seed=seed, pq=pq))
+    return sr.normalise(pd.DataFrame(rows))
+
+
+def target_rows(cells, dataset="coco", rules="corrected"):
+    """Target-study rows as the study writes them: PQ in 0–1, dilation as a relative radius."""
+    rows = []
+    for (supervision, points, shape, share, dilation), values in cells.items():
+        assert supervision == "points", "target rows have no fully supervised reference"
+        for seed, pq in enumerate(values):
+            rows.append(dict(cell_id=f"{dataset}-P{points}-{shape}-b{share}-d{dilation}-s{seed}-{rules}",
+                             dataset=dataset, supervision="points", points=points, shape=shape,
+                             concave_ratio=0.3 if shape == "concave" else 1.0, boundary_share=share,
+                             dilation=dilation, dilation_radius=0.02 if dilation else 0.0, seed=seed,
+                             rules=rules, pq=pq / 100.0, iou=0.5, coverage=0.5,
+                             seconds_per_segment=0.9 * points))
+    return pd.DataFrame(rows)
+
+
+def target_frame(cells):
+    return tsr.trend_frame(target_rows(cells))
+
+
+# --------------------------------------------------------------------------- the cells of each case
+def t1_cells(diffs):
+    """P5, P10, P20 concave; P20 − P5 per seed = ``diffs`` (P10 in between, not ruled on)."""
+    return {cell(5): BASE, cell(10): plus(BASE, (1, 1, 1)), cell(20): plus(BASE, diffs)}
+
+
+def t2_cells(few, many, dilation=False):
+    """P5 convex − concave = ``few``, P30 concave − convex = ``many`` (per seed)."""
+    return {cell(5, "concave", dilation=dilation): BASE, cell(5, "convex", dilation=dilation): plus(BASE, few),
+            cell(30, "convex", dilation=dilation): BASE, cell(30, "concave", dilation=dilation): plus(BASE, many)}
+
+
+def t3_cells(gain, later_gain):
+    """P20 concave, no dilation: PQ(50%) − PQ(0%) = ``gain``, PQ(100%) − PQ(50%) = ``later_gain``."""
+    at50 = plus(BASE, gain)
+    return {cell(share=0.0): BASE, cell(share=0.5): at50, cell(share=1.0): plus(at50, later_gain)}
+
+
+def t4_cells(gain0, gain100):
+    """P20 concave: dilation gain at share 0 = ``gain0``, at share 100% = ``gain100`` (per seed)."""
+    high = (35.0, 36.0, 37.0)
+    return {cell(share=0.0): BASE, cell(share=0.0, dilation=True): plus(BASE, gain0),
+            cell(share=1.0): high, cell(share=1.0, dilation=True): plus(high, gain100)}
+
+
+CASES = {
+    # T1: P20 − P5 = (9, 10, 11) → [7.52, 12.48] pass; (−9, −10, −11) → fail; (3, −1, 1) → undecided
+    "T1": {"pass": t1_cells((9, 10, 11)), "fail": t1_cells((-9, -10, -11)), "undecided": t1_cells(OVERLAP)},
+    # T2: P5 convex − concave and P30 concave − convex both (4, 5, 6) → pass; P5 (−4, −5, −6) → that
+    # comparison fails → fail; P5 (3, −1, 1) holds 0 while P30 passes → undecided
+    "T2": {"pass": t2_cells(PASS, PASS), "fail": t2_cells(FAIL, PASS), "undecided": t2_cells(OVERLAP, PASS)},
+    # T2 (dilated): the same cells with dilation on
+    "T2 (dilated)": {"pass": t2_cells(PASS, PASS, True), "fail": t2_cells(FAIL, PASS, True),
+                     "undecided": t2_cells(OVERLAP, PASS, True)},
+    # T3: gain (4, 5, 6) passes; saturation = gain − later gain:
+    #   later gain (1, 1, 1) → saturation (3, 4, 5): sd 1 → [1.52, 6.48] pass → pass;
+    #   later gain (8, 10, 12) → saturation (−4, −5, −6) → fail (no saturation) → fail;
+    #   later gain (1, 6, 5) → saturation (3, −1, 1) → undecided
+    "T3": {"pass": t3_cells(PASS, (1, 1, 1)), "fail": t3_cells(PASS, (8, 10, 12)),
+           "undecided": t3_cells(PASS, (1, 6, 5))},
+    # T4: gain at 0% (4, 5, 6) passes; gain at 0% − gain at 100%:
+    #   gain at 100% (0, 0, 0) → (4, 5, 6) pass → pass;
+    #   gain at 0% (−4, −5, −6) fails → fail;
+    #   gain at 100% (1, 6, 5) → (3, −1, 1) → undecided
+    "T4": {"pass": t4_cells(PASS, (0, 0, 0)), "fail": t4_cells(FAIL, (0, 0, 0)),
+           "undecided": t4_cells(PASS, (1, 6, 5))},
+    # T5 (a spread against effects, not an interval): 2·sd(P20 seeds) against |mean P20 − mean P10|
+    #   P20 (30, 31, 32): sd 1 → 2 < |31 − 20| = 11 → pass;
+    #   P20 (26, 31, 36): sd 5 → 10 > |31 − 25| = 6 → fail;
+    #   two seeds only: the rule needs three → undecided
+    "T5": {"pass": {cell(20): (30, 31, 32), cell(10): (20, 20, 20)},
+           "fail": {cell(20): (26, 31, 36), cell(10): (25, 25, 25)},
+           "undecided": {cell(20): (30, 32), cell(10): (20, 20)}},
+}
+
+#: T6: per seed PQ(P20) / PQ(full) − 0.70, full = 50 every seed:
+#:   P20 (39, 40, 41) → (0.08, 0.10, 0.12): sd 0.02, se 0.01155, half 0.0497 → [0.050, 0.150] pass;
+#:   P20 (29, 30, 31) → (−0.12, −0.10, −0.08) → [−0.150, −0.050] fail;
+#:   P20 (38, 33, 35) → (0.06, −0.04, 0.00): mean 0.0067, sd 0.0503, half 0.125 → undecided
+T6_CASES = {verdict: {cell(20): p20, cell(supervision="full"): (50.0, 50.0, 50.0)}
+            for verdict, p20 in (("pass", (39, 40, 41)), ("fail", (29, 30, 31)), ("undecided", (38, 33, 35)))}
+
+
+def _trend(frame, tid):
+    return tr.trend_t2_dilated(frame) if tid == "T2 (dilated)" else {t.id: t for t in tr.trends(frame)}[tid]
+
+
+@pytest.mark.parametrize("style", ["trained", "target"])
+@pytest.mark.parametrize("tid", list(CASES))
+@pytest.mark.parametrize("verdict", ["pass", "fail", "undecided"])
+def test_each_trend_pass_fail_undecided(style, tid, verdict):
+    cells = CASES[tid][verdict]
+    frame = trained_frame(cells) if style == "trained" else target_frame(cells)
+    assert _trend(frame, tid).verdict == verdict
+
+
+@pytest.mark.parametrize("verdict", ["pass", "fail", "undecided"])
+def test_t6_on_trained_rows(verdict):
+    assert tr.trend_t6(trained_frame(T6_CASES[verdict])).verdict == verdict
+
+
+def test_t6_is_not_measured_on_target_rows():
+    """Target rows never hold a fully supervised reference."""
+    t = {t.id: t for t in tsr.trends(target_rows(CASES["T1"]["pass"]))}["T6"]
+    assert t.verdict == "not measured"
+
+
+def test_the_interval_is_in_the_numbers():
+    t1 = _trend(trained_frame(CASES["T1"]["pass"]), "T1")
+    # concave means: P5 32.0, P10 33.0, P20 42.0; P20 − P5 = (9, 10, 11) → +10.0 [+7.5, +12.5]
+    assert "P5 32.0 P10 33.0 P20 42.0" in t1.numbers and "P20−P5 +10.0 [+7.5, +12.5] (95%, 3 seeds)" in t1.numbers
+    t2 = _trend(target_frame(CASES["T2"]["undecided"]), "T2")
+    # (3, −1, 1) → +1.0 [−4.0, +6.0], in percent although the target rows hold 0–1
+    assert "P5 convex−concave +1.0 [-4.0, +6.0] (95%, 3 seeds)" in t2.numbers
+    t6 = tr.trend_t6(trained_frame(T6_CASES["pass"]))
+    assert "+0.100 [+0.050, +0.150] (95%, 3 seeds)" in t6.numbers
+
+
+def test_target_pq_is_converted_to_percent():
+    frame = target_frame(CASES["T5"]["fail"])
+    # P20 seeds 26, 31, 36 (%) stored as 0.26, 0.31, 0.36: mean 31.00, sd 5.00
+    assert sorted(frame["pq"].round(9)) == [25.0, 25.0, 25.0, 26.0, 31.0, 36.0]
+    assert "3 seeds: PQ 31.00 ± 5.00 sd" in tr.trend_t5(frame).numbers
+
+
+def test_missing_cells_are_not_measured_in_both_styles():
+    cells = {cell(20): BASE}
+    for frame in (trained_frame(cells), target_frame(cells)):
+        verdicts = {t.id: t.verdict for t in tr.trends(frame)}
+        assert verdicts == dict.fromkeys(("T1", "T2", "T3", "T4", "T5", "T6"), "not measured")
+        assert tr.trend_t2_dilated(frame).verdict == "not measured"
+
+
+def test_target_report_per_dataset_and_rule_set():
+    """Each dataset, and each set of target rules, is evaluated on its own."""
+    rows = pd.concat([target_rows(CASES["T1"]["pass"], dataset="coco"),
+                      target_rows(CASES["T1"]["fail"], dataset="synthetic"),
+                      target_rows(CASES["T1"]["undecided"], dataset="synthetic", rules="baseline")])
+    by_dataset = {name: {t.id: t.verdict for t in tsr.trends(g, "corrected")}
+                  for name, g in rows.groupby("dataset")}
+    assert by_dataset["coco"]["T1"] == "pass" and by_dataset["synthetic"]["T1"] == "fail"
+    synthetic = rows[rows["dataset"] == "synthetic"]
+    assert tsr.rule_sets(synthetic) == ["corrected", "baseline"]
+    assert {t.id: t.verdict for t in tsr.trends(synthetic, "baseline")}["T1"] == "undecided"
+    with pytest.raises(ValueError, match="several target rule sets"):
+        tsr.trend_frame(synthetic)
+    md = tsr.dataset_markdown(synthetic, "synthetic")
+    assert "(target rules: corrected)" in md and "(target rules: baseline)" in md
+    # the evaluator itself refuses two datasets in one frame, and two rows for one seed of a cell
+    both = pd.concat([tsr.trend_frame(g, "corrected") for _, g in rows.groupby("dataset")])
+    with pytest.raises(ValueError, match="one dataset"):
+        tr.trends(both)
+    assert {k: v[0].verdict for k, v in tr.trends_by_dataset(both).items()} == {"coco": "pass", "synthetic": "fail"}
+    with pytest.raises(ValueError, match="two rows for one seed"):
+        tr.trends(both.assign(dataset="x"))
+
+
+def test_target_report_inserts_dilated_t2_where_measured():
+    cells = {**CASES["T2"]["pass"], **CASES["T2 (dilated)"]["undecided"]}
+    ids = [(t.id, t.verdict) for t in tsr.trends(target_rows(cells))]
+    assert ids[:3] == [("T1", "not measured"), ("T2", "pass"), ("T2 (dilated)", "undecided")]
+    assert [t.id for t in tsr.trends(target_rows(CASES["T2"]["pass"]))] == ["T1", "T2", "T3", "T4", "T5", "T6"]
