@@ -2,7 +2,7 @@
 
 Modules, one job each:
 
-* :mod:`~pointly.annotator.images` — the image folder: listing, safe name lookup, robust loading
+* :mod:`~pointly.annotator.images` — the image folder: listing, safe name lookup, COCO ids, robust loading
   (EXIF, grey/RGBA/16-bit, truncated and huge files skipped);
 * :mod:`~pointly.annotator.journal` — fsync'ed per-annotator JSON-lines journals;
 * :mod:`~pointly.annotator.store` — the project state replayed from the journals: segments,

@@ -12,11 +12,14 @@ path of the browser. UI events use ``trigger_mode="multiple"`` (Gradio would oth
 clicks that arrive while one is processed) and no concurrency limit, so one user's click never
 waits for another's. The page script sends one user's actions one at a time, in order.
 
-A canvas click carries what its tab shows (image, category, current segment; see
-:class:`~pointly.annotator.store.TabView`), so two tabs of one annotator never redirect each
-other's clicks; a click that carries no such view comes from a page that is not synchronised with
-the server and is refused with a message. The HTTP guard (:mod:`~pointly.annotator.guard`)
-refuses uploads and serves each canvas render only to its own user.
+A canvas click carries what its tab shows (image, category, current segment, box mode; see
+:class:`~pointly.annotator.store.TabView`) and its label (Shift+click: a point not in the
+segment), so two tabs of one annotator never redirect each other's clicks; a click that carries
+no such view comes from a page that is not synchronised with the server and is refused with a
+message. The read-only API endpoints (``/export``, ``/export_pointsup``, ``/images``,
+``/categories``) return documents, never server paths; API arguments are checked for their JSON
+type (a float or string coordinate is an error of the call, never rounded). The HTTP guard
+(:mod:`~pointly.annotator.guard`) refuses uploads and serves each canvas render only to its own user.
 """
 from __future__ import annotations
 
@@ -45,14 +48,19 @@ from pointly.annotator.store import ActionRefused, ProjectStore, TabView
 from pointly.annotator.users import make_auth
 from pointly.annotator.timing import PAPER_SECONDS_PER_POINT, POLYGON_SECONDS
 from pointly.pointgen.errors import PointlyError
+from pointly.pointgen.interop_pointsup import export_pointsup
 
 log = logging.getLogger(__name__)
 
 DEFAULT_USER = "local"
 STATIC = Path(__file__).with_name("static")
-SHORTCUTS = [("1 … 9, 0", "pick one of the first ten categories"),
+SHORTCUTS = [("click", "a point in the current segment"),
+             ("Shift+click", "a point NOT in the current segment (hollow ring)"),
+             ("1 … 9, 0", "pick one of the first ten categories"),
              ("search box", "pick any category"),
              ("N", "new instance (thing categories)"),
+             ("B", "box mode: the next two clicks are opposite corners of the instance's box"),
+             ("X", "remove the current instance's box"),
              ("Z / Ctrl+Z", "undo the last point"),
              ("Del", "delete the current segment"),
              ("← / →", "previous / next image"),
@@ -134,15 +142,16 @@ class AnnotatorApp:
         for a user's mistake).
 
         ``click_display`` takes display pixels ``(x, y)`` and, from the canvas, the clicking tab's
-        :class:`TabView` (the point goes to that tab's image, category and segment)."""
+        :class:`TabView` (the point goes to that tab's image, category and segment) and the
+        point's label (1 in the segment, 0 not in it); ``click`` takes original pixels and a label."""
         try:
             if action == "navigate":
                 return self.store.navigate(user, int(args[0]))
-            if action == "click_display" and len(args) == 3:  # a canvas click with its tab's view
-                x, y, view = args
+            if action == "click_display" and len(args) == 4:  # a canvas click with its tab's view
+                x, y, view, label = args
                 if view.image not in self.store.index:
                     return [f"no image named {view.image!r} in the project"]
-                self.store.click(user, *self.display(view.image).to_original(float(x), float(y)), view)
+                self.store.click(user, *self.display(view.image).to_original(float(x), float(y)), view, label)
                 return []
             name, notes = self._current(user)
             if name is None:
@@ -151,7 +160,14 @@ class AnnotatorApp:
                 x, y = self.display(name).to_original(float(args[0]), float(args[1]))
                 self.store.click(user, x, y)
             elif action == "click":
-                self.store.click(user, int(args[0]), int(args[1]))
+                self.store.click(user, int(args[0]), int(args[1]), label=int(args[2]) if len(args) > 2 else 1)
+            elif action == "box_mode":
+                self.store.set_box_mode(user, not self.store.user_state(user).box_mode)
+            elif action == "box":
+                self.store.set_box(user, *(int(v) for v in args[:4]))
+            elif action == "remove_box":
+                if not self.store.remove_box(user):
+                    notes.append("the current segment has no box")
             elif action == "undo":
                 if not self.store.undo(user):
                     notes.append("nothing to undo on this image")
@@ -185,7 +201,7 @@ class AnnotatorApp:
 
     def category_id(self, value: Any) -> int:
         """A category id from an id, a numeric string or a category name."""
-        if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().lstrip("-").isdigit()):
+        if type(value) is int or (isinstance(value, str) and value.strip().lstrip("-").isdigit()):
             cid = int(value)
             if cid in self.store.cat_by_id:
                 return cid
@@ -193,6 +209,23 @@ class AnnotatorApp:
             if c["name"] == value:
                 return c["id"]
         raise ActionRefused(f"unknown category {value!r}")
+
+    # ------------------------------------------------------------------ project listings and export
+    def export_document(self) -> dict:
+        """The project's points JSON as a document (what ``points.json`` holds); the files on the
+        server are rewritten first, so they hold the same."""
+        self.store.flush(force=True)
+        return self.store.to_document()
+
+    def image_list(self) -> list[dict]:
+        """Every image of the project (:meth:`ProjectStore.image_records`)."""
+        return self.store.image_records()
+
+    def category_list(self) -> list[dict]:
+        """The project's categories (``id``, ``name``, ``isthing``, ...) with the digit ``key``
+        that picks each of the first ten (None for the others)."""
+        keys = {cid: str((i + 1) % 10) for i, cid in enumerate(self.digit_categories)}
+        return [{**c, "key": keys.get(c["id"])} for c in self.store.categories]
 
     # ------------------------------------------------------------------ views
     def state(self, user: str, messages: list[str] | None = None) -> dict:
@@ -210,6 +243,10 @@ class AnnotatorApp:
             segments.append({"id": s.sid, "index": k, "category_id": s.category_id,
                              "category": cat["name"], "kind": "thing" if s.isthing else "stuff",
                              "points": [[p.x, p.y] for p in s.points],
+                             "labels": [p.label for p in s.points],
+                             "negatives": sum(1 for p in s.points if p.label == 0),
+                             "bbox": list(s.bbox) if s.bbox is not None else None,
+                             "exported": s.positive,
                              "seconds": round(seg_seconds.get(s.sid, 0.0), 2)})
         cat = store.cat_by_id.get(u.category_id) if u.category_id is not None else None
         entry = self.catalog.entry(name) if name else None
@@ -219,7 +256,8 @@ class AnnotatorApp:
                 "category": cat["name"] if cat else None, "category_id": u.category_id,
                 "current_segment": u.segment if any(s["id"] == u.segment for s in segments) else None,
                 "segments": segments, "points_on_image": sum(len(s["points"]) for s in segments),
-                "preview": u.preview, "goal": store.goal,
+                "preview": u.preview, "goal": store.goal, "box_mode": u.box_mode,
+                "corner": list(u.corner[1:]) if u.corner and u.corner[0] == name else None,
                 "images_done": done, "images_readable": total,
                 "image_active_seconds": round(timing.seconds, 2) if timing else 0.0,
                 "user_active_seconds": round(secs, 2), "user_points": npts,
@@ -235,7 +273,9 @@ class AnnotatorApp:
         segs = self.store.snapshot(name)
         overlay = None
         if st["preview"]:
-            key = (name, tuple((s.sid, s.category_id, len(s.points), s.points[-1].t) for s in segs))
+            # a point never changes once placed: its count and the last one's time say which points
+            key = (name, tuple((s.sid, s.category_id, len(s.points), s.points[-1].t if s.points else None)
+                               for s in segs))
             with self._cache_lock:
                 overlay = self._overlays.get(key)
             if overlay is None:
@@ -245,7 +285,7 @@ class AnnotatorApp:
                     self._overlays[key] = overlay
                     while len(self._overlays) > 16:
                         self._overlays.popitem(last=False)
-        rgb = render(d, segs, st["current_segment"], overlay)
+        rgb = render(d, segs, st["current_segment"], overlay, st["corner"])
         return str(self._new_render(user, rgb))
 
     def _new_render(self, user: str, rgb: Any) -> Path:
@@ -272,6 +312,9 @@ class AnnotatorApp:
             head = (f"**{st['image']}** — image {st['image_index'] + 1} / {st['images_total']} · "
                     f"category: **{st['category'] or '— pick one (1–9, search)'}** · "
                     f"{st['points_on_image']} points on this image")
+            if st["box_mode"]:
+                head += (" · **box mode: click the opposite corner**" if st["corner"] else
+                         " · **box mode: click one corner of the box**")
         msgs = "".join(f"\n\n⚠ {m}" for m in st["messages"])
         return head + msgs
 
@@ -289,8 +332,19 @@ class AnnotatorApp:
         return "\n\n".join(lines)
 
     def segment_choices(self, st: dict) -> list[tuple[str, str]]:
-        return [(f"#{s['index'] + 1} {s['category']} ({s['kind']}) · {len(s['points'])}/{st['goal']} pts · "
-                 f"{s['seconds']:.1f} s", s["id"]) for s in st["segments"]]
+        """The segments list: every point (in or not in the segment) counts toward the goal; the
+        points not in it, a box, and a segment not written out yet are named."""
+        out = []
+        for s in st["segments"]:
+            text = f"#{s['index'] + 1} {s['category']} ({s['kind']}) · {len(s['points'])}/{st['goal']} pts"
+            if s["negatives"]:
+                text += f" ({s['negatives']} not in)"
+            if s["bbox"] is not None:
+                text += " · box"
+            if not s["exported"]:
+                text += " · needs a point in it"
+            out.append((text + f" · {s['seconds']:.1f} s", s["id"]))
+        return out
 
 
 # ---------------------------------------------------------------------- Gradio wiring
@@ -299,9 +353,10 @@ def _user(request: Any) -> str:
     return name or DEFAULT_USER
 
 
-def tab_view(shown: Any) -> TabView | None:
-    """The view a canvas click carries: the acknowledged state its tab shows (the JSON of the
-    hidden ``#pointly-ack`` box). None when there is none or it is malformed: the page is not
+def tab_click(shown: Any) -> tuple[TabView, int] | None:
+    """What a canvas click carries: the acknowledged state its tab shows (the JSON of the hidden
+    ``#pointly-ack`` box), to which the page script adds the point's ``label`` (0 for a
+    Shift+click; 1 when absent). None when there is no state or it is malformed: the page is not
     synchronised with the server."""
     try:
         d = json.loads(shown) if isinstance(shown, str) and shown else None
@@ -309,10 +364,32 @@ def tab_view(shown: Any) -> TabView | None:
         return None
     if not isinstance(d, dict) or not isinstance(d.get("image"), str):
         return None
-    cid, seg = d.get("category_id"), d.get("segment")
-    if not (cid is None or type(cid) is int) or not (seg is None or isinstance(seg, str)):
+    cid, seg, box, label = d.get("category_id"), d.get("segment"), d.get("box_mode", False), d.get("label", 1)
+    if not (cid is None or type(cid) is int) or not (seg is None or isinstance(seg, str)) \
+            or type(box) is not bool or label not in (0, 1) or type(label) is bool:
         return None
-    return TabView(d["image"], cid, seg)
+    return TabView(d["image"], cid, seg, box), label
+
+
+def integer_argument(name: str, value: Any, what: str, allowed: tuple[int, ...] | None = None) -> int:
+    """``value`` when it is a JSON integer (and one of ``allowed``); a one-line
+    :class:`PointlyError` otherwise. API arguments are never rounded or parsed: a float
+    coordinate or a string "12" is a mistake of the caller, not a pixel."""
+    if type(value) is not int:
+        raise PointlyError(f"{name} must be an integer ({what}), got {value!r} ({type(value).__name__})",
+                           fix=f"pass {name} as a JSON integer")
+    if allowed is not None and value not in allowed:
+        raise PointlyError(f"{name} must be {' or '.join(map(str, allowed))} ({what}), got {value}",
+                           fix=f"pass {name} as one of {', '.join(map(str, allowed))}")
+    return value
+
+
+def text_argument(name: str, value: Any, what: str) -> str:
+    """``value`` when it is a string; a one-line :class:`PointlyError` otherwise."""
+    if not isinstance(value, str):
+        raise PointlyError(f"{name} must be a string ({what}), got {value!r} ({type(value).__name__})",
+                           fix=f"pass {name} as a JSON string")
+    return value
 
 
 def build_blocks(app: AnnotatorApp):
@@ -342,6 +419,9 @@ def build_blocks(app: AnnotatorApp):
                     b_del = gr.Button("Delete segment (Del)", elem_id="pointly-delete", size="sm",
                                       variant="stop")
                 with gr.Row():
+                    b_box = gr.Button("Box (B)", elem_id="pointly-box", size="sm")
+                    b_unbox = gr.Button("Remove box (X)", elem_id="pointly-remove-box", size="sm")
+                with gr.Row():
                     b_prev = gr.Button("← Previous", elem_id="pointly-prev", size="sm")
                     b_next = gr.Button("Next →", elem_id="pointly-next", size="sm")
                     b_prev_t = gr.Button("Target preview (T)", elem_id="pointly-preview", size="sm")
@@ -350,7 +430,12 @@ def build_blocks(app: AnnotatorApp):
                 info = gr.Markdown(elem_id="pointly-info")
                 gr.Markdown("**Shortcuts**\n\n| key | action |\n|---|---|\n" + shortcuts,
                             elem_id="pointly-shortcuts")
+                b_export = gr.Button("Export points JSON", elem_id="pointly-export", size="sm")
+                gr.Markdown(f"Project files on the server: `{store.dir.resolve()}` (`points.json`, "
+                            f"`pointsup.json`, `journal/`; rewritten within a second of each change).",
+                            elem_id="pointly-files")
                 ack = gr.Textbox(visible="hidden", elem_id="pointly-ack", show_label=False)
+                exported = gr.Textbox(visible="hidden", elem_id="pointly-export-doc", show_label=False)
                 digits = [gr.Button(f"digit {(i + 1) % 10}", elem_id=f"pointly-digit-{(i + 1) % 10}",
                                     visible="hidden") for i in range(10)]
 
@@ -364,7 +449,8 @@ def build_blocks(app: AnnotatorApp):
             path = app.canvas(user, st)
             ack_text = json.dumps({"image": st["image"], "points": st["points_on_image"],
                                    "segment": st["current_segment"], "category": st["category"],
-                                   "category_id": st["category_id"], "preview": st["preview"]})
+                                   "category_id": st["category_id"], "preview": st["preview"],
+                                   "box_mode": st["box_mode"], "corner": st["corner"]})
             return (path, app.status_markdown(st),
                     gr.update(choices=app.segment_choices(st), value=st["current_segment"]),
                     gr.update(value=st["category_id"]), app.info_markdown(st), ack_text)
@@ -376,15 +462,20 @@ def build_blocks(app: AnnotatorApp):
             return handler
 
         async def on_select(shown: str, evt: gr.SelectData, request: gr.Request):
-            """A canvas click; ``shown`` is what the clicking tab shows (its acknowledged state)."""
+            """A canvas click; ``shown`` is what the clicking tab shows (its acknowledged state)
+            and the point's label."""
             user = _user(request)
-            tab = tab_view(shown)
-            if tab is None:
+            click = tab_click(shown)
+            if click is None:
                 return await app.in_order(user, lambda: view(user, [NOT_SYNCHRONISED]))
             if not evt.index or len(evt.index) != 2:
                 return await app.in_order(user, lambda: view(user, ["click inside the image"]))
             x, y = evt.index[0], evt.index[1]
-            return await app.in_order(user, lambda: view(user, app.act(user, "click_display", x, y, tab)))
+            return await app.in_order(user, lambda: view(user, app.act(user, "click_display", x, y, *click)))
+
+        async def on_export(request: gr.Request) -> str:
+            """The points JSON for the Export button, in turn after the user's earlier actions."""
+            return await app.in_order(_user(request), lambda: json.dumps(app.export_document()))
 
         async def on_category(value, request: gr.Request):
             user = _user(request)
@@ -401,9 +492,9 @@ def build_blocks(app: AnnotatorApp):
         # must not drop a repeated key (N N, Del Del) whose previous result is still being shown.
         common = dict(outputs=outputs, concurrency_limit=None, show_progress="hidden", queue=False,
                       api_visibility="private", trigger_mode="multiple")
-        # the page script's view of this tab, taken when the click is sent (Gradio's copy of the
-        # ack box can lag one response behind); the box's own value without the script
-        canvas.select(on_select, ack, js="(shown) => [window.pointlyShown ? window.pointlyShown() : shown]",
+        # the page script's view of this tab and the click's label, taken when the click is sent
+        # (Gradio's copy of the ack box can lag one response behind); the box's own value without the script
+        canvas.select(on_select, ack, js="(shown) => [window.pointlyClickView ? window.pointlyClickView() : shown]",
                       **common)
         category.input(on_category, category, **common)
         segments.input(on_segment, segments, **common)
@@ -413,11 +504,19 @@ def build_blocks(app: AnnotatorApp):
         b_prev.click(ui("navigate", -1), None, **common)
         b_next.click(ui("navigate", +1), None, **common)
         b_prev_t.click(ui("preview"), None, **common)
+        b_box.click(ui("box_mode"), None, **common)
+        b_unbox.click(ui("remove_box"), None, **common)
+        # the document comes back in a hidden box, and the page saves it as a file (static/annotator.js)
+        b_export.click(on_export, None, **dict(common, outputs=[exported])).then(
+            None, exported, exported, js="(doc) => { window.pointlyDownload(doc, 'points.json'); return ''; }",
+            queue=False, show_progress="hidden")
         for i, b in enumerate(digits):
             b.click(ui("digit", i), None, **common)
         demo.load(ui("noop"), None, **common)
 
-        # ---- twin API endpoints: the same AnnotatorApp.act code path, JSON state back
+        # ---- twin API endpoints: the same AnnotatorApp.act code path, JSON state back. Arguments
+        # are checked for their JSON type first (Gradio passes them as sent): a mistake is an error
+        # of the call (gradio_client raises it), not a message in a state.
         async def api_state(user: str, action: str, *args: Any) -> dict:
             def work() -> dict:
                 msgs = app.act(user, action, *args)
@@ -425,24 +524,55 @@ def build_blocks(app: AnnotatorApp):
                 return app.state(user, msgs + notes)
             return await app.in_order(user, work)
 
-        async def api_click(x: int, y: int, request: gr.Request) -> dict:
-            """Add the point (x, y) (original-image pixel indices) to the current segment."""
-            return await api_state(_user(request), "click", x, y)
+        def checked(make_args):
+            """Run ``make_args`` (the argument checks); a mistake becomes the call's error."""
+            try:
+                return make_args()
+            except PointlyError as exc:
+                raise gr.Error(str(exc), print_exception=False) from None
 
-        async def api_category(category: str, request: gr.Request) -> dict:
+        async def api_click(x: int, y: int, request: gr.Request, label: int = 1) -> dict:
+            """Add the point (x, y) (original-image pixel indices) to the current segment; label 1 =
+            in the segment (default), 0 = not in it. In box mode: a box corner."""
+            args = checked(lambda: (integer_argument("x", x, "a pixel column"),
+                                    integer_argument("y", y, "a pixel row"),
+                                    integer_argument("label", label, "1 in the segment, 0 not in it", (0, 1))))
+            return await api_state(_user(request), "click", *args)
+
+        async def api_box(x0: int, y0: int, x1: int, y1: int, request: gr.Request) -> dict:
+            """Give the current thing instance the box with opposite corner pixels (x0, y0), (x1, y1)
+            (original-image pixel indices, both inside the box); a new instance when there is none."""
+            args = checked(lambda: tuple(integer_argument(n, v, "a pixel index") for n, v in
+                                         (("x0", x0), ("y0", y0), ("x1", x1), ("y1", y1))))
+            return await api_state(_user(request), "box", *args)
+
+        async def api_remove_box(request: gr.Request) -> dict:
+            """Remove the box of the current segment."""
+            return await api_state(_user(request), "remove_box")
+
+        async def api_box_mode(request: gr.Request) -> dict:
+            """Toggle box mode: the next two clicks are opposite corners of the instance's box."""
+            return await api_state(_user(request), "box_mode")
+
+        async def api_category(category: str | int, request: gr.Request) -> dict:
             """Pick a category by name or id."""
+            if type(category) is not int:
+                checked(lambda: text_argument("category", category, "a category name or an integer id"))
             return await api_state(_user(request), "category", category)
 
         async def api_select(segment: str, request: gr.Request) -> dict:
             """Make a segment (its id from the state) current."""
+            checked(lambda: text_argument("segment", segment, "a segment id from the state"))
             return await api_state(_user(request), "select", segment)
 
         async def api_open(image: str, request: gr.Request) -> dict:
             """Open an image by its name in the project (no other path is accepted)."""
+            checked(lambda: text_argument("image", image, "an image file_name from /images"))
             return await api_state(_user(request), "open", image)
 
         async def api_navigate(step: int, request: gr.Request) -> dict:
             """Move to the next (+1) or previous (-1) free image."""
+            checked(lambda: integer_argument("step", step, "the direction", (1, -1)))
             return await api_state(_user(request), "navigate", step)
 
         async def api_undo(request: gr.Request) -> dict:
@@ -465,18 +595,35 @@ def build_blocks(app: AnnotatorApp):
             """The current state of the calling annotator."""
             return await api_state(_user(request), "noop")
 
-        def api_export(request: gr.Request) -> dict:
-            """Rewrite points.json and pointsup.json now; returns their paths and counts."""
-            store.flush(force=True)
-            doc = store.to_document()
-            return {"points": str(store.dir / "points.json"), "pointsup": str(store.dir / "pointsup.json"),
-                    "images": len(doc["images"]), "annotations": len(doc["annotations"])}
+        async def api_export(request: gr.Request) -> dict:
+            """The project's points JSON document (points.json and pointsup.json on the server are
+            rewritten first)."""
+            return await app.in_order(_user(request), app.export_document)
 
-        for fn, name in [(api_click, "click"), (api_category, "pick_category"),
+        async def api_export_pointsup(request: gr.Request) -> dict:
+            """The things of the project as a detectron2 PointSup COCO JSON document."""
+            def work() -> dict:
+                doc = app.export_document()
+                return export_pointsup(doc, file=store.dir / "pointsup.json", drop_times=True)[0]
+            return await app.in_order(_user(request), work)
+
+        def api_images() -> list:
+            """Every image of the project: id (the COCO id with --images-json), coco_id, file_name,
+            width, height, readable, problem, segments, exported_segments."""
+            return app.image_list()
+
+        def api_categories() -> list:
+            """The project's categories: id, name, isthing, ... and the digit key picking it."""
+            return app.category_list()
+
+        for fn, name in [(api_click, "click"), (api_box, "set_box"), (api_remove_box, "remove_box"),
+                         (api_box_mode, "toggle_box_mode"), (api_category, "pick_category"),
                          (api_select, "select_segment"), (api_open, "open_image"),
                          (api_navigate, "navigate"), (api_undo, "undo"), (api_new, "new_instance"),
                          (api_delete, "delete_segment"), (api_preview, "toggle_preview"),
-                         (api_get_state, "state"), (api_export, "export")]:
+                         (api_get_state, "state"), (api_export, "export"),
+                         (api_export_pointsup, "export_pointsup"), (api_images, "images"),
+                         (api_categories, "categories")]:
             gr.api(fn, api_name=name, concurrency_limit=None)
 
     return demo

@@ -165,3 +165,27 @@ def to_rgb(im: Image.Image) -> Image.Image:
         background = Image.new("RGBA", im.size, (128, 128, 128, 255))
         im = Image.alpha_composite(background, im)
     return im.convert("RGB")
+
+
+def coco_image_ids(catalog: ImageCatalog, images_json: str | Path) -> dict[str, int]:
+    """Each catalog image's id in a COCO JSON (``--images-json``): matched by file name (or a
+    unique base name), its size checked against the COCO record (unreadable images: by name only).
+
+    An image the file lacks, a size that disagrees, or two images matching one record is one
+    :class:`PointlyError` line, so that the project's ids surely are that file's.
+    """
+    from pointly.pointgen.interop_common import load_reference, resolve_image
+
+    ref = load_reference(images_json)
+    ids: dict[str, int] = {}
+    owner: dict[int, str] = {}
+    for e in catalog.entries:
+        known = e.problem is None
+        rec = resolve_image(e.file_name, e.width if known else None, e.height if known else None, ref,
+                            file=images_json, record="--images-json")
+        if rec["id"] in owner:
+            raise PointlyError(f"images {owner[rec['id']]!r} and {e.file_name!r} both match image id {rec['id']}",
+                               file=images_json, fix="give the images distinct names or pass another COCO JSON")
+        owner[rec["id"]] = e.file_name
+        ids[e.file_name] = rec["id"]
+    return ids

@@ -36,16 +36,21 @@ def preview_options(shape: str = "concave", dilation: str | None = None) -> Targ
 def preview_masks(segments: list, categories: dict[int, dict], width: int, height: int,
                   options: TargetOptions | None = None) -> PreviewMasks:
     """Training-target masks of ``segments`` (objects with ``category_id`` and ``points`` of
-    ``x``/``y``) on a ``width`` × ``height`` image, from the real target builder."""
-    if not segments:
-        return PreviewMasks([], None)
+    ``x``/``y``/``label``) on a ``width`` × ``height`` image, from the real target builder.
+
+    A segment without a point in it (label 1) is not a target (it is not written out either):
+    its mask is empty."""
     anns = []
     for k, seg in enumerate(segments):
-        coords = [[p.x, p.y] for p in seg.points]
-        anns.append({"id": k + 1, "image_id": 1, "category_id": seg.category_id, "iscrowd": 0,
-                     "point_coords": coords, "point_labels": [1] * len(coords)})
+        if any(p.label == 1 for p in seg.points):
+            anns.append({"id": k + 1, "image_id": 1, "category_id": seg.category_id, "iscrowd": 0,
+                         "point_coords": [[p.x, p.y] for p in seg.points],
+                         "point_labels": [p.label for p in seg.points]})
+    empty = np.zeros((height, width), bool)
+    if not anns:
+        return PreviewMasks([empty] * len(segments), None)
     res = build_targets(anns, list(categories.values()), (width, height),
                         options=options or TargetOptions())
     by_id = {t.annotation_id: t.mask for t in res.segments}
-    masks = [np.asarray(by_id.get(a["id"], np.zeros((height, width), bool)), bool) for a in anns]
+    masks = [np.asarray(by_id.get(k + 1, empty), bool) for k in range(len(segments))]
     return PreviewMasks(masks, np.asarray(res.ignore, bool))

@@ -1,4 +1,9 @@
-"""Drawing the canvas: the image, the target preview and every point coloured by segment.
+"""Drawing the canvas: the image, the target preview, every point and box coloured by segment.
+
+A point in its segment (label 1) is a filled dot; a point NOT in its segment (label 0) is a hollow
+ring of the segment's colour, the image visible through it. A thing's drawn box is a rectangle
+in the segment's colour (thicker for the current segment); the first corner of a box being drawn
+is a small cross.
 
 Rendering is on the click path, so it is kept cheap: the upright RGB image is decoded and scaled
 to the display size once per image (:class:`DisplayImage`), the target preview is cached per
@@ -66,27 +71,52 @@ def point_radius(display: DisplayImage) -> int:
     return max(4, round(min(display.rgb.shape[:2]) / 110))
 
 
+def box_corners(display: DisplayImage, bbox: list) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Display pixels of the outer edge of an original-pixel box ``[x, y, w, h]``."""
+    x, y, w, h = bbox
+    return ((math.floor(x * display.scale), math.floor(y * display.scale)),
+            (math.ceil((x + w) * display.scale) - 1, math.ceil((y + h) * display.scale) - 1))
+
+
 def render(display: DisplayImage, segments: list, current: str | None,
-           overlay: np.ndarray | None = None) -> np.ndarray:
+           overlay: np.ndarray | None = None, corner: tuple[int, int] | None = None) -> np.ndarray:
     """The canvas as an RGB array: image, optional translucent ``overlay`` (RGBA, display size),
-    then the points of ``segments`` (objects with ``sid`` and ``points`` of ``x``/``y``)."""
+    then the boxes and points of ``segments`` (objects with ``sid``, ``bbox`` and ``points`` of
+    ``x``/``y``/``label``) and the pending box ``corner`` (original pixels)."""
     canvas = display.rgb.copy()
     if overlay is not None:
         alpha = overlay[..., 3:4].astype(np.float32) / 255.0
         canvas = (canvas * (1 - alpha) + overlay[..., :3] * alpha).astype(np.uint8)
     r = point_radius(display)
     shift = 4  # sub-pixel drawing precision of cv2 (1/16 px)
+    ring = max(2, r // 3)  # width of the ring of a point not in its segment
+    for k, seg in enumerate(segments):
+        if seg.bbox is not None:
+            a, b = box_corners(display, seg.bbox)
+            cv2.rectangle(canvas, a, b, (0, 0, 0), 5 if seg.sid == current else 4)
+            cv2.rectangle(canvas, a, b, segment_color(k), 3 if seg.sid == current else 2)
     for k, seg in enumerate(segments):
         color = segment_color(k)
         is_current = seg.sid == current
         for p in seg.points:
             xd, yd = display.to_display(p.x, p.y)
             c = (round(xd * 16), round(yd * 16))
-            if is_current:
-                cv2.circle(canvas, c, (r + 3) * 16, (255, 255, 255), -1, cv2.LINE_AA, shift)
-                cv2.circle(canvas, c, (r + 3) * 16, (0, 0, 0), 1, cv2.LINE_AA, shift)
-            cv2.circle(canvas, c, r * 16, color, -1, cv2.LINE_AA, shift)
-            cv2.circle(canvas, c, r * 16, (0, 0, 0), 1, cv2.LINE_AA, shift)
+            if is_current:  # a white ring around (a point not in the segment is drawn larger)
+                halo = (r + 3 if p.label else r + ring + 4) * 16
+                cv2.circle(canvas, c, halo, (255, 255, 255), -1 if p.label else 3, cv2.LINE_AA, shift)
+                cv2.circle(canvas, c, halo, (0, 0, 0), 1, cv2.LINE_AA, shift)
+            if p.label:
+                cv2.circle(canvas, c, r * 16, color, -1, cv2.LINE_AA, shift)
+                cv2.circle(canvas, c, r * 16, (0, 0, 0), 1, cv2.LINE_AA, shift)
+            else:  # hollow: the image shows through, so it cannot be mistaken for a point inside
+                cv2.circle(canvas, c, (r + 1) * 16 + 8, (0, 0, 0), ring + 2, cv2.LINE_AA, shift)
+                cv2.circle(canvas, c, (r + 1) * 16 + 8, color, ring, cv2.LINE_AA, shift)
+    if corner is not None:
+        xd, yd = display.to_display(*corner)
+        c, arm = (round(xd), round(yd)), r + 4
+        for color, width in (((0, 0, 0), 4), ((255, 255, 255), 2)):
+            cv2.line(canvas, (c[0] - arm, c[1]), (c[0] + arm, c[1]), color, width)
+            cv2.line(canvas, (c[0], c[1] - arm), (c[0], c[1] + arm), color, width)
     return canvas
 
 

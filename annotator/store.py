@@ -16,6 +16,12 @@ Every point remembers who clicked it (the journal it came from), so a point that
 to a stuff region A started counts for B: in the per-user points and seconds, and in the segment's
 ``annotators`` list.
 
+A point has a label: 1 = in the segment, 0 = not in it (a negative point; journals written before
+labels existed hold only positive points). A thing instance may have an object box, drawn as two
+opposite corners in box mode (or set through the API); it is written as the annotation's ``bbox``,
+which the PointSup export takes as the object's box. A segment is written to the points JSON once it
+has a point in it (label 1): the target builder and PointSup need one.
+
 Concurrency: each annotator has a lock (its journal is written in order); the shared state has a
 short lock that is never held during disk I/O, so one user's fsync does not delay another
 user's click. Two annotators never write the same image: opening an image takes it; an image
@@ -30,7 +36,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from pointly.annotator.images import ImageCatalog
 from pointly.annotator.journal import Journal, check_user_name, read_events
@@ -60,6 +66,7 @@ class Point:
     y: int
     t: float
     user: str
+    label: int = 1  # 1 = in the segment, 0 = not in it
 
 
 @dataclass
@@ -68,6 +75,12 @@ class Segment:
     category_id: int
     isthing: bool
     points: list[Point] = field(default_factory=list)
+    bbox: list[int] | None = None  # the drawn object box [x, y, w, h] (things only)
+
+    @property
+    def positive(self) -> bool:
+        """True when a point lies in the segment (label 1): only then is it written out."""
+        return any(p.label == 1 for p in self.points)
 
 
 @dataclass
@@ -82,7 +95,8 @@ class ImageState:
         return min(self.opens) if self.opens else None
 
     def live_segments(self) -> list[Segment]:
-        return [s for s in self.segments.values() if s.points]
+        """The segments shown: those with a point or a box."""
+        return [s for s in self.segments.values() if s.points or s.bbox is not None]
 
 
 @dataclass(frozen=True)
@@ -97,6 +111,7 @@ class TabView:
     image: str
     category_id: int | None
     segment: str | None
+    box_mode: bool = False  # the tab's clicks are box corners
 
 
 @dataclass
@@ -107,6 +122,8 @@ class UserState:
     preview: bool = False
     last_seen: float = 0.0
     segments_made: int = 0
+    box_mode: bool = False  # clicks are box corners
+    corner: tuple[str, int, int] | None = None  # (image, x, y): the first corner of a box being drawn
 
 
 class ProjectStore:
@@ -115,8 +132,13 @@ class ProjectStore:
     def __init__(self, project_dir: str | Path, catalog: ImageCatalog, categories: list[dict], *,
                  goal: int = 20, idle_cutoff: float = DEFAULT_IDLE_CUTOFF,
                  lock_timeout: float = 600.0, flush_interval: float = 1.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, coco_ids: Mapping[str, int] | None = None,
+                 coco_file: str | Path | None = None) -> None:
+        """``coco_ids`` (image name -> id of a COCO file, ``coco_file``; see
+        :func:`pointly.annotator.images.coco_image_ids`) make the project's image ids those of the COCO file."""
         self.dir = Path(project_dir)
+        self.coco_ids = dict(coco_ids or {})
+        self.coco_file = Path(coco_file) if coco_file is not None else None
         self.catalog = catalog
         self.goal = goal
         self.idle_cutoff = idle_cutoff
@@ -164,6 +186,17 @@ class ProjectStore:
                 raise PointlyError("the project was started with other categories", file=path,
                                    fix="pass the same --categories or a new --project folder")
             categories = old_cats
+        taken = {i: n for n, i in ids.items()}
+        source = self.coco_file.name if self.coco_file else "the COCO file"
+        fix = "the project's image ids are fixed at its first start; pass a new --project folder"
+        for name, coco_id in self.coco_ids.items():
+            if ids.get(name, coco_id) != coco_id:
+                raise PointlyError(f"image {name!r} has id {ids[name]} in this project but {coco_id} in {source}",
+                                   file=path, fix=fix)
+            if taken.get(coco_id, name) != name:
+                raise PointlyError(f"id {coco_id} of {name!r} in {source} is image {taken[coco_id]!r} in "
+                                   "this project", file=path, fix=fix)
+            ids[name] = coco_id
         next_id = max(ids.values(), default=0) + 1
         images = []
         for e in self.catalog.entries:
@@ -203,18 +236,23 @@ class ProjectStore:
         if name is not None and img is None:
             log.warning("journal of %s names image %r that is no longer in the folder", user, name)
             return
+        if kind in ("open", "category", "new", "select", "delete", "box_mode"):
+            u.corner = None  # a box being drawn is given up
         if kind == "open":
             img.opens.append(ev["t"])
             u.image, u.segment = name, None
         elif kind == "click":
-            seg = img.segments.get(ev["segment"])
-            if seg is None:
-                cat = self.cat_by_id[ev["category_id"]]
-                seg = img.segments[ev["segment"]] = Segment(ev["segment"], cat["id"], bool(cat["isthing"]))
-                if ev["segment"].startswith(user + "-"):
-                    u.segments_made += 1
-            seg.points.append(Point(int(ev["x"]), int(ev["y"]), float(ev["t"]), user))
+            seg = self._segment(img, user, ev)
+            # journals written before labels existed hold only points in their segment
+            seg.points.append(Point(int(ev["x"]), int(ev["y"]), float(ev["t"]), user, int(ev.get("label", 1))))
             u.segment, u.category_id = seg.sid, seg.category_id
+        elif kind == "corner":
+            u.corner = (name, int(ev["x"]), int(ev["y"]))
+        elif kind == "box":
+            seg = self._segment(img, user, ev)
+            seg.bbox = [int(v) for v in ev["bbox"]] if ev["bbox"] is not None else None
+            u.segment, u.category_id = seg.sid, seg.category_id
+            u.box_mode, u.corner = False, None
         elif kind == "undo":
             seg = img.segments.get(ev["segment"])
             if seg is not None and 0 <= ev["index"] < len(seg.points):
@@ -236,11 +274,29 @@ class ProjectStore:
             u.segment = None
         elif kind == "preview":
             u.preview = bool(ev["on"])
+        elif kind == "box_mode":
+            u.box_mode = bool(ev["on"])
+        if u.box_mode and not self._is_thing(u.category_id):
+            u.box_mode = False  # boxes are for thing instances only
         u.last_seen = max(u.last_seen, ev.get("t", 0.0))
         if img is not None:
             img.version += 1
         self.version += 1
         self._dirty = True
+
+    def _segment(self, img: ImageState, user: str, ev: dict) -> Segment:
+        """The segment a click or box event names, created by its first event."""
+        seg = img.segments.get(ev["segment"])
+        if seg is None:
+            cat = self.cat_by_id[ev["category_id"]]
+            seg = img.segments[ev["segment"]] = Segment(ev["segment"], cat["id"], bool(cat["isthing"]))
+            if ev["segment"].startswith(user + "-"):
+                self.users[user].segments_made += 1
+        return seg
+
+    def _is_thing(self, category_id: int | None) -> bool:
+        cat = self.cat_by_id.get(category_id) if category_id is not None else None
+        return bool(cat and cat["isthing"])
 
     def _user_lock(self, user: str) -> threading.Lock:
         with self._meta:
@@ -377,17 +433,23 @@ class ProjectStore:
             self._user(user)
             self._commit(user, {"type": "new"})
 
-    def click(self, user: str, x: int, y: int, view: TabView | None = None) -> dict:
-        """Add the point (x, y) (original-image pixel indices) to the current segment.
+    def click(self, user: str, x: int, y: int, view: TabView | None = None, label: int = 1) -> dict:
+        """Add the point (x, y) (original-image pixel indices) with ``label`` (1 = in the segment,
+        0 = not in it) to the current segment; in box mode the click is a box corner instead
+        (:meth:`_box_click`).
 
         With ``view`` (what the clicking tab shows) the point goes to that image, category and
-        segment, whatever another tab of the same annotator did since; the view's image is
-        opened first when the annotator has moved on from it (refused when someone else took
-        it). Without ``view`` the annotator's state on the server decides (API clients).
+        segment (and the tab's mode decides point or corner), whatever another tab of the same
+        annotator did since; the view's image is opened first when the annotator has moved on
+        from it (refused when someone else took it). Without ``view`` the annotator's state on
+        the server decides (API clients).
 
         Returns the journal event (the acknowledgement). Raises :class:`ActionRefused` when no
-        category is picked or the point lies outside the image.
+        category is picked, the point lies outside the image, or a point not in the segment is
+        placed before any point in it (such a segment could not be written out).
         """
+        if label not in (0, 1):
+            raise ActionRefused(f"a point's label is 1 (in the segment) or 0 (not in it), not {label!r}")
         if view is not None:
             u = self._user(user)
             with self._state:
@@ -400,27 +462,99 @@ class ProjectStore:
                 u = self.users[user]
                 if view is not None and img.name != view.image:
                     raise ActionRefused(f"{view.image} is no longer open; click again")
-                category_id, segment = (view.category_id, view.segment) if view else (u.category_id, u.segment)
-                entry = self.catalog.entry(img.name)
-                x, y = int(x), int(y)
-                if not (0 <= x < entry.width and 0 <= y < entry.height):
-                    raise ActionRefused(f"point ({x}, {y}) is outside the {entry.width}x{entry.height} image")
-                if category_id is None:
-                    raise ActionRefused("pick a category first (digit keys or the search box)")
-                if category_id not in self.cat_by_id:
-                    raise ActionRefused(f"unknown category id {category_id}")
-                cat = self.cat_by_id[category_id]
-                cur = img.segments.get(segment) if segment else None
-                if not cat["isthing"]:
-                    stuff = next((s for s in img.live_segments() if s.category_id == cat["id"]), None)
-                    sid = stuff.sid if stuff else (cur.sid if cur is not None and cur.category_id == cat["id"]
-                                                    else f"{user}-{u.segments_made + 1}")
-                elif cur is not None and cur.category_id == cat["id"]:
-                    sid = cur.sid
+                category_id, segment, box_mode = ((view.category_id, view.segment, view.box_mode) if view
+                                                  else (u.category_id, u.segment, u.box_mode))
+                x, y = self._inside(img.name, x, y, "point")
+                cat = self._category(category_id)
+                sid = self._target_segment(img, user, cat, segment)
+                if box_mode:
+                    ev = self._box_click(img, user, cat, sid, x, y)
                 else:
-                    sid = f"{user}-{u.segments_made + 1}"
-            return self._commit(user, {"type": "click", "image": img.name, "segment": sid,
-                                       "category_id": cat["id"], "x": x, "y": y})
+                    seg = img.segments.get(sid)
+                    if label == 0 and (seg is None or not seg.positive):
+                        raise ActionRefused("a point NOT in the segment needs a point in it first "
+                                            "(click inside without Shift)")
+                    ev = {"type": "click", "image": img.name, "segment": sid, "category_id": cat["id"],
+                          "x": x, "y": y, "label": label}
+            return self._commit(user, ev)
+
+    def _inside(self, name: str, x: int, y: int, what: str) -> tuple[int, int]:
+        """(x, y) as ints when it is a pixel of image ``name``; :class:`ActionRefused` otherwise."""
+        entry = self.catalog.entry(name)
+        x, y = int(x), int(y)
+        if not (0 <= x < entry.width and 0 <= y < entry.height):
+            raise ActionRefused(f"{what} ({x}, {y}) is outside the {entry.width}x{entry.height} image")
+        return x, y
+
+    def _category(self, category_id: int | None) -> dict:
+        if category_id is None:
+            raise ActionRefused("pick a category first (digit keys or the search box)")
+        if category_id not in self.cat_by_id:
+            raise ActionRefused(f"unknown category id {category_id}")
+        return self.cat_by_id[category_id]
+
+    def _target_segment(self, img: ImageState, user: str, cat: dict, segment: str | None) -> str:
+        """The id of the segment a click of category ``cat`` goes to, ``segment`` being current:
+        a stuff category's one region on the image; a thing's current instance when it has that
+        category, else a new instance. The caller holds the state lock."""
+        u = self.users[user]
+        cur = img.segments.get(segment) if segment else None
+        if not cat["isthing"]:
+            stuff = next((s for s in img.live_segments() if s.category_id == cat["id"]), None)
+            if stuff is not None:
+                return stuff.sid
+        if cur is not None and cur.category_id == cat["id"]:
+            return cur.sid
+        return f"{user}-{u.segments_made + 1}"
+
+    def _box_click(self, img: ImageState, user: str, cat: dict, sid: str, x: int, y: int) -> dict:
+        """The event of a click in box mode: the first corner, or the box of segment ``sid`` from
+        the first corner to this opposite one. The caller holds the state lock."""
+        if not cat["isthing"]:
+            raise ActionRefused(f"boxes are for thing instances; {cat['name']} is stuff")
+        corner = self.users[user].corner
+        if corner is None or corner[0] != img.name:
+            return {"type": "corner", "image": img.name, "x": x, "y": y}
+        return {"type": "box", "image": img.name, "segment": sid, "category_id": cat["id"],
+                "bbox": corners_box(corner[1], corner[2], x, y)}
+
+    def set_box_mode(self, user: str, on: bool) -> None:
+        """Turn box mode on (the next two clicks are opposite corners of the current thing
+        instance's box) or off; refused for a stuff category or none."""
+        with self._user_lock(user):
+            u = self._user(user)
+            if on and not self._is_thing(u.category_id):
+                raise ActionRefused("boxes are for thing instances: pick a thing category first")
+            self._commit(user, {"type": "box_mode", "on": bool(on)})
+
+    def set_box(self, user: str, x0: int, y0: int, x1: int, y1: int) -> dict:
+        """Give the current thing instance the box with opposite corner pixels (x0, y0) and
+        (x1, y1) (a new instance when there is none); replaces its previous box."""
+        with self._user_lock(user):
+            with self._state:
+                img = self._held_image(user)
+                u = self.users[user]
+                x0, y0 = self._inside(img.name, x0, y0, "corner")
+                x1, y1 = self._inside(img.name, x1, y1, "corner")
+                cat = self._category(u.category_id)
+                if not cat["isthing"]:
+                    raise ActionRefused(f"boxes are for thing instances; {cat['name']} is stuff")
+                sid = self._target_segment(img, user, cat, u.segment)
+                ev = {"type": "box", "image": img.name, "segment": sid, "category_id": cat["id"],
+                      "bbox": corners_box(x0, y0, x1, y1)}
+            return self._commit(user, ev)
+
+    def remove_box(self, user: str) -> bool:
+        """Remove the box of the current segment; False when it has none."""
+        with self._user_lock(user):
+            with self._state:
+                img = self._held_image(user)
+                seg = img.segments.get(self.users[user].segment or "")
+                if seg is None or seg.bbox is None:
+                    return False
+            self._commit(user, {"type": "box", "image": img.name, "segment": seg.sid,
+                                "category_id": seg.category_id, "bbox": None})
+            return True
 
     def undo(self, user: str) -> bool:
         """Remove the last point placed on the current image; False when there is none."""
@@ -469,7 +603,7 @@ class ProjectStore:
     def snapshot(self, name: str) -> list[Segment]:
         """A copy of the live segments of image ``name`` (creation order)."""
         with self._state:
-            return [Segment(s.sid, s.category_id, s.isthing, list(s.points))
+            return [Segment(s.sid, s.category_id, s.isthing, list(s.points), s.bbox)
                     for s in self.images[name].live_segments()]
 
     def _measured(self, name: str) -> tuple[Measured, list[tuple[str, str, int]]]:
@@ -531,16 +665,33 @@ class ProjectStore:
         return secs, n
 
     def progress(self) -> tuple[int, int]:
-        """(images with at least one segment, readable images)."""
+        """(images with at least one segment written out, readable images)."""
         with self._state:
-            done = sum(1 for img in self.images.values() if img.live_segments())
+            done = sum(1 for img in self.images.values() if any(s.positive for s in img.live_segments()))
             total = sum(1 for e in self.catalog.entries if e.problem is None)
         return done, total
 
+    def image_records(self) -> list[dict]:
+        """Every image of the project in its order: ``id`` (the project's image id: the COCO id
+        when the project was opened with ``--images-json``), ``coco_id`` (that COCO id, else None),
+        ``file_name``, upright ``width``/``height``, ``readable`` and ``problem``, and how many
+        segments it has and how many of them are written out."""
+        with self._state:
+            out = []
+            for e in self.catalog.entries:
+                segs = self.images[e.file_name].live_segments()
+                out.append({"id": self.image_ids[e.file_name], "coco_id": self.coco_ids.get(e.file_name),
+                            "file_name": e.file_name, "width": e.width, "height": e.height,
+                            "readable": e.problem is None, "problem": e.problem,
+                            "segments": len(segs), "exported_segments": sum(1 for s in segs if s.positive)})
+            return out
+
     def _image_annotations(self, name: str, image_id: int, first_id: int = 1) -> list[dict]:
-        """The points-JSON annotations of one image (segments by first point)."""
+        """The points-JSON annotations of one image (segments with a point in them, by first
+        point). ``bbox`` is the drawn box, else the box of all the points (which the PointSup
+        export recognises as only the box of the clicks)."""
         img = self.images[name]
-        segs = sorted(img.live_segments(), key=lambda s: min(p.t for p in s.points))
+        segs = sorted((s for s in img.live_segments() if s.positive), key=lambda s: min(p.t for p in s.points))
         if not segs:
             return []
         t0 = img.first_open if img.first_open is not None else min(p.t for s in segs for p in s.points)
@@ -551,10 +702,10 @@ class ProjectStore:
             users = [p.user for p in pts]
             anns.append({"id": first_id + len(anns), "image_id": image_id,
                          "category_id": seg.category_id, "iscrowd": 0,
-                         "point_coords": coords, "point_labels": [1] * len(pts),
+                         "point_coords": coords, "point_labels": [p.label for p in pts],
                          "point_kinds": ["click"] * len(pts),
                          "point_times": [round(max(0.0, p.t - t0), 3) for p in pts],
-                         "bbox": points_bbox(coords),
+                         "bbox": [float(v) for v in seg.bbox] if seg.bbox else points_bbox(coords),
                          # who clicked: the segment's creator first, then any other annotator
                          "annotators": sorted(set(users), key=users.index)})
         return anns
@@ -572,10 +723,13 @@ class ProjectStore:
                 images.append({"id": image_id, "file_name": name, "width": e.width, "height": e.height})
                 anns.extend(part)
             users = sorted(u for u, s in self.users.items() if s.last_seen)
-            stamps = [p.t for img in self.images.values() for s in img.live_segments() for p in s.points]
+            stamps = [p.t for img in self.images.values() for s in img.live_segments() if s.positive
+                      for p in s.points]
             prov: dict[str, Any] = {"made_by": "annotator", "users": users,
                                     "images_dir": str(self.catalog.root),
                                     "idle_cutoff": self.idle_cutoff}
+            if self.coco_file is not None:
+                prov["images_json"] = self.coco_file.name
             if stamps:
                 prov["first_point"] = _iso(min(stamps))
                 prov["last_point"] = _iso(max(stamps))
@@ -590,7 +744,8 @@ class ProjectStore:
             doc = self.to_document()
         validate_points(doc, file=self.dir / POINTS_FILE)
         write_json_atomic(self.dir / POINTS_FILE, doc)
-        # measured times are not PointSup's; the boxes are the clicks' (PointSup's warning is not the annotator's)
+        # measured times are not PointSup's; an instance without a drawn box has its clicks' box
+        # (PointSup's warning about those is not the annotator's)
         write_json_atomic(self.dir / POINTSUP_FILE, export_pointsup(doc, file=self.dir / POINTSUP_FILE, drop_times=True)[0])
         return True
 
@@ -613,6 +768,12 @@ class ProjectStore:
         self.flush(force=True)
         for j in self.journals.values():
             j.close()
+
+
+def corners_box(x0: int, y0: int, x1: int, y1: int) -> list[int]:
+    """The COCO box ``[x, y, w, h]`` whose opposite corner pixels are (x0, y0) and (x1, y1), both
+    inside it (a pixel is 1×1, as in :func:`pointly.pointgen.formats.points_bbox`)."""
+    return [min(x0, x1), min(y0, y1), abs(x1 - x0) + 1, abs(y1 - y0) + 1]
 
 
 def _iso(t: float) -> str:

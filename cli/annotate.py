@@ -59,11 +59,14 @@ def check_port_free(host: str, port: int) -> None:
               help="Images larger than this are skipped with a message.")
 @click.option("--rebuild", is_flag=True,
               help="Only rewrite points.json and pointsup.json from the journals, then exit.")
+@click.option("--images-json", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A COCO JSON listing the images: the project takes its image ids (fixed at the project's "
+                   "first start), so points.json lines up with it.")
 def annotate(images_dir: Path | None, categories: str | None, project: Path | None, host: str,
              port: int, users_file: Path | None, goal: int, idle_cutoff: float, preview_shape: str, preview_dilation: str | None,
-             max_megapixels: float, rebuild: bool) -> None:
+             max_megapixels: float, rebuild: bool, images_json: Path | None) -> None:
     """Annotate IMAGES_DIR with points in the browser (no argument: the bundled samples)."""
-    from pointly.annotator.images import ImageCatalog
+    from pointly.annotator.images import ImageCatalog, coco_image_ids
     from pointly.annotator.preview import preview_options
     from pointly.annotator.samples import default_project_dir, samples_dir
     from pointly.annotator.store import ProjectStore
@@ -90,6 +93,7 @@ def annotate(images_dir: Path | None, categories: str | None, project: Path | No
     except PointlyError as exc:
         raise PointlyError(exc.problem, record="--preview-dilation", fix=exc.fix) from None
     catalog = ImageCatalog(images_dir, max_pixels=int(max_megapixels * 1e6))
+    coco_ids = coco_image_ids(catalog, images_json) if images_json is not None else None
     skipped = [e for e in catalog.entries if e.problem]
     if rebuild:
         if not (project / "journal").is_dir():
@@ -100,7 +104,8 @@ def annotate(images_dir: Path | None, categories: str | None, project: Path | No
             raise PointlyError(f"none of the {len(catalog)} images can be read ({skipped[0].problem})",
                                file=catalog.root / skipped[0].file_name, fix="pass a folder of readable images")
         check_port_free(host, port)
-    store = ProjectStore(project, catalog, category_list, goal=goal, idle_cutoff=idle_cutoff)
+    store = ProjectStore(project, catalog, category_list, goal=goal, idle_cutoff=idle_cutoff,
+                         coco_ids=coco_ids, coco_file=images_json)
     if rebuild:
         store.close()
         click.echo(f"rewrote {project / 'points.json'} and {project / 'pointsup.json'}")

@@ -99,28 +99,20 @@ def list_images(inputs: Iterable[str | Path]) -> list[Path]:
 
 def coco_image_ids(images_json: str | Path, paths: Sequence[Path]) -> tuple[dict[Path, Any], dict[Any, tuple[int, int]]]:
     """Each input's COCO image id, by file name, from the ``images`` of a COCO JSON (panoptic or
-    instances), and the ids' (height, width). An input the JSON does not name, or two inputs of one
-    name, is refused: predictions must be scorable against that JSON's ground truth."""
-    from pointly.pointgen.coco import load_json_object, records
+    instances; :func:`pointly.pointgen.interop_common.load_reference`), and the ids' (height,
+    width). An input the JSON does not name, or two inputs of one record, is refused: predictions
+    must be scorable against that JSON's ground truth."""
+    from pointly.pointgen.interop_common import load_reference, resolve_image
 
-    doc = load_json_object(images_json, "COCO JSON")
-    by_name: dict[str, dict] = {}
-    for i, im in enumerate(records(doc, "images", Path(images_json))):
-        if not isinstance(im, Mapping) or not all(k in im for k in ("id", "file_name", "width", "height")):
-            raise PointlyError("image record lacks id, file_name, width or height", file=images_json,
-                               record=f"images[{i}]", fix="pass a COCO JSON (panoptic or instances)")
-        by_name[Path(str(im["file_name"])).name] = im
+    ref = load_reference(images_json)
     ids: dict[Path, Any] = {}
     sizes: dict[Any, tuple[int, int]] = {}
     for p in paths:
-        im = by_name.get(p.name)
-        if im is None:
-            raise PointlyError(f"image {p.name} is not in the COCO JSON", file=images_json, record=str(p),
-                               fix="pass only the images the JSON names, or drop --images-json")
-        if im["id"] in sizes:
+        rec = resolve_image(p.name, None, None, ref, file=images_json, record=str(p))
+        if rec["id"] in sizes:
             raise PointlyError(f"two inputs are called {p.name}", file=p, fix="pass each image once")
-        ids[p] = im["id"]
-        sizes[im["id"]] = (int(im["height"]), int(im["width"]))
+        ids[p] = rec["id"]
+        sizes[rec["id"]] = (int(rec["height"]), int(rec["width"]))
     return ids, sizes
 
 

@@ -16,18 +16,33 @@ import pytest
 from annotator_fixtures import USERS, Server, journal_clicks, make_images, write_users
 from pointly.annotator.samples import default_project_dir, samples_dir
 from pointly.cli.main import main
-from pointly.pointgen.formats import load_points
+from pointly.pointgen.formats import load_points, validate_points
 
 gradio_client = pytest.importorskip("gradio_client")
 
 pytestmark = pytest.mark.slow
 
 
+#: the COCO ids of the test images in the server's --images-json file: (id, file_name, width, height)
+COCO_IMAGES = [(101, "a_scene.png", 640, 480), (7, "b_scene.png", 640, 480), (33, "c_truncated.png", 640, 480),
+               (2024, "d_notanimage.jpg", 100, 100), (5, "e_grey.png", 640, 480), (6, "f_rgba.png", 640, 480),
+               (900, "g_exif.jpg", 240, 320)]  # upright size: EXIF orientation applied
+
+
+def write_coco(path: Path, images) -> Path:
+    path.write_text(json.dumps({"images": [{"id": i, "file_name": n, "width": w, "height": h}
+                                           for i, n, w, h in images],
+                                "categories": [{"id": 1, "name": "disc"}], "annotations": []}))
+    return path
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("annot_api")
     images = make_images(root / "images", broken=True)
-    srv = Server(images, root / "project", users_file=write_users(root / "users.txt")).start()
+    coco = write_coco(root / "coco.json", COCO_IMAGES)
+    srv = Server(images, root / "project", users_file=write_users(root / "users.txt"),
+                 extra=["--images-json", str(coco)]).start()
     yield srv
     srv.stop()
 
@@ -78,12 +93,87 @@ def test_login_required_and_clicks_attributed_concurrently(server):
     # stuff: all sky clicks of bob are one region
     state_b = cb.predict(api_name="/state")
     assert [(s["category"], len(s["points"])) for s in state_b["segments"]] == [("sky", 15)]
-    exported = ca.predict(api_name="/export")
-    doc = load_points(exported["points"])
+    doc = ca.predict(api_name="/export")  # the document itself, as points.json holds it
+    validate_points(doc)
     by_user = {a["annotators"][0]: a for a in doc["annotations"]}
     assert len(by_user["alice"]["point_coords"]) == 15 and by_user["bob"]["category_id"] == 7
-    sup = json.loads(open(exported["pointsup"]).read())
-    assert [a["category_id"] for a in sup["annotations"]] == [1]
+    assert by_user["alice"]["point_coords"] == [[100 + k, 10 + k] for k in range(15)]
+    coco_ids = {n: i for i, n, _, _ in COCO_IMAGES}
+    assert {im["file_name"]: im["id"] for im in doc["images"]} == {sa["image"]: coco_ids[sa["image"]],
+                                                                   sb["image"]: coco_ids[sb["image"]]}
+    assert load_points(server.project / "points.json")["annotations"] == doc["annotations"]
+    sup = ca.predict(api_name="/export_pointsup")
+    assert [a["category_id"] for a in sup["annotations"]] == [1]  # things only
+    assert sup == json.loads((server.project / "pointsup.json").read_text())
+
+
+def test_image_and_category_lists(server):
+    c = client(server, "alice")
+    images = c.predict(api_name="/images")
+    assert [(im["id"], im["coco_id"], im["file_name"]) for im in images] == [(i, i, n) for i, n, _, _ in COCO_IMAGES]
+    assert [(im["width"], im["height"]) for im in images if im["readable"]] == [
+        (w, h) for _, n, w, h in COCO_IMAGES if n != "d_notanimage.jpg"]
+    [unreadable] = [im for im in images if not im["readable"]]
+    assert unreadable["file_name"] == "d_notanimage.jpg" and "unreadable image" in unreadable["problem"]
+    cats = c.predict(api_name="/categories")  # the synthetic categories: 6 things, then 4 stuff
+    assert [c_["id"] for c_ in cats] == list(range(1, 11))
+    assert [c_["name"] for c_ in cats[:2]] + [cats[6]["name"]] == ["disc", "rectangle", "sky"]
+    assert [c_["isthing"] for c_ in cats] == [1] * 6 + [0] * 4
+    assert [c_["key"] for c_ in cats] == ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0"]
+
+
+def test_negative_points_and_a_box_through_the_api(server):
+    c = client(server, "alice")
+    image = c.predict(api_name="/state")["image"]
+    c.predict("rectangle", api_name="/pick_category")
+    c.predict(api_name="/new_instance")
+    refused = c.predict(30, 40, 0, api_name="/click")  # a point NOT in an instance with no point yet
+    assert any("needs a point in it first" in m for m in refused["messages"])
+    c.predict(400, 200, api_name="/click")
+    st = c.predict(30, 40, 0, api_name="/click")
+    [rect] = [s for s in st["segments"] if s["id"] == st["current_segment"]]
+    assert rect["points"] == [[400, 200], [30, 40]] and rect["labels"] == [1, 0] and rect["negatives"] == 1
+    st = c.predict(380, 140, 550, 340, api_name="/set_box")
+    assert st["messages"] == [] and st["segments"][-1]["bbox"] == [380, 140, 171, 201]
+    c.predict(api_name="/toggle_box_mode")  # the twin of the B key: two clicks are the corners
+    assert c.predict(560, 350, api_name="/click")["corner"] == [560, 350]
+    st = c.predict(370, 130, api_name="/click")
+    assert not st["box_mode"] and st["segments"][-1]["bbox"] == [370, 130, 191, 221]
+    doc = c.predict(api_name="/export")
+    image_id = {n: i for i, n, _, _ in COCO_IMAGES}[image]
+    [ann] = [a for a in doc["annotations"] if a["image_id"] == image_id and a["category_id"] == 2]
+    assert ann["point_labels"] == [1, 0] and ann["bbox"] == [370.0, 130.0, 191.0, 221.0]
+    sup = c.predict(api_name="/export_pointsup")
+    [box] = [a["bbox"] for a in sup["annotations"] if a["image_id"] == image_id and a["category_id"] == 2]
+    assert box == [370.0, 130.0, 191.0, 221.0]
+    st = c.predict(api_name="/remove_box")
+    assert st["segments"][-1]["bbox"] is None
+    c.predict("sky", api_name="/pick_category")
+    refused = c.predict(api_name="/toggle_box_mode")
+    assert any("thing category" in m for m in refused["messages"]) and not refused["box_mode"]
+
+
+def test_float_and_string_arguments_are_refused(server):
+    c = client(server, "alice")
+    c.predict("disc", api_name="/pick_category")
+    before = len(journal_clicks(server.project, "alice"))
+    for args, api_name, words in [((1.5, 2), "/click", "x must be an integer"),
+                                  ((2, "12"), "/click", "y must be an integer"),
+                                  ((2.0, 3), "/click", "x must be an integer"),
+                                  ((True, 3), "/click", "x must be an integer"),
+                                  ((5, 5, 2), "/click", "label must be 0 or 1"),
+                                  ((5, 5, 0.0), "/click", "label must be an integer"),
+                                  ((1, 2, 3.5, 4), "/set_box", "x1 must be an integer"),
+                                  ((1.0,), "/navigate", "step must be an integer"),
+                                  ((2,), "/navigate", "step must be 1 or -1"),
+                                  ((3,), "/open_image", "image must be a string"),
+                                  ((1.0,), "/pick_category", "category must be a string")]:
+        with pytest.raises(Exception) as exc:
+            c.predict(*args, api_name=api_name)
+        assert words in str(exc.value), (api_name, args, exc.value)
+    assert len(journal_clicks(server.project, "alice")) == before  # nothing stored
+    assert c.predict(5, 5, api_name="/click")["messages"] == []  # integers are fine
+    assert c.predict(1, api_name="/pick_category")["category"] == "disc"  # an id is an integer
 
 
 def test_no_path_traversal_through_any_parameter(server):
@@ -176,6 +266,12 @@ def test_cli_refuses_network_without_login_and_bad_input(tmp_path, capsys):
         assert main(["annotate", str(images), "--categories", "synthetic", "--project",
                      str(tmp_path / "p"), "--port", str(busy.getsockname()[1])]) == 2
         assert "is in use" in capsys.readouterr().err
+    assert main(["annotate", str(images), "--project", str(tmp_path / "p"),
+                 "--images-json", str(tmp_path / "nococo.json")]) == 2
+    assert "nococo.json: file not found" in capsys.readouterr().err
+    coco = write_coco(tmp_path / "coco.json", [(1, "a_scene.png", 640, 480)])
+    assert main(["annotate", str(images), "--project", str(tmp_path / "p"), "--images-json", str(coco)]) == 2
+    assert "image 'b_scene.png' is not in coco.json" in capsys.readouterr().err
     assert not (tmp_path / "p").exists()  # every refusal above came before the project folder
     assert main(["annotate", str(images), "--categories", "synthetic", "--project",
                  str(tmp_path / "p"), "--rebuild"]) == 2  # nothing to rebuild

@@ -562,3 +562,54 @@ def test_click_while_not_synchronised_is_refused_visibly(browser, tmp_path):
         srv.stop()
         if srv2 is not None:
             srv2.stop()
+
+
+def test_negative_click_box_and_export_download(browser, tmp_path):
+    """Shift+click stores a point NOT in the segment (label 0), B and two clicks draw the instance's
+    box, and the Export button downloads the points JSON holding both."""
+    images = make_images(tmp_path / "images")
+    project = tmp_path / "project"
+    srv = Server(images, project).start()
+    ctx = browser.new_context(viewport={"width": 1400, "height": 950}, accept_downloads=True)
+    page = ctx.new_page()
+    try:
+        open_app(page, srv.url)
+        files = page.locator("#pointly-files").inner_text()
+        assert str(project.resolve()) in files and "points.json" in files  # where the files are
+        page.keyboard.press("1")  # disc
+        wait_ack(page, "a.category === 'disc'")
+        canvas = Canvas(page, 640)
+        canvas.click(190, 240)  # in the disc
+        wait_ack(page, "a.points === 1")
+        page.keyboard.down("Shift")
+        canvas.click(420, 100)  # NOT in the disc
+        page.keyboard.up("Shift")
+        wait_ack(page, "a.points === 2")
+        page.keyboard.press("b")  # box mode: two opposite corners
+        wait_ack(page, "a.box_mode === true")
+        canvas.click(96, 144)
+        wait_ack(page, "a.corner !== null")
+        canvas.click(287, 337)
+        wait_ack(page, "a.box_mode === false && a.corner === null && a.points === 2")
+        assert "box" in page.locator("#pointly-segments label").all_inner_texts()[0]
+        with page.expect_download(timeout=20000) as info:
+            page.click("#pointly-export")
+        download = info.value
+        assert download.suggested_filename == "points.json"
+        doc = json.loads(open(download.path(), encoding="utf-8").read())
+        [disc] = doc["annotations"]
+        assert disc["category_id"] == 1 and disc["point_labels"] == [1, 0]
+        tol = canvas.tolerance
+        for (x, y), (gx, gy) in zip([(190, 240), (420, 100)], disc["point_coords"]):
+            assert abs(gx - x) <= tol and abs(gy - y) <= tol, disc
+        bx, by, bw, bh = disc["bbox"]  # the drawn box, both corner pixels inside it
+        assert abs(bx - 96) <= tol and abs(by - 144) <= tol, disc["bbox"]
+        assert abs(bx + bw - 1 - 287) <= tol and abs(by + bh - 1 - 337) <= tol, disc["bbox"]
+        labels = [e.get("label") for e in journal_clicks(project)]
+        assert labels == [1, 0]
+        from pointly.pointgen.formats import validate_points
+        validate_points(doc)
+        assert doc["annotations"] == json.loads((project / "points.json").read_text())["annotations"]
+    finally:
+        ctx.close()
+        srv.stop()

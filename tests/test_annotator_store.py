@@ -309,3 +309,227 @@ def test_points_count_for_who_clicked_them_also_after_replay(images, tmp_path):
     assert st.to_document()["annotations"][0]["annotators"] == ["alice", "bob"]
     st2 = new_store(images, tmp_path / "p", clock)  # the same credit from the journals alone
     assert {u: st2.user_timing(u) for u in expected} == expected
+
+
+# ---------------------------------------------------------------------- negative points and boxes
+def journal_of(project, user: str = "ann") -> list[dict]:
+    return [json.loads(line) for line in (project / "journal" / f"{user}.jsonl").read_text().splitlines()]
+
+
+def test_negative_points_are_labelled_0_in_the_journal_and_points_json(images, tmp_path):
+    clock = Clock()
+    st = new_store(images, tmp_path / "p", clock)
+    st.ensure_open("ann")
+    st.pick_category("ann", 1)  # disc (thing)
+    with pytest.raises(ActionRefused, match="needs a point in it first"):
+        st.click("ann", 5, 5, label=0)  # nothing in the segment yet
+    with pytest.raises(ActionRefused, match="label"):
+        st.click("ann", 5, 5, label=2)
+    clock.tick(1.0)
+    st.click("ann", 190, 240)
+    clock.tick(1.0)
+    st.click("ann", 20, 30, label=0)
+    st.pick_category("ann", 7)  # sky (stuff): its region takes negatives too, once it has a point
+    clock.tick(1.0)
+    st.click("ann", 600, 10)
+    clock.tick(1.0)
+    st.click("ann", 300, 400, label=0)
+    clicks = [e for e in journal_of(tmp_path / "p") if e["type"] == "click"]
+    assert [(e["x"], e["y"], e["label"]) for e in clicks] == [(190, 240, 1), (20, 30, 0), (600, 10, 1),
+                                                               (300, 400, 0)]
+    st.flush()
+    doc = load_points(tmp_path / "p" / "points.json")
+    disc, sky = doc["annotations"]
+    assert disc["point_coords"] == [[190, 240], [20, 30]] and disc["point_labels"] == [1, 0]
+    assert sky["point_labels"] == [1, 0]
+    assert disc["bbox"] == [20.0, 30.0, 171.0, 211.0]  # no drawn box: the box of all its clicks
+    sup = json.loads((tmp_path / "p" / "pointsup.json").read_text())
+    assert sup["annotations"][0]["point_labels"] == [1, 0]
+    # the goal and the annotator's numbers count every click; the list names the negatives
+    assert st.user_timing("ann") == (pytest.approx(4.0), 4)
+    app = AnnotatorApp(st)
+    state = app.state("ann")
+    assert [(s["labels"], s["negatives"]) for s in state["segments"]] == [([1, 0], 1), ([1, 0], 1)]
+    assert [c[0].split(" · ")[1] for c in app.segment_choices(state)] == ["2/20 pts (1 not in)"] * 2
+    # a replay gives the same labels
+    assert new_store(images, tmp_path / "p", clock).to_document()["annotations"] == doc["annotations"]
+
+
+def test_a_segment_without_a_point_in_it_is_not_written_out(images, tmp_path):
+    """Undo takes the last point first, so a negative point never outlives the points before it;
+    a segment has no point in it when only its box is drawn, or in a journal edited by hand."""
+    project = tmp_path / "p"
+    new_store(images, project).close()
+    (project / "journal" / "ann.jsonl").write_text("".join(json.dumps(e) + "\n" for e in [
+        {"seq": 1, "t": 10.0, "user": "ann", "type": "open", "image": "a_scene.png"},
+        {"seq": 2, "t": 12.0, "user": "ann", "type": "click", "image": "a_scene.png", "segment": "ann-1",
+         "category_id": 1, "x": 120, "y": 100, "label": 0}]))
+    st = new_store(images, project)
+    app = AnnotatorApp(st, preview_dilation="4px")
+    st.ensure_open("ann")
+    st.pick_category("ann", 2)
+    st.set_box("ann", 300, 100, 400, 200)  # a new rectangle instance: a box, no point yet
+    disc, rect = st.snapshot("a_scene.png")
+    assert [(p.x, p.y, p.label) for p in disc.points] == [(120, 100, 0)] and rect.points == []
+    assert st.to_document()["annotations"] == [] and st.progress()[0] == 0
+    state = app.state("ann")
+    assert [s["exported"] for s in state["segments"]] == [False, False]
+    assert all("· needs a point in it ·" in c[0] for c in app.segment_choices(state))
+    app.act("ann", "preview")  # the preview leaves them out instead of failing
+    assert app.canvas("ann", app.state("ann")) is not None
+    st.click("ann", 350, 150)
+    [ann] = st.to_document()["annotations"]
+    assert ann["category_id"] == 2 and ann["bbox"] == [300.0, 100.0, 101.0, 101.0]
+
+
+def test_old_journals_without_labels_load_as_points_in_the_segment(images, tmp_path):
+    project = tmp_path / "p"
+    new_store(images, project).close()
+    (project / "journal" / "old.jsonl").write_text("".join(json.dumps(e) + "\n" for e in [
+        {"seq": 1, "t": 10.0, "user": "old", "type": "open", "image": "a_scene.png"},
+        {"seq": 2, "t": 11.0, "user": "old", "type": "category", "category_id": 2, "segment": None},
+        {"seq": 3, "t": 12.0, "user": "old", "type": "click", "image": "a_scene.png", "segment": "old-1",
+         "category_id": 2, "x": 400, "y": 200},
+        {"seq": 4, "t": 13.0, "user": "old", "type": "click", "image": "a_scene.png", "segment": "old-1",
+         "category_id": 2, "x": 410, "y": 210}]))
+    doc = new_store(images, project).to_document()
+    [ann] = doc["annotations"]
+    assert ann["point_coords"] == [[400, 200], [410, 210]] and ann["point_labels"] == [1, 1]
+    assert ann["bbox"] == [400.0, 200.0, 11.0, 11.0]
+
+
+def test_a_box_drawn_with_two_corners_is_the_instances_bbox(images, tmp_path):
+    st = new_store(images, tmp_path / "p")
+    app = AnnotatorApp(st)
+    st.ensure_open("ann")
+    with pytest.raises(ActionRefused, match="thing category"):
+        st.set_box_mode("ann", True)  # no category yet
+    st.pick_category("ann", 7)
+    with pytest.raises(ActionRefused, match="thing category"):
+        st.set_box_mode("ann", True)  # sky is stuff
+    st.pick_category("ann", 1)
+    st.click("ann", 190, 240)
+    st.set_box_mode("ann", True)
+    assert st.click("ann", 240, 300)["type"] == "corner"  # the corners, in any order
+    assert app.state("ann")["corner"] == [240, 300]
+    ev = st.click("ann", 100, 170)
+    assert ev["type"] == "box" and ev["bbox"] == [100, 170, 141, 131]
+    u = st.user_state("ann")
+    assert not u.box_mode and u.corner is None  # one box per B
+    st.click("ann", 200, 250)  # a point again
+    doc = st.to_document()
+    [disc] = doc["annotations"]
+    assert disc["point_coords"] == [[190, 240], [200, 250]]
+    assert disc["bbox"] == [100.0, 170.0, 141.0, 131.0]
+    st.flush()
+    sup = json.loads((tmp_path / "p" / "pointsup.json").read_text())
+    assert sup["annotations"][0]["bbox"] == [100.0, 170.0, 141.0, 131.0]
+    assert sup["annotations"][0]["area"] == 141.0 * 131.0
+    # drawn again: replaced; removed: the box of the clicks again
+    st.set_box("ann", 90, 160, 290, 320)
+    assert st.to_document()["annotations"][0]["bbox"] == [90.0, 160.0, 201.0, 161.0]
+    assert st.remove_box("ann") and not st.remove_box("ann")
+    assert st.to_document()["annotations"][0]["bbox"] == [190.0, 240.0, 11.0, 11.0]
+    # a box first makes a new instance, written out once it has a point in it
+    st.new_instance("ann")
+    st.set_box("ann", 380, 140, 550, 340)
+    assert len(st.snapshot("a_scene.png")) == 2 and len(st.to_document()["annotations"]) == 1
+    st.click("ann", 450, 250)
+    second = st.to_document()["annotations"][1]
+    assert second["bbox"] == [380.0, 140.0, 171.0, 201.0] and second["point_coords"] == [[450, 250]]
+    with pytest.raises(ActionRefused, match="outside"):
+        st.set_box("ann", 0, 0, 640, 10)
+    st.pick_category("ann", 8)  # grass is stuff: no box
+    with pytest.raises(ActionRefused, match="grass is stuff"):
+        st.set_box("ann", 0, 300, 100, 400)
+    # a corner is given up by any other action (here: a new instance)
+    st.pick_category("ann", 2)
+    st.set_box_mode("ann", True)
+    st.click("ann", 10, 10)
+    st.new_instance("ann")
+    assert st.user_state("ann").corner is None
+    # a replay gives the same boxes
+    assert new_store(images, tmp_path / "p").to_document()["annotations"] == st.to_document()["annotations"]
+
+
+def test_a_tab_in_box_mode_draws_a_box_another_tab_clicks_points(images, tmp_path):
+    st = new_store(images, tmp_path / "p")
+    st.ensure_open("ann")
+    st.pick_category("ann", 1)
+    st.click("ann", 190, 240)
+    sid = st.user_state("ann").segment
+    boxing, pointing = TabView("a_scene.png", 1, sid, True), TabView("a_scene.png", 1, sid)
+    assert st.click("ann", 100, 170, boxing)["type"] == "corner"
+    assert st.click("ann", 200, 200, pointing, label=0)["type"] == "click"
+    assert st.click("ann", 240, 300, boxing)["bbox"] == [100, 170, 141, 131]
+    [disc] = st.to_document()["annotations"]
+    assert disc["point_labels"] == [1, 0] and disc["bbox"] == [100.0, 170.0, 141.0, 131.0]
+    with pytest.raises(ActionRefused, match="sky is stuff"):
+        st.click("ann", 5, 5, TabView("a_scene.png", 7, None, True))
+
+
+def test_the_canvas_draws_negatives_hollow_and_boxes(images, tmp_path):
+    from PIL import Image
+
+    st = new_store(images, tmp_path / "p")
+    app = AnnotatorApp(st)
+    st.ensure_open("ann")
+    st.pick_category("ann", 1)
+    st.click("ann", 100, 60)
+    st.click("ann", 300, 60, label=0)
+    st.set_box("ann", 400, 100, 499, 199)
+    st.new_instance("ann")  # no current segment: plain markers
+    rgb = np.asarray(Image.open(app.canvas("ann", app.state("ann"))).convert("RGB")).astype(int)
+    base = app.display("a_scene.png").rgb.astype(int)
+    diff = np.abs(rgb - base).max(axis=2)
+    assert diff[60, 100] > 60  # a point in the segment: a filled dot
+    assert diff[60, 300] < 25  # a point not in it: hollow, the image shows through...
+    ring = diff[55:66, 290:311]
+    assert ring.max() > 60 and (ring > 60).sum() >= 20  # ...inside a ring
+    assert diff[100, 450] > 60 and diff[199, 450] > 60 and diff[150, 400] > 60 and diff[150, 499] > 60
+    assert diff[150, 450] < 25  # inside the box: the image
+
+
+def write_coco(path, images: list[tuple[int, str, int, int]]):
+    """A COCO JSON listing ``(id, file_name, width, height)`` images."""
+    path.write_text(json.dumps({"images": [{"id": i, "file_name": n, "width": w, "height": h}
+                                           for i, n, w, h in images],
+                                "categories": [{"id": 1, "name": "disc"}], "annotations": []}))
+    return path
+
+
+def test_images_json_gives_the_project_its_coco_ids(images, tmp_path):
+    from pointly.annotator.images import coco_image_ids
+
+    catalog = ImageCatalog(images)
+    coco = write_coco(tmp_path / "coco.json", [(9001, "b_scene.png", 640, 480), (42, "val/a_scene.png", 640, 480)])
+    ids = coco_image_ids(catalog, coco)  # by name, or by a unique base name
+    assert ids == {"a_scene.png": 42, "b_scene.png": 9001}
+    st = new_store(images, tmp_path / "p", coco_ids=ids, coco_file=coco)
+    st.ensure_open("ann")
+    st.pick_category("ann", 1)
+    st.click("ann", 10, 10)
+    doc = st.to_document()
+    assert [im["id"] for im in doc["images"]] == [42] and doc["annotations"][0]["image_id"] == 42
+    assert doc["info"]["pointly"]["images_json"] == "coco.json"
+    app = AnnotatorApp(st)
+    assert [(im["id"], im["coco_id"], im["file_name"]) for im in app.image_list()] == [
+        (42, 42, "a_scene.png"), (9001, 9001, "b_scene.png")]
+    st.close()
+    # the ids stay with the project: a restart without the file keeps them...
+    assert [im["id"] for im in new_store(images, tmp_path / "p").to_document()["images"]] == [42]
+    # ...and a file with other ids is refused
+    other = write_coco(tmp_path / "other.json", [(1, "a_scene.png", 640, 480), (2, "b_scene.png", 640, 480)])
+    with pytest.raises(PointlyError, match="has id 42 in this project but 1 in other.json"):
+        new_store(images, tmp_path / "p", coco_ids=coco_image_ids(catalog, other), coco_file=other)
+    # an image the file lacks, a size that disagrees, two images on one record: one line each
+    with pytest.raises(PointlyError, match="'b_scene.png' is not in"):
+        coco_image_ids(catalog, write_coco(tmp_path / "c1.json", [(1, "a_scene.png", 640, 480)]))
+    with pytest.raises(PointlyError, match="is 640x480 here but 480x640"):
+        coco_image_ids(catalog, write_coco(tmp_path / "c2.json", [(1, "a_scene.png", 480, 640),
+                                                                    (2, "b_scene.png", 640, 480)]))
+    (images / "sub").mkdir()
+    (images / "sub" / "a_scene.png").write_bytes((images / "a_scene.png").read_bytes())
+    with pytest.raises(PointlyError, match="both match image id 42"):
+        coco_image_ids(ImageCatalog(images), write_coco(tmp_path / "c3.json", [
+            (42, "x/a_scene.png", 640, 480), (9001, "b_scene.png", 640, 480)]))

@@ -180,7 +180,7 @@ def test_predict_with_images_json_scores_against_coco_ground_truth(shared_data, 
     (tmp_path / "extra" / "other.jpg").write_bytes((sample / "images" / "000000142238.jpg").read_bytes())
     assert cli_main(["predict", "--checkpoint", str(ckpt), str(tmp_path / "extra"), "-o", str(tmp_path / "p2"),
                      "--images-json", str(sample / "panoptic_val2017.json")]) == 2
-    assert "other.jpg is not in the COCO JSON" in capsys.readouterr().err
+    assert "'other.jpg' is not in panoptic_val2017.json" in capsys.readouterr().err
     assert not (tmp_path / "p2").exists()
 
 

@@ -6,8 +6,9 @@
  * point in the OLD instance. So every state-changing action of the page goes through one queue
  * and is sent only after the previous one was acknowledged (its HTTP response was read, i.e. the
  * server has applied and journaled it):
- *   - keys (digits, N, Z, Ctrl+Z, Del, arrows, T) and trusted mouse clicks on the pointly
- *     buttons are queued as "press" actions and replayed as a click on the button in turn;
+ *   - keys (digits, N, B, X, Z, Ctrl+Z, Del, arrows, T) and trusted mouse clicks on the pointly
+ *     buttons (Export included) are queued as "press" actions and replayed as a click on the
+ *     button in turn;
  *   - canvas clicks are queued as "click" actions (see below);
  *   - a category picked in the search box or a segment picked in the list: Gradio sends their
  *     request itself, some 10-20 ms after the choice (after the box loses focus), so a click
@@ -32,7 +33,9 @@
  * <img> when it is its turn and the image is ready (every render of an image has the same size,
  * so the position maps to the same pixel); the browser's own click on the canvas is then
  * suppressed. A click outside the drawn picture (which Gradio ignores) is dropped at its turn.
- * Taking the click on mousedown also saves the press duration.
+ * Taking the click on mousedown also saves the press duration. A Shift+click is a point NOT in
+ * the segment: the action keeps its label (0), and window.pointlyClickView sends it with the tab's
+ * state when the replayed click's request is made (Gradio's select event knows no modifier keys).
  *
  * What the tab shows. Every action response carries the acknowledged state (the JSON of the
  * hidden #pointly-ack box, the last output of every event). The queue releases an action only
@@ -46,7 +49,10 @@
  * is never sent (Gradio sends nothing while it has lost the connection), the page shows a notice
  * (#pointly-alert) that it was NOT stored and must be made again; clicks still waiting when the
  * page is reloaded (Gradio reloads it once the server is back) are reported on the new page. The
- * notice goes away with the next click the server stores. */
+ * notice goes away with the next click the server stores.
+ *
+ * Export. The Export button's response puts the points JSON in a hidden box; a follow-up step of
+ * the same event hands it to window.pointlyDownload, which saves it as a file (a Blob link). */
 (function () {
   const KEYS = {
     "n": "pointly-new", "N": "pointly-new",
@@ -54,6 +60,8 @@
     "Delete": "pointly-delete",
     "ArrowLeft": "pointly-prev", "ArrowRight": "pointly-next",
     "t": "pointly-preview", "T": "pointly-preview",
+    "b": "pointly-box", "B": "pointly-box",
+    "x": "pointly-remove-box", "X": "pointly-remove-box",
   };
   const NO_REQUEST_MS = 2000;
   const EXPECT_MS = 500;
@@ -68,6 +76,24 @@
   window.pointlyNotStored = 0;   // clicks and key actions reported as not stored (diagnostics, tests)
   let shown = null;        // the acknowledged state this tab shows (parsed #pointly-ack JSON)
   window.pointlyShown = function () { return shown ? JSON.stringify(shown) : ""; };
+  // what a canvas click sends: the tab's state and the label of the click being sent (1 = in the
+  // segment, 0 = not in it); "" before the tab has a state (the server refuses the click then)
+  window.pointlyClickView = function () {
+    if (!shown) return "";
+    const label = inFlight && inFlight.kind === "click" ? inFlight.label : 1;
+    return JSON.stringify(Object.assign({}, shown, { label: label }));
+  };
+  // save a text (the exported points JSON) as a file download
+  window.pointlyDownload = function (text, name) {
+    if (!text) return;
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(new Blob([text], { type: "application/json" }));
+    link.download = name;
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+    setTimeout(function () { URL.revokeObjectURL(link.href); }, 60000);
+  };
   const UNSENT_KEY = "pointly-unsent-clicks";
   const COME_BACK = "Click again once the canvas is back (the page reloads by itself when the server returns).";
   // the user's actions whose loss is reported ("request": the page's own requests, e.g. its load)
@@ -278,12 +304,12 @@
     }
   }, true);
   document.addEventListener("mousedown", function (ev) {
-    if (!ev.isTrusted || ev.button !== 0 || ev.ctrlKey || ev.metaKey || ev.altKey || ev.shiftKey) return;
+    if (!ev.isTrusted || ev.button !== 0 || ev.ctrlKey || ev.metaKey || ev.altKey) return;
     if (!onCanvas(ev.target)) return;
     ev.preventDefault();  // no text selection or image drag on the canvas (the search box is left
                           // when the click's turn comes, see pump: not before a pending choice is sent)
     if (inFlight || queue.length || !ready(canvasImg())) window.pointlyHeldClicks += 1;
-    enqueue({ kind: "click", x: ev.clientX, y: ev.clientY });
+    enqueue({ kind: "click", x: ev.clientX, y: ev.clientY, label: ev.shiftKey ? 0 : 1 });
   }, true);
   document.addEventListener("change", function (ev) {
     const t = ev.target;
