@@ -82,7 +82,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True)
     ap.add_argument("--iters", type=int, default=2000)
-    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--variants", default="old,all", help=f"comma-separated, of {','.join(VARIANTS)}")
     ap.add_argument("--train", type=int, default=1000)
     ap.add_argument("--val", type=int, default=500)
     ap.add_argument("--data-root", default=None)
