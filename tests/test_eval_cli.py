@@ -32,7 +32,11 @@ def test_folders_mode_prints_the_table_and_writes_json(folders, capsys):
     assert "| Things | 37.5 | 37.5 | 50.0 | 2 |" in text
     assert "| person | 1 | 75.0 | 75.0 | 100.0 | 1 | 0 | 0 |" in text
     assert "| car | 2 | 0.0 | 0.0 | 0.0 | 0 | 1 | 0 |" in text
-    assert "| never-seen | 9 | — | — | — | 0 | 0 | 0 |" in text
+    # a category in neither ground truth nor prediction is counted, not listed; --all lists it
+    assert "never-seen" not in text and "1 categories in neither ground truth nor prediction" in text
+    assert cli_main(["evaluate", "--gt-json", str(gj), "--gt-dir", str(gd), "--pred-json", str(pj),
+                     "--pred-dir", str(pd), "--all"]) == 0
+    assert "| never-seen | 9 | — | — | — | 0 | 0 | 0 |" in capsys.readouterr().out
     doc = json.loads(out.read_text())
     assert set(doc) == {"All", "Things", "Stuff", "per_class"}
     assert abs(doc["All"]["pq"] - 1.55 / 4) < 1e-12 and doc["All"]["n"] == 4
