@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from pointly.cli.paths import OUTPUT_FOLDER
-from pointly.pointgen.targets import TargetOptions, parse_dilation
+from pointly.pointgen.targets import TARGET_SHAPES, TargetOptions, parse_dilation
 from pointly.pointgen.targets_report import run_targets
 
 
@@ -21,8 +21,10 @@ from pointly.pointgen.targets_report import run_targets
 @click.option("--gt-dir", type=click.Path(), default=None, help="Folder of the true panoptic PNGs.")
 @click.option("--gt-instances", type=click.Path(), default=None,
               help="True COCO instances JSON instead of panoptic (things only).")
-@click.option("--shape", type=click.Choice(["convex", "concave"]), default=TargetOptions.shape,
-              show_default=True, help="Hull of each segment's points.")
+@click.option("--shape", type=click.Choice(list(TARGET_SHAPES)), default=TargetOptions.shape,
+              show_default=True, help="Hull of each segment's points (convex, concave), or watershed: the region "
+                                      "the points grow to over the image's colour edges, uncertain pixels ignored "
+                                      "(needs --images; no dilation).")
 @click.option("--concave-ratio", type=float, default=TargetOptions.concave_ratio, show_default=True,
               help="shapely concave_hull ratio in [0, 1] (1 = convex hull).")
 @click.option("--point-radius", type=float, default=TargetOptions.point_radius, show_default=True,

@@ -47,6 +47,7 @@ from pointly.pointgen.errors import PointlyError
 from pointly.pointgen.pixel_transform import PixelTransform
 from pointly.pointgen.overlaps import resolve_layer
 from pointly.pointgen.raster import claim_maps, pack_claims
+from pointly.pointgen.regions import grow_regions
 from pointly.pointgen.shapes import PARTS, SHAPES, dilate, image_shapes, map_rings, point_centres, shape_rings
 
 DILATION_UNITS = ("relative", "pixels")
@@ -59,6 +60,8 @@ OVERLAPS = ("nearest", "exclusive")
 #: target-quality study (docs/targets.md, "Defaults, and why"); training draws from DEFAULT_DILATION_RANGE
 DEFAULT_DILATION = 0.02
 DEFAULT_DILATION_RANGE = (0.01, 0.03)
+#: the hull shapes (pointgen.shapes) and the image-aware regions (pointgen.regions)
+TARGET_SHAPES = SHAPES + ("watershed",)
 
 __all__ = ["OVERLAPS", "object_box", "corrected_points_box", "DEFAULT_DILATION", "DEFAULT_DILATION_RANGE", "TargetOptions", "SegmentTarget", "ImageTargets", "build_targets", "parse_dilation",
            "centre_heatmap", "PixelTransform", "DILATION_UNITS"]
@@ -68,7 +71,9 @@ __all__ = ["OVERLAPS", "object_box", "corrected_points_box", "DEFAULT_DILATION",
 class TargetOptions:
     """How points become targets (every field is a CLI option of ``pointly targets``/``train``).
 
-    * ``shape``: ``"convex"`` or ``"concave"`` hull of a segment's points.
+    * ``shape``: ``"convex"`` or ``"concave"`` hull of a segment's points, or ``"watershed"``: the
+      region the segment's points grow to over the image's colour edges, uncertain pixels ignored
+      (:mod:`pointly.pointgen.regions`; needs the image, and takes no dilation).
     * ``concave_ratio``: shapely's ``concave_hull`` ratio in [0, 1] (1 = convex hull; smaller is
       tighter). Default chosen by the target-quality study (docs/targets.md).
     * ``point_radius``: radius of the disc around a single point and half-width of the capsule of
@@ -100,9 +105,9 @@ class TargetOptions:
 
     def validate(self) -> None:
         """Raise :class:`PointlyError` on an out-of-range option."""
-        if self.shape not in SHAPES:
+        if self.shape not in TARGET_SHAPES:
             raise PointlyError(f"unknown shape {self.shape!r}", record="--shape",
-                               fix=f"use one of {', '.join(SHAPES)}")
+                               fix=f"use one of {', '.join(TARGET_SHAPES)}")
         if not (0.0 <= float(self.concave_ratio) <= 1.0):
             raise PointlyError(f"concave ratio {self.concave_ratio} is outside [0, 1]",
                                record="--concave-ratio", fix="1 is the convex hull, 0 the tightest")
@@ -376,7 +381,8 @@ def _clear_outside_image(owner: np.ndarray, transform: PixelTransform) -> None:
 def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: Any, *,
                   options: TargetOptions | None = None, out_size: tuple[int, int] | None = None,
                   transform: PixelTransform | None = None, rng: np.random.Generator | None = None,
-                  file: Any = None, shapes: Sequence[Any] | None = None) -> ImageTargets:
+                  file: Any = None, shapes: Sequence[Any] | None = None,
+                  image: np.ndarray | None = None) -> ImageTargets:
     """Build the targets of one image from its points.
 
     * ``annotations``: the points-JSON annotations of one image (``point_coords``, optional
@@ -389,6 +395,9 @@ def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: A
     * ``rng``: needed when ``options.dilation`` is a range (one radius drawn per call).
     * ``shapes``: optional precomputed :func:`shapes_for` results, one per annotation (input
       coordinates), to skip recomputing them across augmentations.
+    * ``image``: the original ``H × W × 3`` RGB image, needed by ``shape="watershed"`` (or, to
+      skip recomputing the regions across augmentations, ``shapes`` given as the
+      ``(labels, known)`` pair of :func:`~pointly.pointgen.regions.grow_regions`).
     * ``file``: named in error messages.
 
     Bad input (points outside the image, NaN, empty segments, unknown categories) raises
@@ -416,25 +425,44 @@ def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: A
                                fix="add the category to categories or correct category_id")
         coords, labels = _checked_points(ann, i, width, height, file)
         parsed.append((ann, coords, labels))
-    if shapes is not None and len(shapes) != len(parsed):
+    regions = opts.shape == "watershed"
+    if regions:  # the image's regions take the place of the shapes; no dilation
+        if shapes is None:
+            if image is None:
+                raise PointlyError("shape 'watershed' needs the image", file=file, record="--shape",
+                                   fix="pass the images (pointly targets --images DIR)")
+            if tuple(np.asarray(image).shape[:2]) != (height, width):
+                raise PointlyError(f"image is {np.asarray(image).shape[1]}x{np.asarray(image).shape[0]} but its "
+                                   f"record says {width}x{height}", file=file,
+                                   fix="the images and the points file do not belong together")
+            shapes = grow_regions(image, [c[l == 1] for _, c, l in parsed])
+        region_labels, region_known = shapes
+        shapes = [None] * len(parsed)
+    elif shapes is not None and len(shapes) != len(parsed):
         raise ValueError("shapes must hold one geometry per annotation")
     if shapes is None:
         shapes = image_shapes([c[l == 1] for _, c, l in parsed], [c[l != 1] for _, c, l in parsed],
                               shape=opts.shape, concave_ratio=opts.concave_ratio,
                               point_radius=opts.point_radius, parts=opts.parts)
 
-    radius_in = opts.dilation_radius(width, height, rng)
+    radius_in = 0.0 if regions else opts.dilation_radius(width, height, rng)
     blocked = np.zeros((H, W), dtype=bool)
 
     # shapes (input coordinates) of every annotation, mapped to the output grid
     segs: list[dict] = []  # non-crowd segments, in annotation order
     crowd_rings = []
-    for (ann, coords, labels), geom in zip(parsed, shapes):
+    region_segment = np.zeros(len(parsed) + 1, dtype=np.int32)  # regions: annotation index + 1 -> segment k
+    region_crowd = np.zeros(len(parsed) + 1, dtype=bool)  # regions: annotation index + 1 -> crowd
+    for index, ((ann, coords, labels), geom) in enumerate(zip(parsed, shapes), start=1):
         pos = coords[labels == 1]
-        rings = map_rings(shape_rings(geom), transform.apply)
+        rings = None if regions else map_rings(shape_rings(geom), transform.apply)
         if ann.get("iscrowd", 0):
-            crowd_rings.append(rings)
+            if regions:
+                region_crowd[index] = True
+            else:
+                crowd_rings.append(rings)
             continue
+        region_segment[index] = len(segs) + 1
         pc, pr, pin = transform.point_pixels(pos)
         neg = coords[labels != 1]
         nc, nr, nin = transform.point_pixels(neg)
@@ -445,48 +473,51 @@ def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: A
                          thing=isthing[int(ann["category_id"])], geom=geom, rings=rings, pos=pos,
                          points=centres))
 
-    # things and stuff in separate layers, and with dilation the dilated shapes in two more: per
-    # pixel and layer, how many shapes claim it, the sum of their segment ids and (to name the two
-    # claimers of a contested pixel) the sum of the squared ids, all in one pass
-    kinds = [[s for s in segs if s["thing"]], [s for s in segs if not s["thing"]]]
     dilated = radius_in > 0 and bool(segs)
-    layers = [[s["rings"] for s in kind] for kind in kinds]
-    layer_ids = [[s["k"] for s in kind] for kind in kinds]
-    if dilated:
-        for s in segs:
-            s["drings"] = map_rings(shape_rings(dilate(s["geom"], radius_in)), transform.apply)
-        layers += [[s["drings"] for s in kind] for kind in kinds]
-        layer_ids += layer_ids
     nearest = opts.overlap == "nearest"
-    claims = pack_claims(layers, H, W, ids=layer_ids, squares=nearest)
-    ys, xs = claims.box_slices()
-    crowd = claim_maps(crowd_rings, H, W)[0] > 0 if crowd_rings else None
-    for li, kind in enumerate(kinds):
-        for s, box in zip(kind, claims.boxes[li]):
-            region = [int(v) for v in box]  # x0, y0, x1, y1 inclusive (x1 < x0: empty)
-            pr, pc = s["pix"]
-            if pc.size:
-                if region[2] < region[0]:
-                    region = [W, H, -1, -1]
-                region = [min(region[0], int(pc.min())), min(region[1], int(pr.min())),
-                          max(region[2], int(pc.max())), max(region[3], int(pr.max()))]
-            s["box"] = region
-    seg_rings = [s["rings"] for s in segs]
-    seg_points = [s["points"] for s in segs]
+    if regions:  # the segment each region belongs to, where it is known; crowd regions ignored
+        owner, crowd = _region_owner(region_labels, region_known, region_segment, region_crowd, transform)
+    else:
+        # things and stuff in separate layers, and with dilation the dilated shapes in two more: per
+        # pixel and layer, how many shapes claim it, the sum of their segment ids and (to name the two
+        # claimers of a contested pixel) the sum of the squared ids, all in one pass
+        kinds = [[s for s in segs if s["thing"]], [s for s in segs if not s["thing"]]]
+        layers = [[s["rings"] for s in kind] for kind in kinds]
+        layer_ids = [[s["k"] for s in kind] for kind in kinds]
+        if dilated:
+            for s in segs:
+                s["drings"] = map_rings(shape_rings(dilate(s["geom"], radius_in)), transform.apply)
+            layers += [[s["drings"] for s in kind] for kind in kinds]
+            layer_ids += layer_ids
+        claims = pack_claims(layers, H, W, ids=layer_ids, squares=nearest)
+        ys, xs = claims.box_slices()
+        crowd = claim_maps(crowd_rings, H, W)[0] > 0 if crowd_rings else None
+        for li, kind in enumerate(kinds):
+            for s, box in zip(kind, claims.boxes[li]):
+                region = [int(v) for v in box]  # x0, y0, x1, y1 inclusive (x1 < x0: empty)
+                pr, pc = s["pix"]
+                if pc.size:
+                    if region[2] < region[0]:
+                        region = [W, H, -1, -1]
+                    region = [min(region[0], int(pc.min())), min(region[1], int(pr.min())),
+                              max(region[2], int(pc.max())), max(region[3], int(pr.max()))]
+                s["box"] = region
+        seg_rings = [s["rings"] for s in segs]
+        seg_points = [s["points"] for s in segs]
 
-    # owner = the segment a pixel is positive for (0: ignored); see the module docstring
-    owner = np.zeros((H, W), dtype=np.int32)
-    count_t, count_s = claims.count(0), claims.count(1)
-    if not nearest:  # a pixel claimed by two shapes is nobody's
-        own = claims.idsum(0)
-        own += claims.idsum(1)
-        own[(count_t + count_s) != 1] = 0
-    else:  # nearest point among same-kind claimers; a thing's shape beats a stuff shape
-        own = resolve_layer(claims, 1, count_s, count_t == 0, layer_ids[1], seg_rings, seg_points)
-        np.copyto(own, resolve_layer(claims, 0, count_t, None, layer_ids[0], seg_rings, seg_points),
-                  where=count_t > 0)
-    owner[ys, xs] = own
-    _clear_outside_image(owner, transform)
+        # owner = the segment a pixel is positive for (0: ignored); see the module docstring
+        owner = np.zeros((H, W), dtype=np.int32)
+        count_t, count_s = claims.count(0), claims.count(1)
+        if not nearest:  # a pixel claimed by two shapes is nobody's
+            own = claims.idsum(0)
+            own += claims.idsum(1)
+            own[(count_t + count_s) != 1] = 0
+        else:  # nearest point among same-kind claimers; a thing's shape beats a stuff shape
+            own = resolve_layer(claims, 1, count_s, count_t == 0, layer_ids[1], seg_rings, seg_points)
+            np.copyto(own, resolve_layer(claims, 0, count_t, None, layer_ids[0], seg_rings, seg_points),
+                      where=count_t > 0)
+        owner[ys, xs] = own
+        _clear_outside_image(owner, transform)
 
     # points are hard labels: a point's pixel belongs to its segment, unless two segments' points share it
     if segs:
@@ -534,6 +565,12 @@ def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: A
         np.copyto(owner[ys, xs], grown, where=one, casting="unsafe")
         _clear_outside_image(owner, transform)
 
+    if regions:  # a segment's box: where it owns pixels (find_objects: one pass for all)
+        from scipy.ndimage import find_objects
+
+        found = find_objects(owner, max_label=len(segs)) if segs else []
+        for s, sl in zip(segs, found):
+            s["box"] = [W, H, -1, -1] if sl is None else [sl[1].start, sl[0].start, sl[1].stop - 1, sl[0].stop - 1]
     out: list[SegmentTarget] = []
     for s in segs:
         x0, y0, x1, y1 = s["box"]
@@ -545,7 +582,8 @@ def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: A
         if rx1 >= rx0 and ry1 >= ry0:
             mask[ry0:ry1 + 1, rx0:rx1 + 1] = owner[ry0:ry1 + 1, rx0:rx1 + 1] == s["k"]
         bbox = _box(x0, y0, x1, y1)
-        grown = corrected_points_box(s["pos"]) if opts.size_correction and bbox[2] > 0 else None
+        # the points' box underestimates the object (a region's box does not): grown by (n+1)/(n-1)
+        grown = corrected_points_box(s["pos"]) if opts.size_correction and not regions and bbox[2] > 0 else None
         if grown is not None:
             corners = transform.apply(np.array(grown).reshape(2, 2))
             bx0, bx1 = sorted(np.clip(corners[:, 0], 0, W))
@@ -563,6 +601,24 @@ def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: A
     image_id = parsed[0][0].get("image_id") if parsed else None
     return ImageTargets(segments=out, ignore=owner == 0, owner=owner, transform=transform,
                         dilation_radius=radius_in, image_id=image_id)
+
+
+def _region_owner(labels: np.ndarray, known: np.ndarray, segment: np.ndarray, crowd: np.ndarray,
+                  transform: PixelTransform) -> tuple[np.ndarray, np.ndarray | None]:
+    """The output grid's owner map (0 = ignored) and crowd mask from input-resolution regions:
+    each output pixel takes the region under its centre (nearest neighbour through
+    ``transform``); pixels of a crowd region, of no known region, or outside the image are 0."""
+    H, W = transform.shape
+    cols = np.floor((np.arange(W) + 0.5 - transform.bx) / transform.ax).astype(np.int64)
+    rows = np.floor((np.arange(H) + 0.5 - transform.by) / transform.ay).astype(np.int64)
+    inside = (rows[:, None] >= 0) & (rows[:, None] < labels.shape[0]) & (cols[None, :] >= 0) & \
+        (cols[None, :] < labels.shape[1])
+    rr, cc = np.clip(rows, 0, labels.shape[0] - 1), np.clip(cols, 0, labels.shape[1] - 1)
+    lab = labels[rr[:, None], cc[None, :]]
+    ok = inside & known[rr[:, None], cc[None, :]]
+    owner = np.where(ok, segment[lab], 0).astype(np.int32)
+    crowd_mask = ok & crowd[lab]
+    return owner, (crowd_mask if crowd_mask.any() else None)
 
 
 def centre_heatmap(targets: ImageTargets, class_index: Mapping[int, int], num_classes: int, *,

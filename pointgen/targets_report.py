@@ -170,9 +170,11 @@ def run_targets(points_path: str | Path, out_dir: str | Path, *, options: Target
         for iid in iterator:
             anns = by_image.get(iid, [])
             im = images[iid]
-            targets = build_targets(anns, categories, im, options=options, rng=rng, file=points_path)
+            picture = None
+            if images_dir is not None and (iid in chosen or options.shape == "watershed"):
+                picture = _load_image(images_dir, im["file_name"])
+            targets = build_targets(anns, categories, im, options=options, rng=rng, file=points_path, image=picture)
             if iid in chosen:
-                picture = _load_image(images_dir, im["file_name"]) if images_dir is not None else None
                 rgb = render_targets(targets, anns, categories, picture)
                 rel = Path("previews") / f"{iid}.png"
                 write_bytes_atomic(stage / rel, png_bytes(rgb))

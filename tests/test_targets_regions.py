@@ -1,0 +1,96 @@
+"""Image-aware targets (``shape="watershed"``): regions grown from the points over colour edges,
+uncertain pixels ignored. Hand-made images whose true partition is known."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pointly.cli.main import main
+from pointly.pointgen.errors import PointlyError
+from pointly.pointgen.regions import RegionOptions, grow_regions
+from pointly.pointgen.targets import PixelTransform, TargetOptions, build_targets
+
+CATS = [{"id": 1, "name": "thing", "isthing": 1}, {"id": 2, "name": "sky", "isthing": 0}]
+
+
+def two_colours(width: int = 100, height: int = 60, split: int = 40) -> np.ndarray:
+    """Red left of column ``split``, blue from it on: the one edge lies between columns split-1 and split."""
+    rgb = np.zeros((height, width, 3), np.uint8)
+    rgb[:, :split] = (200, 30, 30)
+    rgb[:, split:] = (30, 30, 200)
+    return rgb
+
+
+def test_regions_stop_at_the_colour_edge_and_ignore_its_neighbourhood():
+    rgb = two_colours()
+    # points far from the edge, the blue ones nearer to it than the red ones
+    red = np.array([[5, 10], [8, 50]])
+    blue = np.array([[45, 30], [90, 5]])
+    opts = RegionOptions(border_margin=0.05, reach=1.0)  # margin 5 px of the 100 px side
+    labels, known = grow_regions(rgb, [red, blue], options=opts)
+    truth = np.where(np.arange(100) < 40, 1, 2)[None, :].repeat(60, 0)
+    assert (labels == truth).all()  # the edge, not the distance to the points, decides
+    cols = np.arange(100)
+    # known: at least 5 px from the border pixels (columns 39 and 40, the inner side of each region)
+    want_known = (np.abs(cols - 39) >= 5) & (np.abs(cols - 40) >= 5)
+    assert (known == want_known[None, :]).all()
+
+
+def test_far_pixels_and_shared_seeds_are_unknown():
+    rgb = np.full((50, 200, 3), 128, np.uint8)  # no edge at all
+    a = np.array([[10, 25]])
+    b = np.array([[10, 25], [150, 25]])  # shares a's pixel: that pixel seeds nobody
+    labels, known = grow_regions(rgb, [a, b], options=RegionOptions(border_margin=0, reach=0.2))
+    assert (labels == 2).all()  # only b's own point seeds
+    xs, ys = np.meshgrid(np.arange(200), np.arange(50))
+    dist = np.sqrt((xs - 150) ** 2 + (ys - 25) ** 2)  # to the nearest seed (b's second point)
+    assert (known == (dist <= 40)).all()  # reach 0.2 of the 200 px side
+
+
+def test_build_targets_with_regions_points_crowd_and_stride():
+    rgb = two_colours(width=80, height=40, split=40)
+    anns = [{"id": 1, "image_id": 1, "category_id": 1, "point_coords": [[5, 5], [30, 30]]},
+            {"id": 2, "image_id": 1, "category_id": 2, "point_coords": [[60, 20], [75, 35]]}]
+    opts = TargetOptions(shape="watershed")
+    t = build_targets(anns, CATS, (80, 40), options=opts, image=rgb)
+    # expected, by hand: red left of column 39, blue right of 40 (columns 39 and 40 are the border
+    # pixels, inside the default margin of 0.01 x 80 = 0.8 px), and only within the default reach
+    # of 0.25 x 80 = 20 px of some point
+    xs, ys = np.meshgrid(np.arange(80), np.arange(40))
+    seeds = [(5, 5), (30, 30), (60, 20), (75, 35)]
+    near = np.min([np.hypot(xs - x, ys - y) for x, y in seeds], axis=0) <= 20
+    want = np.where(xs < 39, 1, np.where(xs > 40, 2, 0)) * near
+    want[[5, 30, 20, 35], [5, 30, 60, 75]] = [1, 1, 2, 2]  # points are hard labels
+    assert (t.owner == want).all()
+    on = np.nonzero(want == 1)
+    assert t.segments[0].bbox == (float(on[1].min()), float(on[0].min()), float(on[1].max() - on[1].min() + 1),
+                                  float(on[0].max() - on[0].min() + 1))  # the box of what it owns
+    # stride 2: each output pixel takes the region under its centre (input pixel 2j+1, 2i+1)
+    t2 = build_targets(anns, CATS, (80, 40), options=opts, image=rgb,
+                       transform=PixelTransform.identity(80, 40).downsample(2))
+    sampled = (np.where(xs < 39, 1, np.where(xs > 40, 2, 0)) * near)[1::2, 1::2]
+    assert (t2.owner == sampled).all()
+    # a crowd annotation's region is ignored, not given to anyone
+    crowd = anns + [{"id": 3, "image_id": 1, "category_id": 1, "iscrowd": 1, "point_coords": [[20, 20]]}]
+    t3 = build_targets(crowd, CATS, (80, 40), options=opts, image=rgb)
+    assert len(t3.segments) == 2
+    assert (t3.owner[18:23, 18:23] == 0).all()  # around the crowd's point: its region, ignored
+    assert (t3.owner[:, 41:] == t.owner[:, 41:]).all()  # the blue region is not touched
+
+
+def test_watershed_needs_the_image(tmp_path, capsys):
+    anns = [{"id": 1, "image_id": 1, "category_id": 1, "point_coords": [[5, 5]]}]
+    with pytest.raises(PointlyError, match="needs the image"):
+        build_targets(anns, CATS, (80, 40), options=TargetOptions(shape="watershed"))
+    with pytest.raises(PointlyError, match="record says 80x40"):
+        build_targets(anns, CATS, (80, 40), options=TargetOptions(shape="watershed"), image=two_colours(60, 40))
+    import json
+
+    doc = {"images": [{"id": 1, "file_name": "a.png", "width": 80, "height": 40}], "categories": CATS,
+           "annotations": [dict(anns[0], point_labels=[1])]}
+    (tmp_path / "p.json").write_text(json.dumps(doc))
+    assert main(["targets", "--no-progress", str(tmp_path / "p.json"), "--out", str(tmp_path / "t"),
+                 "--shape", "watershed"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--images" in err[0]
+    assert not (tmp_path / "t").exists()
