@@ -279,7 +279,8 @@ class AnnotatorApp:
             with self._cache_lock:
                 overlay = self._overlays.get(key)
             if overlay is None:
-                pm = preview_masks(segs, self.store.cat_by_id, d.width, d.height, self.preview_options)
+                image = self.store.catalog.load(name) if self.preview_options.shape == "watershed" else None
+                pm = preview_masks(segs, self.store.cat_by_id, d.width, d.height, self.preview_options, image=image)
                 overlay = overlay_from_masks(d, list(enumerate(pm.masks)))
                 with self._cache_lock:
                     self._overlays[key] = overlay

@@ -26,17 +26,20 @@ class PreviewMasks:
 
 
 def preview_options(shape: str = "concave", dilation: str | None = None) -> TargetOptions:
-    """Target options of the preview; a dilation range is shown at its largest radius."""
-    value, units = parse_dilation(dilation)
+    """Target options of the preview; a dilation range is shown at its largest radius (the
+    image-aware ``watershed`` regions take no dilation)."""
+    value, units = parse_dilation(None if shape == "watershed" else dilation)
     if isinstance(value, tuple):
         value = max(value)
     return TargetOptions(shape=shape, dilation=value, dilation_units=units)
 
 
 def preview_masks(segments: list, categories: dict[int, dict], width: int, height: int,
-                  options: TargetOptions | None = None) -> PreviewMasks:
+                  options: TargetOptions | None = None, image: np.ndarray | None = None) -> PreviewMasks:
     """Training-target masks of ``segments`` (objects with ``category_id`` and ``points`` of
     ``x``/``y``/``label``) on a ``width`` × ``height`` image, from the real target builder.
+    ``image`` (the original RGB) is needed by the image-aware shape (``watershed``): the preview
+    then shows the region the points grow to, so that the annotator clicks where it is wrong.
 
     A segment without a point in it (label 1) is not a target (it is not written out either):
     its mask is empty."""
@@ -50,7 +53,7 @@ def preview_masks(segments: list, categories: dict[int, dict], width: int, heigh
     if not anns:
         return PreviewMasks([empty] * len(segments), None)
     res = build_targets(anns, list(categories.values()), (width, height),
-                        options=options or TargetOptions())
+                        options=options or TargetOptions(), image=image)
     by_id = {t.annotation_id: t.mask for t in res.segments}
     masks = [np.asarray(by_id.get(k + 1, empty), bool) for k in range(len(segments))]
     return PreviewMasks(masks, np.asarray(res.ignore, bool))

@@ -51,8 +51,9 @@ def check_port_free(host: str, port: int) -> None:
               help="Points per segment to aim for (shown as progress).")
 @click.option("--idle-cutoff", default=60.0, show_default=True, type=click.FloatRange(min=1.0),
               help="Gaps between actions longer than this (seconds) are not counted as work.")
-@click.option("--preview-shape", type=click.Choice(["concave", "convex"]), default="concave",
-              show_default=True, help="Shape of the target preview (T).")
+@click.option("--preview-shape", type=click.Choice(["concave", "convex", "watershed"]), default="concave",
+              show_default=True, help="Shape of the target preview (T); watershed: the regions the points grow "
+                                      "to over the image's colour edges (a click-to-mask assistant).")
 @click.option("--preview-dilation", default=None,
               help="Dilation shown in the target preview, as in `pointly targets` (0.02, 8px; off).")
 @click.option("--max-megapixels", default=50.0, show_default=True, type=click.FloatRange(min=0.01),

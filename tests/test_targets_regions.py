@@ -94,3 +94,25 @@ def test_watershed_needs_the_image(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--images" in err[0]
     assert not (tmp_path / "t").exists()
+
+
+def test_annotator_preview_shows_the_regions():
+    """The annotator's preview with --preview-shape watershed: each segment's mask is the colour
+    region its points grow to (here: left red, right blue), ignoring the border columns."""
+    from types import SimpleNamespace
+
+    from pointly.annotator.preview import preview_masks, preview_options
+
+    opts = preview_options("watershed", "0.02")  # a dilation given for the hulls is not applied
+    assert opts.shape == "watershed" and not opts.dilation
+    pts = lambda *xy: [SimpleNamespace(x=x, y=y, label=1) for x, y in xy]  # noqa: E731
+    segs = [SimpleNamespace(category_id=1, points=pts((10, 10), (20, 30))),
+            SimpleNamespace(category_id=2, points=pts((60, 20)))]
+    cats = {c["id"]: c for c in CATS}
+    rgb = two_colours(width=80, height=40, split=40)
+    pm = preview_masks(segs, cats, 80, 40, opts, image=rgb)
+    left, right = pm.masks
+    assert not (left & right).any() and not left[:, 39:].any() and not right[:, :41].any()
+    assert left[:, 15:25].all() and right[15:25, 50:70].all()  # within reach (20 px) of the points
+    with pytest.raises(PointlyError, match="needs the image"):
+        preview_masks(segs, cats, 80, 40, opts)
