@@ -28,7 +28,9 @@ from pointly.cli.paths import OUTPUT_FOLDER
               help="full: masks from the panoptic PNGs; points: targets built from --points.")
 @click.option("--points", "points_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Points JSON (pointly simulate / annotate) for --supervision points.")
-@click.option("--shape", type=click.Choice(["convex", "concave"]), default=None, help="Shape of a segment's points.")
+@click.option("--shape", type=click.Choice(["convex", "concave", "watershed"]), default=None,
+              help="Shape of a segment's points (convex, concave hull) or watershed: the region the points grow to "
+                   "over the image (no dilation).")
 @click.option("--concave-ratio", type=float, default=None, help="shapely concave_hull ratio (1 = convex).")
 @click.option("--point-radius", type=float, default=None, help="Disc radius of a single point (input px).")
 @click.option("--dilation", default=None, help="Dilation radius or MIN:MAX range (fraction of the image side, or NNpx).")

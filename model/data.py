@@ -201,7 +201,7 @@ class PanopticTrainSet(torch.utils.data.Dataset):
         if flip:
             img = img[:, ::-1]
         if self.target_fn is not None:
-            targets = self.target_fn(info, dict(size=(h, w), flip=flip, rng=rng))
+            targets = self.target_fn(info, dict(size=(h, w), flip=flip, rng=rng, image=rgb))
         else:
             sx, sy = w / w0, h / h0
             lm = self.ds.label_map(info.id).astype(np.int32)

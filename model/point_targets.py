@@ -36,6 +36,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
+from shapely.geometry import GeometryCollection
 
 from pointly.model.data import PanopticTrainSet
 from pointly.model.gt import TrainTargets, stride4_size
@@ -44,6 +45,9 @@ from pointly.pointgen.errors import PointlyError
 from pointly.pointgen.formats import annotations_by_image, load_points
 from pointly.pointgen.pixel_transform import PixelTransform
 from pointly.pointgen.targets import TargetOptions, build_targets, object_box, shapes_for
+
+#: no shape: object_box then reads the size from the points alone
+EMPTY = GeometryCollection()
 
 
 def shape_box(box: Sequence[float], transform: PixelTransform) -> tuple[float, float, float, float]:
@@ -78,15 +82,22 @@ def point_train_targets(annotations: Sequence[Mapping], categories: Any, image_s
     h, w = transform.height, transform.width
     h4, w4 = stride4_size(h, w)
     t4 = transform.resize(w4, h4)
-    anns = [a for a in annotations if int(a["category_id"]) in thing_index or int(a["category_id"]) in stuff_index]
-    if shapes is None:
+    kept = [i for i, a in enumerate(annotations)
+            if int(a["category_id"]) in thing_index or int(a["category_id"]) in stuff_index]
+    anns = [annotations[i] for i in kept]
+    regions = opts.shape == "watershed"
+    if regions:  # image-aware regions, grown once per image from all its annotations
+        if shapes is None:
+            raise ValueError("shape 'watershed' needs the image's Regions (shapes_for with the image)")
+        shapes = shapes.subset(kept)
+        box_by_ann = {id(a): b for a, b in zip(anns, shapes.boxes)}
+    elif shapes is None:
         shapes = shapes_for(anns, opts)
     elif len(shapes) != len(annotations):
         raise ValueError("shapes must hold one geometry per annotation")
     else:
-        keep = {id(a) for a in anns}
-        shapes = [s for a, s in zip(annotations, shapes) if id(a) in keep]
-    geom_by_ann = {id(a): g for a, g in zip(anns, shapes)}
+        shapes = [shapes[i] for i in kept]
+    geom_by_ann = {} if regions else {id(a): g for a, g in zip(anns, shapes)}
     if anns:
         built = build_targets(anns, categories, image_size, options=opts, transform=t4, rng=rng,
                               shapes=shapes, file=file)
@@ -107,8 +118,11 @@ def point_train_targets(annotations: Sequence[Mapping], categories: Any, image_s
             centres.append(seg.centre)
             coords = np.asarray(ann["point_coords"], dtype=np.int64).reshape(-1, 2)
             labels = np.asarray(ann.get("point_labels", [1] * len(coords))).reshape(-1)
-            boxes.append(shape_box(object_box(coords[labels == 1], geom_by_ann[id(ann)], opts.size_correction),
-                                   transform))
+            if regions:  # the box of the region's known pixels (the points' box where it has none)
+                box = box_by_ann[id(ann)] or object_box(coords[labels == 1], EMPTY, False)
+            else:
+                box = object_box(coords[labels == 1], geom_by_ann[id(ann)], opts.size_correction)
+            boxes.append(shape_box(box, transform))
             stuff_maps[0] = seg.mask | stuff_maps.get(0, np.zeros((h4, w4), dtype=bool))
         else:
             cls = stuff_index[cat]
@@ -183,8 +197,9 @@ class PointsSource:
 class PointTargetMaker:
     """The ``target_fn`` of :class:`~pointly.model.data.PanopticTrainSet` for point supervision.
 
-    Called with ``(image_info, {"size": (h, w), "flip": bool, "rng": Generator})`` after the
-    sample's augmentation was drawn; returns its :class:`TrainTargets` via
+    Called with ``(image_info, {"size": (h, w), "flip": bool, "rng": Generator, "image": rgb})``
+    after the sample's augmentation was drawn (``image``, the original RGB, is read by the
+    image-aware ``watershed`` shape); returns its :class:`TrainTargets` via
     :func:`point_train_targets`. Hulls are computed once per image and cached (they live in
     original-image coordinates, so every augmentation reuses them). The dilation radius is drawn
     from ``aug["rng"]`` (the sample's augmentation generator), else from ``rng_for()``.
@@ -192,6 +207,8 @@ class PointTargetMaker:
 
     #: hulls of this many images are kept (oldest dropped first); a hull costs tens of µs to redo
     CACHE_IMAGES = 4096
+    #: image-aware regions (two image-sized maps each, ~1.5 MB at 640x480) of this many images
+    CACHE_REGION_IMAGES = 256
 
     def __init__(self, source: PointsSource, thing_index: Mapping[int, int], stuff_index: Mapping[int, int],
                  options: TargetOptions, rng_for: Callable[[], np.random.Generator] | None = None) -> None:
@@ -205,9 +222,10 @@ class PointTargetMaker:
     def __call__(self, info: ImageInfo, aug: Mapping[str, Any]) -> TrainTargets:
         anns = self.source.segments_info(info.id)
         if info.id not in self._shapes:
-            if len(self._shapes) >= self.CACHE_IMAGES:  # bounded: COCO has 118k images per worker
+            cap = self.CACHE_REGION_IMAGES if self.options.shape == "watershed" else self.CACHE_IMAGES
+            if len(self._shapes) >= cap:  # bounded: COCO has 118k images per worker
                 self._shapes.pop(next(iter(self._shapes)))
-            self._shapes[info.id] = shapes_for(anns, self.options)
+            self._shapes[info.id] = shapes_for(anns, self.options, image=aug.get("image"))
         h, w = aug["size"]
         transform = augment_transform(info.width, info.height, w, h, bool(aug["flip"]))
         rng = aug.get("rng")

@@ -100,3 +100,37 @@ def grow_regions(rgb: np.ndarray, seeds: Sequence[np.ndarray], *,
     if opts.reach > 0:
         known &= distance_transform_edt(markers == 0) <= opts.reach * side
     return labels, known
+
+
+@dataclass(frozen=True)
+class Regions:
+    """The regions of one image's annotations, in their order: ``labels`` (annotation index + 1
+    per pixel, at the image's resolution), ``known`` (the trusted pixels) and ``boxes`` (per
+    annotation, the input pixel-corner box ``(x0, y0, x1, y1)`` of its known pixels, or None).
+    Computed once per image and reused by every augmentation of it."""
+
+    labels: np.ndarray
+    known: np.ndarray
+    boxes: tuple
+
+    @classmethod
+    def grow(cls, rgb: np.ndarray, seeds: Sequence[np.ndarray], options: RegionOptions | None = None) -> "Regions":
+        """:func:`grow_regions` of ``seeds`` (one array of points per annotation) on ``rgb``."""
+        labels, known = grow_regions(rgb, seeds, options=options)
+        return cls._with_boxes(labels, known, len(seeds))
+
+    @classmethod
+    def _with_boxes(cls, labels: np.ndarray, known: np.ndarray, n: int) -> "Regions":
+        from scipy.ndimage import find_objects
+
+        found = find_objects(np.where(known, labels, 0), max_label=n) if n else []
+        boxes = tuple(None if sl is None else (float(sl[1].start), float(sl[0].start), float(sl[1].stop),
+                                               float(sl[0].stop)) for sl in found)
+        return cls(labels, known, boxes)
+
+    def subset(self, keep: Sequence[int]) -> "Regions":
+        """The regions of the annotations ``keep`` (0-based indices, in the new order); the others'
+        pixels belong to nobody."""
+        lut = np.zeros(len(self.boxes) + 1, dtype=np.int32)
+        lut[np.asarray(keep, dtype=np.int64) + 1] = np.arange(1, len(keep) + 1, dtype=np.int32)
+        return Regions(lut[self.labels], self.known, tuple(self.boxes[i] for i in keep))

@@ -47,7 +47,7 @@ from pointly.pointgen.errors import PointlyError
 from pointly.pointgen.pixel_transform import PixelTransform
 from pointly.pointgen.overlaps import resolve_layer
 from pointly.pointgen.raster import claim_maps, pack_claims
-from pointly.pointgen.regions import grow_regions
+from pointly.pointgen.regions import Regions
 from pointly.pointgen.shapes import PARTS, SHAPES, dilate, image_shapes, map_rings, point_centres, shape_rings
 
 DILATION_UNITS = ("relative", "pixels")
@@ -396,8 +396,8 @@ def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: A
     * ``shapes``: optional precomputed :func:`shapes_for` results, one per annotation (input
       coordinates), to skip recomputing them across augmentations.
     * ``image``: the original ``H × W × 3`` RGB image, needed by ``shape="watershed"`` (or, to
-      skip recomputing the regions across augmentations, ``shapes`` given as the
-      ``(labels, known)`` pair of :func:`~pointly.pointgen.regions.grow_regions`).
+      skip recomputing the regions across augmentations, ``shapes`` given as their
+      :class:`~pointly.pointgen.regions.Regions`, :func:`shapes_for`).
     * ``file``: named in error messages.
 
     Bad input (points outside the image, NaN, empty segments, unknown categories) raises
@@ -435,8 +435,10 @@ def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: A
                 raise PointlyError(f"image is {np.asarray(image).shape[1]}x{np.asarray(image).shape[0]} but its "
                                    f"record says {width}x{height}", file=file,
                                    fix="the images and the points file do not belong together")
-            shapes = grow_regions(image, [c[l == 1] for _, c, l in parsed])
-        region_labels, region_known = shapes
+            shapes = Regions.grow(image, [c[l == 1] for _, c, l in parsed])
+        if len(shapes.boxes) != len(parsed):
+            raise ValueError("regions must be grown from the same annotations")
+        region_labels, region_known = shapes.labels, shapes.known
         shapes = [None] * len(parsed)
     elif shapes is not None and len(shapes) != len(parsed):
         raise ValueError("shapes must hold one geometry per annotation")
@@ -647,14 +649,21 @@ def centre_heatmap(targets: ImageTargets, class_index: Mapping[int, int], num_cl
     return heat
 
 
-def shapes_for(annotations: Iterable[Mapping], options: TargetOptions) -> list[Any]:
+def shapes_for(annotations: Iterable[Mapping], options: TargetOptions,
+               image: np.ndarray | None = None) -> Any:
     """The input-coordinate shapes of one image's annotations (:func:`~pointly.pointgen.shapes.image_shapes`
-    over all of them together), to reuse across augmentations."""
+    over all of them together), or with ``shape="watershed"`` their :class:`Regions` on ``image``,
+    to reuse across augmentations."""
     pos, neg = [], []
     for ann in annotations:
         coords = np.asarray(ann["point_coords"], dtype=np.int64).reshape(-1, 2)
         labels = np.asarray(ann.get("point_labels", [1] * len(coords))).reshape(-1)
         pos.append(coords[labels == 1])
         neg.append(coords[labels != 1])
+    if options.shape == "watershed":
+        if image is None:
+            raise PointlyError("shape 'watershed' needs the image", record="--shape",
+                               fix="the regions grow over the image: pass it (the training set does)")
+        return Regions.grow(image, pos)
     return image_shapes(pos, neg, shape=options.shape, concave_ratio=options.concave_ratio,
                         point_radius=options.point_radius, parts=options.parts)
