@@ -42,12 +42,12 @@ from pointly.pointgen.errors import PointlyError
 from pointly.pointgen.formats import annotations_by_image
 from pointly.pointgen.io_utils import atomic_open, write_json_atomic
 from pointly.pointgen.quality import QualityReport
-from pointly.pointgen.targets import DEFAULT_DILATION, TargetOptions, build_targets
+from pointly.pointgen.targets import DEFAULT_DILATION, TARGET_SHAPES, TargetOptions, build_targets
 
 log = logging.getLogger(__name__)
 
 POINTS = (5, 10, 20, 30, 50, 100)
-SHAPES = ("convex", "concave")
+SHAPES = TARGET_SHAPES  # the hulls and the image-aware regions (which take no dilation)
 SHARES = (0.0, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0)
 SEEDS = (0, 1, 2, 3, 4)
 DATASETS = ("coco", "synthetic")
@@ -248,6 +248,7 @@ class DatasetSource:
     split: str
     json_path: Path
     png_dir: Path
+    image_dir: Path | None = None  # the pictures, read by the image-aware shape only
     _ds: Any = None
     _segments: dict = field(default_factory=dict)
     _truth_rle: dict = field(default_factory=dict)
@@ -265,6 +266,15 @@ class DatasetSource:
             self._segments[image_id] = self.dataset.segments(image_id)
         return self._segments[image_id]
 
+    def image(self, image_id: int):
+        """The RGB picture of an image (for ``shape="watershed"``)."""
+        from pointly.pointgen.targets_report import load_image
+
+        if self.image_dir is None:
+            raise PointlyError(f"dataset {self.name} has no image folder", record="shape watershed",
+                               fix="the image-aware shape needs the pictures")
+        return load_image(self.image_dir, self.dataset.image(image_id).file_name)
+
     def settings(self) -> dict:
         return {"name": self.name, "split": self.split, "json": str(self.json_path), "png_dir": str(self.png_dir)}
 
@@ -280,7 +290,7 @@ def dataset_sources(coco_root: str | Path | None = None, synthetic_root: str | P
             raise PointlyError("COCO panoptic sample not found", file=js,
                                fix="pass --coco-root DIR (a folder with panoptic_val2017.json and panoptic/) "
                                    "or set POINTLY_SHARED_DATA")
-        return DatasetSource("coco", "val2017", js, root / "panoptic")
+        return DatasetSource("coco", "val2017", js, root / "panoptic", root / "images")
 
     def synthetic() -> DatasetSource:
         if synthetic_root is not None:
@@ -289,7 +299,8 @@ def dataset_sources(coco_root: str | Path | None = None, synthetic_root: str | P
             from pointly.data.synth import ensure_dataset
 
             root = ensure_dataset()
-        return DatasetSource("synthetic", "val", root / "val" / "panoptic.json", root / "val" / "panoptic")
+        return DatasetSource("synthetic", "val", root / "val" / "panoptic.json", root / "val" / "panoptic",
+                             root / "val" / "images")
 
     return {"coco": coco, "synthetic": synthetic}
 
@@ -311,7 +322,8 @@ def score_cell(cell: TargetCell, source: DatasetSource, points_doc: Mapping,
     by_image = annotations_by_image(points_doc)
     images = {im["id"]: im for im in points_doc["images"]}
     for iid, anns in by_image.items():
-        targets = build_targets(anns, points_doc["categories"], images[iid], options=opts, rng=rng)
+        picture = source.image(iid) if opts.shape == "watershed" else None
+        targets = build_targets(anns, points_doc["categories"], images[iid], options=opts, rng=rng, image=picture)
         report.add_image(ds.image(iid), anns, targets, source.segments(iid))
     pq = report.panoptic_quality()
     seg = report.segments_frame()

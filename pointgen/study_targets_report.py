@@ -25,7 +25,7 @@ from pointly.pointgen import study_trends
 from pointly.pointgen.io_utils import atomic_open
 from pointly.pointgen.io_utils import save_figure_atomic
 from pointly.pointgen.study_trends import Trend
-from pointly.pointgen.targets import DEFAULT_DILATION, TargetOptions
+from pointly.pointgen.targets import DEFAULT_DILATION, TARGET_SHAPES, TargetOptions
 
 POINTS = (5, 10, 20, 30, 50, 100)
 SHARES = (0.0, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0)
@@ -62,11 +62,19 @@ def main_dilation(frame: pd.DataFrame) -> float | None:
 
 
 def _main(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows of the main grid: concave at the main ratio, dilation off or at the main radius."""
+    """Rows of the main grid: concave at the main ratio (other shapes have none), dilation off or
+    at the main radius."""
     r, d = main_ratio(frame), main_dilation(frame)
-    keep = (frame["shape"] == "convex") | np.isclose(frame["concave_ratio"], r if r is not None else -1)
+    keep = (frame["shape"] != "concave") | np.isclose(frame["concave_ratio"], r if r is not None else -1)
     keep &= (frame["dilation_radius"] == 0) | np.isclose(frame["dilation_radius"], d if d is not None else -1)
     return frame[keep]
+
+
+def shapes_of(frame: pd.DataFrame) -> list[str]:
+    """The shapes of the table rows: convex and concave always (the paper's Table 13), then any
+    other shape the rows hold (the image-aware regions), in :data:`TARGET_SHAPES` order."""
+    present = set(frame["shape"]) if "shape" in frame else set()
+    return [s for s in TARGET_SHAPES if s in ("convex", "concave") or s in present]
 
 
 def pq_table(frame: pd.DataFrame, metric: str = "pq", dilation: bool = False
@@ -75,7 +83,7 @@ def pq_table(frame: pd.DataFrame, metric: str = "pq", dilation: bool = False
     f = _sel(_main(frame), boundary_share=0.0)
     f = f[(f["dilation_radius"] > 0) == dilation]
     out: dict[str, dict[int, tuple[float, float, int]]] = {}
-    for shape in ("convex", "concave"):
+    for shape in shapes_of(frame):
         out[shape] = {}
         for p in POINTS:
             v = _sel(f, shape=shape, points=p)[metric].astype(float)
@@ -189,18 +197,18 @@ def dataset_markdown(frame: pd.DataFrame, name: str) -> str:
     if pts:
         parts.append("\nTarget PQ against points per segment (boundary share 0, no dilation):\n\n")
         parts.append(_md(["shape"] + [f"P{p}" for p in pts],
-                         [[s] + [_cell(t13[s].get(p)) for p in pts] for s in ("convex", "concave")]))
+                         [[s] + [_cell(t13[s].get(p)) for p in pts] for s in t13]))
         td = pq_table(frame, dilation=True)
         if any(td[s] for s in td):
             parts.append("\nThe same with dilation:\n\n")
             parts.append(_md(["shape"] + [f"P{p}" for p in pts],
-                             [[s] + [_cell(td[s].get(p)) for p in pts] for s in ("convex", "concave")]))
+                             [[s] + [_cell(td[s].get(p)) for p in pts] for s in t13]))
         for metric, label in (("iou", "mean IoU of a segment's target with its true mask"),
                               ("coverage", "coverage (share of pixels not ignored)")):
             t = pq_table(frame, metric)
             parts.append(f"\n{label[0].upper() + label[1:]} (no dilation):\n\n")
             parts.append(_md(["shape"] + [f"P{p}" for p in pts],
-                             [[s] + [_cell(t[s].get(p)) for p in pts] for s in ("convex", "concave")]))
+                             [[s] + [_cell(t[s].get(p)) for p in pts] for s in t13]))
     t14 = share_table(frame)
     shares = [b for b in SHARES if b in t14[False] or b in t14[True]]
     if shares:
@@ -230,10 +238,10 @@ def plot(frame: pd.DataFrame, path: str | Path) -> None:
 
     datasets = sorted(frame["dataset"].unique())
     fig, axes = plt.subplots(1, max(1, len(datasets)), figsize=(5.2 * max(1, len(datasets)), 4.0), squeeze=False)
-    colours = {"convex": "tab:blue", "concave": "tab:orange"}
+    colours = {"convex": "tab:blue", "concave": "tab:orange", "watershed": "tab:green"}
     for ax, name in zip(axes[0], datasets):
         f = _main(_sel(frame, dataset=name, boundary_share=0.0))
-        for shape in ("convex", "concave"):
+        for shape in shapes_of(frame):
             for dil, style in ((False, "-"), (True, "--")):
                 g = _sel(f, shape=shape)
                 g = g[(g["dilation_radius"] > 0) == dil]

@@ -64,7 +64,8 @@ def parse_preview_selection(text: str | None, image_ids: Sequence[int]) -> list[
     return ids
 
 
-def _load_image(images_dir: Path, file_name: str) -> np.ndarray:
+def load_image(images_dir: Path, file_name: str) -> np.ndarray:
+    """The RGB array of ``images_dir / file_name``; a missing or damaged file is one line."""
     from PIL import Image, UnidentifiedImageError
 
     path = images_dir / file_name
@@ -172,7 +173,7 @@ def run_targets(points_path: str | Path, out_dir: str | Path, *, options: Target
             im = images[iid]
             picture = None
             if images_dir is not None and (iid in chosen or options.shape == "watershed"):
-                picture = _load_image(images_dir, im["file_name"])
+                picture = load_image(images_dir, im["file_name"])
             targets = build_targets(anns, categories, im, options=options, rng=rng, file=points_path, image=picture)
             if iid in chosen:
                 rgb = render_targets(targets, anns, categories, picture)
