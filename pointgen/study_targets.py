@@ -47,7 +47,9 @@ from pointly.pointgen.targets import DEFAULT_DILATION, TARGET_SHAPES, TargetOpti
 log = logging.getLogger(__name__)
 
 POINTS = (5, 10, 20, 30, 50, 100)
-SHAPES = TARGET_SHAPES  # the hulls and the image-aware regions (which take no dilation)
+SHAPES = ("convex", "concave")  # the presets' shape axis (the paper's Table 13)
+#: every shape a grid may name: the hulls and the image-aware regions (which take no dilation)
+SHAPE_VALUES = TARGET_SHAPES
 SHARES = (0.0, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0)
 SEEDS = (0, 1, 2, 3, 4)
 DATASETS = ("coco", "synthetic")
@@ -209,8 +211,8 @@ def parse_grid(text: str) -> list[TargetCell]:
             values = tuple(_GRID_KEYS[key](v.strip()) for v in vals.split(",") if v.strip())
         except ValueError:
             raise PointlyError(f"bad value in --grid {part!r}", record="--grid") from None
-        if key == "shapes" and any(v not in SHAPES for v in values):
-            raise PointlyError(f"unknown shape in {part!r}", record="--grid", fix="convex, concave")
+        if key == "shapes" and any(v not in SHAPE_VALUES for v in values):
+            raise PointlyError(f"unknown shape in {part!r}", record="--grid", fix=", ".join(SHAPE_VALUES))
         if key == "rules" and any(v not in RULES for v in values):
             raise PointlyError(f"unknown target rules in {part!r}", record="--grid", fix=", ".join(RULES))
         if key == "datasets" and any(v not in DATASETS for v in values):

@@ -116,3 +116,25 @@ def test_annotator_preview_shows_the_regions():
     assert left[:, 15:25].all() and right[15:25, 50:70].all()  # within reach (20 px) of the points
     with pytest.raises(PointlyError, match="needs the image"):
         preview_masks(segs, cats, 80, 40, opts)
+
+
+def test_target_study_has_a_watershed_axis_value(tmp_path, capsys):
+    """``--grid shapes=...,watershed`` runs image-aware cells on the synthetic split (its images
+    are read) and the report lists the shape beside the hulls."""
+    from pointly.data.synth import ensure_dataset
+
+    root = ensure_dataset(tmp_path / "synth", train=0, val=3, size=64, seed=4)
+    out = tmp_path / "study"
+    assert main(["study", "--no-progress", "--depth", "targets", "--synthetic-root", str(root), "--grid",
+                 "datasets=synthetic;points=5;shapes=concave,watershed;shares=0;dilations=0;seeds=0,1",
+                 "--out", str(out)]) == 0
+    text = (out / "results.md").read_text()
+    assert "| watershed |" in text and "| concave |" in text
+    import pandas as pd
+
+    rows = pd.read_csv(next(out.glob("rows-*.csv")))
+    ws = rows[rows["shape"] == "watershed"]
+    assert len(ws) == 2 and (ws["coverage"] > rows[rows["shape"] == "concave"]["coverage"].max()).all()
+    assert main(["study", "--no-progress", "--depth", "targets", "--grid", "shapes=blob", "--out",
+                 str(tmp_path / "s2")]) == 2
+    assert "watershed" in capsys.readouterr().err
