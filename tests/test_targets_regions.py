@@ -138,3 +138,26 @@ def test_target_study_has_a_watershed_axis_value(tmp_path, capsys):
     assert main(["study", "--no-progress", "--depth", "targets", "--grid", "shapes=blob", "--out",
                  str(tmp_path / "s2")]) == 2
     assert "watershed" in capsys.readouterr().err
+
+
+def test_regions_are_deterministic_and_follow_a_textured_region():
+    """Same input, same regions (bit for bit); a textured disc on a flat background is one region
+    when its points are inside it, and the border is found within 1 px of the disc's edge."""
+    rng = np.random.default_rng(0)
+    h, w = 80, 120
+    ys, xs = np.mgrid[:h, :w]
+    disc = (xs - 40) ** 2 + (ys - 40) ** 2 <= 25 ** 2
+    rgb = np.full((h, w, 3), (40, 120, 40), np.uint8)
+    texture = rng.integers(150, 230, (h, w, 3)).astype(np.uint8)  # a speckled disc
+    rgb[disc] = texture[disc]
+    seeds = [np.array([[40, 40], [30, 50]]), np.array([[100, 10], [110, 70]])]
+    opts = RegionOptions(smoothing=2.0, border_margin=0, reach=1.0)
+    a, ka = grow_regions(rgb, seeds, options=opts)
+    b, kb = grow_regions(rgb, seeds, options=opts)
+    assert np.array_equal(a, b) and np.array_equal(ka, kb)
+    from scipy.ndimage import distance_transform_edt
+
+    wrong = (a == 1) != disc
+    # every wrongly labelled pixel lies within 1 px of the true border
+    edge_dist = np.minimum(distance_transform_edt(disc), distance_transform_edt(~disc))
+    assert (edge_dist[wrong] <= 1.0).all()
