@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from pointly.pointgen.errors import PointlyError
+from pointly.pointgen.limits import check_image_size
 from pointly.pointgen.formats import file_digest, make_document, validate_points
 
 #: the formats ``pointly export`` / ``pointly import`` know
@@ -122,6 +123,7 @@ def load_reference(path: str | Path) -> Reference:
         if im["id"] in seen:
             raise PointlyError(f"duplicate image id {im['id']}", file=path, record=f"images[{i}]",
                                fix="give every image a unique id")
+        check_image_size(im["width"], im["height"], file=path, record=f"images[{i}] (id {im['id']})")
         seen.add(im["id"])
         images.append(im)
     cats, seen = [], set()

@@ -209,3 +209,16 @@ def test_wrong_size_png_is_one_line(data, tmp_path, capsys):
     line = one_error_line(capsys)
     assert "9x7" in line and "64x64" in line, line
     assert not (tmp_path / "p.json").exists()
+
+
+def test_images_json_beyond_the_pixel_budget_is_refused(data, tmp_path, capsys):
+    """--images-json (predict, annotate, the converters) reads image records through the same guard."""
+    val, points = data
+    doc = json.loads((val / "panoptic.json").read_text())
+    doc["images"][0]["width"] = doc["images"][0]["height"] = 200000
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps(doc))
+    assert main(["export", str(points), "--to", "pointsup", "--images-json", str(big), "-o",
+                 str(tmp_path / "ps.json")]) == 2
+    assert "pixel budget" in one_error_line(capsys)
+    assert files_under(tmp_path) == ["big.json"]
