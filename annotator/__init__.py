@@ -7,8 +7,8 @@ Modules, one job each:
 * :mod:`~pointly.annotator.journal` — fsync'ed per-annotator JSON-lines journals;
 * :mod:`~pointly.annotator.store` — the project state replayed from the journals: segments,
   image holds, points JSON and PointSup export;
-* :mod:`~pointly.annotator.timing` — live cost numbers via :mod:`pointly.pointgen.cost`;
-* :mod:`~pointly.annotator.preview` — target preview via :mod:`pointly.pointgen.targets`;
+* :mod:`~pointly.annotator.timing` — live cost numbers via :mod:`pointly.pointgen.points.cost`;
+* :mod:`~pointly.annotator.preview` — target preview via :mod:`pointly.pointgen.targets.build`;
 * :mod:`~pointly.annotator.render` — the canvas picture;
 * :mod:`~pointly.annotator.users` — the ``--users`` file and login check;
 * :mod:`~pointly.annotator.guard` — the HTTP guard: uploads refused, request bodies bounded,

@@ -47,8 +47,8 @@ from pointly.annotator.render import DisplayImage, overlay_from_masks, render, w
 from pointly.annotator.store import ActionRefused, ProjectStore, TabView
 from pointly.annotator.users import make_auth
 from pointly.annotator.timing import PAPER_SECONDS_PER_POINT, POLYGON_SECONDS
-from pointly.pointgen.errors import PointlyError
-from pointly.pointgen.interop_pointsup import export_pointsup
+from pointly.pointgen.base.errors import PointlyError
+from pointly.pointgen.interop.pointsup import export_pointsup
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from pointly.pointgen.errors import PointlyError
+from pointly.pointgen.base.errors import PointlyError
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ def coco_image_ids(catalog: ImageCatalog, images_json: str | Path) -> dict[str, 
     An image the file lacks, a size that disagrees, or two images matching one record is one
     :class:`PointlyError` line, so that the project's ids surely are that file's.
     """
-    from pointly.pointgen.interop_common import load_reference, resolve_image
+    from pointly.pointgen.interop.common import load_reference, resolve_image
 
     ref = load_reference(images_json)
     ids: dict[str, int] = {}

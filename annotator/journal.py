@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
-from pointly.pointgen.errors import PointlyError
+from pointly.pointgen.base.errors import PointlyError
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Target preview: what the model will learn from the points clicked so far.
 
-The masks come from :func:`pointly.pointgen.targets.build_targets` (shape, conflicts, points as
+The masks come from :func:`pointly.pointgen.targets.build.build_targets` (shape, conflicts, points as
 hard labels and dilation exactly as training uses them), so the annotator sees the real training
 target, not an approximation. The app draws each segment's final mask translucent in the
 segment's colour with an outline; everything outside the masks is ignored by training.
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pointly.pointgen.targets import TargetOptions, build_targets, parse_dilation
+from pointly.pointgen.targets.build import TargetOptions, build_targets, parse_dilation
 
 log = logging.getLogger(__name__)
 

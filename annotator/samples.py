@@ -45,7 +45,7 @@ def make_samples(out_dir: str | Path) -> list[Path]:
     from PIL import Image
 
     from pointly.data.synth import generate_image
-    from pointly.pointgen.io_utils import write_bytes_atomic
+    from pointly.pointgen.base.files import write_bytes_atomic
 
     out = Path(out_dir)
     paths = []

@@ -41,10 +41,10 @@ from typing import Any, Callable, Mapping
 from pointly.annotator.images import ImageCatalog
 from pointly.annotator.journal import Journal, check_user_name, read_events
 from pointly.annotator.timing import DEFAULT_IDLE_CUTOFF, Measured, measure
-from pointly.pointgen.errors import PointlyError
-from pointly.pointgen.formats import make_document, points_bbox, validate_points
-from pointly.pointgen.interop_pointsup import export_pointsup
-from pointly.pointgen.io_utils import write_json_atomic
+from pointly.pointgen.base.errors import PointlyError
+from pointly.pointgen.base.points_format import make_document, points_bbox, validate_points
+from pointly.pointgen.interop.pointsup import export_pointsup
+from pointly.pointgen.base.files import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -772,7 +772,7 @@ class ProjectStore:
 
 def corners_box(x0: int, y0: int, x1: int, y1: int) -> list[int]:
     """The COCO box ``[x, y, w, h]`` whose opposite corner pixels are (x0, y0) and (x1, y1), both
-    inside it (a pixel is 1×1, as in :func:`pointly.pointgen.formats.points_bbox`)."""
+    inside it (a pixel is 1×1, as in :func:`pointly.pointgen.base.points_format.points_bbox`)."""
     return [min(x0, x1), min(y0, y1), abs(x1 - x0) + 1, abs(y1 - y0) + 1]
 
 

@@ -1,19 +1,19 @@
-"""Live cost numbers of the annotator, measured with :mod:`pointly.pointgen.cost`.
+"""Live cost numbers of the annotator, measured with :mod:`pointly.pointgen.points.cost`.
 
 The app shows active seconds per image and per segment and the annotator's seconds per point,
-computed by :func:`pointly.pointgen.cost.measured_seconds` on the points JSON the project
+computed by :func:`pointly.pointgen.points.cost.measured_seconds` on the points JSON the project
 writes (``point_times`` = server seconds since the image was first opened): each point is charged
 the gap since the previous point of its image (or since the opening), gaps above the idle
 cut-off (default 60 s) are left out. Using the same function as ``pointly cost`` keeps the live
 numbers and the offline report identical. The comparison values are the paper's cost model
-(:class:`pointly.pointgen.cost.CostModel`: 0.9 s per point, 79 s per polygon mask of a thing).
+(:class:`pointly.pointgen.points.cost.CostModel`: 0.9 s per point, 79 s per polygon mask of a thing).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from pointly.pointgen.cost import DEFAULT_IDLE_CUTOFF, CostModel, measured_seconds
+from pointly.pointgen.points.cost import DEFAULT_IDLE_CUTOFF, CostModel, measured_seconds
 
 PAPER_SECONDS_PER_POINT = CostModel().seconds_per_point
 POLYGON_SECONDS = CostModel().seconds_per_thing_mask

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from pointly.annotator.journal import check_user_name
-from pointly.pointgen.errors import PointlyError
+from pointly.pointgen.base.errors import PointlyError
 
 
 def load_users(path: str | Path) -> dict[str, str]:

@@ -70,7 +70,7 @@ def server_baseline(images: Path, project: Path, n: int = 200) -> list[float]:
     from pointly.annotator.app import AnnotatorApp
     from pointly.annotator.images import ImageCatalog
     from pointly.annotator.store import ProjectStore
-    from pointly.data.categories import load_categories
+    from pointly.pointgen.base.categories import load_categories
 
     store = ProjectStore(project, ImageCatalog(images), load_categories("synthetic"))
     app = AnnotatorApp(store)

@@ -68,7 +68,7 @@ def _median_time(fn, iters: int, device: torch.device, warmup: int = 2) -> float
 
 def _autocast(device: torch.device, enabled: bool):
     """``--precision`` of predict / evaluate: fp16 on CUDA, bf16 on the CPU (the dry run), or fp32."""
-    from pointly.model.panoptic_io import inference_precision
+    from pointly.model.engine.panoptic_io import inference_precision
 
     precision = ("fp16" if device.type == "cuda" else "bf16") if enabled else "fp32"
     return inference_precision(str(device), precision)
@@ -90,7 +90,7 @@ def check_deform(device: torch.device) -> dict:
     """Our sampled DCNv2 against torchvision's kernel on ``device`` (float32, 64 channels, 3×3)."""
     from torchvision.ops import deform_conv2d as tv_deform_conv2d
 
-    from pointly.model.deform_conv import deform_conv2d_sampled
+    from pointly.model.network.deform_conv import deform_conv2d_sampled
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 64, 24, 40, generator=g)
@@ -126,7 +126,7 @@ def inference_fps(device: torch.device, sizes: list[int], iters: int, rgb: np.nd
     autocast; Mask R-CNN full, float32 and autocast."""
     from PIL import Image
 
-    from pointly.model.data import resize_shortest_edge
+    from pointly.model.network.inference import resize_shortest_edge
 
     rows = []
     for size in sizes:
@@ -175,10 +175,10 @@ def training_steps(device: torch.device, iters: int, size: int = 512) -> list[di
     """R50-FPN training steps (batch 2, ``size``²) in float32 and with the preset's autocast."""
     from bench_train_step import _as_in_the_training_loop, _scene
 
-    from pointly.model.config import coco_r50_1x
-    from pointly.model.gt import full_targets
-    from pointly.model.panoptic_fcn import PanopticFCN
-    from pointly.model.train import build_optimizer
+    from pointly.model.engine.config import coco_r50_1x
+    from pointly.model.network.gt import full_targets
+    from pointly.model.network.panoptic_fcn import PanopticFCN
+    from pointly.model.engine.train import build_optimizer
 
     rng = np.random.default_rng(0)
     images, targets = [], []

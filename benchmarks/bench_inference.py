@@ -41,7 +41,7 @@ DEFAULT_IMAGE = REPO.parent / "shared" / "data" / "coco_panoptic_val2017" / "ima
 
 
 def load_image(path: Path) -> np.ndarray:
-    from pointly.model.panoptic_io import read_rgb
+    from pointly.model.engine.panoptic_io import read_rgb
 
     if path.is_file():
         return read_rgb(path)
@@ -50,8 +50,8 @@ def load_image(path: Path) -> np.ndarray:
 
 
 def build_ours(short: int, max_size: int, before: bool = False):
-    from pointly.model.config import load_config
-    from pointly.model.panoptic_fcn import PanopticFCN
+    from pointly.model.engine.config import load_config
+    from pointly.model.network.panoptic_fcn import PanopticFCN
 
     torch.manual_seed(0)
     cfg = load_config("coco_r50_1x")
@@ -92,7 +92,7 @@ def _in_precision(fn, precision: str):
     if precision == "fp32":
         return fn
 
-    from pointly.model.panoptic_io import inference_precision
+    from pointly.model.engine.panoptic_io import inference_precision
 
     def wrapped(model, rgb):
         with inference_precision("cpu", precision):

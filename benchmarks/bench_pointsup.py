@@ -30,14 +30,14 @@ def main() -> None:
     torch.set_num_threads(1)
 
     from pointly.data.synth import ensure_dataset
-    from pointly.model.config import synthetic_small
-    from pointly.model.data import PanopticTrainSet, collate
-    from pointly.model.panoptic_fcn import PanopticFCN
-    from pointly.model.point_targets import PointsTrainSet
-    from pointly.pointgen.coco import PanopticDataset
-    from pointly.pointgen.formats import save_points
-    from pointly.pointgen.simulate import simulate_points
-    from pointly.pointgen.targets import TargetOptions
+    from pointly.model.engine.config import synthetic_small
+    from pointly.model.engine.data import PanopticTrainSet, collate
+    from pointly.model.network.panoptic_fcn import PanopticFCN
+    from pointly.model.engine.point_targets import PointsTrainSet
+    from pointly.pointgen.base.coco import PanopticDataset
+    from pointly.pointgen.base.points_format import save_points
+    from pointly.pointgen.points.simulate import simulate_points
+    from pointly.pointgen.targets.build import TargetOptions
 
     root = ensure_dataset()
     tmp = Path(tempfile.mkdtemp(prefix="bench-pointsup-"))
@@ -64,7 +64,7 @@ def main() -> None:
     cfg.data.train_json, cfg.data.train_panoptic_dir, cfg.data.train_image_dir = (
         str(root / "train" / "panoptic.json"), str(root / "train" / "panoptic"), str(root / "train" / "images"))
     full = per_sample(PanopticTrainSet(cfg, "train"))
-    from pointly.pointgen.study_targets import RULES
+    from pointly.model.study.targets import RULES
 
     baseline = RULES["baseline"]  # the first design's rules
     points = per_sample(PointsTrainSet(cfg, tmp / "p20.json", root / "train" / "images", TargetOptions("concave")))

@@ -33,11 +33,11 @@ def main() -> None:
     import numpy as np
     from PIL import Image
 
-    from pointly.pointgen.coco import open_dataset
-    from pointly.pointgen.formats import annotations_by_image
-    from pointly.pointgen.regions import grow_regions
-    from pointly.pointgen.simulate import simulate_points
-    from pointly.pointgen.targets import TargetOptions, build_targets
+    from pointly.pointgen.base.coco import open_dataset
+    from pointly.pointgen.base.points_format import annotations_by_image
+    from pointly.pointgen.targets.regions import grow_regions
+    from pointly.pointgen.points.simulate import simulate_points
+    from pointly.pointgen.targets.build import TargetOptions, build_targets
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=9)

@@ -9,7 +9,7 @@ All timings run in one process, on the same images, interleaved, best of ``--rep
 * ``baseline``: a straightforward PointSup-style simulator: the full mask of each segment
   (pycocotools decode per annotation; ``ids == id`` per panoptic segment), its boundary by the
   same shifted comparison, ``np.flatnonzero`` of the two pools, ``rng.choice``;
-* ``pointly``: :func:`pointly.pointgen.simulate.simulate_image` (everything the simulator does
+* ``pointly``: :func:`pointly.pointgen.points.simulate.simulate_image` (everything the simulator does
   per image, including the PNG/JSON consistency checks; the JSON document assembly is excluded
   and reported separately as ``pointly end-to-end``).
 
@@ -35,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pointly.pointgen.coco import InstancesDataset, PanopticDataset, decode_panoptic_png
-from pointly.pointgen.sampling import boundary_count
-from pointly.pointgen.simulate import SimulationOptions, simulate, simulate_image
+from pointly.pointgen.base.coco import InstancesDataset, PanopticDataset, decode_panoptic_png
+from pointly.pointgen.points.sampling import boundary_count
+from pointly.pointgen.points.simulate import SimulationOptions, simulate, simulate_image
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -15,8 +15,8 @@ pointgen.simulate. What is timed, per image, median process (CPU) time of ``--re
 * the parts of ``build full``: hulls (shapely), the claim maps of the shapes, buffering and the claim
   maps of the dilated shapes, the rest (point labels, owner, dilation claims, masks).
 
-``--before REV`` adds the fair before/after comparison: ``pointgen/raster.py`` and
-``pointgen/targets.py`` as they were at git revision REV (benchmarks/revision.py) against the
+``--before REV`` adds the fair before/after comparison: ``pointgen/targets/raster.py`` and
+``pointgen/targets/build.py`` as they were at git revision REV (benchmarks/revision.py) against the
 current ones, alternating calls on the same inputs in this process, outputs asserted identical.
 """
 from __future__ import annotations
@@ -55,7 +55,7 @@ def rasteriser_comparison(repeat: int) -> list[tuple[str, float, str]]:
     from matplotlib.path import Path as MPath
     from skimage.draw import polygon as sk_polygon
 
-    from pointly.pointgen.raster import full_mask, rasterize_polygon
+    from pointly.pointgen.targets.raster import full_mask, rasterize_polygon
 
     rng = np.random.default_rng(0)
     pts = np.stack([rng.integers(200, 400, 20), rng.integers(150, 300, 20)], 1) + 0.5
@@ -109,11 +109,11 @@ def before_after(rev: str, ds, by_image, repeat: int) -> list[tuple[int, int, fl
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from revision import load_revision
 
-    from pointly.pointgen import targets as new
+    from pointly.pointgen.targets.build import build as new
 
     old = load_revision(rev, ["raster", "targets"])["targets"]
     rows = []
-    from pointly.pointgen.study_targets import RULES
+    from pointly.model.study.targets import RULES
 
     baseline = RULES["baseline"]  # the first design's rules
     for im in ds.images:
@@ -149,13 +149,13 @@ def main() -> int:
                     / "coco_panoptic_val2017")
     args = ap.parse_args()
 
-    from pointly.pointgen.coco import PanopticDataset, decode_panoptic_png
-    from pointly.pointgen.formats import annotations_by_image
-    from pointly.pointgen.pixel_transform import PixelTransform
-    from pointly.pointgen.raster import claim_maps, pack_claims
-    from pointly.pointgen.shapes import dilate, shape_rings
-    from pointly.pointgen.simulate import simulate_points
-    from pointly.pointgen.targets import TargetOptions, build_targets, shapes_for
+    from pointly.pointgen.base.coco import PanopticDataset, decode_panoptic_png
+    from pointly.pointgen.base.points_format import annotations_by_image
+    from pointly.pointgen.targets.pixel_transform import PixelTransform
+    from pointly.pointgen.targets.raster import claim_maps, pack_claims
+    from pointly.pointgen.targets.shapes import dilate, shape_rings
+    from pointly.pointgen.points.simulate import simulate_points
+    from pointly.pointgen.targets.build import TargetOptions, build_targets, shapes_for
 
     ds = PanopticDataset(args.data / "panoptic_val2017.json", args.data / "panoptic")
     doc = simulate_points(ds, points=20, seed=0)
@@ -234,7 +234,7 @@ def main() -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out is not None:
-        from pointly.pointgen.io_utils import atomic_open
+        from pointly.pointgen.base.files import atomic_open
 
         with atomic_open(args.out, "w", encoding="utf-8") as fh:
             fh.write(text)

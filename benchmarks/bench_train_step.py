@@ -52,7 +52,7 @@ def _as_in_the_training_loop(model, opt, cfg):
     """The loop's first-iteration (warm-up) learning rate, and its value clipping as a callable:
     without them the random-init R50 diverges within a few steps, and NaN weights are not a step
     anyone trains (torchvision's CPU DCNv2 even crashed on the NaN offsets)."""
-    from pointly.model.train import lr_factor
+    from pointly.model.engine.train import lr_factor
 
     for group in opt.param_groups:
         group["lr"] = cfg.solver.base_lr * lr_factor(0, cfg)
@@ -70,10 +70,10 @@ def r50_steps(before: bool = False):
     """(Panoptic FCN step, Mask R-CNN step) closures on the same 512² image."""
     from torchvision.models.detection import maskrcnn_resnet50_fpn
 
-    from pointly.model.config import coco_r50_1x
-    from pointly.model.gt import full_targets
-    from pointly.model.panoptic_fcn import PanopticFCN
-    from pointly.model.train import build_optimizer
+    from pointly.model.engine.config import coco_r50_1x
+    from pointly.model.network.gt import full_targets
+    from pointly.model.network.panoptic_fcn import PanopticFCN
+    from pointly.model.engine.train import build_optimizer
 
     rng = np.random.default_rng(0)
     lm, segs, boxes = _scene(512, rng)
@@ -119,10 +119,10 @@ def bench_r50(repeat: int, before: bool = False) -> tuple[float, float]:
 
 def small_step(before: bool = False):
     """A synthetic_small training step closure on 8 images of 128²."""
-    from pointly.model.config import synthetic_small
-    from pointly.model.gt import full_targets
-    from pointly.model.panoptic_fcn import PanopticFCN
-    from pointly.model.train import build_optimizer
+    from pointly.model.engine.config import synthetic_small
+    from pointly.model.network.gt import full_targets
+    from pointly.model.network.panoptic_fcn import PanopticFCN
+    from pointly.model.engine.train import build_optimizer
 
     rng = np.random.default_rng(1)
     cfg = synthetic_small()

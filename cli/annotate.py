@@ -20,7 +20,7 @@ def check_port_free(host: str, port: int) -> None:
     import errno
     import socket
 
-    from pointly.pointgen.errors import PointlyError
+    from pointly.pointgen.base.errors import PointlyError
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
@@ -72,9 +72,9 @@ def annotate(images_dir: Path | None, categories: str | None, project: Path | No
     from pointly.annotator.samples import default_project_dir, samples_dir
     from pointly.annotator.store import ProjectStore
     from pointly.annotator.users import load_users
-    from pointly.data.categories import load_categories
-    from pointly.pointgen.errors import PointlyError
-    from pointly.pointgen.io_utils import check_output
+    from pointly.pointgen.base.categories import load_categories
+    from pointly.pointgen.base.errors import PointlyError
+    from pointly.pointgen.base.files import check_output
 
     # every input is checked before the project folder is touched
     if images_dir is None:

@@ -1,6 +1,6 @@
 """``pointly convert-weights``: official PanopticFCN checkpoints → pointly checkpoints.
 
-Thin: parses the options and calls :func:`pointly.model.convert.convert_checkpoint`. Every user
+Thin: parses the options and calls :func:`pointly.model.engine.convert.convert_checkpoint`. Every user
 mistake is a PointlyError (one line, exit code 2); the output is written atomically.
 Guide: docs/convert-weights.md.
 """
@@ -24,7 +24,7 @@ from pointly.cli.paths import OUTPUT_FILE
               help="Load pickles that hold arbitrary Python objects (only for files you trust).")
 def convert_weights(checkpoint: str, out: str, config: str, overrides: tuple[str, ...], allow_unsafe: bool) -> None:
     """Convert an official PanopticFCN R50 checkpoint (.pth, or detectron2 .pkl) to pointly's format."""
-    from pointly.model.convert import convert_checkpoint
+    from pointly.model.engine.convert import convert_checkpoint
 
     report = convert_checkpoint(checkpoint, out, config=config, overrides=overrides, allow_unsafe=allow_unsafe)
     click.echo(f"wrote {report['output']}: {report['tensors']} tensors, "

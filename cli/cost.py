@@ -33,19 +33,19 @@ def cost(points: Path, panoptic_json: Path | None, panoptic_dir: Path | None, in
     Modelled seconds (points x seconds per point) against full masks (79 s per thing, 45 s per
     stuff segment), and measured active seconds when the file has point_times (annotator files).
     """
-    from pointly.pointgen.cost import CostModel, cost_table, save_table, source_segment_counts, to_markdown
-    from pointly.pointgen.formats import load_points
+    from pointly.pointgen.points.cost import CostModel, cost_table, save_table, source_segment_counts, to_markdown
+    from pointly.pointgen.base.points_format import load_points
 
     model = CostModel(seconds_per_point, seconds_per_thing_mask, seconds_per_stuff_mask)
     if output is not None and output.suffix.lower() not in (".csv", ".md"):
-        from pointly.pointgen.errors import PointlyError
+        from pointly.pointgen.base.errors import PointlyError
 
         raise PointlyError(f"unknown table format {output.suffix or '(none)'!r}", file=output,
                            fix="name the output FILE.csv or FILE.md")
     doc = load_points(points)
     counts = None
     if panoptic_json or panoptic_dir or instances_json:
-        from pointly.pointgen.coco import open_dataset
+        from pointly.pointgen.base.coco import open_dataset
 
         ds = open_dataset(panoptic_json=panoptic_json, panoptic_dir=panoptic_dir,
                           instances_json=instances_json, check=False)

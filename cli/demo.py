@@ -36,12 +36,12 @@ def _step(text: str) -> None:
 def demo(out_dir: str, points: int, shape: str, dilation: str, seed: int, train_iters: int) -> None:
     """Run the pipeline end to end on the built-in synthetic dataset."""
     from pointly.data.synth import ensure_dataset
-    from pointly.pointgen.coco import PanopticDataset
-    from pointly.pointgen.cost import cost_table, to_markdown
-    from pointly.pointgen.formats import load_points
-    from pointly.pointgen.simulate import simulate_to_file
-    from pointly.pointgen.targets import TargetOptions, parse_dilation
-    from pointly.pointgen.targets_report import run_targets
+    from pointly.pointgen.base.coco import PanopticDataset
+    from pointly.pointgen.points.cost import cost_table, to_markdown
+    from pointly.pointgen.base.points_format import load_points
+    from pointly.pointgen.points.simulate import simulate_to_file
+    from pointly.pointgen.targets.build import TargetOptions, parse_dilation
+    from pointly.pointgen.targets.report import run_targets
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

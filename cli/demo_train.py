@@ -1,6 +1,6 @@
 """The training part of ``pointly demo``: a two-cell trained study (points and full masks).
 
-It reuses the trained-study engine (:mod:`pointly.model.study_trained`), so the demo trains,
+It reuses the trained-study engine (:mod:`pointly.model.study.trained`), so the demo trains,
 evaluates, resumes and reports exactly as ``pointly study --depth trained`` does.
 """
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from pointly.pointgen.targets import TargetOptions
+from pointly.pointgen.targets.build import TargetOptions
 
 
 def train_and_evaluate(root: Path, out: Path, *, points: int, shape: str, seed: int, iters: int,
@@ -18,7 +18,7 @@ def train_and_evaluate(root: Path, out: Path, *, points: int, shape: str, seed: 
 
     ``options``: the target options of step 4 (shape and dilation), so that the points train on
     the targets step 4 measured."""
-    from pointly.model.study_trained import load_frame, run_from_cli
+    from pointly.model.study.trained import load_frame, run_from_cli
 
     opts = options or TargetOptions(shape=shape)
     step(f"5. Panoptic FCN trained {iters} iterations from P{points} {shape} points and from full masks")

@@ -8,7 +8,7 @@ Two modes:
   ``synthetic-val`` or a COCO panoptic JSON (with ``--gt-dir`` and ``--image-dir``).
 
 Prints a Markdown table (All / Things / Stuff, then per category); ``--json-out`` writes the
-``pq_compute`` structure. Thin: the work is in :mod:`pointly.model.evaluation`. Guide:
+``pq_compute`` structure. Thin: the work is in :mod:`pointly.model.engine.evaluation`. Guide:
 docs/evaluate.md.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import click
 
 from pointly.cli.paths import OUTPUT_FILE, OUTPUT_FOLDER
-from pointly.pointgen.errors import PointlyError
+from pointly.pointgen.base.errors import PointlyError
 
 
 @click.command()
@@ -49,8 +49,8 @@ def evaluate(gt_json: str | None, gt_dir: str | None, pred_json: str | None, pre
              checkpoint: str | None, dataset: str | None, image_dir: str | None, pred_out: str | None,
              limit: int | None, device: str, json_out: str | None, precision: str, all_categories: bool, no_progress: bool) -> None:
     """Panoptic Quality of predictions against COCO panoptic ground truth."""
-    from pointly.model import evaluation as ev
-    from pointly.pointgen.io_utils import write_json_atomic
+    from pointly.model.engine import evaluation as ev
+    from pointly.pointgen.base.files import write_json_atomic
 
     if checkpoint is not None:
         if pred_json or pred_dir:

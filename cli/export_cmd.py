@@ -1,7 +1,7 @@
 """``pointly export``: a points JSON as a PointSup, CVAT or Label Studio file.
 
 Thin: checks that each option belongs to the chosen format, calls
-:func:`pointly.pointgen.interop.export_file` and prints what it wrote and any warnings. Every
+:func:`pointly.pointgen.interop.convert.export_file` and prints what it wrote and any warnings. Every
 user mistake is one PointlyError line (exit code 2) and leaves no output. Guide: docs/interop.md.
 """
 from __future__ import annotations
@@ -40,8 +40,8 @@ def export_points(points: Path, fmt: str, output: Path, images_json: Path | None
                   seed: int | None, include_stuff: bool, drop_times: bool, image_prefix: str | None,
                   idle_cutoff: float | None) -> None:
     """Write the POINTS file (a points JSON) as a PointSup, CVAT or Label Studio file."""
-    from pointly.pointgen.errors import PointlyError
-    from pointly.pointgen.interop import export_file
+    from pointly.pointgen.base.errors import PointlyError
+    from pointly.pointgen.interop.convert import export_file
 
     given = {"--images-json": images_json is not None, "--points": n_points is not None, "--seed": seed is not None,
              "--include-stuff": include_stuff, "--drop-times": drop_times,

@@ -1,6 +1,6 @@
 """``pointly import``: a PointSup, CVAT or Label Studio file as a points JSON.
 
-Thin: calls :func:`pointly.pointgen.interop.import_file` and prints what it wrote and any
+Thin: calls :func:`pointly.pointgen.interop.convert.import_file` and prints what it wrote and any
 warnings. Every user mistake is one PointlyError line (exit code 2) and leaves no output.
 Guide: docs/interop.md.
 """
@@ -23,7 +23,7 @@ from pointly.cli.paths import OUTPUT_FILE
 @click.option("-o", "--output", type=OUTPUT_FILE, required=True, help="Points JSON to write (atomically).")
 def import_points(source: Path, fmt: str, images_json: Path | None, output: Path) -> None:
     """Read SOURCE (a PointSup, CVAT or Label Studio file) and write a points JSON."""
-    from pointly.pointgen.interop import import_file
+    from pointly.pointgen.interop.convert import import_file
 
     doc, warnings = import_file(source, fmt, output, images_json=images_json)
     n_points = sum(len(a["point_coords"]) for a in doc["annotations"])

@@ -4,7 +4,7 @@ Sub-commands live in their own modules (``pointly.cli.<module>``) and are import
 used, so ``pointly cost`` does not pay for importing torch. To add a command, add a module that
 defines a click command and register it in :data:`COMMANDS`.
 
-User mistakes raise :class:`pointly.pointgen.errors.PointlyError`; :func:`main` prints them as
+User mistakes raise :class:`pointly.pointgen.base.errors.PointlyError`; :func:`main` prints them as
 one line on stderr and exits with code 2.
 """
 from __future__ import annotations
@@ -15,9 +15,9 @@ import sys
 
 import click
 
-from pointly.pointgen.errors import PointlyError
-from pointly.pointgen.io_utils import is_location_error, location_error
-from pointly.pointgen.limits import DEFAULT_MAX_PIXELS, ENV_VAR, set_max_pixels
+from pointly.pointgen.base.errors import PointlyError
+from pointly.pointgen.base.files import is_location_error, location_error
+from pointly.pointgen.base.limits import DEFAULT_MAX_PIXELS, ENV_VAR, set_max_pixels
 
 #: command name -> "module:attribute" inside pointly.cli
 COMMANDS: dict[str, str] = {

@@ -1,6 +1,6 @@
 """Click parameter types for outputs: checked while the options are read, before any work.
 
-``OUTPUT_FILE`` and ``OUTPUT_FOLDER`` run :func:`pointly.pointgen.io_utils.check_output` on the
+``OUTPUT_FILE`` and ``OUTPUT_FOLDER`` run :func:`pointly.pointgen.base.files.check_output` on the
 value, so a command whose output cannot be written fails with one line before it reads a single
 input (and before it prints anything).
 """
@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from pointly.pointgen.io_utils import check_output
+from pointly.pointgen.base.files import check_output
 
 
 class OutputPath(click.ParamType):

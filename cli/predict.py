@@ -1,7 +1,7 @@
 """``pointly predict``: images or folders → COCO panoptic PNG + JSON and overlay pictures.
 
-Thin: loads the checkpoint (:func:`pointly.model.train.load_checkpoint`) and calls
-:func:`pointly.model.panoptic_io.predict_to_folder`. Unreadable images are reported and skipped;
+Thin: loads the checkpoint (:func:`pointly.model.engine.train.load_checkpoint`) and calls
+:func:`pointly.model.engine.panoptic_io.predict_to_folder`. Unreadable images are reported and skipped;
 every other user mistake is one line with exit code 2. Guide: docs/predict.md.
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ def predict(inputs: tuple[str, ...], checkpoint: str, out: str, overlay: bool, n
             categories: str | None, images_json: Path | None, device: str, precision: str,
             no_progress: bool) -> None:
     """Panoptic segmentation of IMAGES (files or folders of .jpg/.png/...) with a trained model."""
-    from pointly.model.panoptic_io import (check_device, coco_image_ids, inference_precision, list_images,
+    from pointly.model.engine.panoptic_io import (check_device, coco_image_ids, inference_precision, list_images,
                                            model_categories, predict_to_folder, readable_images)
 
     check_device(device)
@@ -47,9 +47,9 @@ def predict(inputs: tuple[str, ...], checkpoint: str, out: str, overlay: bool, n
     else:
         image_ids, sizes = coco_image_ids(images_json, paths)
     readable, unreadable = readable_images(paths)  # before the first write: nothing readable, no output
-    from pointly.data.categories import load_categories
-    from pointly.model.train import load_checkpoint
-    from pointly.pointgen.io_utils import staged_folder
+    from pointly.pointgen.base.categories import load_categories
+    from pointly.model.engine.checkpoint import load_checkpoint
+    from pointly.pointgen.base.files import staged_folder
 
     user_cats = load_categories(categories) if categories else None
     model = load_checkpoint(checkpoint, device=device)

@@ -1,6 +1,6 @@
 """``pointly simulate``: simulated point annotations from COCO panoptic or instances masks.
 
-Thin: parses the options, opens the dataset, calls :func:`pointly.pointgen.simulate.simulate_to_file`
+Thin: parses the options, opens the dataset, calls :func:`pointly.pointgen.points.simulate.simulate_to_file`
 and prints the summary. Every user mistake is a PointlyError (one line, exit code 2), and the
 output file is written atomically only after the whole run succeeded. Guide: docs/simulate.md.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 import click
 
 from pointly.cli.paths import OUTPUT_FILE
-from pointly.pointgen.coco import open_dataset
-from pointly.pointgen.simulate import SimulationOptions, simulate_to_file
+from pointly.pointgen.base.coco import open_dataset
+from pointly.pointgen.points.simulate import SimulationOptions, simulate_to_file
 
 
 @click.command()

@@ -2,11 +2,11 @@
 
 Two depths (study.md, "The study"):
 
-* ``--depth targets`` (this module → :mod:`pointly.pointgen.study_targets`): no training; the PQ,
+* ``--depth targets`` (this module → :mod:`pointly.model.study.targets`): no training; the PQ,
   IoU and coverage of the generated targets against the true masks, per grid cell. Seconds per
   cell on a CPU. Guide: docs/study-targets.md.
 * ``--depth trained``: simulate → train → evaluate per cell. Delegated to
-  ``pointly.model.study_trained.run_from_cli(preset=, out=, shard=, grid=, progress=, iters=,
+  ``pointly.model.study.trained.run_from_cli(preset=, out=, shard=, grid=, progress=, iters=,
   parts=)`` when that entry point exists in this build.
 
 Both share ``--preset``, ``--grid``, ``--out DIR``, ``--shard i/n`` and resumability (finished cells are
@@ -17,7 +17,7 @@ from __future__ import annotations
 import click
 
 from pointly.cli.paths import OUTPUT_FOLDER
-from pointly.pointgen.errors import PointlyError
+from pointly.pointgen.base.errors import PointlyError
 
 
 @click.command()
@@ -46,7 +46,7 @@ def study(depth: str, preset: str | None, grid_spec: str | None, out_dir: str, s
     """Run (or resume) a study grid and write its rows, tables, trend rows and figure into --out."""
     if depth == "trained":
         try:
-            from pointly.model import study_trained
+            from pointly.model.study import trained as study_trained
         except ModuleNotFoundError:
             study_trained = None
         entry = getattr(study_trained, "run_from_cli", None)
@@ -55,13 +55,13 @@ def study(depth: str, preset: str | None, grid_spec: str | None, out_dir: str, s
                                record="--depth trained", fix="use --depth targets")
         entry(preset=preset, out=out_dir, shard=shard, grid=grid_spec, progress=not no_progress,
               iters=iters, parts=parts, report_only=report_only,
-              # hook added for the trained study (model/study_trained.py): dataset roots
+              # hook added for the trained study (model/study/trained.py): dataset roots
               coco_root=coco_root, synthetic_root=synthetic_root)
         return
     if iters is not None or parts is not None:
         raise PointlyError("--iters and --parts belong to --depth trained", fix="drop them for --depth targets")
-    from pointly.pointgen import study_targets as st
-    from pointly.pointgen.study_targets_report import write_report
+    from pointly.model.study import targets as st
+    from pointly.model.study.targets_report import write_report
 
     if preset is not None and grid_spec is not None:
         raise PointlyError("give --preset or --grid, not both")

@@ -1,15 +1,15 @@
 """``pointly targets``: training targets from points, with previews and the target-quality report.
 
-Thin: parses the options into :class:`~pointly.pointgen.targets.TargetOptions` and calls
-:func:`pointly.pointgen.targets_report.run_targets`. Guide: docs/targets.md.
+Thin: parses the options into :class:`~pointly.pointgen.targets.build.TargetOptions` and calls
+:func:`pointly.pointgen.targets.report.run_targets`. Guide: docs/targets.md.
 """
 from __future__ import annotations
 
 import click
 
 from pointly.cli.paths import OUTPUT_FOLDER
-from pointly.pointgen.targets import TARGET_SHAPES, TargetOptions, parse_dilation
-from pointly.pointgen.targets_report import run_targets
+from pointly.pointgen.targets.build import TARGET_SHAPES, TargetOptions, parse_dilation
+from pointly.pointgen.targets.report import run_targets
 
 
 @click.command()

@@ -1,7 +1,7 @@
 """``pointly train``: train Panoptic FCN, fully supervised (masks) or from points (issue 5).
 
 Thin: resolves the config, builds the point-target function when asked, calls
-:func:`pointly.model.train.train`. Multi-GPU / multi-process: ``torchrun --nproc_per_node N -m
+:func:`pointly.model.engine.train.train`. Multi-GPU / multi-process: ``torchrun --nproc_per_node N -m
 pointly.cli.main train ...`` (only rank 0 writes).
 """
 from __future__ import annotations
@@ -63,15 +63,15 @@ def train(config_name: str, overrides: tuple[str, ...], out_dir: Path, resume: b
     """Train Panoptic FCN; writes the run into --out."""
     import torch
 
-    from pointly.model.config import load_config
-    from pointly.model.train import train as run_training
-    from pointly.pointgen.errors import PointlyError
+    from pointly.model.engine.config import load_config
+    from pointly.model.engine.train import train as run_training
+    from pointly.pointgen.base.errors import PointlyError
 
     if threads:
         torch.set_num_threads(threads)
     sets = list(overrides) + ([f"solver.max_iter={max_iter}"] if max_iter is not None else [])
     if coco_root is not None:
-        from pointly.model.data import coco_split_paths
+        from pointly.model.engine.data import coco_split_paths
 
         names = [n.strip() for n in coco_splits.split(",")]
         if len(names) != 2 or not all(names):
@@ -87,7 +87,7 @@ def train(config_name: str, overrides: tuple[str, ...], out_dir: Path, resume: b
     if from_scratch:
         cfg.model.backbone.require_weights = False
     if backbone_weights is not None and not resume:
-        from pointly.model.backbone_weights import apply_conventions
+        from pointly.model.engine.backbone_weights import apply_conventions
 
         for change in apply_conventions(cfg, backbone_weights):
             click.echo(f"--backbone-weights: {change}", err=True)
@@ -100,8 +100,8 @@ def train(config_name: str, overrides: tuple[str, ...], out_dir: Path, resume: b
             raise PointlyError("--supervision points needs --points FILE.json",
                                fix="make one with `pointly simulate` or `pointly annotate`")
         # point-supervision hook (issue 5): the one implementation of point targets lives in
-        # model/point_targets.py (shared with the trained study)
-        from pointly.model.point_targets import PointTargets
+        # model/engine/point_targets.py (shared with the trained study)
+        from pointly.model.engine.point_targets import PointTargets
 
         if points_file is not None:
             target_fn = PointTargets(points_file, cfg, **point_opts)

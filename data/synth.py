@@ -49,12 +49,12 @@ import numpy as np
 from PIL import Image
 from scipy.ndimage import distance_transform_edt
 
-from pointly.data.categories import load_categories
+from pointly.pointgen.base.categories import load_categories
 from pointly.data.shapes import SHAPES, Shape, random_shape
 from pointly.data.textures import smooth_noise, stuff_texture, thing_texture
-from pointly.pointgen.coco import encode_panoptic_png, mask_bbox
-from pointly.pointgen.errors import PointlyError
-from pointly.pointgen.io_utils import atomic_open, write_json_atomic
+from pointly.pointgen.base.coco import encode_panoptic_png, mask_bbox
+from pointly.pointgen.base.errors import PointlyError
+from pointly.pointgen.base.files import atomic_open, write_json_atomic
 
 log = logging.getLogger(__name__)
 

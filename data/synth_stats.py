@@ -1,7 +1,7 @@
 """Statistics and a sample figure of a synthetic (or any COCO panoptic) dataset folder.
 
 :func:`dataset_statistics` reads ``<root>/<split>/panoptic.json`` and the PNGs through
-:class:`pointly.pointgen.coco.PanopticDataset` (which checks that PNG ids, areas and boxes agree
+:class:`pointly.pointgen.base.coco.PanopticDataset` (which checks that PNG ids, areas and boxes agree
 with the JSON) and, where the generator's ``shapes.json`` is present, its occlusion flags. The
 numbers in docs/synthetic-dataset.md come from :func:`statistics_markdown` of it.
 """
@@ -14,9 +14,9 @@ import numpy as np
 from scipy.ndimage import binary_dilation
 import cv2
 
-from pointly.pointgen.coco import PanopticDataset
-from pointly.pointgen.errors import PointlyError
-from pointly.pointgen.io_utils import save_figure_atomic
+from pointly.pointgen.base.coco import PanopticDataset
+from pointly.pointgen.base.errors import PointlyError
+from pointly.pointgen.base.files import save_figure_atomic
 
 _CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 from PIL import Image
 
-from pointly.pointgen.coco import encode_panoptic_png
+from pointly.pointgen.base.coco import encode_panoptic_png
 
 CATS = [
     {"id": 1, "name": "person", "isthing": 1},

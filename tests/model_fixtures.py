@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from pointly.data.synth import ensure_dataset
-from pointly.model.config import Config, load_config
+from pointly.model.engine.config import Config, load_config
 
 TINY = {"train": 8, "val": 2, "size": 128, "seed": 5}
 

@@ -2,7 +2,7 @@
 
 ``boundary_reference`` is a deliberately naive second implementation of the documented boundary
 definition (a pixel of the segment with a 4-neighbour *inside the image* outside the segment),
-written pixel by pixel so that it shares no code with ``pointly.pointgen.sampling``.
+written pixel by pixel so that it shares no code with ``pointly.pointgen.points.sampling``.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 if TYPE_CHECKING:
-    from pointly.pointgen.sampling import SampledPoints
+    from pointly.pointgen.points.sampling import SampledPoints
 
 PANOPTIC_SETS = {  # name -> (json relative path, png folder relative path)
     "coco_panoptic_val2017": ("coco_panoptic_val2017/panoptic_val2017.json", "coco_panoptic_val2017/panoptic"),

@@ -30,7 +30,7 @@ def sample_points(segments, n: int, rng: np.random.Generator, image_id: int = 1)
 def simple_simulate(dataset, *, points: int, boundary_share: float = 0.0, seed: int = 0) -> dict:
     """A points document with ``points`` uniform interior points per non-crowd segment (test helper,
     independent of pointgen.simulate; ``boundary_share`` is ignored)."""
-    from pointly.pointgen.formats import make_document
+    from pointly.pointgen.base.points_format import make_document
 
     rng = np.random.default_rng(seed)
     anns = []

@@ -16,7 +16,7 @@ import pytest
 from annotator_fixtures import USERS, Server, journal_clicks, make_images, write_users
 from pointly.annotator.samples import default_project_dir, samples_dir
 from pointly.cli.main import main
-from pointly.pointgen.formats import load_points, validate_points
+from pointly.pointgen.base.points_format import load_points, validate_points
 
 gradio_client = pytest.importorskip("gradio_client")
 

@@ -607,7 +607,7 @@ def test_negative_click_box_and_export_download(browser, tmp_path):
         assert abs(bx + bw - 1 - 287) <= tol and abs(by + bh - 1 - 337) <= tol, disc["bbox"]
         labels = [e.get("label") for e in journal_clicks(project)]
         assert labels == [1, 0]
-        from pointly.pointgen.formats import validate_points
+        from pointly.pointgen.base.points_format import validate_points
         validate_points(doc)
         assert doc["annotations"] == json.loads((project / "points.json").read_text())["annotations"]
     finally:

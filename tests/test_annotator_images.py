@@ -10,7 +10,7 @@ from PIL import Image
 from annotator_fixtures import make_images, make_scene
 from pointly.annotator.images import ImageCatalog, ImageSkipped, load_rgb
 from pointly.annotator.render import DisplayImage
-from pointly.pointgen.errors import PointlyError
+from pointly.pointgen.base.errors import PointlyError
 
 
 @pytest.fixture()

@@ -13,9 +13,9 @@ from pointly.annotator.users import load_users, make_auth
 from pointly.annotator.images import ImageCatalog
 from pointly.annotator.journal import Journal, read_events
 from pointly.annotator.store import ActionRefused, ProjectStore, TabView
-from pointly.data.categories import load_categories
-from pointly.pointgen.errors import PointlyError
-from pointly.pointgen.formats import load_points, validate_points
+from pointly.pointgen.base.categories import load_categories
+from pointly.pointgen.base.errors import PointlyError
+from pointly.pointgen.base.points_format import load_points, validate_points
 
 CATS = load_categories("synthetic")  # 1 disc … 6 cshape (things), 7 sky … 10 wall (stuff)
 

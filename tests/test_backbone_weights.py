@@ -19,11 +19,11 @@ import torch.nn.functional as F
 import torchvision
 
 from pointly.cli.main import main
-from pointly.model.backbone_weights import apply_conventions, load_backbone_weights, weights_conventions
-from pointly.model.config import coco_r50_1x, load_config
-from pointly.model.panoptic_fcn import PanopticFCN
-from pointly.model.train import check_backbone_start
-from pointly.pointgen.errors import PointlyError
+from pointly.model.engine.backbone_weights import apply_conventions, load_backbone_weights, weights_conventions
+from pointly.model.engine.config import coco_r50_1x, load_config
+from pointly.model.network.panoptic_fcn import PanopticFCN
+from pointly.model.engine.train import check_backbone_start
+from pointly.pointgen.base.errors import PointlyError
 
 BLOCKS = {50: [3, 4, 6, 3], 101: [3, 4, 23, 3]}
 EPS = 1e-5

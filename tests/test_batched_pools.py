@@ -1,4 +1,4 @@
-"""The batched label-map pools and draws (pointgen/batched_pools.py) against the documented rule,
+"""The batched label-map pools and draws (pointgen/points/batched_pools.py) against the documented rule,
 the pixel-by-pixel boundary reference and the one-by-one implementation (sampling.label_map_pools).
 """
 from __future__ import annotations
@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from simulate_fixtures import boundary_reference, check_segment, true_box
 
-from pointly.pointgen import batched_pools, sampling
+from pointly.pointgen.points import batched_pools
+
+from pointly.pointgen.points import sampling
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -175,7 +177,7 @@ def test_batched_draws_are_uniform_over_a_pool():
 
 def test_real_nuclei_image_batched_equals_one_by_one(shared_data):
     """On the 126-nucleus image: the batched pools equal the one-by-one pools segment by segment."""
-    from pointly.pointgen.coco import PanopticDataset, decode_panoptic_png
+    from pointly.pointgen.base.coco import PanopticDataset, decode_panoptic_png
 
     root = shared_data / "dsb2018_nuclei"
     ds = PanopticDataset(root / "panoptic.json", root / "panoptic")
@@ -210,9 +212,9 @@ def test_simulator_checks_areas_and_boxes_in_the_batch(tmp_path, field, value, m
     """A wrong stored area or box of one of 25 batched segments is one PointlyError naming it."""
     import json
 
-    from pointly.pointgen.coco import PanopticDataset
-    from pointly.pointgen.errors import PointlyError
-    from pointly.pointgen.simulate import SimulationOptions, simulate_image
+    from pointly.pointgen.base.coco import PanopticDataset
+    from pointly.pointgen.base.errors import PointlyError
+    from pointly.pointgen.points.simulate import SimulationOptions, simulate_image
 
     ids, (js, png) = _many_nuclei(tmp_path)
     doc = json.loads(js.read_text())
@@ -232,8 +234,8 @@ def test_simulator_checks_areas_and_boxes_in_the_batch(tmp_path, field, value, m
 def test_simulator_batched_points_follow_the_rule(tmp_path):
     """Through simulate_image (batched path): every segment gets its points inside it, with the
     rule's boundary count, and the same seed gives the same points."""
-    from pointly.pointgen.coco import PanopticDataset
-    from pointly.pointgen.simulate import SimulationOptions, simulate_image
+    from pointly.pointgen.base.coco import PanopticDataset
+    from pointly.pointgen.points.simulate import SimulationOptions, simulate_image
 
     ids, (js, png) = _many_nuclei(tmp_path)
     ds = PanopticDataset(js, png)

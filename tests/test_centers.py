@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from pointly.pointgen.centers import (draw_gaussian, gaussian_kernel, gaussian_radius, mass_center,
+from pointly.pointgen.targets.centers import (draw_gaussian, gaussian_kernel, gaussian_radius, mass_center,
                                       points_center)
 
 

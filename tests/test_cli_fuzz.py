@@ -40,10 +40,10 @@ def good(tmp_path_factory) -> dict[str, Path]:
     import torch
 
     from pointly.data.synth import ensure_dataset
-    from pointly.model.config import config_to_dict, load_config
-    from pointly.model.panoptic_fcn import PanopticFCN
-    from pointly.pointgen.coco import open_dataset
-    from pointly.pointgen.simulate import simulate_to_file
+    from pointly.model.engine.config import config_to_dict, load_config
+    from pointly.model.network.panoptic_fcn import PanopticFCN
+    from pointly.pointgen.base.coco import open_dataset
+    from pointly.pointgen.points.simulate import simulate_to_file
 
     root = tmp_path_factory.mktemp("fuzz-good")
     data = ensure_dataset(root / "synth", train=0, val=2, size=64, seed=5)

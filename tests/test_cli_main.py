@@ -9,7 +9,7 @@ import click
 import pytest
 
 from pointly.cli import main as cli_main
-from pointly.pointgen.errors import PointlyError
+from pointly.pointgen.base.errors import PointlyError
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from PIL import Image
 
 from pointly.cli.main import main
 from pointly.data.synth import ensure_dataset
-from pointly.pointgen.coco import open_dataset
-from pointly.pointgen.simulate import simulate_to_file
+from pointly.pointgen.base.coco import open_dataset
+from pointly.pointgen.points.simulate import simulate_to_file
 
 
 @pytest.fixture(scope="module")

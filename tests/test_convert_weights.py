@@ -14,10 +14,10 @@ import pytest
 import torch
 
 from pointly.cli.main import main as cli_main
-from pointly.model.convert import convert_state_dict, load_official
-from pointly.model.config import load_config
-from pointly.model.panoptic_fcn import PanopticFCN
-from pointly.pointgen.errors import PointlyError
+from pointly.model.engine.convert import convert_state_dict, load_official
+from pointly.model.engine.config import load_config
+from pointly.model.network.panoptic_fcn import PanopticFCN
+from pointly.pointgen.base.errors import PointlyError
 
 NORM = ("weight", "bias", "running_mean", "running_var")
 
@@ -165,7 +165,7 @@ def test_cli_converts_a_full_checkpoint(tmp_path):
     assert cfg["name"] == "coco_r50_512_3x" and cfg["input"]["min_size_test"] == 512
     assert len(cfg["thing_ids"]) == 80 and len(cfg["stuff_ids"]) == 53
     assert cfg["thing_ids"] == sorted(cfg["thing_ids"]) and cfg["stuff_ids"][0] == 92
-    from pointly.model.train import load_checkpoint  # the training code's loader reads it
+    from pointly.model.engine.checkpoint import load_checkpoint  # the training code's loader reads it
 
     model = load_checkpoint(out)
     assert torch.equal(model.state_dict()["backbone.fpn.extra_blocks.p7.weight"],

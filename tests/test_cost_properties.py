@@ -6,8 +6,8 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pointly.pointgen.cost import measured_seconds
-from pointly.pointgen.formats import make_document
+from pointly.pointgen.points.cost import measured_seconds
+from pointly.pointgen.base.points_format import make_document
 
 times = st.lists(st.floats(min_value=0, max_value=600, allow_nan=False), min_size=1, max_size=8)
 

@@ -10,11 +10,11 @@ import pytest
 from PIL import Image
 
 from pointly.cli.main import main
-from pointly.pointgen.coco import InstancesDataset, PanopticDataset, encode_panoptic_png
-from pointly.pointgen.cost import (CostModel, cost_table, measured_seconds, modelled_seconds,
+from pointly.pointgen.base.coco import InstancesDataset, PanopticDataset, encode_panoptic_png
+from pointly.pointgen.points.cost import (CostModel, cost_table, measured_seconds, modelled_seconds,
                                    source_segment_counts, to_markdown)
-from pointly.pointgen.errors import PointlyError
-from pointly.pointgen.formats import make_document, save_points
+from pointly.pointgen.base.errors import PointlyError
+from pointly.pointgen.base.points_format import make_document, save_points
 
 CATS = [{"id": 1, "name": "thing", "isthing": 1, "supercategory": ""},
         {"id": 2, "name": "stuff", "isthing": 0, "supercategory": ""}]

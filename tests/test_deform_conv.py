@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import deform_conv2d as tv_deform_conv2d
 
-from pointly.model import config as config_module
-from pointly.model import deform_conv as deform_conv_module
-from pointly.model.deform_conv import IMPLEMENTATIONS, deform_conv2d_sampled, modulated_deform_conv2d
+from pointly.model.engine import config as config_module
+from pointly.model.network import deform_conv as deform_conv_module
+from pointly.model.network.deform_conv import IMPLEMENTATIONS, deform_conv2d_sampled, modulated_deform_conv2d
 
 
 def _inputs(n, c, h, w, c_out, k, stride, pad, dil, scale, seed=0):

@@ -37,8 +37,8 @@ def test_demo_trains_with_the_target_options_of_step_4(monkeypatch, tmp_path):
     import pandas as pd
 
     from pointly.cli import demo_train
-    from pointly.model import study_trained
-    from pointly.pointgen.targets import TargetOptions
+    from pointly.model.study import trained as study_trained
+    from pointly.pointgen.targets.build import TargetOptions
 
     calls = []
     monkeypatch.setattr(study_trained, "run_from_cli", lambda **kw: calls.append(kw))

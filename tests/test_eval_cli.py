@@ -74,8 +74,8 @@ def test_checkpoint_errors_exit_2(tmp_path, capsys):
 
 def test_resolve_dataset(tmp_path, monkeypatch):
     from pointly.data import synth
-    from pointly.model.evaluation import resolve_dataset
-    from pointly.pointgen.errors import PointlyError
+    from pointly.model.engine.evaluation import resolve_dataset
+    from pointly.pointgen.base.errors import PointlyError
 
     monkeypatch.setattr(synth, "ensure_dataset", lambda *a, **k: tmp_path / "cache")
     assert resolve_dataset("synthetic-val") == (tmp_path / "cache/val/panoptic.json", tmp_path / "cache/val/panoptic",

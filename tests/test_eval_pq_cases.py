@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pointly.model.evaluation import format_table, pq_compute, pq_from_arrays, results_to_json
-from pointly.pointgen.coco import encode_panoptic_png
-from pointly.pointgen.errors import PointlyError
+from pointly.model.engine.evaluation import format_table, pq_compute, pq_from_arrays, results_to_json
+from pointly.pointgen.base.coco import encode_panoptic_png
+from pointly.pointgen.base.errors import PointlyError
 from eval_fixtures import CATS, seg, strip, write_set
 
 

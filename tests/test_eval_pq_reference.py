@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pointly.model.evaluation import pq_compute
+from pointly.model.engine.evaluation import pq_compute
 
 DATASETS = {
     "coco_panoptic_val2017": ("panoptic_val2017.json", "panoptic"),
@@ -234,7 +234,7 @@ def perturb(kind: str, g_map: np.ndarray, g_info: list[dict], cats: dict, rng: n
 
 def write_predictions(ds_root: Path, json_name: str, png_dir: str, kind: str, out: Path, seed: int
                       ) -> tuple[Path, Path]:
-    from pointly.pointgen.coco import decode_panoptic_png, encode_panoptic_png
+    from pointly.pointgen.base.coco import decode_panoptic_png, encode_panoptic_png
 
     rng = np.random.default_rng(seed)
     doc = json.loads((ds_root / json_name).read_text())

@@ -1,4 +1,4 @@
-"""The points JSON (pointgen/formats.py): round trip, validation messages, PointSup compatibility.
+"""The points JSON (pointgen/base/points_format.py): round trip, validation messages, PointSup compatibility.
 
 ``pointsup_load`` below is an independent re-statement of what detectron2 expects from a points
 file, step by step: pycocotools' ``COCO`` index, ``load_coco_json(json, root, name,
@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from simulate_fixtures import PANOPTIC_SETS
 
-from pointly.pointgen import formats
-from pointly.pointgen.coco import PanopticDataset
-from pointly.pointgen.errors import PointlyError
-from pointly.pointgen.simulate import simulate_points
+from pointly.pointgen.base import points_format as formats
+from pointly.pointgen.base.coco import PanopticDataset
+from pointly.pointgen.base.errors import PointlyError
+from pointly.pointgen.points.simulate import simulate_points
 
 
 def pointsup_load(doc: dict, *, sample_points: int = 0) -> list[dict]:
@@ -176,7 +176,7 @@ def test_load_errors(tmp_path):
 
 
 def to_pointsup(doc, **kwargs):
-    from pointly.pointgen.interop_pointsup import export_pointsup
+    from pointly.pointgen.interop.pointsup import export_pointsup
 
     return export_pointsup(doc, file="points.json", drop_times=True, **kwargs)[0]
 

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from pointly.cli.main import main as cli
-from pointly.pointgen import formats
-from pointly.pointgen.errors import PointlyError
+from pointly.pointgen.base import points_format as formats
+from pointly.pointgen.base.errors import PointlyError
 
 
 def small_doc(**extra_ann):
@@ -174,7 +174,7 @@ def test_licenses_and_image_license_ids_survive_load_save_and_pointsup(tmp_path,
     again = tmp_path / "again.json"
     formats.save_points(again, back)
     assert again.read_bytes() == points.read_bytes()
-    from pointly.pointgen.interop_pointsup import export_pointsup
+    from pointly.pointgen.interop.pointsup import export_pointsup
 
     assert export_pointsup(back, file=points)[0]["licenses"] == back["licenses"]
     ps, imported = tmp_path / "ps.json", tmp_path / "imported.json"

@@ -15,10 +15,10 @@ import json
 import pytest
 
 from pointly.cli.main import main as cli
-from pointly.pointgen import formats
-from pointly.pointgen.cost import cost_table, measured_seconds
-from pointly.pointgen.errors import PointlyError
-from pointly.pointgen.interop import import_document
+from pointly.pointgen.base import points_format as formats
+from pointly.pointgen.points.cost import cost_table, measured_seconds
+from pointly.pointgen.base.errors import PointlyError
+from pointly.pointgen.interop.convert import import_document
 
 CVAT_XML = """<?xml version="1.0" encoding="utf-8"?>
 <annotations>

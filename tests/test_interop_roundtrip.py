@@ -14,11 +14,11 @@ import pytest
 from simulate_fixtures import INSTANCE_SETS, PANOPTIC_SETS
 
 from pointly.cli.main import main as cli
-from pointly.pointgen import formats
-from pointly.pointgen.coco import InstancesDataset, PanopticDataset
-from pointly.pointgen.cost import measured_seconds
-from pointly.pointgen.interop import export_document, import_document
-from pointly.pointgen.simulate import simulate_points
+from pointly.pointgen.base import points_format as formats
+from pointly.pointgen.base.coco import InstancesDataset, PanopticDataset
+from pointly.pointgen.points.cost import measured_seconds
+from pointly.pointgen.interop.convert import export_document, import_document
+from pointly.pointgen.points.simulate import simulate_points
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 

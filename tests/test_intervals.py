@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from pointly.pointgen.intervals import difference_interval, paired_difference
+from pointly.model.study.intervals import difference_interval, paired_difference
 
 
 def test_hand_computed_interval():

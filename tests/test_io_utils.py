@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pointly.pointgen.errors import PointlyError
-from pointly.pointgen.io_utils import atomic_open, check_output, staged_folder, write_json_atomic
+from pointly.pointgen.base.errors import PointlyError
+from pointly.pointgen.base.files import atomic_open, check_output, staged_folder, write_json_atomic
 
 
 def test_atomic_write_replaces_and_keeps_umask_permissions(tmp_path):
@@ -106,7 +106,7 @@ def test_staged_folder_is_all_or_nothing(tmp_path):
 
 
 def test_pixel_budget(monkeypatch):
-    from pointly.pointgen.limits import DEFAULT_MAX_PIXELS, check_image_size, max_pixels, set_max_pixels
+    from pointly.pointgen.base.limits import DEFAULT_MAX_PIXELS, check_image_size, max_pixels, set_max_pixels
 
     assert max_pixels() == DEFAULT_MAX_PIXELS == 50_000_000
     assert check_image_size(640.0, 480, file="f.json", record="images[0]") == (640, 480)

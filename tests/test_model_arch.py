@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pointly.model.backbone import official_to_pointly_key
-from pointly.model.config import coco_r50_1x, synthetic_small
-from pointly.model.heads import coord_features
-from pointly.model.panoptic_fcn import PanopticFCN
+from pointly.model.network.backbone import official_to_pointly_key
+from pointly.model.engine.config import coco_r50_1x, synthetic_small
+from pointly.model.network.heads import coord_features
+from pointly.model.network.panoptic_fcn import PanopticFCN
 
 torch.set_num_threads(2)
 
@@ -133,7 +133,7 @@ def test_forward_heads_shapes():
 def test_folded_frozen_bn_trunk_equals_the_module_forward(depth):
     """Inference folds every FrozenBN into its conv; the features must equal the layer-by-layer
     forward (autograd on) with non-trivial BN statistics, MSRA stride layout included."""
-    from pointly.model.backbone import ResNetTrunk
+    from pointly.model.network.backbone import ResNetTrunk
 
     trunk = ResNetTrunk(depth, stride_in_1x1=True).eval()
     g = torch.Generator().manual_seed(depth)

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import torch
 
-from pointly.model.config import coco_r50_1x
-from pointly.model.gt import TrainTargets, build_level_targets, full_targets, stride4_size
-from pointly.pointgen.centers import gaussian_radius
+from pointly.model.engine.config import coco_r50_1x
+from pointly.model.network.gt import TrainTargets, build_level_targets, full_targets, stride4_size
+from pointly.pointgen.targets.centers import gaussian_radius
 
 
 def _scene():

@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 
-from pointly.model.config import coco_r50_1x, load_config
-from pointly.model.panoptic_fcn import PanopticFCN
-from pointly.pointgen.errors import PointlyError
+from pointly.model.engine.config import coco_r50_1x, load_config
+from pointly.model.network.panoptic_fcn import PanopticFCN
+from pointly.pointgen.base.errors import PointlyError
 
 torch.set_num_threads(2)
 

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import torch
 
-from pointly.model.config import synthetic_small
-from pointly.model.inference import (PanopticPrediction, fuse_kernels, maskness_rescore, merge_panoptic,
+from pointly.model.engine.config import synthetic_small
+from pointly.model.network.inference import (PanopticPrediction, fuse_kernels, maskness_rescore, merge_panoptic,
                                      smooth_and_peaks, stuff_candidates, thing_candidates, to_original)
-from pointly.model.panoptic_fcn import PanopticFCN
+from pointly.model.network.panoptic_fcn import PanopticFCN
 
 
 def unit(deg: float) -> list[float]:

@@ -8,11 +8,11 @@ import pytest
 import torch
 from torchvision.ops import sigmoid_focal_loss as tv_focal
 
-from pointly.model.config import synthetic_small
-from pointly.model.gt import TrainTargets, build_level_targets
-from pointly.model.losses import compute_losses, dice_loss, select_thing_kernels, sigmoid_focal_loss
-from pointly.model.panoptic_fcn import HeadOutputs
-from pointly.model.heads import KernelGenerator
+from pointly.model.engine.config import synthetic_small
+from pointly.model.network.gt import TrainTargets, build_level_targets
+from pointly.model.network.losses import compute_losses, dice_loss, select_thing_kernels, sigmoid_focal_loss
+from pointly.model.network.panoptic_fcn import HeadOutputs
+from pointly.model.network.heads import KernelGenerator
 
 LN2 = math.log(2)
 

@@ -5,10 +5,11 @@ import pytest
 import torch
 
 from model_fixtures import tiny_config, tiny_synth  # noqa: F401 - fixture
-from pointly.model.data import load_rgb
-from pointly.model.evaluation import pq_from_arrays
-from pointly.model.train import load_checkpoint, train
-from pointly.pointgen.coco import PanopticDataset
+from pointly.model.engine.data import load_rgb
+from pointly.model.engine.evaluation import pq_from_arrays
+from pointly.model.engine.checkpoint import load_checkpoint
+from pointly.model.engine.train import train
+from pointly.pointgen.base.coco import PanopticDataset
 
 OVERFIT_ITERS = 160  # measured: PQ 82.9 on the 8 images already at iteration 120 of this schedule
 

@@ -14,11 +14,13 @@ import torch
 
 from model_fixtures import tiny_config, tiny_synth  # noqa: F401 - fixture
 from pointly.cli.main import main as cli_main
-from pointly.model.config import load_config, synthetic_small
-from pointly.model.data import IterationBatchSampler, PanopticTrainSet, resize_shortest_edge
-from pointly.model.panoptic_fcn import PanopticFCN
-from pointly.model.train import build_optimizer, load_checkpoint, lr_factor, train
-from pointly.pointgen.errors import PointlyError
+from pointly.model.engine.config import load_config, synthetic_small
+from pointly.model.engine.data import IterationBatchSampler, PanopticTrainSet
+from pointly.model.network.inference import resize_shortest_edge
+from pointly.model.network.panoptic_fcn import PanopticFCN
+from pointly.model.engine.checkpoint import load_checkpoint
+from pointly.model.engine.train import build_optimizer, lr_factor, train
+from pointly.pointgen.base.errors import PointlyError
 
 torch.set_num_threads(2)
 FAST = ("input.min_size_train=[64]", "input.max_size_train=64", "solver.ims_per_batch=2", "solver.warmup_iters=2",
@@ -198,7 +200,7 @@ def test_point_supervision_trains_without_masks(tiny_synth, tmp_path, capsys):
     cfg = load_config("synthetic_small", [*FAST, "solver.max_iter=2", f"data.train_image_dir={images}",
                                           "data.train_json=" + str(tmp_path / "absent.json"),
                                           "data.train_panoptic_dir=" + str(tmp_path / "absent")])
-    from pointly.model.point_targets import PointTargets
+    from pointly.model.engine.point_targets import PointTargets
 
     fn = PointTargets(pts, cfg, shape="convex")
     ds = PanopticTrainSet(cfg, target_fn=fn)
@@ -213,7 +215,7 @@ def test_point_supervision_trains_without_masks(tiny_synth, tmp_path, capsys):
 def test_scale_to_world_hand_values():
     """detectron2's rule: 16 images at lr 0.01 for 8 processes become 2 images at 0.00125 on one,
     with 8x the iterations; 4 images for 1 process on 2: 8 images, twice the rate, half the steps."""
-    from pointly.model.config import coco_r50_1x, load_config, scale_to_world
+    from pointly.model.engine.config import coco_r50_1x, load_config, scale_to_world
 
     cfg = coco_r50_1x()
     changes = scale_to_world(cfg, 1)

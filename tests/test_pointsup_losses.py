@@ -1,8 +1,8 @@
 """Ignore-aware losses under point supervision: an ignored pixel changes nothing, a negative does.
 
-The losses are the model's own (:mod:`pointly.model.losses`, one implementation for full and
+The losses are the model's own (:mod:`pointly.model.network.losses`, one implementation for full and
 point supervision); these tests feed them point targets built by
-:func:`pointly.model.point_targets.point_train_targets` and random head outputs, and check
+:func:`pointly.model.engine.point_targets.point_train_targets` and random head outputs, and check
 
 * hand-computed dice values with an ignore mask;
 * the stuff focal loss equals an independent numpy restatement (mean over *valid* pixels);
@@ -20,14 +20,14 @@ import pytest
 import torch
 from torch import nn
 
-from pointly.model.config import synthetic_small
-from pointly.model.gt import build_level_targets, full_targets
-from pointly.model.heads import KernelGenerator
-from pointly.model.losses import compute_losses, dice_loss, sigmoid_focal_loss
-from pointly.model.panoptic_fcn import HeadOutputs
-from pointly.model.point_targets import point_train_targets
-from pointly.pointgen.pixel_transform import PixelTransform
-from pointly.pointgen.targets import TargetOptions
+from pointly.model.engine.config import synthetic_small
+from pointly.model.network.gt import build_level_targets, full_targets
+from pointly.model.network.heads import KernelGenerator
+from pointly.model.network.losses import compute_losses, dice_loss, sigmoid_focal_loss
+from pointly.model.network.panoptic_fcn import HeadOutputs
+from pointly.model.engine.point_targets import point_train_targets
+from pointly.pointgen.targets.pixel_transform import PixelTransform
+from pointly.pointgen.targets.build import TargetOptions
 
 SIZE = 64  # input pixels; stride-4 grid 16 × 16; levels P3..P7: 8, 4, 2, 1, 1
 CATS = [{"id": i, "name": str(i), "isthing": int(i <= 6)} for i in range(1, 11)]

@@ -1,4 +1,4 @@
-"""Points → the model's training targets (model/point_targets.py), hand-computed on tiny images.
+"""Points → the model's training targets (model/engine/point_targets.py), hand-computed on tiny images.
 
 Setting: a 32 × 32 image, so the stride-4 grid is 8 × 8 (stride-4 pixel j covers input pixels
 4j..4j+3, centre 4j + 2). A thing (category 1) has points at the corners of the input pixel square
@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from pointly.model.point_targets import augment_transform, point_train_targets, shape_box, stride4_centre
-from pointly.pointgen.pixel_transform import PixelTransform
-from pointly.pointgen.targets import TargetOptions, object_box, shapes_for
+from pointly.model.engine.point_targets import augment_transform, point_train_targets, shape_box, stride4_centre
+from pointly.pointgen.targets.pixel_transform import PixelTransform
+from pointly.pointgen.targets.build import TargetOptions, object_box, shapes_for
 
 CATS = [{"id": 1, "name": "thing", "isthing": 1}, {"id": 2, "name": "other", "isthing": 1},
         {"id": 10, "name": "stuff", "isthing": 0}]
@@ -156,7 +156,7 @@ def test_no_annotations_everything_ignored():
 def test_full_masks_as_points_give_full_supervision_targets():
     """Every pixel of a segment as a point → the shape is the mask itself, nothing is ignored:
     the targets equal full supervision's on the same (stride-1) grid, up to the soft downsampling."""
-    from pointly.model.gt import full_targets
+    from pointly.model.network.gt import full_targets
 
     rng = np.random.default_rng(0)
     lm = np.ones((32, 32), dtype=np.int64)         # stuff segment 1

@@ -14,14 +14,14 @@ import pytest
 import torch
 
 from pointly.data.synth import ensure_dataset
-from pointly.model.config import synthetic_small
-from pointly.model.point_targets import PointsSource, PointsTrainSet
-from pointly.model.train import train
-from pointly.pointgen.coco import PanopticDataset
-from pointly.pointgen.errors import PointlyError
-from pointly.pointgen.formats import save_points
-from pointly.pointgen.simulate import simulate_points
-from pointly.pointgen.targets import TargetOptions
+from pointly.model.engine.config import synthetic_small
+from pointly.model.engine.point_targets import PointsSource, PointsTrainSet
+from pointly.model.engine.train import train
+from pointly.pointgen.base.coco import PanopticDataset
+from pointly.pointgen.base.errors import PointlyError
+from pointly.pointgen.base.points_format import save_points
+from pointly.pointgen.points.simulate import simulate_points
+from pointly.pointgen.targets.build import TargetOptions
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def test_points_source_never_reads_masks(points_only):
 
 
 def test_cli_helper_checks_its_options(points_only, tmp_path):
-    from pointly.model.point_targets import points_dataset_from_cli
+    from pointly.model.engine.point_targets import points_dataset_from_cli
 
     cfg = _cfg()
     with pytest.raises(PointlyError, match="needs --points"):
@@ -98,8 +98,8 @@ def test_cli_helper_checks_its_options(points_only, tmp_path):
 
 def test_point_targets_as_target_fn_of_the_model_training_set(points_only):
     """The drop-in for ``PanopticTrainSet(cfg, target_fn=...)``: no dataset, no mask folder."""
-    from pointly.model.data import PanopticTrainSet
-    from pointly.model.point_targets import PointTargets, PointsTrainSet
+    from pointly.model.engine.data import PanopticTrainSet
+    from pointly.model.engine.point_targets import PointTargets, PointsTrainSet
 
     cfg = _cfg()
     cfg.data.train_image_dir = str(points_only / "images")

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from pointly.cli.main import main as cli_main
-from pointly.model.evaluation import pq_from_arrays
-from pointly.model.panoptic_io import read_rgb
-from pointly.pointgen.coco import PanopticDataset
+from pointly.model.engine.evaluation import pq_from_arrays
+from pointly.model.engine.panoptic_io import read_rgb
+from pointly.pointgen.base.coco import PanopticDataset
 
 pytestmark = pytest.mark.slow
 
@@ -29,8 +29,8 @@ def synth(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    from pointly.model.config import config_to_dict, load_config
-    from pointly.model.panoptic_fcn import PanopticFCN
+    from pointly.model.engine.config import config_to_dict, load_config
+    from pointly.model.network.panoptic_fcn import PanopticFCN
 
     torch.manual_seed(0)
     cfg = load_config("synthetic_small")
@@ -56,7 +56,7 @@ def test_predict_writes_consistent_coco_panoptic_and_skips_bad_images(synth, che
     assert "3 images, 1 skipped" in captured.out
     doc = json.loads((out / "predictions.json").read_text())
     assert [im["id"] for im in doc["images"]] == [1, 2, 3]
-    from pointly.data.categories import load_categories
+    from pointly.pointgen.base.categories import load_categories
 
     names = {c["id"]: c["name"] for c in load_categories("synthetic")}
     assert {c["id"]: c["name"] for c in doc["categories"]} == names  # names found for the model's ids
@@ -84,7 +84,7 @@ def test_evaluate_checkpoint_equals_the_in_memory_path(synth, checkpoint, tmp_pa
     assert "| All |" in capsys.readouterr().out
     on_disk = json.loads(res_json.read_text())
 
-    from pointly.model.train import load_checkpoint
+    from pointly.model.engine.checkpoint import load_checkpoint
 
     model = load_checkpoint(checkpoint)
     ds = PanopticDataset(synth / "panoptic.json", synth / "panoptic")
@@ -149,8 +149,8 @@ def test_precision_option(synth, checkpoint, tmp_path, capsys):
 def test_predict_with_images_json_scores_against_coco_ground_truth(shared_data, tmp_path, capsys):
     """--images-json keeps COCO's image ids and file names, so `pointly evaluate` scores the output
     against the sample's ground truth (without it, images are numbered 1..N and cannot be)."""
-    from pointly.model.config import config_to_dict, load_config
-    from pointly.model.panoptic_fcn import PanopticFCN
+    from pointly.model.engine.config import config_to_dict, load_config
+    from pointly.model.network.panoptic_fcn import PanopticFCN
 
     sample = shared_data / "coco_panoptic_val2017"
     gt = json.loads((sample / "panoptic_val2017.json").read_text())

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pointly.model.evaluation import pq_compute
-from pointly.model.panoptic_io import (PanopticWriter, list_images, overlay, predict_to_folder,
+from pointly.model.engine.evaluation import pq_compute
+from pointly.model.engine.panoptic_io import (PanopticWriter, list_images, overlay, predict_to_folder,
                                        read_rgb, segment_records)
-from pointly.pointgen.coco import PanopticDataset, decode_panoptic_png
-from pointly.pointgen.errors import PointlyError
+from pointly.pointgen.base.coco import PanopticDataset, decode_panoptic_png
+from pointly.pointgen.base.errors import PointlyError
 
 CATS = [{"id": 1, "name": "person", "isthing": 1, "color": [220, 20, 60]},
         {"id": 7, "name": "car", "isthing": 1, "color": [0, 0, 142]},
@@ -154,8 +154,8 @@ def test_predict_to_folder_with_an_oracle_gives_pq_1(shared_data, tmp_path):
 
 
 def test_model_categories_order_names_and_fallbacks():
-    from pointly.model.config import load_config
-    from pointly.model.panoptic_io import model_categories
+    from pointly.model.engine.config import load_config
+    from pointly.model.engine.panoptic_io import model_categories
 
     cfg = load_config("synthetic_small")
     cats = model_categories(cfg)
@@ -184,9 +184,9 @@ def test_model_categories_order_names_and_fallbacks():
 
 def test_training_data_names_the_classes():
     """category_indices fills cfg.categories from the dataset the model trains on."""
-    from pointly.model.config import load_config
-    from pointly.model.data import category_indices
-    from pointly.pointgen.coco import Category
+    from pointly.model.engine.config import load_config
+    from pointly.model.engine.data import category_indices
+    from pointly.pointgen.base.coco import Category
 
     cfg = load_config("coco_r50_1x", ["model.thing.num_classes=2", "model.stuff.num_classes=2"])
     assert cfg.categories == [] and cfg.thing_ids == []

@@ -12,9 +12,9 @@ import pytest
 from simulate_fixtures import INSTANCE_SETS, PANOPTIC_SETS, boundary_reference
 
 from pointly.cli.main import main as cli
-from pointly.pointgen import formats
-from pointly.pointgen.coco import InstancesDataset, PanopticDataset
-from pointly.pointgen.simulate import simulate, simulate_points
+from pointly.pointgen.base import points_format as formats
+from pointly.pointgen.base.coco import InstancesDataset, PanopticDataset
+from pointly.pointgen.points.simulate import simulate, simulate_points
 
 
 # pycocotools 2.0 calls np.array(copy=False) inside decode; harmless with numpy 2
@@ -149,9 +149,9 @@ def test_simulated_points_keep_the_sources_licences(shared_data, tmp_path):
     """COCO's attribution travels: top-level licenses and each image's license id and URLs."""
     import json
 
-    from pointly.pointgen.coco import open_dataset
-    from pointly.pointgen.formats import load_points
-    from pointly.pointgen.simulate import simulate_to_file
+    from pointly.pointgen.base.coco import open_dataset
+    from pointly.pointgen.base.points_format import load_points
+    from pointly.pointgen.points.simulate import simulate_to_file
 
     root = shared_data / "coco_panoptic_val2017"
     src = json.loads((root / "panoptic_val2017.json").read_text())

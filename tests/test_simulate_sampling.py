@@ -1,4 +1,4 @@
-"""Property and hand-made tests of the point-sampling primitives (pointgen/sampling.py).
+"""Property and hand-made tests of the point-sampling primitives (pointgen/points/sampling.py).
 
 Expectations come from the documented rules, checked against a pixel-by-pixel second
 implementation of the boundary definition (simulate_fixtures.boundary_reference) and against
@@ -14,7 +14,7 @@ from hypothesis.extra.numpy import arrays
 from pycocotools import mask as mask_utils
 from simulate_fixtures import boundary_reference, check_segment, true_box
 
-from pointly.pointgen import sampling
+from pointly.pointgen.points import sampling
 
 # pycocotools 2.0 calls np.array(copy=False) inside decode; harmless with numpy 2
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")

@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 
 from pointly.cli.main import main
-from pointly.pointgen import study_targets as st
-from pointly.pointgen.coco import encode_panoptic_png
-from pointly.pointgen.errors import PointlyError
-from pointly.pointgen.study_targets_report import trends, write_report
+from pointly.model.study import targets as st
+from pointly.pointgen.base.coco import encode_panoptic_png
+from pointly.pointgen.base.errors import PointlyError
+from pointly.model.study.targets_report import trends, write_report
 from targets_fixtures import simple_simulate
 
 CATS = [{"id": 1, "name": "box", "isthing": 1, "supercategory": "x", "color": [200, 30, 30]},

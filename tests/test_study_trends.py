@@ -17,9 +17,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pointly.model import study_report as sr
-from pointly.pointgen import study_targets_report as tsr
-from pointly.pointgen import study_trends as tr
+from pointly.model.study import trained_report as sr
+from pointly.model.study import targets_report as tsr
+from pointly.model.study import trends as tr
 
 #: a seed moves every cell alike (the cells of a grid share their sampled points)
 BASE = (30.0, 32.0, 34.0)

@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from pointly.model import study_trained as st
-from pointly.pointgen.errors import PointlyError
+from pointly.model.study import trained as st
+from pointly.pointgen.base.errors import PointlyError
 
 SETTINGS = {"preset": "test", "dataset": "synthetic", "iters": 3}
 

@@ -2,7 +2,7 @@
 
 The rows below are the paper's own numbers (study.md), for which every trend holds by
 construction, and deliberately broken variants for which a named trend must fail. The trend rules
-live in :mod:`pointly.pointgen.study_trends` (shared with the target study); here they run on the
+live in :mod:`pointly.model.study.trends` (shared with the target study); here they run on the
 trained study's rows as ``study_report.normalise`` gives them.
 """
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pointly.model import study_report as sr
-from pointly.pointgen import study_trends as tr
+from pointly.model.study import trained_report as sr
+from pointly.model.study import trends as tr
 
 
 #: three seeds per cell: a seed moves every cell alike (the grid pairs seeds: same points, same

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from pointly.cli.main import main
-from pointly.data.categories import load_categories
+from pointly.pointgen.base.categories import load_categories
 from pointly.data.synth import MARKER, ensure_dataset
 from pointly.data.synth_stats import dataset_statistics, statistics_markdown
-from pointly.pointgen.coco import encode_panoptic_png
-from pointly.pointgen.errors import PointlyError
+from pointly.pointgen.base.coco import encode_panoptic_png
+from pointly.pointgen.base.errors import PointlyError
 
 
 def test_ensure_dataset_generates_once_and_honours_env(tmp_path, monkeypatch):

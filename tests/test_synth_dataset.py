@@ -11,10 +11,10 @@ from shapely import affinity
 from shapely.geometry import Point, Polygon, box
 from skimage.morphology import convex_hull_image
 
-from pointly.data.categories import load_categories
+from pointly.pointgen.base.categories import load_categories
 from pointly.data.shapes import CONVEX, Shape
 from pointly.data.synth import generate, image_rng, generate_image
-from pointly.pointgen.coco import InstancesDataset, PanopticDataset, decode_panoptic_png
+from pointly.pointgen.base.coco import InstancesDataset, PanopticDataset, decode_panoptic_png
 
 from synth_fixtures import small_synth  # noqa: F401  (fixture)
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from pointly.pointgen.errors import PointlyError
-from pointly.pointgen.targets import (DEFAULT_DILATION, PixelTransform, TargetOptions, build_targets, centre_heatmap,
+from pointly.pointgen.base.errors import PointlyError
+from pointly.pointgen.targets.build import (DEFAULT_DILATION, PixelTransform, TargetOptions, build_targets, centre_heatmap,
                                       parse_dilation, shapes_for)
 from targets_fixtures import CATS, ann
 
@@ -320,7 +320,7 @@ def test_precomputed_shapes_give_identical_targets():
 
 
 def test_centre_heatmap_uses_the_shared_gaussian():
-    from pointly.pointgen.centers import draw_gaussian, gaussian_radius
+    from pointly.pointgen.targets.centers import draw_gaussian, gaussian_radius
 
     anns = [ann(1, [[10, 10], [30, 10], [30, 40], [10, 40]]), ann(2, [[50, 5]], category_id=2)]
     t = build_targets(anns, CATS, (64, 48), options=TargetOptions(shape="convex", size_correction=False))

@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pointly.pointgen.raster import claim_maps, full_mask
-from pointly.pointgen.shapes import dilate
-from pointly.pointgen.targets import PixelTransform, TargetOptions, build_targets, shapes_for
+from pointly.pointgen.targets.raster import claim_maps, full_mask
+from pointly.pointgen.targets.shapes import dilate
+from pointly.pointgen.targets.build import PixelTransform, TargetOptions, build_targets, shapes_for
 from targets_fixtures import CATS
 
 

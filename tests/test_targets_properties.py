@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from pointly.pointgen.targets import PixelTransform, TargetOptions, build_targets
+from pointly.pointgen.targets.build import PixelTransform, TargetOptions, build_targets
 from targets_fixtures import CATS, ann, sample_points
 
 W, H = 40, 30
@@ -85,7 +85,7 @@ def test_baseline_without_dilation_masks_are_shapes_minus_conflicts(scene):
 
 
 def test_real_coco_panoptic_targets(shared_data):
-    from pointly.pointgen.coco import PanopticDataset
+    from pointly.pointgen.base.coco import PanopticDataset
 
     root = shared_data / "coco_panoptic_val2017"
     ds = PanopticDataset(root / "panoptic_val2017.json", root / "panoptic")

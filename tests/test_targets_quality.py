@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 
 from pointly.cli.main import main
-from pointly.pointgen.coco import PanopticDataset, encode_panoptic_png
-from pointly.pointgen.formats import make_document, save_points
-from pointly.pointgen.quality import QualityReport
-from pointly.pointgen.targets import TargetOptions, build_targets
+from pointly.pointgen.base.coco import PanopticDataset, encode_panoptic_png
+from pointly.pointgen.base.points_format import make_document, save_points
+from pointly.pointgen.targets.quality import QualityReport
+from pointly.pointgen.targets.build import TargetOptions, build_targets
 from targets_fixtures import ann
 
 CATS = [{"id": 1, "name": "box", "isthing": 1, "supercategory": "x", "color": [200, 30, 30]},
@@ -145,8 +145,8 @@ def test_cli_bad_input_exit_2(scene, capsys):
 
 @pytest.mark.slow
 def test_cli_on_real_coco_with_simulated_points(shared_data, tmp_path, capsys):
-    from pointly.pointgen.coco import PanopticDataset as PD
-    from pointly.pointgen.simulate import simulate_points
+    from pointly.pointgen.base.coco import PanopticDataset as PD
+    from pointly.pointgen.points.simulate import simulate_points
 
     root = shared_data / "coco_panoptic_val2017"
     ds = PD(root / "panoptic_val2017.json", root / "panoptic")

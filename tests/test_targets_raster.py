@@ -6,7 +6,7 @@ import pytest
 import shapely
 from hypothesis import given, settings, strategies as st
 
-from pointly.pointgen.raster import full_mask, rasterize_polygon
+from pointly.pointgen.targets.raster import full_mask, rasterize_polygon
 
 
 def oracle(geom, h, w):
@@ -67,8 +67,8 @@ def test_matches_shapely_on_random_hulls(pts, ratio, concave, div):
 @settings(max_examples=60, deadline=None)
 @given(data=st.data(), h=st.integers(3, 30), w=st.integers(3, 30), batched=st.booleans())
 def test_claim_maps_equal_per_shape_masks(data, h, w, batched):
-    from pointly.pointgen.raster import claim_maps
-    from pointly.pointgen.shapes import shape_rings
+    from pointly.pointgen.targets.raster import claim_maps
+    from pointly.pointgen.targets.shapes import shape_rings
 
     geoms = []
     for _ in range(data.draw(st.integers(1, 5))):
@@ -102,7 +102,7 @@ def test_claim_maps_equal_per_shape_masks(data, h, w, batched):
 def test_pair_order_equals_lexsort(seed, n, groups, near):
     """The crossing order (float composite sort + check + exact fallback) equals np.lexsort's,
     including ties, clipped values and crossings ~1e-9 apart in groups with large keys."""
-    from pointly.pointgen.raster import _pair_order
+    from pointly.pointgen.targets.raster import _pair_order
 
     rng = np.random.default_rng(seed)
     key = rng.integers(0, groups, n) * 7919
@@ -141,7 +141,7 @@ def _random_triangles(rng, n, h, w):
 def test_pack_claims_layers_equal_separate_claim_maps(sizes):
     """Each layer of one packed pass equals that layer rasterised alone (shape by shape), in one
     word (small layers) and in one word per layer (2100 shapes: 68 bits do not fit one int64)."""
-    from pointly.pointgen.raster import claim_maps, pack_claims
+    from pointly.pointgen.targets.raster import claim_maps, pack_claims
 
     rng = np.random.default_rng(sum(sizes))
     h, w = 45, 61

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from pointly.cli.main import main
-from pointly.pointgen.errors import PointlyError
-from pointly.pointgen.regions import RegionOptions, grow_regions
-from pointly.pointgen.targets import PixelTransform, TargetOptions, build_targets
+from pointly.pointgen.base.errors import PointlyError
+from pointly.pointgen.targets.regions import RegionOptions, grow_regions
+from pointly.pointgen.targets.build import PixelTransform, TargetOptions, build_targets
 
 CATS = [{"id": 1, "name": "thing", "isthing": 1}, {"id": 2, "name": "sky", "isthing": 0}]
 

@@ -8,8 +8,8 @@ import pytest
 import shapely
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from pointly.pointgen.shapes import hull_shape, image_shapes
-from pointly.pointgen.targets import TargetOptions, build_targets
+from pointly.pointgen.targets.shapes import hull_shape, image_shapes
+from pointly.pointgen.targets.build import TargetOptions, build_targets
 
 
 def _foreign_points_inside(shapes, positives, negatives=None):
@@ -88,7 +88,7 @@ def test_two_clusters_give_two_parts():
 
 
 def _datasets(root):
-    from pointly.pointgen.coco import InstancesDataset, PanopticDataset
+    from pointly.pointgen.base.coco import InstancesDataset, PanopticDataset
 
     yield "coco_panoptic", PanopticDataset(root / "coco_panoptic_val2017" / "panoptic_val2017.json",
                                            root / "coco_panoptic_val2017" / "panoptic")
@@ -101,9 +101,9 @@ def _datasets(root):
 @pytest.mark.slow
 def test_no_shape_contains_a_foreign_point_on_the_real_data(shared_data):
     """Every image of ../shared/data, simulated at P5 and P20 with 0 % and 100 % boundary points."""
-    from pointly.pointgen.formats import annotations_by_image
-    from pointly.pointgen.simulate import simulate_points
-    from pointly.pointgen.targets import shapes_for
+    from pointly.pointgen.base.points_format import annotations_by_image
+    from pointly.pointgen.points.simulate import simulate_points
+    from pointly.pointgen.targets.build import shapes_for
 
     checked = 0
     for name, ds in _datasets(shared_data):

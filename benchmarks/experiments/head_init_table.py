@@ -17,7 +17,7 @@ def main(out: str) -> None:
     for pq in sorted(Path(out).glob("*-s*/pq.json")):
         variant, seed = pq.parent.name.rsplit("-s", 1)
         runs.setdefault(variant, {})[int(seed)] = json.loads(pq.read_text())
-    from pointly.pointgen.intervals import paired_difference
+    from pointly.model.study.intervals import paired_difference
 
     print("| variant | seeds | PQ | PQ things | PQ stuff | PQ per seed | Δ PQ vs official-AdamW [95 % CI] | verdict |")
     print("|---|---|---|---|---|---|---|---|")

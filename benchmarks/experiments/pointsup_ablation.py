@@ -2,7 +2,7 @@
 it"): P20 concave points at 0 % and 100 % boundary share, the first design ("old") against each fix
 alone and all fixes together, 3 sampling seeds each, on the synthetic set.
 
-Each variant is one trained-study folder under OUT (``pointly.model.study_trained``: resumable cell
+Each variant is one trained-study folder under OUT (``pointly.model.study.trained``: resumable cell
 by cell, rows in ``results.csv``); ``--summary`` prints PQ mean ± standard error per variant and
 share. Usage::
 
@@ -16,7 +16,7 @@ import argparse
 import math
 from pathlib import Path
 
-from pointly.pointgen.study_targets import RULES
+from pointly.model.study.targets import RULES
 
 #: the first design's target rules
 OLD_RULES = RULES["baseline"]
@@ -38,7 +38,7 @@ GRID = "points=20;shapes=concave;shares=0,1;seeds=0,1,2;full=0"
 
 def run(args) -> None:
     from pointly.data.synth import ensure_dataset
-    from pointly.model.study_trained import run_from_cli
+    from pointly.model.study.trained import run_from_cli
 
     if args.threads:
         import torch
@@ -57,8 +57,8 @@ def run(args) -> None:
 def summary(args) -> None:
     """PQ per variant and boundary share (mean ± standard error over seeds), and each variant
     against "old" paired by seed (pointgen.intervals: 95 % Student-t interval and verdict)."""
-    from pointly.model.study_trained import load_frame
-    from pointly.pointgen.intervals import paired_difference
+    from pointly.model.study.trained import load_frame
+    from pointly.model.study.intervals import paired_difference
 
     frames = {name: load_frame(Path(args.out) / name) for name in VARIANTS
               if (Path(args.out) / name / "results.csv").is_file()}

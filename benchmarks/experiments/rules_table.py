@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import sys
 
-from pointly.pointgen.study_targets import load_rows
+from pointly.model.study.targets import load_rows
 
 METRICS = [("pq", "target PQ"), ("precision", "precision"), ("recall", "recall"), ("coverage", "coverage"),
            ("agreement", "label accuracy")]

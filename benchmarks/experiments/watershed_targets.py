@@ -57,7 +57,7 @@ def run(out: Path, seeds: list[int], synthetic_root: Path | None) -> pd.DataFram
 
 
 def table(frame: pd.DataFrame) -> str:
-    from pointly.pointgen.intervals import paired_difference
+    from pointly.model.study.intervals import paired_difference
 
     lines = ["| dataset | P | concave + dil. | convex + dil. | watershed | watershed − best hull [95 % CI] | verdict "
              "| precision (ws / convex + dil.) | coverage (ws / convex + dil.) |", "|---|---|---|---|---|---|---|---|---|"]

@@ -1,0 +1,360 @@
+"""The trend rows T1–T6 of study.md, written once for both studies.
+
+Both the trained study (:mod:`pointly.model.study.trained_report`) and the target-quality study
+(:mod:`pointly.model.study.targets_report`) ask whether the paper's trends appear in their
+rows. The rules live here so that the two studies cannot drift apart: each study converts its
+rows into a *trend frame* and calls :func:`trends`.
+
+A trend frame has one row per grid cell and seed, for one dataset (and one set of target rules):
+
+===================  =====================================================================
+``supervision``      ``"points"`` or ``"full"`` (the fully supervised reference)
+``points``           points per segment (points cells)
+``shape``            ``"convex"`` or ``"concave"`` (points cells)
+``boundary_share``   share of boundary points, 0–1
+``dilation``         bool: dilation on
+``seed``             the seed; cells that share a seed share their sampled points
+``pq``               PQ in **percent** (0–100)
+``dataset``          optional; at most one value
+===================  =====================================================================
+
+Every comparison is paired by seed and decided by its 95 % Student-t interval
+(:mod:`pointly.model.study.intervals`), never by one difference of two means: a comparison passes
+when its interval lies on the claimed side of 0 and fails when it lies on the other side; a trend
+passes when all its comparisons pass, fails when one fails, and is undecided otherwise (an
+interval holding 0, or a single seed). A trend whose cells are absent is ``not measured``. T5 is
+the one rule about spread rather than a difference: twice the seed standard deviation against
+the smallest effect. The ``numbers`` of a row show each comparison with the interval it was
+decided on.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from pointly.model.study.intervals import PairedDifference, difference_interval
+
+#: the columns a trend frame must have (``dataset`` is optional)
+TREND_COLUMNS = ("supervision", "points", "shape", "boundary_share", "dilation", "seed", "pq")
+#: the paper's P20 share of the fully supervised PQ (Table 13) and seed spread (Table 12), shown in T5/T6
+PAPER_P20_SHARE = 0.82
+PAPER_SEED_STD = 0.08
+#: T6's threshold: P20 must keep more than this share of the fully supervised PQ, seed by seed
+T6_SHARE = 0.70
+VERDICTS = ("pass", "fail", "undecided", "not measured")
+
+
+@dataclass
+class Trend:
+    """One trend row: its id, what study.md claims, the rule applied, the verdict and the numbers
+    (each comparison with its interval) it was decided on."""
+
+    id: str
+    claim: str
+    rule: str
+    verdict: str  # "pass" | "fail" | "undecided" | "not measured"
+    numbers: str
+
+
+# --------------------------------------------------------------------------- cells of a trend frame
+def check_frame(frame: pd.DataFrame) -> None:
+    """Refuse a frame that is not a trend frame of one dataset (missing columns, several datasets)."""
+    missing = [c for c in TREND_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"a trend frame needs the columns {', '.join(missing)}")
+    if "dataset" in frame.columns and frame["dataset"].dropna().nunique() > 1:
+        raise ValueError("a trend frame holds one dataset; use trends_by_dataset for several")
+
+
+def points_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The point-supervised rows."""
+    return frame[frame["supervision"] == "points"]
+
+
+def _mean_pq(rows: pd.DataFrame) -> float | None:
+    """Mean PQ over the rows (several seeds of one cell), None if there are none."""
+    vals = rows["pq"].dropna()
+    return float(vals.mean()) if len(vals) else None
+
+
+def table13(frame: pd.DataFrame, dilation: bool = False) -> dict[str, dict[int, float]]:
+    """PQ by shape and points per segment, boundary share 0, dilation off (or on), mean over seeds."""
+    rows = points_rows(frame)
+    rows = rows[(rows["boundary_share"] == 0.0) & (rows["dilation"] == dilation)]
+    out: dict[str, dict[int, float]] = {}
+    for (shape, points), group in rows.groupby(["shape", "points"]):
+        pq = _mean_pq(group)
+        if pq is not None:
+            out.setdefault(str(shape), {})[int(points)] = pq
+    return out
+
+
+def table14(frame: pd.DataFrame, points: int = 20, shape: str = "concave") -> dict[bool, dict[float, float]]:
+    """PQ of P20 concave by dilation and boundary share, mean over seeds."""
+    rows = points_rows(frame)
+    rows = rows[(rows["points"] == points) & (rows["shape"] == shape)]
+    out: dict[bool, dict[float, float]] = {}
+    for (dil, share), group in rows.groupby(["dilation", "boundary_share"]):
+        pq = _mean_pq(group)
+        if pq is not None:
+            out.setdefault(bool(dil), {})[float(share)] = pq
+    return out
+
+
+def full_pq(frame: pd.DataFrame) -> float | None:
+    """PQ of the fully supervised reference (mean over its seeds)."""
+    return _mean_pq(frame[frame["supervision"] == "full"])
+
+
+def by_seed(frame: pd.DataFrame, *, supervision: str = "points", points: int | None = None,
+            shape: str | None = None, share: float = 0.0, dilation: bool = False) -> dict[int, float]:
+    """PQ of one cell per seed (``supervision="full"``: the full-mask reference).
+
+    A cell with two rows for one seed cannot be paired (two grids mixed in one frame): refused.
+    """
+    rows = frame[frame["supervision"] == supervision]
+    if supervision == "points":
+        rows = rows[(rows["points"] == points) & (rows["shape"] == shape) & (rows["boundary_share"] == share)
+                    & (rows["dilation"] == dilation)]
+    rows = rows.dropna(subset=["pq"])
+    seeds = [int(sd) for sd in rows["seed"]]
+    if len(set(seeds)) < len(seeds):
+        raise ValueError(f"two rows for one seed of the cell {supervision} P{points} {shape} share {share} "
+                         f"dilation {dilation}: a trend frame holds one grid (one dataset, one rule set)")
+    return {sd: float(pq) for sd, pq in zip(seeds, rows["pq"])}
+
+
+def seed_pqs(frame: pd.DataFrame, points: int = 20, shape: str = "concave") -> list[float]:
+    """PQ of every seed of the P``points`` ``shape`` cell (boundary 0, no dilation), by seed."""
+    cell = by_seed(frame, points=points, shape=shape)
+    return [cell[s] for s in sorted(cell)]
+
+
+def p20_share(frame: pd.DataFrame, shape: str = "concave") -> float | None:
+    """PQ of P20 (``shape``, boundary 0, no dilation, mean over seeds) over the full-mask PQ."""
+    full = full_pq(frame)
+    p20 = table13(frame).get(shape, {}).get(20)
+    if full is None or p20 is None or full <= 0:
+        return None
+    return p20 / full
+
+
+# --------------------------------------------------------------------------- paired comparisons
+def _spearman(xs: Sequence[float], ys: Sequence[float]) -> float:
+    """Spearman rank correlation (average ranks for ties); nan when a side is constant."""
+    rx = pd.Series(xs).rank().to_numpy(float)
+    ry = pd.Series(ys).rank().to_numpy(float)
+    if rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def _combine(diffs: Sequence[PairedDifference]) -> str:
+    """pass when every comparison passes, fail when one fails, else undecided."""
+    verdicts = [d.verdict for d in diffs]
+    if "fail" in verdicts:
+        return "fail"
+    return "pass" if verdicts and all(v == "pass" for v in verdicts) else "undecided"
+
+
+def _pairs(*cells: Mapping[int, float]) -> list[int]:
+    """The seeds all ``cells`` share."""
+    common = set(cells[0])
+    for c in cells[1:]:
+        common &= set(c)
+    return sorted(common)
+
+
+def _diff(combo: Callable[..., float], *cells: Mapping[int, float]) -> PairedDifference:
+    """The paired interval of ``combo(values of one seed...)`` over the seeds all cells share."""
+    return difference_interval([combo(*(c[sd] for c in cells)) for sd in _pairs(*cells)])
+
+
+# --------------------------------------------------------------------------- the rules
+def trend_t1(frame: pd.DataFrame) -> Trend:
+    """T1: PQ rises with points per segment from P5 to P100 (each shape).
+
+    Rule: per shape with at least 3 point counts, PQ(largest P) − PQ(smallest P), paired by seed,
+    is above 0 (its 95 % interval). The Spearman ρ of the mean PQ with P is shown, not ruled on.
+    """
+    claim = "PQ rises with points per segment, from P5 to P100"
+    rule = "per shape: PQ(max P) − PQ(min P) > 0, 95 % paired interval"
+    tab = table13(frame)
+    parts, diffs = [], []
+    for shape in sorted(tab):
+        series = tab[shape]
+        if len(series) < 3:
+            continue
+        ps = sorted(series)
+        d = _diff(lambda hi, lo: hi - lo, by_seed(frame, points=ps[-1], shape=shape),
+                  by_seed(frame, points=ps[0], shape=shape))
+        diffs.append(d)
+        rho = _spearman(ps, [series[p] for p in ps])
+        parts.append(f"{shape}: " + " ".join(f"P{p} {series[p]:.1f}" for p in ps)
+                     + f"; P{ps[-1]}−P{ps[0]} {d.text()} (ρ {rho:.2f})")
+    if not diffs:
+        return Trend("T1", claim, rule, "not measured", "needs ≥ 3 point counts of one shape")
+    return Trend("T1", claim, rule, _combine(diffs), "; ".join(parts))
+
+
+def trend_t2(frame: pd.DataFrame, dilation: bool = False) -> Trend:
+    """T2: convex beats concave with few points (P5, P10); concave wins from P30 on.
+
+    Rule: convex − concave > 0 at every measured P ≤ 10 and concave − convex > 0 at every measured
+    P ≥ 30 (95 % paired intervals); both ranges must have at least one measured P. With
+    ``dilation`` the same rule on the cells with dilation on, reported as "T2 (dilated)": the paper
+    trains with dilation as an augmentation, so the dilated targets are what its network sees.
+    """
+    tid = "T2 (dilated)" if dilation else "T2"
+    claim = ("as T2, on the cells with dilation" if dilation
+             else "convex beats concave at P5, P10; concave wins from P30 on")
+    rule = ("convex − concave > 0 at each P ≤ 10, concave − convex > 0 at each P ≥ 30 (paired intervals)"
+            + (", dilation on" if dilation else ""))
+    tab = table13(frame, dilation=dilation)
+    common = sorted(set(tab.get("convex", {})) & set(tab.get("concave", {})))
+    few = [p for p in common if p <= 10]
+    many = [p for p in common if p >= 30]
+    if not few or not many:
+        return Trend(tid, claim, rule, "not measured", "needs both shapes at P ≤ 10 and P ≥ 30")
+    diffs, parts = [], []
+    for p in few + many:
+        cv = by_seed(frame, points=p, shape="convex", dilation=dilation)
+        cc = by_seed(frame, points=p, shape="concave", dilation=dilation)
+        d = _diff(lambda a, b: a - b, cv, cc) if p <= 10 else _diff(lambda a, b: a - b, cc, cv)
+        diffs.append(d)
+        parts.append(f"P{p} {'convex−concave' if p <= 10 else 'concave−convex'} {d.text()}")
+    return Trend(tid, claim, rule, _combine(diffs), "; ".join(parts))
+
+
+def trend_t2_dilated(frame: pd.DataFrame) -> Trend:
+    """T2 on the cells with dilation on (see :func:`trend_t2`)."""
+    return trend_t2(frame, dilation=True)
+
+
+def trend_t3(frame: pd.DataFrame) -> Trend:
+    """T3: more boundary points help, saturating near a 50% share (P20 concave, no dilation).
+
+    Rule: PQ(50%) − PQ(0%) > 0, and (PQ(50%) − PQ(0%)) − (PQ(100%) − PQ(50%)) > 0 (95 % paired
+    intervals).
+    """
+    claim = "more boundary points help, saturating near a 50% share"
+    rule = "no dilation: PQ(50%) − PQ(0%) > 0 and the 50→100% gain − the 0→50% gain < 0 (paired intervals)"
+    cells = [by_seed(frame, points=20, shape="concave", share=s) for s in (0.0, 0.5, 1.0)]
+    if not all(cells):
+        return Trend("T3", claim, rule, "not measured", "needs P20 concave at boundary shares 0, 0.5, 1")
+    gain = _diff(lambda a, b: b - a, cells[0], cells[1])
+    saturation = _diff(lambda a, b, c: 2 * b - a - c, *cells)  # (b − a) − (c − b), must be > 0
+    row = table14(frame).get(False, {})
+    nums = " ".join(f"{int(round(s * 100))}% {row[s]:.1f}" for s in sorted(row) if s in (0.0, 0.5, 1.0)) + \
+        f"; gain 0→50% {gain.text()}; 0→50% gain − 50→100% gain {saturation.text()}"
+    return Trend("T3", claim, rule, _combine([gain, saturation]), nums)
+
+
+def trend_t4(frame: pd.DataFrame) -> Trend:
+    """T4: dilation helps, most with no boundary points, less as the boundary share grows.
+
+    Rule: gain(0%) = PQ(dilation) − PQ(none) at boundary share 0 is > 0, and gain(0%) − the mean
+    gain over the measured shares ≥ 50% is > 0 (95 % paired intervals).
+    """
+    claim = "dilation helps, most with no boundary points, less as the boundary share grows"
+    rule = "gain at 0% > 0 and gain at 0% − mean gain at shares ≥ 50% > 0 (paired intervals)"
+    tab = table14(frame)
+    shares = sorted(set(tab.get(False, {})) & set(tab.get(True, {})))
+    high = [s for s in shares if s >= 0.5]
+    if 0.0 not in shares or not high:
+        return Trend("T4", claim, rule, "not measured", "needs P20 concave with/without dilation at 0% and ≥ 50%")
+    off = {s: by_seed(frame, points=20, shape="concave", share=s) for s in shares}
+    on = {s: by_seed(frame, points=20, shape="concave", share=s, dilation=True) for s in shares}
+    gain0 = _diff(lambda a, b: a - b, on[0.0], off[0.0])
+    cells = [on[0.0], off[0.0]] + [c for s in high for c in (on[s], off[s])]
+
+    def drop(*v: float) -> float:
+        g = [v[i] - v[i + 1] for i in range(0, len(v), 2)]
+        return g[0] - float(np.mean(g[1:]))
+
+    rel = _diff(drop, *cells)
+    gains = {s: tab[True][s] - tab[False][s] for s in shares}
+    nums = " ".join(f"{int(round(s * 100))}% {gains[s]:+.1f}" for s in shares) + \
+        f"; gain at 0% {gain0.text()}; gain at 0% − mean gain at ≥ 50% {rel.text()}"
+    return Trend("T4", claim, rule, _combine([gain0, rel]), nums)
+
+
+def trend_t5(frame: pd.DataFrame) -> Trend:
+    """T5: the spread over sampling seeds is small against the differences above.
+
+    Rule: with ≥ 3 seeds of P20 concave, twice the seed standard deviation (ddof 1) is smaller than
+    the smallest measured effect |PQ(P20) − PQ(P10)| (concave), |PQ(50%) − PQ(0%)| (boundary) and
+    |gain of dilation at 0%|; 2 seeds: undecided. This rule compares a spread with effect sizes,
+    so it has no interval of its own.
+    """
+    claim = "the spread over sampling seeds is small against the differences above"
+    rule = "≥ 3 seeds: 2·std(seeds of P20) < min(|P20−P10|, |boundary 50%−0%|, |dilation gain at 0%|)"
+    pqs = seed_pqs(frame)
+    if len(pqs) < 2:
+        return Trend("T5", claim, rule, "not measured", "needs ≥ 2 seeds of P20 concave")
+    std = float(np.std(pqs, ddof=1))
+    effects = {}
+    cc = table13(frame).get("concave", {})
+    if 10 in cc and 20 in cc:
+        effects["P20−P10"] = abs(cc[20] - cc[10])
+    t14 = table14(frame)
+    off, on = t14.get(False, {}), t14.get(True, {})
+    if 0.0 in off and 0.5 in off:
+        effects["boundary 50%−0%"] = abs(off[0.5] - off[0.0])
+    if 0.0 in off and 0.0 in on:
+        effects["dilation at 0%"] = abs(on[0.0] - off[0.0])
+    nums = (f"{len(pqs)} seeds: PQ {np.mean(pqs):.2f} ± {std:.2f} sd, ± {std / math.sqrt(len(pqs)):.2f} se "
+            f"(paper ± {PAPER_SEED_STD})")
+    if not effects:
+        return Trend("T5", claim, rule, "not measured", nums + "; no effect measured to compare with")
+    smallest = min(effects.values())
+    nums += "; effects " + ", ".join(f"{k} {v:.1f}" for k, v in effects.items())
+    verdict = ("pass" if 2 * std < smallest else "fail") if len(pqs) >= 3 else "undecided"
+    return Trend("T5", claim, rule, verdict, nums)
+
+
+def trend_t6(frame: pd.DataFrame) -> Trend:
+    """T6: P20 reaches about 80% of the fully supervised PQ (paper: 82%).
+
+    Rule: the per-seed ratio PQ(P20 concave, boundary 0, no dilation) / PQ(full masks of the same
+    seed) − 0.70 is > 0 (95 % interval over the seeds both cells have).
+    """
+    claim = "P20 reaches about 80% of the fully supervised PQ (paper 82%)"
+    rule = "per seed PQ(P20 concave) / PQ(full) − 0.70 > 0 (paired interval)"
+    share = p20_share(frame)
+    p20, full = by_seed(frame, points=20, shape="concave"), by_seed(frame, supervision="full")
+    if share is None or not _pairs(p20, full):
+        return Trend("T6", claim, rule, "not measured", "needs P20 concave and the full-mask reference of a seed")
+    d = _diff(lambda a, b: a / b - T6_SHARE if b > 0 else float("nan"), p20, full)
+    nums = (f"P20 {table13(frame)['concave'][20]:.1f} / full {full_pq(frame):.1f} = {share:.0%} "
+            f"(paper {PAPER_P20_SHARE:.0%}); share − 70 % per seed {d.text(digits=3)}")
+    return Trend("T6", claim, rule, _combine([d]), nums)
+
+
+#: T1–T6 in order
+RULES = (trend_t1, trend_t2, trend_t3, trend_t4, trend_t5, trend_t6)
+
+
+def trends(frame: pd.DataFrame) -> list[Trend]:
+    """All six trend rows of one dataset's trend frame, in order."""
+    check_frame(frame)
+    return [rule(frame) for rule in RULES]
+
+
+def trends_by_dataset(frame: pd.DataFrame) -> dict[str, list[Trend]]:
+    """The six trend rows of each dataset of a trend frame with a ``dataset`` column."""
+    return {str(name): trends(group) for name, group in frame.groupby("dataset", sort=True)}
+
+
+# --------------------------------------------------------------------------- Markdown
+def trends_table(rows: Iterable[Trend]) -> str:
+    """Trend rows as a Markdown table (trend, claim, rule, verdict, measured)."""
+    header = ["trend", "claim (study.md)", "rule", "verdict", "measured"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in (t.id, t.claim, t.rule, t.verdict, t.numbers))
+              + " |" for t in rows]
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Points that travel: conversions between the points format and PointSup, CVAT and Label Studio."""
