@@ -21,7 +21,7 @@ Random weights throughout (nothing is downloaded); the image is COCO val2017 142
 ``../shared/data`` exists, else a 640 × 480 noise image. Timings synchronise the device around
 every call and report the median. Results go to ``--out`` as ``gpu_results.json`` and
 ``gpu_results.md`` (and are printed). ``--device cpu`` runs the same code small and slow, which
-is how the script itself is tested without a GPU (``tests/test_bench_gpu.py``).
+is how the script itself is tested without a GPU (``tests/benchmarks/test_bench_gpu.py``).
 
 Usage::
 

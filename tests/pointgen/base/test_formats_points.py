@@ -285,7 +285,7 @@ def test_docs_example_is_a_valid_points_file():
     # the example in docs/formats.md must stay a valid document that PointSup's reader accepts
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[1] / "docs" / "formats.md").read_text(encoding="utf-8")
+    text = (Path(__file__).resolve().parents[3] / "docs" / "formats.md").read_text(encoding="utf-8")
     block = text.split("```json", 1)[1].split("```", 1)[0]
     doc = json.loads(block)
     formats.validate_points(doc)
