@@ -21,6 +21,7 @@ message. The read-only API endpoints (``/export``, ``/export_pointsup``, ``/imag
 type (a float or string coordinate is an error of the call, never rounded). The HTTP guard
 (:mod:`~pointly.annotator.guard`) refuses uploads and serves each canvas render only to its own user.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -45,8 +46,8 @@ from pointly.annotator.journal import check_user_name
 from pointly.annotator.preview import preview_masks, preview_options
 from pointly.annotator.render import DisplayImage, overlay_from_masks, render, write_jpeg
 from pointly.annotator.store import ActionRefused, ProjectStore, TabView
-from pointly.annotator.users import make_auth
 from pointly.annotator.timing import PAPER_SECONDS_PER_POINT, POLYGON_SECONDS
+from pointly.annotator.users import make_auth
 from pointly.pointgen.base.errors import PointlyError
 from pointly.pointgen.interop.pointsup import export_pointsup
 
@@ -54,30 +55,32 @@ log = logging.getLogger(__name__)
 
 DEFAULT_USER = "local"
 STATIC = Path(__file__).with_name("static")
-SHORTCUTS = [("click", "a point in the current segment"),
-             ("Shift+click", "a point NOT in the current segment (hollow ring)"),
-             ("1 … 9, 0", "pick one of the first ten categories"),
-             ("search box", "pick any category"),
-             ("N", "new instance (thing categories)"),
-             ("B", "box mode: the next two clicks are opposite corners of the instance's box"),
-             ("X", "remove the current instance's box"),
-             ("Z / Ctrl+Z", "undo the last point"),
-             ("Del", "delete the current segment"),
-             ("← / →", "previous / next image"),
-             ("T", "toggle the target preview")]
+SHORTCUTS = [
+    ("click", "a point in the current segment"),
+    ("Shift+click", "a point NOT in the current segment (hollow ring)"),
+    ("1 … 9, 0", "pick one of the first ten categories"),
+    ("search box", "pick any category"),
+    ("N", "new instance (thing categories)"),
+    ("B", "box mode: the next two clicks are opposite corners of the instance's box"),
+    ("X", "remove the current instance's box"),
+    ("Z / Ctrl+Z", "undo the last point"),
+    ("Del", "delete the current segment"),
+    ("← / →", "previous / next image"),
+    ("T", "toggle the target preview"),
+]
 #: a canvas render stays on disk this long for the browser to fetch it (the newest ones always stay)
 RENDER_KEEP_SECONDS = 120.0
 RENDER_KEEP_NEWEST = 4
 #: the answer to a canvas click that does not say what its tab shows
-NOT_SYNCHRONISED = ("click NOT stored: this page is not synchronised with the server yet; "
-                    "click again")
+NOT_SYNCHRONISED = "click NOT stored: this page is not synchronised with the server yet; click again"
 
 
 class AnnotatorApp:
     """The handlers of the annotator, independent of Gradio (unit-testable)."""
 
-    def __init__(self, store: ProjectStore, *, preview_shape: str = "concave",
-                 preview_dilation: str | None = None) -> None:
+    def __init__(
+        self, store: ProjectStore, *, preview_shape: str = "concave", preview_dilation: str | None = None
+    ) -> None:
         self.store = store
         self.catalog: ImageCatalog = store.catalog
         self.preview_options = preview_options(preview_shape, preview_dilation)
@@ -240,29 +243,47 @@ class AnnotatorApp:
         segments = []
         for k, s in enumerate(segs):
             cat = store.cat_by_id[s.category_id]
-            segments.append({"id": s.sid, "index": k, "category_id": s.category_id,
-                             "category": cat["name"], "kind": "thing" if s.isthing else "stuff",
-                             "points": [[p.x, p.y] for p in s.points],
-                             "labels": [p.label for p in s.points],
-                             "negatives": sum(1 for p in s.points if p.label == 0),
-                             "bbox": list(s.bbox) if s.bbox is not None else None,
-                             "exported": s.positive,
-                             "seconds": round(seg_seconds.get(s.sid, 0.0), 2)})
+            segments.append(
+                {
+                    "id": s.sid,
+                    "index": k,
+                    "category_id": s.category_id,
+                    "category": cat["name"],
+                    "kind": "thing" if s.isthing else "stuff",
+                    "points": [[p.x, p.y] for p in s.points],
+                    "labels": [p.label for p in s.points],
+                    "negatives": sum(1 for p in s.points if p.label == 0),
+                    "bbox": list(s.bbox) if s.bbox is not None else None,
+                    "exported": s.positive,
+                    "seconds": round(seg_seconds.get(s.sid, 0.0), 2),
+                }
+            )
         cat = store.cat_by_id.get(u.category_id) if u.category_id is not None else None
         entry = self.catalog.entry(name) if name else None
-        return {"user": user, "image": name,
-                "image_index": store.index[name] if name else None, "images_total": len(store.names),
-                "width": entry.width if entry else None, "height": entry.height if entry else None,
-                "category": cat["name"] if cat else None, "category_id": u.category_id,
-                "current_segment": u.segment if any(s["id"] == u.segment for s in segments) else None,
-                "segments": segments, "points_on_image": sum(len(s["points"]) for s in segments),
-                "preview": u.preview, "goal": store.goal, "box_mode": u.box_mode,
-                "corner": list(u.corner[1:]) if u.corner and u.corner[0] == name else None,
-                "images_done": done, "images_readable": total,
-                "image_active_seconds": round(timing.seconds, 2) if timing else 0.0,
-                "user_active_seconds": round(secs, 2), "user_points": npts,
-                "seconds_per_point": round(secs / npts, 3) if npts else None,
-                "messages": list(messages or [])}
+        return {
+            "user": user,
+            "image": name,
+            "image_index": store.index[name] if name else None,
+            "images_total": len(store.names),
+            "width": entry.width if entry else None,
+            "height": entry.height if entry else None,
+            "category": cat["name"] if cat else None,
+            "category_id": u.category_id,
+            "current_segment": u.segment if any(s["id"] == u.segment for s in segments) else None,
+            "segments": segments,
+            "points_on_image": sum(len(s["points"]) for s in segments),
+            "preview": u.preview,
+            "goal": store.goal,
+            "box_mode": u.box_mode,
+            "corner": list(u.corner[1:]) if u.corner and u.corner[0] == name else None,
+            "images_done": done,
+            "images_readable": total,
+            "image_active_seconds": round(timing.seconds, 2) if timing else 0.0,
+            "user_active_seconds": round(secs, 2),
+            "user_points": npts,
+            "seconds_per_point": round(secs / npts, 3) if npts else None,
+            "messages": list(messages or []),
+        }
 
     def canvas(self, user: str, st: dict) -> str | None:
         """Render the canvas of ``st`` to a JPEG; returns its path (None without an image)."""
@@ -274,8 +295,10 @@ class AnnotatorApp:
         overlay = None
         if st["preview"]:
             # a point never changes once placed: its count and the last one's time say which points
-            key = (name, tuple((s.sid, s.category_id, len(s.points), s.points[-1].t if s.points else None)
-                               for s in segs))
+            key = (
+                name,
+                tuple((s.sid, s.category_id, len(s.points), s.points[-1].t if s.points else None) for s in segs),
+            )
             with self._cache_lock:
                 overlay = self._overlays.get(key)
             if overlay is None:
@@ -310,26 +333,34 @@ class AnnotatorApp:
         if st["image"] is None:
             head = "**No image open.**"
         else:
-            head = (f"**{st['image']}** — image {st['image_index'] + 1} / {st['images_total']} · "
-                    f"category: **{st['category'] or '— pick one (1–9, search)'}** · "
-                    f"{st['points_on_image']} points on this image")
+            head = (
+                f"**{st['image']}** — image {st['image_index'] + 1} / {st['images_total']} · "
+                f"category: **{st['category'] or '— pick one (1–9, search)'}** · "
+                f"{st['points_on_image']} points on this image"
+            )
             if st["box_mode"]:
-                head += (" · **box mode: click the opposite corner**" if st["corner"] else
-                         " · **box mode: click one corner of the box**")
+                head += (
+                    " · **box mode: click the opposite corner**"
+                    if st["corner"]
+                    else " · **box mode: click one corner of the box**"
+                )
         msgs = "".join(f"\n\n⚠ {m}" for m in st["messages"])
         return head + msgs
 
     def info_markdown(self, st: dict) -> str:
         spp = st["seconds_per_point"]
-        lines = [f"**Progress:** {st['images_done']} / {st['images_readable']} images annotated; "
-                 f"goal {st['goal']} points per segment.",
-                 f"**This image:** {st['image_active_seconds']:.1f} s active.",
-                 f"**You ({st['user']}):** {st['user_points']} points in {st['user_active_seconds']:.1f} s "
-                 f"active = **{spp:.2f} s/point**" if spp is not None else
-                 f"**You ({st['user']}):** no points yet.",
-                 f"Paper: {PAPER_SECONDS_PER_POINT} s/point; a polygon mask costs {POLYGON_SECONDS:.0f} s "
-                 f"per thing (= {POLYGON_SECONDS / PAPER_SECONDS_PER_POINT:.0f} points). "
-                 f"Idle gaps over {self.store.idle_cutoff:.0f} s are not counted."]
+        lines = [
+            f"**Progress:** {st['images_done']} / {st['images_readable']} images annotated; "
+            f"goal {st['goal']} points per segment.",
+            f"**This image:** {st['image_active_seconds']:.1f} s active.",
+            f"**You ({st['user']}):** {st['user_points']} points in {st['user_active_seconds']:.1f} s "
+            f"active = **{spp:.2f} s/point**"
+            if spp is not None
+            else f"**You ({st['user']}):** no points yet.",
+            f"Paper: {PAPER_SECONDS_PER_POINT} s/point; a polygon mask costs {POLYGON_SECONDS:.0f} s "
+            f"per thing (= {POLYGON_SECONDS / PAPER_SECONDS_PER_POINT:.0f} points). "
+            f"Idle gaps over {self.store.idle_cutoff:.0f} s are not counted.",
+        ]
         return "\n\n".join(lines)
 
     def segment_choices(self, st: dict) -> list[tuple[str, str]]:
@@ -366,8 +397,13 @@ def tab_click(shown: Any) -> tuple[TabView, int] | None:
     if not isinstance(d, dict) or not isinstance(d.get("image"), str):
         return None
     cid, seg, box, label = d.get("category_id"), d.get("segment"), d.get("box_mode", False), d.get("label", 1)
-    if not (cid is None or type(cid) is int) or not (seg is None or isinstance(seg, str)) \
-            or type(box) is not bool or label not in (0, 1) or type(label) is bool:
+    if (
+        not (cid is None or type(cid) is int)
+        or not (seg is None or isinstance(seg, str))
+        or type(box) is not bool
+        or label not in (0, 1)
+        or type(label) is bool
+    ):
         return None
     return TabView(d["image"], cid, seg, box), label
 
@@ -377,19 +413,25 @@ def integer_argument(name: str, value: Any, what: str, allowed: tuple[int, ...] 
     :class:`PointlyError` otherwise. API arguments are never rounded or parsed: a float
     coordinate or a string "12" is a mistake of the caller, not a pixel."""
     if type(value) is not int:
-        raise PointlyError(f"{name} must be an integer ({what}), got {value!r} ({type(value).__name__})",
-                           fix=f"pass {name} as a JSON integer")
+        raise PointlyError(
+            f"{name} must be an integer ({what}), got {value!r} ({type(value).__name__})",
+            fix=f"pass {name} as a JSON integer",
+        )
     if allowed is not None and value not in allowed:
-        raise PointlyError(f"{name} must be {' or '.join(map(str, allowed))} ({what}), got {value}",
-                           fix=f"pass {name} as one of {', '.join(map(str, allowed))}")
+        raise PointlyError(
+            f"{name} must be {' or '.join(map(str, allowed))} ({what}), got {value}",
+            fix=f"pass {name} as one of {', '.join(map(str, allowed))}",
+        )
     return value
 
 
 def text_argument(name: str, value: Any, what: str) -> str:
     """``value`` when it is a string; a one-line :class:`PointlyError` otherwise."""
     if not isinstance(value, str):
-        raise PointlyError(f"{name} must be a string ({what}), got {value!r} ({type(value).__name__})",
-                           fix=f"pass {name} as a JSON string")
+        raise PointlyError(
+            f"{name} must be a string ({what}), got {value!r} ({type(value).__name__})",
+            fix=f"pass {name} as a JSON string",
+        )
     return value
 
 
@@ -397,8 +439,9 @@ def build_blocks(app: AnnotatorApp):
     """The Gradio Blocks of the annotator (launch it with :func:`launch`)."""
     store = app.store
     cat_choices = [(f"{c['name']} ({'thing' if c['isthing'] else 'stuff'})", c["id"]) for c in store.categories]
-    key_help = " · ".join(f"**{(i + 1) % 10}** {store.cat_by_id[cid]['name']}"
-                          for i, cid in enumerate(app.digit_categories))
+    key_help = " · ".join(
+        f"**{(i + 1) % 10}** {store.cat_by_id[cid]['name']}" for i, cid in enumerate(app.digit_categories)
+    )
     shortcuts = "\n".join(f"| {k} | {v} |" for k, v in SHORTCUTS)
 
     # renders are served in place from their per-user folders (the guard checks the owner),
@@ -408,17 +451,28 @@ def build_blocks(app: AnnotatorApp):
         with gr.Row():
             with gr.Column(scale=4):
                 status = gr.Markdown(elem_id="pointly-status")
-                canvas = gr.Image(type="filepath", interactive=False, show_label=False, buttons=[],
-                                  format="jpeg", elem_id="pointly-canvas", height=640)
+                canvas = gr.Image(
+                    type="filepath",
+                    interactive=False,
+                    show_label=False,
+                    buttons=[],
+                    format="jpeg",
+                    elem_id="pointly-canvas",
+                    height=640,
+                )
             with gr.Column(scale=2, min_width=300):
-                category = gr.Dropdown(choices=cat_choices, value=None, label="Category (type to search)",
-                                       filterable=True, elem_id="pointly-category")
+                category = gr.Dropdown(
+                    choices=cat_choices,
+                    value=None,
+                    label="Category (type to search)",
+                    filterable=True,
+                    elem_id="pointly-category",
+                )
                 gr.Markdown("Keys: " + key_help, elem_id="pointly-digit-help")
                 with gr.Row():
                     b_new = gr.Button("New instance (N)", elem_id="pointly-new", size="sm")
                     b_undo = gr.Button("Undo (Z)", elem_id="pointly-undo", size="sm")
-                    b_del = gr.Button("Delete segment (Del)", elem_id="pointly-delete", size="sm",
-                                      variant="stop")
+                    b_del = gr.Button("Delete segment (Del)", elem_id="pointly-delete", size="sm", variant="stop")
                 with gr.Row():
                     b_box = gr.Button("Box (B)", elem_id="pointly-box", size="sm")
                     b_unbox = gr.Button("Remove box (X)", elem_id="pointly-remove-box", size="sm")
@@ -426,19 +480,21 @@ def build_blocks(app: AnnotatorApp):
                     b_prev = gr.Button("← Previous", elem_id="pointly-prev", size="sm")
                     b_next = gr.Button("Next →", elem_id="pointly-next", size="sm")
                     b_prev_t = gr.Button("Target preview (T)", elem_id="pointly-preview", size="sm")
-                segments = gr.Radio(choices=[], label="Segments (select to continue)",
-                                    elem_id="pointly-segments")
+                segments = gr.Radio(choices=[], label="Segments (select to continue)", elem_id="pointly-segments")
                 info = gr.Markdown(elem_id="pointly-info")
-                gr.Markdown("**Shortcuts**\n\n| key | action |\n|---|---|\n" + shortcuts,
-                            elem_id="pointly-shortcuts")
+                gr.Markdown("**Shortcuts**\n\n| key | action |\n|---|---|\n" + shortcuts, elem_id="pointly-shortcuts")
                 b_export = gr.Button("Export points JSON", elem_id="pointly-export", size="sm")
-                gr.Markdown(f"Project files on the server: `{store.dir.resolve()}` (`points.json`, "
-                            f"`pointsup.json`, `journal/`; rewritten within a second of each change).",
-                            elem_id="pointly-files")
+                gr.Markdown(
+                    f"Project files on the server: `{store.dir.resolve()}` (`points.json`, "
+                    f"`pointsup.json`, `journal/`; rewritten within a second of each change).",
+                    elem_id="pointly-files",
+                )
                 ack = gr.Textbox(visible="hidden", elem_id="pointly-ack", show_label=False)
                 exported = gr.Textbox(visible="hidden", elem_id="pointly-export-doc", show_label=False)
-                digits = [gr.Button(f"digit {(i + 1) % 10}", elem_id=f"pointly-digit-{(i + 1) % 10}",
-                                    visible="hidden") for i in range(10)]
+                digits = [
+                    gr.Button(f"digit {(i + 1) % 10}", elem_id=f"pointly-digit-{(i + 1) % 10}", visible="hidden")
+                    for i in range(10)
+                ]
 
         # the acknowledged state (ack) is the last output of every event: the page script reads it
         # from each response as what its tab shows (static/annotator.js)
@@ -448,18 +504,32 @@ def build_blocks(app: AnnotatorApp):
             _, notes = app._current(user)  # resume / skip undecodable images, with a message
             st = app.state(user, messages + notes)
             path = app.canvas(user, st)
-            ack_text = json.dumps({"image": st["image"], "points": st["points_on_image"],
-                                   "segment": st["current_segment"], "category": st["category"],
-                                   "category_id": st["category_id"], "preview": st["preview"],
-                                   "box_mode": st["box_mode"], "corner": st["corner"]})
-            return (path, app.status_markdown(st),
-                    gr.update(choices=app.segment_choices(st), value=st["current_segment"]),
-                    gr.update(value=st["category_id"]), app.info_markdown(st), ack_text)
+            ack_text = json.dumps(
+                {
+                    "image": st["image"],
+                    "points": st["points_on_image"],
+                    "segment": st["current_segment"],
+                    "category": st["category"],
+                    "category_id": st["category_id"],
+                    "preview": st["preview"],
+                    "box_mode": st["box_mode"],
+                    "corner": st["corner"],
+                }
+            )
+            return (
+                path,
+                app.status_markdown(st),
+                gr.update(choices=app.segment_choices(st), value=st["current_segment"]),
+                gr.update(value=st["category_id"]),
+                app.info_markdown(st),
+                ack_text,
+            )
 
         def ui(action: str, *args: Any):
             async def handler(request: gr.Request):
                 user = _user(request)
                 return await app.in_order(user, lambda: view(user, app.act(user, action, *args)))
+
             return handler
 
         async def on_select(shown: str, evt: gr.SelectData, request: gr.Request):
@@ -480,8 +550,9 @@ def build_blocks(app: AnnotatorApp):
 
         async def on_category(value, request: gr.Request):
             user = _user(request)
-            return await app.in_order(user, lambda: view(
-                user, app.act(user, "category", value) if value is not None else []))
+            return await app.in_order(
+                user, lambda: view(user, app.act(user, "category", value) if value is not None else [])
+            )
 
         async def on_segment(value, request: gr.Request):
             user = _user(request)
@@ -491,12 +562,19 @@ def build_blocks(app: AnnotatorApp):
         # (static/annotator.js) takes as the acknowledgement before it sends the next action;
         # trigger_mode="multiple": the page script already sends one action at a time, and Gradio
         # must not drop a repeated key (N N, Del Del) whose previous result is still being shown.
-        common = dict(outputs=outputs, concurrency_limit=None, show_progress="hidden", queue=False,
-                      api_visibility="private", trigger_mode="multiple")
+        common = dict(
+            outputs=outputs,
+            concurrency_limit=None,
+            show_progress="hidden",
+            queue=False,
+            api_visibility="private",
+            trigger_mode="multiple",
+        )
         # the page script's view of this tab and the click's label, taken when the click is sent
         # (Gradio's copy of the ack box can lag one response behind); the box's own value without the script
-        canvas.select(on_select, ack, js="(shown) => [window.pointlyClickView ? window.pointlyClickView() : shown]",
-                      **common)
+        canvas.select(
+            on_select, ack, js="(shown) => [window.pointlyClickView ? window.pointlyClickView() : shown]", **common
+        )
         category.input(on_category, category, **common)
         segments.input(on_segment, segments, **common)
         b_new.click(ui("new"), None, **common)
@@ -509,8 +587,13 @@ def build_blocks(app: AnnotatorApp):
         b_unbox.click(ui("remove_box"), None, **common)
         # the document comes back in a hidden box, and the page saves it as a file (static/annotator.js)
         b_export.click(on_export, None, **dict(common, outputs=[exported])).then(
-            None, exported, exported, js="(doc) => { window.pointlyDownload(doc, 'points.json'); return ''; }",
-            queue=False, show_progress="hidden")
+            None,
+            exported,
+            exported,
+            js="(doc) => { window.pointlyDownload(doc, 'points.json'); return ''; }",
+            queue=False,
+            show_progress="hidden",
+        )
         for i, b in enumerate(digits):
             b.click(ui("digit", i), None, **common)
         demo.load(ui("noop"), None, **common)
@@ -523,6 +606,7 @@ def build_blocks(app: AnnotatorApp):
                 msgs = app.act(user, action, *args)
                 _, notes = app._current(user)
                 return app.state(user, msgs + notes)
+
             return await app.in_order(user, work)
 
         def checked(make_args):
@@ -535,16 +619,23 @@ def build_blocks(app: AnnotatorApp):
         async def api_click(x: int, y: int, request: gr.Request, label: int = 1) -> dict:
             """Add the point (x, y) (original-image pixel indices) to the current segment; label 1 =
             in the segment (default), 0 = not in it. In box mode: a box corner."""
-            args = checked(lambda: (integer_argument("x", x, "a pixel column"),
-                                    integer_argument("y", y, "a pixel row"),
-                                    integer_argument("label", label, "1 in the segment, 0 not in it", (0, 1))))
+            args = checked(
+                lambda: (
+                    integer_argument("x", x, "a pixel column"),
+                    integer_argument("y", y, "a pixel row"),
+                    integer_argument("label", label, "1 in the segment, 0 not in it", (0, 1)),
+                )
+            )
             return await api_state(_user(request), "click", *args)
 
         async def api_box(x0: int, y0: int, x1: int, y1: int, request: gr.Request) -> dict:
             """Give the current thing instance the box with opposite corner pixels (x0, y0), (x1, y1)
             (original-image pixel indices, both inside the box); a new instance when there is none."""
-            args = checked(lambda: tuple(integer_argument(n, v, "a pixel index") for n, v in
-                                         (("x0", x0), ("y0", y0), ("x1", x1), ("y1", y1))))
+            args = checked(
+                lambda: tuple(
+                    integer_argument(n, v, "a pixel index") for n, v in (("x0", x0), ("y0", y0), ("x1", x1), ("y1", y1))
+                )
+            )
             return await api_state(_user(request), "box", *args)
 
         async def api_remove_box(request: gr.Request) -> dict:
@@ -603,9 +694,11 @@ def build_blocks(app: AnnotatorApp):
 
         async def api_export_pointsup(request: gr.Request) -> dict:
             """The things of the project as a detectron2 PointSup COCO JSON document."""
+
             def work() -> dict:
                 doc = app.export_document()
                 return export_pointsup(doc, file=store.dir / "pointsup.json", drop_times=True)[0]
+
             return await app.in_order(_user(request), work)
 
         def api_images() -> list:
@@ -617,14 +710,25 @@ def build_blocks(app: AnnotatorApp):
             """The project's categories: id, name, isthing, ... and the digit key picking it."""
             return app.category_list()
 
-        for fn, name in [(api_click, "click"), (api_box, "set_box"), (api_remove_box, "remove_box"),
-                         (api_box_mode, "toggle_box_mode"), (api_category, "pick_category"),
-                         (api_select, "select_segment"), (api_open, "open_image"),
-                         (api_navigate, "navigate"), (api_undo, "undo"), (api_new, "new_instance"),
-                         (api_delete, "delete_segment"), (api_preview, "toggle_preview"),
-                         (api_get_state, "state"), (api_export, "export"),
-                         (api_export_pointsup, "export_pointsup"), (api_images, "images"),
-                         (api_categories, "categories")]:
+        for fn, name in [
+            (api_click, "click"),
+            (api_box, "set_box"),
+            (api_remove_box, "remove_box"),
+            (api_box_mode, "toggle_box_mode"),
+            (api_category, "pick_category"),
+            (api_select, "select_segment"),
+            (api_open, "open_image"),
+            (api_navigate, "navigate"),
+            (api_undo, "undo"),
+            (api_new, "new_instance"),
+            (api_delete, "delete_segment"),
+            (api_preview, "toggle_preview"),
+            (api_get_state, "state"),
+            (api_export, "export"),
+            (api_export_pointsup, "export_pointsup"),
+            (api_images, "images"),
+            (api_categories, "categories"),
+        ]:
             gr.api(fn, api_name=name, concurrency_limit=None)
 
     return demo
@@ -636,12 +740,20 @@ def page_head() -> str:
     return f"<script>{js}</script>"
 
 
-def launch(app: AnnotatorApp, *, host: str = "127.0.0.1", port: int = 7860,
-           users: dict[str, str] | None = None, block: bool = True):
+def launch(
+    app: AnnotatorApp,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    users: dict[str, str] | None = None,
+    block: bool = True,
+):
     """Start the server; with ``host`` other than localhost a users file is required."""
     if host not in ("127.0.0.1", "localhost", "::1") and not users:
-        raise PointlyError(f"--host {host} exposes the annotator to the network without login",
-                           fix="pass --users FILE (name:password lines) or keep --host 127.0.0.1")
+        raise PointlyError(
+            f"--host {host} exposes the annotator to the network without login",
+            fix="pass --users FILE (name:password lines) or keep --host 127.0.0.1",
+        )
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     demo = build_blocks(app)
     demo.queue(default_concurrency_limit=None)
@@ -649,11 +761,20 @@ def launch(app: AnnotatorApp, *, host: str = "127.0.0.1", port: int = 7860,
     css = (STATIC / "app.css").read_text(encoding="utf-8")
     guard = Middleware(Guard, renders=app.render_dir, default_user=DEFAULT_USER)
     try:
-        return demo.launch(server_name=host, server_port=port, auth=make_auth(users) if users else None,
-                           auth_message="pointly annotator: log in with your annotator name",
-                           prevent_thread_lock=not block, show_error=True, quiet=True,
-                           head=page_head(), css=css, footer_links=["api"], ssr_mode=False,
-                           app_kwargs={"middleware": [guard]})
+        return demo.launch(
+            server_name=host,
+            server_port=port,
+            auth=make_auth(users) if users else None,
+            auth_message="pointly annotator: log in with your annotator name",
+            prevent_thread_lock=not block,
+            show_error=True,
+            quiet=True,
+            head=page_head(),
+            css=css,
+            footer_links=["api"],
+            ssr_mode=False,
+            app_kwargs={"middleware": [guard]},
+        )
     except OSError as exc:
         if "empty port" in str(exc) or "address already in use" in str(exc).lower():
             raise PointlyError(f"port {port} on {host} is in use", fix="pass another --port") from None

@@ -15,11 +15,13 @@ in ``app_kwargs``), so it sees every request before Gradio's routes do:
   (``<render dir>/<user>/<random name>.jpg``) holds it; everything else is "not found" (404).
   The user is the one Gradio's login cookie names (``default_user`` without ``--users``).
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -52,8 +54,7 @@ def request_user(scope: dict, default_user: str) -> str | None:
 class Guard:
     """ASGI middleware: refuses uploads and large bodies, serves renders only to their owner."""
 
-    def __init__(self, app: Any, *, renders: Path, default_user: str,
-                 max_body: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app: Any, *, renders: Path, default_user: str, max_body: int = MAX_BODY_BYTES) -> None:
         self.app = app
         self.renders = Path(os.path.realpath(renders))
         self.default_user = default_user
@@ -86,7 +87,7 @@ class Guard:
 
     def own_render(self, scope: dict, path: str) -> bool:
         """True when ``path`` (a file route) names a render in the requesting user's folder."""
-        rest = path[len(FILE_ROUTE):]
+        rest = path[len(FILE_ROUTE) :]
         user = request_user(scope, self.default_user)
         if rest[:1] not in ("=", "/") or user is None:
             return False
@@ -115,6 +116,7 @@ def _replay(messages: list[dict], receive: Receive) -> Receive:
 
     async def replayed() -> dict:
         return pending.pop(0) if pending else await receive()
+
     return replayed
 
 

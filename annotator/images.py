@@ -9,6 +9,7 @@ images above a pixel limit raise :class:`ImageSkipped` (the app shows the reason
 EXIF orientation is applied (the points JSON refers to the image as displayed, upright); grey,
 palette, 16-bit and RGBA images are converted to 8-bit RGB (alpha composited over mid grey).
 """
+
 from __future__ import annotations
 
 import logging
@@ -71,8 +72,9 @@ class ImageCatalog:
     def __init__(self, root: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         root = Path(root)
         if not root.is_dir():
-            raise PointlyError("images folder not found", file=root,
-                               fix="pass an existing folder of images as IMAGES_DIR")
+            raise PointlyError(
+                "images folder not found", file=root, fix="pass an existing folder of images as IMAGES_DIR"
+            )
         self.root = root.resolve()
         self.max_pixels = max_pixels
         entries: list[ImageEntry] = []
@@ -93,8 +95,9 @@ class ImageCatalog:
                     entries.append(ImageEntry(rel, 0, 0, str(exc)))
         entries.sort(key=lambda e: e.file_name)
         if not entries:
-            raise PointlyError("no images found", file=root,
-                               fix=f"put image files ({', '.join(IMAGE_SUFFIXES)}) in the folder")
+            raise PointlyError(
+                "no images found", file=root, fix=f"put image files ({', '.join(IMAGE_SUFFIXES)}) in the folder"
+            )
         self.entries = entries
         self._by_name = {e.file_name: e for e in entries}
 
@@ -114,8 +117,11 @@ class ImageCatalog:
     def entry(self, name: str) -> ImageEntry:
         """The catalog entry of ``name``; :class:`PointlyError` for any name not in the catalog."""
         if name not in self._by_name:
-            raise PointlyError(f"no image named {name!r} in the project", file=self.root,
-                               fix="use an image name from the project's list")
+            raise PointlyError(
+                f"no image named {name!r} in the project",
+                file=self.root,
+                fix="use an image name from the project's list",
+            )
         return self._by_name[name]
 
     def resolve(self, name: str) -> Path:
@@ -123,8 +129,9 @@ class ImageCatalog:
         self.entry(name)  # only names we listed ourselves, never a path made from user input
         path = self.root / name
         if not self._inside(path):
-            raise PointlyError(f"image {name!r} resolves outside the images folder", file=self.root,
-                               fix="remove the symlink")
+            raise PointlyError(
+                f"image {name!r} resolves outside the images folder", file=self.root, fix="remove the symlink"
+            )
         return path
 
     def load(self, name: str) -> np.ndarray:
@@ -146,8 +153,7 @@ def load_rgb(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarr
             return np.asarray(to_rgb(im))
     except ImageSkipped:
         raise
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError,
-            Image.DecompressionBombError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise ImageSkipped(f"unreadable image ({exc.__class__.__name__}: {exc})") from None
 
 
@@ -181,11 +187,20 @@ def coco_image_ids(catalog: ImageCatalog, images_json: str | Path) -> dict[str, 
     owner: dict[int, str] = {}
     for e in catalog.entries:
         known = e.problem is None
-        rec = resolve_image(e.file_name, e.width if known else None, e.height if known else None, ref,
-                            file=images_json, record="--images-json")
+        rec = resolve_image(
+            e.file_name,
+            e.width if known else None,
+            e.height if known else None,
+            ref,
+            file=images_json,
+            record="--images-json",
+        )
         if rec["id"] in owner:
-            raise PointlyError(f"images {owner[rec['id']]!r} and {e.file_name!r} both match image id {rec['id']}",
-                               file=images_json, fix="give the images distinct names or pass another COCO JSON")
+            raise PointlyError(
+                f"images {owner[rec['id']]!r} and {e.file_name!r} both match image id {rec['id']}",
+                file=images_json,
+                fix="give the images distinct names or pass another COCO JSON",
+            )
         owner[rec["id"]] = e.file_name
         ids[e.file_name] = rec["id"]
     return ids

@@ -9,6 +9,7 @@ JSON of the project is derived from the journals and can always be rebuilt from 
 A ``kill -9`` in the middle of a write can leave a torn last line; it was never acknowledged, so
 :func:`read_events` drops it and :class:`Journal` truncates it before appending again.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,9 @@ import logging
 import os
 import re
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from pointly.pointgen.base.errors import PointlyError
 
@@ -29,8 +31,9 @@ _USER_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 def check_user_name(user: str) -> str:
     """A user name safe to use as a file name; :class:`PointlyError` otherwise."""
     if not _USER_RE.match(user) or user.startswith("."):
-        raise PointlyError(f"invalid user name {user!r}",
-                           fix="use 1-64 letters, digits, '_', '-', '.', '@' (not starting with '.')")
+        raise PointlyError(
+            f"invalid user name {user!r}", fix="use 1-64 letters, digits, '_', '-', '.', '@' (not starting with '.')"
+        )
     return user
 
 
@@ -62,8 +65,9 @@ def read_events(path: str | Path) -> tuple[list[dict], int]:
                 if i == len(lines) - 2 and not lines[-1]:
                     log.warning("%s: dropping an unparseable last line", path)
                     break
-                raise PointlyError(f"line {i + 1} is not valid JSON", file=path,
-                                   fix="the journal was edited; restore it from a backup") from None
+                raise PointlyError(
+                    f"line {i + 1} is not valid JSON", file=path, fix="the journal was edited; restore it from a backup"
+                ) from None
         good = end
         pos = end
     return events, good
@@ -91,7 +95,7 @@ class Journal:
             os.fsync(fd)
         os.lseek(fd, 0, os.SEEK_END)
         self._fd = fd
-        self.seq = (self.events[-1].get("seq", len(self.events)) if self.events else 0)
+        self.seq = self.events[-1].get("seq", len(self.events)) if self.events else 0
 
     def append(self, event: dict[str, Any]) -> dict[str, Any]:
         """Write ``event`` (adds ``seq``) as one line, fsync it, and return it."""

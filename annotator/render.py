@@ -10,6 +10,7 @@ to the display size once per image (:class:`DisplayImage`), the target preview i
 state version, and the points are drawn with OpenCV (anti-aliased) on a copy and written as a
 JPEG without chroma subsampling (:func:`write_jpeg`).
 """
+
 from __future__ import annotations
 
 import colorsys
@@ -44,13 +45,13 @@ class DisplayImage:
     scale: float
 
     @classmethod
-    def from_rgb(cls, rgb: np.ndarray, max_side: int = DISPLAY_MAX_SIDE,
-                 min_side: int = DISPLAY_MIN_SIDE) -> "DisplayImage":
+    def from_rgb(
+        cls, rgb: np.ndarray, max_side: int = DISPLAY_MAX_SIDE, min_side: int = DISPLAY_MIN_SIDE
+    ) -> DisplayImage:
         h, w = rgb.shape[:2]
         scale = min(1.0, max_side / max(h, w))
         if scale < 1.0:
-            rgb = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))),
-                             interpolation=cv2.INTER_AREA)
+            rgb = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
         elif max(h, w) * 2 <= min_side:  # small image: whole-pixel blocks, exact click mapping
             scale = float(min_side // max(h, w))
             rgb = np.repeat(np.repeat(rgb, int(scale), axis=0), int(scale), axis=1)
@@ -74,12 +75,19 @@ def point_radius(display: DisplayImage) -> int:
 def box_corners(display: DisplayImage, bbox: list) -> tuple[tuple[int, int], tuple[int, int]]:
     """Display pixels of the outer edge of an original-pixel box ``[x, y, w, h]``."""
     x, y, w, h = bbox
-    return ((math.floor(x * display.scale), math.floor(y * display.scale)),
-            (math.ceil((x + w) * display.scale) - 1, math.ceil((y + h) * display.scale) - 1))
+    return (
+        (math.floor(x * display.scale), math.floor(y * display.scale)),
+        (math.ceil((x + w) * display.scale) - 1, math.ceil((y + h) * display.scale) - 1),
+    )
 
 
-def render(display: DisplayImage, segments: list, current: str | None,
-           overlay: np.ndarray | None = None, corner: tuple[int, int] | None = None) -> np.ndarray:
+def render(
+    display: DisplayImage,
+    segments: list,
+    current: str | None,
+    overlay: np.ndarray | None = None,
+    corner: tuple[int, int] | None = None,
+) -> np.ndarray:
     """The canvas as an RGB array: image, optional translucent ``overlay`` (RGBA, display size),
     then the boxes and points of ``segments`` (objects with ``sid``, ``bbox`` and ``points`` of
     ``x``/``y``/``label``) and the pending box ``corner`` (original pixels)."""
@@ -120,8 +128,9 @@ def render(display: DisplayImage, segments: list, current: str | None,
     return canvas
 
 
-def overlay_from_masks(display: DisplayImage, masks: list[tuple[int, np.ndarray]],
-                       ignore: np.ndarray | None = None, alpha: int = 110) -> np.ndarray:
+def overlay_from_masks(
+    display: DisplayImage, masks: list[tuple[int, np.ndarray]], ignore: np.ndarray | None = None, alpha: int = 110
+) -> np.ndarray:
     """An RGBA overlay at display size: mask k in ``segment_color(k)``, ``ignore`` hatched grey.
 
     ``masks`` holds ``(segment index, bool mask at original size)``.

@@ -5,6 +5,7 @@
 ``data/categories/synthetic.json``. :func:`make_samples` regenerates them byte for byte
 (``python -m pointly.annotator.samples``).
 """
+
 from __future__ import annotations
 
 import io

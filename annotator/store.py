@@ -27,6 +27,7 @@ short lock that is never held during disk I/O, so one user's fsync does not dela
 user's click. Two annotators never write the same image: opening an image takes it; an image
 held by another annotator who was active within ``lock_timeout`` seconds is refused.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -34,17 +35,18 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from pointly.annotator.images import ImageCatalog
 from pointly.annotator.journal import Journal, check_user_name, read_events
 from pointly.annotator.timing import DEFAULT_IDLE_CUTOFF, Measured, measure
 from pointly.pointgen.base.errors import PointlyError
+from pointly.pointgen.base.files import write_json_atomic
 from pointly.pointgen.base.points_format import make_document, points_bbox, validate_points
 from pointly.pointgen.interop.pointsup import export_pointsup
-from pointly.pointgen.base.files import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -129,11 +131,20 @@ class UserState:
 class ProjectStore:
     """The state of one annotation project, rebuilt from and persisted to its journals."""
 
-    def __init__(self, project_dir: str | Path, catalog: ImageCatalog, categories: list[dict], *,
-                 goal: int = 20, idle_cutoff: float = DEFAULT_IDLE_CUTOFF,
-                 lock_timeout: float = 600.0, flush_interval: float = 1.0,
-                 clock: Callable[[], float] = time.time, coco_ids: Mapping[str, int] | None = None,
-                 coco_file: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        project_dir: str | Path,
+        catalog: ImageCatalog,
+        categories: list[dict],
+        *,
+        goal: int = 20,
+        idle_cutoff: float = DEFAULT_IDLE_CUTOFF,
+        lock_timeout: float = 600.0,
+        flush_interval: float = 1.0,
+        clock: Callable[[], float] = time.time,
+        coco_ids: Mapping[str, int] | None = None,
+        coco_file: str | Path | None = None,
+    ) -> None:
         """``coco_ids`` (image name -> id of a COCO file, ``coco_file``; see
         :func:`pointly.annotator.images.coco_image_ids`) make the project's image ids those of the COCO file."""
         self.dir = Path(project_dir)
@@ -177,25 +188,38 @@ class ProjectStore:
                 old_cats = meta["categories"]
                 ids = {im["file_name"]: im["id"] for im in meta["images"]}
             except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
-                raise PointlyError("not a pointly annotation project file", file=path,
-                                   fix="pass a new --project folder or restore project.json") from None
+                raise PointlyError(
+                    "not a pointly annotation project file",
+                    file=path,
+                    fix="pass a new --project folder or restore project.json",
+                ) from None
             if Path(old_root) != self.catalog.root:
-                raise PointlyError(f"this project annotates {old_root}, not {self.catalog.root}",
-                                   file=path, fix="pass the same IMAGES_DIR or a new --project folder")
+                raise PointlyError(
+                    f"this project annotates {old_root}, not {self.catalog.root}",
+                    file=path,
+                    fix="pass the same IMAGES_DIR or a new --project folder",
+                )
             if [c["id"] for c in old_cats] != [c["id"] for c in categories]:
-                raise PointlyError("the project was started with other categories", file=path,
-                                   fix="pass the same --categories or a new --project folder")
+                raise PointlyError(
+                    "the project was started with other categories",
+                    file=path,
+                    fix="pass the same --categories or a new --project folder",
+                )
             categories = old_cats
         taken = {i: n for n, i in ids.items()}
         source = self.coco_file.name if self.coco_file else "the COCO file"
         fix = "the project's image ids are fixed at its first start; pass a new --project folder"
         for name, coco_id in self.coco_ids.items():
             if ids.get(name, coco_id) != coco_id:
-                raise PointlyError(f"image {name!r} has id {ids[name]} in this project but {coco_id} in {source}",
-                                   file=path, fix=fix)
+                raise PointlyError(
+                    f"image {name!r} has id {ids[name]} in this project but {coco_id} in {source}", file=path, fix=fix
+                )
             if taken.get(coco_id, name) != name:
-                raise PointlyError(f"id {coco_id} of {name!r} in {source} is image {taken[coco_id]!r} in "
-                                   "this project", file=path, fix=fix)
+                raise PointlyError(
+                    f"id {coco_id} of {name!r} in {source} is image {taken[coco_id]!r} in this project",
+                    file=path,
+                    fix=fix,
+                )
             ids[name] = coco_id
         next_id = max(ids.values(), default=0) + 1
         images = []
@@ -203,11 +227,11 @@ class ProjectStore:
             if e.file_name not in ids:
                 ids[e.file_name] = next_id
                 next_id += 1
-            images.append({"id": ids[e.file_name], "file_name": e.file_name,
-                           "width": e.width, "height": e.height})
+            images.append({"id": ids[e.file_name], "file_name": e.file_name, "width": e.width, "height": e.height})
         self.image_ids = ids
-        write_json_atomic(path, {"images_dir": str(self.catalog.root), "categories": categories,
-                                 "images": images}, indent=1)
+        write_json_atomic(
+            path, {"images_dir": str(self.catalog.root), "categories": categories, "images": images}, indent=1
+        )
         return [dict(c) for c in categories]
 
     def _replay(self) -> None:
@@ -326,8 +350,7 @@ class ProjectStore:
         if u.image is None:
             raise ActionRefused("no image is open")
         if self.holder.get(u.image) != user:
-            raise ActionRefused(f"{u.image} is being annotated by {self.holder.get(u.image)}; "
-                                "move to another image")
+            raise ActionRefused(f"{u.image} is being annotated by {self.holder.get(u.image)}; move to another image")
         return self.images[u.image]
 
     # ----------------------------------------------------------------- actions
@@ -383,8 +406,11 @@ class ProjectStore:
     def navigate(self, user: str, step: int) -> list[str]:
         """Move to the next (+1) or previous (-1) free readable image; returns skipped notes."""
         u = self._user(user)
-        start = self.index.get(u.image, -1 if step > 0 else len(self.names)) if u.image else (
-            -1 if step > 0 else len(self.names))
+        start = (
+            self.index.get(u.image, -1 if step > 0 else len(self.names))
+            if u.image
+            else (-1 if step > 0 else len(self.names))
+        )
         notes = []
         i = start + step
         while 0 <= i < len(self.names):
@@ -423,8 +449,7 @@ class ProjectStore:
                     if cur is not None and cur.category_id == category_id and cur.points:
                         seg = cur.sid
                     elif not self.cat_by_id[category_id]["isthing"]:
-                        seg = next((s.sid for s in img.live_segments()
-                                    if s.category_id == category_id), None)
+                        seg = next((s.sid for s in img.live_segments() if s.category_id == category_id), None)
             self._commit(user, {"type": "category", "category_id": category_id, "segment": seg})
 
     def new_instance(self, user: str) -> None:
@@ -462,8 +487,9 @@ class ProjectStore:
                 u = self.users[user]
                 if view is not None and img.name != view.image:
                     raise ActionRefused(f"{view.image} is no longer open; click again")
-                category_id, segment, box_mode = ((view.category_id, view.segment, view.box_mode) if view
-                                                  else (u.category_id, u.segment, u.box_mode))
+                category_id, segment, box_mode = (
+                    (view.category_id, view.segment, view.box_mode) if view else (u.category_id, u.segment, u.box_mode)
+                )
                 x, y = self._inside(img.name, x, y, "point")
                 cat = self._category(category_id)
                 sid = self._target_segment(img, user, cat, segment)
@@ -472,10 +498,18 @@ class ProjectStore:
                 else:
                     seg = img.segments.get(sid)
                     if label == 0 and (seg is None or not seg.positive):
-                        raise ActionRefused("a point NOT in the segment needs a point in it first "
-                                            "(click inside without Shift)")
-                    ev = {"type": "click", "image": img.name, "segment": sid, "category_id": cat["id"],
-                          "x": x, "y": y, "label": label}
+                        raise ActionRefused(
+                            "a point NOT in the segment needs a point in it first (click inside without Shift)"
+                        )
+                    ev = {
+                        "type": "click",
+                        "image": img.name,
+                        "segment": sid,
+                        "category_id": cat["id"],
+                        "x": x,
+                        "y": y,
+                        "label": label,
+                    }
             return self._commit(user, ev)
 
     def _inside(self, name: str, x: int, y: int, what: str) -> tuple[int, int]:
@@ -515,8 +549,13 @@ class ProjectStore:
         corner = self.users[user].corner
         if corner is None or corner[0] != img.name:
             return {"type": "corner", "image": img.name, "x": x, "y": y}
-        return {"type": "box", "image": img.name, "segment": sid, "category_id": cat["id"],
-                "bbox": corners_box(corner[1], corner[2], x, y)}
+        return {
+            "type": "box",
+            "image": img.name,
+            "segment": sid,
+            "category_id": cat["id"],
+            "bbox": corners_box(corner[1], corner[2], x, y),
+        }
 
     def set_box_mode(self, user: str, on: bool) -> None:
         """Turn box mode on (the next two clicks are opposite corners of the current thing
@@ -540,8 +579,13 @@ class ProjectStore:
                 if not cat["isthing"]:
                     raise ActionRefused(f"boxes are for thing instances; {cat['name']} is stuff")
                 sid = self._target_segment(img, user, cat, u.segment)
-                ev = {"type": "box", "image": img.name, "segment": sid, "category_id": cat["id"],
-                      "bbox": corners_box(x0, y0, x1, y1)}
+                ev = {
+                    "type": "box",
+                    "image": img.name,
+                    "segment": sid,
+                    "category_id": cat["id"],
+                    "bbox": corners_box(x0, y0, x1, y1),
+                }
             return self._commit(user, ev)
 
     def remove_box(self, user: str) -> bool:
@@ -552,8 +596,10 @@ class ProjectStore:
                 seg = img.segments.get(self.users[user].segment or "")
                 if seg is None or seg.bbox is None:
                     return False
-            self._commit(user, {"type": "box", "image": img.name, "segment": seg.sid,
-                                "category_id": seg.category_id, "bbox": None})
+            self._commit(
+                user,
+                {"type": "box", "image": img.name, "segment": seg.sid, "category_id": seg.category_id, "bbox": None},
+            )
             return True
 
     def undo(self, user: str) -> bool:
@@ -603,8 +649,10 @@ class ProjectStore:
     def snapshot(self, name: str) -> list[Segment]:
         """A copy of the live segments of image ``name`` (creation order)."""
         with self._state:
-            return [Segment(s.sid, s.category_id, s.isthing, list(s.points), s.bbox)
-                    for s in self.images[name].live_segments()]
+            return [
+                Segment(s.sid, s.category_id, s.isthing, list(s.points), s.bbox)
+                for s in self.images[name].live_segments()
+            ]
 
     def _measured(self, name: str) -> tuple[Measured, list[tuple[str, str, int]]]:
         """Measured time of one image (cached per image state) and what each part of it is:
@@ -622,8 +670,11 @@ class ProjectStore:
                 return hit[1], hit[2]
             entry = self.catalog.entry(name)
             segs = img.live_segments()
-            t0 = img.first_open if img.first_open is not None else min(
-                (p.t for s in segs for p in s.points), default=0.0)
+            t0 = (
+                img.first_open
+                if img.first_open is not None
+                else min((p.t for s in segs for p in s.points), default=0.0)
+            )
             times: dict[tuple[str, str], list[float]] = {}
             category: dict[str, int] = {}
             for seg in segs:
@@ -632,10 +683,15 @@ class ProjectStore:
                     times.setdefault((seg.sid, p.user), []).append(round(max(0.0, p.t - t0), 3))
             version = img.version
         parts = [(sid, user, len(ts)) for (sid, user), ts in times.items()]
-        anns = [{"id": k + 1, "image_id": 1, "category_id": category[sid], "point_times": sorted(ts)}
-                for k, ((sid, _), ts) in enumerate(times.items())]
-        doc = {"images": [{"id": 1, "file_name": name, "width": entry.width, "height": entry.height}],
-               "categories": self.categories, "annotations": anns}
+        anns = [
+            {"id": k + 1, "image_id": 1, "category_id": category[sid], "point_times": sorted(ts)}
+            for k, ((sid, _), ts) in enumerate(times.items())
+        ]
+        doc = {
+            "images": [{"id": 1, "file_name": name, "width": entry.width, "height": entry.height}],
+            "categories": self.categories,
+            "annotations": anns,
+        }
         m = measure(doc, self.idle_cutoff)
         with self._state:
             self._timing_cache[name] = (version, m, parts)
@@ -654,8 +710,11 @@ class ProjectStore:
         (in any segment, also in a stuff region another annotator started)."""
         secs, n = 0.0, 0
         with self._state:
-            names = [name for name, img in self.images.items()
-                     if any(p.user == user for s in img.segments.values() for p in s.points)]
+            names = [
+                name
+                for name, img in self.images.items()
+                if any(p.user == user for s in img.segments.values() for p in s.points)
+            ]
         for name in names:
             m, parts = self._measured(name)
             for k, (_, clicker, count) in enumerate(parts):
@@ -680,10 +739,19 @@ class ProjectStore:
             out = []
             for e in self.catalog.entries:
                 segs = self.images[e.file_name].live_segments()
-                out.append({"id": self.image_ids[e.file_name], "coco_id": self.coco_ids.get(e.file_name),
-                            "file_name": e.file_name, "width": e.width, "height": e.height,
-                            "readable": e.problem is None, "problem": e.problem,
-                            "segments": len(segs), "exported_segments": sum(1 for s in segs if s.positive)})
+                out.append(
+                    {
+                        "id": self.image_ids[e.file_name],
+                        "coco_id": self.coco_ids.get(e.file_name),
+                        "file_name": e.file_name,
+                        "width": e.width,
+                        "height": e.height,
+                        "readable": e.problem is None,
+                        "problem": e.problem,
+                        "segments": len(segs),
+                        "exported_segments": sum(1 for s in segs if s.positive),
+                    }
+                )
             return out
 
     def _image_annotations(self, name: str, image_id: int, first_id: int = 1) -> list[dict]:
@@ -700,14 +768,21 @@ class ProjectStore:
             pts = sorted(seg.points, key=lambda p: p.t)
             coords = [[p.x, p.y] for p in pts]
             users = [p.user for p in pts]
-            anns.append({"id": first_id + len(anns), "image_id": image_id,
-                         "category_id": seg.category_id, "iscrowd": 0,
-                         "point_coords": coords, "point_labels": [p.label for p in pts],
-                         "point_kinds": ["click"] * len(pts),
-                         "point_times": [round(max(0.0, p.t - t0), 3) for p in pts],
-                         "bbox": [float(v) for v in seg.bbox] if seg.bbox else points_bbox(coords),
-                         # who clicked: the segment's creator first, then any other annotator
-                         "annotators": sorted(set(users), key=users.index)})
+            anns.append(
+                {
+                    "id": first_id + len(anns),
+                    "image_id": image_id,
+                    "category_id": seg.category_id,
+                    "iscrowd": 0,
+                    "point_coords": coords,
+                    "point_labels": [p.label for p in pts],
+                    "point_kinds": ["click"] * len(pts),
+                    "point_times": [round(max(0.0, p.t - t0), 3) for p in pts],
+                    "bbox": [float(v) for v in seg.bbox] if seg.bbox else points_bbox(coords),
+                    # who clicked: the segment's creator first, then any other annotator
+                    "annotators": sorted(set(users), key=users.index),
+                }
+            )
         return anns
 
     def to_document(self) -> dict:
@@ -723,11 +798,13 @@ class ProjectStore:
                 images.append({"id": image_id, "file_name": name, "width": e.width, "height": e.height})
                 anns.extend(part)
             users = sorted(u for u, s in self.users.items() if s.last_seen)
-            stamps = [p.t for img in self.images.values() for s in img.live_segments() if s.positive
-                      for p in s.points]
-            prov: dict[str, Any] = {"made_by": "annotator", "users": users,
-                                    "images_dir": str(self.catalog.root),
-                                    "idle_cutoff": self.idle_cutoff}
+            stamps = [p.t for img in self.images.values() for s in img.live_segments() if s.positive for p in s.points]
+            prov: dict[str, Any] = {
+                "made_by": "annotator",
+                "users": users,
+                "images_dir": str(self.catalog.root),
+                "idle_cutoff": self.idle_cutoff,
+            }
             if self.coco_file is not None:
                 prov["images_json"] = self.coco_file.name
             if stamps:
@@ -746,17 +823,21 @@ class ProjectStore:
         write_json_atomic(self.dir / POINTS_FILE, doc)
         # measured times are not PointSup's; an instance without a drawn box has its clicks' box
         # (PointSup's warning about those is not the annotator's)
-        write_json_atomic(self.dir / POINTSUP_FILE, export_pointsup(doc, file=self.dir / POINTSUP_FILE, drop_times=True)[0])
+        write_json_atomic(
+            self.dir / POINTSUP_FILE, export_pointsup(doc, file=self.dir / POINTSUP_FILE, drop_times=True)[0]
+        )
         return True
 
     def start_flusher(self) -> None:
         """Rewrite the points files in the background at most every ``flush_interval`` seconds."""
+
         def loop() -> None:
             while not self._stop.wait(self._flush_interval):
                 try:
                     self.flush()
                 except Exception:  # never kill the flusher; the journals stay the truth
                     log.exception("rewriting the points JSON failed")
+
         self._flusher = threading.Thread(target=loop, name="pointly-flush", daemon=True)
         self._flusher.start()
 

@@ -8,10 +8,11 @@ cut-off (default 60 s) are left out. Using the same function as ``pointly cost``
 numbers and the offline report identical. The comparison values are the paper's cost model
 (:class:`pointly.pointgen.points.cost.CostModel`: 0.9 s per point, 79 s per polygon mask of a thing).
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from pointly.pointgen.points.cost import DEFAULT_IDLE_CUTOFF, CostModel, measured_seconds
 
@@ -39,5 +40,6 @@ def measure(doc: Mapping, idle_cutoff: float = DEFAULT_IDLE_CUTOFF) -> Measured:
     m = measured_seconds(doc, idle_cutoff)
     if m is None:
         return Measured()
-    return Measured(float(m["active_seconds"]), int(m["points"]),
-                    {int(k): float(v) for k, v in m["per_annotation"].items()})
+    return Measured(
+        float(m["active_seconds"]), int(m["points"]), {int(k): float(v) for k, v in m["per_annotation"].items()}
+    )

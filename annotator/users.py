@@ -4,6 +4,7 @@ The file holds one ``name:password`` per line (``#`` starts a comment) or a JSON
 ``{"name": "password"}``. A password may be stored as ``sha256:<hex digest>`` instead of clear
 text. Names become journal file names, so they are restricted to a safe alphabet.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -22,19 +23,22 @@ def load_users(path: str | Path) -> dict[str, str]:
     """
     path = Path(path)
     if not path.is_file():
-        raise PointlyError("users file not found", file=path,
-                           fix="write one name:password per line")
+        raise PointlyError("users file not found", file=path, fix="write one name:password per line")
     text = path.read_text(encoding="utf-8")
     users: dict[str, str] = {}
     if text.lstrip().startswith("{"):
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise PointlyError(f"not valid JSON: {exc.msg}", file=path,
-                               fix='use {"name": "password", ...} or name:password lines') from None
+            raise PointlyError(
+                f"not valid JSON: {exc.msg}", file=path, fix='use {"name": "password", ...} or name:password lines'
+            ) from None
         if not isinstance(obj, dict):
-            raise PointlyError("not a JSON object of name -> password", file=path,
-                               fix='use {"name": "password", ...} or name:password lines')
+            raise PointlyError(
+                "not a JSON object of name -> password",
+                file=path,
+                fix='use {"name": "password", ...} or name:password lines',
+            )
         items = list(obj.items())
     else:
         items = []
@@ -43,8 +47,9 @@ def load_users(path: str | Path) -> dict[str, str]:
             if not line or line.startswith("#"):
                 continue
             if ":" not in line:
-                raise PointlyError("expected name:password", file=path, record=f"line {i}",
-                                   fix="write one name:password per line")
+                raise PointlyError(
+                    "expected name:password", file=path, record=f"line {i}", fix="write one name:password per line"
+                )
             name, pw = line.split(":", 1)
             items.append((name.strip(), pw))
     for name, pw in items:
@@ -62,6 +67,7 @@ def load_users(path: str | Path) -> dict[str, str]:
 
 def make_auth(users: dict[str, str]):
     """A Gradio auth callable checking ``users`` in constant time."""
+
     def auth(name: str, password: str) -> bool:
         stored = users.get(name)
         if stored is None:
@@ -70,4 +76,5 @@ def make_auth(users: dict[str, str]):
             given = "sha256:" + hashlib.sha256(password.encode()).hexdigest()
             return hmac.compare_digest(given, stored)
         return hmac.compare_digest(password.encode(), stored.encode())
+
     return auth

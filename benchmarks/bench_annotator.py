@@ -12,6 +12,7 @@ server work says how much Gradio's round trip and the browser add.
 
     python benchmarks/bench_annotator.py [--clicks 200] [--rate 5] [--out benchmarks/results_annotator.md]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,16 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-dev-shm-usage", "--disable-extensions"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+    "--disable-extensions",
+]
 
 PAGE_PROBE = """() => {
   window._clicks = []; window._loads = [];
@@ -99,10 +108,15 @@ def run_browser(url: str, project: Path, clicks: int, rate: float, burst: int, b
         page.goto(url)
         page.wait_for_selector("#pointly-canvas img", timeout=60000)
         page.keyboard.press("1")
-        page.wait_for_function("() => JSON.parse(document.querySelector('#pointly-ack textarea').value).category === 'disc'")
-        page.wait_for_function("() => { const i = document.querySelector('#pointly-canvas img'); return i.complete && i.naturalWidth > 0; }")
+        page.wait_for_function(
+            "() => JSON.parse(document.querySelector('#pointly-ack textarea').value).category === 'disc'"
+        )
+        page.wait_for_function(
+            "() => { const i = document.querySelector('#pointly-canvas img'); return i.complete && i.naturalWidth > 0; }"
+        )
         L, T, W, H, nw, nh = page.locator("#pointly-canvas img").first.evaluate(
-            "e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.width, r.height, e.naturalWidth, e.naturalHeight]; }")
+            "e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.width, r.height, e.naturalWidth, e.naturalHeight]; }"
+        )
         r = min(W / nw, H / nh, 1.0)
         ox, oy = L + (W - nw * r) / 2, T + (H - nh * r) / 2
         page.evaluate(PAGE_PROBE)
@@ -120,8 +134,9 @@ def run_browser(url: str, project: Path, clicks: int, rate: float, burst: int, b
                 click(start + k)
 
         paced(clicks, rate, 0)
-        page.wait_for_function(f"() => JSON.parse(document.querySelector('#pointly-ack textarea').value).points >= {clicks}",
-                               timeout=60000)
+        page.wait_for_function(
+            f"() => JSON.parse(document.querySelector('#pointly-ack textarea').value).points >= {clicks}", timeout=60000
+        )
         time.sleep(0.5)
         click_times = page.evaluate("() => window._clicks")
         loads = page.evaluate("() => window._loads")
@@ -131,12 +146,16 @@ def run_browser(url: str, project: Path, clicks: int, rate: float, burst: int, b
             done = next((tl for tl, n in loads if n >= k + 1 and tl >= tc), None)
             if done is not None:
                 lat.append((done - tc) / 1000.0)
-        kept_paced = sum(1 for line in (project / "journal" / "local.jsonl").read_text().splitlines()
-                         if json.loads(line)["type"] == "click")
+        kept_paced = sum(
+            1
+            for line in (project / "journal" / "local.jsonl").read_text().splitlines()
+            if json.loads(line)["type"] == "click"
+        )
         paced(burst, burst_rate, clicks)
         page.wait_for_function(
             f"() => JSON.parse(document.querySelector('#pointly-ack textarea').value).points >= {clicks + burst}",
-            timeout=60000)
+            timeout=60000,
+        )
         held_burst = page.evaluate("() => window.pointlyHeldClicks") - held
         time.sleep(0.5)
         click_times = page.evaluate("() => window._clicks")
@@ -148,10 +167,19 @@ def run_browser(url: str, project: Path, clicks: int, rate: float, burst: int, b
             if done is not None:
                 lat_burst.append((done - tc) / 1000.0)
         b.close()
-    kept_total = sum(1 for line in (project / "journal" / "local.jsonl").read_text().splitlines()
-                     if json.loads(line)["type"] == "click")
-    return {"latency": lat, "kept_paced": kept_paced, "kept_burst": kept_total - kept_paced,
-            "held": held, "held_burst": held_burst, "latency_burst": lat_burst}
+    kept_total = sum(
+        1
+        for line in (project / "journal" / "local.jsonl").read_text().splitlines()
+        if json.loads(line)["type"] == "click"
+    )
+    return {
+        "latency": lat,
+        "kept_paced": kept_paced,
+        "kept_burst": kept_total - kept_paced,
+        "held": held,
+        "held_burst": held_burst,
+        "latency_burst": lat_burst,
+    }
 
 
 def main() -> None:
@@ -171,9 +199,23 @@ def main() -> None:
         base = server_baseline(tmp / "images", tmp / "baseline")
         port = free_port()
         log = open(tmp / "server.log", "wb")
-        proc = subprocess.Popen([sys.executable, "-m", "pointly.cli.main", "annotate", str(tmp / "images"),
-                                 "--categories", "synthetic", "--project", str(tmp / "project"),
-                                 "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pointly.cli.main",
+                "annotate",
+                str(tmp / "images"),
+                "--categories",
+                "synthetic",
+                "--project",
+                str(tmp / "project"),
+                "--port",
+                str(port),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             url = f"http://127.0.0.1:{port}/"
             for _ in range(400):
@@ -194,27 +236,47 @@ def main() -> None:
         ("click → updated canvas, p50", f"{p50 * 1000:.0f} ms", f"{p50 / b50:.1f}×"),
         ("click → updated canvas, p95", f"{p95 * 1000:.0f} ms", f"{p95 / b50:.1f}×"),
         ("click → updated canvas, max", f"{max(lat) * 1000:.0f} ms", f"{max(lat) / b50:.1f}×"),
-        (f"click → updated canvas in the {args.burst_rate:g} clicks/s burst, p50 / p95 (queued clicks wait)",
-         f"{pct(res['latency_burst'], 50) * 1000:.0f} / {pct(res['latency_burst'], 95) * 1000:.0f} ms", ""),
-        ("baseline: server work per click (journal fsync + state + render + JPEG), p50",
-         f"{b50 * 1000:.1f} ms", "1.0×"),
-        (f"clicks kept at {args.rate:g} clicks/s", f"{res['kept_paced']} / {args.clicks} "
-         f"({100 * res['kept_paced'] / args.clicks:.0f} %)", ""),
-        (f"clicks kept in a burst at {args.burst_rate:g} clicks/s", f"{res['kept_burst']} / {args.burst} "
-         f"({100 * res['kept_burst'] / args.burst:.0f} %)", ""),
-        ("clicks the page script held back (previous action unacknowledged or canvas reloading; paced / burst)",
-         f"{res['held']} / {res['held_burst']}", ""),
+        (
+            f"click → updated canvas in the {args.burst_rate:g} clicks/s burst, p50 / p95 (queued clicks wait)",
+            f"{pct(res['latency_burst'], 50) * 1000:.0f} / {pct(res['latency_burst'], 95) * 1000:.0f} ms",
+            "",
+        ),
+        (
+            "baseline: server work per click (journal fsync + state + render + JPEG), p50",
+            f"{b50 * 1000:.1f} ms",
+            "1.0×",
+        ),
+        (
+            f"clicks kept at {args.rate:g} clicks/s",
+            f"{res['kept_paced']} / {args.clicks} ({100 * res['kept_paced'] / args.clicks:.0f} %)",
+            "",
+        ),
+        (
+            f"clicks kept in a burst at {args.burst_rate:g} clicks/s",
+            f"{res['kept_burst']} / {args.burst} ({100 * res['kept_burst'] / args.burst:.0f} %)",
+            "",
+        ),
+        (
+            "clicks the page script held back (previous action unacknowledged or canvas reloading; paced / burst)",
+            f"{res['held']} / {res['held_burst']}",
+            "",
+        ),
     ]
     load = os.getloadavg()[0]
-    text = ["# Annotator benchmark: click → updated canvas in Chromium", "",
-            f"Command: `python benchmarks/bench_annotator.py --clicks {args.clicks} --rate {args.rate:g}`  ",
-            f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, load average at the end {load:.1f} "
-            "(other jobs were running); headless Debian Chromium, server on 127.0.0.1.  ",
-            f"Image 640×480 (displayed at its natural size), {len(lat)} latencies measured in the page "
-            "from the trusted mousedown of the click to the `load` of the first canvas image that contains the click.", "",
-            "| measure | value | ratio to baseline |", "|---|---|---|"]
+    text = [
+        "# Annotator benchmark: click → updated canvas in Chromium",
+        "",
+        f"Command: `python benchmarks/bench_annotator.py --clicks {args.clicks} --rate {args.rate:g}`  ",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, load average at the end {load:.1f} "
+        "(other jobs were running); headless Debian Chromium, server on 127.0.0.1.  ",
+        f"Image 640×480 (displayed at its natural size), {len(lat)} latencies measured in the page "
+        "from the trusted mousedown of the click to the `load` of the first canvas image that contains the click.",
+        "",
+        "| measure | value | ratio to baseline |",
+        "|---|---|---|",
+    ]
     text += [f"| {a} | {b} | {c} |" for a, b, c in rows]
-    text += ["", f"Goal: p95 ≤ 100 ms and 100 % of clicks kept at 5 clicks/s.", ""]
+    text += ["", "Goal: p95 ≤ 100 ms and 100 % of clicks kept at 5 clicks/s.", ""]
     args.out.write_text("\n".join(text))
     print("\n".join(text))
 

@@ -27,6 +27,7 @@ Usage::
 
     python benchmarks/bench_gpu.py --out "$OUT" [--sizes 400 512 800] [--iters 20] [--train-iters 20]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -77,12 +78,20 @@ def _autocast(device: torch.device, enabled: bool):
 def environment(device: torch.device) -> dict:
     import torchvision
 
-    info = {"torch": torch.__version__, "torchvision": torchvision.__version__, "python": platform.python_version(),
-            "device": str(device)}
+    info = {
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "python": platform.python_version(),
+        "device": str(device),
+    }
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
-        info.update(gpu=props.name, gpu_memory_gib=round(props.total_memory / 2**30, 1), cuda=torch.version.cuda,
-                    cudnn=torch.backends.cudnn.version())
+        info.update(
+            gpu=props.name,
+            gpu_memory_gib=round(props.total_memory / 2**30, 1),
+            cuda=torch.version.cuda,
+            cudnn=torch.backends.cudnn.version(),
+        )
     return info
 
 
@@ -120,8 +129,9 @@ def _max_size(size: int) -> int:
     return MAX_SIZE.get(size, int(size * 5 / 3))
 
 
-def inference_fps(device: torch.device, sizes: list[int], iters: int, rgb: np.ndarray, maskrcnn: bool = True
-                  ) -> list[dict]:
+def inference_fps(
+    device: torch.device, sizes: list[int], iters: int, rgb: np.ndarray, maskrcnn: bool = True
+) -> list[dict]:
     """Frames per second (1 / median seconds) per size: ours network / full predict, float32 and
     autocast; Mask R-CNN full, float32 and autocast."""
     from PIL import Image
@@ -166,8 +176,9 @@ def inference_fps(device: torch.device, sizes: list[int], iters: int, rgb: np.nd
             torch.cuda.reset_peak_memory_stats(device)
             torch.cuda.empty_cache()
         rows.append(row)
-        print(f"  inference {size}: " + ", ".join(f"{k} {v:.1f}" for k, v in row.items() if k.endswith("fps")),
-              flush=True)
+        print(
+            f"  inference {size}: " + ", ".join(f"{k} {v:.1f}" for k, v in row.items() if k.endswith("fps")), flush=True
+        )
     return rows
 
 
@@ -176,9 +187,9 @@ def training_steps(device: torch.device, iters: int, size: int = 512) -> list[di
     from bench_train_step import _as_in_the_training_loop, _scene
 
     from pointly.model.engine.config import coco_r50_1x
+    from pointly.model.engine.train import build_optimizer
     from pointly.model.network.gt import full_targets
     from pointly.model.network.panoptic_fcn import PanopticFCN
-    from pointly.model.engine.train import build_optimizer
 
     rng = np.random.default_rng(0)
     images, targets = [], []
@@ -213,15 +224,24 @@ def training_steps(device: torch.device, iters: int, size: int = 512) -> list[di
             losses.append(float(loss.detach()))
 
         seconds = _median_time(step, iters, device, warmup=2)
-        row = {"precision": cfg.solver.amp_dtype if use_amp else "float32", "size": size, "batch": 2,
-               "step_s": seconds, "first_loss": losses[0], "last_loss": losses[-1],
-               "all_finite": bool(np.isfinite(losses).all())}
+        row = {
+            "precision": cfg.solver.amp_dtype if use_amp else "float32",
+            "size": size,
+            "batch": 2,
+            "step_s": seconds,
+            "first_loss": losses[0],
+            "last_loss": losses[-1],
+            "all_finite": bool(np.isfinite(losses).all()),
+        }
         if device.type == "cuda":
             row["peak_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
             torch.cuda.reset_peak_memory_stats(device)
         out.append(row)
-        print(f"  training {row['precision']}: {seconds:.3f} s/step, loss {losses[0]:.3f} → {losses[-1]:.3f}, "
-              f"finite {row['all_finite']}", flush=True)
+        print(
+            f"  training {row['precision']}: {seconds:.3f} s/step, loss {losses[0]:.3f} → {losses[-1]:.3f}, "
+            f"finite {row['all_finite']}",
+            flush=True,
+        )
         model = opt = None  # free them before the next precision
     return out
 
@@ -235,7 +255,9 @@ def cli_smoke(device: torch.device, out_dir: Path, iters: int) -> dict:
 
     def call(args: list[str], key: str) -> subprocess.CompletedProcess:
         t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "pointly.cli.main", *args], capture_output=True, text=True, env=env)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pointly.cli.main", *args], capture_output=True, text=True, env=env
+        )
         result[f"{key}_s"] = round(time.perf_counter() - t0, 1)
         result[f"{key}_rc"] = proc.returncode
         if proc.returncode:
@@ -246,8 +268,21 @@ def cli_smoke(device: torch.device, out_dir: Path, iters: int) -> dict:
     call([*common, "--max-iter", str(iters)], "train")
     call([*common, "--max-iter", str(iters + max(iters // 2, 1)), "--resume"], "resume")
     pq_json = out_dir / "cli-eval.json"
-    call(["evaluate", "--checkpoint", str(run / "model_final.pth"), "--dataset", "synthetic-val",
-          "--device", device.type, "--json-out", str(pq_json), "--no-progress"], "evaluate")
+    call(
+        [
+            "evaluate",
+            "--checkpoint",
+            str(run / "model_final.pth"),
+            "--dataset",
+            "synthetic-val",
+            "--device",
+            device.type,
+            "--json-out",
+            str(pq_json),
+            "--no-progress",
+        ],
+        "evaluate",
+    )
     if pq_json.is_file():
         doc = json.loads(pq_json.read_text())
         result["pq_all"] = doc.get("All", {}).get("pq")
@@ -256,25 +291,58 @@ def cli_smoke(device: torch.device, out_dir: Path, iters: int) -> dict:
 
 def to_markdown(res: dict) -> str:
     lines = ["# GPU results (benchmarks/bench_gpu.py)", "", "```", json.dumps(res["environment"], indent=1), "```", ""]
-    lines += ["## DCNv2: sampled path vs torchvision's kernel on the device", "",
-              "| quantity | max relative difference |", "|---|---:|"]
+    lines += [
+        "## DCNv2: sampled path vs torchvision's kernel on the device",
+        "",
+        "| quantity | max relative difference |",
+        "|---|---:|",
+    ]
     lines += [f"| {k} | {v:.2e} |" for k, v in res["deform_check"].items() if k.endswith("rel_diff")]
-    lines += ["", "## Inference, frames per second (batch 1, median)", "",
-              "| short side (max) | ours network fp32 | ours network AMP | ours predict fp32 | ours predict AMP "
-              "| Mask R-CNN fp32 | Mask R-CNN AMP |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        "## Inference, frames per second (batch 1, median)",
+        "",
+        "| short side (max) | ours network fp32 | ours network AMP | ours predict fp32 | ours predict AMP "
+        "| Mask R-CNN fp32 | Mask R-CNN AMP |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in res["inference"]:
-        cells = [r.get(k) for k in ("ours_network_fp32_fps", "ours_network_amp_fps", "ours_predict_fp32_fps",
-                                    "ours_predict_amp_fps", "maskrcnn_fp32_fps", "maskrcnn_amp_fps")]
-        lines.append(f"| {r['size']} ({r['max_size']}) | " + " | ".join("—" if c is None else f"{c:.1f}" for c in cells) + " |")
-    lines += ["", "## Training steps (coco_r50_1x R50-FPN, batch 2)", "",
-              "| size | precision | s / step | peak GiB | first → last loss | all finite |", "|---|---|---:|---:|---|---|"]
+        cells = [
+            r.get(k)
+            for k in (
+                "ours_network_fp32_fps",
+                "ours_network_amp_fps",
+                "ours_predict_fp32_fps",
+                "ours_predict_amp_fps",
+                "maskrcnn_fp32_fps",
+                "maskrcnn_amp_fps",
+            )
+        ]
+        lines.append(
+            f"| {r['size']} ({r['max_size']}) | " + " | ".join("—" if c is None else f"{c:.1f}" for c in cells) + " |"
+        )
+    lines += [
+        "",
+        "## Training steps (coco_r50_1x R50-FPN, batch 2)",
+        "",
+        "| size | precision | s / step | peak GiB | first → last loss | all finite |",
+        "|---|---|---:|---:|---|---|",
+    ]
     for r in res["training"]:
         peak = r.get("peak_memory_gib")
-        lines.append(f"| {r['size']}² | {r['precision']} | {r['step_s']:.3f} | {'—' if peak is None else peak} | "
-                     f"{r['first_loss']:.3f} → {r['last_loss']:.3f} | {r['all_finite']} |")
+        lines.append(
+            f"| {r['size']}² | {r['precision']} | {r['step_s']:.3f} | {'—' if peak is None else peak} | "
+            f"{r['first_loss']:.3f} → {r['last_loss']:.3f} | {r['all_finite']} |"
+        )
     if res.get("cli"):
-        lines += ["", "## CLI smoke (synthetic_small: train, resume, evaluate)", "", "```",
-                  json.dumps(res["cli"], indent=1), "```"]
+        lines += [
+            "",
+            "## CLI smoke (synthetic_small: train, resume, evaluate)",
+            "",
+            "```",
+            json.dumps(res["cli"], indent=1),
+            "```",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -285,8 +353,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[400, 512, 800])
     ap.add_argument("--iters", type=int, default=20, help="timed inference calls per setting")
     ap.add_argument("--train-iters", type=int, default=20, help="timed training steps per precision")
-    ap.add_argument("--train-size", type=int, nargs="+", default=[512, 800],
-                    help="sides of the square training images (800: the COCO preset's largest training scale)")
+    ap.add_argument(
+        "--train-size",
+        type=int,
+        nargs="+",
+        default=[512, 800],
+        help="sides of the square training images (800: the COCO preset's largest training scale)",
+    )
     ap.add_argument("--cli-iters", type=int, default=40, help="pointly train iterations (0: skip the CLI smoke)")
     ap.add_argument("--no-maskrcnn", action="store_true")
     ap.add_argument("--image", type=Path, default=DEFAULT_IMAGE)

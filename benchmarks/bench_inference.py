@@ -24,6 +24,7 @@ Usage::
     python benchmarks/bench_inference.py --macs      # multiply-accumulates per image instead of times
     python benchmarks/bench_inference.py --precision bf16   # both models under CPU bfloat16 autocast
 """
+
 from __future__ import annotations
 
 import argparse
@@ -70,8 +71,14 @@ def build_maskrcnn(short: int, max_size: int):
     from torchvision.models.detection import maskrcnn_resnet50_fpn
 
     torch.manual_seed(0)
-    return maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, min_size=short, max_size=max_size,
-                                 box_score_thresh=0.0, box_detections_per_img=100).eval()
+    return maskrcnn_resnet50_fpn(
+        weights=None,
+        weights_backbone=None,
+        min_size=short,
+        max_size=max_size,
+        box_score_thresh=0.0,
+        box_detections_per_img=100,
+    ).eval()
 
 
 def run_ours(model, rgb: np.ndarray) -> int:
@@ -97,12 +104,15 @@ def _in_precision(fn, precision: str):
     def wrapped(model, rgb):
         with inference_precision("cpu", precision):
             return fn(model, rgb)
+
     return wrapped
 
 
 def bench(size: int, max_size: int, rgb: np.ndarray, iters: int, before: bool = False, precision: str = "fp32") -> dict:
-    runs = [("ours", _in_precision(run_ours, precision), build_ours(size, max_size)),
-            ("maskrcnn", _in_precision(run_maskrcnn, precision), build_maskrcnn(size, max_size))]
+    runs = [
+        ("ours", _in_precision(run_ours, precision), build_ours(size, max_size)),
+        ("maskrcnn", _in_precision(run_maskrcnn, precision), build_maskrcnn(size, max_size)),
+    ]
     if before:
         runs.append(("before", _in_precision(run_ours, precision), build_ours(size, max_size, before=True)))
     counts = {name: fn(model, rgb) for name, fn, model in runs}  # warm-up (allocations, lazy init)
@@ -116,10 +126,20 @@ def bench(size: int, max_size: int, rgb: np.ndarray, iters: int, before: bool = 
             cpu[name].append(time.process_time() - c0)
     med = {name: statistics.median(v) for name, v in wall.items()}
     cmed = {name: statistics.median(v) for name, v in cpu.items()}
-    out = {"size": size, "max_size": max_size, "ours_s": med["ours"], "maskrcnn_s": med["maskrcnn"],
-           "ratio": med["ours"] / med["maskrcnn"], "ours_cpu_s": cmed["ours"], "maskrcnn_cpu_s": cmed["maskrcnn"],
-           "cpu_ratio": cmed["ours"] / cmed["maskrcnn"], "ours_segments": counts["ours"],
-           "maskrcnn_masks": counts["maskrcnn"], "ours_all": wall["ours"], "maskrcnn_all": wall["maskrcnn"]}
+    out = {
+        "size": size,
+        "max_size": max_size,
+        "ours_s": med["ours"],
+        "maskrcnn_s": med["maskrcnn"],
+        "ratio": med["ours"] / med["maskrcnn"],
+        "ours_cpu_s": cmed["ours"],
+        "maskrcnn_cpu_s": cmed["maskrcnn"],
+        "cpu_ratio": cmed["ours"] / cmed["maskrcnn"],
+        "ours_segments": counts["ours"],
+        "maskrcnn_masks": counts["maskrcnn"],
+        "ours_all": wall["ours"],
+        "maskrcnn_all": wall["maskrcnn"],
+    }
     if before:
         out.update(before_s=med["before"], before_cpu_s=cmed["before"], before_all=wall["before"])
     return out
@@ -132,8 +152,10 @@ def count_macs(size: int, max_size: int, rgb: np.ndarray) -> dict[str, float]:
     from torch.utils.flop_counter import FlopCounterMode
 
     out = {}
-    for name, fn, model in (("ours", run_ours, build_ours(size, max_size)),
-                            ("maskrcnn", run_maskrcnn, build_maskrcnn(size, max_size))):
+    for name, fn, model in (
+        ("ours", run_ours, build_ours(size, max_size)),
+        ("maskrcnn", run_maskrcnn, build_maskrcnn(size, max_size)),
+    ):
         with FlopCounterMode(display=False) as counter:
             fn(model, rgb)
         out[name] = counter.get_total_flops() / 2e9
@@ -146,12 +168,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--iters", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
-    ap.add_argument("--before", action="store_true",
-                    help="also time ours with torchvision's DCNv2, NCHW activations and unfolded FrozenBN (the pre-CPU-work network)")
-    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
-                    help="bf16: both models under CPU bfloat16 autocast")
-    ap.add_argument("--macs", action="store_true",
-                    help="only count each model's multiply-accumulates per image (no timing)")
+    ap.add_argument(
+        "--before",
+        action="store_true",
+        help="also time ours with torchvision's DCNv2, NCHW activations and unfolded FrozenBN (the pre-CPU-work network)",
+    )
+    ap.add_argument(
+        "--precision", choices=["fp32", "bf16"], default="fp32", help="bf16: both models under CPU bfloat16 autocast"
+    )
+    ap.add_argument(
+        "--macs", action="store_true", help="only count each model's multiply-accumulates per image (no timing)"
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     rgb = load_image(args.image)
@@ -162,25 +189,38 @@ def main(argv: list[str] | None = None) -> int:
             m = count_macs(size, max_size, rgb)
             print(f"| {size} ({max_size}) | {m['ours']:.1f} | {m['maskrcnn']:.1f} | {m['ours'] / m['maskrcnn']:.2f} |")
         return 0
-    print(f"image {args.image.name if args.image.is_file() else 'noise'} {rgb.shape[1]}x{rgb.shape[0]}, "
-          f"torch {torch.__version__}, {args.threads} threads, {platform.processor() or platform.machine()}, "
-          f"{args.iters} timed runs per model (median), alternating, {args.precision}", file=sys.stderr)
-    print("| short side (max) | Panoptic FCN R50 wall (s) | Mask R-CNN R50 wall (s) | wall ratio | "
-          "ours CPU (s) | Mask R-CNN CPU (s) | CPU-time ratio | ours: segments | MRCNN: masks |")
+    print(
+        f"image {args.image.name if args.image.is_file() else 'noise'} {rgb.shape[1]}x{rgb.shape[0]}, "
+        f"torch {torch.__version__}, {args.threads} threads, {platform.processor() or platform.machine()}, "
+        f"{args.iters} timed runs per model (median), alternating, {args.precision}",
+        file=sys.stderr,
+    )
+    print(
+        "| short side (max) | Panoptic FCN R50 wall (s) | Mask R-CNN R50 wall (s) | wall ratio | "
+        "ours CPU (s) | Mask R-CNN CPU (s) | CPU-time ratio | ours: segments | MRCNN: masks |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for size in args.sizes:
         max_size = 854 if size <= 512 else 1333
         r = bench(size, max_size, rgb, args.iters, args.before, args.precision)
-        print(f"| {size} ({max_size}) | {r['ours_s']:.3f} | {r['maskrcnn_s']:.3f} | {r['ratio']:.2f} | "
-              f"{r['ours_cpu_s']:.2f} | {r['maskrcnn_cpu_s']:.2f} | {r['cpu_ratio']:.2f} | "
-              f"{r['ours_segments']} | {r['maskrcnn_masks']} |", flush=True)
-        print(f"  raw ours {[round(t, 3) for t in r['ours_all']]}, "
-              f"maskrcnn {[round(t, 3) for t in r['maskrcnn_all']]}", file=sys.stderr)
+        print(
+            f"| {size} ({max_size}) | {r['ours_s']:.3f} | {r['maskrcnn_s']:.3f} | {r['ratio']:.2f} | "
+            f"{r['ours_cpu_s']:.2f} | {r['maskrcnn_cpu_s']:.2f} | {r['cpu_ratio']:.2f} | "
+            f"{r['ours_segments']} | {r['maskrcnn_masks']} |",
+            flush=True,
+        )
+        print(
+            f"  raw ours {[round(t, 3) for t in r['ours_all']]}, maskrcnn {[round(t, 3) for t in r['maskrcnn_all']]}",
+            file=sys.stderr,
+        )
         if args.before:
-            print(f"  before (torchvision DCNv2, NCHW, unfolded FrozenBN): wall {r['before_s']:.3f} s (CPU {r['before_cpu_s']:.2f} s, "
-                  f"ratio to Mask R-CNN {r['before_cpu_s'] / r['maskrcnn_cpu_s']:.2f}); speed-up now / before "
-                  f"{r['before_s'] / r['ours_s']:.2f}× wall, {r['before_cpu_s'] / r['ours_cpu_s']:.2f}× CPU; "
-                  f"raw {[round(t, 3) for t in r['before_all']]}", flush=True)
+            print(
+                f"  before (torchvision DCNv2, NCHW, unfolded FrozenBN): wall {r['before_s']:.3f} s (CPU {r['before_cpu_s']:.2f} s, "
+                f"ratio to Mask R-CNN {r['before_cpu_s'] / r['maskrcnn_cpu_s']:.2f}); speed-up now / before "
+                f"{r['before_s'] / r['ours_s']:.2f}× wall, {r['before_cpu_s'] / r['ours_cpu_s']:.2f}× CPU; "
+                f"raw {[round(t, 3) for t in r['before_all']]}",
+                flush=True,
+            )
     return 0
 
 

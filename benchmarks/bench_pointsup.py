@@ -12,6 +12,7 @@ and prints a Markdown table of per-sample times and ratios to the full-mask base
 
     python benchmarks/bench_pointsup.py [--samples 64] [--steps 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,8 @@ def main() -> None:
     from pointly.data.synth import ensure_dataset
     from pointly.model.engine.config import synthetic_small
     from pointly.model.engine.data import PanopticTrainSet, collate
-    from pointly.model.network.panoptic_fcn import PanopticFCN
     from pointly.model.engine.point_targets import PointsTrainSet
+    from pointly.model.network.panoptic_fcn import PanopticFCN
     from pointly.pointgen.base.coco import PanopticDataset
     from pointly.pointgen.base.points_format import save_points
     from pointly.pointgen.points.simulate import simulate_points
@@ -62,22 +63,35 @@ def main() -> None:
     cfg = synthetic_small()
     cfg.data.kind = "coco_panoptic"
     cfg.data.train_json, cfg.data.train_panoptic_dir, cfg.data.train_image_dir = (
-        str(root / "train" / "panoptic.json"), str(root / "train" / "panoptic"), str(root / "train" / "images"))
+        str(root / "train" / "panoptic.json"),
+        str(root / "train" / "panoptic"),
+        str(root / "train" / "images"),
+    )
     full = per_sample(PanopticTrainSet(cfg, "train"))
     from pointly.model.study.targets import RULES
 
     baseline = RULES["baseline"]  # the first design's rules
     points = per_sample(PointsTrainSet(cfg, tmp / "p20.json", root / "train" / "images", TargetOptions("concave")))
-    points_cached = per_sample(PointsTrainSet(cfg, tmp / "p20.json", root / "train" / "images",
-                                              TargetOptions("concave")), repeat_visit=True)
-    dilated_cached = per_sample(PointsTrainSet(cfg, tmp / "p20.json", root / "train" / "images",
-                                               TargetOptions("concave", dilation=(0.0, 0.05))), repeat_visit=True)
-    dilated = per_sample(PointsTrainSet(cfg, tmp / "p20.json", root / "train" / "images",
-                                        TargetOptions("concave", dilation=(0.0, 0.05))))
-    points_old = per_sample(PointsTrainSet(cfg, tmp / "p20.json", root / "train" / "images",
-                                           TargetOptions("concave", **baseline)))
-    dilated_old = per_sample(PointsTrainSet(cfg, tmp / "p20.json", root / "train" / "images",
-                                            TargetOptions("concave", dilation=(0.0, 0.05), **baseline)))
+    points_cached = per_sample(
+        PointsTrainSet(cfg, tmp / "p20.json", root / "train" / "images", TargetOptions("concave")), repeat_visit=True
+    )
+    dilated_cached = per_sample(
+        PointsTrainSet(
+            cfg, tmp / "p20.json", root / "train" / "images", TargetOptions("concave", dilation=(0.0, 0.05))
+        ),
+        repeat_visit=True,
+    )
+    dilated = per_sample(
+        PointsTrainSet(cfg, tmp / "p20.json", root / "train" / "images", TargetOptions("concave", dilation=(0.0, 0.05)))
+    )
+    points_old = per_sample(
+        PointsTrainSet(cfg, tmp / "p20.json", root / "train" / "images", TargetOptions("concave", **baseline))
+    )
+    dilated_old = per_sample(
+        PointsTrainSet(
+            cfg, tmp / "p20.json", root / "train" / "images", TargetOptions("concave", dilation=(0.0, 0.05), **baseline)
+        )
+    )
     tset = PointsTrainSet(cfg, tmp / "p20.json", root / "train" / "images", TargetOptions("concave"))
     model = PanopticFCN(cfg)
     imgs, tg, _ = collate([tset[(i, i)] for i in range(cfg.solver.ims_per_batch)])
@@ -89,13 +103,16 @@ def main() -> None:
 
     print("| per sample (CPU ms, 1 thread) | ms | ratio to full-mask targets |")
     print("|---|---:|---:|")
-    for name, v in (("full-mask targets (PNG decode + resize + downsample)", full),
-                     ("point targets, P20 concave", points), ("point targets, P20 concave + dilation", dilated),
-                     ("point targets, P20 concave, image seen before (shapes cached)", points_cached),
-                     ("point targets, P20 concave + dilation, image seen before", dilated_cached),
-                     ("point targets, P20 concave, first-design rules", points_old),
-                     ("point targets, P20 concave + dilation, first-design rules", dilated_old),
-                     ("training step share (forward + backward ÷ batch)", step)):
+    for name, v in (
+        ("full-mask targets (PNG decode + resize + downsample)", full),
+        ("point targets, P20 concave", points),
+        ("point targets, P20 concave + dilation", dilated),
+        ("point targets, P20 concave, image seen before (shapes cached)", points_cached),
+        ("point targets, P20 concave + dilation, image seen before", dilated_cached),
+        ("point targets, P20 concave, first-design rules", points_old),
+        ("point targets, P20 concave + dilation, first-design rules", dilated_old),
+        ("training step share (forward + backward ÷ batch)", step),
+    ):
         print(f"| {name} | {v * 1e3:.1f} | {v / full:.2f} |")
 
 

@@ -8,6 +8,7 @@ in at most 100 ms.
 
     OMP_NUM_THREADS=1 python3 benchmarks/bench_regions.py [--repeat 9]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,9 +36,9 @@ def main() -> None:
 
     from pointly.pointgen.base.coco import open_dataset
     from pointly.pointgen.base.points_format import annotations_by_image
-    from pointly.pointgen.targets.regions import grow_regions
     from pointly.pointgen.points.simulate import simulate_points
     from pointly.pointgen.targets.build import TargetOptions, build_targets
+    from pointly.pointgen.targets.regions import grow_regions
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=9)
@@ -47,20 +48,27 @@ def main() -> None:
     ds = open_dataset(panoptic_json=root / "panoptic_val2017.json", panoptic_dir=root / "panoptic")
     doc = simulate_points(ds, points=20)
     by_image = annotations_by_image(doc)
-    print("| image | size | segments | hull targets (ms) | watershed targets (ms) | of which regions (ms) "
-          "| watershed / hull | per segment (ms) |")
+    print(
+        "| image | size | segments | hull targets (ms) | watershed targets (ms) | of which regions (ms) "
+        "| watershed / hull | per segment (ms) |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for im in doc["images"]:
         rgb = np.asarray(Image.open(root / "images" / im["file_name"]).convert("RGB"))
         anns = by_image[im["id"]]
-        hull = median_ms(lambda: build_targets(anns, doc["categories"], im, options=TargetOptions(dilation=0.02)),
-                         args.repeat)
-        ws = median_ms(lambda: build_targets(anns, doc["categories"], im, options=TargetOptions(shape="watershed"),
-                                             image=rgb), args.repeat)
+        hull = median_ms(
+            lambda: build_targets(anns, doc["categories"], im, options=TargetOptions(dilation=0.02)), args.repeat
+        )
+        ws = median_ms(
+            lambda: build_targets(anns, doc["categories"], im, options=TargetOptions(shape="watershed"), image=rgb),
+            args.repeat,
+        )
         seeds = [np.asarray(a["point_coords"]) for a in anns]
         grow = median_ms(lambda: grow_regions(rgb, seeds), args.repeat)
-        print(f"| {im['id']} | {im['width']}×{im['height']} | {len(anns)} | {hull:.1f} | {ws:.1f} | {grow:.1f} | "
-              f"{ws / hull:.2f} | {ws / len(anns):.2f} |")
+        print(
+            f"| {im['id']} | {im['width']}×{im['height']} | {len(anns)} | {hull:.1f} | {ws:.1f} | {grow:.1f} | "
+            f"{ws / hull:.2f} | {ws / len(anns):.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ Run: ``python3 benchmarks/bench_simulate.py [--data ../shared/data] [--repeat 5]
 ``--before REV`` adds ``pointly before``: ``simulate_image`` of ``pointgen/{sampling,batched_pools,simulate}.py``
 (those that exist there) at git revision REV (benchmarks/revision.py), interleaved with the others.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -87,8 +88,11 @@ def panoptic_rles(ds: PanopticDataset) -> dict[int, list[dict]]:
     out = {}
     for im in ds.images:
         ids = decode_panoptic_png(ds.png_path(im.id), dtype=np.uint32)
-        out[im.id] = [mask_utils.encode(np.asfortranarray(ids == s["id"]))
-                      for s in ds.segments_info(im.id) if not s.get("iscrowd", 0)]
+        out[im.id] = [
+            mask_utils.encode(np.asfortranarray(ids == s["id"]))
+            for s in ds.segments_info(im.id)
+            if not s.get("iscrowd", 0)
+        ]
     return out
 
 
@@ -177,8 +181,16 @@ def bench(name: str, ds, decode, baseline, opts: SimulationOptions, repeat: int,
             t_before.append(best_of(lambda: pointly_images(ds, old_opts, before.simulate_image), 1))
     t_e2e.append(best_of(lambda: simulate(ds, points=opts.points, boundary_share=opts.boundary_share), 1))
     dec, base, ours, e2e = min(t_dec), min(t_base), min(t_ours), min(t_e2e)
-    return {"name": name, "images": n_images, "segments": n_segments, "decode": dec, "baseline": base,
-            "pointly": ours, "e2e": e2e, "before": min(t_before) if t_before else None}
+    return {
+        "name": name,
+        "images": n_images,
+        "segments": n_segments,
+        "decode": dec,
+        "baseline": base,
+        "pointly": ours,
+        "e2e": e2e,
+        "before": min(t_before) if t_before else None,
+    }
 
 
 def main() -> None:
@@ -187,58 +199,101 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--points", type=int, default=20)
     ap.add_argument("--boundary-share", type=float, default=0.25)
-    ap.add_argument("--before", default=None, metavar="REV",
-                    help="also time simulate_image of git revision REV (pointly before)")
+    ap.add_argument(
+        "--before", default=None, metavar="REV", help="also time simulate_image of git revision REV (pointly before)"
+    )
     args = ap.parse_args()
     before = None
     if args.before:
         import sys
+
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from revision import load_revision, modules_at
+
         modules = modules_at(args.before, ["sampling", "batched_pools", "simulate"])
         before = load_revision(args.before, modules)["simulate"]
     data = Path(args.data)
     opts = SimulationOptions(points=args.points, boundary_share=args.boundary_share)
     rows = [
-        bench("coco_panoptic_val2017 (panoptic)",
-              PanopticDataset(data / "coco_panoptic_val2017/panoptic_val2017.json",
-                              data / "coco_panoptic_val2017/panoptic"),
-              panoptic_decode, panoptic_baseline, opts, args.repeat, before),
-        bench("dsb2018_nuclei (panoptic, 126 segments)",
-              PanopticDataset(data / "dsb2018_nuclei/panoptic.json", data / "dsb2018_nuclei/panoptic"),
-              panoptic_decode, panoptic_baseline, opts, args.repeat, before),
-        bench("tiny_coco val2017 (instances)",
-              InstancesDataset(data / "tiny_coco/annotations/instances_val2017.json"),
-              instances_decode, instances_baseline, opts, args.repeat, before),
-        bench("tiny_coco train2017 (instances)",
-              InstancesDataset(data / "tiny_coco/annotations/instances_train2017.json"),
-              instances_decode, instances_baseline, opts, args.repeat, before),
+        bench(
+            "coco_panoptic_val2017 (panoptic)",
+            PanopticDataset(
+                data / "coco_panoptic_val2017/panoptic_val2017.json", data / "coco_panoptic_val2017/panoptic"
+            ),
+            panoptic_decode,
+            panoptic_baseline,
+            opts,
+            args.repeat,
+            before,
+        ),
+        bench(
+            "dsb2018_nuclei (panoptic, 126 segments)",
+            PanopticDataset(data / "dsb2018_nuclei/panoptic.json", data / "dsb2018_nuclei/panoptic"),
+            panoptic_decode,
+            panoptic_baseline,
+            opts,
+            args.repeat,
+            before,
+        ),
+        bench(
+            "tiny_coco val2017 (instances)",
+            InstancesDataset(data / "tiny_coco/annotations/instances_val2017.json"),
+            instances_decode,
+            instances_baseline,
+            opts,
+            args.repeat,
+            before,
+        ),
+        bench(
+            "tiny_coco train2017 (instances)",
+            InstancesDataset(data / "tiny_coco/annotations/instances_train2017.json"),
+            instances_decode,
+            instances_baseline,
+            opts,
+            args.repeat,
+            before,
+        ),
     ]
-    panoptic_sets = [("coco_panoptic_val2017", data / "coco_panoptic_val2017/panoptic_val2017.json",
-                      data / "coco_panoptic_val2017/panoptic"),
-                     ("dsb2018_nuclei", data / "dsb2018_nuclei/panoptic.json", data / "dsb2018_nuclei/panoptic")]
+    panoptic_sets = [
+        (
+            "coco_panoptic_val2017",
+            data / "coco_panoptic_val2017/panoptic_val2017.json",
+            data / "coco_panoptic_val2017/panoptic",
+        ),
+        ("dsb2018_nuclei", data / "dsb2018_nuclei/panoptic.json", data / "dsb2018_nuclei/panoptic"),
+    ]
     literal = [(name, literal_baselines(PanopticDataset(j, d), opts, args.repeat)) for name, j, d in panoptic_sets]
-    print(f"points={args.points} boundary_share={args.boundary_share} repeat={args.repeat} "
-          f"python {platform.python_version()} numpy {np.__version__} cpus {os.cpu_count()}\n")
-    print("| data | images | segments | decode ms/img | baseline ms/img | pointly ms/img | pointly µs/segment "
-          "| pointly ÷ decode (goal ≤ 2) | baseline ÷ pointly (goal ≥ 5) | end-to-end ms/img "
-          "| pointly before ms/img | speed-up over before |")
+    print(
+        f"points={args.points} boundary_share={args.boundary_share} repeat={args.repeat} "
+        f"python {platform.python_version()} numpy {np.__version__} cpus {os.cpu_count()}\n"
+    )
+    print(
+        "| data | images | segments | decode ms/img | baseline ms/img | pointly ms/img | pointly µs/segment "
+        "| pointly ÷ decode (goal ≤ 2) | baseline ÷ pointly (goal ≥ 5) | end-to-end ms/img "
+        "| pointly before ms/img | speed-up over before |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         im, seg = r["images"], r["segments"]
-        print(f"| {r['name']} | {im} | {seg} | {1e3 * r['decode'] / im:.2f} | {1e3 * r['baseline'] / im:.2f} "
-              f"| {1e3 * r['pointly'] / im:.2f} | {1e6 * r['pointly'] / seg:.0f} "
-              f"| {r['pointly'] / r['decode']:.2f} | {r['baseline'] / r['pointly']:.1f} "
-              f"| {1e3 * r['e2e'] / im:.2f} | "
-              + (f"{1e3 * r['before'] / im:.2f} | {r['before'] / r['pointly']:.2f} |" if r["before"] else "— | — |"))
+        print(
+            f"| {r['name']} | {im} | {seg} | {1e3 * r['decode'] / im:.2f} | {1e3 * r['baseline'] / im:.2f} "
+            f"| {1e3 * r['pointly'] / im:.2f} | {1e6 * r['pointly'] / seg:.0f} "
+            f"| {r['pointly'] / r['decode']:.2f} | {r['baseline'] / r['pointly']:.1f} "
+            f"| {1e3 * r['e2e'] / im:.2f} | "
+            + (f"{1e3 * r['before'] / im:.2f} | {r['before'] / r['pointly']:.2f} |" if r["before"] else "— | — |")
+        )
     print("\nPanoptic data against the baseline read literally (pycocotools decode per annotation, then numpy):")
-    print("| data | pointly ms/img | RLE baseline ms/img (conversion untimed) | ÷ pointly | convert-as-you-go "
-          "baseline ms/img | ÷ pointly |")
+    print(
+        "| data | pointly ms/img | RLE baseline ms/img (conversion untimed) | ÷ pointly | convert-as-you-go "
+        "baseline ms/img | ÷ pointly |"
+    )
     print("|---|---|---|---|---|---|")
     for name, r in literal:
         im = r["images"]
-        print(f"| {name} | {1e3 * r['pointly'] / im:.2f} | {1e3 * r['rle'] / im:.2f} | {r['rle'] / r['pointly']:.1f} "
-              f"| {1e3 * r['convert'] / im:.2f} | {r['convert'] / r['pointly']:.1f} |")
+        print(
+            f"| {name} | {1e3 * r['pointly'] / im:.2f} | {1e3 * r['rle'] / im:.2f} | {r['rle'] / r['pointly']:.1f} "
+            f"| {1e3 * r['convert'] / im:.2f} | {r['convert'] / r['pointly']:.1f} |"
+        )
 
 
 if __name__ == "__main__":

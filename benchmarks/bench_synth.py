@@ -5,6 +5,7 @@ Run: ``python3 benchmarks/bench_synth.py [--train 200 --val 50]``. Prints the wa
 the same process: encoding the same number of 128×128 RGB and id PNGs with Pillow and writing
 them, which any generator must do. The issue's goal is < 20 s for the default 200 + 50 images.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,8 @@ def main() -> None:
         t0 = time.perf_counter()
         generate(Path(tmp) / "ds", train=args.train, val=args.val, progress=False)
         gen = time.perf_counter() - t0
-    print(f"| images | generate s | PNG encode+write baseline s | ratio | per image ms |")
-    print(f"|---|---|---|---|---|")
+    print("| images | generate s | PNG encode+write baseline s | ratio | per image ms |")
+    print("|---|---|---|---|---|")
     print(f"| {n} | {gen:.2f} | {base:.2f} | {gen / base:.1f}× | {1000 * gen / n:.1f} |")
 
 

@@ -19,6 +19,7 @@ pointgen.simulate. What is timed, per image, median process (CPU) time of ``--re
 ``pointgen/targets/build.py`` as they were at git revision REV (benchmarks/revision.py) against the
 current ones, alternating calls on the same inputs in this process, outputs asserted identical.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,19 +64,21 @@ def rasteriser_comparison(repeat: int) -> list[tuple[str, float, str]]:
     ring = np.asarray(g.exterior.coords)[:-1]
     H, W = 480, 640
     x0, y0, x1, y1 = (int(v) for v in g.bounds)
-    yy, xx = np.mgrid[y0:y1 + 1, x0:x1 + 1]
+    yy, xx = np.mgrid[y0 : y1 + 1, x0 : x1 + 1]
     shapely.prepare(g)
     mp = MPath(ring)
     ref = full_mask(g, H, W)
 
     def sh():
         m = np.zeros((H, W), bool)
-        m[y0:y1 + 1, x0:x1 + 1] = shapely.intersects_xy(g, xx + 0.5, yy + 0.5)
+        m[y0 : y1 + 1, x0 : x1 + 1] = shapely.intersects_xy(g, xx + 0.5, yy + 0.5)
         return m
 
     def mpl():
         m = np.zeros((H, W), bool)
-        m[y0:y1 + 1, x0:x1 + 1] = mp.contains_points(np.stack([xx.ravel() + .5, yy.ravel() + .5], 1)).reshape(xx.shape)
+        m[y0 : y1 + 1, x0 : x1 + 1] = mp.contains_points(np.stack([xx.ravel() + 0.5, yy.ravel() + 0.5], 1)).reshape(
+            xx.shape
+        )
         return m
 
     def sk():
@@ -90,10 +93,13 @@ def rasteriser_comparison(repeat: int) -> list[tuple[str, float, str]]:
         return m.astype(bool)
 
     out = []
-    for name, fn in (("scanline (pointgen.raster)", lambda: rasterize_polygon(ring, H, W)),
-                     ("shapely.intersects_xy on the bbox grid", sh),
-                     ("matplotlib Path.contains_points", mpl),
-                     ("skimage.draw.polygon", sk), ("cv2.fillPoly", cv)):
+    for name, fn in (
+        ("scanline (pointgen.raster)", lambda: rasterize_polygon(ring, H, W)),
+        ("shapely.intersects_xy on the bbox grid", sh),
+        ("matplotlib Path.contains_points", mpl),
+        ("skimage.draw.polygon", sk),
+        ("cv2.fillPoly", cv),
+    ):
         t = best(fn, repeat) * 1e6
         res = fn()
         m = full_mask(g, H, W) if isinstance(res, tuple) else res
@@ -118,9 +124,11 @@ def before_after(rev: str, ds, by_image, repeat: int) -> list[tuple[int, int, fl
     baseline = RULES["baseline"]  # the first design's rules
     for im in ds.images:
         anns = by_image[im.id]
-        calls = [(old, old.TargetOptions(shape="concave", dilation=0.02)),
-                 (new, new.TargetOptions(shape="concave", dilation=0.02, **baseline)),
-                 (new, new.TargetOptions(shape="concave", dilation=0.02))]
+        calls = [
+            (old, old.TargetOptions(shape="concave", dilation=0.02)),
+            (new, new.TargetOptions(shape="concave", dilation=0.02, **baseline)),
+            (new, new.TargetOptions(shape="concave", dilation=0.02)),
+        ]
         times: list[list[float]] = [[], [], []]
         results = [None, None, None]
         for _ in range(5):  # untimed warm-up, as in best()
@@ -129,8 +137,7 @@ def before_after(rev: str, ds, by_image, repeat: int) -> list[tuple[int, int, fl
         for _ in range(repeat):
             for i, (m, opts) in enumerate(calls):
                 t = time.process_time()
-                results[i] = m.build_targets(anns, ds.categories, im, options=opts,
-                                             rng=np.random.default_rng(0))
+                results[i] = m.build_targets(anns, ds.categories, im, options=opts, rng=np.random.default_rng(0))
                 times[i].append(time.process_time() - t)
         a, b, _ = results
         assert np.array_equal(a.owner, b.owner), f"image {im.id}: owner maps differ"
@@ -143,19 +150,24 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--out", type=Path, default=None, help="write the Markdown results here")
-    ap.add_argument("--before", default=None, metavar="REV",
-                    help="also time build_targets of git revision REV against the current one")
-    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
-                    / "coco_panoptic_val2017")
+    ap.add_argument(
+        "--before",
+        default=None,
+        metavar="REV",
+        help="also time build_targets of git revision REV against the current one",
+    )
+    ap.add_argument(
+        "--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "coco_panoptic_val2017"
+    )
     args = ap.parse_args()
 
     from pointly.pointgen.base.coco import PanopticDataset, decode_panoptic_png
     from pointly.pointgen.base.points_format import annotations_by_image
+    from pointly.pointgen.points.simulate import simulate_points
+    from pointly.pointgen.targets.build import TargetOptions, build_targets, shapes_for
     from pointly.pointgen.targets.pixel_transform import PixelTransform
     from pointly.pointgen.targets.raster import claim_maps, pack_claims
     from pointly.pointgen.targets.shapes import dilate, shape_rings
-    from pointly.pointgen.points.simulate import simulate_points
-    from pointly.pointgen.targets.build import TargetOptions, build_targets, shapes_for
 
     ds = PanopticDataset(args.data / "panoptic_val2017.json", args.data / "panoptic")
     doc = simulate_points(ds, points=20, seed=0)
@@ -170,8 +182,9 @@ def main() -> int:
         t_full = best(lambda: build_targets(anns, ds.categories, im, options=opts, rng=rng), args.repeat)
         t4 = PixelTransform.identity(im.width, im.height).downsample(4)
         t_s4 = best(lambda: build_targets(anns, ds.categories, im, options=opts, rng=rng, transform=t4), args.repeat)
-        t_nodil = best(lambda: build_targets(anns, ds.categories, im, options=TargetOptions(shape="concave")),
-                       args.repeat)
+        t_nodil = best(
+            lambda: build_targets(anns, ds.categories, im, options=TargetOptions(shape="concave")), args.repeat
+        )
         t_hull = best(lambda: shapes_for(anns, opts), args.repeat)
         shapes = shapes_for(anns, opts)
         r = 0.02 * max(im.width, im.height)
@@ -180,57 +193,89 @@ def main() -> int:
         drings = [shape_rings(dilate(g, r)) for g in shapes]
         # the claims exactly as build_targets makes them: one packed pass for shapes + dilated shapes
         t_pack = best(lambda: pack_claims([rings, drings], im.height, im.width), args.repeat)
-        t_rast1 = best(lambda: (claim_maps(rings, im.height, im.width, batched=False),
-                                claim_maps(drings, im.height, im.width, batched=False)), args.repeat)
+        t_rast1 = best(
+            lambda: (
+                claim_maps(rings, im.height, im.width, batched=False),
+                claim_maps(drings, im.height, im.width, batched=False),
+            ),
+            args.repeat,
+        )
         claim_rows.append((im.id, t_pack, t_rast1))
         rows.append((im.id, f"{im.width}×{im.height}", n, t_dec, t_full, t_s4, t_nodil, t_hull, t_buf, t_pack))
 
     ab_rows = before_after(args.before, ds, by_image, args.repeat) if args.before else []
 
     ms = 1e3
-    lines = ["# pointgen.targets benchmark", "",
-             f"`OMP_NUM_THREADS=1 python3 benchmarks/bench_targets.py --repeat {args.repeat}` "
-             f"({platform.processor() or platform.machine()}, Python {sys.version.split()[0]}, one core, median CPU time of "
-             f"{args.repeat} runs). P20 points from pointgen.simulate on the COCO panoptic sample; concave hull "
-             "(default ratio), dilation 0.02 of the longer side.", "",
-             "| image | size | segments | decode PNG (ms) | build full (ms) | per segment full (ms) | "
-             "build stride 4 (ms) | per segment s4 (ms) | full / decode | s4 / decode |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# pointgen.targets benchmark",
+        "",
+        f"`OMP_NUM_THREADS=1 python3 benchmarks/bench_targets.py --repeat {args.repeat}` "
+        f"({platform.processor() or platform.machine()}, Python {sys.version.split()[0]}, one core, median CPU time of "
+        f"{args.repeat} runs). P20 points from pointgen.simulate on the COCO panoptic sample; concave hull "
+        "(default ratio), dilation 0.02 of the longer side.",
+        "",
+        "| image | size | segments | decode PNG (ms) | build full (ms) | per segment full (ms) | "
+        "build stride 4 (ms) | per segment s4 (ms) | full / decode | s4 / decode |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for iid, size, n, dec, full, s4, *_ in rows:
-        lines.append(f"| {iid} | {size} | {n} | {dec * ms:.2f} | {full * ms:.2f} | {full * ms / n:.3f} | "
-                     f"{s4 * ms:.2f} | {s4 * ms / n:.3f} | {full / dec:.2f} | {s4 / dec:.2f} |")
-    lines += ["", "Where the full-size time goes (ms per image; the parts are timed alone, so they do not "
-              "add up exactly):", "",
-              "| image | build full | without dilation | hulls (shapely) | buffers (shapely) | "
-              "packed claims of shapes + dilated shapes | rest (transforms, point labels, owner, dilation, masks) |",
-              "|---|---|---|---|---|---|---|"]
-    for iid, size, n, dec, full, s4, nodil, hull, buf, pack in rows:
+        lines.append(
+            f"| {iid} | {size} | {n} | {dec * ms:.2f} | {full * ms:.2f} | {full * ms / n:.3f} | "
+            f"{s4 * ms:.2f} | {s4 * ms / n:.3f} | {full / dec:.2f} | {s4 / dec:.2f} |"
+        )
+    lines += [
+        "",
+        "Where the full-size time goes (ms per image; the parts are timed alone, so they do not add up exactly):",
+        "",
+        "| image | build full | without dilation | hulls (shapely) | buffers (shapely) | "
+        "packed claims of shapes + dilated shapes | rest (transforms, point labels, owner, dilation, masks) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for iid, _size, _n, _dec, full, _s4, nodil, hull, buf, pack in rows:
         rest = full - hull - buf - pack
-        lines.append(f"| {iid} | {full * ms:.2f} | {nodil * ms:.2f} | {hull * ms:.2f} | {buf * ms:.2f} | "
-                     f"{pack * ms:.2f} | {rest * ms:.2f} |")
-    lines += ["", "Claims of an image's shapes and dilated shapes (ms per image): the packed pass "
-              "(`raster.pack_claims`, what `build_targets` uses) against claim maps drawn shape by shape "
-              "(`claim_maps(..., batched=False)`, twice):", "",
-              "| image | batched | shape by shape | ratio |", "|---|---|---|---|"]
+        lines.append(
+            f"| {iid} | {full * ms:.2f} | {nodil * ms:.2f} | {hull * ms:.2f} | {buf * ms:.2f} | "
+            f"{pack * ms:.2f} | {rest * ms:.2f} |"
+        )
+    lines += [
+        "",
+        "Claims of an image's shapes and dilated shapes (ms per image): the packed pass "
+        "(`raster.pack_claims`, what `build_targets` uses) against claim maps drawn shape by shape "
+        "(`claim_maps(..., batched=False)`, twice):",
+        "",
+        "| image | batched | shape by shape | ratio |",
+        "|---|---|---|---|",
+    ]
     for iid, tb, t1 in claim_rows:
         lines.append(f"| {iid} | {tb * ms:.2f} | {t1 * ms:.2f} | {t1 / tb:.2f} |")
-    lines += ["", "Rasterisers (µs per polygon, 20-point concave hull of ~200×150 px on 640×480; "
-              "'exact' = identical to the closed pixel-centre rule):", "",
-              "| method | µs | vs the rule |", "|---|---|---|"]
+    lines += [
+        "",
+        "Rasterisers (µs per polygon, 20-point concave hull of ~200×150 px on 640×480; "
+        "'exact' = identical to the closed pixel-centre rule):",
+        "",
+        "| method | µs | vs the rule |",
+        "|---|---|---|",
+    ]
     for name, t, exact in rasteriser_comparison(args.repeat):
         lines.append(f"| {name} | {t:.0f} | {exact} |")
     if ab_rows:
-        lines += ["", f"Before/after in this process: `build_targets` of revision `{args.before}` (its defaults), "
-                  "the current code with the first design's rules (`parts=hull, overlap=exclusive, "
-                  "size_correction=False`: identical outputs to the revision, asserted) and the current code "
-                  "with its default (corrected) rules; alternating calls, same inputs (ms per image, median CPU "
-                  "time):", "",
-                  "| image | segments | before | current, first-design rules | current, corrected rules | "
-                  "corrected per segment | corrected / before |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"Before/after in this process: `build_targets` of revision `{args.before}` (its defaults), "
+            "the current code with the first design's rules (`parts=hull, overlap=exclusive, "
+            "size_correction=False`: identical outputs to the revision, asserted) and the current code "
+            "with its default (corrected) rules; alternating calls, same inputs (ms per image, median CPU "
+            "time):",
+            "",
+            "| image | segments | before | current, first-design rules | current, corrected rules | "
+            "corrected per segment | corrected / before |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for iid, n, tb, tbase, ta in ab_rows:
-            lines.append(f"| {iid} | {n} | {tb * ms:.2f} | {tbase * ms:.2f} | {ta * ms:.2f} | "
-                         f"{ta * ms / n:.3f} | {ta / tb:.2f} |")
+            lines.append(
+                f"| {iid} | {n} | {tb * ms:.2f} | {tbase * ms:.2f} | {ta * ms:.2f} | "
+                f"{ta * ms / n:.3f} | {ta / tb:.2f} |"
+            )
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out is not None:

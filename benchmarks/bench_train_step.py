@@ -13,6 +13,7 @@ input. Steps use the training loop's first-iteration learning rate and its gradi
 
 Usage: ``python benchmarks/bench_train_step.py [--repeat 3] [--threads 2] [--before]``; prints a Markdown table.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,12 +28,14 @@ def _scene(size: int, rng: np.random.Generator):
     lm = np.full((size, size), 100, dtype=np.int64)
     lm[: size // 3] = 101
     boxes = []
-    segs = [dict(id=100, category_id=92, iscrowd=0, bbox=[0, 0, 1, 1]),
-            dict(id=101, category_id=93, iscrowd=0, bbox=[0, 0, 1, 1])]
+    segs = [
+        dict(id=100, category_id=92, iscrowd=0, bbox=[0, 0, 1, 1]),
+        dict(id=101, category_id=93, iscrowd=0, bbox=[0, 0, 1, 1]),
+    ]
     for k in range(4):
         s = int(rng.integers(size // 10, size // 3))
         x, y = (int(v) for v in rng.integers(0, size - s, 2))
-        lm[y:y + s, x:x + s] = k + 1
+        lm[y : y + s, x : x + s] = k + 1
         boxes.append([x, y, x + s, y + s])
         segs.append(dict(id=k + 1, category_id=k + 1, iscrowd=0, bbox=[x, y, s, s]))
     return lm, segs, boxes
@@ -71,9 +74,9 @@ def r50_steps(before: bool = False):
     from torchvision.models.detection import maskrcnn_resnet50_fpn
 
     from pointly.model.engine.config import coco_r50_1x
+    from pointly.model.engine.train import build_optimizer
     from pointly.model.network.gt import full_targets
     from pointly.model.network.panoptic_fcn import PanopticFCN
-    from pointly.model.engine.train import build_optimizer
 
     rng = np.random.default_rng(0)
     lm, segs, boxes = _scene(512, rng)
@@ -96,8 +99,9 @@ def r50_steps(before: bool = False):
         clip()
         opt.step()
 
-    mrcnn = maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=81,
-                                  min_size=512, max_size=512).train()
+    mrcnn = maskrcnn_resnet50_fpn(
+        weights=None, weights_backbone=None, num_classes=81, min_size=512, max_size=512
+    ).train()
     mopt = torch.optim.SGD([p for p in mrcnn.parameters() if p.requires_grad], lr=0.001, momentum=0.9)
     masks = torch.stack([torch.from_numpy(lm == k + 1) for k in range(4)]).to(torch.uint8)
     tgt = [{"boxes": torch.tensor(boxes, dtype=torch.float32), "labels": torch.arange(1, 5), "masks": masks}]
@@ -120,9 +124,9 @@ def bench_r50(repeat: int, before: bool = False) -> tuple[float, float]:
 def small_step(before: bool = False):
     """A synthetic_small training step closure on 8 images of 128²."""
     from pointly.model.engine.config import synthetic_small
+    from pointly.model.engine.train import build_optimizer
     from pointly.model.network.gt import full_targets
     from pointly.model.network.panoptic_fcn import PanopticFCN
-    from pointly.model.engine.train import build_optimizer
 
     rng = np.random.default_rng(1)
     cfg = synthetic_small()
@@ -133,8 +137,10 @@ def small_step(before: bool = False):
     batch_t, batch_i = [], []
     for _ in range(8):
         lm, segs, _ = _scene(128, rng)
-        segs = [dict(s, category_id=(cfg.stuff_ids[s["id"] - 100] if s["id"] >= 100 else cfg.thing_ids[s["id"] - 1]))
-                for s in segs]
+        segs = [
+            dict(s, category_id=(cfg.stuff_ids[s["id"] - 100] if s["id"] >= 100 else cfg.thing_ids[s["id"] - 1]))
+            for s in segs
+        ]
         batch_t.append(full_targets(lm, segs, thing_index, stuff_index))
         batch_i.append(torch.from_numpy(rng.integers(0, 255, (3, 128, 128), dtype=np.uint8)))
     torch.manual_seed(0)

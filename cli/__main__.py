@@ -1,4 +1,5 @@
 """``python -m pointly.cli`` runs the ``pointly`` command."""
+
 import sys
 
 from pointly.cli.main import main

@@ -1,4 +1,5 @@
 """``pointly data``: the synthetic dataset (``synth``) and dataset statistics (``stats``)."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,9 @@ def data() -> None:
 
 
 @data.command()
-@click.option("--out", "out", required=True, type=OUTPUT_FOLDER,
-              help="Folder to write the dataset into (created if missing).")
+@click.option(
+    "--out", "out", required=True, type=OUTPUT_FOLDER, help="Folder to write the dataset into (created if missing)."
+)
 @click.option("--train", default=200, show_default=True, type=int, help="Number of training images.")
 @click.option("--val", default=50, show_default=True, type=int, help="Number of validation images.")
 @click.option("--size", default=128, show_default=True, type=int, help="Image width and height in pixels (>= 32).")

@@ -7,6 +7,7 @@ defines a click command and register it in :data:`COMMANDS`.
 User mistakes raise :class:`pointly.pointgen.base.errors.PointlyError`; :func:`main` prints them as
 one line on stderr and exits with code 2.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -63,9 +64,13 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
-@click.option("--max-megapixels", type=click.FloatRange(min=1e-6), default=None,
-              help="Pixel budget: an image record larger than this is refused before anything is "
-                   f"allocated [default: {DEFAULT_MAX_PIXELS / 1e6:g}, or ${ENV_VAR} in pixels].")
+@click.option(
+    "--max-megapixels",
+    type=click.FloatRange(min=1e-6),
+    default=None,
+    help="Pixel budget: an image record larger than this is refused before anything is "
+    f"allocated [default: {DEFAULT_MAX_PIXELS / 1e6:g}, or ${ENV_VAR} in pixels].",
+)
 @click.version_option(package_name="pointly")
 def cli(verbose: int, max_megapixels: float | None) -> None:
     """pointly: pointly-supervised panoptic segmentation, from clicks to PQ."""
@@ -95,8 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.UsageError as exc:
         # one line, like every other user mistake, with the way to the command's help
         where = exc.ctx.command_path if exc.ctx is not None else "pointly"
-        click.echo(f"pointly: error: {exc.format_message()} (see '{where} --help')".replace("\n", " "),
-                   err=True)
+        click.echo(f"pointly: error: {exc.format_message()} (see '{where} --help')".replace("\n", " "), err=True)
         return 2
     except click.ClickException as exc:
         exc.show()

@@ -4,6 +4,7 @@
 value, so a command whose output cannot be written fails with one line before it reads a single
 input (and before it prints anything).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,8 +27,11 @@ class OutputPath(click.ParamType):
             path = value
         else:
             path = Path(str(value))
-        option = None if param is None else (param.opts[0] if param.opts and param.opts[0].startswith("-")
-                                             else param.human_readable_name)
+        option = (
+            None
+            if param is None
+            else (param.opts[0] if param.opts and param.opts[0].startswith("-") else param.human_readable_name)
+        )
         return check_output(path, folder=self.folder, option=option)
 
 

@@ -8,6 +8,7 @@ Three shapes are convex (disc, rectangle, triangle) and three are not (ring, sta
 the convex hull of a ring, star or C covers much more than the shape, which is what the study of
 convex-versus-concave point hulls needs.
 """
+
 from __future__ import annotations
 
 import math
@@ -75,11 +76,17 @@ class Shape:
         return np.stack([self.cx + rad * np.cos(ang), self.cy + rad * np.sin(ang)], axis=1)
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "cx": round(self.cx, 4), "cy": round(self.cy, 4),
-                "size": round(self.size, 4), "angle": round(self.angle, 6),
-                "params": {k: (np.round(v, 6).tolist() if isinstance(v, (list, np.ndarray)) else v)
-                           for k, v in self.params.items()},
-                "analytic_area": round(self.area, 3)}
+        return {
+            "kind": self.kind,
+            "cx": round(self.cx, 4),
+            "cy": round(self.cy, 4),
+            "size": round(self.size, 4),
+            "angle": round(self.angle, 6),
+            "params": {
+                k: (np.round(v, 6).tolist() if isinstance(v, (list, np.ndarray)) else v) for k, v in self.params.items()
+            },
+            "analytic_area": round(self.area, 3),
+        }
 
     def mask(self, height: int, width: int) -> np.ndarray:
         """Boolean ``height × width`` mask of the pixels whose centres lie inside the shape."""

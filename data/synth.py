@@ -32,6 +32,7 @@ Every image has its own ``numpy.random.Generator`` seeded from ``(seed, split, i
 same parameters give byte-identical files, and image *i* of a split does not depend on how many
 images the splits hold.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -49,9 +50,9 @@ import numpy as np
 from PIL import Image
 from scipy.ndimage import distance_transform_edt
 
-from pointly.pointgen.base.categories import load_categories
 from pointly.data.shapes import SHAPES, Shape, random_shape
 from pointly.data.textures import smooth_noise, stuff_texture, thing_texture
+from pointly.pointgen.base.categories import load_categories
 from pointly.pointgen.base.coco import encode_panoptic_png, mask_bbox
 from pointly.pointgen.base.errors import PointlyError
 from pointly.pointgen.base.files import atomic_open, write_json_atomic
@@ -67,20 +68,20 @@ MARKER = ".complete"
 MIN_THING_AREA = 30
 MIN_VISIBLE_FRACTION = 0.25
 MIN_STUFF_AREA = 64
-THING_RADIUS = (0.06, 0.21)      # outer radius as a fraction of the image size
-THINGS_PER_IMAGE = (1, 7)        # [low, high): 1..6 things attempted per image
-NEAR_SHARE = 0.4                 # share of things placed next to an earlier one
-STUFF_PER_IMAGE = (2, 4)         # [low, high): 2 or 3 stuff classes per image
+THING_RADIUS = (0.06, 0.21)  # outer radius as a fraction of the image size
+THINGS_PER_IMAGE = (1, 7)  # [low, high): 1..6 things attempted per image
+NEAR_SHARE = 0.4  # share of things placed next to an earlier one
+STUFF_PER_IMAGE = (2, 4)  # [low, high): 2 or 3 stuff classes per image
 
 
 @dataclass
 class SynthImage:
     """One generated image: RGB pixels, the segment-id map, segments_info and thing metadata."""
 
-    rgb: np.ndarray               # H × W × 3 uint8
-    ids: np.ndarray               # H × W int64 segment ids
-    segments: list[dict]          # COCO panoptic segments_info
-    things: list[dict]            # per kept thing: segment_id, shape, areas, flags
+    rgb: np.ndarray  # H × W × 3 uint8
+    ids: np.ndarray  # H × W int64 segment ids
+    segments: list[dict]  # COCO panoptic segments_info
+    things: list[dict]  # per kept thing: segment_id, shape, areas, flags
 
 
 def _categories() -> tuple[list[dict], dict[str, int], list[str], list[str]]:
@@ -102,8 +103,7 @@ def _stuff_layout(rng: np.random.Generator, size: int, stuff: list[str]) -> np.n
     seeds = rng.uniform(0, size, size=(n_seeds, 2))
     ys, xs = np.mgrid[0:size, 0:size] + 0.5
     amp = rng.uniform(0.08, 0.2) * size
-    dist = np.stack([np.hypot(xs - sx, ys - sy) + amp * smooth_noise(rng, (size, size), size / 12)
-                     for sx, sy in seeds])
+    dist = np.stack([np.hypot(xs - sx, ys - sy) + amp * smooth_noise(rng, (size, size), size / 12) for sx, sy in seeds])
     return owner[np.argmin(dist, axis=0)].astype(np.int64)
 
 
@@ -154,9 +154,12 @@ def generate_image(rng: np.random.Generator, size: int = 128) -> SynthImage:
                 cover |= masks[i]
             visible.append(vis)
         visible.reverse()
-        drop = [i for i in range(len(shapes)) if keep[i] and (
-            visible[i].sum() < MIN_THING_AREA * scale2
-            or visible[i].sum() < MIN_VISIBLE_FRACTION * masks[i].sum())]
+        drop = [
+            i
+            for i in range(len(shapes))
+            if keep[i]
+            and (visible[i].sum() < MIN_THING_AREA * scale2 or visible[i].sum() < MIN_VISIBLE_FRACTION * masks[i].sum())
+        ]
         if not drop:
             break
         keep[drop[0]] = False  # drop one at a time: each drop can only uncover the others
@@ -193,15 +196,23 @@ def generate_image(rng: np.random.Generator, size: int = 128) -> SynthImage:
         if not keep[i]:
             continue
         tex = thing_texture(rng, shape.kind, size, size, shape.cx, shape.cy, shape.size)
-        img[masks[i]] = tex[masks[i]]   # later instances overwrite: occlusion
+        img[masks[i]] = tex[masks[i]]  # later instances overwrite: occlusion
         cid = by_name[shape.kind]
         per_class[cid] = per_class.get(cid, 0) + 1
         sid = cid * 1000 + per_class[cid]
         ids[visible[i]] = sid
-        things.append({"segment_id": sid, "category_id": cid, "order": i, "shape": shape.to_json(),
-                       "in_image_area": int(masks[i].sum()), "visible_area": int(visible[i].sum()),
-                       "cropped": bool(_cropped(shape, size)),
-                       "occluded": bool(visible[i].sum() < masks[i].sum())})
+        things.append(
+            {
+                "segment_id": sid,
+                "category_id": cid,
+                "order": i,
+                "shape": shape.to_json(),
+                "in_image_area": int(masks[i].sum()),
+                "visible_area": int(visible[i].sum()),
+                "cropped": bool(_cropped(shape, size)),
+                "occluded": bool(visible[i].sum() < masks[i].sum()),
+            }
+        )
     img = img + rng.normal(0, 0.015, img.shape)  # sensor noise
     rgb = np.clip(np.round(img * 255), 0, 255).astype(np.uint8)
 
@@ -215,13 +226,22 @@ def generate_image(rng: np.random.Generator, size: int = 128) -> SynthImage:
 
 
 def _cropped(shape: Shape, size: int) -> bool:
-    return (shape.cx - shape.size < 0 or shape.cy - shape.size < 0
-            or shape.cx + shape.size > size or shape.cy + shape.size > size)
+    return (
+        shape.cx - shape.size < 0
+        or shape.cy - shape.size < 0
+        or shape.cx + shape.size > size
+        or shape.cy + shape.size > size
+    )
 
 
 def _segment_info(sid: int, cid: int, mask: np.ndarray) -> dict:
-    return {"id": int(sid), "category_id": int(cid), "iscrowd": 0,
-            "bbox": [int(v) for v in mask_bbox(mask)], "area": int(mask.sum())}
+    return {
+        "id": int(sid),
+        "category_id": int(cid),
+        "iscrowd": 0,
+        "bbox": [int(v) for v in mask_bbox(mask)],
+        "area": int(mask.sum()),
+    }
 
 
 def _png_bytes(arr: np.ndarray) -> bytes:
@@ -243,21 +263,28 @@ def image_rng(seed: int, split: str, index: int) -> np.random.Generator:
 
 
 def params_dict(*, train: int, val: int, size: int, seed: int) -> dict[str, Any]:
-    return {"generator_version": GENERATOR_VERSION, "train": int(train), "val": int(val),
-            "size": int(size), "seed": int(seed)}
+    return {
+        "generator_version": GENERATOR_VERSION,
+        "train": int(train),
+        "val": int(val),
+        "size": int(size),
+        "seed": int(seed),
+    }
 
 
 def _check_params(train: int, val: int, size: int, seed: int) -> None:
     for name, v, lo in (("train", train, 0), ("val", val, 0), ("size", size, 32), ("seed", seed, 0)):
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < lo:
-            raise PointlyError(f"--{name} must be an integer >= {lo}, got {v!r}",
-                               fix=f"pass --{name} with a value of at least {lo}")
+            raise PointlyError(
+                f"--{name} must be an integer >= {lo}, got {v!r}", fix=f"pass --{name} with a value of at least {lo}"
+            )
     if train + val == 0:
         raise PointlyError("nothing to generate: --train and --val are both 0", fix="ask for some images")
 
 
-def generate(out_dir: str | Path, *, train: int = 200, val: int = 50, size: int = 128, seed: int = 0,
-             progress: bool = True) -> Path:
+def generate(
+    out_dir: str | Path, *, train: int = 200, val: int = 50, size: int = 128, seed: int = 0, progress: bool = True
+) -> Path:
     """Write the synthetic dataset into ``out_dir`` (see the module docstring); return its path.
 
     Existing files of an earlier run are overwritten, and its extra ``NNNNNN.png`` files beyond
@@ -294,18 +321,27 @@ def generate(out_dir: str | Path, *, train: int = 200, val: int = 50, size: int 
             shapes.append({"image_id": image_id, "things": im.things})
             for seg in im.segments:
                 if seg["category_id"] in thing_ids:
-                    instances.append({"id": ann_id, "image_id": image_id, "category_id": seg["category_id"],
-                                      "iscrowd": 0, "bbox": [float(v) for v in seg["bbox"]],
-                                      "area": float(seg["area"]),
-                                      "segmentation": _rle(im.ids == seg["id"]),
-                                      "panoptic_segment_id": seg["id"]})
+                    instances.append(
+                        {
+                            "id": ann_id,
+                            "image_id": image_id,
+                            "category_id": seg["category_id"],
+                            "iscrowd": 0,
+                            "bbox": [float(v) for v in seg["bbox"]],
+                            "area": float(seg["area"]),
+                            "segmentation": _rle(im.ids == seg["id"]),
+                            "panoptic_segment_id": seg["id"],
+                        }
+                    )
                     ann_id += 1
             bar.update(1)
         info = {"description": f"pointly synthetic panoptic dataset ({split})", "pointly_synth": params}
-        write_json_atomic(root / "panoptic.json", {"info": info, "images": images,
-                                                   "annotations": annotations, "categories": cats})
-        write_json_atomic(root / "instances.json", {"info": info, "images": images,
-                                                    "annotations": instances, "categories": cats})
+        write_json_atomic(
+            root / "panoptic.json", {"info": info, "images": images, "annotations": annotations, "categories": cats}
+        )
+        write_json_atomic(
+            root / "instances.json", {"info": info, "images": images, "annotations": instances, "categories": cats}
+        )
         write_json_atomic(root / "shapes.json", {"info": info, "images": shapes})
         _remove_stale(root, n)
     bar.close()
@@ -347,8 +383,15 @@ def cache_root() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "pointly"
 
 
-def ensure_dataset(root: str | Path | None = None, *, train: int = 200, val: int = 50, size: int = 128,
-                   seed: int = 0, progress: bool = False) -> Path:
+def ensure_dataset(
+    root: str | Path | None = None,
+    *,
+    train: int = 200,
+    val: int = 50,
+    size: int = 128,
+    seed: int = 0,
+    progress: bool = False,
+) -> Path:
     """Return a complete synthetic dataset with these parameters, generating it only if needed.
 
     It lives in ``<root>/synthetic-<hash of the parameters>`` (``root`` defaults to

@@ -5,14 +5,15 @@
 with the JSON) and, where the generator's ``shapes.json`` is present, its occlusion flags. The
 numbers in docs/synthetic-dataset.md come from :func:`statistics_markdown` of it.
 """
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 from scipy.ndimage import binary_dilation
-import cv2
 
 from pointly.pointgen.base.coco import PanopticDataset
 from pointly.pointgen.base.errors import PointlyError
@@ -33,13 +34,14 @@ def panoptic_sets(root: Path) -> list[tuple[str, Path, Path]]:
         for p in sorted(root.iterdir()):
             if (p / "panoptic.json").is_file():
                 sets.append((p.name, p / "panoptic.json", p / "panoptic"))
-            elif p.is_file() and p.name.startswith("panoptic_") and p.suffix == ".json" \
-                    and p.with_suffix("").is_dir():
+            elif p.is_file() and p.name.startswith("panoptic_") and p.suffix == ".json" and p.with_suffix("").is_dir():
                 sets.append((p.stem.removeprefix("panoptic_"), p, p.with_suffix("")))
     if not sets:
-        raise PointlyError("no panoptic set found (neither <split>/panoptic.json nor panoptic_<split>.json "
-                           "with its PNG folder)", file=root,
-                           fix="pass the folder written by `pointly data synth --out DIR` or COCO's annotations folder")
+        raise PointlyError(
+            "no panoptic set found (neither <split>/panoptic.json nor panoptic_<split>.json with its PNG folder)",
+            file=root,
+            fix="pass the folder written by `pointly data synth --out DIR` or COCO's annotations folder",
+        )
     return sets
 
 
@@ -76,7 +78,7 @@ def dataset_statistics(path: str | Path) -> dict:
                 # work in the segment's box grown by one pixel
                 x, y, w, h = (int(v) for v in s.bbox)
                 y0, x0 = max(0, y - 1), max(0, x - 1)
-                crop = ids[y0:y + h + 1, x0:x + w + 1]
+                crop = ids[y0 : y + h + 1, x0 : x + w + 1]
                 mask = crop == s.segment_id
                 ring = binary_dilation(mask, _CROSS) & ~mask
                 neigh = set(np.unique(crop[ring]).tolist()) & thing_ids
@@ -137,33 +139,51 @@ def statistics_markdown(stats: dict) -> str:
 
     f1 = lambda x: "–" if x is None else f"{x:.1f}"  # noqa: E731
     pct = lambda x: "–" if x is None else f"{100 * x:.1f}%"  # noqa: E731
-    lines = ["| | " + " | ".join(splits) + " |", "|---|" + "---|" * len(splits),
-             row("images", lambda d: str(d["images"])),
-             row("image size", lambda d: ", ".join(d["image_sizes"])),
-             row("thing instances", lambda d: str(d["things"])),
-             row("stuff segments", lambda d: str(d["stuff_segments"])),
-             row("things per image: mean (min–max)", lambda d: f"{f1(d['things_per_image']['mean'])} "
-                 f"({d['things_per_image']['min']:.0f}–{d['things_per_image']['max']:.0f})"),
-             row("stuff per image: mean (min–max)", lambda d: f"{f1(d['stuff_per_image']['mean'])} "
-                 f"({d['stuff_per_image']['min']:.0f}–{d['stuff_per_image']['max']:.0f})"),
-             row("thing area px: p10 / median / p90", lambda d: "/".join(
-                 f"{d['thing_area_px'][k]:.0f}" for k in ("p10", "p50", "p90"))),
-             row("thing area px: min / max", lambda d: f"{d['thing_area_px']['min']:.0f} / "
-                 f"{d['thing_area_px']['max']:.0f}"),
-             row("stuff segment share of image: mean", lambda d: pct(d["stuff_area_share"]["mean"])),
-             row("things touching another thing", lambda d: pct(d["touching_share"])),
-             row("things touching one of the same class", lambda d: pct(d["same_class_touching_share"])),
-             row("things partly occluded", lambda d: pct(d["occluded_share"])),
-             ""]
+    lines = [
+        "| | " + " | ".join(splits) + " |",
+        "|---|" + "---|" * len(splits),
+        row("images", lambda d: str(d["images"])),
+        row("image size", lambda d: ", ".join(d["image_sizes"])),
+        row("thing instances", lambda d: str(d["things"])),
+        row("stuff segments", lambda d: str(d["stuff_segments"])),
+        row(
+            "things per image: mean (min–max)",
+            lambda d: (
+                f"{f1(d['things_per_image']['mean'])} "
+                f"({d['things_per_image']['min']:.0f}–{d['things_per_image']['max']:.0f})"
+            ),
+        ),
+        row(
+            "stuff per image: mean (min–max)",
+            lambda d: (
+                f"{f1(d['stuff_per_image']['mean'])} "
+                f"({d['stuff_per_image']['min']:.0f}–{d['stuff_per_image']['max']:.0f})"
+            ),
+        ),
+        row(
+            "thing area px: p10 / median / p90",
+            lambda d: "/".join(f"{d['thing_area_px'][k]:.0f}" for k in ("p10", "p50", "p90")),
+        ),
+        row("thing area px: min / max", lambda d: f"{d['thing_area_px']['min']:.0f} / {d['thing_area_px']['max']:.0f}"),
+        row("stuff segment share of image: mean", lambda d: pct(d["stuff_area_share"]["mean"])),
+        row("things touching another thing", lambda d: pct(d["touching_share"])),
+        row("things touching one of the same class", lambda d: pct(d["same_class_touching_share"])),
+        row("things partly occluded", lambda d: pct(d["occluded_share"])),
+        "",
+    ]
     names = list(dict.fromkeys(n for s in splits for n in S[s]["class_counts"]))  # union, in order
-    lines += ["| class | " + " | ".join(f"{s} segments" for s in splits) + " | solidity (first split with it) |",
-              "|---|" + "---|" * (len(splits) + 1)]
+    lines += [
+        "| class | " + " | ".join(f"{s} segments" for s in splits) + " | solidity (first split with it) |",
+        "|---|" + "---|" * (len(splits) + 1),
+    ]
     for n in names:
         first = next(s for s in splits if n in S[s]["class_counts"])
         solidity = S[first]["thing_solidity"]
         sol = solidity.get(n)
         counts = " | ".join(str(S[s]["class_counts"].get(n, "–")) for s in splits)
-        lines.append(f"| {n} | {counts} | {'stuff' if n not in solidity else f1(sol) if sol is None else f'{sol:.2f}'} |")
+        lines.append(
+            f"| {n} | {counts} | {'stuff' if n not in solidity else f1(sol) if sol is None else f'{sol:.2f}'} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -175,7 +195,6 @@ def sample_figure(path: str | Path, out_png: str | Path, *, split: str = "train"
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from PIL import Image
-
 
     root = Path(path)
     ds = PanopticDataset(root / split / "panoptic.json", root / split / "panoptic")

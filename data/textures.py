@@ -6,6 +6,7 @@ instances look exactly alike. Stuff textures are full-image float RGB arrays in 
 generator composites through the region masks; thing textures likewise, composited through the
 visible part of each instance.
 """
+
 from __future__ import annotations
 
 import colorsys
@@ -16,12 +17,12 @@ from scipy.ndimage import gaussian_filter
 #: name -> (hue range in degrees, saturation range, value range); hue ranges may wrap below 0
 PALETTES: dict[str, tuple[tuple[float, float], tuple[float, float], tuple[float, float]]] = {
     # things: saturated colours, one hue family per class
-    "disc": ((22, 38), (0.75, 0.95), (0.85, 1.0)),       # orange
+    "disc": ((22, 38), (0.75, 0.95), (0.85, 1.0)),  # orange
     "rectangle": ((270, 290), (0.55, 0.8), (0.55, 0.8)),  # purple
-    "triangle": ((-8, 8), (0.75, 0.95), (0.7, 0.9)),     # red
-    "ring": ((50, 60), (0.75, 0.95), (0.85, 1.0)),       # yellow
-    "star": ((320, 335), (0.5, 0.75), (0.85, 1.0)),      # pink
-    "cshape": ((165, 180), (0.6, 0.9), (0.45, 0.65)),    # dark teal
+    "triangle": ((-8, 8), (0.75, 0.95), (0.7, 0.9)),  # red
+    "ring": ((50, 60), (0.75, 0.95), (0.85, 1.0)),  # yellow
+    "star": ((320, 335), (0.5, 0.75), (0.85, 1.0)),  # pink
+    "cshape": ((165, 180), (0.6, 0.9), (0.45, 0.65)),  # dark teal
     # stuff: the muted colours of a landscape
     "sky": ((195, 215), (0.25, 0.5), (0.85, 0.98)),
     "grass": ((85, 125), (0.5, 0.8), (0.35, 0.6)),
@@ -75,8 +76,9 @@ def stuff_texture(rng: np.random.Generator, name: str, height: int, width: int) 
     return np.clip(img, 0, 1)
 
 
-def thing_texture(rng: np.random.Generator, name: str, height: int, width: int,
-                  cx: float, cy: float, size: float) -> np.ndarray:
+def thing_texture(
+    rng: np.random.Generator, name: str, height: int, width: int, cx: float, cy: float, size: float
+) -> np.ndarray:
     """A full-image texture for one instance of thing class ``name`` centred at ``(cx, cy)``.
 
     The base colour comes from the class palette; the pattern (flat, stripes, spots or a shading

@@ -2,6 +2,7 @@
 
 Imported explicitly by tests/test_annotator_*.py (not a conftest).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -20,9 +21,16 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-dev-shm-usage", "--disable-extensions"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+    "--disable-extensions",
+]
 USERS = {"alice": "wonderland", "bob": "builder"}
 
 
@@ -34,8 +42,7 @@ def make_scene(width: int = 640, height: int = 480, seed: int = 0) -> Image.Imag
     d.rectangle([0, height * 0.6, width, height], fill=(60, 150, 60))
     cx, cy, r = int(width * 0.3), int(height * 0.5), int(min(width, height) * 0.15)
     d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=tuple(int(v) for v in rng.integers(150, 255, 3)))
-    d.rectangle([int(width * 0.6), int(height * 0.3), int(width * 0.85), int(height * 0.7)],
-                fill=(200, 60, 60))
+    d.rectangle([int(width * 0.6), int(height * 0.3), int(width * 0.85), int(height * 0.7)], fill=(200, 60, 60))
     return im
 
 
@@ -71,9 +78,17 @@ class Server:
     the port of a killed server). ``gradio_tmp`` is the server's ``GRADIO_TEMP_DIR`` (Gradio's
     upload folder and cache), a fresh folder next to the project unless given."""
 
-    def __init__(self, images: Path, project: Path, *, users_file: Path | None = None,
-                 extra: list[str] | None = None, log: Path | None = None, port: int | None = None,
-                 gradio_tmp: Path | None = None) -> None:
+    def __init__(
+        self,
+        images: Path,
+        project: Path,
+        *,
+        users_file: Path | None = None,
+        extra: list[str] | None = None,
+        log: Path | None = None,
+        port: int | None = None,
+        gradio_tmp: Path | None = None,
+    ) -> None:
         self.images, self.project, self.users_file = images, project, users_file
         self.extra = extra or []
         self.port = port or free_port()
@@ -82,14 +97,26 @@ class Server:
         self.log = log or project.parent / f"server-{self.port}.log"
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 90.0) -> "Server":
-        cmd = [sys.executable, "-m", "pointly.cli.main", "annotate", str(self.images),
-               "--categories", "synthetic", "--project", str(self.project), "--port", str(self.port),
-               *self.extra]
+    def start(self, timeout: float = 90.0) -> Server:
+        cmd = [
+            sys.executable,
+            "-m",
+            "pointly.cli.main",
+            "annotate",
+            str(self.images),
+            "--categories",
+            "synthetic",
+            "--project",
+            str(self.project),
+            "--port",
+            str(self.port),
+            *self.extra,
+        ]
         if self.users_file:
             cmd += ["--users", str(self.users_file)]
-        env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1",
-                   GRADIO_TEMP_DIR=str(self.gradio_tmp))
+        env = dict(
+            os.environ, GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1", GRADIO_TEMP_DIR=str(self.gradio_tmp)
+        )
         self._fh = open(self.log, "ab")
         self.proc = subprocess.Popen(cmd, stdout=self._fh, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
@@ -146,6 +173,7 @@ def wait_clicks(project: Path, n: int, user: str | None = None, timeout: float =
 def journal_clicks(project: Path, user: str | None = None) -> list[dict]:
     """Click events of the journals (one user, or all)."""
     import json
+
     out = []
     for p in sorted((project / "journal").glob("*.jsonl")):
         if user and p.stem != user:

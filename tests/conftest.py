@@ -1,4 +1,5 @@
 """Shared pytest fixtures: where the real data in ../shared/data lives, and a skip when absent."""
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """Helpers shared by the eval tests: 1 × N strip label maps, segments_info records, and writing
 a COCO panoptic folder (PNG + JSON) from label maps."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Fixtures for the model tests: a tiny synthetic panoptic dataset and configs that train fast."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,6 +20,13 @@ def tiny_synth(tmp_path_factory) -> Path:
 
 def tiny_config(root: Path, *extra: str) -> Config:
     """synthetic_small on ``root``'s train split, no workers, with overrides."""
-    return load_config("synthetic_small", [
-        f"data.train_json={root}/train/panoptic.json", f"data.train_panoptic_dir={root}/train/panoptic",
-        f"data.train_image_dir={root}/train/images", "data.num_workers=0", *extra])
+    return load_config(
+        "synthetic_small",
+        [
+            f"data.train_json={root}/train/panoptic.json",
+            f"data.train_panoptic_dir={root}/train/panoptic",
+            f"data.train_image_dir={root}/train/images",
+            "data.num_workers=0",
+            *extra,
+        ],
+    )

@@ -4,6 +4,7 @@
 definition (a pixel of the segment with a 4-neighbour *inside the image* outside the segment),
 written pixel by pixel so that it shares no code with ``pointly.pointgen.points.sampling``.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,8 +54,12 @@ def encode_ids_rgb(ids: np.ndarray) -> np.ndarray:
     return rgb
 
 
-def write_panoptic(root: Path, label_maps: dict[int, np.ndarray], categories: list[dict],
-                   seg_meta: dict[int, dict[int, dict]] | None = None) -> tuple[Path, Path]:
+def write_panoptic(
+    root: Path,
+    label_maps: dict[int, np.ndarray],
+    categories: list[dict],
+    seg_meta: dict[int, dict[int, dict]] | None = None,
+) -> tuple[Path, Path]:
     """Write a small COCO panoptic dataset (JSON + PNG folder) from id maps.
 
     ``categories`` are COCO panoptic category records; ``seg_meta[image_id][segment_id]`` gives
@@ -73,10 +78,15 @@ def write_panoptic(root: Path, label_maps: dict[int, np.ndarray], categories: li
         for sid in sorted(int(v) for v in np.unique(ids) if v != 0):
             ys, xs = np.nonzero(ids == sid)
             meta = seg_meta.get(image_id, {}).get(sid, {})
-            infos.append({"id": sid, "category_id": meta.get("category_id", categories[0]["id"]),
-                          "iscrowd": meta.get("iscrowd", 0), "area": int(xs.size),
-                          "bbox": [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
-                                   int(ys.max() - ys.min() + 1)]})
+            infos.append(
+                {
+                    "id": sid,
+                    "category_id": meta.get("category_id", categories[0]["id"]),
+                    "iscrowd": meta.get("iscrowd", 0),
+                    "area": int(xs.size),
+                    "bbox": [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)],
+                }
+            )
         images.append({"id": image_id, "file_name": f"{image_id:012d}.jpg", "width": w, "height": h})
         anns.append({"image_id": image_id, "file_name": name, "segments_info": infos})
     js = root / "panoptic.json"

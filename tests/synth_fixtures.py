@@ -1,4 +1,5 @@
 """Fixtures for the synthetic-dataset tests: one small dataset per test session."""
+
 from __future__ import annotations
 
 from pathlib import Path

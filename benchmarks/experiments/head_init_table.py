@@ -4,6 +4,7 @@ init + AdamW paired by seed (pointgen.intervals: 95 % Student-t interval, pass /
 
     python benchmarks/experiments/head_init_table.py OUT_DIR
 """
+
 from __future__ import annotations
 
 import json

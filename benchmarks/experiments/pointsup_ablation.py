@@ -10,6 +10,7 @@ share. Usage::
         [--variants old,all] [--train 1000 --val 500]
     python benchmarks/experiments/pointsup_ablation.py --out runs/ablation --summary
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,10 @@ VARIANTS = {
     "overlap": ({**OLD_RULES, "overlap": "nearest"}, OLD_MODEL),
     "parts": ({**OLD_RULES, "parts": "delaunay"}, OLD_MODEL),
     "size": ({**OLD_RULES, "size_correction": True}, OLD_MODEL),
-    "all": ({"parts": "delaunay", "overlap": "nearest", "size_correction": True},
-            ["model.head_init=official", "loss.mask_centre_loss=false"]),
+    "all": (
+        {"parts": "delaunay", "overlap": "nearest", "size_correction": True},
+        ["model.head_init=official", "loss.mask_centre_loss=false"],
+    ),
 }
 GRID = "points=20;shapes=concave;shares=0,1;seeds=0,1,2;full=0"
 
@@ -50,18 +53,30 @@ def run(args) -> None:
     for _ in range(6):  # the grid's 6 cells
         for name in names:
             rules, overrides = VARIANTS[name]
-            run_from_cli(preset="synthetic", out=Path(args.out) / name, iters=args.iters, synthetic_root=root,
-                         grid=GRID, target_rules=rules, config_overrides=overrides, progress=True, max_cells=1)
+            run_from_cli(
+                preset="synthetic",
+                out=Path(args.out) / name,
+                iters=args.iters,
+                synthetic_root=root,
+                grid=GRID,
+                target_rules=rules,
+                config_overrides=overrides,
+                progress=True,
+                max_cells=1,
+            )
 
 
 def summary(args) -> None:
     """PQ per variant and boundary share (mean ± standard error over seeds), and each variant
     against "old" paired by seed (pointgen.intervals: 95 % Student-t interval and verdict)."""
-    from pointly.model.study.trained import load_frame
     from pointly.model.study.intervals import paired_difference
+    from pointly.model.study.trained import load_frame
 
-    frames = {name: load_frame(Path(args.out) / name) for name in VARIANTS
-              if (Path(args.out) / name / "results.csv").is_file()}
+    frames = {
+        name: load_frame(Path(args.out) / name)
+        for name in VARIANTS
+        if (Path(args.out) / name / "results.csv").is_file()
+    }
     print("| variant | boundary | seeds | PQ | PQ things | PQ stuff | Δ PQ vs old [95 % CI] | verdict |")
     print("|---|---|---|---|---|---|---|---|")
     for name, frame in frames.items():
@@ -74,8 +89,10 @@ def summary(args) -> None:
                 d = paired_difference(dict(zip(g["seed"], g["pq"])), dict(zip(old["seed"], old["pq"])))
                 diff, verdict = d.text(), d.verdict
             pq = f"{g['pq'].mean():.1f} ± {se:.1f}" if n > 1 else f"{g['pq'].mean():.1f}"
-            print(f"| {name} | {share:.0%} | {n} | {pq} | "
-                  f"{g['pq_th'].mean():.1f} | {g['pq_st'].mean():.1f} | {diff} | {verdict} |")
+            print(
+                f"| {name} | {share:.0%} | {n} | {pq} | "
+                f"{g['pq_th'].mean():.1f} | {g['pq_st'].mean():.1f} | {diff} | {verdict} |"
+            )
 
 
 def main() -> None:

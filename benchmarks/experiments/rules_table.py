@@ -8,6 +8,7 @@ rules) from a target-quality study run with ``rules=corrected,baseline`` on its 
 Per dataset, dilation, points, shape and boundary share: the mean over seeds of each metric under
 both rules and the paired difference (corrected − baseline) with its standard error over seeds.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,8 +16,13 @@ import sys
 
 from pointly.model.study.targets import load_rows
 
-METRICS = [("pq", "target PQ"), ("precision", "precision"), ("recall", "recall"), ("coverage", "coverage"),
-           ("agreement", "label accuracy")]
+METRICS = [
+    ("pq", "target PQ"),
+    ("precision", "precision"),
+    ("recall", "recall"),
+    ("coverage", "coverage"),
+    ("agreement", "label accuracy"),
+]
 
 
 def main(folder: str) -> None:
@@ -27,17 +33,22 @@ def main(folder: str) -> None:
     both = corr.merge(base, left_index=True, right_index=True, suffixes=("_new", "_old")).reset_index()
     for (dataset, dil), g in both.groupby(["dataset", "dilation_radius"]):
         seeds = g["seed"].nunique()
-        print(f"\n**{dataset}, dilation {'off' if dil == 0 else f'{dil:g} of the longer side'}** "
-              f"(mean of {seeds} seeds; Δ = corrected − baseline ± its standard error over seeds; in %)\n")
-        print("| points | shape | boundary | " + " | ".join(f"{label} old → new (Δ ± se)" for _, label in METRICS) + " |")
+        print(
+            f"\n**{dataset}, dilation {'off' if dil == 0 else f'{dil:g} of the longer side'}** "
+            f"(mean of {seeds} seeds; Δ = corrected − baseline ± its standard error over seeds; in %)\n"
+        )
+        print(
+            "| points | shape | boundary | " + " | ".join(f"{label} old → new (Δ ± se)" for _, label in METRICS) + " |"
+        )
         print("|---|---|---|" + "---|" * len(METRICS))
         for (p, shape, share), c in g.groupby(["points", "shape", "boundary_share"]):
             cells = []
             for m, _ in METRICS:
                 d = 100 * (c[f"{m}_new"] - c[f"{m}_old"])
                 se = d.std(ddof=1) / math.sqrt(len(d)) if len(d) > 1 else float("nan")
-                cells.append(f"{100 * c[f'{m}_old'].mean():.1f} → {100 * c[f'{m}_new'].mean():.1f} "
-                             f"({d.mean():+.1f} ± {se:.1f})")
+                cells.append(
+                    f"{100 * c[f'{m}_old'].mean():.1f} → {100 * c[f'{m}_new'].mean():.1f} ({d.mean():+.1f} ± {se:.1f})"
+                )
             print(f"| P{p} | {shape} | {share:.0%} | " + " | ".join(cells) + " |")
 
 

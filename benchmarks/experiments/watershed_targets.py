@@ -5,6 +5,7 @@ sets: target PQ, precision, recall, coverage and label agreement of ``pointly ta
 Usage: python benchmarks/experiments/watershed_targets.py --out DIR [--seeds 0,1,2] [--synthetic-root R]
 Prints the Markdown table of docs/targets.md and writes DIR/rows.csv.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,15 +21,29 @@ METRICS = ["pq", "precision", "recall", "coverage", "agreement"]
 
 
 def datasets(synthetic_root: Path | None) -> dict[str, tuple[Path, Path, Path]]:
-    out = {"coco": (SHARED / "coco_panoptic_val2017" / "panoptic_val2017.json",
-                    SHARED / "coco_panoptic_val2017" / "panoptic", SHARED / "coco_panoptic_val2017" / "images"),
-           "coconut139": (SHARED / "coconut_val2017_139" / "panoptic.json", SHARED / "coconut_val2017_139" / "panoptic",
-                          SHARED / "coconut_val2017_139" / "images"),
-           "nuclei": (SHARED / "dsb2018_nuclei" / "panoptic.json", SHARED / "dsb2018_nuclei" / "panoptic",
-                      SHARED / "dsb2018_nuclei" / "images")}
+    out = {
+        "coco": (
+            SHARED / "coco_panoptic_val2017" / "panoptic_val2017.json",
+            SHARED / "coco_panoptic_val2017" / "panoptic",
+            SHARED / "coco_panoptic_val2017" / "images",
+        ),
+        "coconut139": (
+            SHARED / "coconut_val2017_139" / "panoptic.json",
+            SHARED / "coconut_val2017_139" / "panoptic",
+            SHARED / "coconut_val2017_139" / "images",
+        ),
+        "nuclei": (
+            SHARED / "dsb2018_nuclei" / "panoptic.json",
+            SHARED / "dsb2018_nuclei" / "panoptic",
+            SHARED / "dsb2018_nuclei" / "images",
+        ),
+    }
     if synthetic_root is not None:
-        out["synthetic"] = (synthetic_root / "val" / "panoptic.json", synthetic_root / "val" / "panoptic",
-                            synthetic_root / "val" / "images")
+        out["synthetic"] = (
+            synthetic_root / "val" / "panoptic.json",
+            synthetic_root / "val" / "panoptic",
+            synthetic_root / "val" / "images",
+        )
     return out
 
 
@@ -38,19 +53,67 @@ def run(out: Path, seeds: list[int], synthetic_root: Path | None) -> pd.DataFram
         for n in (5, 10, 20):
             for seed in seeds:
                 pts = out / f"{name}-P{n}-s{seed}.json"
-                subprocess.run([sys.executable, "-m", "pointly.cli.main", "simulate", "--no-progress",
-                                "--panoptic-json", str(js), "--panoptic-dir", str(png), "-n", str(n), "--seed",
-                                str(seed), "-o", str(pts)], check=True, capture_output=True)
+                subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "pointly.cli.main",
+                        "simulate",
+                        "--no-progress",
+                        "--panoptic-json",
+                        str(js),
+                        "--panoptic-dir",
+                        str(png),
+                        "-n",
+                        str(n),
+                        "--seed",
+                        str(seed),
+                        "-o",
+                        str(pts),
+                    ],
+                    check=True,
+                    capture_output=True,
+                )
                 for shape, dil in CONFIGS:
                     t = out / "t"
-                    subprocess.run([sys.executable, "-m", "pointly.cli.main", "targets", "--no-progress", str(pts),
-                                    "--out", str(t), "--gt-json", str(js), "--gt-dir", str(png), "--images",
-                                    str(images), "--shape", shape, "--dilation", dil, "--preview-images", "none"],
-                                   check=True, capture_output=True)
+                    subprocess.run(
+                        [
+                            sys.executable,
+                            "-m",
+                            "pointly.cli.main",
+                            "targets",
+                            "--no-progress",
+                            str(pts),
+                            "--out",
+                            str(t),
+                            "--gt-json",
+                            str(js),
+                            "--gt-dir",
+                            str(png),
+                            "--images",
+                            str(images),
+                            "--shape",
+                            shape,
+                            "--dilation",
+                            dil,
+                            "--preview-images",
+                            "none",
+                        ],
+                        check=True,
+                        capture_output=True,
+                    )
                     summ = pd.read_csv(t / "summary.csv")
                     r = summ[summ["split"] == "all"].iloc[0]
-                    rows.append({"dataset": name, "points": n, "seed": seed, "shape": shape, "dilation": dil,
-                                 **{m: 100 * float(r[m]) for m in METRICS}})
+                    rows.append(
+                        {
+                            "dataset": name,
+                            "points": n,
+                            "seed": seed,
+                            "shape": shape,
+                            "dilation": dil,
+                            **{m: 100 * float(r[m]) for m in METRICS},
+                        }
+                    )
     frame = pd.DataFrame(rows)
     frame.to_csv(out / "rows.csv", index=False)
     return frame
@@ -59,9 +122,13 @@ def run(out: Path, seeds: list[int], synthetic_root: Path | None) -> pd.DataFram
 def table(frame: pd.DataFrame) -> str:
     from pointly.model.study.intervals import paired_difference
 
-    lines = ["| dataset | P | concave + dil. | convex + dil. | watershed | watershed − best hull [95 % CI] | verdict "
-             "| precision (ws / convex + dil.) | coverage (ws / convex + dil.) |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| dataset | P | concave + dil. | convex + dil. | watershed | watershed − best hull [95 % CI] | verdict "
+        "| precision (ws / convex + dil.) | coverage (ws / convex + dil.) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for (name, n), g in frame.groupby(["dataset", "points"], sort=False):
+
         def cell(shape, dil):
             return g[(g["shape"] == shape) & (g["dilation"] == dil)].set_index("seed")
 
@@ -69,10 +136,12 @@ def table(frame: pd.DataFrame) -> str:
         best = cv if cv["pq"].mean() >= cc["pq"].mean() else cc
         d = paired_difference(dict(ws["pq"]), dict(best["pq"]))
         se = lambda c: c["pq"].std(ddof=1) / len(c) ** 0.5  # noqa: E731
-        lines.append(f"| {name} | P{n} | {cc['pq'].mean():.1f} ± {se(cc):.1f} | {cv['pq'].mean():.1f} ± {se(cv):.1f} | "
-                     f"{ws['pq'].mean():.1f} ± {se(ws):.1f} | {d.text()} | {d.verdict} | "
-                     f"{ws['precision'].mean():.1f} / {cv['precision'].mean():.1f} | "
-                     f"{ws['coverage'].mean():.1f} / {cv['coverage'].mean():.1f} |")
+        lines.append(
+            f"| {name} | P{n} | {cc['pq'].mean():.1f} ± {se(cc):.1f} | {cv['pq'].mean():.1f} ± {se(cv):.1f} | "
+            f"{ws['pq'].mean():.1f} ± {se(ws):.1f} | {d.text()} | {d.verdict} | "
+            f"{ws['precision'].mean():.1f} / {cv['precision'].mean():.1f} | "
+            f"{ws['coverage'].mean():.1f} / {cv['coverage'].mean():.1f} |"
+        )
     return "\n".join(lines)
 
 
@@ -84,8 +153,11 @@ def main() -> None:
     ap.add_argument("--table-only", action="store_true", help="Only print the table of DIR/rows.csv.")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
-    frame = pd.read_csv(a.out / "rows.csv") if a.table_only else run(
-        a.out, [int(s) for s in a.seeds.split(",")], a.synthetic_root)
+    frame = (
+        pd.read_csv(a.out / "rows.csv")
+        if a.table_only
+        else run(a.out, [int(s) for s in a.seeds.split(",")], a.synthetic_root)
+    )
     print(table(frame))
 
 

@@ -26,12 +26,14 @@ different stride placement or pixel mean cannot be absorbed and is refused. The
 Reading goes through :func:`pointly.model.engine.convert.read_checkpoint_file` (numpy arrays and tensors
 only, never arbitrary pickled objects).
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -48,11 +50,11 @@ TORCHVISION_STD = [0.229 * 255, 0.224 * 255, 0.225 * 255]
 class Conventions:
     """What a weight file expects of the network's input and layout."""
 
-    format: str                 # msra | detectron2 | torchvision
+    format: str  # msra | detectron2 | torchvision
     stride_in_1x1: bool
-    channels: str               # BGR | RGB: the order conv1's input channels were trained on
-    pixel_mean: list | None     # in ``channels`` order, 0–255; None: not checked (see module docstring)
-    pixel_std: list             # in ``channels`` order, 0–255 units
+    channels: str  # BGR | RGB: the order conv1's input channels were trained on
+    pixel_mean: list | None  # in ``channels`` order, 0–255; None: not checked (see module docstring)
+    pixel_std: list  # in ``channels`` order, 0–255 units
 
 
 @dataclass
@@ -70,16 +72,30 @@ class WeightsReport:
 
     def summary(self) -> str:
         """One line for the log."""
-        return (f"backbone weights {self.path} ({self.conventions.format}): {len(self.used)} tensors used, "
-                f"{len(self.converted)} converted, {len(self.filled)} filled, {len(self.left_over)} left over"
-                + (f" ({', '.join(self.left_over[:4])}{', ...' if len(self.left_over) > 4 else ''})"
-                   if self.left_over else ""))
+        return (
+            f"backbone weights {self.path} ({self.conventions.format}): {len(self.used)} tensors used, "
+            f"{len(self.converted)} converted, {len(self.filled)} filled, {len(self.left_over)} left over"
+            + (
+                f" ({', '.join(self.left_over[:4])}{', ...' if len(self.left_over) > 4 else ''})"
+                if self.left_over
+                else ""
+            )
+        )
 
     def to_json(self) -> dict:
         c = self.conventions
-        return {"path": self.path, "format": c.format, "stride_in_1x1": c.stride_in_1x1, "channels": c.channels,
-                "pixel_mean": c.pixel_mean, "pixel_std": c.pixel_std, "used": self.used,
-                "converted": self.converted, "filled": self.filled, "left_over": self.left_over}
+        return {
+            "path": self.path,
+            "format": c.format,
+            "stride_in_1x1": c.stride_in_1x1,
+            "channels": c.channels,
+            "pixel_mean": c.pixel_mean,
+            "pixel_std": c.pixel_std,
+            "used": self.used,
+            "converted": self.converted,
+            "filled": self.filled,
+            "left_over": self.left_over,
+        }
 
 
 # ----------------------------------------------------------------------------- reading
@@ -89,12 +105,19 @@ def read_weights(path: str | Path) -> tuple[Conventions, dict[str, torch.Tensor]
 
     path = Path(path)
     if not path.is_file():
-        raise PointlyError("backbone weights not found", file=path, record="model.backbone.weights",
-                           fix="pass the ImageNet weight file (R-50.pkl, or a torchvision resnet50 .pth)")
+        raise PointlyError(
+            "backbone weights not found",
+            file=path,
+            record="model.backbone.weights",
+            fix="pass the ImageNet weight file (R-50.pkl, or a torchvision resnet50 .pth)",
+        )
     obj = read_checkpoint_file(path)
     if not isinstance(obj, Mapping):
-        raise PointlyError(f"not a weight file (a {type(obj).__name__} at the top)", file=path,
-                           fix="pass R-50.pkl, a detectron2 checkpoint or a torchvision state dict")
+        raise PointlyError(
+            f"not a weight file (a {type(obj).__name__} at the top)",
+            file=path,
+            fix="pass R-50.pkl, a detectron2 checkpoint or a torchvision state dict",
+        )
     meta = {k: v for k, v in obj.items() if k not in ("blobs", "model", "state_dict")}
     if isinstance(obj.get("blobs"), Mapping):
         fmt, raw = "msra", obj["blobs"]
@@ -108,14 +131,17 @@ def read_weights(path: str | Path) -> tuple[Conventions, dict[str, torch.Tensor]
         elif any(k.startswith(("conv1.", "module.conv1.")) for k in keys):
             fmt = "torchvision"
         else:
-            raise PointlyError("unknown weight names (neither Caffe2 blobs, detectron2 nor torchvision ResNet)",
-                               file=path, record=f"e.g. {keys[0] if keys else '(empty)'}",
-                               fix="pass R-50.pkl, a detectron2 checkpoint or a torchvision ResNet state dict")
+            raise PointlyError(
+                "unknown weight names (neither Caffe2 blobs, detectron2 nor torchvision ResNet)",
+                file=path,
+                record=f"e.g. {keys[0] if keys else '(empty)'}",
+                fix="pass R-50.pkl, a detectron2 checkpoint or a torchvision ResNet state dict",
+            )
     tensors: dict[str, torch.Tensor] = {}
     for key, value in raw.items():
         key = str(key)
         if key.startswith("module."):
-            key = key[len("module."):]
+            key = key[len("module.") :]
         if isinstance(value, np.ndarray):
             value = torch.from_numpy(np.ascontiguousarray(value))
         if isinstance(value, torch.Tensor):
@@ -136,8 +162,12 @@ def weights_conventions(path: str | Path) -> Conventions:
 
 
 # ----------------------------------------------------------------------------- names
-_BRANCH = {"2a": ("conv1", "bn1"), "2b": ("conv2", "bn2"), "2c": ("conv3", "bn3"),
-           "1": ("downsample.0", "downsample.1")}
+_BRANCH = {
+    "2a": ("conv1", "bn1"),
+    "2b": ("conv2", "bn2"),
+    "2c": ("conv3", "bn3"),
+    "1": ("downsample.0", "downsample.1"),
+}
 _BN_SUFFIX = {"s": "weight", "b": "bias", "rm": "running_mean", "riv": "running_var"}
 
 
@@ -162,8 +192,9 @@ def _detectron2_name(key: str) -> str | None:
     m = re.fullmatch(r"stem\.conv1\.(weight|norm\.(weight|bias|running_mean|running_var))", key)
     if m:
         return "conv1.weight" if m.group(1) == "weight" else f"bn1.{m.group(2)}"
-    m = re.fullmatch(r"res(\d)\.(\d+)\.(conv[123]|shortcut)\.(weight|norm\.(weight|bias|running_mean|running_var))",
-                     key)
+    m = re.fullmatch(
+        r"res(\d)\.(\d+)\.(conv[123]|shortcut)\.(weight|norm\.(weight|bias|running_mean|running_var))", key
+    )
     if not m:
         return None
     stage, block, conv, what = int(m.group(1)), m.group(2), m.group(3), m.group(4)
@@ -187,26 +218,34 @@ def _in_order(values: list, channels: str, target: str) -> list:
     return list(values) if channels == target else list(values)[::-1]
 
 
-def load_backbone_weights(trunk: nn.Module, path: str | Path, *, stride_in_1x1: bool, input_format: str,
-                          pixel_mean: list, pixel_std: list) -> WeightsReport:
+def load_backbone_weights(
+    trunk: nn.Module, path: str | Path, *, stride_in_1x1: bool, input_format: str, pixel_mean: list, pixel_std: list
+) -> WeightsReport:
     """Copy the ImageNet weights at ``path`` into ``trunk`` (a :class:`~pointly.model.network.backbone.ResNetTrunk`)
     for a network whose input is ``input_format`` (BGR/RGB) normalised by ``pixel_mean`` and
     ``pixel_std``; returns the report. Every trunk tensor must come from the file."""
     conv, tensors, _ = read_weights(path)
     report = WeightsReport(str(path), conv)
     if conv.stride_in_1x1 != stride_in_1x1:
-        raise PointlyError(f"{conv.format} weights put the stage stride on the "
-                           f"{'1x1' if conv.stride_in_1x1 else '3x3'} conv, the config on the other",
-                           file=path, record="model.backbone.stride_in_1x1",
-                           fix=f"--set model.backbone.stride_in_1x1={str(conv.stride_in_1x1).lower()} "
-                               "(or pass the weights with --backbone-weights, which sets it)")
+        raise PointlyError(
+            f"{conv.format} weights put the stage stride on the "
+            f"{'1x1' if conv.stride_in_1x1 else '3x3'} conv, the config on the other",
+            file=path,
+            record="model.backbone.stride_in_1x1",
+            fix=f"--set model.backbone.stride_in_1x1={str(conv.stride_in_1x1).lower()} "
+            "(or pass the weights with --backbone-weights, which sets it)",
+        )
     fmt = input_format.upper()
     if conv.pixel_mean is not None:
         want = _in_order(conv.pixel_mean, conv.channels, fmt)
         if not np.allclose(want, pixel_mean, atol=1e-3):
-            raise PointlyError(f"the weights expect pixel mean {[round(v, 3) for v in want]} ({fmt}), the config "
-                               f"has {list(pixel_mean)}", file=path, record="input.pixel_mean",
-                               fix="pass the weights with --backbone-weights, which sets the input normalisation")
+            raise PointlyError(
+                f"the weights expect pixel mean {[round(v, 3) for v in want]} ({fmt}), the config "
+                f"has {list(pixel_mean)}",
+                file=path,
+                record="input.pixel_mean",
+                fix="pass the weights with --backbone-weights, which sets the input normalisation",
+            )
     ours = trunk.state_dict()
     namer = _NAMERS[conv.format]
     new: dict[str, torch.Tensor] = {}
@@ -216,8 +255,12 @@ def load_backbone_weights(trunk: nn.Module, path: str | Path, *, stride_in_1x1: 
             report.left_over.append(key)
             continue
         if tuple(value.shape) != tuple(ours[name].shape):
-            raise PointlyError(f"{key} has shape {tuple(value.shape)}, {name} needs {tuple(ours[name].shape)}",
-                               file=path, record=key, fix="pass weights of the configured ResNet depth")
+            raise PointlyError(
+                f"{key} has shape {tuple(value.shape)}, {name} needs {tuple(ours[name].shape)}",
+                file=path,
+                record=key,
+                fix="pass weights of the configured ResNet depth",
+            )
         new[name] = value.to(ours[name].dtype)
         report.used[name] = key
     # FrozenBN statistics the file does not carry (Caffe2 blobs): mean 0, variance 1
@@ -229,18 +272,23 @@ def load_backbone_weights(trunk: nn.Module, path: str | Path, *, stride_in_1x1: 
             report.filled[name] = "0" if name.endswith("mean") else "1"
     missing = [k for k in ours if k not in new and not k.endswith("num_batches_tracked")]
     if missing:
-        raise PointlyError(f"{len(missing)} trunk tensors are not in the file, e.g. {missing[0]}", file=path,
-                           fix="pass ImageNet weights of the configured ResNet depth")
+        raise PointlyError(
+            f"{len(missing)} trunk tensors are not in the file, e.g. {missing[0]}",
+            file=path,
+            fix="pass ImageNet weights of the configured ResNet depth",
+        )
     w = new["conv1.weight"]
     if conv.channels != fmt:
         w = w.flip(1)
         report.converted["conv1.weight"] = f"input channels reversed ({conv.channels} weights, {fmt} input)"
-    scale = torch.tensor(pixel_std, dtype=w.dtype) / torch.tensor(_in_order(conv.pixel_std, conv.channels, fmt),
-                                                                  dtype=w.dtype)
+    scale = torch.tensor(pixel_std, dtype=w.dtype) / torch.tensor(
+        _in_order(conv.pixel_std, conv.channels, fmt), dtype=w.dtype
+    )
     if not torch.allclose(scale, torch.ones_like(scale)):
         w = w * scale.view(1, 3, 1, 1)
-        report.converted["conv1.weight"] = "; ".join(filter(None, [
-            report.converted.get("conv1.weight"), f"scaled by config std / weights std {scale.tolist()}"]))
+        report.converted["conv1.weight"] = "; ".join(
+            filter(None, [report.converted.get("conv1.weight"), f"scaled by config std / weights std {scale.tolist()}"])
+        )
     new["conv1.weight"] = w
     trunk.load_state_dict(new, strict=False)
     return report

@@ -1,6 +1,7 @@
 """Checkpoint files of training runs: written atomically, read back into an eval-mode network.
 
 Prediction and evaluation load weights from here without importing the training loop."""
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,11 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Pan
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file for the user
         raise PointlyError(f"unreadable checkpoint ({exc.__class__.__name__})", file=path) from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
-        raise PointlyError("not a pointly checkpoint (no 'model' and 'config')", file=path,
-                           fix="official PanopticFCN weights must go through `pointly convert-weights` first")
+        raise PointlyError(
+            "not a pointly checkpoint (no 'model' and 'config')",
+            file=path,
+            fix="official PanopticFCN weights must go through `pointly convert-weights` first",
+        )
     cfg = config_from_dict(ckpt["config"], str(path))
     model = PanopticFCN(cfg)
     model.load_state_dict(ckpt["model"])

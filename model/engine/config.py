@@ -9,18 +9,20 @@ same names as the dataclasses) and may name a preset to start from with ``_base_
 Every run writes its resolved config (:func:`config_to_dict`) next to its outputs, so a run can be
 repeated from that file alone (``--config run/config.yaml``).
 """
+
 from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
-from pointly.pointgen.base.errors import PointlyError
 from pointly.model.network.choices import DEFORM_IMPLEMENTATIONS, HEAD_INITS
+from pointly.pointgen.base.errors import PointlyError
 
 
 @dataclass
@@ -133,13 +135,13 @@ class LossConfig:
 @dataclass
 class InferenceConfig:
     pool_sizes: list = field(default_factory=lambda: [3, 3, 3, 5, 5])
-    inst_thres: float = 0.4        # mask binarisation
-    similar_thres: float = 0.9     # cosine kernel fusion
+    inst_thres: float = 0.4  # mask binarisation
+    similar_thres: float = 0.9  # cosine kernel fusion
     class_specific: bool = True
-    score_floor: float = 0.05      # hard-coded after maskness rescoring
-    overlap_thresh: float = 0.5    # panoptic merge
-    stuff_area_limit: int = 4096   # px at the original resolution
-    inst_thresh: float = 0.2       # thing score floor in the merge
+    score_floor: float = 0.05  # hard-coded after maskness rescoring
+    overlap_thresh: float = 0.5  # panoptic merge
+    stuff_area_limit: int = 4096  # px at the original resolution
+    inst_thresh: float = 0.2  # thing score floor in the merge
 
 
 @dataclass
@@ -190,7 +192,7 @@ class SolverConfig:
     clip_value: float = 35.0
     checkpoint_period: int = 10000
     log_period: int = 20
-    amp: bool = True               # autocast on CUDA only
+    amp: bool = True  # autocast on CUDA only
     amp_dtype: str = "bfloat16"
     # the process count the batch, learning rate and schedule above are written for (detectron2's
     # REFERENCE_WORLD_SIZE); another count rescales them linearly (scale_to_world); 0 = never
@@ -218,6 +220,7 @@ class Config:
 
 
 # ------------------------------------------------------------------------------------ presets
+
 
 def coco_r50_1x() -> Config:
     """R50-FPN, 1× schedule (90k iterations), short side 640–800 / test 800 (PQ 41.1 officially);
@@ -273,12 +276,19 @@ def synthetic_small() -> Config:
     m.stuff.num_classes = 1 + sum(1 for c in cats if not c["isthing"])
     # objects are 10-80 px on a 128 px image: shift the scale ranges down by 4× (P3 keeps the small ones)
     m.instance_scales = [[1, 32], [16, 64], [32, 128], [64, 256], [128, 512]]
-    cfg.input = InputConfig(min_size_train=[112, 128, 144], max_size_train=256, min_size_test=128,
-                            max_size_test=256)
+    cfg.input = InputConfig(min_size_train=[112, 128, 144], max_size_train=256, min_size_test=128, max_size_test=256)
     cfg.inference.stuff_area_limit = 64  # 4096 px at 800 px short side ≈ 0.64 % of the image
     cfg.data = DataConfig(kind="synthetic", num_workers=0)
-    cfg.solver = SolverConfig(optimizer="AdamW", base_lr=1e-3, ims_per_batch=8, max_iter=400, warmup_iters=50,
-                              checkpoint_period=500, log_period=10, clip_value=35.0)
+    cfg.solver = SolverConfig(
+        optimizer="AdamW",
+        base_lr=1e-3,
+        ims_per_batch=8,
+        max_iter=400,
+        warmup_iters=50,
+        checkpoint_period=500,
+        log_period=10,
+        clip_value=35.0,
+    )
     cfg.thing_ids = [c["id"] for c in cats if c["isthing"]]
     cfg.stuff_ids = [c["id"] for c in cats if not c["isthing"]]
     cfg.categories = [dict(c) for c in cats]
@@ -295,6 +305,7 @@ PRESETS: dict[str, Callable[[], Config]] = {
 
 # ------------------------------------------------------------------------------ (de)serialise
 
+
 def config_to_dict(cfg: Config) -> dict:
     """A plain nested dict (YAML/JSON friendly) of a config."""
     return dataclasses.asdict(cfg)
@@ -304,8 +315,9 @@ def _merge(obj: Any, updates: dict, where: str, source: str) -> None:
     for key, value in updates.items():
         if not dataclasses.is_dataclass(obj) or key not in {f.name for f in dataclasses.fields(obj)}:
             names = sorted(f.name for f in dataclasses.fields(obj)) if dataclasses.is_dataclass(obj) else []
-            raise PointlyError(f"unknown config key '{where}{key}'", file=source,
-                               fix=f"valid keys here: {', '.join(names)}")
+            raise PointlyError(
+                f"unknown config key '{where}{key}'", file=source, fix=f"valid keys here: {', '.join(names)}"
+            )
         current = getattr(obj, key)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
@@ -315,16 +327,19 @@ def _merge(obj: Any, updates: dict, where: str, source: str) -> None:
         value = _coerce(current, value, f"{where}{key}", source)
         allowed = _CHOICES.get(f"{where}{key}")
         if allowed is not None and value not in allowed:
-            raise PointlyError(f"config key '{where}{key}' is {value!r}", file=source,
-                               fix=f"use one of {', '.join(allowed)}")
+            raise PointlyError(
+                f"config key '{where}{key}' is {value!r}", file=source, fix=f"use one of {', '.join(allowed)}"
+            )
         setattr(obj, key, value)
 
 
 # String settings with a fixed set of values, checked when a YAML file or --set changes them:
 # the DCNv2 implementations of ``model.position_head.deform_impl`` and the head initialisations of
 # ``model.head_init``, both owned by the network modules that implement them.
-_CHOICES: dict[str, tuple[str, ...]] = {"model.position_head.deform_impl": DEFORM_IMPLEMENTATIONS,
-                                        "model.head_init": HEAD_INITS}
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "model.position_head.deform_impl": DEFORM_IMPLEMENTATIONS,
+    "model.head_init": HEAD_INITS,
+}
 
 
 def _coerce(current: Any, value: Any, key: str, source: str) -> Any:
@@ -374,8 +389,11 @@ def load_config(name_or_path: str | Path | None = None, overrides: list[str] | t
     else:
         path = Path(name)
         if not path.is_file():
-            raise PointlyError(f"config {name!r} is neither a preset nor a file", file=path,
-                               fix=f"use one of {sorted(PRESETS)} or a YAML file")
+            raise PointlyError(
+                f"config {name!r} is neither a preset nor a file",
+                file=path,
+                fix=f"use one of {sorted(PRESETS)} or a YAML file",
+            )
         try:
             doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
@@ -415,14 +433,20 @@ def scale_to_world(cfg: Config, world: int) -> list[str]:
     scale = world / ref
     batch = s.ims_per_batch * scale
     if abs(batch - round(batch)) > 1e-9 or round(batch) < world:
-        raise PointlyError(f"solver.ims_per_batch {s.ims_per_batch} for {ref} processes does not scale to {world} "
-                           f"(it would be {batch:g} images)", record="solver.reference_world_size",
-                           fix="choose a batch that does, or --set solver.reference_world_size=0 to keep the batch as given")
+        raise PointlyError(
+            f"solver.ims_per_batch {s.ims_per_batch} for {ref} processes does not scale to {world} "
+            f"(it would be {batch:g} images)",
+            record="solver.reference_world_size",
+            fix="choose a batch that does, or --set solver.reference_world_size=0 to keep the batch as given",
+        )
     changes = []
-    for key, new in (("ims_per_batch", int(round(batch))), ("base_lr", s.base_lr * scale),
-                     ("max_iter", max(1, int(round(s.max_iter / scale)))),
-                     ("warmup_iters", int(round(s.warmup_iters / scale))),
-                     ("checkpoint_period", max(1, int(round(s.checkpoint_period / scale))))):
+    for key, new in (
+        ("ims_per_batch", int(round(batch))),
+        ("base_lr", s.base_lr * scale),
+        ("max_iter", max(1, int(round(s.max_iter / scale)))),
+        ("warmup_iters", int(round(s.warmup_iters / scale))),
+        ("checkpoint_period", max(1, int(round(s.checkpoint_period / scale)))),
+    ):
         old = getattr(s, key)
         if new != old:
             setattr(s, key, new)
@@ -435,13 +459,16 @@ def check_ranges(cfg: Config, source: str) -> None:
     """Refuse solver values that would train nothing or diverge at once (a run with max_iter 0
     would write a checkpoint with a NaN loss)."""
     s = cfg.solver
-    for key, value, ok, need in (("solver.max_iter", s.max_iter, s.max_iter >= 1, "at least 1"),
-                                 ("solver.ims_per_batch", s.ims_per_batch, s.ims_per_batch >= 1, "at least 1"),
-                                 ("solver.base_lr", s.base_lr, s.base_lr > 0, "positive"),
-                                 ("solver.warmup_iters", s.warmup_iters, s.warmup_iters >= 0, "0 or more")):
+    for key, value, ok, need in (
+        ("solver.max_iter", s.max_iter, s.max_iter >= 1, "at least 1"),
+        ("solver.ims_per_batch", s.ims_per_batch, s.ims_per_batch >= 1, "at least 1"),
+        ("solver.base_lr", s.base_lr, s.base_lr > 0, "positive"),
+        ("solver.warmup_iters", s.warmup_iters, s.warmup_iters >= 0, "0 or more"),
+    ):
         if not ok:
-            raise PointlyError(f"{key} is {value!r}; it must be {need}", file=source,
-                               fix=f"--set {key}=... with a value {need}")
+            raise PointlyError(
+                f"{key} is {value!r}; it must be {need}", file=source, fix=f"--set {key}=... with a value {need}"
+            )
 
 
 def save_config(cfg: Config, path: str | Path) -> None:

@@ -16,13 +16,15 @@ Loading is safe: ``.pth`` files go through ``torch.load(weights_only=True)``, ``
 an unpickler that only rebuilds numpy arrays and plain containers, so a checkpoint cannot run
 code. ``allow_unsafe=True`` lifts that for files the user trusts.
 """
+
 from __future__ import annotations
 
 import io
 import logging
 import pickle
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,10 +44,16 @@ class _SafeUnpickler(pickle.Unpickler):
     """Rebuilds numpy arrays, numpy scalars and builtin containers; refuses everything else."""
 
     ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-        ("numpy", "ndarray"), ("numpy", "dtype"), ("collections", "OrderedDict"),
-        ("numpy.dtypes", "Float32DType"), ("numpy.dtypes", "Float64DType"), ("numpy.dtypes", "Int64DType"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("collections", "OrderedDict"),
+        ("numpy.dtypes", "Float32DType"),
+        ("numpy.dtypes", "Float64DType"),
+        ("numpy.dtypes", "Int64DType"),
         ("numpy.dtypes", "Float16DType"),
         # Python 3 pickles of protocol 2 (as detectron2's conversion scripts write) rebuild bytes
         # with codecs.encode(text, "latin1"): a pure function, no code of the file's choosing
@@ -62,9 +70,16 @@ def _numpy_globals() -> list:
     import numpy.dtypes
 
     core = getattr(np, "_core", None) or np.core
-    return [core.multiarray._reconstruct, core.multiarray.scalar, np.ndarray, np.dtype,
-            numpy.dtypes.Float32DType, numpy.dtypes.Float64DType, numpy.dtypes.Float16DType,
-            numpy.dtypes.Int64DType]
+    return [
+        core.multiarray._reconstruct,
+        core.multiarray.scalar,
+        np.ndarray,
+        np.dtype,
+        numpy.dtypes.Float32DType,
+        numpy.dtypes.Float64DType,
+        numpy.dtypes.Float16DType,
+        numpy.dtypes.Int64DType,
+    ]
 
 
 def read_checkpoint_file(path: Path, allow_unsafe: bool = False) -> Any:
@@ -78,13 +93,20 @@ def read_checkpoint_file(path: Path, allow_unsafe: bool = False) -> Any:
             return _SafeUnpickler(io.BytesIO(data), encoding="latin1").load()
         except pickle.UnpicklingError as exc:
             if "refusing" in str(exc):
-                raise PointlyError(f"the pickle holds Python objects other than arrays ({exc})", file=path,
-                                   fix="pass --allow-unsafe only if you trust where the file came from") from None
-            raise PointlyError(f"not a readable pickle ({exc})", file=path,
-                               fix="pass the official .pth or detectron2 .pkl checkpoint") from None
+                raise PointlyError(
+                    f"the pickle holds Python objects other than arrays ({exc})",
+                    file=path,
+                    fix="pass --allow-unsafe only if you trust where the file came from",
+                ) from None
+            raise PointlyError(
+                f"not a readable pickle ({exc})", file=path, fix="pass the official .pth or detectron2 .pkl checkpoint"
+            ) from None
         except (EOFError, ValueError, TypeError, AttributeError, ImportError, IndexError) as exc:
-            raise PointlyError(f"not a readable pickle ({exc.__class__.__name__})", file=path,
-                               fix="the download may be truncated; fetch it again") from None
+            raise PointlyError(
+                f"not a readable pickle ({exc.__class__.__name__})",
+                file=path,
+                fix="the download may be truncated; fetch it again",
+            ) from None
     try:
         if allow_unsafe:
             return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
@@ -93,13 +115,22 @@ def read_checkpoint_file(path: Path, allow_unsafe: bool = False) -> Any:
             return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if not allow_unsafe and "GLOBAL" in str(exc):
-            raise PointlyError("the checkpoint holds Python objects other than tensors", file=path,
-                               fix="pass --allow-unsafe only if you trust where the file came from") from None
-        raise PointlyError(f"not a readable torch checkpoint ({exc.__class__.__name__})", file=path,
-                           fix="the download may be truncated; fetch it again") from None
+            raise PointlyError(
+                "the checkpoint holds Python objects other than tensors",
+                file=path,
+                fix="pass --allow-unsafe only if you trust where the file came from",
+            ) from None
+        raise PointlyError(
+            f"not a readable torch checkpoint ({exc.__class__.__name__})",
+            file=path,
+            fix="the download may be truncated; fetch it again",
+        ) from None
     except (RuntimeError, EOFError, ValueError, OSError, AttributeError, ImportError) as exc:
-        raise PointlyError(f"not a readable torch checkpoint ({exc.__class__.__name__})", file=path,
-                           fix="the download may be truncated; fetch it again") from None
+        raise PointlyError(
+            f"not a readable torch checkpoint ({exc.__class__.__name__})",
+            file=path,
+            fix="the download may be truncated; fetch it again",
+        ) from None
 
 
 def load_official(path: str | Path, *, allow_unsafe: bool = False) -> dict[str, torch.Tensor]:
@@ -111,19 +142,25 @@ def load_official(path: str | Path, *, allow_unsafe: bool = False) -> dict[str, 
     if isinstance(obj, Mapping) and "model" in obj and isinstance(obj["model"], Mapping):
         obj = obj["model"]
     if not isinstance(obj, Mapping) or not obj:
-        raise PointlyError("no state dict found (expected a dict with the weights under 'model')", file=path,
-                           fix="pass the official PanopticFCN .pth or a detectron2 .pkl")
+        raise PointlyError(
+            "no state dict found (expected a dict with the weights under 'model')",
+            file=path,
+            fix="pass the official PanopticFCN .pth or a detectron2 .pkl",
+        )
     out: dict[str, torch.Tensor] = {}
     for key, value in obj.items():
         if not isinstance(key, str):
             raise PointlyError(f"state-dict key {key!r} is not a string", file=path)
         if key.startswith("module."):
-            key = key[len("module."):]
+            key = key[len("module.") :]
         if isinstance(value, np.ndarray):
             value = torch.from_numpy(np.ascontiguousarray(value))
         if not isinstance(value, torch.Tensor):
-            raise PointlyError(f"entry {key!r} is a {type(value).__name__}, not an array", file=path,
-                               fix="pass the file holding the model weights")
+            raise PointlyError(
+                f"entry {key!r} is a {type(value).__name__}, not an array",
+                file=path,
+                fix="pass the file holding the model weights",
+            )
         out[key] = value
     return out
 
@@ -136,9 +173,14 @@ def official_target_key(key: str) -> str:
     return official_to_pointly_key(key)
 
 
-def convert_state_dict(official: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor], *,
-                       pixel_mean: tuple[float, ...] | None = None, pixel_std: tuple[float, ...] | None = None,
-                       source: str | Path | None = None) -> dict[str, torch.Tensor]:
+def convert_state_dict(
+    official: Mapping[str, torch.Tensor],
+    target: Mapping[str, torch.Tensor],
+    *,
+    pixel_mean: tuple[float, ...] | None = None,
+    pixel_std: tuple[float, ...] | None = None,
+    source: str | Path | None = None,
+) -> dict[str, torch.Tensor]:
     """Rename and check: official tensors → a state dict with exactly ``target``'s keys and shapes.
 
     Values are copied unchanged (cast to the target's dtype). Raises :class:`PointlyError` for a
@@ -146,8 +188,11 @@ def convert_state_dict(official: Mapping[str, torch.Tensor], target: Mapping[str
     target entries left empty.
     """
     if any(".encode_head_head_1.offset_mask_conv." in k or ".encode_head_head_1.dcnv2." in k for k in official):
-        raise PointlyError("this is a PanopticFCN* (Star) checkpoint with a deformable feature encoder",
-                           file=source, fix="only the R50 models (1x, 3x, 400/512/600) are supported")
+        raise PointlyError(
+            "this is a PanopticFCN* (Star) checkpoint with a deformable feature encoder",
+            file=source,
+            fix="only the R50 models (1x, 3x, 400/512/600) are supported",
+        )
     out: dict[str, torch.Tensor] = {}
     unused: list[str] = []
     for key, value in official.items():
@@ -165,19 +210,27 @@ def convert_state_dict(official: Mapping[str, torch.Tensor], target: Mapping[str
             raise PointlyError(f"two official keys map to {new}", file=source, record=key)
         want_shape = tuple(target[new].shape)
         if tuple(value.shape) != want_shape:
-            raise PointlyError(f"{key}: shape {tuple(value.shape)} but our model expects {want_shape}",
-                               file=source, fix="choose a config with the checkpoint's class counts and "
-                                                "widths (e.g. --config coco_r50_3x)")
+            raise PointlyError(
+                f"{key}: shape {tuple(value.shape)} but our model expects {want_shape}",
+                file=source,
+                fix="choose a config with the checkpoint's class counts and widths (e.g. --config coco_r50_3x)",
+            )
         out[new] = value.detach().to(dtype=target[new].dtype).clone()
     missing = [k for k in target if k not in out]
     if unused:
-        raise PointlyError(f"{len(unused)} checkpoint entries have no place in the model: "
-                           f"{', '.join(unused[:4])}{' …' if len(unused) > 4 else ''}", file=source,
-                           fix="is this a PanopticFCN R50 checkpoint?")
+        raise PointlyError(
+            f"{len(unused)} checkpoint entries have no place in the model: "
+            f"{', '.join(unused[:4])}{' …' if len(unused) > 4 else ''}",
+            file=source,
+            fix="is this a PanopticFCN R50 checkpoint?",
+        )
     if missing:
-        raise PointlyError(f"{len(missing)} model entries are not in the checkpoint: "
-                           f"{', '.join(missing[:4])}{' …' if len(missing) > 4 else ''}", file=source,
-                           fix="is this a PanopticFCN R50 checkpoint?")
+        raise PointlyError(
+            f"{len(missing)} model entries are not in the checkpoint: "
+            f"{', '.join(missing[:4])}{' …' if len(missing) > 4 else ''}",
+            file=source,
+            fix="is this a PanopticFCN R50 checkpoint?",
+        )
     return {k: out[k] for k in target}
 
 
@@ -190,8 +243,14 @@ def coco_class_ids() -> tuple[list[int], list[int]]:
     return (sorted(c["id"] for c in cats if c["isthing"]), sorted(c["id"] for c in cats if not c["isthing"]))
 
 
-def convert_checkpoint(src: str | Path, dst: str | Path, *, config: str = "coco_r50_3x",
-                       overrides: tuple[str, ...] = (), allow_unsafe: bool = False) -> dict:
+def convert_checkpoint(
+    src: str | Path,
+    dst: str | Path,
+    *,
+    config: str = "coco_r50_3x",
+    overrides: tuple[str, ...] = (),
+    allow_unsafe: bool = False,
+) -> dict:
     """Convert an official checkpoint file into a pointly checkpoint at ``dst``.
 
     The result has the layout of a training run's ``model_final.pth`` (so
@@ -216,11 +275,16 @@ def convert_checkpoint(src: str | Path, dst: str | Path, *, config: str = "coco_
     official = load_official(src, allow_unsafe=allow_unsafe)
     model = PanopticFCN(cfg)
     target = model.state_dict()
-    state = convert_state_dict(official, target, pixel_mean=tuple(cfg.input.pixel_mean),
-                               pixel_std=tuple(cfg.input.pixel_std), source=src)
+    state = convert_state_dict(
+        official, target, pixel_mean=tuple(cfg.input.pixel_mean), pixel_std=tuple(cfg.input.pixel_std), source=src
+    )
     model.load_state_dict(state, strict=True)  # a last check that the result really loads
-    ckpt = {"model": state, "config": config_to_dict(cfg), "pointly_checkpoint": 1,
-            "converted_from": {"file": Path(src).name, "tensors": len(official)}}
+    ckpt = {
+        "model": state,
+        "config": config_to_dict(cfg),
+        "pointly_checkpoint": 1,
+        "converted_from": {"file": Path(src).name, "tensors": len(official)},
+    }
     with atomic_open(dst, "wb") as fh:
         torch.save(ckpt, fh)
     n_params = sum(v.numel() for v in state.values())

@@ -18,12 +18,13 @@
   :meth:`pointly.model.network.panoptic_fcn.PanopticFCN.preprocess` (images) and
   :meth:`~pointly.model.network.gt.TrainTargets.pad_to` (targets), on the batch's largest size.
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -49,9 +50,11 @@ def dataset_paths(cfg, split: str) -> tuple[Path, Path, Path]:
     if d.kind not in ("coco_panoptic", "synthetic"):
         raise PointlyError(f"unknown data.kind {d.kind!r}", fix="use coco_panoptic or synthetic")
     if not (js and pd and im):
-        raise PointlyError(f"no {split} dataset configured",
-                           fix=f"set data.{split}_json, data.{split}_panoptic_dir and data.{split}_image_dir "
-                               f"(--set data.{split}_json=FILE ...)")
+        raise PointlyError(
+            f"no {split} dataset configured",
+            fix=f"set data.{split}_json, data.{split}_panoptic_dir and data.{split}_image_dir "
+            f"(--set data.{split}_json=FILE ...)",
+        )
     return Path(js), Path(pd), Path(im)
 
 
@@ -64,21 +67,33 @@ def coco_split_paths(root: str | Path, split: str) -> tuple[Path, Path, Path]:
     a sample folder)."""
     root = Path(root)
     if not root.is_dir():
-        raise PointlyError("COCO folder not found", file=root, record="--coco-root",
-                           fix="pass the folder holding annotations/ and train2017/, val2017/")
+        raise PointlyError(
+            "COCO folder not found",
+            file=root,
+            record="--coco-root",
+            fix="pass the folder holding annotations/ and train2017/, val2017/",
+        )
     for folder in (root / "annotations", root):
         js = folder / f"panoptic_{split}.json"
         if js.is_file():
             break
     else:
-        raise PointlyError(f"no panoptic_{split}.json in {root} or {root / 'annotations'}", file=root,
-                           record="--coco-root", fix="unpack COCO's panoptic annotations there")
+        raise PointlyError(
+            f"no panoptic_{split}.json in {root} or {root / 'annotations'}",
+            file=root,
+            record="--coco-root",
+            fix="unpack COCO's panoptic annotations there",
+        )
     pngs = next((d for d in (js.with_suffix(""), js.parent / "panoptic") if d.is_dir()), None)
     images = next((d for d in (root / split, root / "images") if d.is_dir()), None)
     if pngs is None or images is None:
         missing = f"{js.with_suffix('')}/" if pngs is None else f"{root / split}/ (or {root / 'images'}/)"
-        raise PointlyError(f"{missing} not found", file=root, record="--coco-root",
-                           fix="unpack the panoptic PNGs beside the JSON and the images in <split>/")
+        raise PointlyError(
+            f"{missing} not found",
+            file=root,
+            record="--coco-root",
+            fix="unpack the panoptic PNGs beside the JSON and the images in <split>/",
+        )
     return js, pngs, images
 
 
@@ -92,15 +107,19 @@ def category_indices(cfg, categories: dict) -> tuple[dict[int, int], dict[int, i
         cfg.stuff_ids = sorted(c.id for c in categories.values() if not c.isthing)
     for cid in list(cfg.thing_ids) + list(cfg.stuff_ids):
         if cid not in categories:
-            raise PointlyError(f"category id {cid} of the config is not in the dataset",
-                               fix="use the config preset that matches the dataset")
+            raise PointlyError(
+                f"category id {cid} of the config is not in the dataset",
+                fix="use the config preset that matches the dataset",
+            )
     if not cfg.categories:  # name the model's classes after the data it learns from
         cfg.categories = [categories[c].to_json() for c in list(cfg.thing_ids) + list(cfg.stuff_ids)]
     if len(cfg.thing_ids) != cfg.model.thing.num_classes or len(cfg.stuff_ids) + 1 != cfg.model.stuff.num_classes:
-        raise PointlyError(f"the dataset has {len(cfg.thing_ids)} thing and {len(cfg.stuff_ids)} stuff categories "
-                           f"but the model is configured for {cfg.model.thing.num_classes} things and "
-                           f"{cfg.model.stuff.num_classes - 1} stuff (+1 'things' class)",
-                           fix="set model.thing.num_classes and model.stuff.num_classes to match")
+        raise PointlyError(
+            f"the dataset has {len(cfg.thing_ids)} thing and {len(cfg.stuff_ids)} stuff categories "
+            f"but the model is configured for {cfg.model.thing.num_classes} things and "
+            f"{cfg.model.stuff.num_classes - 1} stuff (+1 'things' class)",
+            fix="set model.thing.num_classes and model.stuff.num_classes to match",
+        )
     return ({c: i for i, c in enumerate(cfg.thing_ids)}, {c: i + 1 for i, c in enumerate(cfg.stuff_ids)})
 
 
@@ -128,8 +147,15 @@ class PanopticTrainSet(torch.utils.data.Dataset):
     attributes (:class:`pointly.model.engine.point_targets.PointTargets`) also supplies the image list, so no panoptic PNG is read.
     """
 
-    def __init__(self, cfg, split: str = "train", *, target_fn: Callable | None = None,
-                 dataset: PanopticDataset | None = None, image_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        cfg,
+        split: str = "train",
+        *,
+        target_fn: Callable | None = None,
+        dataset: PanopticDataset | None = None,
+        image_dir: Path | None = None,
+    ) -> None:
         self.cfg = cfg
         self.target_fn = target_fn
         points_only = target_fn is not None and hasattr(target_fn, "images")
@@ -155,19 +181,28 @@ class PanopticTrainSet(torch.utils.data.Dataset):
             where = target_fn.path
         self.thing_index, self.stuff_index = category_indices(cfg, categories)
         if cfg.data.filter_empty:
+
             def has_thing(im) -> bool:
-                return any(int(s["category_id"]) in self.thing_index and not s.get("iscrowd", 0)
-                           for s in seg_info(im.id))
+                return any(
+                    int(s["category_id"]) in self.thing_index and not s.get("iscrowd", 0) for s in seg_info(im.id)
+                )
+
             images = [im for im in images if has_thing(im)]
         if not images:
-            raise PointlyError("no training images (none with a non-crowd thing)", file=where,
-                               fix="check the dataset or set data.filter_empty=false")
+            raise PointlyError(
+                "no training images (none with a non-crowd thing)",
+                file=where,
+                fix="check the dataset or set data.filter_empty=false",
+            )
         missing = [im for im in images if not (self.image_dir / im.file_name).is_file()]
         if missing:  # found here, before a training run writes anything, not at iteration 1000
-            raise PointlyError(f"{len(missing)} of {len(images)} training images are not in {self.image_dir}, "
-                               f"e.g. {missing[0].file_name} (image_id {missing[0].id})", file=where,
-                               fix="the annotation and the image folder do not belong together; check "
-                                   "data.train_image_dir or --points")
+            raise PointlyError(
+                f"{len(missing)} of {len(images)} training images are not in {self.image_dir}, "
+                f"e.g. {missing[0].file_name} (image_id {missing[0].id})",
+                file=where,
+                fix="the annotation and the image folder do not belong together; check "
+                "data.train_image_dir or --points",
+            )
         self.images = images
         if hasattr(target_fn, "bind"):
             target_fn.bind(self.thing_index, self.stuff_index)
@@ -185,8 +220,11 @@ class PanopticTrainSet(torch.utils.data.Dataset):
         rgb = load_rgb(self.image_dir / info.file_name)
         h0, w0 = rgb.shape[:2]
         if (h0, w0) != (info.height, info.width):
-            raise PointlyError(f"image is {w0}x{h0} but its record says {info.width}x{info.height}",
-                               file=self.image_dir / info.file_name, fix="the images and the JSON do not belong together")
+            raise PointlyError(
+                f"image is {w0}x{h0} but its record says {info.width}x{info.height}",
+                file=self.image_dir / info.file_name,
+                fix="the images and the JSON do not belong together",
+            )
         h, w = resize_shortest_edge(h0, w0, short, inp.max_size_train)
         img = np.asarray(Image.fromarray(rgb).resize((w, h), Image.BILINEAR))
         if flip:
@@ -215,11 +253,14 @@ class IterationBatchSampler(torch.utils.data.Sampler):
     """Yields, for iterations ``start_iter .. max_iter-1``, this rank's share of the global batch as
     ``(dataset index, augmentation seed)`` pairs (see the module docstring)."""
 
-    def __init__(self, n: int, global_batch: int, seed: int, start_iter: int, max_iter: int,
-                 rank: int = 0, world_size: int = 1) -> None:
+    def __init__(
+        self, n: int, global_batch: int, seed: int, start_iter: int, max_iter: int, rank: int = 0, world_size: int = 1
+    ) -> None:
         if global_batch % world_size:
-            raise PointlyError(f"solver.ims_per_batch {global_batch} is not divisible by {world_size} processes",
-                               fix="choose a batch size that is a multiple of the process count")
+            raise PointlyError(
+                f"solver.ims_per_batch {global_batch} is not divisible by {world_size} processes",
+                fix="choose a batch size that is a multiple of the process count",
+            )
         self.n, self.gb, self.seed = n, global_batch, seed
         self.start, self.stop = start_iter, max_iter
         self.rank, self.world = rank, world_size
@@ -234,7 +275,7 @@ class IterationBatchSampler(torch.utils.data.Sampler):
             g = it * self.gb + slot  # global sample counter
             epoch, pos = divmod(g, self.n)
             perm = np.random.default_rng([self.seed, epoch]).permutation(self.n)
-            aug = int(np.random.default_rng([self.seed, it, slot, 7]).integers(2 ** 62))
+            aug = int(np.random.default_rng([self.seed, it, slot, 7]).integers(2**62))
             out.append((int(perm[pos]), aug))
         return out
 
@@ -250,6 +291,11 @@ def collate(samples: list[Sample]) -> tuple[list[torch.Tensor], list[TrainTarget
 
 def make_loader(dataset: PanopticTrainSet, sampler: IterationBatchSampler, num_workers: int):
     """A DataLoader over iterations (workers keep the sampler's order)."""
-    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers,
-                                       collate_fn=collate, persistent_workers=False,
-                                       prefetch_factor=2 if num_workers else None)
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        num_workers=num_workers,
+        collate_fn=collate,
+        persistent_workers=False,
+        prefetch_factor=2 if num_workers else None,
+    )

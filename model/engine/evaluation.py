@@ -23,14 +23,16 @@ subtracts only prediction ∩ VOID; an unmatched prediction is ignored only if i
 same-category-crowd share is strictly above 0.5; only the last crowd region per category and
 image counts; predictions for images absent from the ground truth are ignored.
 """
+
 from __future__ import annotations
 
 import contextlib
 import json
 import logging
 import tempfile
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -52,8 +54,11 @@ def _load_json(path: Path, what: str) -> dict:
     """A COCO panoptic JSON: a JSON object with an ``annotations`` list."""
     doc = load_json_object(path, what)
     if not isinstance(doc.get("annotations"), list):
-        raise PointlyError("not a COCO panoptic JSON (no 'annotations' list)", file=path,
-                           fix="pass the panoptic JSON with annotations[].segments_info")
+        raise PointlyError(
+            "not a COCO panoptic JSON (no 'annotations' list)",
+            file=path,
+            fix="pass the panoptic JSON with annotations[].segments_info",
+        )
     return doc
 
 
@@ -62,31 +67,55 @@ def _check_annotations(doc: dict, path: Path, *, gt: bool) -> dict[Any, dict]:
     by_image: dict[Any, dict] = {}
     for i, ann in enumerate(doc["annotations"]):
         rec = f"annotations[{i}]"
-        if not isinstance(ann, dict) or "image_id" not in ann or "file_name" not in ann \
-                or not isinstance(ann.get("segments_info"), list):
-            raise PointlyError("annotation lacks image_id, file_name or segments_info", file=path,
-                               record=rec, fix="each annotation needs image_id, file_name, segments_info")
+        if (
+            not isinstance(ann, dict)
+            or "image_id" not in ann
+            or "file_name" not in ann
+            or not isinstance(ann.get("segments_info"), list)
+        ):
+            raise PointlyError(
+                "annotation lacks image_id, file_name or segments_info",
+                file=path,
+                record=rec,
+                fix="each annotation needs image_id, file_name, segments_info",
+            )
         rec = f"{rec} (image_id {ann['image_id']})"
         seen = set()
         for j, s in enumerate(ann["segments_info"]):
             need = ("id", "category_id", "iscrowd", "area") if gt else ("id", "category_id")
             missing = [k for k in need if not isinstance(s, dict) or k not in s]
             if missing:
-                raise PointlyError(f"segments_info[{j}] lacks {', '.join(missing)}", file=path, record=rec,
-                                   fix="ground-truth segments need id, category_id, iscrowd and area; "
-                                       "predicted ones need id and category_id")
+                raise PointlyError(
+                    f"segments_info[{j}] lacks {', '.join(missing)}",
+                    file=path,
+                    record=rec,
+                    fix="ground-truth segments need id, category_id, iscrowd and area; "
+                    "predicted ones need id and category_id",
+                )
             for k in ("id", "category_id"):
                 if not isinstance(s[k], int) or isinstance(s[k], bool):
-                    raise PointlyError(f"segments_info[{j}].{k} is {s[k]!r}, not an integer", file=path,
-                                       record=rec, fix="segment ids and category ids are integers")
+                    raise PointlyError(
+                        f"segments_info[{j}].{k} is {s[k]!r}, not an integer",
+                        file=path,
+                        record=rec,
+                        fix="segment ids and category ids are integers",
+                    )
             if s["id"] in seen:
-                raise PointlyError(f"segment id {s['id']} appears twice", file=path, record=rec,
-                                   fix="segment ids must be unique within an image")
+                raise PointlyError(
+                    f"segment id {s['id']} appears twice",
+                    file=path,
+                    record=rec,
+                    fix="segment ids must be unique within an image",
+                )
             seen.add(s["id"])
         key = _id_key(ann["image_id"])
         if gt and key in by_image:
-            raise PointlyError(f"image_id {ann['image_id']} has two annotations", file=path, record=rec,
-                               fix="merge them: one annotation per image")
+            raise PointlyError(
+                f"image_id {ann['image_id']} has two annotations",
+                file=path,
+                record=rec,
+                fix="merge them: one annotation per image",
+            )
         by_image[key] = ann  # predictions: the last one counts, as in panopticapi
     return by_image
 
@@ -99,39 +128,48 @@ def _check_images(doc: dict, path: Path) -> None:
     for i, im in enumerate(records(doc, "images", path)):
         rec = f"images[{i}]"
         if not isinstance(im, dict) or not all(k in im for k in ("id", "file_name", "width", "height")):
-            raise PointlyError("image record lacks id, file_name, width or height", file=path, record=rec,
-                               fix="each image needs id, file_name, width and height (COCO format)")
+            raise PointlyError(
+                "image record lacks id, file_name, width or height",
+                file=path,
+                record=rec,
+                fix="each image needs id, file_name, width and height (COCO format)",
+            )
         check_image_size(im["width"], im["height"], file=path, record=f"{rec} (id {im['id']})")
         key = _id_key(im["id"])
         if key in seen:
-            raise PointlyError(f"duplicate image id {im['id']}", file=path, record=rec,
-                               fix="give every image a unique id")
+            raise PointlyError(
+                f"duplicate image id {im['id']}", file=path, record=rec, fix="give every image a unique id"
+            )
         seen.add(key)
 
 
 def _check_categories(doc: dict, path: Path) -> dict[int, dict]:
     cats = doc.get("categories")
     if not isinstance(cats, list) or not cats:
-        raise PointlyError("no categories", file=path,
-                           fix="the ground-truth panoptic JSON needs a categories list")
+        raise PointlyError("no categories", file=path, fix="the ground-truth panoptic JSON needs a categories list")
     out = {}
     for i, c in enumerate(cats):
         if not isinstance(c, dict) or not isinstance(c.get("id"), int) or "isthing" not in c:
-            raise PointlyError("category lacks an integer id or isthing", file=path, record=f"categories[{i}]",
-                               fix="each category needs id, name and isthing (0/1)")
+            raise PointlyError(
+                "category lacks an integer id or isthing",
+                file=path,
+                record=f"categories[{i}]",
+                fix="each category needs id, name and isthing (0/1)",
+            )
         out[c["id"]] = c
     return out
 
 
-def _check_inputs(gt_doc: dict, gt_json: Path, gt_dir: Path, pred_doc: dict, pred_json: Path,
-                  pred_dir: Path) -> None:
+def _check_inputs(gt_doc: dict, gt_json: Path, gt_dir: Path, pred_doc: dict, pred_json: Path, pred_dir: Path) -> None:
     cats = _check_categories(gt_doc, gt_json)
     _check_images(gt_doc, gt_json)
     _check_images(pred_doc, pred_json)
     gt_anns = _check_annotations(gt_doc, gt_json, gt=True)
     pred_anns = _check_annotations(pred_doc, pred_json, gt=False)
-    for folder, what, opt in ((gt_dir, "ground-truth PNG folder", "--gt-dir"),
-                              (pred_dir, "prediction PNG folder", "--pred-dir")):
+    for folder, what, opt in (
+        (gt_dir, "ground-truth PNG folder", "--gt-dir"),
+        (pred_dir, "prediction PNG folder", "--pred-dir"),
+    ):
         if not folder.is_dir():
             raise PointlyError(f"{what} not found", file=folder, fix=f"pass the folder of PNGs as {opt}")
     if not gt_anns:
@@ -140,18 +178,27 @@ def _check_inputs(gt_doc: dict, gt_json: Path, gt_dir: Path, pred_doc: dict, pre
         image_id = gann["image_id"]
         pann = pred_anns.get(key)
         if pann is None:
-            raise PointlyError(f"no prediction for image_id {image_id}", file=pred_json,
-                               fix="predict every ground-truth image (panopticapi needs all of them)")
+            raise PointlyError(
+                f"no prediction for image_id {image_id}",
+                file=pred_json,
+                fix="predict every ground-truth image (panopticapi needs all of them)",
+            )
         for ann, folder, which in ((gann, gt_dir, "ground-truth"), (pann, pred_dir, "predicted")):
             if not (folder / ann["file_name"]).is_file():
-                raise PointlyError(f"{which} PNG {ann['file_name']} not found", file=folder,
-                                   record=f"image_id {image_id}",
-                                   fix="the PNG folder and the JSON do not belong together")
+                raise PointlyError(
+                    f"{which} PNG {ann['file_name']} not found",
+                    file=folder,
+                    record=f"image_id {image_id}",
+                    fix="the PNG folder and the JSON do not belong together",
+                )
         for s in pann["segments_info"]:
             if s["category_id"] not in cats:
-                raise PointlyError(f"predicted segment {s['id']} has unknown category_id {s['category_id']}",
-                                   file=pred_json, record=f"image_id {image_id}",
-                                   fix="predictions must use the ground truth's category ids")
+                raise PointlyError(
+                    f"predicted segment {s['id']} has unknown category_id {s['category_id']}",
+                    file=pred_json,
+                    record=f"image_id {image_id}",
+                    fix="predictions must use the ground truth's category ids",
+                )
 
 
 # ----------------------------------------------------------------------------- results
@@ -171,15 +218,22 @@ def _normalise(raw: Mapping[str, Any], categories: Sequence[dict]) -> dict:
             r = {"pq": -1.0, "sq": -1.0, "rq": -1.0, "tp": 0, "fp": 0, "fn": 0, "iou": 0.0}
         counted = (int(r.get("tp", 0)) + int(r.get("fp", 0)) + int(r.get("fn", 0))) > 0
         entry = {k: (float(r[k]) if counted else 0.0) for k in ("pq", "sq", "rq")}
-        entry.update({"tp": int(r.get("tp", 0)), "fp": int(r.get("fp", 0)), "fn": int(r.get("fn", 0)),
-                      "iou": float(r.get("iou", 0.0))})
+        entry.update(
+            {
+                "tp": int(r.get("tp", 0)),
+                "fp": int(r.get("fp", 0)),
+                "fn": int(r.get("fn", 0)),
+                "iou": float(r.get("iou", 0.0)),
+            }
+        )
         per_class[c["id"]] = entry
     out["per_class"] = per_class
     return out
 
 
-def pq_compute(gt_json: str | Path, gt_dir: str | Path | None, pred_json: str | Path,
-               pred_dir: str | Path | None = None) -> dict:
+def pq_compute(
+    gt_json: str | Path, gt_dir: str | Path | None, pred_json: str | Path, pred_dir: str | Path | None = None
+) -> dict:
     """Evaluate COCO panoptic predictions against ground truth, as panopticapi's ``pq_compute``.
 
     ``gt_dir`` / ``pred_dir`` default to the JSON path without ``.json`` (panopticapi's rule).
@@ -221,12 +275,21 @@ def _evaluate(gt_doc: dict, gt_dir: Path, pred_doc: dict, pred_dir: Path, pred_j
     index = {}
     for a in gt_doc["annotations"]:
         index.setdefault(_id_key(a["image_id"]), len(index) + 1)
-    gt_doc = dict(gt_doc, annotations=[dict(a, image_id=index[_id_key(a["image_id"])]) for a in gt_doc["annotations"]],
-                  images=[dict(im, id=index[_id_key(im["id"])]) for im in gt_doc.get("images", [])
-                          if isinstance(im, dict) and _id_key(im.get("id")) in index])
+    gt_doc = dict(
+        gt_doc,
+        annotations=[dict(a, image_id=index[_id_key(a["image_id"])]) for a in gt_doc["annotations"]],
+        images=[
+            dict(im, id=index[_id_key(im["id"])])
+            for im in gt_doc.get("images", [])
+            if isinstance(im, dict) and _id_key(im.get("id")) in index
+        ],
+    )
     last = {_id_key(a["image_id"]): a for a in pred_doc["annotations"]}  # the last one counts
-    pred_doc = {"annotations": [dict(a, image_id=index[k]) for k, a in last.items() if k in index],
-                "images": gt_doc["images"], "categories": gt_doc["categories"]}
+    pred_doc = {
+        "annotations": [dict(a, image_id=index[k]) for k, a in last.items() if k in index],
+        "images": gt_doc["images"],
+        "categories": gt_doc["categories"],
+    }
     try:
         ev = PanopticEval(gt_doc, pred_doc, gt_folder=str(gt_dir), pred_folder=str(pred_dir))
         ev.evaluate()
@@ -259,9 +322,11 @@ def _category_dicts(categories: Any) -> list[dict]:
     return out
 
 
-def pq_from_arrays(gt: Iterable[tuple[np.ndarray, Sequence[Mapping]]],
-                   pred: Iterable[tuple[np.ndarray, Sequence[Mapping]]],
-                   categories: Any) -> dict:
+def pq_from_arrays(
+    gt: Iterable[tuple[np.ndarray, Sequence[Mapping]]],
+    pred: Iterable[tuple[np.ndarray, Sequence[Mapping]]],
+    categories: Any,
+) -> dict:
     """PQ for in-memory panoptic label maps; same numbers and structure as :func:`pq_compute`.
 
     ``gt`` and ``pred`` are parallel lists, one ``(label_map, segments_info)`` per image:
@@ -272,8 +337,10 @@ def pq_from_arrays(gt: Iterable[tuple[np.ndarray, Sequence[Mapping]]],
     """
     gt, pred = list(gt), list(pred)
     if len(gt) != len(pred):
-        raise PointlyError(f"{len(gt)} ground-truth images but {len(pred)} predictions",
-                           fix="pass one prediction per ground-truth image, in the same order")
+        raise PointlyError(
+            f"{len(gt)} ground-truth images but {len(pred)} predictions",
+            fix="pass one prediction per ground-truth image, in the same order",
+        )
     cats = _category_dicts(categories)
     cat_ids = {c["id"] for c in cats}
     with tempfile.TemporaryDirectory(prefix="pointly-pq-") as tmp:
@@ -285,13 +352,18 @@ def pq_from_arrays(gt: Iterable[tuple[np.ndarray, Sequence[Mapping]]],
         for i, ((g_map, g_info), (p_map, p_info)) in enumerate(zip(gt, pred)):
             g_map, p_map = np.asarray(g_map), np.asarray(p_map)
             if g_map.ndim != 2 or g_map.shape != p_map.shape:
-                raise PointlyError(f"label maps differ in shape: ground truth {g_map.shape}, "
-                                   f"prediction {p_map.shape}", record=f"image {i}",
-                                   fix="predict at the ground truth's resolution")
+                raise PointlyError(
+                    f"label maps differ in shape: ground truth {g_map.shape}, prediction {p_map.shape}",
+                    record=f"image {i}",
+                    fix="predict at the ground truth's resolution",
+                )
             for m, what in ((g_map, "ground-truth"), (p_map, "predicted")):
-                if m.size and (m.min() < 0 or m.max() >= 256 ** 3):
-                    raise PointlyError(f"{what} segment ids outside 0..16777215", record=f"image {i}",
-                                       fix="segment ids must fit a COCO panoptic PNG")
+                if m.size and (m.min() < 0 or m.max() >= 256**3):
+                    raise PointlyError(
+                        f"{what} segment ids outside 0..16777215",
+                        record=f"image {i}",
+                        fix="segment ids must fit a COCO panoptic PNG",
+                    )
             ids, counts = np.unique(g_map, return_counts=True)
             area = dict(zip(ids.tolist(), counts.tolist()))
             g_segs = []
@@ -302,17 +374,23 @@ def pq_from_arrays(gt: Iterable[tuple[np.ndarray, Sequence[Mapping]]],
                 g_segs.append({k: (int(v) if isinstance(v, (np.integer, bool)) else v) for k, v in s.items()})
             p_segs = []
             for s in p_info:
-                s = {k: (int(v) if isinstance(v, (np.integer, bool)) else
-                         float(v) if isinstance(v, np.floating) else v) for k, v in dict(s).items()}
+                s = {
+                    k: (int(v) if isinstance(v, (np.integer, bool)) else float(v) if isinstance(v, np.floating) else v)
+                    for k, v in dict(s).items()
+                }
                 if s["category_id"] not in cat_ids:
-                    raise PointlyError(f"predicted segment {s['id']} has unknown category_id {s['category_id']}",
-                                       record=f"image {i}", fix="use the ground truth's category ids")
+                    raise PointlyError(
+                        f"predicted segment {s['id']} has unknown category_id {s['category_id']}",
+                        record=f"image {i}",
+                        fix="use the ground truth's category ids",
+                    )
                 p_segs.append(s)
             name = f"{i:06d}.png"
             Image.fromarray(encode_panoptic_png(g_map)).save(gt_dir / name)
             Image.fromarray(encode_panoptic_png(p_map)).save(pred_dir / name)
-            gt_doc["images"].append({"id": i, "file_name": name, "width": int(g_map.shape[1]),
-                                     "height": int(g_map.shape[0])})
+            gt_doc["images"].append(
+                {"id": i, "file_name": name, "width": int(g_map.shape[1]), "height": int(g_map.shape[0])}
+            )
             gt_doc["annotations"].append({"image_id": i, "file_name": name, "segments_info": g_segs})
             pred_doc["annotations"].append({"image_id": i, "file_name": name, "segments_info": p_segs})
         if not gt_doc["annotations"]:
@@ -339,22 +417,26 @@ def format_table(results: Mapping, categories: Any | None = None, *, all_categor
         lines.append(f"| {name} | {100 * g['pq']:.1f} | {100 * g['sq']:.1f} | {100 * g['rq']:.1f} | {g['n']} |")
     per_class = results.get("per_class") or {}
     if per_class:
-        lines += ["", "| category | id | PQ | SQ | RQ | TP | FP | FN |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += ["", "| category | id | PQ | SQ | RQ | TP | FP | FN |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
         counted, unseen = [], []
         for cid, r in per_class.items():
             key = int(cid)
-            (counted if r.get("tp", 0) + r.get("fp", 0) + r.get("fn", 0) > 0 or "tp" not in r
-             else unseen).append((key, r))
+            (counted if r.get("tp", 0) + r.get("fp", 0) + r.get("fn", 0) > 0 or "tp" not in r else unseen).append(
+                (key, r)
+            )
         for key, r in counted:
-            lines.append(f"| {names.get(key, key)} | {key} | {100 * r['pq']:.1f} | {100 * r['sq']:.1f} | "
-                         f"{100 * r['rq']:.1f} | {r.get('tp', '')} | {r.get('fp', '')} | {r.get('fn', '')} |")
+            lines.append(
+                f"| {names.get(key, key)} | {key} | {100 * r['pq']:.1f} | {100 * r['sq']:.1f} | "
+                f"{100 * r['rq']:.1f} | {r.get('tp', '')} | {r.get('fp', '')} | {r.get('fn', '')} |"
+            )
         if all_categories:
-            for key, r in unseen:
+            for key, _r in unseen:
                 lines.append(f"| {names.get(key, key)} | {key} | — | — | — | 0 | 0 | 0 |")
         elif unseen:
-            lines += ["", f"{len(unseen)} categories in neither ground truth nor prediction are not listed "
-                          "(--all lists them)."]
+            lines += [
+                "",
+                f"{len(unseen)} categories in neither ground truth nor prediction are not listed (--all lists them).",
+            ]
     return "\n".join(lines)
 
 
@@ -384,8 +466,9 @@ def categories_of(gt_json: str | Path) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------- model + dataset
-def resolve_dataset(dataset: str | Path, gt_dir: str | Path | None = None,
-                    image_dir: str | Path | None = None) -> tuple[Path, Path, Path]:
+def resolve_dataset(
+    dataset: str | Path, gt_dir: str | Path | None = None, image_dir: str | Path | None = None
+) -> tuple[Path, Path, Path]:
     """``synthetic-val`` / ``synthetic-train`` or a COCO panoptic JSON → (JSON, PNG dir, image dir)."""
     name = str(dataset)
     if name in ("synthetic-val", "synthetic-train"):
@@ -395,8 +478,9 @@ def resolve_dataset(dataset: str | Path, gt_dir: str | Path | None = None,
         return root / "panoptic.json", root / "panoptic", root / "images"
     js = Path(name)
     if js.suffix.lower() != ".json":
-        raise PointlyError(f"unknown dataset {name!r}",
-                           fix="use synthetic-val, or a COCO panoptic JSON with --gt-dir and --image-dir")
+        raise PointlyError(
+            f"unknown dataset {name!r}", fix="use synthetic-val, or a COCO panoptic JSON with --gt-dir and --image-dir"
+        )
     png = Path(gt_dir) if gt_dir is not None else js.with_suffix("")
     if image_dir is None:
         for cand in (js.parent / "images", js.parent / js.stem.replace("panoptic_", "")):
@@ -423,10 +507,18 @@ def _process_group() -> tuple[int, int]:
     return dist.get_rank(), world
 
 
-def evaluate_checkpoint(checkpoint: str | Path, dataset: str | Path, *, gt_dir: str | Path | None = None,
-                        image_dir: str | Path | None = None, pred_out: str | Path | None = None,
-                        limit: int | None = None, device: str = "cpu", progress: bool = True,
-                        precision: str = "fp32") -> tuple[dict, list[dict]]:
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    dataset: str | Path,
+    *,
+    gt_dir: str | Path | None = None,
+    image_dir: str | Path | None = None,
+    pred_out: str | Path | None = None,
+    limit: int | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+    precision: str = "fp32",
+) -> tuple[dict, list[dict]]:
     """Predict a dataset's images with a checkpoint, write COCO panoptic predictions, run PQ.
 
     Returns ``(results, categories)``. With ``limit`` only the first N ground-truth images are
@@ -435,9 +527,14 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str | Path, *, gt_dir: 
     ``(None, categories)``. Predictions go to ``pred_out`` (kept) or a temporary folder;
     ``precision`` as in :func:`pointly.model.engine.panoptic_io.inference_precision`.
     """
-    from pointly.model.engine.panoptic_io import (check_device, image_problem, inference_precision, model_categories,
-                                           predict_to_folder)
     from pointly.model.engine.checkpoint import load_checkpoint
+    from pointly.model.engine.panoptic_io import (
+        check_device,
+        image_problem,
+        inference_precision,
+        model_categories,
+        predict_to_folder,
+    )
 
     check_device(device)
     inference_precision(device, precision)  # a bad combination fails before any work
@@ -456,8 +553,11 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str | Path, *, gt_dir: 
     model_cats = model_categories(model.cfg, cats.values())
     unknown = [c["id"] for c in model_cats if c["id"] not in cats]
     if unknown:
-        raise PointlyError(f"the model predicts category ids {unknown[:5]} that the dataset does not have",
-                           file=gt_json, fix="evaluate on the dataset the model was trained for")
+        raise PointlyError(
+            f"the model predicts category ids {unknown[:5]} that the dataset does not have",
+            file=gt_json,
+            fix="evaluate on the dataset the model was trained for",
+        )
     image_by_id = {im["id"]: im for im in gt_doc.get("images", [])}
     anns = gt_doc["annotations"][:limit] if limit else gt_doc["annotations"]
     items = []
@@ -466,25 +566,55 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str | Path, *, gt_dir: 
         if im is None:
             raise PointlyError(f"image_id {ann['image_id']} has no images record", file=gt_json)
         items.append((ann["image_id"], images / im["file_name"]))
-    sizes = {im["id"]: (int(im["height"]), int(im["width"])) for im in image_by_id.values()
-             if "height" in im and "width" in im}
+    sizes = {
+        im["id"]: (int(im["height"]), int(im["width"]))
+        for im in image_by_id.values()
+        if "height" in im and "width" in im
+    }
     unreadable = [(path, reason) for _, path in items if (reason := image_problem(path)) is not None]
     if unreadable:  # before anything is written to pred_out
-        raise PointlyError(f"{len(unreadable)} dataset images cannot be read, e.g. {unreadable[0][0]} "
-                           f"({unreadable[0][1]})", file=images, fix="every ground-truth image needs a readable image file")
+        raise PointlyError(
+            f"{len(unreadable)} dataset images cannot be read, e.g. {unreadable[0][0]} ({unreadable[0][1]})",
+            file=images,
+            fix="every ground-truth image needs a readable image file",
+        )
     if rank != 0:  # predict this rank's share; rank 0 gathers, writes and scores the whole set
-        predict_to_folder(model, items, Path(tempfile.gettempdir()), model_cats, overlays=False, progress=False,
-                          sizes=sizes, precision=precision, rank=rank, world=world)
+        predict_to_folder(
+            model,
+            items,
+            Path(tempfile.gettempdir()),
+            model_cats,
+            overlays=False,
+            progress=False,
+            sizes=sizes,
+            precision=precision,
+            rank=rank,
+            world=world,
+        )
         return None, list(cats.values())
-    with tempfile.TemporaryDirectory(prefix="pointly-eval-") as tmp, \
-            (staged_folder(pred_out) if pred_out is not None else contextlib.nullcontext(Path(tmp))) as out:
+    with (
+        tempfile.TemporaryDirectory(prefix="pointly-eval-") as tmp,
+        staged_folder(pred_out) if pred_out is not None else contextlib.nullcontext(Path(tmp)) as out,
+    ):
         # predictions kept in pred_out are staged there: all of them or none
-        pred_json, written, skipped = predict_to_folder(model, items, out, model_cats,
-                                                        overlays=pred_out is not None, progress=progress,
-                                                        sizes=sizes, precision=precision, rank=rank, world=world)
+        pred_json, written, skipped = predict_to_folder(
+            model,
+            items,
+            out,
+            model_cats,
+            overlays=pred_out is not None,
+            progress=progress,
+            sizes=sizes,
+            precision=precision,
+            rank=rank,
+            world=world,
+        )
         if skipped:
-            raise PointlyError(f"{len(skipped)} dataset images could not be read, e.g. {skipped[0][0]}",
-                               file=images, fix="every ground-truth image needs a readable image file")
+            raise PointlyError(
+                f"{len(skipped)} dataset images could not be read, e.g. {skipped[0][0]}",
+                file=images,
+                fix="every ground-truth image needs a readable image file",
+            )
         sub_gt = dict(gt_doc, annotations=anns)
         sub_gt_json = Path(tmp) / "gt_subset.json"
         write_json_atomic(sub_gt_json, sub_gt)

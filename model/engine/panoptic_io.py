@@ -12,14 +12,16 @@ Each ``segments_info`` record has ``id``, ``category_id`` (dataset id), ``isthin
 always agrees with the PNG (panopticapi refuses files where they disagree), and segments that
 lost every pixel are dropped. Every file is written atomically (temporary name, then rename).
 """
+
 from __future__ import annotations
 
 import io
 import logging
 import zlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
@@ -33,8 +35,16 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
-__all__ = ["PanopticWriter", "SegmentRecord", "read_rgb", "list_images", "overlay", "segment_records",
-           "png_bytes", "IMAGE_SUFFIXES"]
+__all__ = [
+    "PanopticWriter",
+    "SegmentRecord",
+    "read_rgb",
+    "list_images",
+    "overlay",
+    "segment_records",
+    "png_bytes",
+    "IMAGE_SUFFIXES",
+]
 
 
 @dataclass(frozen=True)
@@ -49,8 +59,15 @@ class SegmentRecord:
     score: float
 
     def to_json(self) -> dict:
-        return {"id": self.id, "category_id": self.category_id, "isthing": int(self.isthing), "iscrowd": 0,
-                "area": self.area, "bbox": [int(v) for v in self.bbox], "score": round(float(self.score), 6)}
+        return {
+            "id": self.id,
+            "category_id": self.category_id,
+            "isthing": int(self.isthing),
+            "iscrowd": 0,
+            "area": self.area,
+            "bbox": [int(v) for v in self.bbox],
+            "score": round(float(self.score), 6),
+        }
 
 
 # ----------------------------------------------------------------------------- images in
@@ -66,8 +83,9 @@ def read_rgb(path: str | Path, *, exif: bool = True) -> np.ndarray:
     except FileNotFoundError:
         raise PointlyError("image not found", file=path, fix="check the path") from None
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise PointlyError(f"unreadable image ({exc.__class__.__name__})", file=path,
-                           fix="the file is damaged or not an image") from None
+        raise PointlyError(
+            f"unreadable image ({exc.__class__.__name__})", file=path, fix="the file is damaged or not an image"
+        ) from None
 
 
 def list_images(inputs: Iterable[str | Path]) -> list[Path]:
@@ -90,14 +108,19 @@ def list_images(inputs: Iterable[str | Path]) -> list[Path]:
             raise PointlyError("no such file or folder", file=p, fix="pass image files or a folder of images")
     suffixes = ", ".join(IMAGE_SUFFIXES)
     if not out:
-        raise PointlyError(f"no images ({suffixes}) found", file=", ".join(map(str, inputs)),
-                           fix="pass image files or folders holding images")
+        raise PointlyError(
+            f"no images ({suffixes}) found",
+            file=", ".join(map(str, inputs)),
+            fix="pass image files or folders holding images",
+        )
     for p in empty:
         log.warning("%s: no images (%s) in this folder", p, suffixes)
     return out
 
 
-def coco_image_ids(images_json: str | Path, paths: Sequence[Path]) -> tuple[dict[Path, Any], dict[Any, tuple[int, int]]]:
+def coco_image_ids(
+    images_json: str | Path, paths: Sequence[Path]
+) -> tuple[dict[Path, Any], dict[Any, tuple[int, int]]]:
     """Each input's COCO image id, by file name, from the ``images`` of a COCO JSON (panoptic or
     instances; :func:`pointly.pointgen.interop.common.load_reference`), and the ids' (height,
     width). An input the JSON does not name, or two inputs of one record, is refused: predictions
@@ -144,8 +167,11 @@ def readable_images(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[Path,
         else:
             bad.append((Path(p), reason))
     if not ok:
-        raise PointlyError(f"none of the {len(bad)} images can be read ({bad[0][1]})", file=bad[0][0],
-                           fix="pass images that open (JPEG, PNG, ...)")
+        raise PointlyError(
+            f"none of the {len(bad)} images can be read ({bad[0][1]})",
+            file=bad[0][0],
+            fix="pass images that open (JPEG, PNG, ...)",
+        )
     return ok, bad
 
 
@@ -156,8 +182,9 @@ def _get(seg: Any, name: str, default: Any = None) -> Any:
     return getattr(seg, name, default)
 
 
-def segment_records(label_map: np.ndarray, segments: Sequence[Any],
-                    categories: Mapping[int, Mapping | Any]) -> list[SegmentRecord]:
+def segment_records(
+    label_map: np.ndarray, segments: Sequence[Any], categories: Mapping[int, Mapping | Any]
+) -> list[SegmentRecord]:
     """Check a label map against its segments and return the records to write.
 
     ``segments`` are dicts or objects with ``id``, ``category_id`` (dataset id) and optionally
@@ -173,7 +200,7 @@ def segment_records(label_map: np.ndarray, segments: Sequence[Any],
     unlisted = sorted(set(area) - listed)
     if unlisted:
         raise ValueError(f"segment ids {unlisted[:5]} are in the label map but not in segments")
-    if ids.size and (ids.min() < 0 or ids.max() >= 256 ** 3):
+    if ids.size and (ids.min() < 0 or ids.max() >= 256**3):
         raise ValueError("segment ids must be in 0..16777215 to fit a panoptic PNG")
     out = []
     for s in segments:
@@ -190,8 +217,9 @@ def segment_records(label_map: np.ndarray, segments: Sequence[Any],
         isthing = _get(s, "isthing")
         if isthing is None:
             isthing = bool(_get(cat, "isthing"))
-        out.append(SegmentRecord(sid, cid, bool(isthing), area[sid], mask_bbox(label_map == sid),
-                                 float(_get(s, "score", 1.0))))
+        out.append(
+            SegmentRecord(sid, cid, bool(isthing), area[sid], mask_bbox(label_map == sid), float(_get(s, "score", 1.0)))
+        )
     return out
 
 
@@ -217,8 +245,15 @@ def _segment_colour(category_colour: Sequence[int] | None, segment_id: int, isth
     return np.clip(base, 0, 255).astype(np.uint8)
 
 
-def overlay(image: np.ndarray, label_map: np.ndarray, records: Sequence[SegmentRecord],
-            categories: Mapping[int, Mapping | Any], *, alpha: float = 0.55, names: bool = True) -> np.ndarray:
+def overlay(
+    image: np.ndarray,
+    label_map: np.ndarray,
+    records: Sequence[SegmentRecord],
+    categories: Mapping[int, Mapping | Any],
+    *,
+    alpha: float = 0.55,
+    names: bool = True,
+) -> np.ndarray:
     """The image blended with one colour per segment, outlines in white, optional category names.
 
     VOID pixels keep the image as is. Returns ``H × W × 3`` uint8.
@@ -262,8 +297,12 @@ def overlay(image: np.ndarray, label_map: np.ndarray, records: Sequence[SegmentR
 def _category_map(categories: Iterable[Mapping | Any]) -> dict[int, dict]:
     out = {}
     for c in categories:
-        rec = {"id": int(_get(c, "id")), "name": str(_get(c, "name", _get(c, "id"))),
-               "isthing": int(bool(_get(c, "isthing"))), "supercategory": str(_get(c, "supercategory", "") or "")}
+        rec = {
+            "id": int(_get(c, "id")),
+            "name": str(_get(c, "name", _get(c, "id"))),
+            "isthing": int(bool(_get(c, "isthing"))),
+            "supercategory": str(_get(c, "supercategory", "") or ""),
+        }
         colour = _get(c, "color")
         if colour is not None:
             rec["color"] = [int(v) for v in colour]
@@ -280,9 +319,17 @@ class PanopticWriter:
     each PNG and overlay as soon as :meth:`add` is called.
     """
 
-    def __init__(self, out_dir: str | Path, categories: Iterable[Mapping | Any], *, overlays: bool = True,
-                 names: bool = True, json_name: str = "predictions.json", png_subdir: str = "panoptic",
-                 overlay_subdir: str = "overlays") -> None:
+    def __init__(
+        self,
+        out_dir: str | Path,
+        categories: Iterable[Mapping | Any],
+        *,
+        overlays: bool = True,
+        names: bool = True,
+        json_name: str = "predictions.json",
+        png_subdir: str = "panoptic",
+        overlay_subdir: str = "overlays",
+    ) -> None:
         self.out_dir = Path(out_dir)
         self.categories = _category_map(categories)
         self.overlays = overlays
@@ -297,8 +344,14 @@ class PanopticWriter:
         if overlays:
             self.overlay_dir.mkdir(parents=True, exist_ok=True)
 
-    def add(self, image_id: int | str, file_name: str, label_map: np.ndarray, segments: Sequence[Any],
-            image: np.ndarray | None = None) -> dict:
+    def add(
+        self,
+        image_id: int | str,
+        file_name: str,
+        label_map: np.ndarray,
+        segments: Sequence[Any],
+        image: np.ndarray | None = None,
+    ) -> dict:
         """Write one image's PNG (and overlay) and remember its annotation; returns the annotation.
 
         ``file_name`` is the original image's name (its stem names the PNG); ``image`` (RGB uint8)
@@ -308,8 +361,9 @@ class PanopticWriter:
         try:
             records = segment_records(label_map, segments, self.categories)
         except ValueError as exc:
-            raise PointlyError(str(exc), record=f"image {file_name}",
-                               fix="the prediction's label map and segments disagree") from None
+            raise PointlyError(
+                str(exc), record=f"image {file_name}", fix="the prediction's label map and segments disagree"
+            ) from None
         stem = Path(file_name).stem
         if stem in self._stems:  # two inputs called a.jpg in different folders
             k = 2
@@ -331,15 +385,19 @@ class PanopticWriter:
         return ann
 
     def document(self) -> dict:
-        return {"info": {"description": "pointly panoptic predictions"}, "images": self.images,
-                "annotations": self.annotations, "categories": list(self.categories.values())}
+        return {
+            "info": {"description": "pointly panoptic predictions"},
+            "images": self.images,
+            "annotations": self.annotations,
+            "categories": list(self.categories.values()),
+        }
 
     def close(self) -> Path:
         """Write the JSON (atomically) and return its path."""
         write_json_atomic(self.json_path, self.document())
         return self.json_path
 
-    def __enter__(self) -> "PanopticWriter":
+    def __enter__(self) -> PanopticWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -357,8 +415,10 @@ def model_categories(cfg: Any, fallback: Iterable[Mapping] | None = None) -> lis
     """
     thing_ids, stuff_ids = list(cfg.thing_ids), list(cfg.stuff_ids)
     if not thing_ids and not stuff_ids:
-        raise PointlyError("the checkpoint names no categories (config thing_ids/stuff_ids are empty)",
-                           fix="re-save it from a training run or convert-weights")
+        raise PointlyError(
+            "the checkpoint names no categories (config thing_ids/stuff_ids are empty)",
+            fix="re-save it from a training run or convert-weights",
+        )
     wanted = set(thing_ids) | set(stuff_ids)
     known: dict[int, dict] = {}
     for src in ([list(fallback)] if fallback is not None else []) + [list(getattr(cfg, "categories", []) or [])]:
@@ -367,9 +427,11 @@ def model_categories(cfg: Any, fallback: Iterable[Mapping] | None = None) -> lis
             known = {i: dict(_category_map([by_id[i]])[i]) for i in wanted}
             break
     if not known:
-        raise PointlyError("the checkpoint does not name its categories (a checkpoint saved before "
-                           "checkpoints stored them, or categories that do not cover its class ids)",
-                           fix="pass --categories FILE (a COCO JSON or category list of the training data)")
+        raise PointlyError(
+            "the checkpoint does not name its categories (a checkpoint saved before "
+            "checkpoints stored them, or categories that do not cover its class ids)",
+            fix="pass --categories FILE (a COCO JSON or category list of the training data)",
+        )
     out = []
     for cid, isthing in [(i, 1) for i in thing_ids] + [(i, 0) for i in stuff_ids]:
         rec = known[cid]
@@ -392,19 +454,31 @@ def prediction_segments(prediction: Any) -> tuple[np.ndarray, list[dict]]:
         label_map = label_map.detach().cpu().numpy()
     segs = []
     for s in segments:
-        rec = {"id": int(_get(s, "id")), "category_id": int(_get(s, "category_id")),
-               "score": float(_get(s, "score", 1.0))}
+        rec = {
+            "id": int(_get(s, "id")),
+            "category_id": int(_get(s, "category_id")),
+            "score": float(_get(s, "score", 1.0)),
+        }
         if _get(s, "isthing") is not None:
             rec["isthing"] = bool(_get(s, "isthing"))
         segs.append(rec)
     return np.asarray(label_map, dtype=np.int64), segs
 
 
-def predict_to_folder(model: Any, items: Sequence[tuple[Any, Path]], out_dir: str | Path,
-                      categories: Sequence[Mapping], *, overlays: bool = True, names: bool = True,
-                      progress: bool = True, sizes: Mapping[Any, tuple[int, int]] | None = None,
-                      precision: str = "fp32", rank: int = 0, world: int = 1
-                      ) -> tuple[Path | None, int, list[tuple[Path, str]]]:
+def predict_to_folder(
+    model: Any,
+    items: Sequence[tuple[Any, Path]],
+    out_dir: str | Path,
+    categories: Sequence[Mapping],
+    *,
+    overlays: bool = True,
+    names: bool = True,
+    progress: bool = True,
+    sizes: Mapping[Any, tuple[int, int]] | None = None,
+    precision: str = "fp32",
+    rank: int = 0,
+    world: int = 1,
+) -> tuple[Path | None, int, list[tuple[Path, str]]]:
     """Run ``model.predict`` on each ``(image_id, image path)`` and write a COCO panoptic folder.
 
     Unreadable images are skipped with a warning (and listed in the return value) instead of
@@ -423,8 +497,7 @@ def predict_to_folder(model: Any, items: Sequence[tuple[Any, Path]], out_dir: st
     mine = [(k, image_id, path) for k, (image_id, path) in enumerate(items) if k % world == rank]
 
     def predicted():  # (position, rgb, label map, segments), or (position, None, None, skip reason)
-        for k, image_id, path in tqdm(mine, desc="predict", unit="img", disable=not progress or rank != 0,
-                                      file=None):
+        for k, image_id, path in tqdm(mine, desc="predict", unit="img", disable=not progress or rank != 0, file=None):
             try:
                 rgb = _read_for(path, image_id, sizes)
             except PointlyError as exc:
@@ -446,8 +519,15 @@ def predict_to_folder(model: Any, items: Sequence[tuple[Any, Path]], out_dir: st
         if rank != 0:
             return None, 0, []
         merged = sorted((r for part in gathered for r in part), key=lambda r: r[0])
-        stream = ((k, None if lm is None or not overlays else _read_for(items[k][1], items[k][0], sizes),
-                   None if lm is None else _unpack(lm), segs) for k, lm, segs in merged)
+        stream = (
+            (
+                k,
+                None if lm is None or not overlays else _read_for(items[k][1], items[k][0], sizes),
+                None if lm is None else _unpack(lm),
+                segs,
+            )
+            for k, lm, segs in merged
+        )
     else:  # one process: written as predicted, nothing held in memory
         stream = predicted()
     skipped: list[tuple[Path, str]] = []
@@ -470,9 +550,12 @@ def _read_for(path: Path, image_id: Any, sizes: Mapping[Any, tuple[int, int]] | 
     if want is not None and rgb.shape[:2] != tuple(want):
         raw = read_rgb(path, exif=False)
         if raw.shape[:2] != tuple(want):
-            raise PointlyError(f"image is {rgb.shape[1]}x{rgb.shape[0]} but the annotation says "
-                               f"{want[1]}x{want[0]}", file=path, record=f"image_id {image_id}",
-                               fix="the images and the annotation file do not belong together")
+            raise PointlyError(
+                f"image is {rgb.shape[1]}x{rgb.shape[0]} but the annotation says {want[1]}x{want[0]}",
+                file=path,
+                record=f"image_id {image_id}",
+                fix="the images and the annotation file do not belong together",
+            )
         rgb = raw
     return rgb
 
@@ -505,8 +588,10 @@ def inference_precision(device: str, precision: str):
     if precision == "fp32":
         return contextlib.nullcontext()
     if precision == "fp16" and dev.type != "cuda":
-        raise PointlyError(f"--precision fp16 needs a CUDA device, not {device!r}",
-                           fix="use --precision bf16 on the CPU, or --device cuda")
+        raise PointlyError(
+            f"--precision fp16 needs a CUDA device, not {device!r}",
+            fix="use --precision bf16 on the CPU, or --device cuda",
+        )
     if dev.type not in ("cpu", "cuda"):
         raise PointlyError(f"--precision {precision} is not supported on {device!r}", fix="use --precision fp32")
     return torch.autocast(dev.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
@@ -524,8 +609,9 @@ def check_device(device: str) -> str:
         if not torch.cuda.is_available():
             raise PointlyError(f"device {device!r} asked for but no CUDA GPU is available", fix="use --device cpu")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise PointlyError(f"device {device!r}: only {torch.cuda.device_count()} GPU(s) here",
-                               fix="pick an existing GPU index")
+            raise PointlyError(
+                f"device {device!r}: only {torch.cuda.device_count()} GPU(s) here", fix="pick an existing GPU index"
+            )
     elif dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
         raise PointlyError("device 'mps' asked for but it is not available", fix="use --device cpu")
     elif dev.type not in ("cpu", "cuda", "mps"):

@@ -29,10 +29,12 @@ the stride-4 grid, so no full-size mask is ever built or read:
 A thing whose mask ends up empty (every point shared with another segment or cropped away) is
 dropped, as full supervision drops instances with an empty stride-4 mask.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,8 +45,8 @@ from pointly.model.network.gt import TrainTargets, stride4_size
 from pointly.pointgen.base.coco import Category, ImageInfo
 from pointly.pointgen.base.errors import PointlyError
 from pointly.pointgen.base.points_format import annotations_by_image, load_points
-from pointly.pointgen.targets.pixel_transform import PixelTransform
 from pointly.pointgen.targets.build import TargetOptions, build_targets, object_box, shapes_for
+from pointly.pointgen.targets.pixel_transform import PixelTransform
 
 #: no shape: object_box then reads the size from the points alone
 EMPTY = GeometryCollection()
@@ -60,11 +62,19 @@ def shape_box(box: Sequence[float], transform: PixelTransform) -> tuple[float, f
     return (min(max(x1, 0.0), w), min(max(y1, 0.0), h), min(max(x2, 0.0), w), min(max(y2, 0.0), h))
 
 
-def point_train_targets(annotations: Sequence[Mapping], categories: Any, image_size: tuple[int, int],
-                        transform: PixelTransform, thing_index: Mapping[int, int],
-                        stuff_index: Mapping[int, int], *, options: TargetOptions | None = None,
-                        rng: np.random.Generator | None = None, shapes: Sequence[Any] | None = None,
-                        file: Any = None) -> TrainTargets:
+def point_train_targets(
+    annotations: Sequence[Mapping],
+    categories: Any,
+    image_size: tuple[int, int],
+    transform: PixelTransform,
+    thing_index: Mapping[int, int],
+    stuff_index: Mapping[int, int],
+    *,
+    options: TargetOptions | None = None,
+    rng: np.random.Generator | None = None,
+    shapes: Sequence[Any] | None = None,
+    file: Any = None,
+) -> TrainTargets:
     """The :class:`TrainTargets` of one augmented sample, from its points alone.
 
     * ``annotations``: the points-JSON annotations of the image; ``categories``: category dicts
@@ -82,8 +92,11 @@ def point_train_targets(annotations: Sequence[Mapping], categories: Any, image_s
     h, w = transform.height, transform.width
     h4, w4 = stride4_size(h, w)
     t4 = transform.resize(w4, h4)
-    kept = [i for i, a in enumerate(annotations)
-            if int(a["category_id"]) in thing_index or int(a["category_id"]) in stuff_index]
+    kept = [
+        i
+        for i, a in enumerate(annotations)
+        if int(a["category_id"]) in thing_index or int(a["category_id"]) in stuff_index
+    ]
     anns = [annotations[i] for i in kept]
     regions = opts.shape == "watershed"
     if regions:  # image-aware regions, grown once per image from all its annotations
@@ -99,8 +112,9 @@ def point_train_targets(annotations: Sequence[Mapping], categories: Any, image_s
         shapes = [shapes[i] for i in kept]
     geom_by_ann = {} if regions else {id(a): g for a, g in zip(anns, shapes)}
     if anns:
-        built = build_targets(anns, categories, image_size, options=opts, transform=t4, rng=rng,
-                              shapes=shapes, file=file)
+        built = build_targets(
+            anns, categories, image_size, options=opts, transform=t4, rng=rng, shapes=shapes, file=file
+        )
         segments, ignore = built.segments, built.ignore
     else:
         segments, ignore = [], np.ones((h4, w4), dtype=bool)
@@ -179,19 +193,27 @@ class PointsSource:
         self.json_path = Path(points_json)
         doc = load_points(self.json_path) if doc is None else doc
         self.doc = doc
-        self.images = [ImageInfo(int(im["id"]), str(im["file_name"]), int(im["width"]), int(im["height"]))
-                       for im in doc["images"]]
-        self.categories = {int(c["id"]): Category(int(c["id"]), str(c["name"]), bool(c.get("isthing", 1)),
-                                                  str(c.get("supercategory", "")))
-                           for c in doc["categories"]}
+        self.images = [
+            ImageInfo(int(im["id"]), str(im["file_name"]), int(im["width"]), int(im["height"])) for im in doc["images"]
+        ]
+        self.categories = {
+            int(c["id"]): Category(
+                int(c["id"]), str(c["name"]), bool(c.get("isthing", 1)), str(c.get("supercategory", ""))
+            )
+            for c in doc["categories"]
+        }
         self._anns = annotations_by_image(doc)
 
     def segments_info(self, image_id: int) -> list[dict]:
         return list(self._anns.get(image_id, []))
 
     def label_map(self, image_id: int) -> np.ndarray:
-        raise PointlyError("point supervision reads no masks", file=self.json_path, record=f"image_id {image_id}",
-                           fix="this is a bug: report it")
+        raise PointlyError(
+            "point supervision reads no masks",
+            file=self.json_path,
+            record=f"image_id {image_id}",
+            fix="this is a bug: report it",
+        )
 
 
 class PointTargetMaker:
@@ -210,8 +232,14 @@ class PointTargetMaker:
     #: image-aware regions (two image-sized maps each, ~1.5 MB at 640x480) of this many images
     CACHE_REGION_IMAGES = 256
 
-    def __init__(self, source: PointsSource, thing_index: Mapping[int, int], stuff_index: Mapping[int, int],
-                 options: TargetOptions, rng_for: Callable[[], np.random.Generator] | None = None) -> None:
+    def __init__(
+        self,
+        source: PointsSource,
+        thing_index: Mapping[int, int],
+        stuff_index: Mapping[int, int],
+        options: TargetOptions,
+        rng_for: Callable[[], np.random.Generator] | None = None,
+    ) -> None:
         self.source = source
         self.thing_index = dict(thing_index)
         self.stuff_index = dict(stuff_index)
@@ -233,9 +261,18 @@ class PointTargetMaker:
             rng = self.rng_for()
         if rng is None and isinstance(self.options.dilation, tuple):
             rng = np.random.default_rng([info.id])
-        return point_train_targets(anns, self.source.categories, (info.width, info.height), transform,
-                                   self.thing_index, self.stuff_index, options=self.options, rng=rng,
-                                   shapes=self._shapes[info.id], file=self.source.json_path)
+        return point_train_targets(
+            anns,
+            self.source.categories,
+            (info.width, info.height),
+            transform,
+            self.thing_index,
+            self.stuff_index,
+            options=self.options,
+            rng=rng,
+            shapes=self._shapes[info.id],
+            file=self.source.json_path,
+        )
 
 
 class PointTargets(PointTargetMaker):
@@ -249,8 +286,9 @@ class PointTargets(PointTargetMaker):
     sample's augmentation generator (``aug["rng"]``), so runs are reproducible.
     """
 
-    def __init__(self, points_file: str | Path, cfg=None, *, options: TargetOptions | None = None,
-                 **fields: Any) -> None:
+    def __init__(
+        self, points_file: str | Path, cfg=None, *, options: TargetOptions | None = None, **fields: Any
+    ) -> None:
         from pointly.pointgen.targets.build import parse_dilation
 
         if options is not None and fields:
@@ -282,9 +320,16 @@ class PointsTrainSet(PanopticTrainSet):
         self.options = fn.options
 
 
-def points_dataset_from_cli(cfg, *, points: str | Path | None, images: str | Path | None = None,
-                            shape: str = "concave", concave_ratio: float | None = None,
-                            point_radius: float | None = None, dilation: str | None = None) -> PointsTrainSet:
+def points_dataset_from_cli(
+    cfg,
+    *,
+    points: str | Path | None,
+    images: str | Path | None = None,
+    shape: str = "concave",
+    concave_ratio: float | None = None,
+    point_radius: float | None = None,
+    dilation: str | None = None,
+) -> PointsTrainSet:
     """The training set of ``pointly train --supervision points`` (the CLI's options, checked).
 
     ``images`` defaults to the config's ``data.train_image_dir``; ``dilation`` is the CLI text
@@ -293,15 +338,24 @@ def points_dataset_from_cli(cfg, *, points: str | Path | None, images: str | Pat
     from pointly.pointgen.targets.build import parse_dilation
 
     if points is None:
-        raise PointlyError("--supervision points needs --points FILE.json",
-                           fix="pass the points JSON made by `pointly simulate` or the annotator")
+        raise PointlyError(
+            "--supervision points needs --points FILE.json",
+            fix="pass the points JSON made by `pointly simulate` or the annotator",
+        )
     image_dir = images if images is not None else cfg.data.train_image_dir
     if image_dir is None:
-        raise PointlyError("no image folder for the points", record="--images",
-                           fix="pass --images DIR (the folder holding the images named in the points JSON)")
+        raise PointlyError(
+            "no image folder for the points",
+            record="--images",
+            fix="pass --images DIR (the folder holding the images named in the points JSON)",
+        )
     if not Path(image_dir).is_dir():
-        raise PointlyError("image folder not found", file=image_dir, record="--images",
-                           fix="pass the folder holding the images named in the points JSON")
+        raise PointlyError(
+            "image folder not found",
+            file=image_dir,
+            record="--images",
+            fix="pass the folder holding the images named in the points JSON",
+        )
     dil, units = parse_dilation(dilation)
     kwargs: dict[str, Any] = {"shape": shape, "dilation": dil, "dilation_units": units}
     if concave_ratio is not None:
@@ -311,7 +365,15 @@ def points_dataset_from_cli(cfg, *, points: str | Path | None, images: str | Pat
     return PointsTrainSet(cfg, points, image_dir, TargetOptions(**kwargs))
 
 
-__all__ = ["point_train_targets", "shape_box", "augment_transform", "stride4_centre", "TargetOptions",
-           "PointsSource", "PointTargetMaker", "PointTargets", "PointsTrainSet",
-           "points_dataset_from_cli"]
-
+__all__ = [
+    "point_train_targets",
+    "shape_box",
+    "augment_transform",
+    "stride4_centre",
+    "TargetOptions",
+    "PointsSource",
+    "PointTargetMaker",
+    "PointTargets",
+    "PointsTrainSet",
+    "points_dataset_from_cli",
+]

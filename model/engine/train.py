@@ -15,6 +15,7 @@ stopping), ``model_final.pth`` (model + config, for predict/evaluate) and ``trai
 augmentation are a function of (seed, iteration) (:class:`pointly.model.engine.data.IterationBatchSampler`)
 and the schedule a function of the iteration, the resumed run equals an uninterrupted one.
 """
+
 from __future__ import annotations
 
 import csv
@@ -23,9 +24,9 @@ import math
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -76,8 +77,10 @@ def build_optimizer(model: nn.Module, cfg: Config) -> torch.optim.Optimizer:
                 continue
             seen.add(id(p))
             (norm_params if isinstance(module, NORM_TYPES) else other).append(p)
-    groups = [{"params": other, "weight_decay": s.weight_decay},
-              {"params": norm_params, "weight_decay": s.weight_decay_norm}]
+    groups = [
+        {"params": other, "weight_decay": s.weight_decay},
+        {"params": norm_params, "weight_decay": s.weight_decay_norm},
+    ]
     if s.optimizer.lower() == "sgd":
         return torch.optim.SGD(groups, lr=s.base_lr, momentum=s.momentum, nesterov=False)
     if s.optimizer.lower() == "adamw":
@@ -91,8 +94,12 @@ def _dist_info() -> tuple[int, int, int]:
 
 
 def _rng_state() -> dict:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
 
 
 def _set_rng_state(state: dict) -> None:
@@ -109,16 +116,25 @@ def check_backbone_start(cfg: Config) -> None:
     weights into a GroupNorm trunk (their BatchNorm statistics have no place there)."""
     b = cfg.model.backbone
     if b.weights and not Path(b.weights).is_file():
-        raise PointlyError("backbone weights not found", file=b.weights, record="model.backbone.weights",
-                           fix="check the path of the ImageNet weight file")
+        raise PointlyError(
+            "backbone weights not found",
+            file=b.weights,
+            record="model.backbone.weights",
+            fix="check the path of the ImageNet weight file",
+        )
     if b.weights and b.norm == "GN":
-        raise PointlyError("ImageNet weights carry BatchNorm statistics; the trunk uses GroupNorm",
-                           record="model.backbone.norm", fix="--set model.backbone.norm=FrozenBN (or BN)")
+        raise PointlyError(
+            "ImageNet weights carry BatchNorm statistics; the trunk uses GroupNorm",
+            record="model.backbone.norm",
+            fix="--set model.backbone.norm=FrozenBN (or BN)",
+        )
     if b.require_weights and not b.weights:
-        raise PointlyError(f"{cfg.name} starts from ImageNet weights and none are given",
-                           record="model.backbone.weights",
-                           fix="pass --backbone-weights R-50.pkl (detectron2's MSRA file, or a torchvision "
-                               "resnet .pth), or --from-scratch to train from random init")
+        raise PointlyError(
+            f"{cfg.name} starts from ImageNet weights and none are given",
+            record="model.backbone.weights",
+            fix="pass --backbone-weights R-50.pkl (detectron2's MSRA file, or a torchvision "
+            "resnet .pth), or --from-scratch to train from random init",
+        )
 
 
 def _plot_curve(csv_path: Path, png_path: Path) -> None:
@@ -134,8 +150,9 @@ def _plot_curve(csv_path: Path, png_path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
     win = max(1, len(df) // 50)
     for name in ("loss_total",) + LOSS_NAMES:
-        ax.plot(df["iter"], df[name].rolling(win, min_periods=1).mean(), label=name,
-                lw=2 if name == "loss_total" else 1)
+        ax.plot(
+            df["iter"], df[name].rolling(win, min_periods=1).mean(), label=name, lw=2 if name == "loss_total" else 1
+        )
     ax.set_yscale("log")
     ax.set_xlabel("iteration")
     ax.set_ylabel(f"loss (running mean of {win})")
@@ -145,9 +162,17 @@ def _plot_curve(csv_path: Path, png_path: Path) -> None:
     save_figure_atomic(fig, png_path, dpi=110)
 
 
-def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, device: str | None = None,
-          stop_after: int | None = None, target_fn: Callable | None = None, dataset: PanopticTrainSet | None = None,
-          progress: bool = True) -> TrainResult:
+def train(
+    cfg: Config,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    device: str | None = None,
+    stop_after: int | None = None,
+    target_fn: Callable | None = None,
+    dataset: PanopticTrainSet | None = None,
+    progress: bool = True,
+) -> TrainResult:
     """Train ``cfg`` into ``out_dir``; see the module docstring. ``stop_after`` stops (with a
     checkpoint) once that iteration is reached, as an interruption would; ``target_fn`` replaces the
     full-mask targets (point supervision); ``dataset`` replaces the configured training set."""
@@ -172,18 +197,25 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, device: str
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         cfg = config_from_dict(ckpt["config"], str(ckpt_path))
     elif rank == 0 and ckpt_path.exists():
-        raise PointlyError("output folder already holds a run", file=out_dir,
-                           fix="use --resume to continue it, or choose another --out")
+        raise PointlyError(
+            "output folder already holds a run",
+            file=out_dir,
+            fix="use --resume to continue it, or choose another --out",
+        )
 
     if ckpt is None:
         check_backbone_start(cfg)  # before the dataset is read and anything is written
     reference = cfg.solver.reference_world_size
     scaled = scale_to_world(cfg, world)
     if scaled and rank == 0:
-        log.warning("solver scaled from %d to %d processes (same learning rate per image, same images): %s",
-                    reference, world, ", ".join(scaled))
+        log.warning(
+            "solver scaled from %d to %d processes (same learning rate per image, same images): %s",
+            reference,
+            world,
+            ", ".join(scaled),
+        )
     torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed % 2 ** 32)
+    np.random.seed(cfg.seed % 2**32)
     random.seed(cfg.seed)
     if dataset is None:
         dataset = PanopticTrainSet(cfg, "train", target_fn=target_fn)  # fills cfg.thing_ids/stuff_ids
@@ -191,8 +223,14 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, device: str
     weights_report = None
     if ckpt is None and cfg.model.backbone.weights:  # a resumed run has them in its checkpoint
         b, i = cfg.model.backbone, cfg.input
-        weights_report = load_backbone_weights(model.backbone.bottom_up, b.weights, stride_in_1x1=b.stride_in_1x1,
-                                               input_format=i.format, pixel_mean=i.pixel_mean, pixel_std=i.pixel_std)
+        weights_report = load_backbone_weights(
+            model.backbone.bottom_up,
+            b.weights,
+            stride_in_1x1=b.stride_in_1x1,
+            input_format=i.format,
+            pixel_mean=i.pixel_mean,
+            pixel_std=i.pixel_std,
+        )
         log.info(weights_report.summary())
     model = model.to(dev)
     optimizer = build_optimizer(model, cfg)
@@ -210,7 +248,8 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, device: str
     train_model: nn.Module = model
     if distributed:
         train_model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[local_rank] if dev.type == "cuda" else None, broadcast_buffers=False)
+            model, device_ids=[local_rank] if dev.type == "cuda" else None, broadcast_buffers=False
+        )
     model.train()
 
     s = cfg.solver
@@ -241,10 +280,18 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, device: str
     def save_checkpoint(it: int) -> None:
         if rank != 0:
             return
-        write_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                            "scheduler": {"iteration": it, "kind": "WarmupPolyLR"}, "iteration": it,
-                            "rng": _rng_state(), "config": config_to_dict(cfg), "pointly_checkpoint": 1},
-                           ckpt_path)
+        write_checkpoint(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": {"iteration": it, "kind": "WarmupPolyLR"},
+                "iteration": it,
+                "rng": _rng_state(),
+                "config": config_to_dict(cfg),
+                "pointly_checkpoint": 1,
+            },
+            ckpt_path,
+        )
 
     pbar = None
     if progress and rank == 0:
@@ -270,9 +317,12 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, device: str
             vals = vals.cpu().tolist()
             if not all(math.isfinite(v) for v in vals):
                 bad = [k for k, v in zip(("loss_total",) + LOSS_NAMES, vals) if not math.isfinite(v)]
-                raise PointlyError(f"training diverged: {', '.join(bad)} became NaN/inf at iteration {it}",
-                                   file=out_dir, fix="lower solver.base_lr or solver.clip_value, check the data; "
-                                   "the last good checkpoint.pth can be resumed")
+                raise PointlyError(
+                    f"training diverged: {', '.join(bad)} became NaN/inf at iteration {it}",
+                    file=out_dir,
+                    fix="lower solver.base_lr or solver.clip_value, check the data; "
+                    "the last good checkpoint.pth can be resumed",
+                )
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(total).backward()
             scaler.unscale_(optimizer)
@@ -281,8 +331,14 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, device: str
             scaler.update()
             last = dict(zip(("loss_total",) + LOSS_NAMES, vals))
             if writer is not None:
-                writer.writerow({"iter": it, "lr": f"{lr:.6g}", **{k: f"{v:.6g}" for k, v in last.items()},
-                                 "seconds": f"{time.perf_counter() - t0:.4f}"})
+                writer.writerow(
+                    {
+                        "iter": it,
+                        "lr": f"{lr:.6g}",
+                        **{k: f"{v:.6g}" for k, v in last.items()},
+                        "seconds": f"{time.perf_counter() - t0:.4f}",
+                    }
+                )
                 if it % s.log_period == 0:
                     csv_fh.flush()
                     log.info("iter %d lr %.5f loss %.4f", it, lr, last["loss_total"])
@@ -303,8 +359,15 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, device: str
     if rank == 0:
         if stop >= s.max_iter:
             final = out_dir / "model_final.pth"
-            write_checkpoint({"model": model.state_dict(), "config": config_to_dict(cfg),
-                                "iteration": stop, "pointly_checkpoint": 1}, final)
+            write_checkpoint(
+                {
+                    "model": model.state_dict(),
+                    "config": config_to_dict(cfg),
+                    "iteration": stop,
+                    "pointly_checkpoint": 1,
+                },
+                final,
+            )
         try:
             _plot_curve(csv_path, out_dir / "training_curve.png")
         except Exception as exc:  # noqa: BLE001 - a plot must never fail a finished run

@@ -9,6 +9,7 @@
 
 Official → our key renames (spec §4.2) are in :data:`BACKBONE_RENAMES`.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -29,10 +30,22 @@ _RESNETS = {18: resnet18, 34: resnet34, 50: resnet50, 101: resnet101}
 BACKBONE_RENAMES: list[tuple[str, str]] = [
     (r"^backbone\.bottom_up\.stem\.conv1\.norm\.", "backbone.bottom_up.bn1."),
     (r"^backbone\.bottom_up\.stem\.conv1\.", "backbone.bottom_up.conv1."),
-    (r"^backbone\.bottom_up\.res(\d)\.(\d+)\.shortcut\.norm\.", lambda m: f"backbone.bottom_up.layer{int(m.group(1)) - 1}.{m.group(2)}.downsample.1."),
-    (r"^backbone\.bottom_up\.res(\d)\.(\d+)\.shortcut\.", lambda m: f"backbone.bottom_up.layer{int(m.group(1)) - 1}.{m.group(2)}.downsample.0."),
-    (r"^backbone\.bottom_up\.res(\d)\.(\d+)\.conv(\d)\.norm\.", lambda m: f"backbone.bottom_up.layer{int(m.group(1)) - 1}.{m.group(2)}.bn{m.group(3)}."),
-    (r"^backbone\.bottom_up\.res(\d)\.(\d+)\.conv(\d)\.", lambda m: f"backbone.bottom_up.layer{int(m.group(1)) - 1}.{m.group(2)}.conv{m.group(3)}."),
+    (
+        r"^backbone\.bottom_up\.res(\d)\.(\d+)\.shortcut\.norm\.",
+        lambda m: f"backbone.bottom_up.layer{int(m.group(1)) - 1}.{m.group(2)}.downsample.1.",
+    ),
+    (
+        r"^backbone\.bottom_up\.res(\d)\.(\d+)\.shortcut\.",
+        lambda m: f"backbone.bottom_up.layer{int(m.group(1)) - 1}.{m.group(2)}.downsample.0.",
+    ),
+    (
+        r"^backbone\.bottom_up\.res(\d)\.(\d+)\.conv(\d)\.norm\.",
+        lambda m: f"backbone.bottom_up.layer{int(m.group(1)) - 1}.{m.group(2)}.bn{m.group(3)}.",
+    ),
+    (
+        r"^backbone\.bottom_up\.res(\d)\.(\d+)\.conv(\d)\.",
+        lambda m: f"backbone.bottom_up.layer{int(m.group(1)) - 1}.{m.group(2)}.conv{m.group(3)}.",
+    ),
     (r"^backbone\.fpn_lateral(\d)\.", lambda m: f"backbone.fpn.inner_blocks.{int(m.group(1)) - 2}.0."),
     (r"^backbone\.fpn_output(\d)\.", lambda m: f"backbone.fpn.layer_blocks.{int(m.group(1)) - 2}.0."),
     (r"^backbone\.top_block\.p([67])\.", lambda m: f"backbone.fpn.extra_blocks.p{m.group(1)}."),
@@ -64,8 +77,14 @@ def norm_layer_factory(norm: str, gn_groups: int = 32):
 class ResNetTrunk(nn.Module):
     """conv1/bn1/relu/maxpool + layer1..4 of a torchvision ResNet; returns C2..C5."""
 
-    def __init__(self, depth: int = 50, norm: str = "FrozenBN", stride_in_1x1: bool = True,
-                 freeze_at: int = 2, gn_groups: int = 32) -> None:
+    def __init__(
+        self,
+        depth: int = 50,
+        norm: str = "FrozenBN",
+        stride_in_1x1: bool = True,
+        freeze_at: int = 2,
+        gn_groups: int = 32,
+    ) -> None:
         super().__init__()
         if depth not in _RESNETS:
             raise PointlyError(f"unsupported ResNet depth {depth}", fix="use 18, 34, 50 or 101")
@@ -143,12 +162,20 @@ def _block_folded(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
 class Backbone(nn.Module):
     """ResNet + FPN. ``forward`` returns ``[P2, P3, P4, P5, P6, P7]`` (strides 4…128)."""
 
-    def __init__(self, depth: int = 50, norm: str = "FrozenBN", stride_in_1x1: bool = True,
-                 freeze_at: int = 2, fpn_channels: int = 256, gn_groups: int = 32) -> None:
+    def __init__(
+        self,
+        depth: int = 50,
+        norm: str = "FrozenBN",
+        stride_in_1x1: bool = True,
+        freeze_at: int = 2,
+        fpn_channels: int = 256,
+        gn_groups: int = 32,
+    ) -> None:
         super().__init__()
         self.bottom_up = ResNetTrunk(depth, norm, stride_in_1x1, freeze_at, gn_groups)
-        self.fpn = FeaturePyramidNetwork(self.bottom_up.out_channels, fpn_channels,
-                                         extra_blocks=LastLevelP6P7(fpn_channels, fpn_channels))
+        self.fpn = FeaturePyramidNetwork(
+            self.bottom_up.out_channels, fpn_channels, extra_blocks=LastLevelP6P7(fpn_channels, fpn_channels)
+        )
         self.out_channels = fpn_channels
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:

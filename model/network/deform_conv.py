@@ -18,6 +18,7 @@ Offsets use torchvision's (and detectron2's) layout: channel ``2k`` is the y off
 the x offset of kernel tap ``k`` (row-major over the kernel window); the mask has one channel per
 tap.
 """
+
 from __future__ import annotations
 
 import torch
@@ -39,10 +40,16 @@ def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
-def deform_conv2d_sampled(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,
-                          bias: torch.Tensor | None = None, stride: int | tuple[int, int] = 1,
-                          padding: int | tuple[int, int] = 0, dilation: int | tuple[int, int] = 1,
-                          mask: torch.Tensor | None = None) -> torch.Tensor:
+def deform_conv2d_sampled(
+    x: torch.Tensor,
+    offset: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+    dilation: int | tuple[int, int] = 1,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Deformable convolution with torchvision's signature and semantics, built on ``grid_sample``.
 
     ``x`` (N, C, H, W), ``offset`` (N, 2·kh·kw, Ho, Wo), ``weight`` (Cout, C, kh, kw), optional
@@ -53,14 +60,20 @@ def deform_conv2d_sampled(x: torch.Tensor, offset: torch.Tensor, weight: torch.T
     c_out, c_w, kh, kw = weight.shape
     taps = kh * kw
     if c_w != c:
-        raise ValueError(f"deform_conv2d_sampled: weight has {c_w} input channels, input has {c} (grouped weights unsupported)")
+        raise ValueError(
+            f"deform_conv2d_sampled: weight has {c_w} input channels, input has {c} (grouped weights unsupported)"
+        )
     if offset.shape[1] != 2 * taps:
-        raise ValueError(f"deform_conv2d_sampled: offset needs {2 * taps} channels (one offset group), got {offset.shape[1]}")
+        raise ValueError(
+            f"deform_conv2d_sampled: offset needs {2 * taps} channels (one offset group), got {offset.shape[1]}"
+        )
     (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
     ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
     wo = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
     if offset.shape[-2:] != (ho, wo) or (mask is not None and (mask.shape[1] != taps or mask.shape[-2:] != (ho, wo))):
-        raise ValueError(f"deform_conv2d_sampled: offset/mask must be (N, 2·{taps} / {taps}, {ho}, {wo}) for this input")
+        raise ValueError(
+            f"deform_conv2d_sampled: offset/mask must be (N, 2·{taps} / {taps}, {ho}, {wo}) for this input"
+        )
 
     dtype, device = offset.dtype, offset.device
     # Sampling position of tap (i, j) at output (y, x): y·sh − ph + i·dh + dy, x·sw − pw + j·dw + dx.
@@ -76,8 +89,13 @@ def deform_conv2d_sampled(x: torch.Tensor, offset: torch.Tensor, weight: torch.T
     grid = torch.stack(((2 * px + 1) / w - 1, (2 * py + 1) / h - 1), dim=-1).view(n, taps * ho, wo, 2)
     # A channels-last input makes grid_sample gather all C channels of a pixel from one place
     # (about 3× faster on the CPU than the NCHW layout at 256 channels).
-    cols = F.grid_sample(x.contiguous(memory_format=torch.channels_last), grid.to(x.dtype), mode="bilinear",
-                         padding_mode="zeros", align_corners=False)  # (N, C, taps·Ho, Wo)
+    cols = F.grid_sample(
+        x.contiguous(memory_format=torch.channels_last),
+        grid.to(x.dtype),
+        mode="bilinear",
+        padding_mode="zeros",
+        align_corners=False,
+    )  # (N, C, taps·Ho, Wo)
     cols = cols.reshape(n, c, taps, ho * wo)
     if mask is not None:
         mask = mask.reshape(n, 1, taps, ho * wo).to(cols.dtype)
@@ -90,26 +108,44 @@ def deform_conv2d_sampled(x: torch.Tensor, offset: torch.Tensor, weight: torch.T
     return out.view(n, c_out, ho, wo)
 
 
-def _sampled_padded(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor, mask: torch.Tensor,
-                    padding: int) -> torch.Tensor:
+def _sampled_padded(
+    x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor, mask: torch.Tensor, padding: int
+) -> torch.Tensor:
     return deform_conv2d_sampled(x, offset, weight, None, padding=padding, mask=mask)
 
 
-def modulated_deform_conv2d(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor, mask: torch.Tensor,
-                            padding: int = 1, impl: str = "auto") -> torch.Tensor:
+def modulated_deform_conv2d(
+    x: torch.Tensor,
+    offset: torch.Tensor,
+    weight: torch.Tensor,
+    mask: torch.Tensor,
+    padding: int = 1,
+    impl: str = "auto",
+) -> torch.Tensor:
     """DCNv2 as the position head runs it; ``impl`` ``"auto"`` picks the sampled path on the CPU and
     torchvision's kernel elsewhere, ``"torchvision"`` / ``"sampled"`` force one."""
     if impl not in IMPLEMENTATIONS:
         raise ValueError(f"unknown deformable-conv implementation {impl!r}; choose one of {', '.join(IMPLEMENTATIONS)}")
     if impl == "sampled" or (impl == "auto" and x.device.type == "cpu"):
-        columns_bytes = x.shape[0] * x.shape[1] * weight.shape[2] * weight.shape[3] * offset.shape[2] \
-            * offset.shape[3] * x.element_size()
-        if columns_bytes > CHECKPOINT_COLUMNS_BYTES and torch.is_grad_enabled() \
-                and any(t.requires_grad for t in (x, offset, weight, mask)):
+        columns_bytes = (
+            x.shape[0]
+            * x.shape[1]
+            * weight.shape[2]
+            * weight.shape[3]
+            * offset.shape[2]
+            * offset.shape[3]
+            * x.element_size()
+        )
+        if (
+            columns_bytes > CHECKPOINT_COLUMNS_BYTES
+            and torch.is_grad_enabled()
+            and any(t.requires_grad for t in (x, offset, weight, mask))
+        ):
             # keep only the inputs for the backward and sample the columns again there: one more
             # grid_sample instead of holding two C·9 × H·W matrices until the backward
-            return torch.utils.checkpoint.checkpoint(_sampled_padded, x, offset, weight, mask, padding,
-                                                     use_reentrant=False)
+            return torch.utils.checkpoint.checkpoint(
+                _sampled_padded, x, offset, weight, mask, padding, use_reentrant=False
+            )
         return deform_conv2d_sampled(x, offset, weight, None, padding=padding, mask=mask)
     offset, mask = _nan_offsets_to_nan_mask(offset, mask)
     return torchvision_deform_conv2d(x, offset, weight, None, padding=(padding, padding), mask=mask)

@@ -13,6 +13,7 @@ and the kernel selection need per FPN level P3..P7, following spec §2.2–2.4: 
 heatmaps (CenterNet radius, ``pointly.pointgen.targets.centers``), soft stuff-region maps thresholded at
 0.5, the level assignment by INSTANCE_SCALES, and the level ``valid`` maps.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
@@ -54,7 +55,7 @@ class TrainTargets:
     valid: torch.Tensor
     image_size: tuple[int, int] = field(default=(0, 0))
 
-    def pad_to(self, h4: int, w4: int) -> "TrainTargets":
+    def pad_to(self, h4: int, w4: int) -> TrainTargets:
         """Zero-pad the maps bottom/right to (h4, w4); ``valid`` is 1 in the padding."""
         hh, ww = self.valid.shape
         if (hh, ww) == (h4, w4):
@@ -62,12 +63,22 @@ class TrainTargets:
         if hh > h4 or ww > w4:
             raise ValueError(f"targets of {hh}x{ww} do not fit a {h4}x{w4} grid")
         pad = (0, w4 - ww, 0, h4 - hh)
-        return replace(self, thing_masks=F.pad(self.thing_masks, pad), stuff_masks=F.pad(self.stuff_masks, pad),
-                       valid=F.pad(self.valid, pad, value=1.0))
+        return replace(
+            self,
+            thing_masks=F.pad(self.thing_masks, pad),
+            stuff_masks=F.pad(self.stuff_masks, pad),
+            valid=F.pad(self.valid, pad, value=1.0),
+        )
 
-    def to(self, device: torch.device | str) -> "TrainTargets":
-        return replace(self, **{f.name: getattr(self, f.name).to(device) for f in fields(self)
-                                if isinstance(getattr(self, f.name), torch.Tensor)})
+    def to(self, device: torch.device | str) -> TrainTargets:
+        return replace(
+            self,
+            **{
+                f.name: getattr(self, f.name).to(device)
+                for f in fields(self)
+                if isinstance(getattr(self, f.name), torch.Tensor)
+            },
+        )
 
 
 def downsample4(masks: torch.Tensor, size4: tuple[int, int]) -> torch.Tensor:
@@ -77,8 +88,9 @@ def downsample4(masks: torch.Tensor, size4: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(masks[None].float(), size=size4, mode="bilinear", align_corners=False)[0]
 
 
-def full_targets(label_map: np.ndarray, segments: list[dict], thing_index: dict[int, int],
-                 stuff_index: dict[int, int]) -> TrainTargets:
+def full_targets(
+    label_map: np.ndarray, segments: list[dict], thing_index: dict[int, int], stuff_index: dict[int, int]
+) -> TrainTargets:
     """Fully supervised targets from a (resized, flipped) panoptic label map.
 
     ``segments``: dicts with ``id``, ``category_id``, ``iscrowd``, ``bbox`` (COCO x, y, w, h in the
@@ -185,8 +197,9 @@ def build_level_targets(targets: list[TrainTargets], level_shapes: list[tuple[in
             idx_t = torch.as_tensor(idx, dtype=torch.int64, device=device)
             assigns.append(idx_t)
             if idx.size:
-                tmasks.append(F.interpolate(t.thing_masks[idx_t][None], size=(hl, wl), mode="bilinear",
-                                            align_corners=False)[0])
+                tmasks.append(
+                    F.interpolate(t.thing_masks[idx_t][None], size=(hl, wl), mode="bilinear", align_corners=False)[0]
+                )
             else:
                 tmasks.append(t.thing_masks.new_zeros((0, hl, wl)))
             if t.stuff_masks.shape[0]:
@@ -199,6 +212,15 @@ def build_level_targets(targets: list[TrainTargets], level_shapes: list[tuple[in
             else:
                 spresent.append(torch.zeros(0, dtype=torch.int64, device=device))
                 smaps.append(t.stuff_masks.new_zeros((0, hl, wl)))
-        out.append(LevelTargets(torch.from_numpy(heat).to(device), stuff_t, level_valid(valid, (hl, wl)),
-                                assigns, tmasks, spresent, smaps))
+        out.append(
+            LevelTargets(
+                torch.from_numpy(heat).to(device),
+                stuff_t,
+                level_valid(valid, (hl, wl)),
+                assigns,
+                tmasks,
+                spresent,
+                smaps,
+            )
+        )
     return out

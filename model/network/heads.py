@@ -7,6 +7,7 @@ Module and attribute names follow the official detectron2 code so that its state
 ``kernel_head.kernel_head.kernel_head_head_1.weight``, ``feature_encoder.encode_head.encode_head_head_1.bias``,
 ``thing_generator.embed_extractor.weight`` ...
 """
+
 from __future__ import annotations
 
 import torch
@@ -74,8 +75,15 @@ class SemanticFPN(nn.Module):
         for level, n in (("p2", 1), ("p3", 1), ("p4", 2), ("p5", 3)):
             layers: list[nn.Module] = []
             for i in range(n):
-                conv = Conv2d(in_channels if i == 0 else channels, channels, 3, padding=1, bias=norm != "GN",
-                              norm=group_norm(channels, groups) if norm == "GN" else None, activation=True)
+                conv = Conv2d(
+                    in_channels if i == 0 else channels,
+                    channels,
+                    3,
+                    padding=1,
+                    bias=norm != "GN",
+                    norm=group_norm(channels, groups) if norm == "GN" else None,
+                    activation=True,
+                )
                 c2_msra_fill(conv)
                 layers.append(conv)
                 if level != "p2":
@@ -93,8 +101,9 @@ class FeatureEncoder(nn.Module):
     """encode_feat: CoordConv + ``num_convs`` × [3×3 conv with bias, ReLU] (the last conv too, so
     encode_feat ≥ 0)."""
 
-    def __init__(self, in_channels: int, channels: int = 64, num_convs: int = 3, coord: bool = True,
-                 init: str = "official") -> None:
+    def __init__(
+        self, in_channels: int, channels: int = 64, num_convs: int = 3, coord: bool = True, init: str = "official"
+    ) -> None:
         super().__init__()
         self.coord = coord
         layers = []
@@ -147,9 +156,20 @@ class DeformLayer(nn.Module):
 class PositionHead(nn.Module):
     """Object centres (``out_inst``, one channel per thing class) and stuff regions (``out_sem``)."""
 
-    def __init__(self, in_channels: int, channels: int, num_convs: int, num_things: int, num_stuff: int,
-                 deform: bool = True, groups: int = 32, thing_bias: float = -2.19, stuff_bias: float = -2.19,
-                 deform_impl: str = "auto", init: str = "official") -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        channels: int,
+        num_convs: int,
+        num_things: int,
+        num_stuff: int,
+        deform: bool = True,
+        groups: int = 32,
+        thing_bias: float = -2.19,
+        stuff_bias: float = -2.19,
+        deform_impl: str = "auto",
+        init: str = "official",
+    ) -> None:
         super().__init__()
         self.position_head = nn.Sequential()
         c_in = in_channels
@@ -157,8 +177,9 @@ class PositionHead(nn.Module):
             if deform:
                 layer: nn.Module = DeformLayer(c_in, channels, groups, deform_impl)
             else:
-                layer = Conv2d(c_in, channels, 3, padding=1, bias=False, norm=group_norm(channels, groups),
-                               activation=True)
+                layer = Conv2d(
+                    c_in, channels, 3, padding=1, bias=False, norm=group_norm(channels, groups), activation=True
+                )
                 init_head_conv(layer, init)
             self.position_head.add_module(f"position_head_head_{i + 1}", layer)
             c_in = channels
@@ -176,8 +197,15 @@ class PositionHead(nn.Module):
 class KernelHead(nn.Module):
     """Per-position kernel features: CoordConv + ``num_convs`` × [3×3 conv, GN, ReLU] + ``out_conv``."""
 
-    def __init__(self, in_channels: int, channels: int, num_convs: int, coord: bool = True, groups: int = 32,
-                 init: str = "official") -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        channels: int,
+        num_convs: int,
+        coord: bool = True,
+        groups: int = 32,
+        init: str = "official",
+    ) -> None:
         super().__init__()
         self.coord = coord
         self.kernel_head = nn.Sequential()

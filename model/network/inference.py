@@ -13,6 +13,7 @@ without its padding bug: masks are cropped to the resized image before resizing 
 4. Panoptic merge (:func:`merge_panoptic`): things by score ≥ 0.2 with ≤ 50 % overlap, then
    stuff labels of the argmax map (not label 0, "things") with at least ``stuff_area_limit`` free pixels.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -45,8 +46,9 @@ def smooth_and_peaks(prob: torch.Tensor, pool_size: int) -> torch.Tensor:
     return p * (p == peak).to(p.dtype)
 
 
-def thing_candidates(center_logits: torch.Tensor, kernel_feats: torch.Tensor, pool_size: int, top_num: int,
-                     thres: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def thing_candidates(
+    center_logits: torch.Tensor, kernel_feats: torch.Tensor, pool_size: int, top_num: int, thres: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Candidates of one level of one image: ``center_logits`` (T, H, W), ``kernel_feats`` (C, H, W)
     → (scores (n,), classes (n,), features (n, C))."""
     t, h, w = center_logits.shape
@@ -61,8 +63,9 @@ def thing_candidates(center_logits: torch.Tensor, kernel_feats: torch.Tensor, po
     return scores, classes, kernel_feats.flatten(1)[:, pos].t()
 
 
-def stuff_candidates(region_logits: torch.Tensor, kernel_feats: torch.Tensor, thres: float
-                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def stuff_candidates(
+    region_logits: torch.Tensor, kernel_feats: torch.Tensor, thres: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Stuff classes of one level: argmax regions, their mean probability, kernels pooled over the
     region ÷ (H·W) → (scores, classes, features)."""
     r = torch.sigmoid(region_logits.float())
@@ -78,8 +81,9 @@ def stuff_candidates(region_logits: torch.Tensor, kernel_feats: torch.Tensor, th
     return scores[classes], classes, feats
 
 
-def fuse_kernels(kernels: torch.Tensor, scores: torch.Tensor, classes: torch.Tensor, thres: float = 0.9,
-                 class_specific: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def fuse_kernels(
+    kernels: torch.Tensor, scores: torch.Tensor, classes: torch.Tensor, thres: float = 0.9, class_specific: bool = True
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Paper Eq. (3), kernel fusion, with the official Fast-NMS behaviour (spec §3.3.2).
 
     Inputs sorted by descending score. ``L[i, j] = (j ≥ i) ∧ cos(k_i, k_j) ≥ thres ∧ same class``.
@@ -122,10 +126,17 @@ def to_original(probs: torch.Tensor, resized_hw: tuple[int, int], original_hw: t
     return F.interpolate(x, size=original_hw, mode="bilinear", align_corners=False)[0]
 
 
-def merge_panoptic(thing_masks: torch.Tensor, thing_scores: torch.Tensor, thing_classes: torch.Tensor,
-                   sem_probs: torch.Tensor, *, overlap_thresh: float = 0.5, stuff_area_limit: int = 4096,
-                   inst_thresh: float = 0.2, stuff_scores: torch.Tensor | None = None
-                   ) -> tuple[np.ndarray, list[dict]]:
+def merge_panoptic(
+    thing_masks: torch.Tensor,
+    thing_scores: torch.Tensor,
+    thing_classes: torch.Tensor,
+    sem_probs: torch.Tensor,
+    *,
+    overlap_thresh: float = 0.5,
+    stuff_area_limit: int = 4096,
+    inst_thresh: float = 0.2,
+    stuff_scores: torch.Tensor | None = None,
+) -> tuple[np.ndarray, list[dict]]:
     """Heuristic panoptic merge (spec §3 step 5; panopticapi / Panoptic-FPN style).
 
     ``thing_masks`` (n, H, W) bool, ``thing_scores`` (n,), ``thing_classes`` (n,) contiguous thing
@@ -152,8 +163,9 @@ def merge_panoptic(thing_masks: torch.Tensor, thing_scores: torch.Tensor, thing_
             mask = mask & (seg == 0)
         next_id += 1
         seg[mask] = next_id
-        segments.append({"id": next_id, "category": int(thing_classes[i]), "isthing": True, "score": score,
-                         "area": int(mask.sum())})
+        segments.append(
+            {"id": next_id, "category": int(thing_classes[i]), "isthing": True, "score": score, "area": int(mask.sum())}
+        )
     sem = sem_probs.argmax(0) if sem_probs.shape[0] else torch.zeros((h, w), dtype=torch.int64)
     for label in torch.unique(sem).tolist():
         if label == 0:
@@ -206,11 +218,17 @@ def _from_heads(model, heads, resized_hw: tuple[int, int], original_hw: tuple[in
 
     t_scores, t_classes, t_feats, s_scores, s_classes, s_feats = [], [], [], [], [], []
     for lvl in range(len(heads.center_logits)):
-        sc, cl, fe = thing_candidates(heads.center_logits[lvl][0], heads.kernel_feats[lvl][0].float(),
-                                      ic.pool_sizes[lvl], top_k, cfg.model.thing.thres)
+        sc, cl, fe = thing_candidates(
+            heads.center_logits[lvl][0],
+            heads.kernel_feats[lvl][0].float(),
+            ic.pool_sizes[lvl],
+            top_k,
+            cfg.model.thing.thres,
+        )
         t_scores.append(sc), t_classes.append(cl), t_feats.append(fe)
-        sc, cl, fe = stuff_candidates(heads.region_logits[lvl][0], heads.kernel_feats[lvl][0].float(),
-                                      cfg.model.stuff.thres)
+        sc, cl, fe = stuff_candidates(
+            heads.region_logits[lvl][0], heads.kernel_feats[lvl][0].float(), cfg.model.stuff.thres
+        )
         s_scores.append(sc), s_classes.append(cl), s_feats.append(fe)
 
     # things
@@ -245,14 +263,22 @@ def _from_heads(model, heads, resized_hw: tuple[int, int], original_hw: tuple[in
         sem[uniq] = s_probs
         stuff_score[uniq] = fused_s
 
-    label_map, segs = merge_panoptic(thing_masks.cpu(), scores.cpu(), classes.cpu(), sem.cpu(),
-                                     overlap_thresh=ic.overlap_thresh, stuff_area_limit=ic.stuff_area_limit,
-                                     inst_thresh=ic.inst_thresh, stuff_scores=stuff_score.cpu())
+    label_map, segs = merge_panoptic(
+        thing_masks.cpu(),
+        scores.cpu(),
+        classes.cpu(),
+        sem.cpu(),
+        overlap_thresh=ic.overlap_thresh,
+        stuff_area_limit=ic.stuff_area_limit,
+        inst_thresh=ic.inst_thresh,
+        stuff_scores=stuff_score.cpu(),
+    )
     segments = []
     for s in segs:
         ids = cfg.thing_ids if s["isthing"] else cfg.stuff_ids
         index = s["category"] if s["isthing"] else s["category"] - 1
         cat = int(ids[index]) if ids else index
-        segments.append({"id": s["id"], "category_id": cat, "isthing": s["isthing"], "score": s["score"],
-                         "area": s["area"]})
+        segments.append(
+            {"id": s["id"], "category_id": cat, "isthing": s["isthing"], "score": s["score"], "area": s["area"]}
+        )
     return PanopticPrediction(label_map.astype(np.int32), segments)

@@ -16,6 +16,7 @@ official ones; there is no second implementation.
 * Paper Eq. (6), total: ``L = λ_pos (L_pos_th + L_pos_st) + λ_seg (L_seg_th + L_seg_st)``
   with λ_pos = 1, λ_seg = 3.
 """
+
 from __future__ import annotations
 
 import torch
@@ -24,8 +25,9 @@ import torch.nn.functional as F
 from pointly.model.network.heads import dynamic_masks
 
 
-def sigmoid_focal_loss(logits: torch.Tensor, targets: torch.Tensor, alpha: float = 0.25,
-                       gamma: float = 2.0) -> torch.Tensor:
+def sigmoid_focal_loss(
+    logits: torch.Tensor, targets: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0
+) -> torch.Tensor:
     """Paper Eq. (1): element-wise RetinaNet focal loss with soft targets ``t ∈ [0, 1]``:
     ``α_t (1 − p_t)^γ · BCE(x, t)``, ``p_t = p t + (1 − p)(1 − t)``, ``α_t = α t + (1 − α)(1 − t)``."""
     logits = logits.float()
@@ -39,8 +41,9 @@ def sigmoid_focal_loss(logits: torch.Tensor, targets: torch.Tensor, alpha: float
     return loss
 
 
-def dice_loss(logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor | None = None,
-              eps: float = 1e-8) -> torch.Tensor:
+def dice_loss(
+    logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor | None = None, eps: float = 1e-8
+) -> torch.Tensor:
     """Paper Eq. (5) (one term): ``1 − 2 Σ p t v / max(Σ p² v + Σ t² v, eps)`` per row, ``p = σ(logits)``.
 
     ``logits``, ``targets`` (K, P); ``valid`` (P,) or (K, P) pixel weights (None = all 1).
@@ -57,8 +60,14 @@ def dice_loss(logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor |
     return 1 - num / den.clamp(min=eps)
 
 
-def select_thing_kernels(center_logits: torch.Tensor, kernel_feats: torch.Tensor, masks: torch.Tensor,
-                         classes: torch.Tensor, valid: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+def select_thing_kernels(
+    center_logits: torch.Tensor,
+    kernel_feats: torch.Tensor,
+    masks: torch.Tensor,
+    classes: torch.Tensor,
+    valid: torch.Tensor,
+    k: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k kernel candidates of one image at one level (spec §2.4, paper Eq. (5) weights).
 
     ``center_logits`` (T, H, W), ``kernel_feats`` (C, H, W), ``masks`` (n, H, W) instance masks (or
@@ -136,9 +145,14 @@ def compute_losses(model, heads, targets, levels, cfg) -> dict[str, torch.Tensor
         for lvl, lv in enumerate(levels):
             idx = lv.thing_assign[b]
             if idx.numel():
-                kern, w = select_thing_kernels(heads.center_logits[lvl][b], heads.kernel_feats[lvl][b],
-                                               lv.thing_masks[b], t.thing_classes[idx], lv.valid[b, 0],
-                                               cfg.model.thing.pos_num)
+                kern, w = select_thing_kernels(
+                    heads.center_logits[lvl][b],
+                    heads.kernel_feats[lvl][b],
+                    lv.thing_masks[b],
+                    t.thing_classes[idx],
+                    lv.valid[b, 0],
+                    cfg.model.thing.pos_num,
+                )
                 kerns.append(kern)
                 weights.append(w)
                 tgt.append(t.thing_masks[idx])

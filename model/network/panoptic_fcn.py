@@ -18,6 +18,7 @@ Public API:
   :class:`pointly.model.network.inference.PanopticPrediction`.
 * ``preprocess(images)`` — list of (3,H,W) RGB tensors (0–255) → normalised batch padded to 32.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pointly.model.network.backbone import Backbone
 from pointly.model.engine.config import Config
+from pointly.model.network.backbone import Backbone
 from pointly.model.network.heads import FeatureEncoder, KernelGenerator, KernelHead, PositionHead, SemanticFPN
 
 
@@ -54,16 +55,33 @@ class PanopticFCN(nn.Module):
         self.cfg = cfg
         m = cfg.model
         g = m.gn_groups
-        self.backbone = Backbone(m.backbone.depth, m.backbone.norm, m.backbone.stride_in_1x1,
-                                 m.backbone.freeze_at, m.fpn.channels, g)
+        self.backbone = Backbone(
+            m.backbone.depth, m.backbone.norm, m.backbone.stride_in_1x1, m.backbone.freeze_at, m.fpn.channels, g
+        )
         self.semantic_fpn = SemanticFPN(m.fpn.channels, m.semantic_fpn.channels, g, m.semantic_fpn.norm)
-        self.feature_encoder = FeatureEncoder(m.semantic_fpn.channels, m.feature_encoder.channels,
-                                              m.feature_encoder.num_convs, m.feature_encoder.coord, m.head_init)
-        self.position_head = PositionHead(m.fpn.channels, m.position_head.channels, m.position_head.num_convs,
-                                          m.thing.num_classes, m.stuff.num_classes, m.position_head.deform, g,
-                                          m.thing.bias, m.stuff.bias, m.position_head.deform_impl, m.head_init)
-        self.kernel_head = KernelHead(m.fpn.channels, m.kernel_head.channels, m.kernel_head.num_convs,
-                                      m.kernel_head.coord, g, m.head_init)
+        self.feature_encoder = FeatureEncoder(
+            m.semantic_fpn.channels,
+            m.feature_encoder.channels,
+            m.feature_encoder.num_convs,
+            m.feature_encoder.coord,
+            m.head_init,
+        )
+        self.position_head = PositionHead(
+            m.fpn.channels,
+            m.position_head.channels,
+            m.position_head.num_convs,
+            m.thing.num_classes,
+            m.stuff.num_classes,
+            m.position_head.deform,
+            g,
+            m.thing.bias,
+            m.stuff.bias,
+            m.position_head.deform_impl,
+            m.head_init,
+        )
+        self.kernel_head = KernelHead(
+            m.fpn.channels, m.kernel_head.channels, m.kernel_head.num_convs, m.kernel_head.coord, g, m.head_init
+        )
         self.thing_generator = KernelGenerator(m.kernel_head.channels, m.feature_encoder.channels, m.head_init)
         self.stuff_generator = KernelGenerator(m.kernel_head.channels, m.feature_encoder.channels, m.head_init)
         self.register_buffer("pixel_mean", torch.tensor(cfg.input.pixel_mean).view(3, 1, 1), persistent=False)
@@ -149,7 +167,9 @@ def count_parameters(model: nn.Module, *, include_buffers: bool = False) -> int:
     """Number of parameter (and optionally persistent buffer) elements."""
     n = sum(p.numel() for p in model.parameters())
     if include_buffers:
-        n += sum(b.numel() for k, b in model.state_dict().items() if not any(k == pk for pk, _ in model.named_parameters()))
+        n += sum(
+            b.numel() for k, b in model.state_dict().items() if not any(k == pk for pk, _ in model.named_parameters())
+        )
     return n
 
 

@@ -12,11 +12,12 @@ A trend ("A beats B") is decided from the per-seed differences of two cells that
 Student's t because a study has 3–5 seeds a cell: the normal quantile (1.96) would make the
 interval about 2.2× too narrow at 3 seeds (t = 4.30).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from scipy import stats
 
@@ -50,12 +51,15 @@ class PairedDifference:
         """e.g. ``+4.2 [+1.0, +7.4] (95 %, 3 seeds)``."""
         if self.n < 2:
             return f"{self.mean:+.{digits}f} (1 seed: no interval)" if self.n else "no paired seeds"
-        return (f"{self.mean:+.{digits}f} [{self.low:+.{digits}f}, {self.high:+.{digits}f}] "
-                f"({self.confidence:.0%}, {self.n} seeds)")
+        return (
+            f"{self.mean:+.{digits}f} [{self.low:+.{digits}f}, {self.high:+.{digits}f}] "
+            f"({self.confidence:.0%}, {self.n} seeds)"
+        )
 
 
-def paired_difference(a: Mapping[object, float], b: Mapping[object, float], *,
-                      confidence: float = 0.95) -> PairedDifference:
+def paired_difference(
+    a: Mapping[object, float], b: Mapping[object, float], *, confidence: float = 0.95
+) -> PairedDifference:
     """The paired difference A − B over the seeds (keys) both mappings hold."""
     seeds = sorted(set(a) & set(b), key=str)
     return difference_interval([float(a[s]) - float(b[s]) for s in seeds], confidence=confidence)

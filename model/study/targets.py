@@ -21,6 +21,7 @@ every cell whose row is in any ``rows-*.csv`` of DIR. ``study.json`` holds the s
 change numbers (dataset sources); a rerun with other settings into the same DIR is refused.
 The report (:func:`write_report`) merges the rows of all shards.
 """
+
 from __future__ import annotations
 
 import csv
@@ -30,19 +31,20 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from pointly.pointgen.points.cost import CostModel, modelled_seconds
 from pointly.pointgen.base.errors import PointlyError
-from pointly.pointgen.base.points_format import annotations_by_image
 from pointly.pointgen.base.files import atomic_open, write_json_atomic
-from pointly.pointgen.targets.quality import QualityReport
+from pointly.pointgen.base.points_format import annotations_by_image
+from pointly.pointgen.points.cost import CostModel, modelled_seconds
 from pointly.pointgen.targets.build import DEFAULT_DILATION, TARGET_SHAPES, TargetOptions, build_targets
+from pointly.pointgen.targets.quality import QualityReport
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +64,47 @@ STUDY_DILATION = DEFAULT_DILATION
 RULES = {"corrected": {}, "baseline": {"parts": "hull", "overlap": "exclusive", "size_correction": False}}
 
 ROW_COLUMNS = [
-    "cell_id", "dataset", "split", "depth", "supervision", "points", "shape", "concave_ratio",
-    "boundary_share", "dilation", "dilation_radius", "seed", "rules",
-    "pq", "sq", "rq", "pq_th", "sq_th", "rq_th", "pq_st", "sq_st", "rq_st", "n_th", "n_st",
-    "precision", "recall", "iou", "precision_th", "recall_th", "iou_th", "precision_st", "recall_st",
-    "iou_st", "coverage", "agreement", "annotation_seconds", "seconds_per_segment", "segments",
-    "images", "compute_seconds"]
+    "cell_id",
+    "dataset",
+    "split",
+    "depth",
+    "supervision",
+    "points",
+    "shape",
+    "concave_ratio",
+    "boundary_share",
+    "dilation",
+    "dilation_radius",
+    "seed",
+    "rules",
+    "pq",
+    "sq",
+    "rq",
+    "pq_th",
+    "sq_th",
+    "rq_th",
+    "pq_st",
+    "sq_st",
+    "rq_st",
+    "n_th",
+    "n_st",
+    "precision",
+    "recall",
+    "iou",
+    "precision_th",
+    "recall_th",
+    "iou_th",
+    "precision_st",
+    "recall_st",
+    "iou_st",
+    "coverage",
+    "agreement",
+    "annotation_seconds",
+    "seconds_per_segment",
+    "segments",
+    "images",
+    "compute_seconds",
+]
 
 
 # ------------------------------------------------------------------------------ cells and grids
@@ -91,14 +128,20 @@ class TargetCell:
     @property
     def cell_id(self) -> str:
         """Stable id, e.g. ``coco-P20-concave-r030-b050-d020-s0`` (ratio, share, radius in 1/100 or 1/1000)."""
-        return (f"{self.dataset}-P{self.points}-{self.shape}-r{round(self.concave_ratio * 100):03d}"
-                f"-b{round(self.boundary_share * 100):03d}-d{round(self.dilation_radius * 1000):03d}"
-                f"-s{self.seed}" + ("" if self.rules == "corrected" else f"-{self.rules}"))
+        return (
+            f"{self.dataset}-P{self.points}-{self.shape}-r{round(self.concave_ratio * 100):03d}"
+            f"-b{round(self.boundary_share * 100):03d}-d{round(self.dilation_radius * 1000):03d}"
+            f"-s{self.seed}" + ("" if self.rules == "corrected" else f"-{self.rules}")
+        )
 
     def options(self) -> TargetOptions:
-        return TargetOptions(shape=self.shape, concave_ratio=self.concave_ratio,
-                             dilation=self.dilation_radius if self.dilation else None,
-                             dilation_units="relative", **RULES[self.rules])
+        return TargetOptions(
+            shape=self.shape,
+            concave_ratio=self.concave_ratio,
+            dilation=self.dilation_radius if self.dilation else None,
+            dilation_units="relative",
+            **RULES[self.rules],
+        )
 
     def simulation_key(self) -> tuple:
         return (self.dataset, self.points, self.boundary_share, self.seed)
@@ -136,30 +179,51 @@ def _preset(name: str, doc: str):
     def deco(fn):
         PRESETS[name] = (doc, fn)
         return fn
+
     return deco
 
 
-@_preset("full", "the issue's grid: 6 points × 2 shapes × 7 shares × dilation off/on × 5 seeds × 2 datasets (1680 cells)")
+@_preset(
+    "full", "the issue's grid: 6 points × 2 shapes × 7 shares × dilation off/on × 5 seeds × 2 datasets (1680 cells)"
+)
 def _full() -> list[TargetCell]:
     return TargetGrid().cells()
 
 
-@_preset("standard", "Table 13 axes (6 points × 2 shapes, 5 seeds) and Table 14 axes (P20 × 7 shares × "
-                     "dilation off/on, 5 seeds), both datasets (400 cells)")
+@_preset(
+    "standard",
+    "Table 13 axes (6 points × 2 shapes, 5 seeds) and Table 14 axes (P20 × 7 shares × "
+    "dilation off/on, 5 seeds), both datasets (400 cells)",
+)
 def _standard() -> list[TargetCell]:
     t13 = TargetGrid(boundary_shares=(0.0,), dilations=(0.0,)).cells()
     t14 = TargetGrid(points=(20,)).cells()
     return unique_cells(t13 + t14)
 
 
-@_preset("defaults", "choosing the defaults: concave ratio {0.05, 0.1, 0.2, 0.3, 0.5} and dilation radius "
-                     "{0, 0.005, 0.01, 0.02, 0.04} at P10/P20/P50, shares 0 and 0.5, 3 seeds, both datasets")
+@_preset(
+    "defaults",
+    "choosing the defaults: concave ratio {0.05, 0.1, 0.2, 0.3, 0.5} and dilation radius "
+    "{0, 0.005, 0.01, 0.02, 0.04} at P10/P20/P50, shares 0 and 0.5, 3 seeds, both datasets",
+)
 def _defaults() -> list[TargetCell]:
-    return TargetGrid(points=(10, 20, 50), shapes=("concave",), boundary_shares=(0.0, 0.5),
-                      dilations=(0.0, 0.005, 0.01, 0.02, 0.04), seeds=(0, 1, 2),
-                      concave_ratios=(0.05, 0.1, 0.2, 0.3, 0.5)).cells() + TargetGrid(
-        points=(10, 20, 50), shapes=("convex",), boundary_shares=(0.0, 0.5),
-        dilations=(0.0, 0.005, 0.01, 0.02, 0.04), seeds=(0, 1, 2)).cells()
+    return (
+        TargetGrid(
+            points=(10, 20, 50),
+            shapes=("concave",),
+            boundary_shares=(0.0, 0.5),
+            dilations=(0.0, 0.005, 0.01, 0.02, 0.04),
+            seeds=(0, 1, 2),
+            concave_ratios=(0.05, 0.1, 0.2, 0.3, 0.5),
+        ).cells()
+        + TargetGrid(
+            points=(10, 20, 50),
+            shapes=("convex",),
+            boundary_shares=(0.0, 0.5),
+            dilations=(0.0, 0.005, 0.01, 0.02, 0.04),
+            seeds=(0, 1, 2),
+        ).cells()
+    )
 
 
 @_preset("quick", "a smoke test: coco, P5/P20, both shapes, share 0, dilation off/on, seed 0 (8 cells)")
@@ -182,17 +246,35 @@ def unique_cells(cells: Iterable[Any]) -> list[Any]:
 
 def preset_cells(name: str) -> list[TargetCell]:
     if name not in PRESETS:
-        raise PointlyError(f"unknown target-study preset {name!r}", record="--preset",
-                           fix=f"use one of {', '.join(PRESETS)}")
+        raise PointlyError(
+            f"unknown target-study preset {name!r}", record="--preset", fix=f"use one of {', '.join(PRESETS)}"
+        )
     return PRESETS[name][1]()
 
 
-_GRID_KEYS = {"datasets": str, "points": int, "shapes": str, "boundary_shares": float,
-              "dilations": float, "seeds": int, "concave_ratios": float, "rules": str}
-_GRID_ALIASES = {"dataset": "datasets", "point": "points", "shape": "shapes", "share": "boundary_shares",
-                 "shares": "boundary_shares", "boundary_share": "boundary_shares", "dilation": "dilations",
-                 "seed": "seeds", "ratio": "concave_ratios", "ratios": "concave_ratios",
-                 "concave_ratio": "concave_ratios"}
+_GRID_KEYS = {
+    "datasets": str,
+    "points": int,
+    "shapes": str,
+    "boundary_shares": float,
+    "dilations": float,
+    "seeds": int,
+    "concave_ratios": float,
+    "rules": str,
+}
+_GRID_ALIASES = {
+    "dataset": "datasets",
+    "point": "points",
+    "shape": "shapes",
+    "share": "boundary_shares",
+    "shares": "boundary_shares",
+    "boundary_share": "boundary_shares",
+    "dilation": "dilations",
+    "seed": "seeds",
+    "ratio": "concave_ratios",
+    "ratios": "concave_ratios",
+    "concave_ratio": "concave_ratios",
+}
 
 
 def parse_grid(text: str) -> list[TargetCell]:
@@ -201,8 +283,11 @@ def parse_grid(text: str) -> list[TargetCell]:
     grid = TargetGrid()
     for part in filter(None, (p.strip() for p in text.split(";"))):
         if "=" not in part:
-            raise PointlyError(f"cannot read --grid part {part!r}", record="--grid",
-                               fix="write axis=v1,v2;axis=... with axes " + ", ".join(_GRID_KEYS))
+            raise PointlyError(
+                f"cannot read --grid part {part!r}",
+                record="--grid",
+                fix="write axis=v1,v2;axis=... with axes " + ", ".join(_GRID_KEYS),
+            )
         key, vals = (s.strip() for s in part.split("=", 1))
         key = _GRID_ALIASES.get(key, key)
         if key not in _GRID_KEYS:
@@ -273,25 +358,32 @@ class DatasetSource:
         from pointly.pointgen.targets.report import load_image
 
         if self.image_dir is None:
-            raise PointlyError(f"dataset {self.name} has no image folder", record="shape watershed",
-                               fix="the image-aware shape needs the pictures")
+            raise PointlyError(
+                f"dataset {self.name} has no image folder",
+                record="shape watershed",
+                fix="the image-aware shape needs the pictures",
+            )
         return load_image(self.image_dir, self.dataset.image(image_id).file_name)
 
     def settings(self) -> dict:
         return {"name": self.name, "split": self.split, "json": str(self.json_path), "png_dir": str(self.png_dir)}
 
 
-def dataset_sources(coco_root: str | Path | None = None, synthetic_root: str | Path | None = None
-                    ) -> dict[str, Callable[[], DatasetSource]]:
+def dataset_sources(
+    coco_root: str | Path | None = None, synthetic_root: str | Path | None = None
+) -> dict[str, Callable[[], DatasetSource]]:
     """Lazy constructors for the study's two datasets (a dataset is opened only if a cell needs it)."""
 
     def coco() -> DatasetSource:
         root = Path(coco_root) if coco_root is not None else default_coco_root()
         js = root / "panoptic_val2017.json"
         if not js.is_file():
-            raise PointlyError("COCO panoptic sample not found", file=js,
-                               fix="pass --coco-root DIR (a folder with panoptic_val2017.json and panoptic/) "
-                                   "or set POINTLY_SHARED_DATA")
+            raise PointlyError(
+                "COCO panoptic sample not found",
+                file=js,
+                fix="pass --coco-root DIR (a folder with panoptic_val2017.json and panoptic/) "
+                "or set POINTLY_SHARED_DATA",
+            )
         return DatasetSource("coco", "val2017", js, root / "panoptic", root / "images")
 
     def synthetic() -> DatasetSource:
@@ -301,8 +393,9 @@ def dataset_sources(coco_root: str | Path | None = None, synthetic_root: str | P
             from pointly.data.synth import ensure_dataset
 
             root = ensure_dataset()
-        return DatasetSource("synthetic", "val", root / "val" / "panoptic.json", root / "val" / "panoptic",
-                             root / "val" / "images")
+        return DatasetSource(
+            "synthetic", "val", root / "val" / "panoptic.json", root / "val" / "panoptic", root / "val" / "images"
+        )
 
     return {"coco": coco, "synthetic": synthetic}
 
@@ -313,8 +406,9 @@ def _mean(frame: pd.DataFrame, col: str, isthing: bool | None = None) -> float:
     return float(part[col].mean()) if len(part) else math.nan
 
 
-def score_cell(cell: TargetCell, source: DatasetSource, points_doc: Mapping,
-               cost: CostModel = CostModel()) -> dict[str, Any]:
+def score_cell(
+    cell: TargetCell, source: DatasetSource, points_doc: Mapping, cost: CostModel = CostModel()
+) -> dict[str, Any]:
     """Build and score one cell's targets; returns its row (all :data:`ROW_COLUMNS`)."""
     t0 = time.perf_counter()
     ds = source.dataset
@@ -332,11 +426,21 @@ def score_cell(cell: TargetCell, source: DatasetSource, points_doc: Mapping,
     img = report.images_frame()
     seconds = modelled_seconds(points_doc, cost)
     nseg = len(points_doc["annotations"])
-    row = {"cell_id": cell.cell_id, "dataset": cell.dataset, "split": source.split, "depth": "targets",
-           "supervision": "points", "points": cell.points, "shape": cell.shape,
-           "concave_ratio": cell.concave_ratio if cell.shape == "concave" else 1.0,
-           "boundary_share": cell.boundary_share, "dilation": cell.dilation,
-           "dilation_radius": cell.dilation_radius, "seed": cell.seed, "rules": cell.rules}
+    row = {
+        "cell_id": cell.cell_id,
+        "dataset": cell.dataset,
+        "split": source.split,
+        "depth": "targets",
+        "supervision": "points",
+        "points": cell.points,
+        "shape": cell.shape,
+        "concave_ratio": cell.concave_ratio if cell.shape == "concave" else 1.0,
+        "boundary_share": cell.boundary_share,
+        "dilation": cell.dilation,
+        "dilation_radius": cell.dilation_radius,
+        "seed": cell.seed,
+        "rules": cell.rules,
+    }
     for split, sfx in (("all", ""), ("things", "_th"), ("stuff", "_st")):
         for m in ("pq", "sq", "rq"):
             row[f"{m}{sfx}"] = pq[split][m]
@@ -405,8 +509,11 @@ def _check_settings(out_dir: Path, settings: Mapping[str, Any]) -> None:
         for name, value in settings.get("datasets", {}).items():
             prev = old.get("datasets", {}).get(name)
             if prev is not None and prev != value:
-                raise PointlyError(f"this folder holds a study of another {name} dataset ({prev.get('json')})",
-                                   file=path, fix="use a new --out folder, or the same dataset")
+                raise PointlyError(
+                    f"this folder holds a study of another {name} dataset ({prev.get('json')})",
+                    file=path,
+                    fix="use a new --out folder, or the same dataset",
+                )
         merged = dict(old)
         merged.setdefault("datasets", {}).update(settings.get("datasets", {}))
         settings = merged
@@ -421,10 +528,15 @@ class StudyOutcome:
     total: int
 
 
-def run_target_study(cells: Sequence[TargetCell], out_dir: str | Path, *,
-                     sources: Mapping[str, Callable[[], DatasetSource]] | None = None,
-                     shard: tuple[int, int] = (0, 1), progress: bool = True,
-                     simulate: Callable[..., dict] | None = None) -> StudyOutcome:
+def run_target_study(
+    cells: Sequence[TargetCell],
+    out_dir: str | Path,
+    *,
+    sources: Mapping[str, Callable[[], DatasetSource]] | None = None,
+    shard: tuple[int, int] = (0, 1),
+    progress: bool = True,
+    simulate: Callable[..., dict] | None = None,
+) -> StudyOutcome:
     """Run the cells of one shard that have no row yet; rows are written as cells finish."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -462,8 +574,9 @@ def run_target_study(cells: Sequence[TargetCell], out_dir: str | Path, *,
             if key not in sim_cache:
                 sim_cache.clear()  # cells of one simulation are adjacent in the grid order
                 src = opened[cell.dataset]
-                sim_cache[key] = simulate(src.dataset, points=cell.points, boundary_share=cell.boundary_share,
-                                          seed=cell.seed)
+                sim_cache[key] = simulate(
+                    src.dataset, points=cell.points, boundary_share=cell.boundary_share, seed=cell.seed
+                )
             row = score_cell(cell, opened[cell.dataset], sim_cache[key])
             lines.append(_line(row))
             with atomic_open(rows_path, "w", encoding="utf-8", fsync=False) as fh:

@@ -12,19 +12,19 @@ cells are absent is "not measured". :func:`trend_frame` converts this study's ro
 evaluator's frame: the main grid of one dataset and one set of target rules, PQ from 0–1 to percent.
 T6 needs a fully supervised reference, which target rows never have: it is always "not measured" here.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from pointly.model.study import trends as study_trends
-from pointly.pointgen.base.files import atomic_open
-from pointly.pointgen.base.files import save_figure_atomic
 from pointly.model.study.trends import Trend
+from pointly.pointgen.base.files import atomic_open, save_figure_atomic
 from pointly.pointgen.targets.build import DEFAULT_DILATION, TARGET_SHAPES, TargetOptions
 
 POINTS = (5, 10, 20, 30, 50, 100)
@@ -77,8 +77,9 @@ def shapes_of(frame: pd.DataFrame) -> list[str]:
     return [s for s in TARGET_SHAPES if s in ("convex", "concave") or s in present]
 
 
-def pq_table(frame: pd.DataFrame, metric: str = "pq", dilation: bool = False
-             ) -> dict[str, dict[int, tuple[float, float, int]]]:
+def pq_table(
+    frame: pd.DataFrame, metric: str = "pq", dilation: bool = False
+) -> dict[str, dict[int, tuple[float, float, int]]]:
     """Table 13 layout: shape → points → (mean, std over seeds, n) at share 0, dilation off (or on)."""
     f = _sel(_main(frame), boundary_share=0.0)
     f = f[(f["dilation_radius"] > 0) == dilation]
@@ -92,8 +93,9 @@ def pq_table(frame: pd.DataFrame, metric: str = "pq", dilation: bool = False
     return out
 
 
-def share_table(frame: pd.DataFrame, points: int = 20, shape: str = "concave"
-                ) -> dict[bool, dict[float, tuple[float, float, int]]]:
+def share_table(
+    frame: pd.DataFrame, points: int = 20, shape: str = "concave"
+) -> dict[bool, dict[float, tuple[float, float, int]]]:
     """Table 14 layout: dilation on/off → share → (mean, std, n)."""
     f = _sel(_main(frame), points=points, shape=shape)
     out: dict[bool, dict[float, tuple[float, float, int]]] = {False: {}, True: {}}
@@ -132,16 +134,18 @@ def trend_frame(frame: pd.DataFrame, rules: str | None = None) -> pd.DataFrame:
     if rules:
         frame = frame[frame["rules"].astype(str) == rules]
     f = _main(frame)
-    return pd.DataFrame({
-        "dataset": f["dataset"].astype(str),
-        "supervision": f["supervision"] if "supervision" in f.columns else "points",
-        "points": f["points"].astype(int),
-        "shape": f["shape"].astype(str),
-        "boundary_share": f["boundary_share"].astype(float),
-        "dilation": f["dilation_radius"].astype(float) > 0,
-        "seed": f["seed"].astype(int),
-        "pq": 100.0 * f["pq"].astype(float),
-    }).reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "dataset": f["dataset"].astype(str),
+            "supervision": f["supervision"] if "supervision" in f.columns else "points",
+            "points": f["points"].astype(int),
+            "shape": f["shape"].astype(str),
+            "boundary_share": f["boundary_share"].astype(float),
+            "dilation": f["dilation_radius"].astype(float) > 0,
+            "seed": f["seed"].astype(int),
+            "pq": 100.0 * f["pq"].astype(float),
+        }
+    ).reset_index(drop=True)
 
 
 def trends(frame: pd.DataFrame, rules: str | None = None) -> list[Trend]:
@@ -178,12 +182,26 @@ def defaults_table(frame: pd.DataFrame) -> str:
     rows = []
     for r in ratios:
         g = f[np.isclose(f["concave_ratio"], r)]
-        rows.append([f"concave {r:g}"] + [_p(g[np.isclose(g['dilation_radius'], d)]['pq'].mean())
-                                          if len(g[np.isclose(g['dilation_radius'], d)]) else "–" for d in radii])
+        rows.append(
+            [f"concave {r:g}"]
+            + [
+                _p(g[np.isclose(g['dilation_radius'], d)]['pq'].mean())
+                if len(g[np.isclose(g['dilation_radius'], d)])
+                else "–"
+                for d in radii
+            ]
+        )
     c = _sel(frame, shape="convex", boundary_share=0.0)
     c = c[c["points"].isin([10, 20, 50])]
-    rows.append(["convex"] + [_p(c[np.isclose(c['dilation_radius'], d)]['pq'].mean())
-                              if len(c[np.isclose(c['dilation_radius'], d)]) else "–" for d in radii])
+    rows.append(
+        ["convex"]
+        + [
+            _p(c[np.isclose(c['dilation_radius'], d)]['pq'].mean())
+            if len(c[np.isclose(c['dilation_radius'], d)])
+            else "–"
+            for d in radii
+        ]
+    )
     return _md(["target PQ (%)"] + [("no dilation" if d == 0 else f"dilation {d:g}") for d in radii], rows)
 
 
@@ -191,36 +209,49 @@ def dataset_markdown(frame: pd.DataFrame, name: str) -> str:
     t13 = pq_table(frame)
     parts = [f"### {name}\n"]
     r, d = main_ratio(frame), main_dilation(frame)
-    parts.append(f"Concave ratio {r if r is not None else '–'}, dilation radius "
-                 f"{d if d is not None else '–'} of the longer image side; mean ± std over seeds; PQ in %.\n")
+    parts.append(
+        f"Concave ratio {r if r is not None else '–'}, dilation radius "
+        f"{d if d is not None else '–'} of the longer image side; mean ± std over seeds; PQ in %.\n"
+    )
     pts = [p for p in POINTS if any(p in t13[s] for s in t13)]
     if pts:
         parts.append("\nTarget PQ against points per segment (boundary share 0, no dilation):\n\n")
-        parts.append(_md(["shape"] + [f"P{p}" for p in pts],
-                         [[s] + [_cell(t13[s].get(p)) for p in pts] for s in t13]))
+        parts.append(_md(["shape"] + [f"P{p}" for p in pts], [[s] + [_cell(t13[s].get(p)) for p in pts] for s in t13]))
         td = pq_table(frame, dilation=True)
         if any(td[s] for s in td):
             parts.append("\nThe same with dilation:\n\n")
-            parts.append(_md(["shape"] + [f"P{p}" for p in pts],
-                             [[s] + [_cell(td[s].get(p)) for p in pts] for s in t13]))
-        for metric, label in (("iou", "mean IoU of a segment's target with its true mask"),
-                              ("coverage", "coverage (share of pixels not ignored)")):
+            parts.append(
+                _md(["shape"] + [f"P{p}" for p in pts], [[s] + [_cell(td[s].get(p)) for p in pts] for s in t13])
+            )
+        for metric, label in (
+            ("iou", "mean IoU of a segment's target with its true mask"),
+            ("coverage", "coverage (share of pixels not ignored)"),
+        ):
             t = pq_table(frame, metric)
             parts.append(f"\n{label[0].upper() + label[1:]} (no dilation):\n\n")
-            parts.append(_md(["shape"] + [f"P{p}" for p in pts],
-                             [[s] + [_cell(t[s].get(p)) for p in pts] for s in t13]))
+            parts.append(
+                _md(["shape"] + [f"P{p}" for p in pts], [[s] + [_cell(t[s].get(p)) for p in pts] for s in t13])
+            )
     t14 = share_table(frame)
     shares = [b for b in SHARES if b in t14[False] or b in t14[True]]
     if shares:
         parts.append("\nP20 concave, target PQ against boundary share and dilation:\n\n")
-        parts.append(_md(["boundary share"] + [f"{round(100 * b)}%" for b in shares],
-                         [["no dilation"] + [_cell(t14[False].get(b)) for b in shares],
-                          ["dilation"] + [_cell(t14[True].get(b)) for b in shares]]))
+        parts.append(
+            _md(
+                ["boundary share"] + [f"{round(100 * b)}%" for b in shares],
+                [
+                    ["no dilation"] + [_cell(t14[False].get(b)) for b in shares],
+                    ["dilation"] + [_cell(t14[True].get(b)) for b in shares],
+                ],
+            )
+        )
     sets = rule_sets(frame)
     for rules in sets:
         which = f" (target rules: {rules})" if len(sets) > 1 else ""
-        parts.append(f"\nTrends (study.md), measured on the targets{which}; PQ in %, each comparison paired by "
-                     "seed with its 95 % interval:\n\n")
+        parts.append(
+            f"\nTrends (study.md), measured on the targets{which}; PQ in %, each comparison paired by "
+            "seed with its 95 % interval:\n\n"
+        )
         parts.append(study_trends.trends_table(trends(frame, rules)) + "\n")
     dt = defaults_table(frame)
     if dt:
@@ -247,16 +278,33 @@ def plot(frame: pd.DataFrame, path: str | Path) -> None:
                 g = g[(g["dilation_radius"] > 0) == dil]
                 if g.empty:
                     continue
-                agg = g.groupby("points").agg(x=("seconds_per_segment", "mean"), y=("pq", "mean"),
-                                              s=("pq", "std")).reset_index().sort_values("x")
+                agg = (
+                    g.groupby("points")
+                    .agg(x=("seconds_per_segment", "mean"), y=("pq", "mean"), s=("pq", "std"))
+                    .reset_index()
+                    .sort_values("x")
+                )
                 label = f"{shape}" + (" + dilation" if dil else "")
-                ax.errorbar(agg["x"], 100 * agg["y"], yerr=100 * agg["s"].fillna(0), fmt=style + "o",
-                            color=colours[shape], label=label, ms=4, capsize=2,
-                            alpha=1.0 if not dil else 0.7)
+                ax.errorbar(
+                    agg["x"],
+                    100 * agg["y"],
+                    yerr=100 * agg["s"].fillna(0),
+                    fmt=style + "o",
+                    color=colours[shape],
+                    label=label,
+                    ms=4,
+                    capsize=2,
+                    alpha=1.0 if not dil else 0.7,
+                )
                 for _, r in agg.iterrows():
                     if not dil and shape == "convex":
-                        ax.annotate(f"P{int(r['points'])}", (r["x"], 100 * r["y"]), fontsize=7,
-                                    xytext=(2, -10), textcoords="offset points")
+                        ax.annotate(
+                            f"P{int(r['points'])}",
+                            (r["x"], 100 * r["y"]),
+                            fontsize=7,
+                            xytext=(2, -10),
+                            textcoords="offset points",
+                        )
         ax.set_xscale("log")
         ax.set_xlabel("annotation seconds per segment (0.9 s per point)")
         ax.set_ylabel("PQ of the targets (%)")
@@ -267,17 +315,27 @@ def plot(frame: pd.DataFrame, path: str | Path) -> None:
     save_figure_atomic(fig, path, dpi=110)
 
 
-def write_report(frame: pd.DataFrame, out_dir: str | Path, *, figure_name: str = "pq_vs_seconds.png",
-                 title: str = "Target-quality study") -> str:
+def write_report(
+    frame: pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    figure_name: str = "pq_vs_seconds.png",
+    title: str = "Target-quality study",
+) -> str:
     """Write ``results.csv``, ``results.md`` and the figure into ``out_dir``; return the Markdown."""
     out_dir = Path(out_dir)
-    frame = frame.sort_values(["dataset", "shape", "points", "boundary_share", "dilation_radius",
-                               "concave_ratio", "seed"]).reset_index(drop=True)
+    frame = frame.sort_values(
+        ["dataset", "shape", "points", "boundary_share", "dilation_radius", "concave_ratio", "seed"]
+    ).reset_index(drop=True)
     with atomic_open(out_dir / "results.csv", "w", encoding="utf-8", newline="") as fh:
         frame.to_csv(fh, index=False, float_format="%.6g")
     plot(frame, out_dir / figure_name)
-    md = [f"# {title}\n\n", f"{len(frame)} cells. PQ is the PQ of the targets themselves against the true "
-          "masks (ignore = VOID), not of a trained model.\n\n", f"![PQ against seconds]({figure_name})\n\n"]
+    md = [
+        f"# {title}\n\n",
+        f"{len(frame)} cells. PQ is the PQ of the targets themselves against the true "
+        "masks (ignore = VOID), not of a trained model.\n\n",
+        f"![PQ against seconds]({figure_name})\n\n",
+    ]
     for name in sorted(frame["dataset"].unique()):
         md.append(dataset_markdown(frame[frame["dataset"] == name], name) + "\n")
     text = "".join(md)

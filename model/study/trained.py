@@ -28,6 +28,7 @@ interruptions and spread over machines):
 
 The report (table, Markdown, figure, trends T1–T6) is :mod:`pointly.model.study.trained_report`.
 """
+
 from __future__ import annotations
 
 import csv
@@ -39,16 +40,18 @@ import math
 import os
 import time
 import traceback
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 import pandas as pd
 
+from pointly.model.study.targets import RULES as TARGET_RULES
+from pointly.model.study.targets import unique_cells
 from pointly.model.study.trained_report import ROW_COLUMNS, normalise, write_report
 from pointly.pointgen.base.errors import PointlyError
 from pointly.pointgen.base.files import write_bytes_atomic, write_json_atomic
-from pointly.model.study.targets import RULES as TARGET_RULES, unique_cells
 
 log = logging.getLogger(__name__)
 
@@ -89,18 +92,35 @@ class Cell:
         return f"P{self.points}-{self.shape}-b{share:03d}-{'dil' if self.dilation else 'nodil'}-s{self.seed}"
 
     def axes(self) -> dict[str, Any]:
-        return {"supervision": self.supervision, "points": self.points, "shape": self.shape,
-                "boundary_share": self.boundary_share if self.supervision == "points" else None,
-                "dilation": self.dilation, "seed": self.seed}
+        return {
+            "supervision": self.supervision,
+            "points": self.points,
+            "shape": self.shape,
+            "boundary_share": self.boundary_share if self.supervision == "points" else None,
+            "dilation": self.dilation,
+            "seed": self.seed,
+        }
 
 
-def grid(points: Iterable[int] = TABLE13_POINTS, shapes: Iterable[str] = SHAPES,
-         boundary_shares: Iterable[float] = (0.0,), dilations: Iterable[bool] = (False,),
-         seeds: Iterable[int] = (0,), *, full: bool = True) -> list[Cell]:
+def grid(
+    points: Iterable[int] = TABLE13_POINTS,
+    shapes: Iterable[str] = SHAPES,
+    boundary_shares: Iterable[float] = (0.0,),
+    dilations: Iterable[bool] = (False,),
+    seeds: Iterable[int] = (0,),
+    *,
+    full: bool = True,
+) -> list[Cell]:
     """The product of the axes (points-supervised cells), plus the full-mask reference per seed."""
     seeds = list(seeds)
-    cells = [Cell("points", int(p), s, float(b), bool(d), int(seed))
-             for p in points for s in shapes for b in boundary_shares for d in dilations for seed in seeds]
+    cells = [
+        Cell("points", int(p), s, float(b), bool(d), int(seed))
+        for p in points
+        for s in shapes
+        for b in boundary_shares
+        for d in dilations
+        for seed in seeds
+    ]
     if full:
         cells += [Cell("full", seed=int(seed)) for seed in seeds]
     return cells
@@ -138,8 +158,10 @@ def parse_grid(text: str) -> list[Cell]:
     spec: dict[str, str] = {}
     for part in filter(None, (p.strip() for p in str(text).split(";"))):
         if "=" not in part:
-            raise PointlyError(f"bad --grid item {part!r}", fix="write key=v1,v2;key=... (points, shapes, shares, "
-                               "dilations, seeds, full)")
+            raise PointlyError(
+                f"bad --grid item {part!r}",
+                fix="write key=v1,v2;key=... (points, shapes, shares, dilations, seeds, full)",
+            )
         k, v = part.split("=", 1)
         spec[k.strip()] = v.strip()
     known = {"points", "shapes", "shares", "dilations", "seeds", "full"}
@@ -162,9 +184,14 @@ def parse_grid(text: str) -> list[Cell]:
             return False
         raise ValueError(v)
 
-    cells = grid(values("points", int, TABLE13_POINTS), values("shapes", str.strip, SHAPES),
-                 values("shares", float, (0.0,)), values("dilations", onoff, (False,)),
-                 values("seeds", int, (0,)), full=values("full", onoff, (True,))[0])
+    cells = grid(
+        values("points", int, TABLE13_POINTS),
+        values("shapes", str.strip, SHAPES),
+        values("shares", float, (0.0,)),
+        values("dilations", onoff, (False,)),
+        values("seeds", int, (0,)),
+        full=values("full", onoff, (True,))[0],
+    )
     if not cells:
         raise PointlyError("the --grid is empty")
     return cells
@@ -179,19 +206,19 @@ class StudyPreset:
     """
 
     name: str
-    dataset: str                      # "synthetic" or "coco"
-    model_config: str                 # a model config preset name or YAML path
-    iters: int                        # training iterations per cell
+    dataset: str  # "synthetic" or "coco"
+    model_config: str  # a model config preset name or YAML path
+    iters: int  # training iterations per cell
     parts: tuple[str, ...] = PARTS
     grid_cells: tuple[Cell, ...] | None = None  # a custom grid (--grid) instead of the parts
-    config_overrides: tuple[str, ...] = ()      # "--set key=value" items for the model config
+    config_overrides: tuple[str, ...] = ()  # "--set key=value" items for the model config
     synthetic: dict = field(default_factory=dict)  # ensure_dataset(train=, val=, size=, seed=)
-    coco: dict = field(default_factory=dict)       # train/val json + png dirs + image dirs
-    concave_ratio: float | None = None         # None: pointgen.targets' default
-    dilation: dict = field(default_factory=dict)   # TargetOptions dilation fields when dilation is on
+    coco: dict = field(default_factory=dict)  # train/val json + png dirs + image dirs
+    concave_ratio: float | None = None  # None: pointgen.targets' default
+    dilation: dict = field(default_factory=dict)  # TargetOptions dilation fields when dilation is on
     target_rules: Any = "corrected"  # a name of pointgen.study_targets.RULES, or TargetOptions rule fields
-    eval_images: int | None = None             # None: the whole validation split
-    expected: str = ""                          # documented expected time
+    eval_images: int | None = None  # None: the whole validation split
+    expected: str = ""  # documented expected time
 
     def cells(self) -> list[Cell]:
         if self.grid_cells is not None:
@@ -203,10 +230,19 @@ class StudyPreset:
 
         ratio = TargetOptions().concave_ratio if self.concave_ratio is None else self.concave_ratio
         dilation = dict(self.dilation) or {"dilation": list(DEFAULT_DILATION_RANGE), "dilation_units": "relative"}
-        return {"preset": self.name, "dataset": self.dataset, "model_config": self.model_config,
-                "iters": self.iters, "config_overrides": list(self.config_overrides),
-                "synthetic": self.synthetic, "coco": self.coco, "concave_ratio": ratio,
-                "dilation": dilation, "eval_images": self.eval_images, "target_rules": self.target_rules}
+        return {
+            "preset": self.name,
+            "dataset": self.dataset,
+            "model_config": self.model_config,
+            "iters": self.iters,
+            "config_overrides": list(self.config_overrides),
+            "synthetic": self.synthetic,
+            "coco": self.coco,
+            "concave_ratio": ratio,
+            "dilation": dilation,
+            "eval_images": self.eval_images,
+            "target_rules": self.target_rules,
+        }
 
 
 def preset(name: str, *, iters: int | None = None, parts: Sequence[str] | None = None) -> StudyPreset:
@@ -219,24 +255,51 @@ def preset(name: str, *, iters: int | None = None, parts: Sequence[str] | None =
       images per batch, the paper's setting); paths come from ``coco`` settings / the CLI.
     """
     if name == "synthetic":
-        p = StudyPreset(name="synthetic", dataset="synthetic", model_config="synthetic_small",
-                        iters=SYNTHETIC_ITERS, synthetic={"train": 200, "val": 50, "size": 128, "seed": 0},
-                        expected="Table 13 (13 cells) ≈ 51 min on 2 quiet CPU cores; all parts (30 cells) ≈ 2 h (measured)")
+        p = StudyPreset(
+            name="synthetic",
+            dataset="synthetic",
+            model_config="synthetic_small",
+            iters=SYNTHETIC_ITERS,
+            synthetic={"train": 200, "val": 50, "size": 128, "seed": 0},
+            expected="Table 13 (13 cells) ≈ 51 min on 2 quiet CPU cores; all parts (30 cells) ≈ 2 h (measured)",
+        )
     elif name == "synthetic-long":
-        p = StudyPreset(name="synthetic-long", dataset="synthetic", model_config="synthetic_small",
-                        iters=SYNTHETIC_LONG_ITERS, synthetic={"train": 200, "val": 50, "size": 128, "seed": 0},
-                        expected="≈ 30 min per cell on 2 CPU cores: Table 13 ≈ 6.5 h, all parts ≈ 15 h; "
-                                 "with --shard over 8 processes of 2 cores (16 cores) Table 13 ≈ 1 h")
+        p = StudyPreset(
+            name="synthetic-long",
+            dataset="synthetic",
+            model_config="synthetic_small",
+            iters=SYNTHETIC_LONG_ITERS,
+            synthetic={"train": 200, "val": 50, "size": 128, "seed": 0},
+            expected="≈ 30 min per cell on 2 CPU cores: Table 13 ≈ 6.5 h, all parts ≈ 15 h; "
+            "with --shard over 8 processes of 2 cores (16 cores) Table 13 ≈ 1 h",
+        )
     elif name == "smoke":
-        p = StudyPreset(name="smoke", dataset="synthetic", model_config="synthetic_small", iters=2,
-                        parts=("smoke",), synthetic={"train": 4, "val": 2, "size": 64, "seed": 1},
-                        config_overrides=("input.min_size_train=[64]", "input.max_size_train=128",
-                                          "input.min_size_test=64", "input.max_size_test=128",
-                                          "solver.ims_per_batch=2", "inference.stuff_area_limit=16"),
-                        expected="two cells of 2 iterations on 64 px images: about a minute on a CPU")
+        p = StudyPreset(
+            name="smoke",
+            dataset="synthetic",
+            model_config="synthetic_small",
+            iters=2,
+            parts=("smoke",),
+            synthetic={"train": 4, "val": 2, "size": 64, "seed": 1},
+            config_overrides=(
+                "input.min_size_train=[64]",
+                "input.max_size_train=128",
+                "input.min_size_test=64",
+                "input.max_size_test=128",
+                "solver.ims_per_batch=2",
+                "inference.stuff_area_limit=16",
+            ),
+            expected="two cells of 2 iterations on 64 px images: about a minute on a CPU",
+        )
     elif name == "coco":
-        p = StudyPreset(name="coco", dataset="coco", model_config="coco_r50_1x", iters=90000,
-                        coco={}, expected="≈ 10 GPU-hours per cell on 8 V100-class GPUs (1× schedule)")
+        p = StudyPreset(
+            name="coco",
+            dataset="coco",
+            model_config="coco_r50_1x",
+            iters=90000,
+            coco={},
+            expected="≈ 10 GPU-hours per cell on 8 V100-class GPUs (1× schedule)",
+        )
     else:
         raise PointlyError(f"unknown study preset {name!r}", fix="use synthetic, synthetic-long, coco or smoke")
     if iters is not None:
@@ -390,8 +453,11 @@ def _check_settings(out_dir: Path, settings: Mapping[str, Any]) -> None:
             raise PointlyError("not valid JSON", file=path, fix="delete it if the folder holds no results") from None
         if old != json.loads(json.dumps(settings)):
             diff = sorted(k for k in set(old) | set(settings) if old.get(k) != json.loads(json.dumps(settings)).get(k))
-            raise PointlyError(f"this folder holds a study with other settings ({', '.join(diff)})", file=path,
-                               fix="use a new --out folder, or the same settings to resume")
+            raise PointlyError(
+                f"this folder holds a study with other settings ({', '.join(diff)})",
+                file=path,
+                fix="use a new --out folder, or the same settings to resume",
+            )
     else:
         write_json_atomic(path, dict(settings), indent=2)
 
@@ -407,9 +473,17 @@ class StudyOutcome:
     report: dict[str, Path]
 
 
-def run_study(cells: Sequence[Cell], out_dir: str | Path, runner: CellRunner, *,
-              settings: Mapping[str, Any], shard: tuple[int, int] = (0, 1), progress: bool = True,
-              max_cells: int | None = None, report_title: str = "Trained study") -> StudyOutcome:
+def run_study(
+    cells: Sequence[Cell],
+    out_dir: str | Path,
+    runner: CellRunner,
+    *,
+    settings: Mapping[str, Any],
+    shard: tuple[int, int] = (0, 1),
+    progress: bool = True,
+    max_cells: int | None = None,
+    report_title: str = "Trained study",
+) -> StudyOutcome:
     """Run the cells of ``shard`` that have no row yet, appending a row as each finishes.
 
     ``settings`` (dataset, iters, ...) go into every row and ``study.json``. ``max_cells`` stops
@@ -522,8 +596,15 @@ class PipelineRunner:
     * evaluation: :func:`pointly.model.engine.evaluation.evaluate_checkpoint` on the validation split.
     """
 
-    def __init__(self, preset: StudyPreset, *, data: DataPaths | None = None, device: str | None = None,
-                 data_root: str | Path | None = None, progress: bool = False) -> None:
+    def __init__(
+        self,
+        preset: StudyPreset,
+        *,
+        data: DataPaths | None = None,
+        device: str | None = None,
+        data_root: str | Path | None = None,
+        progress: bool = False,
+    ) -> None:
         self.preset = preset
         if device is None:
             import torch
@@ -543,15 +624,28 @@ class PipelineRunner:
                 from pointly.data.synth import ensure_dataset
 
                 root = ensure_dataset(self.data_root, progress=self.progress, **p.synthetic)
-                self._data = DataPaths(*(root / split / name for split in ("train", "val")
-                                         for name in ("panoptic.json", "panoptic", "images")))
+                self._data = DataPaths(
+                    *(
+                        root / split / name
+                        for split in ("train", "val")
+                        for name in ("panoptic.json", "panoptic", "images")
+                    )
+                )
             else:
-                keys = ("train_json", "train_panoptic_dir", "train_image_dir", "val_json", "val_panoptic_dir",
-                        "val_image_dir")
+                keys = (
+                    "train_json",
+                    "train_panoptic_dir",
+                    "train_image_dir",
+                    "val_json",
+                    "val_panoptic_dir",
+                    "val_image_dir",
+                )
                 missing = [k for k in keys if not p.coco.get(k)]
                 if missing:
-                    raise PointlyError(f"the coco study needs {', '.join(missing)}",
-                                       fix="pass --coco-root DIR (train2017/val2017 layout) or the six paths")
+                    raise PointlyError(
+                        f"the coco study needs {', '.join(missing)}",
+                        fix="pass --coco-root DIR (train2017/val2017 layout) or the six paths",
+                    )
                 self._data = DataPaths(*(Path(p.coco[k]) for k in keys))
         return self._data
 
@@ -572,10 +666,16 @@ class PipelineRunner:
         cfg = load_config(p.model_config, tuple(p.config_overrides))
         d = self.data()
         cfg.data.kind = "coco_panoptic"
-        cfg.data.train_json, cfg.data.train_panoptic_dir, cfg.data.train_image_dir = \
-            str(d.train_json), str(d.train_png), str(d.train_images)
-        cfg.data.val_json, cfg.data.val_panoptic_dir, cfg.data.val_image_dir = \
-            str(d.val_json), str(d.val_png), str(d.val_images)
+        cfg.data.train_json, cfg.data.train_panoptic_dir, cfg.data.train_image_dir = (
+            str(d.train_json),
+            str(d.train_png),
+            str(d.train_images),
+        )
+        cfg.data.val_json, cfg.data.val_panoptic_dir, cfg.data.val_image_dir = (
+            str(d.val_json),
+            str(d.val_png),
+            str(d.val_images),
+        )
         cfg.solver.max_iter = int(p.iters)
         cfg.solver.warmup_iters = min(cfg.solver.warmup_iters, max(1, p.iters // 10))
         cfg.solver.checkpoint_period = max(1, min(cfg.solver.checkpoint_period, p.iters // 4 or 1))
@@ -621,13 +721,18 @@ class PipelineRunner:
         dataset = None
         if cell.supervision == "points":
             from pointly.model.engine.point_targets import PointsTrainSet
-            from pointly.pointgen.points.cost import modelled_seconds
             from pointly.pointgen.base.points_format import save_points
+            from pointly.pointgen.points.cost import modelled_seconds
             from pointly.pointgen.points.simulate import simulate_points
 
             points_json = cell_dir / "points.json"
-            doc = simulate_points(self.train_dataset(), points=cell.points, boundary_share=cell.boundary_share,
-                                  seed=cell.seed, workers=max(1, min(8, (os.cpu_count() or 1) // 2)))
+            doc = simulate_points(
+                self.train_dataset(),
+                points=cell.points,
+                boundary_share=cell.boundary_share,
+                seed=cell.seed,
+                workers=max(1, min(8, (os.cpu_count() or 1) // 2)),
+            )
             save_points(points_json, doc)
             row["annotation_seconds"] = modelled_seconds(doc)
             row["segments"] = len(doc["annotations"])
@@ -646,9 +751,16 @@ class PipelineRunner:
         row["final_loss"] = _final_loss(run_dir / "metrics.csv")
         ckpt = result.final if getattr(result, "final", None) else run_dir / "model_final.pth"
         t0 = time.perf_counter()
-        results, _cats = evaluate_checkpoint(ckpt, str(d.val_json), gt_dir=str(d.val_png), image_dir=str(d.val_images),
-                                             pred_out=None, limit=self.preset.eval_images,
-                                             device=self.device, progress=self.progress)
+        results, _cats = evaluate_checkpoint(
+            ckpt,
+            str(d.val_json),
+            gt_dir=str(d.val_png),
+            image_dir=str(d.val_images),
+            pred_out=None,
+            limit=self.preset.eval_images,
+            device=self.device,
+            progress=self.progress,
+        )
         row["eval_seconds"] = time.perf_counter() - t0
         write_json_atomic(cell_dir / "pq.json", _jsonable(results), indent=1)
         row.update(metrics_row(results))
@@ -672,22 +784,38 @@ def _jsonable(obj: Any) -> Any:
     return _plain(obj)
 
 
-def run_preset(preset_obj: StudyPreset, out_dir: str | Path, *, shard: tuple[int, int] = (0, 1),
-               device: str | None = None, data_root: str | Path | None = None, progress: bool = True,
-               max_cells: int | None = None, runner: CellRunner | None = None) -> StudyOutcome:
+def run_preset(
+    preset_obj: StudyPreset,
+    out_dir: str | Path,
+    *,
+    shard: tuple[int, int] = (0, 1),
+    device: str | None = None,
+    data_root: str | Path | None = None,
+    progress: bool = True,
+    max_cells: int | None = None,
+    runner: CellRunner | None = None,
+) -> StudyOutcome:
     """Run a preset's grid into ``out_dir`` with the real pipeline (or ``runner``)."""
     runner = runner or PipelineRunner(preset_obj, device=device, data_root=data_root, progress=False)
     settings = preset_obj.settings()
     title = f"Trained study: preset {preset_obj.name}, {preset_obj.iters} iterations per cell"
-    return run_study(preset_obj.cells(), out_dir, runner, settings=settings, shard=shard, progress=progress,
-                     max_cells=max_cells, report_title=title)
+    return run_study(
+        preset_obj.cells(),
+        out_dir,
+        runner,
+        settings=settings,
+        shard=shard,
+        progress=progress,
+        max_cells=max_cells,
+        report_title=title,
+    )
 
 
 def coco_paths(coco_root: str | Path) -> dict[str, str]:
     """The six paths of a standard COCO panoptic layout under ``coco_root``::
 
-        annotations/panoptic_{train,val}2017.json   annotations/panoptic_{train,val}2017/ (PNGs)
-        {train,val}2017/ (images)
+    annotations/panoptic_{train,val}2017.json   annotations/panoptic_{train,val}2017/ (PNGs)
+    {train,val}2017/ (images)
     """
     root = Path(coco_root)
     out = {}
@@ -697,18 +825,32 @@ def coco_paths(coco_root: str | Path) -> dict[str, str]:
         out[f"{split}_image_dir"] = str(root / f"{split}2017")
     for key, path in out.items():
         if not Path(path).exists():
-            raise PointlyError(f"{key.replace('_', ' ')} not found", file=path,
-                               fix="--coco-root must hold annotations/panoptic_{train,val}2017[.json] and {train,val}2017/")
+            raise PointlyError(
+                f"{key.replace('_', ' ')} not found",
+                file=path,
+                fix="--coco-root must hold annotations/panoptic_{train,val}2017[.json] and {train,val}2017/",
+            )
     return out
 
 
-def run_from_cli(*, preset: str | None, out: str | Path, shard: str | None = None, grid: str | None = None,
-                 progress: bool = True, iters: int | None = None, parts: str | None = None,
-                 report_only: bool = False, coco_root: str | Path | None = None,
-                 synthetic_root: str | Path | None = None, device: str | None = None,
-                 max_cells: int | None = None, dilation: Mapping[str, Any] | None = None,
-                 target_rules: str | Mapping[str, Any] | None = None,
-                 config_overrides: Sequence[str] = ()) -> StudyOutcome | None:
+def run_from_cli(
+    *,
+    preset: str | None,
+    out: str | Path,
+    shard: str | None = None,
+    grid: str | None = None,
+    progress: bool = True,
+    iters: int | None = None,
+    parts: str | None = None,
+    report_only: bool = False,
+    coco_root: str | Path | None = None,
+    synthetic_root: str | Path | None = None,
+    device: str | None = None,
+    max_cells: int | None = None,
+    dilation: Mapping[str, Any] | None = None,
+    target_rules: str | Mapping[str, Any] | None = None,
+    config_overrides: Sequence[str] = (),
+) -> StudyOutcome | None:
     """``pointly study --depth trained``: resolve the preset and options, run (or resume) the
     shard's cells, print a summary and the trend rows. ``report_only`` rebuilds the report from
     the rows in ``out``. ``dilation``: the TargetOptions dilation fields of the cells with dilation
@@ -748,31 +890,43 @@ def run_from_cli(*, preset: str | None, out: str | Path, shard: str | None = Non
     data = None
     if p.dataset == "coco":
         if coco_root is None:
-            raise PointlyError("the coco study needs --coco-root", fix="point it at a COCO panoptic folder "
-                               "(annotations/panoptic_{train,val}2017[.json], {train,val}2017/)")
+            raise PointlyError(
+                "the coco study needs --coco-root",
+                fix="point it at a COCO panoptic folder "
+                "(annotations/panoptic_{train,val}2017[.json], {train,val}2017/)",
+            )
         p.coco = coco_paths(coco_root)
     elif synthetic_root is not None:
         root = Path(synthetic_root)
         if not (root / "train" / "panoptic.json").is_file():
-            raise PointlyError("not a synthetic dataset folder", file=root,
-                               fix="pass a folder made by `pointly data synth` (train/, val/)")
+            raise PointlyError(
+                "not a synthetic dataset folder",
+                file=root,
+                fix="pass a folder made by `pointly data synth` (train/, val/)",
+            )
         p.synthetic = {"root": str(root.resolve())}
-        data = DataPaths(*(root / split / name for split in ("train", "val")
-                           for name in ("panoptic.json", "panoptic", "images")))
+        data = DataPaths(
+            *(root / split / name for split in ("train", "val") for name in ("panoptic.json", "panoptic", "images"))
+        )
     shard_t = parse_shard(shard)
     runner = PipelineRunner(p, data=data, device=device, progress=False)
     outcome = run_preset(p, out, shard=shard_t, progress=progress, max_cells=max_cells, runner=runner)
-    click.echo(f"{len(outcome.ran)} cells run, {len(outcome.skipped)} already done, {len(outcome.failed)} failed "
-               f"(shard {shard_t[0]}/{shard_t[1]}, {len(p.cells())} cells in the grid); rows in {out / 'results.csv'}")
+    click.echo(
+        f"{len(outcome.ran)} cells run, {len(outcome.skipped)} already done, {len(outcome.failed)} failed "
+        f"(shard {shard_t[0]}/{shard_t[1]}, {len(p.cells())} cells in the grid); rows in {out / 'results.csv'}"
+    )
     for cid in outcome.failed:
         click.echo(f"  failed: {cid} (see {out / 'cells' / cid / 'error.txt'}; it runs again on the next call)")
     frame = load_frame(out)
     for t in trends(frame):
         click.echo(f"{t.id} {t.verdict}: {t.numbers}")
     if outcome.failed:
-        raise PointlyError(f"{len(outcome.failed)} cells failed ({', '.join(outcome.failed[:3])}"
-                           f"{', ...' if len(outcome.failed) > 3 else ''})", file=out / "cells",
-                           fix="read their error.txt; a rerun retries them and skips the finished cells")
+        raise PointlyError(
+            f"{len(outcome.failed)} cells failed ({', '.join(outcome.failed[:3])}"
+            f"{', ...' if len(outcome.failed) > 3 else ''})",
+            file=out / "cells",
+            fix="read their error.txt; a rerun retries them and skips the finished cells",
+        )
     return outcome
 
 

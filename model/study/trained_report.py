@@ -13,35 +13,67 @@ Student-t interval; ``pass`` / ``fail`` / ``undecided`` (an interval holding 0, 
 frame (PQ in percent). The rules are written down there and in docs/study.md, so a trend cannot
 be made to appear by choosing the rule afterwards.
 """
+
 from __future__ import annotations
 
 import io
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from pointly.pointgen.base.files import atomic_open
-from pointly.pointgen.base.files import save_figure_atomic
-from pointly.model.study.trends import (PAPER_P20_SHARE, PAPER_SEED_STD, full_pq, p20_share, points_rows,
-                                           seed_pqs, table13, table14, trends, trends_table)
+from pointly.model.study.trends import (
+    PAPER_P20_SHARE,
+    PAPER_SEED_STD,
+    full_pq,
+    p20_share,
+    points_rows,
+    seed_pqs,
+    table13,
+    table14,
+    trends,
+    trends_table,
+)
+from pointly.pointgen.base.files import atomic_open, save_figure_atomic
 
 #: the columns of a result row, in CSV order (axes, then metrics, then costs and times)
-AXES = ["dataset", "split", "supervision", "points", "shape", "boundary_share", "dilation", "seed",
-        "iters", "concave_ratio"]
+AXES = [
+    "dataset",
+    "split",
+    "supervision",
+    "points",
+    "shape",
+    "boundary_share",
+    "dilation",
+    "seed",
+    "iters",
+    "concave_ratio",
+]
 METRICS = ["pq", "sq", "rq", "pq_th", "sq_th", "rq_th", "pq_st", "sq_st", "rq_st", "n_th", "n_st"]
-COSTS = ["annotation_seconds", "seconds_per_image", "seconds_per_segment", "segments", "images",
-         "train_seconds", "eval_seconds", "final_loss"]
+COSTS = [
+    "annotation_seconds",
+    "seconds_per_image",
+    "seconds_per_segment",
+    "segments",
+    "images",
+    "train_seconds",
+    "eval_seconds",
+    "final_loss",
+]
 ROW_COLUMNS = ["cell_id"] + AXES + METRICS + COSTS
 
 #: the paper's numbers (study.md: Tables 12, 13, 14), printed next to ours
-PAPER_TABLE13 = {"convex": {5: 23.3, 10: 29.6, 20: 32.3, 30: 32.8, 50: 33.0, 100: 33.4},
-                 "concave": {5: 23.0, 10: 29.1, 20: 32.7, 30: 34.1, 50: 35.3, 100: 37.0}}
+PAPER_TABLE13 = {
+    "convex": {5: 23.3, 10: 29.6, 20: 32.3, 30: 32.8, 50: 33.0, 100: 33.4},
+    "concave": {5: 23.0, 10: 29.1, 20: 32.7, 30: 34.1, 50: 35.3, 100: 37.0},
+}
 PAPER_FULL_PQ = 41.3
-PAPER_TABLE14 = {False: {0.0: 32.7, 0.05: 33.1, 0.1: 33.7, 0.25: 34.1, 0.5: 35.5, 0.75: 35.7, 1.0: 35.8},
-                 True: {0.0: 34.0, 0.05: 34.2, 0.1: 34.3, 0.25: 35.0, 0.5: 35.8, 0.75: 36.0, 1.0: 36.0}}
+PAPER_TABLE14 = {
+    False: {0.0: 32.7, 0.05: 33.1, 0.1: 33.7, 0.25: 34.1, 0.5: 35.5, 0.75: 35.7, 1.0: 35.8},
+    True: {0.0: 34.0, 0.05: 34.2, 0.1: 34.3, 0.25: 35.0, 0.5: 35.8, 0.75: 36.0, 1.0: 36.0},
+}
 
 
 def read_rows(path: str | Path) -> pd.DataFrame:
@@ -87,16 +119,46 @@ def _md_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
 
 def rows_markdown(frame: pd.DataFrame) -> str:
     """Every row as a Markdown table (axes, PQ/SQ/RQ, PQth/PQst, seconds, training time)."""
-    header = ["cell", "P", "shape", "boundary", "dilation", "seed", "iters", "PQ", "SQ", "RQ",
-              "PQth", "PQst", "s/segment", "s/image", "train s", "final loss"]
+    header = [
+        "cell",
+        "P",
+        "shape",
+        "boundary",
+        "dilation",
+        "seed",
+        "iters",
+        "PQ",
+        "SQ",
+        "RQ",
+        "PQth",
+        "PQst",
+        "s/segment",
+        "s/image",
+        "train s",
+        "final loss",
+    ]
     body = []
     for _, r in frame.iterrows():
-        body.append([r["cell_id"], "M" if r["supervision"] == "full" else _fmt_int(r["points"]),
-                     r["shape"] or "—", f"{r['boundary_share']:.2f}" if r["supervision"] != "full" else "—",
-                     "on" if r["dilation"] else "off", _fmt_int(r["seed"]), _fmt_int(r["iters"]),
-                     _fmt(r["pq"]), _fmt(r["sq"]), _fmt(r["rq"]), _fmt(r["pq_th"]), _fmt(r["pq_st"]),
-                     _fmt(r["seconds_per_segment"]), _fmt(r["seconds_per_image"]), _fmt(r["train_seconds"], 0),
-                     _fmt(r["final_loss"], 2)])
+        body.append(
+            [
+                r["cell_id"],
+                "M" if r["supervision"] == "full" else _fmt_int(r["points"]),
+                r["shape"] or "—",
+                f"{r['boundary_share']:.2f}" if r["supervision"] != "full" else "—",
+                "on" if r["dilation"] else "off",
+                _fmt_int(r["seed"]),
+                _fmt_int(r["iters"]),
+                _fmt(r["pq"]),
+                _fmt(r["sq"]),
+                _fmt(r["rq"]),
+                _fmt(r["pq_th"]),
+                _fmt(r["pq_st"]),
+                _fmt(r["seconds_per_segment"]),
+                _fmt(r["seconds_per_image"]),
+                _fmt(r["train_seconds"], 0),
+                _fmt(r["final_loss"], 2),
+            ]
+        )
     return _md_table(header, body)
 
 
@@ -115,8 +177,7 @@ def table13_markdown(frame: pd.DataFrame) -> str:
     ps = sorted({p for s in tab.values() for p in s} | {5, 10, 20, 30, 50, 100})
     body = []
     for shape in ("convex", "concave"):
-        body.append([shape] + [f"{_fmt(tab.get(shape, {}).get(p))} ({PAPER_TABLE13[shape].get(p, '—')})"
-                               for p in ps])
+        body.append([shape] + [f"{_fmt(tab.get(shape, {}).get(p))} ({PAPER_TABLE13[shape].get(p, '—')})" for p in ps])
     full = full_pq(frame)
     text = _md_table(["shape"] + [f"P{p}" for p in ps], body)
     return text + f"\n\nFull masks (M): {_fmt(full)} (paper {PAPER_FULL_PQ}). Ours (paper's in brackets)."
@@ -126,8 +187,10 @@ def table14_markdown(frame: pd.DataFrame) -> str:
     """Table 14 layout: dilation × boundary share for P20 concave, with the paper's in brackets."""
     tab = table14(frame)
     shares = sorted({s for d in tab.values() for s in d} | set(PAPER_TABLE14[False]))
-    body = [[label] + [f"{_fmt(tab.get(dil, {}).get(s))} ({PAPER_TABLE14[dil].get(s, '—')})" for s in shares]
-            for dil, label in ((False, "no dilation"), (True, "dilation"))]
+    body = [
+        [label] + [f"{_fmt(tab.get(dil, {}).get(s))} ({PAPER_TABLE14[dil].get(s, '—')})" for s in shares]
+        for dil, label in ((False, "no dilation"), (True, "dilation"))
+    ]
     return _md_table(["boundary share"] + [f"{int(round(s * 100))}%" for s in shares], body)
 
 
@@ -136,8 +199,9 @@ def trends_markdown(frame: pd.DataFrame) -> str:
     return trends_table(trends(frame))
 
 
-def report_markdown(frame: pd.DataFrame, *, title: str = "Trained study", figure: str | None = None,
-                    preamble: str = "") -> str:
+def report_markdown(
+    frame: pd.DataFrame, *, title: str = "Trained study", figure: str | None = None, preamble: str = ""
+) -> str:
     """The whole report page: summary, Table 13 and 14 layouts, trends, figure, every row."""
     share = p20_share(frame)
     pqs = seed_pqs(frame)
@@ -147,11 +211,12 @@ def report_markdown(frame: pd.DataFrame, *, title: str = "Trained study", figure
         out.write(preamble.rstrip() + "\n\n")
     out.write(f"{len(frame)} cells finished.")
     if share is not None:
-        out.write(f" P20 (concave) reaches **{share:.0%}** of the fully supervised PQ "
-                  f"(paper: {PAPER_P20_SHARE:.0%}).")
+        out.write(f" P20 (concave) reaches **{share:.0%}** of the fully supervised PQ (paper: {PAPER_P20_SHARE:.0%}).")
     if len(pqs) >= 2:
-        out.write(f" {len(pqs)} seeds of P20: PQ {np.mean(pqs):.2f} ± {np.std(pqs, ddof=1):.2f} "
-                  f"(paper: 33.96 ± {PAPER_SEED_STD}).")
+        out.write(
+            f" {len(pqs)} seeds of P20: PQ {np.mean(pqs):.2f} ± {np.std(pqs, ddof=1):.2f} "
+            f"(paper: 33.96 ± {PAPER_SEED_STD})."
+        )
     out.write("\n\n## PQ against points per segment (Table 13 layout)\n\n")
     out.write(table13_markdown(frame) + "\n\n")
     out.write("## P20 concave: boundary share and dilation (Table 14 layout)\n\n")
@@ -174,6 +239,7 @@ def plot(frame: pd.DataFrame, path: str | Path, *, x: str = "seconds_per_segment
     PQ of P20 concave against the boundary share, with and without dilation.
     """
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -190,8 +256,7 @@ def plot(frame: pd.DataFrame, path: str | Path, *, x: str = "seconds_per_segment
                 ax1.annotate(f"P{p}", (r[x], r["pq"]), textcoords="offset points", xytext=(3, 3), fontsize=7)
     full = frame[frame["supervision"] == "full"]
     if len(full):
-        ax1.scatter([full[x].mean()], [full["pq"].mean()], marker="*", s=160, color="k",
-                    label="full masks", zorder=3)
+        ax1.scatter([full[x].mean()], [full["pq"].mean()], marker="*", s=160, color="k", label="full masks", zorder=3)
     if have_cost:
         ax1.set_xscale("log")
     ax1.set_xlabel("annotation seconds per segment (cost model)" if x == "seconds_per_segment" else x)
@@ -215,15 +280,18 @@ def plot(frame: pd.DataFrame, path: str | Path, *, x: str = "seconds_per_segment
     save_figure_atomic(fig, path, dpi=110)
 
 
-def write_report(frame: pd.DataFrame, out_dir: str | Path, *, title: str = "Trained study",
-                 preamble: str = "") -> dict[str, Path]:
+def write_report(
+    frame: pd.DataFrame, out_dir: str | Path, *, title: str = "Trained study", preamble: str = ""
+) -> dict[str, Path]:
     """Write ``table.csv`` (rows sorted by cell), ``report.md`` and ``pq_vs_seconds.png`` into ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    frame = normalise(frame).sort_values(["supervision", "shape", "points", "boundary_share", "dilation", "seed"],
-                                         na_position="first").reset_index(drop=True)
-    paths = {"table": out_dir / "table.csv", "report": out_dir / "report.md",
-             "figure": out_dir / "pq_vs_seconds.png"}
+    frame = (
+        normalise(frame)
+        .sort_values(["supervision", "shape", "points", "boundary_share", "dilation", "seed"], na_position="first")
+        .reset_index(drop=True)
+    )
+    paths = {"table": out_dir / "table.csv", "report": out_dir / "report.md", "figure": out_dir / "pq_vs_seconds.png"}
     with atomic_open(paths["table"], "w", newline="") as fh:
         frame.to_csv(fh, index=False)
     plot(frame, paths["figure"])

@@ -27,11 +27,12 @@ the one rule about spread rather than a difference: twice the seed standard devi
 the smallest effect. The ``numbers`` of a row show each comparison with the interval it was
 decided on.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -110,21 +111,34 @@ def full_pq(frame: pd.DataFrame) -> float | None:
     return _mean_pq(frame[frame["supervision"] == "full"])
 
 
-def by_seed(frame: pd.DataFrame, *, supervision: str = "points", points: int | None = None,
-            shape: str | None = None, share: float = 0.0, dilation: bool = False) -> dict[int, float]:
+def by_seed(
+    frame: pd.DataFrame,
+    *,
+    supervision: str = "points",
+    points: int | None = None,
+    shape: str | None = None,
+    share: float = 0.0,
+    dilation: bool = False,
+) -> dict[int, float]:
     """PQ of one cell per seed (``supervision="full"``: the full-mask reference).
 
     A cell with two rows for one seed cannot be paired (two grids mixed in one frame): refused.
     """
     rows = frame[frame["supervision"] == supervision]
     if supervision == "points":
-        rows = rows[(rows["points"] == points) & (rows["shape"] == shape) & (rows["boundary_share"] == share)
-                    & (rows["dilation"] == dilation)]
+        rows = rows[
+            (rows["points"] == points)
+            & (rows["shape"] == shape)
+            & (rows["boundary_share"] == share)
+            & (rows["dilation"] == dilation)
+        ]
     rows = rows.dropna(subset=["pq"])
     seeds = [int(sd) for sd in rows["seed"]]
     if len(set(seeds)) < len(seeds):
-        raise ValueError(f"two rows for one seed of the cell {supervision} P{points} {shape} share {share} "
-                         f"dilation {dilation}: a trend frame holds one grid (one dataset, one rule set)")
+        raise ValueError(
+            f"two rows for one seed of the cell {supervision} P{points} {shape} share {share} "
+            f"dilation {dilation}: a trend frame holds one grid (one dataset, one rule set)"
+        )
     return {sd: float(pq) for sd, pq in zip(seeds, rows["pq"])}
 
 
@@ -190,12 +204,18 @@ def trend_t1(frame: pd.DataFrame) -> Trend:
         if len(series) < 3:
             continue
         ps = sorted(series)
-        d = _diff(lambda hi, lo: hi - lo, by_seed(frame, points=ps[-1], shape=shape),
-                  by_seed(frame, points=ps[0], shape=shape))
+        d = _diff(
+            lambda hi, lo: hi - lo,
+            by_seed(frame, points=ps[-1], shape=shape),
+            by_seed(frame, points=ps[0], shape=shape),
+        )
         diffs.append(d)
         rho = _spearman(ps, [series[p] for p in ps])
-        parts.append(f"{shape}: " + " ".join(f"P{p} {series[p]:.1f}" for p in ps)
-                     + f"; P{ps[-1]}−P{ps[0]} {d.text()} (ρ {rho:.2f})")
+        parts.append(
+            f"{shape}: "
+            + " ".join(f"P{p} {series[p]:.1f}" for p in ps)
+            + f"; P{ps[-1]}−P{ps[0]} {d.text()} (ρ {rho:.2f})"
+        )
     if not diffs:
         return Trend("T1", claim, rule, "not measured", "needs ≥ 3 point counts of one shape")
     return Trend("T1", claim, rule, _combine(diffs), "; ".join(parts))
@@ -210,10 +230,12 @@ def trend_t2(frame: pd.DataFrame, dilation: bool = False) -> Trend:
     trains with dilation as an augmentation, so the dilated targets are what its network sees.
     """
     tid = "T2 (dilated)" if dilation else "T2"
-    claim = ("as T2, on the cells with dilation" if dilation
-             else "convex beats concave at P5, P10; concave wins from P30 on")
-    rule = ("convex − concave > 0 at each P ≤ 10, concave − convex > 0 at each P ≥ 30 (paired intervals)"
-            + (", dilation on" if dilation else ""))
+    claim = (
+        "as T2, on the cells with dilation" if dilation else "convex beats concave at P5, P10; concave wins from P30 on"
+    )
+    rule = "convex − concave > 0 at each P ≤ 10, concave − convex > 0 at each P ≥ 30 (paired intervals)" + (
+        ", dilation on" if dilation else ""
+    )
     tab = table13(frame, dilation=dilation)
     common = sorted(set(tab.get("convex", {})) & set(tab.get("concave", {})))
     few = [p for p in common if p <= 10]
@@ -249,8 +271,10 @@ def trend_t3(frame: pd.DataFrame) -> Trend:
     gain = _diff(lambda a, b: b - a, cells[0], cells[1])
     saturation = _diff(lambda a, b, c: 2 * b - a - c, *cells)  # (b − a) − (c − b), must be > 0
     row = table14(frame).get(False, {})
-    nums = " ".join(f"{int(round(s * 100))}% {row[s]:.1f}" for s in sorted(row) if s in (0.0, 0.5, 1.0)) + \
-        f"; gain 0→50% {gain.text()}; 0→50% gain − 50→100% gain {saturation.text()}"
+    nums = (
+        " ".join(f"{int(round(s * 100))}% {row[s]:.1f}" for s in sorted(row) if s in (0.0, 0.5, 1.0))
+        + f"; gain 0→50% {gain.text()}; 0→50% gain − 50→100% gain {saturation.text()}"
+    )
     return Trend("T3", claim, rule, _combine([gain, saturation]), nums)
 
 
@@ -278,8 +302,10 @@ def trend_t4(frame: pd.DataFrame) -> Trend:
 
     rel = _diff(drop, *cells)
     gains = {s: tab[True][s] - tab[False][s] for s in shares}
-    nums = " ".join(f"{int(round(s * 100))}% {gains[s]:+.1f}" for s in shares) + \
-        f"; gain at 0% {gain0.text()}; gain at 0% − mean gain at ≥ 50% {rel.text()}"
+    nums = (
+        " ".join(f"{int(round(s * 100))}% {gains[s]:+.1f}" for s in shares)
+        + f"; gain at 0% {gain0.text()}; gain at 0% − mean gain at ≥ 50% {rel.text()}"
+    )
     return Trend("T4", claim, rule, _combine([gain0, rel]), nums)
 
 
@@ -307,8 +333,10 @@ def trend_t5(frame: pd.DataFrame) -> Trend:
         effects["boundary 50%−0%"] = abs(off[0.5] - off[0.0])
     if 0.0 in off and 0.0 in on:
         effects["dilation at 0%"] = abs(on[0.0] - off[0.0])
-    nums = (f"{len(pqs)} seeds: PQ {np.mean(pqs):.2f} ± {std:.2f} sd, ± {std / math.sqrt(len(pqs)):.2f} se "
-            f"(paper ± {PAPER_SEED_STD})")
+    nums = (
+        f"{len(pqs)} seeds: PQ {np.mean(pqs):.2f} ± {std:.2f} sd, ± {std / math.sqrt(len(pqs)):.2f} se "
+        f"(paper ± {PAPER_SEED_STD})"
+    )
     if not effects:
         return Trend("T5", claim, rule, "not measured", nums + "; no effect measured to compare with")
     smallest = min(effects.values())
@@ -330,8 +358,10 @@ def trend_t6(frame: pd.DataFrame) -> Trend:
     if share is None or not _pairs(p20, full):
         return Trend("T6", claim, rule, "not measured", "needs P20 concave and the full-mask reference of a seed")
     d = _diff(lambda a, b: a / b - T6_SHARE if b > 0 else float("nan"), p20, full)
-    nums = (f"P20 {table13(frame)['concave'][20]:.1f} / full {full_pq(frame):.1f} = {share:.0%} "
-            f"(paper {PAPER_P20_SHARE:.0%}); share − 70 % per seed {d.text(digits=3)}")
+    nums = (
+        f"P20 {table13(frame)['concave'][20]:.1f} / full {full_pq(frame):.1f} = {share:.0%} "
+        f"(paper {PAPER_P20_SHARE:.0%}); share − 70 % per seed {d.text(digits=3)}"
+    )
     return Trend("T6", claim, rule, _combine([d]), nums)
 
 
@@ -355,6 +385,8 @@ def trends_table(rows: Iterable[Trend]) -> str:
     """Trend rows as a Markdown table (trend, claim, rule, verdict, measured)."""
     header = ["trend", "claim (study.md)", "rule", "verdict", "measured"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in (t.id, t.claim, t.rule, t.verdict, t.numbers))
-              + " |" for t in rows]
+    lines += [
+        "| " + " | ".join(str(c).replace("|", "\\|") for c in (t.id, t.claim, t.rule, t.verdict, t.numbers)) + " |"
+        for t in rows
+    ]
     return "\n".join(lines)

@@ -10,6 +10,7 @@ Both are lists of COCO panoptic category records: ``id``, ``name``, ``isthing`` 
 ``import pointly.pointgen.base.categories`` finds, because a module file wins over a folder without
 ``__init__.py``.)
 """
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,7 @@ from pathlib import Path
 from pointly.pointgen.base.errors import PointlyError
 
 #: short names accepted by :func:`load_categories` -> file inside data/categories/
-BUILTIN = {"synthetic": "synthetic.json", "coco": "coco_panoptic.json",
-           "coco_panoptic": "coco_panoptic.json"}
+BUILTIN = {"synthetic": "synthetic.json", "coco": "coco_panoptic.json", "coco_panoptic": "coco_panoptic.json"}
 
 
 def builtin_path(name: str) -> Path:
@@ -42,8 +42,9 @@ def load_categories(name_or_path: str | Path) -> list[dict]:
         path = Path(name_or_path)
     fix = "a categories file is a JSON list of {id, name, isthing, supercategory, color}"
     if not path.is_file():
-        raise PointlyError("categories file not found", file=path,
-                           fix=f"pass one of {sorted(BUILTIN)} or an existing JSON file")
+        raise PointlyError(
+            "categories file not found", file=path, fix=f"pass one of {sorted(BUILTIN)} or an existing JSON file"
+        )
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -68,14 +69,17 @@ def load_categories(name_or_path: str | Path) -> list[dict]:
             raise PointlyError("missing name", file=path, record=f"{where} (id {cid})", fix=fix)
         if isthing not in (0, 1) or isinstance(isthing, float):
             raise PointlyError(f"isthing {isthing!r} is not 0 or 1", file=path, record=f"{where} (id {cid})", fix=fix)
-        clean = {"id": cid, "name": name, "isthing": int(isthing),
-                 "supercategory": str(rec.get("supercategory", ""))}
+        clean = {"id": cid, "name": name, "isthing": int(isthing), "supercategory": str(rec.get("supercategory", ""))}
         if "color" in rec:
             color = rec["color"]
-            if (not isinstance(color, list) or len(color) != 3
-                    or not all(isinstance(v, int) and 0 <= v <= 255 for v in color)):
-                raise PointlyError(f"color {color!r} is not three integers 0..255", file=path,
-                                   record=f"{where} (id {cid})", fix=fix)
+            if (
+                not isinstance(color, list)
+                or len(color) != 3
+                or not all(isinstance(v, int) and 0 <= v <= 255 for v in color)
+            ):
+                raise PointlyError(
+                    f"color {color!r} is not three integers 0..255", file=path, record=f"{where} (id {cid})", fix=fix
+                )
             clean["color"] = list(color)
         out.append(clean)
     return out

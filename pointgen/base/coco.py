@@ -9,12 +9,13 @@ pixels, and reports the first disagreement as a :class:`PointlyError`.
 Instances masks come from pycocotools (polygons, compressed RLE and uncompressed RLE, whose
 ``counts`` is a list). Instance masks may overlap; panoptic ones never do.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -34,8 +35,7 @@ class Category:
     color: tuple[int, int, int] | None = None
 
     def to_json(self) -> dict:
-        out = {"id": self.id, "name": self.name, "isthing": int(self.isthing),
-               "supercategory": self.supercategory}
+        out = {"id": self.id, "name": self.name, "isthing": int(self.isthing), "supercategory": self.supercategory}
         if self.color is not None:
             out["color"] = list(self.color)
         return out
@@ -80,15 +80,17 @@ def decode_panoptic_png(path: str | Path, *, dtype: type = np.int64) -> np.ndarr
     """
     path = Path(path)
     if not path.is_file():
-        raise PointlyError("panoptic PNG not found", file=path,
-                           fix="check --panoptic-dir and the file_name in the JSON")
+        raise PointlyError(
+            "panoptic PNG not found", file=path, fix="check --panoptic-dir and the file_name in the JSON"
+        )
     try:
         with Image.open(path) as im:
             rgb = np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         # PIL raises SyntaxError ("broken PNG file") for some damaged chunks, OSError for truncation
-        raise PointlyError(f"unreadable PNG ({exc.__class__.__name__})", file=path,
-                           fix="the file is damaged; re-export it") from None
+        raise PointlyError(
+            f"unreadable PNG ({exc.__class__.__name__})", file=path, fix="the file is damaged; re-export it"
+        ) from None
     ids = rgb[..., 2].astype(np.uint32)
     ids <<= 8
     ids |= rgb[..., 1]
@@ -115,8 +117,9 @@ def load_json_object(path: str | Path, what: str) -> dict:
         with open(path, encoding="utf-8") as fh:
             doc = json.load(fh)
     except json.JSONDecodeError as exc:
-        raise PointlyError(f"not valid JSON: {exc.msg} at line {exc.lineno}", file=path,
-                           fix="the file may be truncated; re-create it") from None
+        raise PointlyError(
+            f"not valid JSON: {exc.msg} at line {exc.lineno}", file=path, fix="the file may be truncated; re-create it"
+        ) from None
     except UnicodeDecodeError:
         raise PointlyError("not a UTF-8 text file", file=path, fix=f"pass the {what} file") from None
     if not isinstance(doc, dict):
@@ -128,8 +131,12 @@ def records(doc: Mapping, key: str, path: Path) -> list:
     """``doc[key]`` as a list of records ([] when absent); anything else is one error line."""
     value = doc.get(key, [])
     if not isinstance(value, list):
-        raise PointlyError(f"'{key}' is a {type(value).__name__}, not a list", file=path, record=key,
-                           fix=f"'{key}' must be a list of records (COCO format)")
+        raise PointlyError(
+            f"'{key}' is a {type(value).__name__}, not a list",
+            file=path,
+            record=key,
+            fix=f"'{key}' must be a list of records (COCO format)",
+        )
     return value
 
 
@@ -141,11 +148,14 @@ def _categories(doc: Mapping, path: Path, *, default_isthing: bool | None) -> di
             if isthing is None:
                 raise KeyError("isthing")
             color = tuple(int(v) for v in c["color"]) if "color" in c else None
-            cats[int(c["id"])] = Category(int(c["id"]), str(c["name"]), isthing,
-                                          str(c.get("supercategory", "")), color)
+            cats[int(c["id"])] = Category(int(c["id"]), str(c["name"]), isthing, str(c.get("supercategory", "")), color)
         except (KeyError, TypeError, ValueError) as exc:
-            raise PointlyError(f"missing or bad field {exc}", file=path, record=f"categories[{i}]",
-                               fix="categories need id, name and isthing") from None
+            raise PointlyError(
+                f"missing or bad field {exc}",
+                file=path,
+                record=f"categories[{i}]",
+                fix="categories need id, name and isthing",
+            ) from None
     if not cats:
         raise PointlyError("no categories", file=path, fix="a COCO file needs a categories list")
     return cats
@@ -157,13 +167,18 @@ def _images(doc: Mapping, path: Path) -> list[ImageInfo]:
         try:
             image_id, file_name, width, height = int(im["id"]), str(im["file_name"]), im["width"], im["height"]
         except (KeyError, TypeError, ValueError) as exc:
-            raise PointlyError(f"missing or bad field {exc}", file=path, record=f"images[{i}]",
-                               fix="images need id, file_name, width and height") from None
+            raise PointlyError(
+                f"missing or bad field {exc}",
+                file=path,
+                record=f"images[{i}]",
+                fix="images need id, file_name, width and height",
+            ) from None
         size = check_image_size(width, height, file=path, record=f"images[{i}] (id {image_id})")
         info = ImageInfo(image_id, file_name, *size)
         if info.id in seen:
-            raise PointlyError(f"duplicate image id {info.id}", file=path, record=f"images[{i}]",
-                               fix="give every image a unique id")
+            raise PointlyError(
+                f"duplicate image id {info.id}", file=path, record=f"images[{i}]", fix="give every image a unique id"
+            )
         seen.add(info.id)
         out.append(info)
     return out
@@ -212,8 +227,9 @@ class PanopticDataset:
         self.json_path = Path(json_path)
         self.png_dir = Path(png_dir)
         if not self.png_dir.is_dir():
-            raise PointlyError("panoptic PNG folder not found", file=self.png_dir,
-                               fix="pass the folder holding the panoptic PNGs")
+            raise PointlyError(
+                "panoptic PNG folder not found", file=self.png_dir, fix="pass the folder holding the panoptic PNGs"
+            )
         doc = load_json_object(self.json_path, "panoptic JSON")
         self.check = check
         self.categories = _categories(doc, self.json_path, default_isthing=None)
@@ -225,22 +241,38 @@ class PanopticDataset:
                 image_id = int(ann["image_id"])
                 ann["file_name"], iter(ann["segments_info"])
             except (KeyError, TypeError, ValueError) as exc:
-                raise PointlyError(f"missing or bad field {exc}", file=self.json_path, record=f"annotations[{i}]",
-                                   fix="panoptic annotations need image_id, file_name, segments_info") from None
+                raise PointlyError(
+                    f"missing or bad field {exc}",
+                    file=self.json_path,
+                    record=f"annotations[{i}]",
+                    fix="panoptic annotations need image_id, file_name, segments_info",
+                ) from None
             if image_id in self._anns:
-                raise PointlyError(f"a second annotation for image_id {image_id}", file=self.json_path,
-                                   record=f"annotations[{i}]", fix="keep one panoptic annotation per image")
+                raise PointlyError(
+                    f"a second annotation for image_id {image_id}",
+                    file=self.json_path,
+                    record=f"annotations[{i}]",
+                    fix="keep one panoptic annotation per image",
+                )
             self._anns[image_id] = ann
             if int(ann["image_id"]) not in self._by_id:
-                raise PointlyError(f"image_id {ann['image_id']} is not in images", file=self.json_path,
-                                   record=f"annotations[{i}]", fix="add the image record")
+                raise PointlyError(
+                    f"image_id {ann['image_id']} is not in images",
+                    file=self.json_path,
+                    record=f"annotations[{i}]",
+                    fix="add the image record",
+                )
             for j, s in enumerate(ann["segments_info"]):
-                _check_segment_info(s, self.json_path, f"annotations[{i}] (image_id {ann['image_id']}) "
-                                                       f"segments_info[{j}]")
+                _check_segment_info(
+                    s, self.json_path, f"annotations[{i}] (image_id {ann['image_id']}) segments_info[{j}]"
+                )
                 if int(s["category_id"]) not in self.categories:
-                    raise PointlyError(f"unknown category_id {s['category_id']} in segment {s['id']}",
-                                       file=self.json_path, record=f"annotations[{i}] (image_id {ann['image_id']})",
-                                       fix="add the category to categories or correct the segment")
+                    raise PointlyError(
+                        f"unknown category_id {s['category_id']} in segment {s['id']}",
+                        file=self.json_path,
+                        record=f"annotations[{i}] (image_id {ann['image_id']})",
+                        fix="add the category to categories or correct the segment",
+                    )
         self.raw = doc
 
     def image(self, image_id: int) -> ImageInfo:
@@ -262,9 +294,12 @@ class PanopticDataset:
         path = self.png_path(image_id)
         ids = decode_panoptic_png(path)
         if ids.shape != (info.height, info.width):
-            raise PointlyError(f"PNG is {ids.shape[1]}x{ids.shape[0]} but the image record says "
-                               f"{info.width}x{info.height}", file=path, record=f"image_id {image_id}",
-                               fix="the PNG and the JSON do not belong together")
+            raise PointlyError(
+                f"PNG is {ids.shape[1]}x{ids.shape[0]} but the image record says {info.width}x{info.height}",
+                file=path,
+                record=f"image_id {image_id}",
+                fix="the PNG and the JSON do not belong together",
+            )
         if self.check:
             self._check(image_id, ids, path)
         return ids
@@ -277,22 +312,31 @@ class PanopticDataset:
         if png_ids != json_ids:
             extra = sorted(png_ids - json_ids)[:5]
             missing = sorted(json_ids - png_ids)[:5]
-            raise PointlyError(f"segment ids disagree: in PNG only {extra}, in JSON only {missing}",
-                               file=path, record=f"image_id {image_id}",
-                               fix="the PNG and segments_info do not belong together")
+            raise PointlyError(
+                f"segment ids disagree: in PNG only {extra}, in JSON only {missing}",
+                file=path,
+                record=f"image_id {image_id}",
+                fix="the PNG and segments_info do not belong together",
+            )
         count = dict(zip(uniq.tolist(), counts.tolist()))
         for s in infos:
             sid = int(s["id"])
             if "area" in s and int(round(s["area"])) != count[sid]:
-                raise PointlyError(f"segment {sid}: area {s['area']} but the PNG has {count[sid]} pixels",
-                                   file=self.json_path, record=f"image_id {image_id}",
-                                   fix="recompute the areas from the PNGs")
+                raise PointlyError(
+                    f"segment {sid}: area {s['area']} but the PNG has {count[sid]} pixels",
+                    file=self.json_path,
+                    record=f"image_id {image_id}",
+                    fix="recompute the areas from the PNGs",
+                )
             if "bbox" in s:
                 got = mask_bbox(ids == sid)
                 if any(abs(a - b) > 1.0 for a, b in zip(s["bbox"], got)):
-                    raise PointlyError(f"segment {sid}: bbox {s['bbox']} but the PNG gives {list(got)}",
-                                       file=self.json_path, record=f"image_id {image_id}",
-                                       fix="recompute the boxes from the PNGs")
+                    raise PointlyError(
+                        f"segment {sid}: bbox {s['bbox']} but the PNG gives {list(got)}",
+                        file=self.json_path,
+                        record=f"image_id {image_id}",
+                        fix="recompute the boxes from the PNGs",
+                    )
 
     def segments(self, image_id: int, *, with_masks: bool = True) -> list[Segment]:
         """All segments of an image in JSON order, each with its boolean mask."""
@@ -336,24 +380,44 @@ class InstancesDataset:
                 image_id, cat = int(ann["image_id"]), int(ann["category_id"])
                 ann["segmentation"], ann["id"]
             except (KeyError, TypeError, ValueError) as exc:
-                raise PointlyError(f"missing or bad field {exc}", file=self.json_path, record=rec,
-                                   fix="instance annotations need id, image_id, category_id, segmentation") from None
+                raise PointlyError(
+                    f"missing or bad field {exc}",
+                    file=self.json_path,
+                    record=rec,
+                    fix="instance annotations need id, image_id, category_id, segmentation",
+                ) from None
             if ann["id"] in ann_ids:
-                raise PointlyError(f"duplicate annotation id {ann['id']}", file=self.json_path, record=rec,
-                                   fix="give every annotation a unique id")
+                raise PointlyError(
+                    f"duplicate annotation id {ann['id']}",
+                    file=self.json_path,
+                    record=rec,
+                    fix="give every annotation a unique id",
+                )
             ann_ids.add(ann["id"])
             if image_id not in self._by_id:
-                raise PointlyError(f"image_id {image_id} is not in images", file=self.json_path,
-                                   record=f"{rec} (id {ann['id']})", fix="add the image record")
+                raise PointlyError(
+                    f"image_id {image_id} is not in images",
+                    file=self.json_path,
+                    record=f"{rec} (id {ann['id']})",
+                    fix="add the image record",
+                )
             if cat not in self.categories:
-                raise PointlyError(f"unknown category_id {cat}", file=self.json_path,
-                                   record=f"{rec} (id {ann['id']})", fix="add the category or correct it")
+                raise PointlyError(
+                    f"unknown category_id {cat}",
+                    file=self.json_path,
+                    record=f"{rec} (id {ann['id']})",
+                    fix="add the category or correct it",
+                )
             box = ann.get("bbox")
-            if ("bbox" in ann and not (isinstance(box, list) and len(box) == 4 and all(_is_number(v) for v in box))) \
-                    or ("area" in ann and not _is_number(ann["area"])):
-                raise PointlyError(f"malformed bbox {box!r} or area {ann.get('area')!r}",
-                                   file=self.json_path, record=f"{rec} (id {ann['id']})",
-                                   fix="bbox must be 4 numbers [x, y, w, h] and area a number")
+            if (
+                "bbox" in ann and not (isinstance(box, list) and len(box) == 4 and all(_is_number(v) for v in box))
+            ) or ("area" in ann and not _is_number(ann["area"])):
+                raise PointlyError(
+                    f"malformed bbox {box!r} or area {ann.get('area')!r}",
+                    file=self.json_path,
+                    record=f"{rec} (id {ann['id']})",
+                    fix="bbox must be 4 numbers [x, y, w, h] and area a number",
+                )
             self._anns[image_id].append(ann)
         self.raw = doc
 
@@ -386,9 +450,12 @@ class InstancesDataset:
                 return {"size": seg["size"], "counts": counts}
             raise ValueError("segmentation is neither polygons nor RLE")
         except (ValueError, TypeError, KeyError) as exc:
-            raise PointlyError(f"bad segmentation: {exc}", file=self.json_path,
-                               record=f"annotation id {ann.get('id')} (image_id {image.id})",
-                               fix="fix or drop this annotation") from None
+            raise PointlyError(
+                f"bad segmentation: {exc}",
+                file=self.json_path,
+                record=f"annotation id {ann.get('id')} (image_id {image.id})",
+                fix="fix or drop this annotation",
+            ) from None
 
     def segments(self, image_id: int, *, with_masks: bool = True) -> list[Segment]:
         """All instance annotations of an image, each with its decoded boolean mask."""
@@ -414,15 +481,20 @@ class InstancesDataset:
         return len(self.images)
 
 
-def open_dataset(*, panoptic_json: str | Path | None = None, panoptic_dir: str | Path | None = None,
-                 instances_json: str | Path | None = None, check: bool = True
-                 ) -> PanopticDataset | InstancesDataset:
+def open_dataset(
+    *,
+    panoptic_json: str | Path | None = None,
+    panoptic_dir: str | Path | None = None,
+    instances_json: str | Path | None = None,
+    check: bool = True,
+) -> PanopticDataset | InstancesDataset:
     """Open either a panoptic (JSON + PNG folder) or an instances dataset, with clear errors."""
     if instances_json is not None and (panoptic_json or panoptic_dir):
         raise PointlyError("give either --instances-json or --panoptic-json/--panoptic-dir, not both")
     if instances_json is not None:
         return InstancesDataset(instances_json)
     if panoptic_json is None or panoptic_dir is None:
-        raise PointlyError("no dataset given",
-                           fix="pass --panoptic-json FILE --panoptic-dir DIR, or --instances-json FILE")
+        raise PointlyError(
+            "no dataset given", fix="pass --panoptic-json FILE --panoptic-dir DIR, or --instances-json FILE"
+        )
     return PanopticDataset(panoptic_json, panoptic_dir, check=check)

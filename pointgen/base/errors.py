@@ -5,6 +5,7 @@ Every user-facing mistake (a missing file, a malformed record, an option out of 
 sees a traceback for their own mistake. The message says *where* (file, record), *what* is wrong
 and *what to do*.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,8 +14,9 @@ from pathlib import Path
 class PointlyError(Exception):
     """A user mistake, reported as one line: ``file: record: problem (fix)``."""
 
-    def __init__(self, problem: str, *, file: str | Path | None = None, record: str | None = None,
-                 fix: str | None = None) -> None:
+    def __init__(
+        self, problem: str, *, file: str | Path | None = None, record: str | None = None, fix: str | None = None
+    ) -> None:
         self.problem = problem
         self.file = None if file is None else str(file)
         self.record = record

@@ -13,6 +13,7 @@ Two halves of one promise, "a mistake leaves no partial output":
 Errors of the file system on the way (permission, a file in the path, a full disk) become one
 :class:`~pointly.pointgen.base.errors.PointlyError` line naming the path.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -21,14 +22,25 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 from pointly.pointgen.base.errors import PointlyError
 
 #: errno values that mean "this location cannot take the output" (not a bug in pointly)
-_LOCATION_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.EEXIST, errno.ENOTDIR, errno.EISDIR,
-                    errno.ENOSPC, errno.EDQUOT, errno.ENAMETOOLONG, errno.ELOOP}
+_LOCATION_ERRNOS = {
+    errno.EACCES,
+    errno.EPERM,
+    errno.EROFS,
+    errno.EEXIST,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.ENAMETOOLONG,
+    errno.ELOOP,
+}
 
 
 def location_error(exc: OSError, path: str | Path, *, option: str | None = None) -> PointlyError:
@@ -36,8 +48,12 @@ def location_error(exc: OSError, path: str | Path, *, option: str | None = None)
     reason = exc.strerror or type(exc).__name__
     if exc.errno in (errno.EEXIST, errno.ENOTDIR):
         reason = "a file stands where a folder is needed on this path"
-    return PointlyError(f"cannot write here: {reason}", file=path, record=option,
-                        fix="choose a writable location that is not below a file")
+    return PointlyError(
+        f"cannot write here: {reason}",
+        file=path,
+        record=option,
+        fix="choose a writable location that is not below a file",
+    )
 
 
 def is_location_error(exc: BaseException) -> bool:
@@ -61,20 +77,30 @@ def check_output(path: str | Path, *, folder: bool = False, option: str | None =
     """
     path = Path(path)
     if folder and path.exists() and not path.is_dir():
-        raise PointlyError("is a file, but a folder is expected here", file=path, record=option,
-                           fix="name a folder (new or existing)")
+        raise PointlyError(
+            "is a file, but a folder is expected here", file=path, record=option, fix="name a folder (new or existing)"
+        )
     if not folder and path.is_dir():
-        raise PointlyError("is a folder, but a file is expected here", file=path, record=option,
-                           fix="name a file inside the folder")
+        raise PointlyError(
+            "is a folder, but a file is expected here", file=path, record=option, fix="name a file inside the folder"
+        )
     anchor = _existing_ancestor(path if folder else path.parent)
     if not anchor.is_dir():
-        raise PointlyError(f"{anchor} is a file, so nothing can be written below it", file=path, record=option,
-                           fix="choose a location that is not below a file")
+        raise PointlyError(
+            f"{anchor} is a file, so nothing can be written below it",
+            file=path,
+            record=option,
+            fix="choose a location that is not below a file",
+        )
     try:
         fd, probe = tempfile.mkstemp(prefix=".pointly-probe-", dir=anchor)
     except OSError as exc:
-        raise PointlyError(f"cannot write in {anchor}: {exc.strerror or exc}", file=path, record=option,
-                           fix="choose a writable location") from None
+        raise PointlyError(
+            f"cannot write in {anchor}: {exc.strerror or exc}",
+            file=path,
+            record=option,
+            fix="choose a writable location",
+        ) from None
     os.close(fd)
     os.unlink(probe)
     return path
@@ -190,8 +216,7 @@ def _umask() -> int:
 def write_json_atomic(path: str | Path, obj: Any, *, indent: int | None = None) -> None:
     """Write ``obj`` as JSON (UTF-8, sorted keys off, stable separators) atomically."""
     with atomic_open(path, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=indent, ensure_ascii=False,
-                  separators=None if indent else (",", ":"))
+        json.dump(obj, fh, indent=indent, ensure_ascii=False, separators=None if indent else (",", ":"))
         fh.write("\n")
 
 

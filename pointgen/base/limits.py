@@ -7,6 +7,7 @@ default (about 12x a 20-megapixel photo's worth of working arrays stays well ins
 memory); ``pointly --max-megapixels N`` or the environment variable ``POINTLY_MAX_PIXELS``
 change it.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,7 +37,9 @@ def max_pixels() -> int:
     try:
         value = int(float(raw))
     except ValueError:
-        raise PointlyError(f"{ENV_VAR}={raw!r} is not a number", fix="set it to a pixel count, e.g. 100000000") from None
+        raise PointlyError(
+            f"{ENV_VAR}={raw!r} is not a number", fix="set it to a pixel count, e.g. 100000000"
+        ) from None
     if value < 1:
         raise PointlyError(f"{ENV_VAR}={raw!r} must be at least 1")
     return value
@@ -53,21 +56,31 @@ def _whole(value: object) -> int | None:
     return None
 
 
-def check_image_size(width: object, height: object, *, file: str | Path | None,
-                     record: str | None) -> tuple[int, int]:
+def check_image_size(width: object, height: object, *, file: str | Path | None, record: str | None) -> tuple[int, int]:
     """The size as two ints; refuses one that is not two positive whole numbers or exceeds the
     pixel budget."""
     w, h = _whole(width), _whole(height)
     if w is None or h is None:
-        raise PointlyError(f"width and height must be whole numbers, got {width!r} x {height!r}", file=file,
-                           record=record, fix="give the image size in pixels")
+        raise PointlyError(
+            f"width and height must be whole numbers, got {width!r} x {height!r}",
+            file=file,
+            record=record,
+            fix="give the image size in pixels",
+        )
     width, height = w, h
     if width < 1 or height < 1:
-        raise PointlyError(f"image size {width}x{height} is not positive", file=file, record=record,
-                           fix="give the image size in pixels")
+        raise PointlyError(
+            f"image size {width}x{height} is not positive",
+            file=file,
+            record=record,
+            fix="give the image size in pixels",
+        )
     budget = max_pixels()
     if width * height > budget:
-        raise PointlyError(f"image size {width}x{height} ({width * height / 1e6:.0f} MP) exceeds the "
-                           f"{budget / 1e6:g} MP pixel budget", file=file, record=record,
-                           fix="correct the size, or raise the budget with pointly --max-megapixels N")
+        raise PointlyError(
+            f"image size {width}x{height} ({width * height / 1e6:.0f} MP) exceeds the {budget / 1e6:g} MP pixel budget",
+            file=file,
+            record=record,
+            fix="correct the size, or raise the budget with pointly --max-megapixels N",
+        )
     return width, height

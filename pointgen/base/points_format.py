@@ -11,22 +11,24 @@ express (references between records, parallel list lengths, points inside the im
 Documents are plain ``dict`` objects as ``json.load`` returns them, so anything that reads COCO
 reads ours.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import math
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import jsonschema
 
 from pointly.pointgen.base.errors import PointlyError
-from pointly.pointgen.base.limits import check_image_size
 from pointly.pointgen.base.files import write_json_atomic
+from pointly.pointgen.base.limits import check_image_size
 
 FORMAT_VERSION = "1.0"
 POINT_KINDS = ("random", "boundary", "click")
@@ -102,8 +104,7 @@ def _points_plainly_valid(ann: Any) -> bool:
             return False
     if "point_times" in ann:
         times = ann["point_times"]
-        if not (isinstance(times, list)
-                and all(type(t) in (int, float) and t >= 0 for t in times)):
+        if not (isinstance(times, list) and all(type(t) in (int, float) and t >= 0 for t in times)):
             return False
     return True
 
@@ -144,8 +145,12 @@ def validate_points(doc: Any, *, file: str | Path | None = None) -> None:
         seen: set[int] = set()
         for i, rec in enumerate(doc[section]):
             if rec["id"] in seen:
-                raise PointlyError(f"duplicate id {rec['id']}", file=file,
-                                   record=f"{section}[{i}]", fix="give every record a unique id")
+                raise PointlyError(
+                    f"duplicate id {rec['id']}",
+                    file=file,
+                    record=f"{section}[{i}]",
+                    fix="give every record a unique id",
+                )
             seen.add(rec["id"])
     for i, im in enumerate(doc["images"]):
         check_image_size(im["width"], im["height"], file=file, record=f"images[{i}] (id {im['id']})")
@@ -155,25 +160,39 @@ def validate_points(doc: Any, *, file: str | Path | None = None) -> None:
         rec = _record_name(doc, ["annotations", i])
         image = images.get(ann["image_id"])
         if image is None:
-            raise PointlyError(f"image_id {ann['image_id']} is not in images", file=file, record=rec,
-                               fix="add the image record or correct image_id")
+            raise PointlyError(
+                f"image_id {ann['image_id']} is not in images",
+                file=file,
+                record=rec,
+                fix="add the image record or correct image_id",
+            )
         if ann["category_id"] not in categories:
-            raise PointlyError(f"unknown category_id {ann['category_id']}", file=file, record=rec,
-                               fix="add the category to categories or correct category_id")
+            raise PointlyError(
+                f"unknown category_id {ann['category_id']}",
+                file=file,
+                record=rec,
+                fix="add the category to categories or correct category_id",
+            )
         n = len(ann["point_coords"])
         if n == 0:
-            raise PointlyError("no points", file=file, record=rec,
-                               fix="drop the annotation or add at least one point")
+            raise PointlyError("no points", file=file, record=rec, fix="drop the annotation or add at least one point")
         for key in ("point_labels", "point_kinds", "point_times"):
             if key in ann and len(ann[key]) != n:
-                raise PointlyError(f"{key} has {len(ann[key])} entries but point_coords has {n}",
-                                   file=file, record=rec, fix="give one entry per point")
+                raise PointlyError(
+                    f"{key} has {len(ann[key])} entries but point_coords has {n}",
+                    file=file,
+                    record=rec,
+                    fix="give one entry per point",
+                )
         w, h = image["width"], image["height"]
         for j, (x, y) in enumerate(ann["point_coords"]):
             if not (0 <= x < w and 0 <= y < h):
-                raise PointlyError(f"point {j} ({x}, {y}) lies outside the {w}x{h} image",
-                                   file=file, record=rec,
-                                   fix="points are integer pixel indices with 0 <= x < width, 0 <= y < height")
+                raise PointlyError(
+                    f"point {j} ({x}, {y}) lies outside the {w}x{h} image",
+                    file=file,
+                    record=rec,
+                    fix="points are integer pixel indices with 0 <= x < width, 0 <= y < height",
+                )
         if "point_times" in ann and any(not math.isfinite(t) for t in ann["point_times"]):
             raise PointlyError("point_times holds a non-finite number", file=file, record=rec)
 
@@ -193,8 +212,11 @@ def load_points(path: str | Path, *, categories: Iterable[Mapping] | None = None
         with open(path, encoding="utf-8") as fh:
             doc = json.load(fh)
     except json.JSONDecodeError as exc:
-        raise PointlyError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                           file=path, fix="the file may be truncated; regenerate it") from None
+        raise PointlyError(
+            f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            file=path,
+            fix="the file may be truncated; regenerate it",
+        ) from None
     except UnicodeDecodeError:
         raise PointlyError("not a UTF-8 text file", file=path, fix="pass a points JSON file") from None
     if isinstance(doc, dict):
@@ -247,12 +269,12 @@ def drop_padding(doc: Mapping, *, file: str | Path | None = None) -> int:
         record = _record_name(doc, ["annotations", i])
         fix = f"remove {PADDING_KEY} from the record or restore the padded points"
         if type(pad) is not int or not 0 <= pad < n:
-            raise PointlyError(f"{PADDING_KEY} must be an integer from 0 to {n - 1}, got {pad!r}",
-                               file=file, record=record, fix=fix)
+            raise PointlyError(
+                f"{PADDING_KEY} must be an integer from 0 to {n - 1}, got {pad!r}", file=file, record=record, fix=fix
+            )
         k = n - pad
         if any(coords[j] != coords[j % k] or labels[j] != labels[j % k] for j in range(k, n)):
-            raise PointlyError(f"the last {pad} points do not repeat the first {k}", file=file,
-                               record=record, fix=fix)
+            raise PointlyError(f"the last {pad} points do not repeat the first {k}", file=file, record=record, fix=fix)
         for key in ("point_coords", "point_labels", "point_kinds", "point_times"):
             if key in ann:
                 ann[key] = ann[key][:k]
@@ -272,9 +294,14 @@ def save_points(path: str | Path, doc: Mapping, *, validate: bool = True) -> Non
     write_json_atomic(path, doc)
 
 
-def make_document(images: Iterable[Mapping], categories: Iterable[Mapping],
-                  annotations: Iterable[Mapping], provenance: Mapping[str, Any], *,
-                  licenses: Iterable[Mapping] | None = None) -> dict:
+def make_document(
+    images: Iterable[Mapping],
+    categories: Iterable[Mapping],
+    annotations: Iterable[Mapping],
+    provenance: Mapping[str, Any],
+    *,
+    licenses: Iterable[Mapping] | None = None,
+) -> dict:
     """Assemble a points document with ``info.pointly`` = ``{"format_version", **provenance}``.
 
     ``provenance`` says how the points were made, e.g. ``{"made_by": "simulator", "points": 20,
@@ -283,16 +310,20 @@ def make_document(images: Iterable[Mapping], categories: Iterable[Mapping],
     which image records name by ``license`` id) is kept when given.
     """
     doc: dict[str, Any] = {
-        "info": {"description": "pointly points annotations",
-                 "pointly": {"format_version": FORMAT_VERSION, **dict(provenance)}},
+        "info": {
+            "description": "pointly points annotations",
+            "pointly": {"format_version": FORMAT_VERSION, **dict(provenance)},
+        },
     }
     if licenses is not None:
         doc["licenses"] = [dict(lic) for lic in licenses]
-    doc.update({
-        "images": [dict(im) for im in images],
-        "categories": [dict(c) for c in categories],
-        "annotations": [dict(a) for a in annotations],
-    })
+    doc.update(
+        {
+            "images": [dict(im) for im in images],
+            "categories": [dict(c) for c in categories],
+            "annotations": [dict(a) for a in annotations],
+        }
+    )
     return doc
 
 
@@ -310,4 +341,3 @@ def points_bbox(coords: Iterable[Iterable[int]]) -> list[float]:
     """The COCO ``[x, y, w, h]`` box of integer pixel points (a pixel is 1×1, so w = max−min+1)."""
     xs, ys = zip(*coords)
     return [float(min(xs)), float(min(ys)), float(max(xs) - min(xs) + 1), float(max(ys) - min(ys) + 1)]
-

@@ -12,13 +12,15 @@ rounding error of 1e-15 gives ``i - 1`` back.
 image ids and records (with ``license`` and the other keys), category ids and ``isthing``,
 ``licenses``, and the true boxes of the source segments.
 """
+
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from pointly.pointgen.base.errors import PointlyError
 from pointly.pointgen.base.limits import check_image_size
@@ -66,8 +68,11 @@ def read_json(path: str | Path, *, what: str) -> Any:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
     except json.JSONDecodeError as exc:
-        raise PointlyError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                           file=path, fix=f"pass a {what}; the file may be truncated") from None
+        raise PointlyError(
+            f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            file=path,
+            fix=f"pass a {what}; the file may be truncated",
+        ) from None
     except UnicodeDecodeError:
         raise PointlyError("not a UTF-8 text file", file=path, fix=f"pass a {what}") from None
 
@@ -99,10 +104,18 @@ class Reference:
         if len(found) == 1:
             return found[0]
         if not found:
-            raise PointlyError(f"label {name!r} is not a category of {self.path.name}", file=file,
-                               record=record, fix="correct the label or pass the category file it comes from")
-        raise PointlyError(f"{self.path.name} has {len(found)} categories named {name!r}", file=file,
-                           record=record, fix="give the categories of the reference file distinct names")
+            raise PointlyError(
+                f"label {name!r} is not a category of {self.path.name}",
+                file=file,
+                record=record,
+                fix="correct the label or pass the category file it comes from",
+            )
+        raise PointlyError(
+            f"{self.path.name} has {len(found)} categories named {name!r}",
+            file=file,
+            record=record,
+            fix="give the categories of the reference file distinct names",
+        )
 
 
 def load_reference(path: str | Path) -> Reference:
@@ -110,38 +123,61 @@ def load_reference(path: str | Path) -> Reference:
     path = Path(path)
     doc = read_json(path, what="COCO JSON with images and categories")
     fix = "pass a COCO JSON with images (id, file_name, width, height) and categories (id, name)"
-    if not isinstance(doc, dict) or not isinstance(doc.get("images"), list) \
-            or not isinstance(doc.get("categories"), list):
+    if (
+        not isinstance(doc, dict)
+        or not isinstance(doc.get("images"), list)
+        or not isinstance(doc.get("categories"), list)
+    ):
         raise PointlyError("not a COCO JSON with images and categories lists", file=path, fix=fix)
     images, seen = [], set()
     for i, im in enumerate(doc["images"]):
-        if not (isinstance(im, dict) and type(im.get("id")) is int and isinstance(im.get("file_name"), str)
-                and type(im.get("width")) is int and type(im.get("height")) is int
-                and im["width"] >= 1 and im["height"] >= 1):
-            raise PointlyError("an image needs an integer id, a file_name and integer width and height >= 1",
-                               file=path, record=f"images[{i}]", fix=fix)
+        if not (
+            isinstance(im, dict)
+            and type(im.get("id")) is int
+            and isinstance(im.get("file_name"), str)
+            and type(im.get("width")) is int
+            and type(im.get("height")) is int
+            and im["width"] >= 1
+            and im["height"] >= 1
+        ):
+            raise PointlyError(
+                "an image needs an integer id, a file_name and integer width and height >= 1",
+                file=path,
+                record=f"images[{i}]",
+                fix=fix,
+            )
         if im["id"] in seen:
-            raise PointlyError(f"duplicate image id {im['id']}", file=path, record=f"images[{i}]",
-                               fix="give every image a unique id")
+            raise PointlyError(
+                f"duplicate image id {im['id']}", file=path, record=f"images[{i}]", fix="give every image a unique id"
+            )
         check_image_size(im["width"], im["height"], file=path, record=f"images[{i}] (id {im['id']})")
         seen.add(im["id"])
         images.append(im)
     cats, seen = [], set()
     for i, c in enumerate(doc["categories"]):
         if not (isinstance(c, dict) and type(c.get("id")) is int and isinstance(c.get("name"), str)):
-            raise PointlyError("a category needs an integer id and a name", file=path,
-                               record=f"categories[{i}]", fix=fix)
+            raise PointlyError(
+                "a category needs an integer id and a name", file=path, record=f"categories[{i}]", fix=fix
+            )
         if "isthing" in c and c["isthing"] not in (0, 1):
-            raise PointlyError(f"isthing must be 0 or 1, got {c['isthing']!r}", file=path,
-                               record=f"categories[{i}] (id {c['id']})", fix="use 1 for things, 0 for stuff")
+            raise PointlyError(
+                f"isthing must be 0 or 1, got {c['isthing']!r}",
+                file=path,
+                record=f"categories[{i}] (id {c['id']})",
+                fix="use 1 for things, 0 for stuff",
+            )
         if c["id"] in seen:
-            raise PointlyError(f"duplicate category id {c['id']}", file=path, record=f"categories[{i}]",
-                               fix="give every category a unique id")
+            raise PointlyError(
+                f"duplicate category id {c['id']}",
+                file=path,
+                record=f"categories[{i}]",
+                fix="give every category a unique id",
+            )
         seen.add(c["id"])
         cats.append(c)
     licenses = doc.get("licenses") if isinstance(doc.get("licenses"), list) else None
     ref = Reference(path, images, cats, licenses)
-    for i, ann in enumerate(doc.get("annotations") or []):
+    for ann in doc.get("annotations") or []:
         if not isinstance(ann, dict):
             continue
         if isinstance(ann.get("segments_info"), list):  # COCO panoptic: one record per image
@@ -153,8 +189,9 @@ def load_reference(path: str | Path) -> Reference:
     return ref
 
 
-def resolve_categories(names: list[str], declared_isthing: Mapping[str, bool | None],
-                       ref: Reference | None, *, file: Path | str) -> tuple[list[dict], dict[str, int]]:
+def resolve_categories(
+    names: list[str], declared_isthing: Mapping[str, bool | None], ref: Reference | None, *, file: Path | str
+) -> tuple[list[dict], dict[str, int]]:
     """Category records and a name -> id map for a format that names categories by label.
 
     With a reference file its categories (ids, names, ``isthing``) are used, all of them; a
@@ -177,9 +214,12 @@ def resolve_categories(names: list[str], declared_isthing: Mapping[str, bool | N
         mark = declared_isthing.get(name)
         if mark is not None and "isthing" in rec and int(mark) != rec["isthing"]:
             kind = "a thing" if mark else "stuff"
-            raise PointlyError(f"label {name!r} is marked {kind} here but has isthing {rec['isthing']} "
-                               f"in {ref.path.name}", file=file, record=f"label {name!r}",
-                               fix="correct the mark or the category file")
+            raise PointlyError(
+                f"label {name!r} is marked {kind} here but has isthing {rec['isthing']} in {ref.path.name}",
+                file=file,
+                record=f"label {name!r}",
+                fix="correct the mark or the category file",
+            )
         if mark is not None:
             by_id[rec["id"]]["isthing"] = int(mark)
     for c in cats:
@@ -187,8 +227,9 @@ def resolve_categories(names: list[str], declared_isthing: Mapping[str, bool | N
     return cats, ids
 
 
-def resolve_image(name: str, width: int | None, height: int | None, ref: Reference | None, *,
-                  file: Path | str, record: str) -> dict | None:
+def resolve_image(
+    name: str, width: int | None, height: int | None, ref: Reference | None, *, file: Path | str, record: str
+) -> dict | None:
     """The reference image record for ``name``, checked against the size the file states.
 
     Returns None without a reference file; an image the reference lacks, or one whose size
@@ -198,19 +239,35 @@ def resolve_image(name: str, width: int | None, height: int | None, ref: Referen
         return None
     rec = ref.image_by_name(name)
     if rec is None:
-        raise PointlyError(f"image {name!r} is not in {ref.path.name}", file=file, record=record,
-                           fix="pass the COCO JSON that lists these images")
+        raise PointlyError(
+            f"image {name!r} is not in {ref.path.name}",
+            file=file,
+            record=record,
+            fix="pass the COCO JSON that lists these images",
+        )
     if (width is not None and width != rec["width"]) or (height is not None and height != rec["height"]):
-        raise PointlyError(f"image {name!r} is {width}x{height} here but {rec['width']}x{rec['height']} "
-                           f"in {ref.path.name}", file=file, record=record,
-                           fix="pass the COCO JSON of these very images")
+        raise PointlyError(
+            f"image {name!r} is {width}x{height} here but {rec['width']}x{rec['height']} in {ref.path.name}",
+            file=file,
+            record=record,
+            fix="pass the COCO JSON of these very images",
+        )
     return rec
 
 
-def imported_document(path: Path, fmt: str, images: Iterable[Mapping], categories: Iterable[Mapping],
-                      annotations: Iterable[Mapping], ref: Reference | None, *,
-                      licenses: Iterable[Mapping] | None = None, extra: Mapping[str, Any] | None = None,
-                      info: Mapping[str, Any] | None = None, renumber: bool = True) -> dict:
+def imported_document(
+    path: Path,
+    fmt: str,
+    images: Iterable[Mapping],
+    categories: Iterable[Mapping],
+    annotations: Iterable[Mapping],
+    ref: Reference | None,
+    *,
+    licenses: Iterable[Mapping] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    info: Mapping[str, Any] | None = None,
+    renumber: bool = True,
+) -> dict:
     """Assemble and validate the points document of an import.
 
     Annotation ids become 1, 2, ... in file order (formats without ids), or are kept with
@@ -221,8 +278,12 @@ def imported_document(path: Path, fmt: str, images: Iterable[Mapping], categorie
     anns = []
     for k, a in enumerate(annotations, start=1):
         anns.append({"id": k, **{key: v for key, v in a.items() if key != "id"}} if renumber else dict(a))
-    prov: dict[str, Any] = {"made_by": "import", "imported_from": fmt, "source": path.name,
-                            "source_digest": file_digest(path)}
+    prov: dict[str, Any] = {
+        "made_by": "import",
+        "imported_from": fmt,
+        "source": path.name,
+        "source_digest": file_digest(path),
+    }
     if ref is not None:
         prov["images_json"] = ref.path.name
     prov.update(extra or {})
@@ -247,12 +308,19 @@ def check_unique_names(doc: Mapping, *, file: Path | str, fmt: str) -> dict[int,
     for c in doc["categories"]:
         name = c["name"]
         if not name.strip():
-            raise PointlyError(f"category {c['id']} has an empty name, which {fmt} cannot use as a label",
-                               file=file, record=f"category id {c['id']}", fix="give the category a name")
+            raise PointlyError(
+                f"category {c['id']} has an empty name, which {fmt} cannot use as a label",
+                file=file,
+                record=f"category id {c['id']}",
+                fix="give the category a name",
+            )
         if name in names:
-            raise PointlyError(f"categories {names[name]} and {c['id']} are both named {name!r}; {fmt} "
-                               f"names categories by label", file=file, record=f"category id {c['id']}",
-                               fix="give every category a distinct name")
+            raise PointlyError(
+                f"categories {names[name]} and {c['id']} are both named {name!r}; {fmt} names categories by label",
+                file=file,
+                record=f"category id {c['id']}",
+                fix="give every category a distinct name",
+            )
         names[name] = c["id"]
     return {v: k for k, v in names.items()}
 
@@ -262,9 +330,13 @@ def check_unique_file_names(doc: Mapping, *, file: Path | str, fmt: str) -> None
     seen: dict[str, int] = {}
     for im in doc["images"]:
         if im["file_name"] in seen:
-            raise PointlyError(f"images {seen[im['file_name']]} and {im['id']} are both named "
-                               f"{im['file_name']!r}; {fmt} tells images apart by name", file=file,
-                               record=f"image id {im['id']}", fix="give every image a distinct file_name")
+            raise PointlyError(
+                f"images {seen[im['file_name']]} and {im['id']} are both named "
+                f"{im['file_name']!r}; {fmt} tells images apart by name",
+                file=file,
+                record=f"image id {im['id']}",
+                fix="give every image a distinct file_name",
+            )
         seen[im["file_name"]] = im["id"]
 
 
@@ -272,9 +344,12 @@ def refuse_crowd(doc: Mapping, *, file: Path | str, fmt: str) -> None:
     """Crowd regions: CVAT and Label Studio points have no place for ``iscrowd``."""
     for a in doc["annotations"]:
         if a.get("iscrowd", 0):
-            raise PointlyError(f"a crowd region (iscrowd 1) cannot be marked in {fmt}; it would come back "
-                               f"as a single segment", file=file, record=f"annotation id {a['id']}",
-                               fix="drop crowd annotations (simulate without --include-crowd)")
+            raise PointlyError(
+                f"a crowd region (iscrowd 1) cannot be marked in {fmt}; it would come back as a single segment",
+                file=file,
+                record=f"annotation id {a['id']}",
+                fix="drop crowd annotations (simulate without --include-crowd)",
+            )
 
 
 def refuse_times(doc: Mapping, *, file: Path | str, fmt: str, drop_times: bool) -> None:
@@ -283,6 +358,9 @@ def refuse_times(doc: Mapping, *, file: Path | str, fmt: str, drop_times: bool) 
         return
     for a in doc["annotations"]:
         if "point_times" in a:
-            raise PointlyError(f"{fmt} cannot hold point_times (the measured seconds of each point)",
-                               file=file, record=f"annotation id {a['id']}",
-                               fix="pass --drop-times to export without them (cost then models the seconds)")
+            raise PointlyError(
+                f"{fmt} cannot hold point_times (the measured seconds of each point)",
+                file=file,
+                record=f"annotation id {a['id']}",
+                fix="pass --drop-times to export without them (cost then models the seconds)",
+            )

@@ -31,17 +31,28 @@ polygons, masks, tags and skeletons are skipped with a warning; video tracks are
 ids and category ids come from the reference file when one is given, else from ``<image id>``
 and the order of the labels.
 """
+
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from pointly.pointgen.base.errors import PointlyError
 from pointly.pointgen.base.limits import check_image_size
-from pointly.pointgen.interop.common import (Reference, check_unique_file_names, check_unique_names,
-                                             imported_document, parse_flag, pixel_centre, pixel_index,
-                                             refuse_crowd, refuse_times, resolve_categories, resolve_image)
+from pointly.pointgen.interop.common import (
+    Reference,
+    check_unique_file_names,
+    check_unique_names,
+    imported_document,
+    parse_flag,
+    pixel_centre,
+    pixel_index,
+    refuse_crowd,
+    refuse_times,
+    resolve_categories,
+    resolve_image,
+)
 
 ISTHING_ATTR = "isthing"
 NEGATIVE_ATTR = "negative"
@@ -106,15 +117,27 @@ def export_cvat(doc: Mapping, *, file: Path | str, drop_times: bool = False) -> 
         by_image[a["image_id"]].append(a)
     group = 0
     for im in doc["images"]:
-        image = ET.SubElement(root, "image", {"id": str(im["id"]), "name": im["file_name"],
-                                              "width": str(im["width"]), "height": str(im["height"])})
+        image = ET.SubElement(
+            root,
+            "image",
+            {"id": str(im["id"]), "name": im["file_name"], "width": str(im["width"]), "height": str(im["height"])},
+        )
         for a in by_image[im["id"]]:
             group += 1
             for negative, pts in _runs(a["point_coords"], a["point_labels"]):
                 text = ";".join(f"{pixel_centre(x):.2f},{pixel_centre(y):.2f}" for x, y in pts)
-                shape = ET.SubElement(image, "points", {
-                    "label": names[a["category_id"]], "source": "manual", "occluded": "0", "points": text,
-                    "z_order": "0", "group_id": str(group)})
+                shape = ET.SubElement(
+                    image,
+                    "points",
+                    {
+                        "label": names[a["category_id"]],
+                        "source": "manual",
+                        "occluded": "0",
+                        "points": text,
+                        "z_order": "0",
+                        "group_id": str(group),
+                    },
+                )
                 _text(shape, "attribute", _flag(isthing[a["category_id"]])).set("name", ISTHING_ATTR)
                 _text(shape, "attribute", _flag(negative)).set("name", NEGATIVE_ATTR)
     warnings = []
@@ -131,24 +154,37 @@ def _parse(path: Path) -> ET.Element:
         raise PointlyError("file not found", file=path, fix="check the path of the CVAT XML")
     data = path.read_bytes()
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
-        raise PointlyError("the XML declares a DTD or entities, which CVAT files never do", file=path,
-                           fix="pass the annotations.xml of a 'CVAT for images 1.1' export")
+        raise PointlyError(
+            "the XML declares a DTD or entities, which CVAT files never do",
+            file=path,
+            fix="pass the annotations.xml of a 'CVAT for images 1.1' export",
+        )
     try:
         root = ET.fromstring(data)
     except ET.ParseError as exc:
         line, col = exc.position
-        raise PointlyError(f"not valid XML at line {line} column {col}", file=path,
-                           fix="pass the annotations.xml of a 'CVAT for images 1.1' export") from None
+        raise PointlyError(
+            f"not valid XML at line {line} column {col}",
+            file=path,
+            fix="pass the annotations.xml of a 'CVAT for images 1.1' export",
+        ) from None
     if root.tag != "annotations":
-        raise PointlyError(f"the root element is <{root.tag}>, not <annotations>", file=path,
-                           fix="pass the annotations.xml of a 'CVAT for images 1.1' export")
+        raise PointlyError(
+            f"the root element is <{root.tag}>, not <annotations>",
+            file=path,
+            fix="pass the annotations.xml of a 'CVAT for images 1.1' export",
+        )
     if root.find("track") is not None:
-        raise PointlyError("the file holds video tracks ('CVAT for video')", file=path,
-                           fix="export the task as 'CVAT for images 1.1'")
+        raise PointlyError(
+            "the file holds video tracks ('CVAT for video')", file=path, fix="export the task as 'CVAT for images 1.1'"
+        )
     version = (root.findtext("version") or "").strip()
     if version != "1.1":
-        raise PointlyError(f"CVAT XML version {version or '(none)'}; pointly reads version 1.1", file=path,
-                           fix="export the task as 'CVAT for images 1.1'")
+        raise PointlyError(
+            f"CVAT XML version {version or '(none)'}; pointly reads version 1.1",
+            file=path,
+            fix="export the task as 'CVAT for images 1.1'",
+        )
     return root
 
 
@@ -174,11 +210,19 @@ def _int_attr(el: ET.Element, key: str, *, path: Path, record: str, minimum: int
     try:
         value = int(raw)
     except (TypeError, ValueError):
-        raise PointlyError(f"attribute {key}={raw!r} is not an integer", file=path, record=record,
-                           fix=f"give <{el.tag}> an integer {key}") from None
+        raise PointlyError(
+            f"attribute {key}={raw!r} is not an integer",
+            file=path,
+            record=record,
+            fix=f"give <{el.tag}> an integer {key}",
+        ) from None
     if minimum is not None and value < minimum:
-        raise PointlyError(f"attribute {key}={value} is below {minimum}", file=path, record=record,
-                           fix=f"give <{el.tag}> a {key} of at least {minimum}")
+        raise PointlyError(
+            f"attribute {key}={value} is below {minimum}",
+            file=path,
+            record=record,
+            fix=f"give <{el.tag}> a {key} of at least {minimum}",
+        )
     return value
 
 
@@ -195,8 +239,9 @@ def _points(text: str | None, width: int, height: int, *, path: Path, record: st
             raise PointlyError(f"point {j} {pair!r} is not 'x,y'", file=path, record=record, fix=fix) from None
         px, py = pixel_index(x, width), pixel_index(y, height)
         if px is None or py is None:
-            raise PointlyError(f"point {j} ({x}, {y}) lies outside the {width}x{height} image", file=path,
-                               record=record, fix=fix)
+            raise PointlyError(
+                f"point {j} ({x}, {y}) lies outside the {width}x{height} image", file=path, record=record, fix=fix
+            )
         out.append([px, py])
     return out
 
@@ -219,11 +264,19 @@ def import_cvat(path: Path, *, ref: Reference | None = None) -> tuple[dict, list
         check_image_size(width, height, file=path, record=record)
         rec = resolve_image(name, width, height, ref, file=path, record=record)
         if rec is None:
-            rec = {"id": _int_attr(el, "id", path=path, record=record), "file_name": name,
-                   "width": width, "height": height}
+            rec = {
+                "id": _int_attr(el, "id", path=path, record=record),
+                "file_name": name,
+                "width": width,
+                "height": height,
+            }
         if any(im["id"] == rec["id"] for im in images):
-            raise PointlyError(f"a second image with id {rec['id']}", file=path, record=record,
-                               fix="list every image once, with its own id")
+            raise PointlyError(
+                f"a second image with id {rec['id']}",
+                file=path,
+                record=record,
+                fix="list every image once, with its own id",
+            )
         images.append(rec)
         groups: dict[int, dict] = {}
         for k, shape in enumerate(el):
@@ -235,18 +288,27 @@ def import_cvat(path: Path, *, ref: Reference | None = None) -> tuple[dict, list
             srec = f"{record} shape {k} <points>"
             label = shape.get("label")
             if not label:
-                raise PointlyError("a <points> shape has no label", file=path, record=srec,
-                                   fix="give every shape a label")
+                raise PointlyError(
+                    "a <points> shape has no label", file=path, record=srec, fix="give every shape a label"
+                )
             attrs = {a.get("name"): (a.text or "") for a in shape.findall("attribute")}
             negative = parse_flag(attrs.get(NEGATIVE_ATTR, "false"))
             thing = parse_flag(attrs[ISTHING_ATTR]) if ISTHING_ATTR in attrs else declared_marks.get(label)
             if negative is None or (ISTHING_ATTR in attrs and thing is None):
-                raise PointlyError("the isthing/negative attribute is not true or false", file=path,
-                                   record=srec, fix="use true or false")
+                raise PointlyError(
+                    "the isthing/negative attribute is not true or false",
+                    file=path,
+                    record=srec,
+                    fix="use true or false",
+                )
             if thing is not None:
                 if marks.get(label) is not None and marks[label] != thing:
-                    raise PointlyError(f"label {label!r} is marked both thing and stuff", file=path,
-                                       record=srec, fix="give every shape of a label the same isthing")
+                    raise PointlyError(
+                        f"label {label!r} is marked both thing and stuff",
+                        file=path,
+                        record=srec,
+                        fix="give every shape of a label the same isthing",
+                    )
                 marks[label] = thing
             coords = _points(shape.get("points"), width, height, path=path, record=srec)
             group_id = _int_attr(shape, "group_id", path=path, record=srec) if shape.get("group_id") else 0
@@ -257,8 +319,12 @@ def import_cvat(path: Path, *, ref: Reference | None = None) -> tuple[dict, list
                 if group_id:
                     groups[group_id] = seg
             elif seg["label"] != label:
-                raise PointlyError(f"group_id {group_id} holds labels {seg['label']!r} and {label!r}", file=path,
-                                   record=srec, fix="one group is one segment of one category")
+                raise PointlyError(
+                    f"group_id {group_id} holds labels {seg['label']!r} and {label!r}",
+                    file=path,
+                    record=srec,
+                    fix="one group is one segment of one category",
+                )
             seg["coords"].extend(coords)
             seg["labels"].extend([0 if negative else 1] * len(coords))
     used = list(dict.fromkeys(s["label"] for s in segments))
@@ -267,8 +333,16 @@ def import_cvat(path: Path, *, ref: Reference | None = None) -> tuple[dict, list
         if marks.get(name) is None:
             marks[name] = declared_marks.get(name)
     cats, ids = resolve_categories(names, marks, ref, file=path)
-    anns = [{"image_id": s["image"]["id"], "category_id": ids[s["label"]], "iscrowd": 0,
-             "point_coords": s["coords"], "point_labels": s["labels"]} for s in segments]
+    anns = [
+        {
+            "image_id": s["image"]["id"],
+            "category_id": ids[s["label"]],
+            "iscrowd": 0,
+            "point_coords": s["coords"],
+            "point_labels": s["labels"],
+        }
+        for s in segments
+    ]
     doc = imported_document(path, "cvat", images, cats, anns, ref)
     warnings = []
     if skipped:

@@ -28,20 +28,29 @@ a point is ``floor(x / 100 * width)``. Of
 several submitted annotations of a task the last is used (with a warning); cancelled ones and
 predictions are ignored; results of other types are skipped with a warning.
 """
+
 from __future__ import annotations
 
 import math
 import posixpath
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pointly.pointgen.base.errors import PointlyError
 from pointly.pointgen.base.limits import check_image_size
-from pointly.pointgen.interop.common import (Reference, check_unique_names, imported_document,
-                                             pixel_centre, pixel_index, read_json, refuse_crowd,
-                                             resolve_categories)
+from pointly.pointgen.interop.common import (
+    Reference,
+    check_unique_names,
+    imported_document,
+    pixel_centre,
+    pixel_index,
+    read_json,
+    refuse_crowd,
+    resolve_categories,
+)
 from pointly.pointgen.interop.leadtime import SPREAD_NOTE, lead_times, spread
 
 FROM_NAME = "label"
@@ -56,8 +65,9 @@ def _region_id(ann_id: int, j: int) -> str:
     return f"a{ann_id}-p{j}"
 
 
-def export_labelstudio(doc: Mapping, *, file: Path | str, image_prefix: str = "",
-                       idle_cutoff: float = 60.0) -> tuple[list[dict], list[str]]:
+def export_labelstudio(
+    doc: Mapping, *, file: Path | str, image_prefix: str = "", idle_cutoff: float = 60.0
+) -> tuple[list[dict], list[str]]:
     """Label Studio tasks for a points document, and warning lines (see the module docstring)."""
     names = check_unique_names(doc, file=file, fmt="Label Studio")
     refuse_crowd(doc, file=file, fmt="Label Studio")
@@ -68,9 +78,13 @@ def export_labelstudio(doc: Mapping, *, file: Path | str, image_prefix: str = ""
     for image_id, anns in by_image.items():
         timed = {("point_times" in a) for a in anns}
         if len(timed) > 1:
-            raise PointlyError(f"image {image_id} has point_times on some annotations but not on others; "
-                               f"Label Studio holds one lead_time per image", file=file,
-                               record=f"image id {image_id}", fix="give all its annotations point_times or none")
+            raise PointlyError(
+                f"image {image_id} has point_times on some annotations but not on others; "
+                f"Label Studio holds one lead_time per image",
+                file=file,
+                record=f"image id {image_id}",
+                fix="give all its annotations point_times or none",
+            )
     seconds = lead_times(doc, idle_cutoff)
     tasks = []
     for im in doc["images"]:
@@ -80,11 +94,20 @@ def export_labelstudio(doc: Mapping, *, file: Path | str, image_prefix: str = ""
         for a in by_image[im["id"]]:
             root = _region_id(a["id"], 0)
             for j, ((x, y), lab) in enumerate(zip(a["point_coords"], a["point_labels"])):
-                geometry = {"x": pixel_centre(x) / w * 100, "y": pixel_centre(y) / h * 100,
-                            "width": KEYPOINT_SIZE_PX / w * 100}
-                region: dict[str, Any] = {"id": _region_id(a["id"], j), "type": "keypointlabels",
-                                          "from_name": FROM_NAME, "to_name": TO_NAME, **frame, "origin": "manual",
-                                          "value": {**geometry, "keypointlabels": [names[a["category_id"]]]}}
+                geometry = {
+                    "x": pixel_centre(x) / w * 100,
+                    "y": pixel_centre(y) / h * 100,
+                    "width": KEYPOINT_SIZE_PX / w * 100,
+                }
+                region: dict[str, Any] = {
+                    "id": _region_id(a["id"], j),
+                    "type": "keypointlabels",
+                    "from_name": FROM_NAME,
+                    "to_name": TO_NAME,
+                    **frame,
+                    "origin": "manual",
+                    "value": {**geometry, "keypointlabels": [names[a["category_id"]]]},
+                }
                 if j:
                     region["parentID"] = root
                 if lab == 0:
@@ -92,11 +115,24 @@ def export_labelstudio(doc: Mapping, *, file: Path | str, image_prefix: str = ""
                 result.append(region)
                 if j == 0:
                     kind = "thing" if isthing[a["category_id"]] else "stuff"
-                    result.append({"id": root, "type": "choices", "from_name": KIND_NAME, "to_name": TO_NAME,
-                                   **frame, "origin": "manual", "value": {**geometry, "choices": [kind]}})
-        task: dict[str, Any] = {"id": im["id"], "data": {
-            "image": f"{image_prefix}{im['file_name']}",
-            "pointly": {"image_id": im["id"], "file_name": im["file_name"], "width": w, "height": h}}}
+                    result.append(
+                        {
+                            "id": root,
+                            "type": "choices",
+                            "from_name": KIND_NAME,
+                            "to_name": TO_NAME,
+                            **frame,
+                            "origin": "manual",
+                            "value": {**geometry, "choices": [kind]},
+                        }
+                    )
+        task: dict[str, Any] = {
+            "id": im["id"],
+            "data": {
+                "image": f"{image_prefix}{im['file_name']}",
+                "pointly": {"image_id": im["id"], "file_name": im["file_name"], "width": w, "height": h},
+            },
+        }
         annotation: dict[str, Any] = {"result": result, "was_cancelled": False, "ground_truth": False}
         if im["id"] in seconds:
             annotation["lead_time"] = seconds[im["id"]]
@@ -116,8 +152,12 @@ def _image_field(data: Mapping, *, path: Path, record: str) -> str:
     texts = [v for k, v in data.items() if isinstance(v, str)]
     if len(texts) == 1:
         return texts[0]
-    raise PointlyError("cannot tell which field of data holds the image", file=path, record=record,
-                       fix="name the image field data.image")
+    raise PointlyError(
+        "cannot tell which field of data holds the image",
+        file=path,
+        record=record,
+        fix="name the image field data.image",
+    )
 
 
 def _names_of(url: str, meta: Mapping) -> list[str]:
@@ -152,56 +192,81 @@ def _chosen_annotation(task: Mapping, *, path: Path, record: str, warnings: list
     if anns is None:
         anns = []
     if not isinstance(anns, list) or not all(isinstance(a, dict) for a in anns):
-        raise PointlyError("annotations is not a list of objects", file=path, record=record,
-                           fix="pass Label Studio's JSON export")
+        raise PointlyError(
+            "annotations is not a list of objects", file=path, record=record, fix="pass Label Studio's JSON export"
+        )
     live = [(k, a) for k, a in enumerate(anns) if not a.get("was_cancelled", False)]
     if len(live) > 1:
         warnings.append(f"{record} has {len(live)} submitted annotations; the last one is used")
     return live[-1] if live else None
 
 
-def _task_image(task: Mapping, i: int, regions: list[tuple[str, Mapping]], ref: Reference | None, *,
-                path: Path, record: str) -> dict:
+def _task_image(
+    task: Mapping, i: int, regions: list[tuple[str, Mapping]], ref: Reference | None, *, path: Path, record: str
+) -> dict:
     """The image record of a task: from the reference file, ``data.pointly`` or the results."""
     data = task.get("data")
     if not isinstance(data, dict):
-        raise PointlyError("the task has no data object", file=path, record=record,
-                           fix="pass Label Studio's JSON export")
+        raise PointlyError(
+            "the task has no data object", file=path, record=record, fix="pass Label Studio's JSON export"
+        )
     meta = data.get("pointly") if isinstance(data.get("pointly"), dict) else {}
-    names = _names_of(_image_field({k: v for k, v in data.items() if k != "pointly"}, path=path, record=record),
-                      meta)
+    names = _names_of(_image_field({k: v for k, v in data.items() if k != "pointly"}, path=path, record=record), meta)
     if not names:
-        raise PointlyError("the task names no image file", file=path, record=record,
-                           fix="give the task an image URL in data.image")
+        raise PointlyError(
+            "the task names no image file", file=path, record=record, fix="give the task an image URL in data.image"
+        )
     sizes = {(r.get("original_width"), r.get("original_height")) for _, r in regions} - {(None, None)}
     if meta.get("width") is not None or meta.get("height") is not None:
         sizes.add((meta.get("width"), meta.get("height")))
     for wh in sizes:
         if _size(wh[0]) is None or _size(wh[1]) is None:
-            raise PointlyError(f"image size {wh[0]}x{wh[1]} is not two integers >= 1", file=path, record=record,
-                               fix="keypoint results need original_width and original_height")
+            raise PointlyError(
+                f"image size {wh[0]}x{wh[1]} is not two integers >= 1",
+                file=path,
+                record=record,
+                fix="keypoint results need original_width and original_height",
+            )
     if len(sizes) > 1:
         shown = ", ".join(f"{w}x{h}" for w, h in sorted(sizes))
-        raise PointlyError(f"the task states several image sizes: {shown}", file=path, record=record,
-                           fix="keep one image per task")
+        raise PointlyError(
+            f"the task states several image sizes: {shown}", file=path, record=record, fix="keep one image per task"
+        )
     width, height = next(iter(sizes)) if sizes else (None, None)
     if width is not None:
         check_image_size(width, height, file=path, record=record)
     if ref is not None:
         rec = next((ref.image_by_name(n) for n in names if ref.image_by_name(n) is not None), None)
         if rec is None:
-            raise PointlyError(f"image {names[0]!r} is not in {ref.path.name}", file=path, record=record,
-                               fix="pass the COCO JSON that lists these images")
+            raise PointlyError(
+                f"image {names[0]!r} is not in {ref.path.name}",
+                file=path,
+                record=record,
+                fix="pass the COCO JSON that lists these images",
+            )
         if width is not None and (width, height) != (rec["width"], rec["height"]):
-            raise PointlyError(f"image {rec['file_name']!r} is {width}x{height} here but "
-                               f"{rec['width']}x{rec['height']} in {ref.path.name}", file=path, record=record,
-                               fix="pass the COCO JSON of these very images")
+            raise PointlyError(
+                f"image {rec['file_name']!r} is {width}x{height} here but "
+                f"{rec['width']}x{rec['height']} in {ref.path.name}",
+                file=path,
+                record=record,
+                fix="pass the COCO JSON of these very images",
+            )
         return rec
     if width is None:
-        raise PointlyError("the size of the image is unknown: the task has no keypoints and no data.pointly",
-                           file=path, record=record, fix="pass --images-json with the COCO JSON of the images")
-    image_id = meta.get("image_id") if type(meta.get("image_id")) is int else \
-        task.get("id") if type(task.get("id")) is int else i + 1
+        raise PointlyError(
+            "the size of the image is unknown: the task has no keypoints and no data.pointly",
+            file=path,
+            record=record,
+            fix="pass --images-json with the COCO JSON of the images",
+        )
+    image_id = (
+        meta.get("image_id")
+        if type(meta.get("image_id")) is int
+        else task.get("id")
+        if type(task.get("id")) is int
+        else i + 1
+    )
     return {"id": image_id, "file_name": names[0], "width": width, "height": height}
 
 
@@ -214,18 +279,27 @@ def _group_roots(regions: list[tuple[str, Mapping]], *, path: Path, record: str)
         while parent.get(cur):
             cur = str(parent[cur])
             if cur not in parent:
-                raise PointlyError(f"region {rid} has parentID {cur}, which is no keypoint of this annotation",
-                                   file=path, record=record, fix="point parentID at a keypoint of the same segment")
+                raise PointlyError(
+                    f"region {rid} has parentID {cur}, which is no keypoint of this annotation",
+                    file=path,
+                    record=record,
+                    fix="point parentID at a keypoint of the same segment",
+                )
             if cur in seen:
-                raise PointlyError(f"the parentID links of region {rid} form a loop", file=path, record=record,
-                                   fix="the first point of a segment has no parentID")
+                raise PointlyError(
+                    f"the parentID links of region {rid} form a loop",
+                    file=path,
+                    record=record,
+                    fix="the first point of a segment has no parentID",
+                )
             seen.append(cur)
         roots[rid] = cur
     return roots
 
 
-def _read_results(result: list, *, path: Path, record: str,
-                  skipped: dict[str, int]) -> tuple[list[tuple[str, Mapping]], dict[str, bool]]:
+def _read_results(
+    result: list, *, path: Path, record: str, skipped: dict[str, int]
+) -> tuple[list[tuple[str, Mapping]], dict[str, bool]]:
     """The keypoint regions of one annotation (checked) and its thing/stuff marks by region id;
     results of other types are counted in ``skipped``."""
     regions, kinds, region_ids = [], {}, set()
@@ -236,8 +310,9 @@ def _read_results(result: list, *, path: Path, record: str,
         value = item.get("value") if isinstance(item.get("value"), dict) else {}
         if kind == "choices" and set(value.get("choices") or []) & {"thing", "stuff"}:
             if len(set(value["choices"])) != 1:
-                raise PointlyError("a region is marked both thing and stuff", file=path, record=rrec,
-                                   fix="choose thing or stuff")
+                raise PointlyError(
+                    "a region is marked both thing and stuff", file=path, record=rrec, fix="choose thing or stuff"
+                )
             kinds[rid] = value["choices"][0] == "thing"
             continue
         if kind != "keypointlabels":
@@ -246,28 +321,52 @@ def _read_results(result: list, *, path: Path, record: str,
         if not rid:
             raise PointlyError("a keypoint has no id", file=path, record=rrec, fix="give every region an id")
         if rid in region_ids:
-            raise PointlyError(f"two keypoints have the id {rid}", file=path, record=rrec,
-                               fix="give every region its own id")
+            raise PointlyError(
+                f"two keypoints have the id {rid}", file=path, record=rrec, fix="give every region its own id"
+            )
         region_ids.add(rid)
         labels = value.get("keypointlabels")
         if not (isinstance(labels, list) and len(labels) == 1 and isinstance(labels[0], str)):
-            raise PointlyError(f"keypointlabels is {labels!r}, not one label", file=path, record=rrec,
-                               fix="give every keypoint exactly one label (its category)")
+            raise PointlyError(
+                f"keypointlabels is {labels!r}, not one label",
+                file=path,
+                record=rrec,
+                fix="give every keypoint exactly one label (its category)",
+            )
         if not (_number(value.get("x")) and _number(value.get("y"))):
-            raise PointlyError("value.x / value.y are not numbers", file=path, record=rrec,
-                               fix="keypoints need x and y in percent of the image size")
+            raise PointlyError(
+                "value.x / value.y are not numbers",
+                file=path,
+                record=rrec,
+                fix="keypoints need x and y in percent of the image size",
+            )
         if item.get("image_rotation", 0) not in (0, None):
-            raise PointlyError(f"image_rotation {item['image_rotation']} is not supported", file=path,
-                               record=rrec, fix="rotate the image back to 0 in Label Studio before exporting")
+            raise PointlyError(
+                f"image_rotation {item['image_rotation']} is not supported",
+                file=path,
+                record=rrec,
+                fix="rotate the image back to 0 in Label Studio before exporting",
+            )
         if "is_positive" in item and not isinstance(item["is_positive"], bool):
-            raise PointlyError(f"is_positive is {item['is_positive']!r}, not true or false", file=path,
-                               record=rrec, fix="use true or false")
+            raise PointlyError(
+                f"is_positive is {item['is_positive']!r}, not true or false",
+                file=path,
+                record=rrec,
+                fix="use true or false",
+            )
         regions.append((rid, item))
     return regions, kinds
 
 
-def _segments(regions: list[tuple[str, Mapping]], kinds: Mapping[str, bool], image: Mapping,
-              marks: dict[str, bool], *, path: Path, record: str) -> list[dict]:
+def _segments(
+    regions: list[tuple[str, Mapping]],
+    kinds: Mapping[str, bool],
+    image: Mapping,
+    marks: dict[str, bool],
+    *,
+    path: Path,
+    record: str,
+) -> list[dict]:
     """The segments of one annotation, in the order of their first regions: points as pixel
     indices with labels; a segment's thing/stuff mark is added to ``marks`` (by label)."""
     roots = _group_roots(regions, path=path, record=record)
@@ -280,25 +379,38 @@ def _segments(regions: list[tuple[str, Mapping]], kinds: Mapping[str, bool], ima
         if seg is None:
             seg = groups[root] = {"image_id": image["id"], "label": label, "coords": [], "labels": [], "ids": set()}
         elif seg["label"] != label:
-            raise PointlyError(f"region {rid} is labelled {label!r} but its segment {seg['label']!r}",
-                               file=path, record=record, fix="give all points of a segment one label")
+            raise PointlyError(
+                f"region {rid} is labelled {label!r} but its segment {seg['label']!r}",
+                file=path,
+                record=record,
+                fix="give all points of a segment one label",
+            )
         x, y = pixel_index(value["x"] * w / 100, w), pixel_index(value["y"] * h / 100, h)
         if x is None or y is None:
-            raise PointlyError(f"keypoint {rid} ({value['x']}%, {value['y']}%) lies outside the image",
-                               file=path, record=record, fix="keypoints lie within 0..100 percent")
+            raise PointlyError(
+                f"keypoint {rid} ({value['x']}%, {value['y']}%) lies outside the image",
+                file=path,
+                record=record,
+                fix="keypoints lie within 0..100 percent",
+            )
         seg["coords"].append([x, y])
         seg["labels"].append(0 if item.get("is_positive", True) is False else 1)
         seg["ids"].add(rid)
     for seg in groups.values():
         mark = {kinds[r] for r in seg["ids"] if r in kinds}
         if len(mark) > 1:
-            raise PointlyError("a segment is marked both thing and stuff", file=path, record=record,
-                               fix="mark a segment once")
+            raise PointlyError(
+                "a segment is marked both thing and stuff", file=path, record=record, fix="mark a segment once"
+            )
         if mark:
             thing = mark.pop()
             if marks.get(seg["label"], thing) != thing:
-                raise PointlyError(f"label {seg['label']!r} is marked thing in one segment and stuff in another",
-                                   file=path, record=record, fix="a category is thing or stuff")
+                raise PointlyError(
+                    f"label {seg['label']!r} is marked thing in one segment and stuff in another",
+                    file=path,
+                    record=record,
+                    fix="a category is thing or stuff",
+                )
             marks[seg["label"]] = thing
     return list(groups.values())
 
@@ -315,14 +427,16 @@ def import_labelstudio(path: Path, *, ref: Reference | None = None) -> tuple[dic
     for i, task in enumerate(tasks):
         record = f"tasks[{i}]" + (f" (id {task.get('id')})" if isinstance(task, dict) and "id" in task else "")
         if not isinstance(task, dict):
-            raise PointlyError("a task is not an object", file=path, record=record,
-                               fix="pass Label Studio's JSON export")
+            raise PointlyError(
+                "a task is not an object", file=path, record=record, fix="pass Label Studio's JSON export"
+            )
         chosen = _chosen_annotation(task, path=path, record=record, warnings=warnings)
         result = chosen[1].get("result", []) if chosen else []
         arecord = f"{record} annotations[{chosen[0]}]" if chosen else record
         if not isinstance(result, list) or not all(isinstance(r, dict) for r in result):
-            raise PointlyError("result is not a list of objects", file=path, record=arecord,
-                               fix="pass Label Studio's JSON export")
+            raise PointlyError(
+                "result is not a list of objects", file=path, record=arecord, fix="pass Label Studio's JSON export"
+            )
         regions, kinds = _read_results(result, path=path, record=arecord, skipped=skipped)
         image = _task_image(task, i, regions, ref, path=path, record=record)
         images.append(image)
@@ -331,8 +445,12 @@ def import_labelstudio(path: Path, *, ref: Reference | None = None) -> tuple[dic
         lead = chosen[1].get("lead_time") if chosen else None
         if lead is not None and image_segs:
             if not _number(lead) or lead < 0:
-                raise PointlyError(f"lead_time {lead!r} is not a number of seconds >= 0", file=path,
-                                   record=arecord, fix="correct or remove lead_time")
+                raise PointlyError(
+                    f"lead_time {lead!r} is not a number of seconds >= 0",
+                    file=path,
+                    record=arecord,
+                    fix="correct or remove lead_time",
+                )
             for seg, times in zip(image_segs, spread(float(lead), [len(s["coords"]) for s in image_segs])):
                 seg["times"] = times
             any_times = True
@@ -340,14 +458,20 @@ def import_labelstudio(path: Path, *, ref: Reference | None = None) -> tuple[dic
     cats, ids = resolve_categories(names, marks, ref, file=path)
     anns = []
     for s in segments:
-        ann = {"image_id": s["image_id"], "category_id": ids[s["label"]], "iscrowd": 0,
-               "point_coords": s["coords"], "point_labels": s["labels"]}
+        ann = {
+            "image_id": s["image_id"],
+            "category_id": ids[s["label"]],
+            "iscrowd": 0,
+            "point_coords": s["coords"],
+            "point_labels": s["labels"],
+        }
         if "times" in s:
             ann["point_times"] = s["times"]
         anns.append(ann)
     extra = {"point_times": SPREAD_NOTE} if any_times else {}
     doc = imported_document(path, "labelstudio", images, cats, anns, ref, extra=extra)
     if skipped:
-        warnings.append("skipped results that are not keypoints: "
-                        + ", ".join(f"{n} {kind}" for kind, n in sorted(skipped.items())))
+        warnings.append(
+            "skipped results that are not keypoints: " + ", ".join(f"{n} {kind}" for kind, n in sorted(skipped.items()))
+        )
     return doc, warnings

@@ -16,16 +16,19 @@ points, without gaps over the idle cut-off (:func:`pointly.pointgen.points.cost.
 So pointly -> Label Studio -> pointly keeps every image's measured seconds (same cut-off), and a
 Label Studio file's ``lead_time`` becomes what ``pointly cost`` reports as measured.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from pointly.pointgen.points.cost import DEFAULT_IDLE_CUTOFF, measured_seconds
 
 #: how ``info.pointly.point_times`` describes times made from ``lead_time``
-SPREAD_NOTE = ("spread evenly from Label Studio lead_time: each image's total is measured, "
-               "the split between its points and segments is not")
+SPREAD_NOTE = (
+    "spread evenly from Label Studio lead_time: each image's total is measured, "
+    "the split between its points and segments is not"
+)
 
 
 def lead_times(doc: Mapping, idle_cutoff: float = DEFAULT_IDLE_CUTOFF) -> dict[int, float]:

@@ -19,11 +19,13 @@ into one tensor, so every instance needs the same number of points. The export t
 The import accepts PointSup's own files (no ``isthing``: a category is a thing unless the file
 or the reference file says otherwise) and the export's, padding removed.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -32,8 +34,17 @@ from pointly.pointgen.base.points_format import PADDING_KEY, drop_padding, point
 from pointly.pointgen.interop.common import Reference, imported_document, read_json, refuse_times
 
 #: annotation keys the export writes (besides the padding marker)
-_KEPT = ("id", "image_id", "category_id", "iscrowd", "bbox", "area", "point_coords", "point_labels",
-         "source_segment_id")
+_KEPT = (
+    "id",
+    "image_id",
+    "category_id",
+    "iscrowd",
+    "bbox",
+    "area",
+    "point_coords",
+    "point_labels",
+    "source_segment_id",
+)
 
 
 def _fixed_count(coords: list, labels: list, n: int, rng: np.random.Generator) -> tuple[list, list, int]:
@@ -52,9 +63,12 @@ def _object_box(ann: Mapping, doc: Mapping, ref: Reference | None, *, file: Path
     if ref is not None and sid is not None:
         src = ref.segments.get((ann["image_id"], sid))
         if src is None:
-            raise PointlyError(f"source_segment_id {sid} is not a segment of image {ann['image_id']} in "
-                               f"{ref.path.name}", file=file, record=f"annotation id {ann['id']}",
-                               fix="pass the COCO JSON the points were made from as --images-json")
+            raise PointlyError(
+                f"source_segment_id {sid} is not a segment of image {ann['image_id']} in {ref.path.name}",
+                file=file,
+                record=f"annotation id {ann['id']}",
+                fix="pass the COCO JSON the points were made from as --images-json",
+            )
         if isinstance(src.get("bbox"), list) and len(src["bbox"]) == 4:
             return [float(v) for v in src["bbox"]], src.get("area"), True
     own = ann.get("bbox")
@@ -65,9 +79,16 @@ def _object_box(ann: Mapping, doc: Mapping, ref: Reference | None, *, file: Path
     return clicks, ann.get("area"), False
 
 
-def export_pointsup(doc: Mapping, *, file: Path | str, points: int | None = None, seed: int = 0,
-                    include_stuff: bool = False, drop_times: bool = False,
-                    ref: Reference | None = None) -> tuple[dict, list[str]]:
+def export_pointsup(
+    doc: Mapping,
+    *,
+    file: Path | str,
+    points: int | None = None,
+    seed: int = 0,
+    include_stuff: bool = False,
+    drop_times: bool = False,
+    ref: Reference | None = None,
+) -> tuple[dict, list[str]]:
     """The PointSup JSON of a points document, and warning lines (see the module docstring)."""
     refuse_times(doc, file=file, fmt="PointSup", drop_times=drop_times)
     if points is not None and points < 1:
@@ -77,8 +98,9 @@ def export_pointsup(doc: Mapping, *, file: Path | str, points: int | None = None
     warnings = []
     left_out = len(doc["annotations"]) - len(chosen)
     if left_out:
-        warnings.append(f"left out {left_out} stuff segments: they are not PointSup instances "
-                        f"(--include-stuff keeps them)")
+        warnings.append(
+            f"left out {left_out} stuff segments: they are not PointSup instances (--include-stuff keeps them)"
+        )
     n = points if points is not None else max((len(a["point_coords"]) for a in chosen), default=1)
     anns, click_boxes, sampled = [], 0, 0
     for index, a in enumerate(chosen):
@@ -88,17 +110,25 @@ def export_pointsup(doc: Mapping, *, file: Path | str, points: int | None = None
         bbox, area, true_box = _object_box(a, doc, ref, file=file)
         click_boxes += not true_box
         out = {k: a[k] for k in _KEPT if k in a}
-        out.update({"iscrowd": int(a.get("iscrowd", 0)), "bbox": bbox,
-                    "area": float(area if area is not None else bbox[2] * bbox[3]),
-                    "point_coords": [[int(x), int(y)] for x, y in coords], "point_labels": [int(v) for v in labels]})
+        out.update(
+            {
+                "iscrowd": int(a.get("iscrowd", 0)),
+                "bbox": bbox,
+                "area": float(area if area is not None else bbox[2] * bbox[3]),
+                "point_coords": [[int(x), int(y)] for x, y in coords],
+                "point_labels": [int(v) for v in labels],
+            }
+        )
         if pad:
             out[PADDING_KEY] = pad
         anns.append(out)
     if sampled:
         warnings.append(f"{sampled} instances had more than {n} points and keep a sample of {n} (seed {seed})")
     if click_boxes:
-        warnings.append(f"{click_boxes} of {len(anns)} instances have only the box of their points, not the "
-                        f"object's (pass --images-json with the COCO file the points were made from)")
+        warnings.append(
+            f"{click_boxes} of {len(anns)} instances have only the box of their points, not the "
+            f"object's (pass --images-json with the COCO file the points were made from)"
+        )
     cats = [dict(c) for c in doc["categories"] if include_stuff or c["id"] in things]
     out_doc: dict[str, Any] = {"info": dict(doc.get("info", {}))}
     if "licenses" in doc:
@@ -114,8 +144,11 @@ def _integer_points(coords: Any, *, file: Path, record: str) -> list[list[int]]:
         raise PointlyError("point_coords is not a list", file=file, record=record, fix=fix)
     out = []
     for j, p in enumerate(coords):
-        if not (isinstance(p, list) and len(p) == 2
-                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in p)):
+        if not (
+            isinstance(p, list)
+            and len(p) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in p)
+        ):
             raise PointlyError(f"point {j} is not an [x, y] pair of numbers", file=file, record=record, fix=fix)
         if any(float(v) != int(v) for v in p):
             raise PointlyError(f"point {j} {p} is not on integer pixel indices", file=file, record=record, fix=fix)
@@ -127,8 +160,9 @@ def import_pointsup(path: Path, *, ref: Reference | None = None) -> tuple[dict, 
     """Read a PointSup JSON (detectron2's or pointly's export) as a points document."""
     doc = read_json(path, what="PointSup COCO JSON")
     fix = "pass a COCO instances JSON whose annotations carry point_coords and point_labels"
-    if not isinstance(doc, dict) or not all(isinstance(doc.get(k), list)
-                                            for k in ("images", "categories", "annotations")):
+    if not isinstance(doc, dict) or not all(
+        isinstance(doc.get(k), list) for k in ("images", "categories", "annotations")
+    ):
         raise PointlyError("not a COCO JSON with images, categories and annotations lists", file=path, fix=fix)
     ref_cats = {c["id"]: c for c in ref.categories} if ref is not None else {}
     cats = []
@@ -138,22 +172,29 @@ def import_pointsup(path: Path, *, ref: Reference | None = None) -> tuple[dict, 
         c = dict(c)
         other = ref_cats.get(c.get("id"))
         if ref is not None and other is not None and other.get("name") != c.get("name"):
-            raise PointlyError(f"category {c.get('id')} is {c.get('name')!r} here but {other.get('name')!r} "
-                               f"in {ref.path.name}", file=path, record=f"categories[{i}]",
-                               fix="pass the category file of this data set")
+            raise PointlyError(
+                f"category {c.get('id')} is {c.get('name')!r} here but {other.get('name')!r} in {ref.path.name}",
+                file=path,
+                record=f"categories[{i}]",
+                fix="pass the category file of this data set",
+            )
         if "isthing" not in c:
             c["isthing"] = int(other["isthing"]) if other is not None and "isthing" in other else 1
         elif other is not None and "isthing" in other and c["isthing"] != other["isthing"]:
-            raise PointlyError(f"category {c.get('id')} has isthing {c['isthing']} here but {other['isthing']} "
-                               f"in {ref.path.name}", file=path, record=f"categories[{i}]",
-                               fix="correct isthing in one of the files")
+            raise PointlyError(
+                f"category {c.get('id')} has isthing {c['isthing']} here but {other['isthing']} in {ref.path.name}",
+                file=path,
+                record=f"categories[{i}]",
+                fix="correct isthing in one of the files",
+            )
         cats.append(c)
     anns = []
     for i, a in enumerate(doc["annotations"]):
         record = f"annotations[{i}]" + (f" (id {a['id']})" if isinstance(a, dict) and "id" in a else "")
         if not isinstance(a, dict) or "point_coords" not in a or "point_labels" not in a:
-            raise PointlyError("no point_coords/point_labels: not a PointSup annotation", file=path,
-                               record=record, fix=fix)
+            raise PointlyError(
+                "no point_coords/point_labels: not a PointSup annotation", file=path, record=record, fix=fix
+            )
         out = {k: a[k] for k in _KEPT if k in a}
         out["point_coords"] = _integer_points(a["point_coords"], file=path, record=record)
         labels = a["point_labels"]
@@ -170,7 +211,8 @@ def import_pointsup(path: Path, *, ref: Reference | None = None) -> tuple[dict, 
     if isinstance(info.get("pointly"), dict):
         extra["source_pointly"] = info["pointly"]
     licenses = doc.get("licenses") if isinstance(doc.get("licenses"), list) else None
-    out_doc = imported_document(path, "pointsup", doc["images"], cats, anns, ref, licenses=licenses,
-                                extra=extra, info=info, renumber=False)
+    out_doc = imported_document(
+        path, "pointsup", doc["images"], cats, anns, ref, licenses=licenses, extra=extra, info=info, renumber=False
+    )
     warnings = [f"removed {removed} padding points (pointly_padding)"] if removed else []
     return out_doc, warnings

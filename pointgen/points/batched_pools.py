@@ -18,10 +18,11 @@ boundary points, the same fall-backs, interior points first); each segment's poi
 uniform draw without replacement from each pool. Large segments (stuff regions) keep the
 one-by-one path, whose per-segment cost is small next to their area.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -77,8 +78,9 @@ def floyd_choose(n: np.ndarray, k: np.ndarray, u: np.ndarray) -> np.ndarray:
     return out
 
 
-def _pool_counts(n_interior: np.ndarray, n_boundary: np.ndarray, points: int, k_boundary: int
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def _pool_counts(
+    n_interior: np.ndarray, n_boundary: np.ndarray, points: int, k_boundary: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Vectorised :func:`pointly.pointgen.points.sampling._pool_counts` (the module's fall-back rule)."""
     k_b = np.minimum(k_boundary, n_boundary)
     k_i = points - k_b
@@ -103,8 +105,7 @@ def _box_array(bboxes: Sequence[Sequence[float] | None] | np.ndarray) -> np.ndar
     return arr
 
 
-def _crop_boxes(bboxes: Sequence[Sequence[float] | None] | np.ndarray, h: int, w: int, margin: int = 2
-                ) -> np.ndarray:
+def _crop_boxes(bboxes: Sequence[Sequence[float] | None] | np.ndarray, h: int, w: int, margin: int = 2) -> np.ndarray:
     """``(S, 4)`` int64 ``y0, x0, y1, x1`` of :func:`sampling._crop_box` for every segment
     (vectorised when every box is four finite numbers, else box by box)."""
     arr = _box_array(bboxes)
@@ -146,8 +147,10 @@ class LabelMapPools:
             p = self.single[i]
             return p.image_flat(p.interior, self.width), p.image_flat(p.boundary, self.width)
         r = int(self.batch_row[i])
-        return (self.interior[self.interior_start[r]:self.interior_start[r + 1]].astype(np.int64),
-                self.boundary[self.boundary_start[r]:self.boundary_start[r + 1]].astype(np.int64))
+        return (
+            self.interior[self.interior_start[r] : self.interior_start[r + 1]].astype(np.int64),
+            self.boundary[self.boundary_start[r] : self.boundary_start[r + 1]].astype(np.int64),
+        )
 
     def bboxes(self) -> np.ndarray:
         """``(S, 4)`` float64: :meth:`bbox` of every segment."""
@@ -167,8 +170,9 @@ class LabelMapPools:
         x0, x1, y0, y1 = (int(v) for v in self.extents[i])
         return (float(x0), float(y0), float(x1 - x0 + 1), float(y1 - y0 + 1))
 
-    def sample(self, indices: Sequence[int], *, points: int, boundary_share: float,
-               rng: np.random.Generator) -> list[SampledPoints]:
+    def sample(
+        self, indices: Sequence[int], *, points: int, boundary_share: float, rng: np.random.Generator
+    ) -> list[SampledPoints]:
         """The points of segments ``indices`` (in that order): first the small ones, all together
         (one ``Generator.random`` call), then the large ones one by one, from ``rng``."""
         if points < 1 or not 0.0 <= boundary_share <= 1.0:
@@ -186,8 +190,9 @@ class LabelMapPools:
                 out[i] = sampling.sample_one(self.single[i], points, k_boundary, rng)
         return [out[i] for i in indices]
 
-    def _sample_batch(self, rows: np.ndarray, points: int, k_boundary: int, rng: np.random.Generator
-                      ) -> list[SampledPoints]:
+    def _sample_batch(
+        self, rows: np.ndarray, points: int, k_boundary: int, rng: np.random.Generator
+    ) -> list[SampledPoints]:
         """The points of the batch rows ``rows``: one ``random`` call and one Floyd run for all of them."""
         i0, i1 = self.interior_start[rows], self.interior_start[rows + 1]
         b0, b1 = self.boundary_start[rows], self.boundary_start[rows + 1]
@@ -195,9 +200,8 @@ class LabelMapPools:
         k_i, k_b = _pool_counts(n_i, n_b, points, k_boundary)
         # both pools of every segment in one Floyd run: rows 0..S-1 interior, S..2S-1 boundary
         width = int(max(k_i.max(initial=0), k_b.max(initial=0)))
-        picks = floyd_choose(np.concatenate([n_i, n_b]), np.concatenate([k_i, k_b]),
-                             rng.random((2 * rows.size, width)))
-        pick_i, pick_b = picks[:rows.size], picks[rows.size:]
+        picks = floyd_choose(np.concatenate([n_i, n_b]), np.concatenate([k_i, k_b]), rng.random((2 * rows.size, width)))
+        pick_i, pick_b = picks[: rows.size], picks[rows.size :]
         # one flat list of chosen image pixels, segment by segment: interior picks, then boundary
         take_i = pick_i >= 0
         take_b = pick_b >= 0
@@ -214,15 +218,26 @@ class LabelMapPools:
         k_b_list = k_b.tolist()
         out, at = [], 0
         for c, kb, ntot in zip(counts, k_b_list, n_total):
-            out.append(SampledPoints(xy[at:at + c], [INTERIOR_KIND] * (c - kb) + [BOUNDARY_KIND] * kb,
-                                     ntot, ntot < points, _xy=xy_list[at:at + c], _boundary_points=kb))
+            out.append(
+                SampledPoints(
+                    xy[at : at + c],
+                    [INTERIOR_KIND] * (c - kb) + [BOUNDARY_KIND] * kb,
+                    ntot,
+                    ntot < points,
+                    _xy=xy_list[at : at + c],
+                    _boundary_points=kb,
+                )
+            )
             at += c
         return out
 
 
-def pool_label_map(ids: np.ndarray, segment_ids: Sequence[int],
-                   bboxes: Sequence[Sequence[float] | None] | None = None,
-                   boundary: np.ndarray | None = None) -> LabelMapPools:
+def pool_label_map(
+    ids: np.ndarray,
+    segment_ids: Sequence[int],
+    bboxes: Sequence[Sequence[float] | None] | None = None,
+    boundary: np.ndarray | None = None,
+) -> LabelMapPools:
     """The pools of every listed segment of an id map (0 = VOID); see the module docstring.
 
     Same checks and errors as :func:`~pointly.pointgen.points.sampling.label_map_pools` (raises
@@ -276,22 +291,41 @@ def pool_label_map(ids: np.ndarray, segment_ids: Sequence[int],
         # slow path: label_map_pools raises the exact mismatch, or repairs straying segments
         pools = sampling.label_map_pools(ids, seg, boxes_in, bnd)
         return from_segment_pools(pools, w)
-    return LabelMapPools(w, pixels, extents, small, single, batch["interior"], batch["interior_start"],
-                         batch["boundary"], batch["boundary_start"], batch_row)
+    return LabelMapPools(
+        w,
+        pixels,
+        extents,
+        small,
+        single,
+        batch["interior"],
+        batch["interior_start"],
+        batch["boundary"],
+        batch["boundary_start"],
+        batch_row,
+    )
 
 
 def from_segment_pools(pools: Sequence[SegmentPools], width: int) -> LabelMapPools:
     """A :class:`LabelMapPools` whose segments all go one by one (the slow, exact path)."""
     S = len(pools)
     empty = np.zeros(0, dtype=np.int64)
-    return LabelMapPools(width, np.array([p.pixels for p in pools], dtype=np.int64).reshape(S),
-                         np.zeros((S, 4), dtype=np.int64), np.zeros(S, dtype=bool),
-                         dict(enumerate(pools)), empty, np.zeros(1, np.int64), empty,
-                         np.zeros(1, np.int64), np.full(S, -1, dtype=np.int64))
+    return LabelMapPools(
+        width,
+        np.array([p.pixels for p in pools], dtype=np.int64).reshape(S),
+        np.zeros((S, 4), dtype=np.int64),
+        np.zeros(S, dtype=bool),
+        dict(enumerate(pools)),
+        empty,
+        np.zeros(1, np.int64),
+        empty,
+        np.zeros(1, np.int64),
+        np.full(S, -1, dtype=np.int64),
+    )
 
 
-def _gather_small(ids: np.ndarray, bnd: np.ndarray, seg: np.ndarray, crops: np.ndarray,
-                  small: np.ndarray) -> dict[str, np.ndarray]:
+def _gather_small(
+    ids: np.ndarray, bnd: np.ndarray, seg: np.ndarray, crops: np.ndarray, small: np.ndarray
+) -> dict[str, np.ndarray]:
     """Pools, pixel counts and exact extents of the small segments, from one gather of their boxes."""
     h, w = ids.shape
     y0, x0, y1, x1 = (crops[small, c] for c in range(4))
@@ -336,7 +370,11 @@ def _gather_small(ids: np.ndarray, bnd: np.ndarray, seg: np.ndarray, crops: np.n
         extents[has, 1] = np.maximum.reduceat(xs, at)
         extents[has, 2] = mflat[at] // w
         extents[has, 3] = mflat[member_start[1:][has] - 1] // w
-    return {"interior": mflat[ipos], "interior_start": interior_start,
-            "boundary": mflat[bpos], "boundary_start": boundary_start,
-            "pixels": pixels, "extents": extents}
-
+    return {
+        "interior": mflat[ipos],
+        "interior_start": interior_start,
+        "boundary": mflat[bpos],
+        "boundary_start": boundary_start,
+        "pixels": pixels,
+        "extents": extents,
+    }

@@ -24,12 +24,14 @@ times (annotations lacking ``point_times``) are not measured. ``idle_cutoff = in
 every gap, so an image's active time is then simply its last point time.
 The annotator's live numbers (``pointly.annotator.timing``) use the same rule.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -50,8 +52,10 @@ class CostModel:
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise PointlyError(f"{name} must be a finite number >= 0, got {value!r}",
-                                   fix=f"pass --{name.replace('_', '-')} with a non-negative number")
+                raise PointlyError(
+                    f"{name} must be a finite number >= 0, got {value!r}",
+                    fix=f"pass --{name.replace('_', '-')} with a non-negative number",
+                )
 
     def mask_seconds(self, isthing: bool) -> float:
         return self.seconds_per_thing_mask if isthing else self.seconds_per_stuff_mask
@@ -67,8 +71,10 @@ def _check_cutoff(idle_cutoff: float) -> float:
     except (TypeError, ValueError):
         cut = float("nan")
     if math.isnan(cut) or cut < 0:
-        raise PointlyError(f"the idle cut-off must be a number >= 0 seconds, got {idle_cutoff!r}",
-                           fix="pass --idle-cutoff SECONDS (e.g. 60; 'inf' counts every gap)")
+        raise PointlyError(
+            f"the idle cut-off must be a number >= 0 seconds, got {idle_cutoff!r}",
+            fix="pass --idle-cutoff SECONDS (e.g. 60; 'inf' counts every gap)",
+        )
     return cut
 
 
@@ -118,20 +124,32 @@ def measured_seconds(doc: Mapping, idle_cutoff: float = DEFAULT_IDLE_CUTOFF) -> 
     n_points = sum(len(a["point_times"]) for a in timed.values())
     active = sum(per_image.values())
     out: dict[str, Any] = {
-        "idle_cutoff": cut, "images": len(per_image), "segments": len(timed), "points": n_points,
-        "active_seconds": active, "idle_gaps": idle_gaps, "idle_seconds": idle_seconds,
-        "seconds_per_image": active / len(per_image), "seconds_per_segment": active / len(timed),
-        "seconds_per_point": active / n_points, "per_image": per_image, "per_annotation": per_ann,
+        "idle_cutoff": cut,
+        "images": len(per_image),
+        "segments": len(timed),
+        "points": n_points,
+        "active_seconds": active,
+        "idle_gaps": idle_gaps,
+        "idle_seconds": idle_seconds,
+        "seconds_per_image": active / len(per_image),
+        "seconds_per_segment": active / len(timed),
+        "seconds_per_point": active / n_points,
+        "per_image": per_image,
+        "per_annotation": per_ann,
     }
     for row, want in (("thing", True), ("stuff", False)):
         anns = [a for a in timed.values() if (a["category_id"] in things) == want]
-        out[row] = {"segments": len(anns), "points": sum(len(a["point_times"]) for a in anns),
-                    "active_seconds": sum(per_ann[a["id"]] for a in anns)}
+        out[row] = {
+            "segments": len(anns),
+            "points": sum(len(a["point_times"]) for a in anns),
+            "active_seconds": sum(per_ann[a["id"]] for a in anns),
+        }
     return out
 
 
-def source_segment_counts(dataset: Any, image_ids: list[int], doc: Mapping | None = None,
-                          *, file: str | Path | None = None) -> dict[str, Any]:
+def source_segment_counts(
+    dataset: Any, image_ids: list[int], doc: Mapping | None = None, *, file: str | Path | None = None
+) -> dict[str, Any]:
     """Non-crowd thing and stuff segments of ``image_ids`` in a source dataset
     (:class:`pointly.pointgen.base.coco.PanopticDataset` or ``InstancesDataset``); reads only JSON.
 
@@ -147,10 +165,12 @@ def source_segment_counts(dataset: Any, image_ids: list[int], doc: Mapping | Non
     plain_by_image: dict[int, set[int]] = {}
     for image_id in image_ids:
         if image_id not in known:
-            raise PointlyError(f"image id {image_id} of the points file is not in the source dataset",
-                               file=file, fix="pass the masks the points were made from")
-        recs = (dataset.segments_info(image_id) if dataset.kind == "panoptic"
-                else dataset.annotations(image_id))
+            raise PointlyError(
+                f"image id {image_id} of the points file is not in the source dataset",
+                file=file,
+                fix="pass the masks the points were made from",
+            )
+        recs = dataset.segments_info(image_id) if dataset.kind == "panoptic" else dataset.annotations(image_id)
         ids_by_image[image_id] = {int(r["id"]) for r in recs}
         plain_by_image[image_id] = {int(r["id"]) for r in recs if not r.get("iscrowd", 0)}
         for r in recs:
@@ -162,19 +182,26 @@ def source_segment_counts(dataset: Any, image_ids: list[int], doc: Mapping | Non
         for ann in doc["annotations"]:
             sid = ann.get("source_segment_id")
             if sid is not None and sid not in ids_by_image.get(ann["image_id"], set()):
-                raise PointlyError(f"source_segment_id {sid} is not a segment of image {ann['image_id']} "
-                                   f"in the source", file=file, record=f"annotation id {ann['id']}",
-                                   fix="pass the masks the points were made from")
+                raise PointlyError(
+                    f"source_segment_id {sid} is not a segment of image {ann['image_id']} in the source",
+                    file=file,
+                    record=f"annotation id {ann['id']}",
+                    fix="pass the masks the points were made from",
+                )
         if all("source_segment_id" in a for a in doc["annotations"]):
             named = {(a["image_id"], a["source_segment_id"]) for a in doc["annotations"]}
-            counts["without_points"] = sum(1 for im, ids in plain_by_image.items()
-                                           for sid in ids if (im, sid) not in named)
+            counts["without_points"] = sum(
+                1 for im, ids in plain_by_image.items() for sid in ids if (im, sid) not in named
+            )
     return counts
 
 
-def cost_table(doc: Mapping, model: CostModel = CostModel(),
-               idle_cutoff: float = DEFAULT_IDLE_CUTOFF,
-               full_mask_segments: Mapping[str, int] | None = None) -> pd.DataFrame:
+def cost_table(
+    doc: Mapping,
+    model: CostModel = CostModel(),
+    idle_cutoff: float = DEFAULT_IDLE_CUTOFF,
+    full_mask_segments: Mapping[str, int] | None = None,
+) -> pd.DataFrame:
     """The cost table: one row per ``thing``, ``stuff``, ``all``.
 
     Columns: ``segments``, ``points``, ``points_per_segment``, ``seconds_per_segment`` (modelled,
@@ -193,9 +220,12 @@ def cost_table(doc: Mapping, model: CostModel = CostModel(),
     for row, want in (("thing", True), ("stuff", False)):
         anns = [a for a in doc["annotations"] if (a["category_id"] in things) == want]
         full_n = len(anns) if full_mask_segments is None else int(full_mask_segments[row])
-        rows[row] = {"segments": len(anns), "points": sum(len(a["point_coords"]) for a in anns),
-                     "full_mask_segments": full_n,
-                     "full_mask_seconds": full_n * model.mask_seconds(want)}
+        rows[row] = {
+            "segments": len(anns),
+            "points": sum(len(a["point_coords"]) for a in anns),
+            "full_mask_segments": full_n,
+            "full_mask_seconds": full_n * model.mask_seconds(want),
+        }
     rows["all"] = {k: rows["thing"][k] + rows["stuff"][k] for k in rows["thing"]}
     measured = measured_seconds(doc, idle_cutoff)
     table = []
@@ -203,18 +233,30 @@ def cost_table(doc: Mapping, model: CostModel = CostModel(),
         r = rows[row]
         seg, pts, full_n, full_s = r["segments"], r["points"], r["full_mask_segments"], r["full_mask_seconds"]
         total = pts * model.seconds_per_point
-        rec = {"segments": seg, "points": pts, "points_per_segment": _div(pts, seg),
-               "seconds_per_segment": _div(total, seg), "total_seconds": total,
-               "full_mask_segments": full_n, "full_mask_seconds_per_segment": _div(full_s, full_n),
-               "full_mask_seconds": full_s, "saving_x": _div(full_s, total),
-               "saving_pct": 100.0 * (1.0 - total / full_s) if full_s > 0 else math.nan}
+        rec = {
+            "segments": seg,
+            "points": pts,
+            "points_per_segment": _div(pts, seg),
+            "seconds_per_segment": _div(total, seg),
+            "total_seconds": total,
+            "full_mask_segments": full_n,
+            "full_mask_seconds_per_segment": _div(full_s, full_n),
+            "full_mask_seconds": full_s,
+            "saving_x": _div(full_s, total),
+            "saving_pct": 100.0 * (1.0 - total / full_s) if full_s > 0 else math.nan,
+        }
         if measured is not None:
             m = measured if row == "all" else measured[row]
-            rec.update({"measured_segments": m["segments"], "measured_points": m["points"],
-                        "measured_seconds": m["active_seconds"],
-                        "measured_seconds_per_segment": _div(m["active_seconds"], m["segments"]),
-                        "measured_seconds_per_point": _div(m["active_seconds"], m["points"]),
-                        "measured_seconds_per_image": measured["seconds_per_image"] if row == "all" else math.nan})
+            rec.update(
+                {
+                    "measured_segments": m["segments"],
+                    "measured_points": m["points"],
+                    "measured_seconds": m["active_seconds"],
+                    "measured_seconds_per_segment": _div(m["active_seconds"], m["segments"]),
+                    "measured_seconds_per_point": _div(m["active_seconds"], m["points"]),
+                    "measured_seconds_per_image": measured["seconds_per_image"] if row == "all" else math.nan,
+                }
+            )
         table.append(rec)
     df = pd.DataFrame(table, index=pd.Index(ROWS, name="segments of"))
     for col in ("segments", "points", "full_mask_segments", "measured_segments", "measured_points"):
@@ -235,14 +277,18 @@ def _div(a: float, b: float) -> float:
 
 #: column -> (Markdown header, format)
 _COLUMNS = {
-    "segments": ("segments", "{:d}"), "points": ("points", "{:d}"),
+    "segments": ("segments", "{:d}"),
+    "points": ("points", "{:d}"),
     "points_per_segment": ("points / segment", "{:.1f}"),
-    "seconds_per_segment": ("s / segment", "{:.1f}"), "total_seconds": ("total s", "{:.0f}"),
+    "seconds_per_segment": ("s / segment", "{:.1f}"),
+    "total_seconds": ("total s", "{:.0f}"),
     "full_mask_segments": ("full-mask segments", "{:d}"),
     "full_mask_seconds_per_segment": ("full-mask s / segment", "{:.1f}"),
-    "full_mask_seconds": ("full-mask s", "{:.0f}"), "saving_x": ("saving ×", "{:.1f}×"),
+    "full_mask_seconds": ("full-mask s", "{:.0f}"),
+    "saving_x": ("saving ×", "{:.1f}×"),
     "saving_pct": ("saving %", "{:.1f}%"),
-    "measured_segments": ("measured segments", "{:d}"), "measured_points": ("measured points", "{:d}"),
+    "measured_segments": ("measured segments", "{:d}"),
+    "measured_points": ("measured points", "{:d}"),
     "measured_seconds": ("measured s", "{:.1f}"),
     "measured_seconds_per_segment": ("measured s / segment", "{:.1f}"),
     "measured_seconds_per_point": ("measured s / point", "{:.2f}"),
@@ -253,8 +299,7 @@ _COLUMNS = {
 def to_markdown(df: pd.DataFrame) -> str:
     """The table as Markdown, with a line stating the cost model (and the idle cut-off)."""
     cols = [c for c in _COLUMNS if c in df.columns]
-    lines = ["| | " + " | ".join(_COLUMNS[c][0] for c in cols) + " |",
-             "|---|" + "---:|" * len(cols)]
+    lines = ["| | " + " | ".join(_COLUMNS[c][0] for c in cols) + " |", "|---|" + "---:|" * len(cols)]
     for row in df.index:
         cells = []
         for c in cols:
@@ -266,12 +311,16 @@ def to_markdown(df: pd.DataFrame) -> str:
                 cells.append(fmt.format(int(v)) if "d}" in fmt else fmt.format(float(v)))
         lines.append(f"| {row} | " + " | ".join(cells) + " |")
     m = df.attrs.get("model", asdict(CostModel()))
-    note = (f"\nCost model: {m['seconds_per_point']:g} s per point; full masks {m['seconds_per_thing_mask']:g} s "
-            f"per thing, {m['seconds_per_stuff_mask']:g} s per stuff segment.")
+    note = (
+        f"\nCost model: {m['seconds_per_point']:g} s per point; full masks {m['seconds_per_thing_mask']:g} s "
+        f"per thing, {m['seconds_per_stuff_mask']:g} s per stuff segment."
+    )
     if "measured" in df.attrs:
         meas = df.attrs["measured"]
-        note += (f" Measured: active time from point_times over {meas['images']} images, gaps over "
-                 f"{meas['idle_cutoff']:g} s left out ({meas['idle_gaps']} gaps, {meas['idle_seconds']:.0f} s).")
+        note += (
+            f" Measured: active time from point_times over {meas['images']} images, gaps over "
+            f"{meas['idle_cutoff']:g} s left out ({meas['idle_gaps']} gaps, {meas['idle_seconds']:.0f} s)."
+        )
     extra = df.attrs.get("segments_without_points")
     if extra:
         note += f" The source has {extra} non-crowd segments in these images without points."
@@ -285,8 +334,9 @@ def save_table(df: pd.DataFrame, path: str | Path) -> Path:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".md"):
-        raise PointlyError(f"unknown table format {path.suffix or '(none)'!r}", file=path,
-                           fix="name the output FILE.csv or FILE.md")
+        raise PointlyError(
+            f"unknown table format {path.suffix or '(none)'!r}", file=path, fix="name the output FILE.csv or FILE.md"
+        )
     text = df.to_csv(float_format="%.6g", lineterminator="\n") if suffix == ".csv" else to_markdown(df)
     with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
         fh.write(text)

@@ -20,23 +20,25 @@ RLE by decoding only the columns it touches (:func:`sampling.sample_rle_points`)
 ``H × W`` mask. ``benchmarks/bench_simulate.py`` measures both against bare decoding and a
 PointSup-style baseline.
 """
+
 from __future__ import annotations
 
 import logging
 import math
 import multiprocessing
 import sys
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
-from pointly.pointgen.points import sampling
-from pointly.pointgen.points.batched_pools import pool_label_map
-from pointly.pointgen.base.coco import (InstancesDataset, PanopticDataset, decode_panoptic_png)
+from pointly.pointgen.base.coco import InstancesDataset, PanopticDataset, decode_panoptic_png
 from pointly.pointgen.base.errors import PointlyError
 from pointly.pointgen.base.points_format import file_digest, make_document, save_points
+from pointly.pointgen.points import sampling
+from pointly.pointgen.points.batched_pools import pool_label_map
 
 log = logging.getLogger(__name__)
 
@@ -56,17 +58,22 @@ class SimulationOptions:
 
     def check(self) -> None:
         if isinstance(self.points, bool) or not isinstance(self.points, (int, np.integer)) or self.points < 1:
-            raise PointlyError(f"points per segment must be an integer >= 1, got {self.points!r}",
-                               record="-n/--points", fix="pass e.g. -n 20")
+            raise PointlyError(
+                f"points per segment must be an integer >= 1, got {self.points!r}",
+                record="-n/--points",
+                fix="pass e.g. -n 20",
+            )
         share = self.boundary_share
         if not isinstance(share, (int, float)) or not math.isfinite(share) or not 0.0 <= share <= 1.0:
-            raise PointlyError(f"boundary share must lie in [0, 1], got {share!r}",
-                               record="--boundary-share", fix="pass a fraction such as 0.25")
+            raise PointlyError(
+                f"boundary share must lie in [0, 1], got {share!r}",
+                record="--boundary-share",
+                fix="pass a fraction such as 0.25",
+            )
         if not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
             raise PointlyError(f"seed must be an integer >= 0, got {self.seed!r}", record="--seed")
         if self.things_only and self.stuff_only:
-            raise PointlyError("--things-only and --stuff-only exclude each other",
-                               fix="pass at most one of them")
+            raise PointlyError("--things-only and --stuff-only exclude each other", fix="pass at most one of them")
 
 
 @dataclass
@@ -82,18 +89,23 @@ class SimulationSummary:
     short_segments: int = 0  # fewer pixels than points: all pixels taken
     empty_segments: int = 0  # no pixel at all (e.g. a degenerate polygon): no annotation
 
-    def add(self, other: "SimulationSummary") -> None:
+    def add(self, other: SimulationSummary) -> None:
         for k, v in asdict(other).items():
             setattr(self, k, getattr(self, k) + v)
 
     def lines(self) -> list[str]:
-        out = [f"images: {self.images}", f"segments: {self.segments}",
-               f"points: {self.points} ({self.boundary_points} on boundaries)",
-               f"skipped crowd segments: {self.skipped_crowd}"]
+        out = [
+            f"images: {self.images}",
+            f"segments: {self.segments}",
+            f"points: {self.points} ({self.boundary_points} on boundaries)",
+            f"skipped crowd segments: {self.skipped_crowd}",
+        ]
         if self.skipped_by_filter:
             out.append(f"skipped by --things-only/--stuff-only: {self.skipped_by_filter}")
-        out.append(f"short segments (fewer pixels than points, all pixels taken): {self.short_segments}"
-                   + (" WARNING" if self.short_segments else ""))
+        out.append(
+            f"short segments (fewer pixels than points, all pixels taken): {self.short_segments}"
+            + (" WARNING" if self.short_segments else "")
+        )
         if self.empty_segments:
             out.append(f"empty segments (no pixel, no annotation written): {self.empty_segments} WARNING")
         return out
@@ -122,16 +134,31 @@ def _selected(isthing: bool, iscrowd: bool, opts: SimulationOptions, stats: Simu
     return True
 
 
-def _annotation(image_id: int, category_id: int, iscrowd: bool, bbox: Iterable[float], area: Any,
-                sp: sampling.SampledPoints, source_id: int, stats: SimulationSummary) -> dict:
+def _annotation(
+    image_id: int,
+    category_id: int,
+    iscrowd: bool,
+    bbox: Iterable[float],
+    area: Any,
+    sp: sampling.SampledPoints,
+    source_id: int,
+    stats: SimulationSummary,
+) -> dict:
     stats.segments += 1
     stats.points += len(sp.kinds)
     stats.boundary_points += sp.boundary_points
     stats.short_segments += int(sp.short)
-    return {"image_id": int(image_id), "category_id": int(category_id), "iscrowd": int(iscrowd),
-            "bbox": [float(v) for v in bbox], "area": area,
-            "point_coords": sp.coords_list(), "point_labels": [1] * len(sp.kinds),
-            "point_kinds": sp.kinds, "source_segment_id": int(source_id)}
+    return {
+        "image_id": int(image_id),
+        "category_id": int(category_id),
+        "iscrowd": int(iscrowd),
+        "bbox": [float(v) for v in bbox],
+        "area": area,
+        "point_coords": sp.coords_list(),
+        "point_labels": [1] * len(sp.kinds),
+        "point_kinds": sp.kinds,
+        "source_segment_id": int(source_id),
+    }
 
 
 def _check_areas_and_boxes(ds: PanopticDataset, infos: list[dict], pools: Any, record: str) -> None:
@@ -153,15 +180,24 @@ def _check_areas_and_boxes(ds: PanopticDataset, infos: list[dict], pools: Any, r
     for i in suspects:
         s, npix, box = infos[i], int(pools.pixels[i]), got[i].tolist()
         if "area" in s and int(round(s["area"])) != npix:
-            raise PointlyError(f"segment {s['id']}: area {s['area']} but the PNG has {npix} pixels",
-                               file=ds.json_path, record=record, fix="recompute the areas from the PNGs")
+            raise PointlyError(
+                f"segment {s['id']}: area {s['area']} but the PNG has {npix} pixels",
+                file=ds.json_path,
+                record=record,
+                fix="recompute the areas from the PNGs",
+            )
         if "bbox" in s and any(abs(a - b) > 1.0 for a, b in zip(s["bbox"], box)):
-            raise PointlyError(f"segment {s['id']}: bbox {s['bbox']} but the PNG gives {box}",
-                               file=ds.json_path, record=record, fix="recompute the boxes from the PNGs")
+            raise PointlyError(
+                f"segment {s['id']}: bbox {s['bbox']} but the PNG gives {box}",
+                file=ds.json_path,
+                record=record,
+                fix="recompute the boxes from the PNGs",
+            )
 
 
-def _panoptic_image(ds: PanopticDataset, image_id: int, opts: SimulationOptions
-                    ) -> tuple[list[dict], SimulationSummary]:
+def _panoptic_image(
+    ds: PanopticDataset, image_id: int, opts: SimulationOptions
+) -> tuple[list[dict], SimulationSummary]:
     stats = SimulationSummary(images=1)
     info = ds.image(image_id)
     infos = ds.segments_info(image_id)
@@ -172,14 +208,18 @@ def _panoptic_image(ds: PanopticDataset, image_id: int, opts: SimulationOptions
     ids = decode_panoptic_png(path, dtype=np.uint32)
     record = f"image_id {image_id}"
     if ids.shape != (info.height, info.width):
-        raise PointlyError(f"PNG is {ids.shape[1]}x{ids.shape[0]} but the image record says "
-                           f"{info.width}x{info.height}", file=path, record=record,
-                           fix="the PNG and the JSON do not belong together")
+        raise PointlyError(
+            f"PNG is {ids.shape[1]}x{ids.shape[0]} but the image record says {info.width}x{info.height}",
+            file=path,
+            record=record,
+            fix="the PNG and the JSON do not belong together",
+        )
     try:
         pools = pool_label_map(ids, [int(s["id"]) for s in infos], [s.get("bbox") for s in infos])
     except sampling.LabelMapMismatch as exc:
-        raise PointlyError(str(exc), file=path, record=record,
-                           fix="the PNG and segments_info do not belong together") from None
+        raise PointlyError(
+            str(exc), file=path, record=record, fix="the PNG and segments_info do not belong together"
+        ) from None
     if ds.check:  # the same checks as PanopticDataset.label_map, from the pools (vectorised)
         _check_areas_and_boxes(ds, infos, pools, record)
     chosen = []
@@ -194,13 +234,15 @@ def _panoptic_image(ds: PanopticDataset, image_id: int, opts: SimulationOptions
         s = infos[i]
         bbox = s["bbox"] if "bbox" in s else pools.bbox(i)
         area = s["area"] if "area" in s else int(pools.pixels[i])
-        anns.append(_annotation(image_id, int(s["category_id"]), bool(s.get("iscrowd", 0)), bbox, area,
-                                sp, int(s["id"]), stats))
+        anns.append(
+            _annotation(image_id, int(s["category_id"]), bool(s.get("iscrowd", 0)), bbox, area, sp, int(s["id"]), stats)
+        )
     return anns, stats
 
 
-def _instances_image(ds: InstancesDataset, image_id: int, opts: SimulationOptions
-                     ) -> tuple[list[dict], SimulationSummary]:
+def _instances_image(
+    ds: InstancesDataset, image_id: int, opts: SimulationOptions
+) -> tuple[list[dict], SimulationSummary]:
     stats = SimulationSummary(images=1)
     info = ds.image(image_id)
     rng = image_rng(opts.seed, image_id)
@@ -219,12 +261,16 @@ def _instances_image(ds: InstancesDataset, image_id: int, opts: SimulationOption
         try:
             if counts is None:
                 counts = sampling.rle_counts(rle)
-            sp = sampling.sample_rle_counts(counts, info.height, info.width, points=opts.points,
-                                            boundary_share=opts.boundary_share, rng=rng)
+            sp = sampling.sample_rle_counts(
+                counts, info.height, info.width, points=opts.points, boundary_share=opts.boundary_share, rng=rng
+            )
         except ValueError as exc:
-            raise PointlyError(f"bad segmentation: {exc}", file=ds.json_path,
-                               record=f"annotation id {ann.get('id')} (image_id {image_id})",
-                               fix="fix or drop this annotation") from None
+            raise PointlyError(
+                f"bad segmentation: {exc}",
+                file=ds.json_path,
+                record=f"annotation id {ann.get('id')} (image_id {image_id})",
+                fix="fix or drop this annotation",
+            ) from None
         if sp.pixels == 0:
             stats.empty_segments += 1
             log.warning("annotation %s of image %s covers no pixel; skipped", ann.get("id"), image_id)
@@ -233,14 +279,14 @@ def _instances_image(ds: InstancesDataset, image_id: int, opts: SimulationOption
             bbox = ann["bbox"]
         else:  # files without boxes: the box of the mask, from the RLE
             from pycocotools import mask as mask_utils
+
             bbox = mask_utils.toBbox(rle).tolist()
         area = ann["area"] if "area" in ann else sp.pixels
         anns.append(_annotation(image_id, cat.id, iscrowd, bbox, area, sp, int(ann["id"]), stats))
     return anns, stats
 
 
-def simulate_image(dataset: Dataset, image_id: int, options: SimulationOptions
-                   ) -> tuple[list[dict], SimulationSummary]:
+def simulate_image(dataset: Dataset, image_id: int, options: SimulationOptions) -> tuple[list[dict], SimulationSummary]:
     """The annotations (without ``id``) and counts of one image."""
     if isinstance(dataset, PanopticDataset):
         return _panoptic_image(dataset, image_id, options)
@@ -259,20 +305,36 @@ def _worker_run(image_id: int) -> tuple[list[dict], SimulationSummary]:
     return simulate_image(_WORKER["dataset"], image_id, _WORKER["options"])
 
 
-def simulate(dataset: Dataset, *, points: int = 20, boundary_share: float = 0.0, seed: int = 0,
-             workers: int = 1, things_only: bool = False, stuff_only: bool = False,
-             include_crowd: bool = False, progress: bool = False) -> SimulationResult:
+def simulate(
+    dataset: Dataset,
+    *,
+    points: int = 20,
+    boundary_share: float = 0.0,
+    seed: int = 0,
+    workers: int = 1,
+    things_only: bool = False,
+    stuff_only: bool = False,
+    include_crowd: bool = False,
+    progress: bool = False,
+) -> SimulationResult:
     """Simulate points for every image of ``dataset``; returns the document and a summary."""
-    opts = SimulationOptions(points, float(boundary_share) if isinstance(boundary_share, (int, float))
-                             else boundary_share, seed, things_only, stuff_only, include_crowd)
+    opts = SimulationOptions(
+        points,
+        float(boundary_share) if isinstance(boundary_share, (int, float)) else boundary_share,
+        seed,
+        things_only,
+        stuff_only,
+        include_crowd,
+    )
     opts.check()
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise PointlyError(f"workers must be an integer >= 1, got {workers!r}", record="--workers")
     from tqdm import tqdm
 
     image_ids = [im.id for im in dataset.images]
-    bar = tqdm(total=len(image_ids), disable=not progress, file=sys.stderr, unit="img",
-               desc="simulating points", leave=False)
+    bar = tqdm(
+        total=len(image_ids), disable=not progress, file=sys.stderr, unit="img", desc="simulating points", leave=False
+    )
     results: list[tuple[list[dict], SimulationSummary]] = []
     try:
         if workers == 1 or len(image_ids) < 2:
@@ -281,8 +343,9 @@ def simulate(dataset: Dataset, *, points: int = 20, boundary_share: float = 0.0,
                 bar.update()
         else:
             chunk = max(1, min(16, len(image_ids) // (4 * workers)))
-            with multiprocessing.get_context().Pool(min(workers, len(image_ids)), _worker_init,
-                                                    (dataset, opts)) as pool:
+            with multiprocessing.get_context().Pool(
+                min(workers, len(image_ids)), _worker_init, (dataset, opts)
+            ) as pool:
                 for res in pool.imap(_worker_run, image_ids, chunksize=chunk):
                     results.append(res)
                     bar.update()
@@ -296,16 +359,30 @@ def simulate(dataset: Dataset, *, points: int = 20, boundary_share: float = 0.0,
         for a in anns:
             annotations.append({"id": len(annotations) + 1, **a})
     if summary.short_segments:
-        log.warning("%d segments have fewer pixels than %d points; all their pixels were taken",
-                    summary.short_segments, points)
+        log.warning(
+            "%d segments have fewer pixels than %d points; all their pixels were taken", summary.short_segments, points
+        )
     source = dataset.json_path
-    provenance = {"made_by": "simulator", "points": int(points), "boundary_share": float(boundary_share),
-                  "seed": int(seed), "things_only": bool(things_only), "stuff_only": bool(stuff_only),
-                  "include_crowd": bool(include_crowd), "source_kind": dataset.kind,
-                  "source": source.name, "source_digest": file_digest(source),
-                  "summary": asdict(summary)}
-    doc = make_document(_image_records(dataset), [c.to_json() for c in dataset.categories.values()],
-                        annotations, provenance, licenses=_licenses(dataset))
+    provenance = {
+        "made_by": "simulator",
+        "points": int(points),
+        "boundary_share": float(boundary_share),
+        "seed": int(seed),
+        "things_only": bool(things_only),
+        "stuff_only": bool(stuff_only),
+        "include_crowd": bool(include_crowd),
+        "source_kind": dataset.kind,
+        "source": source.name,
+        "source_digest": file_digest(source),
+        "summary": asdict(summary),
+    }
+    doc = make_document(
+        _image_records(dataset),
+        [c.to_json() for c in dataset.categories.values()],
+        annotations,
+        provenance,
+        licenses=_licenses(dataset),
+    )
     return SimulationResult(doc, summary)
 
 
@@ -331,16 +408,33 @@ def _licenses(dataset: Dataset) -> list | None:
     return value if isinstance(value, list) else None
 
 
-def simulate_points(dataset: Dataset, *, points: int = 20, boundary_share: float = 0.0, seed: int = 0,
-                    workers: int = 1, things_only: bool = False, stuff_only: bool = False,
-                    include_crowd: bool = False, progress: bool = False) -> dict:
+def simulate_points(
+    dataset: Dataset,
+    *,
+    points: int = 20,
+    boundary_share: float = 0.0,
+    seed: int = 0,
+    workers: int = 1,
+    things_only: bool = False,
+    stuff_only: bool = False,
+    include_crowd: bool = False,
+    progress: bool = False,
+) -> dict:
     """Simulate points for every image of ``dataset`` and return the points document.
 
     See :func:`simulate` (which also returns the summary) and the module docstring.
     """
-    return simulate(dataset, points=points, boundary_share=boundary_share, seed=seed, workers=workers,
-                    things_only=things_only, stuff_only=stuff_only, include_crowd=include_crowd,
-                    progress=progress).document
+    return simulate(
+        dataset,
+        points=points,
+        boundary_share=boundary_share,
+        seed=seed,
+        workers=workers,
+        things_only=things_only,
+        stuff_only=stuff_only,
+        include_crowd=include_crowd,
+        progress=progress,
+    ).document
 
 
 def simulate_to_file(output: str | Path, dataset: Dataset, **kwargs: Any) -> SimulationSummary:

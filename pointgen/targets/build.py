@@ -34,18 +34,20 @@ which name the two claimers of a pixel claimed twice: :mod:`pointly.pointgen.tar
 :func:`pointly.pointgen.targets.raster.pack_claims` in one batched scanline pass over the union box of all
 shapes, never by drawing a full-size mask per shape; each segment's mask is cut from its own box.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from pointly.pointgen.targets.centers import draw_gaussian, gaussian_radius
 from pointly.pointgen.base.errors import PointlyError
-from pointly.pointgen.targets.pixel_transform import PixelTransform
+from pointly.pointgen.targets.centers import draw_gaussian, gaussian_radius
 from pointly.pointgen.targets.overlaps import resolve_layer
+from pointly.pointgen.targets.pixel_transform import PixelTransform
 from pointly.pointgen.targets.raster import claim_maps, pack_claims
 from pointly.pointgen.targets.regions import Regions
 from pointly.pointgen.targets.shapes import PARTS, SHAPES, dilate, image_shapes, map_rings, point_centres, shape_rings
@@ -63,8 +65,21 @@ DEFAULT_DILATION_RANGE = (0.01, 0.03)
 #: the hull shapes (pointgen.shapes) and the image-aware regions (pointgen.regions)
 TARGET_SHAPES = SHAPES + ("watershed",)
 
-__all__ = ["OVERLAPS", "object_box", "corrected_points_box", "DEFAULT_DILATION", "DEFAULT_DILATION_RANGE", "TargetOptions", "SegmentTarget", "ImageTargets", "build_targets", "parse_dilation",
-           "centre_heatmap", "PixelTransform", "DILATION_UNITS"]
+__all__ = [
+    "OVERLAPS",
+    "object_box",
+    "corrected_points_box",
+    "DEFAULT_DILATION",
+    "DEFAULT_DILATION_RANGE",
+    "TargetOptions",
+    "SegmentTarget",
+    "ImageTargets",
+    "build_targets",
+    "parse_dilation",
+    "centre_heatmap",
+    "PixelTransform",
+    "DILATION_UNITS",
+]
 
 
 @dataclass(frozen=True)
@@ -106,37 +121,53 @@ class TargetOptions:
     def validate(self) -> None:
         """Raise :class:`PointlyError` on an out-of-range option."""
         if self.shape not in TARGET_SHAPES:
-            raise PointlyError(f"unknown shape {self.shape!r}", record="--shape",
-                               fix=f"use one of {', '.join(TARGET_SHAPES)}")
+            raise PointlyError(
+                f"unknown shape {self.shape!r}", record="--shape", fix=f"use one of {', '.join(TARGET_SHAPES)}"
+            )
         if not (0.0 <= float(self.concave_ratio) <= 1.0):
-            raise PointlyError(f"concave ratio {self.concave_ratio} is outside [0, 1]",
-                               record="--concave-ratio", fix="1 is the convex hull, 0 the tightest")
+            raise PointlyError(
+                f"concave ratio {self.concave_ratio} is outside [0, 1]",
+                record="--concave-ratio",
+                fix="1 is the convex hull, 0 the tightest",
+            )
         if not (math.isfinite(self.point_radius) and self.point_radius > 0):
-            raise PointlyError(f"point radius {self.point_radius} must be a positive number",
-                               record="--point-radius")
+            raise PointlyError(f"point radius {self.point_radius} must be a positive number", record="--point-radius")
         if self.parts not in PARTS:
-            raise PointlyError(f"unknown parts rule {self.parts!r}", record="--parts",
-                               fix=f"use one of {', '.join(PARTS)}")
+            raise PointlyError(
+                f"unknown parts rule {self.parts!r}", record="--parts", fix=f"use one of {', '.join(PARTS)}"
+            )
         if self.overlap not in OVERLAPS:
-            raise PointlyError(f"unknown overlap rule {self.overlap!r}", record="--overlap",
-                               fix=f"use one of {', '.join(OVERLAPS)}")
+            raise PointlyError(
+                f"unknown overlap rule {self.overlap!r}", record="--overlap", fix=f"use one of {', '.join(OVERLAPS)}"
+            )
         if self.dilation_units not in DILATION_UNITS:
-            raise PointlyError(f"unknown dilation units {self.dilation_units!r}",
-                               record="--dilation", fix=f"use one of {', '.join(DILATION_UNITS)}")
+            raise PointlyError(
+                f"unknown dilation units {self.dilation_units!r}",
+                record="--dilation",
+                fix=f"use one of {', '.join(DILATION_UNITS)}",
+            )
         d = self.dilation
         if d is None:
             return
         values = d if isinstance(d, tuple) else (d,)
         if len(values) not in (1, 2) or not all(
-                isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in values):
-            raise PointlyError(f"dilation {d!r} must be a non-negative radius or a (min, max) range",
-                               record="--dilation", fix="e.g. 0.02, 0.01:0.03 or 8px")
+            isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in values
+        ):
+            raise PointlyError(
+                f"dilation {d!r} must be a non-negative radius or a (min, max) range",
+                record="--dilation",
+                fix="e.g. 0.02, 0.01:0.03 or 8px",
+            )
         if len(values) == 2 and values[0] > values[1]:
-            raise PointlyError(f"dilation range {d!r} has min > max", record="--dilation",
-                               fix="write MIN:MAX with MIN <= MAX")
+            raise PointlyError(
+                f"dilation range {d!r} has min > max", record="--dilation", fix="write MIN:MAX with MIN <= MAX"
+            )
         if self.dilation_units == "relative" and max(values) > 0.5:
-            raise PointlyError(f"relative dilation {d!r} exceeds half the image side",
-                               record="--dilation", fix="relative radii are fractions, e.g. 0.02; use NNpx for pixels")
+            raise PointlyError(
+                f"relative dilation {d!r} exceeds half the image side",
+                record="--dilation",
+                fix="relative radii are fractions, e.g. 0.02; use NNpx for pixels",
+            )
 
     def dilation_radius(self, width: int, height: int, rng: np.random.Generator | None = None) -> float:
         """The dilation radius for one call, in input pixels (0.0 when off).
@@ -185,14 +216,16 @@ def parse_dilation(text: str | None) -> tuple[float | tuple[float, float] | None
     try:
         parts = [float(p.replace("px", "")) for p in t.split(":")]
     except ValueError:
-        raise PointlyError(f"cannot read dilation {text!r}", record="--dilation",
-                           fix="write off, a radius (0.02), a range (0.01:0.03), or pixels (8px, 4:12px)") from None
+        raise PointlyError(
+            f"cannot read dilation {text!r}",
+            record="--dilation",
+            fix="write off, a radius (0.02), a range (0.01:0.03), or pixels (8px, 4:12px)",
+        ) from None
     if len(parts) == 1:
         return parts[0], units
     if len(parts) == 2:
         return (parts[0], parts[1]), units
-    raise PointlyError(f"cannot read dilation {text!r}", record="--dilation",
-                       fix="a range has two numbers, MIN:MAX")
+    raise PointlyError(f"cannot read dilation {text!r}", record="--dilation", fix="a range has two numbers, MIN:MAX")
 
 
 @dataclass
@@ -251,6 +284,7 @@ class ImageTargets:
 # ---------------------------------------------------------------------------------------------
 # input checking
 
+
 def _image_size(image_size: Any) -> tuple[int, int]:
     if isinstance(image_size, Mapping):
         return int(image_size["width"]), int(image_size["height"])
@@ -278,44 +312,71 @@ def _record(ann: Mapping, i: int) -> str:
     return f"annotation id {ann.get('id', f'#{i}')} (image_id {ann.get('image_id', '?')})"
 
 
-def _checked_points(ann: Mapping, i: int, width: int, height: int, file: Any
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def _checked_points(ann: Mapping, i: int, width: int, height: int, file: Any) -> tuple[np.ndarray, np.ndarray]:
     """``(coords int (N, 2), labels int (N,))`` of one annotation, or a PointlyError."""
     rec = _record(ann, i)
     raw = ann.get("point_coords")
     if raw is None or len(raw) == 0:
-        raise PointlyError("annotation has no points (empty segment)", file=file, record=rec,
-                           fix="drop the annotation or give it at least one point")
+        raise PointlyError(
+            "annotation has no points (empty segment)",
+            file=file,
+            record=rec,
+            fix="drop the annotation or give it at least one point",
+        )
     try:
         arr = np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError):
-        raise PointlyError("point_coords is not a list of [x, y] numbers", file=file, record=rec,
-                           fix="write point_coords as [[x, y], ...]") from None
+        raise PointlyError(
+            "point_coords is not a list of [x, y] numbers",
+            file=file,
+            record=rec,
+            fix="write point_coords as [[x, y], ...]",
+        ) from None
     if arr.ndim != 2 or arr.shape[1] != 2:
-        raise PointlyError("point_coords is not a list of [x, y] pairs", file=file, record=rec,
-                           fix="write point_coords as [[x, y], ...]")
+        raise PointlyError(
+            "point_coords is not a list of [x, y] pairs",
+            file=file,
+            record=rec,
+            fix="write point_coords as [[x, y], ...]",
+        )
     if not np.all(np.isfinite(arr)):
         j = int(np.nonzero(~np.isfinite(arr).all(axis=1))[0][0])
-        raise PointlyError(f"point {j} has a NaN or infinite coordinate", file=file, record=rec,
-                           fix="points are integer pixel indices; remove or fix the point")
+        raise PointlyError(
+            f"point {j} has a NaN or infinite coordinate",
+            file=file,
+            record=rec,
+            fix="points are integer pixel indices; remove or fix the point",
+        )
     outside = (arr[:, 0] < 0) | (arr[:, 0] >= width) | (arr[:, 1] < 0) | (arr[:, 1] >= height)
     if outside.any():
         j = int(np.nonzero(outside)[0][0])
-        raise PointlyError(f"point {j} ({arr[j, 0]:g}, {arr[j, 1]:g}) lies outside the "
-                           f"{width}x{height} image", file=file, record=rec,
-                           fix="points are pixel indices with 0 <= x < width, 0 <= y < height")
+        raise PointlyError(
+            f"point {j} ({arr[j, 0]:g}, {arr[j, 1]:g}) lies outside the {width}x{height} image",
+            file=file,
+            record=rec,
+            fix="points are pixel indices with 0 <= x < width, 0 <= y < height",
+        )
     coords = np.floor(arr).astype(np.int64)
     labels = np.asarray(ann.get("point_labels", [1] * len(coords)), dtype=np.int64).reshape(-1)
     if labels.shape[0] != coords.shape[0]:
-        raise PointlyError(f"point_labels has {labels.shape[0]} entries but point_coords has "
-                           f"{coords.shape[0]}", file=file, record=rec, fix="give one label per point")
+        raise PointlyError(
+            f"point_labels has {labels.shape[0]} entries but point_coords has {coords.shape[0]}",
+            file=file,
+            record=rec,
+            fix="give one label per point",
+        )
     if not np.any(labels == 1):
-        raise PointlyError("annotation has no positive point (all point_labels are 0)", file=file,
-                           record=rec, fix="a segment needs at least one point with label 1")
+        raise PointlyError(
+            "annotation has no positive point (all point_labels are 0)",
+            file=file,
+            record=rec,
+            fix="a segment needs at least one point with label 1",
+        )
     return coords, labels
 
 
 # ---------------------------------------------------------------------------------------------
+
 
 def _box(x0: int, y0: int, x1: int, y1: int) -> tuple[float, float, float, float]:
     """COCO box of the inclusive pixel range; empty when x1 < x0."""
@@ -378,11 +439,19 @@ def _clear_outside_image(owner: np.ndarray, transform: PixelTransform) -> None:
         owner[:, c1:] = 0
 
 
-def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: Any, *,
-                  options: TargetOptions | None = None, out_size: tuple[int, int] | None = None,
-                  transform: PixelTransform | None = None, rng: np.random.Generator | None = None,
-                  file: Any = None, shapes: Sequence[Any] | None = None,
-                  image: np.ndarray | None = None) -> ImageTargets:
+def build_targets(
+    annotations: Sequence[Mapping],
+    categories: Any,
+    image_size: Any,
+    *,
+    options: TargetOptions | None = None,
+    out_size: tuple[int, int] | None = None,
+    transform: PixelTransform | None = None,
+    rng: np.random.Generator | None = None,
+    file: Any = None,
+    shapes: Sequence[Any] | None = None,
+    image: np.ndarray | None = None,
+) -> ImageTargets:
     """Build the targets of one image from its points.
 
     * ``annotations``: the points-JSON annotations of one image (``point_coords``, optional
@@ -412,8 +481,7 @@ def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: A
     elif out_size is not None:
         raise ValueError("give out_size or transform, not both")
     if (transform.in_width, transform.in_height) != (width, height):
-        raise ValueError(f"transform is for a {transform.in_width}x{transform.in_height} image, "
-                         f"not {width}x{height}")
+        raise ValueError(f"transform is for a {transform.in_width}x{transform.in_height} image, not {width}x{height}")
     isthing = _category_isthing(categories)
     H, W = transform.shape
 
@@ -421,20 +489,31 @@ def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: A
     for i, ann in enumerate(annotations):
         cat = ann.get("category_id")
         if cat not in isthing:
-            raise PointlyError(f"unknown category_id {cat}", file=file, record=_record(ann, i),
-                               fix="add the category to categories or correct category_id")
+            raise PointlyError(
+                f"unknown category_id {cat}",
+                file=file,
+                record=_record(ann, i),
+                fix="add the category to categories or correct category_id",
+            )
         coords, labels = _checked_points(ann, i, width, height, file)
         parsed.append((ann, coords, labels))
     regions = opts.shape == "watershed"
     if regions:  # the image's regions take the place of the shapes; no dilation
         if shapes is None:
             if image is None:
-                raise PointlyError("shape 'watershed' needs the image", file=file, record="--shape",
-                                   fix="pass the images (pointly targets --images DIR)")
+                raise PointlyError(
+                    "shape 'watershed' needs the image",
+                    file=file,
+                    record="--shape",
+                    fix="pass the images (pointly targets --images DIR)",
+                )
             if tuple(np.asarray(image).shape[:2]) != (height, width):
-                raise PointlyError(f"image is {np.asarray(image).shape[1]}x{np.asarray(image).shape[0]} but its "
-                                   f"record says {width}x{height}", file=file,
-                                   fix="the images and the points file do not belong together")
+                raise PointlyError(
+                    f"image is {np.asarray(image).shape[1]}x{np.asarray(image).shape[0]} but its "
+                    f"record says {width}x{height}",
+                    file=file,
+                    fix="the images and the points file do not belong together",
+                )
             shapes = Regions.grow(image, [c[l == 1] for _, c, l in parsed])
         if len(shapes.boxes) != len(parsed):
             raise ValueError("regions must be grown from the same annotations")
@@ -443,9 +522,14 @@ def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: A
     elif shapes is not None and len(shapes) != len(parsed):
         raise ValueError("shapes must hold one geometry per annotation")
     if shapes is None:
-        shapes = image_shapes([c[l == 1] for _, c, l in parsed], [c[l != 1] for _, c, l in parsed],
-                              shape=opts.shape, concave_ratio=opts.concave_ratio,
-                              point_radius=opts.point_radius, parts=opts.parts)
+        shapes = image_shapes(
+            [c[l == 1] for _, c, l in parsed],
+            [c[l != 1] for _, c, l in parsed],
+            shape=opts.shape,
+            concave_ratio=opts.concave_ratio,
+            point_radius=opts.point_radius,
+            parts=opts.parts,
+        )
 
     radius_in = 0.0 if regions else opts.dilation_radius(width, height, rng)
     blocked = np.zeros((H, W), dtype=bool)
@@ -470,10 +554,21 @@ def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: A
         nc, nr, nin = transform.point_pixels(neg)
         centres = transform.point_centres(pos)
         centre_xy = centres.mean(axis=0) - 0.5
-        segs.append(dict(ann=ann, k=len(segs) + 1, pix=(pr[pin], pc[pin]), neg=(nr[nin], nc[nin]),
-                         centre=(float(centre_xy[0]), float(centre_xy[1])), npos=int(len(pos)),
-                         thing=isthing[int(ann["category_id"])], geom=geom, rings=rings, pos=pos,
-                         points=centres))
+        segs.append(
+            dict(
+                ann=ann,
+                k=len(segs) + 1,
+                pix=(pr[pin], pc[pin]),
+                neg=(nr[nin], nc[nin]),
+                centre=(float(centre_xy[0]), float(centre_xy[1])),
+                npos=int(len(pos)),
+                thing=isthing[int(ann["category_id"])],
+                geom=geom,
+                rings=rings,
+                pos=pos,
+                points=centres,
+            )
+        )
 
     dilated = radius_in > 0 and bool(segs)
     nearest = opts.overlap == "nearest"
@@ -501,8 +596,12 @@ def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: A
                 if pc.size:
                     if region[2] < region[0]:
                         region = [W, H, -1, -1]
-                    region = [min(region[0], int(pc.min())), min(region[1], int(pr.min())),
-                              max(region[2], int(pc.max())), max(region[3], int(pr.max()))]
+                    region = [
+                        min(region[0], int(pc.min())),
+                        min(region[1], int(pr.min())),
+                        max(region[2], int(pc.max())),
+                        max(region[3], int(pr.max())),
+                    ]
                 s["box"] = region
         seg_rings = [s["rings"] for s in segs]
         seg_points = [s["points"] for s in segs]
@@ -516,8 +615,9 @@ def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: A
             own[(count_t + count_s) != 1] = 0
         else:  # nearest point among same-kind claimers; a thing's shape beats a stuff shape
             own = resolve_layer(claims, 1, count_s, count_t == 0, layer_ids[1], seg_rings, seg_points)
-            np.copyto(own, resolve_layer(claims, 0, count_t, None, layer_ids[0], seg_rings, seg_points),
-                      where=count_t > 0)
+            np.copyto(
+                own, resolve_layer(claims, 0, count_t, None, layer_ids[0], seg_rings, seg_points), where=count_t > 0
+            )
         owner[ys, xs] = own
         _clear_outside_image(owner, transform)
 
@@ -561,8 +661,9 @@ def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: A
         else:
             drings = [s["drings"] for s in segs]
             grown = resolve_layer(claims, 3, dcount_s, free & (dcount_t == 0), layer_ids[3], drings, seg_points)
-            np.copyto(grown, resolve_layer(claims, 2, dcount_t, free, layer_ids[2], drings, seg_points),
-                      where=dcount_t > 0)
+            np.copyto(
+                grown, resolve_layer(claims, 2, dcount_t, free, layer_ids[2], drings, seg_points), where=dcount_t > 0
+            )
             one = free & (grown > 0)
         np.copyto(owner[ys, xs], grown, where=one, casting="unsafe")
         _clear_outside_image(owner, transform)
@@ -582,7 +683,7 @@ def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: A
             rx0, ry0, rx1, ry1 = min(rx0, dx0), min(ry0, dy0), max(rx1, dx1), max(ry1, dy1)
         mask = np.zeros((H, W), dtype=bool)
         if rx1 >= rx0 and ry1 >= ry0:
-            mask[ry0:ry1 + 1, rx0:rx1 + 1] = owner[ry0:ry1 + 1, rx0:rx1 + 1] == s["k"]
+            mask[ry0 : ry1 + 1, rx0 : rx1 + 1] = owner[ry0 : ry1 + 1, rx0 : rx1 + 1] == s["k"]
         bbox = _box(x0, y0, x1, y1)
         # the points' box underestimates the object (a region's box does not): grown by (n+1)/(n-1)
         grown = corrected_points_box(s["pos"]) if opts.size_correction and not regions and bbox[2] > 0 else None
@@ -595,26 +696,39 @@ def build_targets(annotations: Sequence[Mapping], categories: Any, image_size: A
             bbox = (float(bx0), float(by0), float(bx1 - bx0), float(by1 - by0))
         ann = s["ann"]
         src = ann.get("source_segment_id")
-        out.append(SegmentTarget(
-            annotation_id=int(ann.get("id", s["k"])), category_id=int(ann["category_id"]),
-            isthing=isthing[int(ann["category_id"])], centre=s["centre"], mask=mask,
-            bbox=bbox, source_segment_id=None if src is None else int(src),
-            num_points=s["npos"]))
+        out.append(
+            SegmentTarget(
+                annotation_id=int(ann.get("id", s["k"])),
+                category_id=int(ann["category_id"]),
+                isthing=isthing[int(ann["category_id"])],
+                centre=s["centre"],
+                mask=mask,
+                bbox=bbox,
+                source_segment_id=None if src is None else int(src),
+                num_points=s["npos"],
+            )
+        )
     image_id = parsed[0][0].get("image_id") if parsed else None
-    return ImageTargets(segments=out, ignore=owner == 0, owner=owner, transform=transform,
-                        dilation_radius=radius_in, image_id=image_id)
+    return ImageTargets(
+        segments=out, ignore=owner == 0, owner=owner, transform=transform, dilation_radius=radius_in, image_id=image_id
+    )
 
 
-def _region_owner(labels: np.ndarray, known: np.ndarray, segment: np.ndarray, crowd: np.ndarray,
-                  transform: PixelTransform) -> tuple[np.ndarray, np.ndarray | None]:
+def _region_owner(
+    labels: np.ndarray, known: np.ndarray, segment: np.ndarray, crowd: np.ndarray, transform: PixelTransform
+) -> tuple[np.ndarray, np.ndarray | None]:
     """The output grid's owner map (0 = ignored) and crowd mask from input-resolution regions:
     each output pixel takes the region under its centre (nearest neighbour through
     ``transform``); pixels of a crowd region, of no known region, or outside the image are 0."""
     H, W = transform.shape
     cols = np.floor((np.arange(W) + 0.5 - transform.bx) / transform.ax).astype(np.int64)
     rows = np.floor((np.arange(H) + 0.5 - transform.by) / transform.ay).astype(np.int64)
-    inside = (rows[:, None] >= 0) & (rows[:, None] < labels.shape[0]) & (cols[None, :] >= 0) & \
-        (cols[None, :] < labels.shape[1])
+    inside = (
+        (rows[:, None] >= 0)
+        & (rows[:, None] < labels.shape[0])
+        & (cols[None, :] >= 0)
+        & (cols[None, :] < labels.shape[1])
+    )
     rr, cc = np.clip(rows, 0, labels.shape[0] - 1), np.clip(cols, 0, labels.shape[1] - 1)
     lab = labels[rr[:, None], cc[None, :]]
     ok = inside & known[rr[:, None], cc[None, :]]
@@ -623,9 +737,15 @@ def _region_owner(labels: np.ndarray, known: np.ndarray, segment: np.ndarray, cr
     return owner, (crowd_mask if crowd_mask.any() else None)
 
 
-def centre_heatmap(targets: ImageTargets, class_index: Mapping[int, int], num_classes: int, *,
-                   things_only: bool = True, scale: float = 1.0,
-                   out_shape: tuple[int, int] | None = None) -> np.ndarray:
+def centre_heatmap(
+    targets: ImageTargets,
+    class_index: Mapping[int, int],
+    num_classes: int,
+    *,
+    things_only: bool = True,
+    scale: float = 1.0,
+    out_shape: tuple[int, int] | None = None,
+) -> np.ndarray:
     """``(num_classes, H, W)`` float32 heatmap with a CenterNet Gaussian at each thing's centre.
 
     The peak sits at ``floor(centre · scale)`` (clamped), the radius is
@@ -649,8 +769,7 @@ def centre_heatmap(targets: ImageTargets, class_index: Mapping[int, int], num_cl
     return heat
 
 
-def shapes_for(annotations: Iterable[Mapping], options: TargetOptions,
-               image: np.ndarray | None = None) -> Any:
+def shapes_for(annotations: Iterable[Mapping], options: TargetOptions, image: np.ndarray | None = None) -> Any:
     """The input-coordinate shapes of one image's annotations (:func:`~pointly.pointgen.targets.shapes.image_shapes`
     over all of them together), or with ``shape="watershed"`` their :class:`Regions` on ``image``,
     to reuse across augmentations."""
@@ -662,8 +781,17 @@ def shapes_for(annotations: Iterable[Mapping], options: TargetOptions,
         neg.append(coords[labels != 1])
     if options.shape == "watershed":
         if image is None:
-            raise PointlyError("shape 'watershed' needs the image", record="--shape",
-                               fix="the regions grow over the image: pass it (the training set does)")
+            raise PointlyError(
+                "shape 'watershed' needs the image",
+                record="--shape",
+                fix="the regions grow over the image: pass it (the training set does)",
+            )
         return Regions.grow(image, pos)
-    return image_shapes(pos, neg, shape=options.shape, concave_ratio=options.concave_ratio,
-                        point_radius=options.point_radius, parts=options.parts)
+    return image_shapes(
+        pos,
+        neg,
+        shape=options.shape,
+        concave_ratio=options.concave_ratio,
+        point_radius=options.point_radius,
+        parts=options.parts,
+    )

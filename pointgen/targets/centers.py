@@ -8,10 +8,12 @@ share one implementation.
 
 Coordinates are pixel indices ``(x, y)`` (x = column, y = row) of the grid the centre is computed on.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Iterable, Union
+from collections.abc import Iterable
+from typing import Union
 
 import numpy as np
 
@@ -51,7 +53,7 @@ def gaussian_kernel(radius: int, sigma_factor: float = 3.0) -> np.ndarray:
     """
     diameter = 2 * radius + 1
     sigma = diameter / sigma_factor
-    y, x = np.ogrid[-radius:radius + 1, -radius:radius + 1]
+    y, x = np.ogrid[-radius : radius + 1, -radius : radius + 1]
     kernel = np.exp(-(x * x + y * y) / (2 * sigma * sigma))
     kernel[kernel < np.finfo(kernel.dtype).eps * kernel.max()] = 0
     return kernel
@@ -70,8 +72,8 @@ def draw_gaussian(heatmap: ArrayLike, cx: int, cy: int, radius: int, sigma_facto
     top, bottom = min(cy, r), min(height - cy, r + 1)
     if left + right <= 0 or top + bottom <= 0 or cx < 0 or cy < 0 or cx >= width or cy >= height:
         return heatmap
-    patch = kernel[r - top:r + bottom, r - left:r + right]
-    region = heatmap[cy - top:cy + bottom, cx - left:cx + right]
+    patch = kernel[r - top : r + bottom, r - left : r + right]
+    region = heatmap[cy - top : cy + bottom, cx - left : cx + right]
     if torch is not None and isinstance(heatmap, torch.Tensor):
         k = torch.as_tensor(patch, dtype=heatmap.dtype, device=heatmap.device)
         torch.maximum(region, k, out=region)

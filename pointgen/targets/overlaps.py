@@ -8,9 +8,11 @@ pixel claimed three times or more asks the candidate shapes with ``shapely.inter
 pixel only. The winner is the claimer whose nearest point is nearer to the pixel centre; an exact
 tie (within 1e-9, relative) is nobody's.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import shapely
@@ -28,8 +30,14 @@ def covers(rings: list, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return inside
 
 
-def nearest_claimer(rows: np.ndarray, cols: np.ndarray, candidates: Sequence[int], rings: Sequence[list],
-                     boxes: Mapping[int, Sequence[int]], points: Sequence[np.ndarray]) -> np.ndarray:
+def nearest_claimer(
+    rows: np.ndarray,
+    cols: np.ndarray,
+    candidates: Sequence[int],
+    rings: Sequence[list],
+    boxes: Mapping[int, Sequence[int]],
+    points: Sequence[np.ndarray],
+) -> np.ndarray:
     """For contested pixels ``(rows, cols)``: the id ``k`` (1-based) of the candidate whose shape
     (``rings[k - 1]``, output grid; ``boxes[k]`` its pixel box) covers the pixel and whose nearest
     point (``points[k - 1]``, output continuous coordinates) is nearest to the pixel centre; 0
@@ -67,14 +75,21 @@ def min_distance(rows: np.ndarray, cols: np.ndarray, who: np.ndarray, points: Se
         p = points[int(k) - 1]
         best = np.full(idx.size, np.inf)
         for i in range(0, p.shape[0], 64):  # bounded memory for segments with many points
-            q = p[i:i + 64]
+            q = p[i : i + 64]
             best = np.minimum(best, ((cx[:, None] - q[None, :, 0]) ** 2 + (cy[:, None] - q[None, :, 1]) ** 2).min(1))
         d[idx] = best
     return d
 
 
-def resolve_layer(claims: Any, layer: int, count: np.ndarray, where: np.ndarray | None, ids: Sequence[int],
-             rings: Sequence[list], points: Sequence[np.ndarray]) -> np.ndarray:
+def resolve_layer(
+    claims: Any,
+    layer: int,
+    count: np.ndarray,
+    where: np.ndarray | None,
+    ids: Sequence[int],
+    rings: Sequence[list],
+    points: Sequence[np.ndarray],
+) -> np.ndarray:
     """Owner (segment id, 0 = nobody) of each pixel of the claims' box among the shapes of one
     ``layer`` (packed with their segment ids ``ids`` and squares; ``count`` is its claim count):
     the one claimer; where ``where`` marks a pixel claimed by several, the claimer with the nearest

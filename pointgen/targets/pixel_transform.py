@@ -22,6 +22,7 @@ An output pixel ``(i, j)`` then covers the input region whose centre is
 ``((j + 0.5 − bx) / ax, (i + 0.5 − by) / ay)``: at scale ``s`` (identity then ``downsample``)
 output pixel centres sit at ``((j + 0.5)/s, (i + 0.5)/s)`` in input pixel-corner coordinates.
 """
+
 from __future__ import annotations
 
 import math
@@ -47,47 +48,60 @@ class PixelTransform:
     in_height: int
 
     @classmethod
-    def identity(cls, width: int, height: int) -> "PixelTransform":
+    def identity(cls, width: int, height: int) -> PixelTransform:
         """The transform of an untouched ``width × height`` image."""
         return cls(1.0, 0.0, 1.0, 0.0, int(width), int(height), int(width), int(height))
 
     # -- chainable steps (each acts on the current canvas) ---------------------------------
-    def resize(self, new_width: int, new_height: int) -> "PixelTransform":
+    def resize(self, new_width: int, new_height: int) -> PixelTransform:
         """Resize the current canvas to ``new_width × new_height`` (corner coordinates scale)."""
         sx, sy = new_width / self.width, new_height / self.height
-        return replace(self, ax=self.ax * sx, bx=self.bx * sx, ay=self.ay * sy, by=self.by * sy,
-                       width=int(new_width), height=int(new_height))
+        return replace(
+            self,
+            ax=self.ax * sx,
+            bx=self.bx * sx,
+            ay=self.ay * sy,
+            by=self.by * sy,
+            width=int(new_width),
+            height=int(new_height),
+        )
 
-    def scale(self, factor: float) -> "PixelTransform":
+    def scale(self, factor: float) -> PixelTransform:
         """Resize by ``factor`` with the canvas rounded to whole pixels (``round(w·factor)``)."""
         return self.resize(max(1, round(self.width * factor)), max(1, round(self.height * factor)))
 
-    def hflip(self) -> "PixelTransform":
+    def hflip(self) -> PixelTransform:
         """Mirror left-right: ``x → width − x`` (pixel ``j`` goes to ``width − 1 − j``)."""
         return replace(self, ax=-self.ax, bx=self.width - self.bx)
 
-    def vflip(self) -> "PixelTransform":
+    def vflip(self) -> PixelTransform:
         """Mirror top-bottom: ``y → height − y``."""
         return replace(self, ay=-self.ay, by=self.height - self.by)
 
-    def crop(self, x0: int, y0: int, width: int, height: int) -> "PixelTransform":
+    def crop(self, x0: int, y0: int, width: int, height: int) -> PixelTransform:
         """Keep the ``width × height`` window whose top-left pixel is ``(x0, y0)``."""
         return replace(self, bx=self.bx - x0, by=self.by - y0, width=int(width), height=int(height))
 
-    def pad(self, width: int, height: int) -> "PixelTransform":
+    def pad(self, width: int, height: int) -> PixelTransform:
         """Pad bottom/right to ``width × height`` (coordinates unchanged, canvas grows)."""
         if width < self.width or height < self.height:
             raise ValueError(f"pad to {width}x{height} is smaller than the canvas {self.width}x{self.height}")
         return replace(self, width=int(width), height=int(height))
 
-    def downsample(self, stride: float) -> "PixelTransform":
+    def downsample(self, stride: float) -> PixelTransform:
         """The grid of a feature map at ``stride``: coordinates ÷ stride, canvas ``ceil(size / stride)``."""
         if stride <= 0:
             raise ValueError("stride must be positive")
         f = 1.0 / stride
-        return replace(self, ax=self.ax * f, bx=self.bx * f, ay=self.ay * f, by=self.by * f,
-                       width=int(math.ceil(self.width / stride - 1e-9)),
-                       height=int(math.ceil(self.height / stride - 1e-9)))
+        return replace(
+            self,
+            ax=self.ax * f,
+            bx=self.bx * f,
+            ay=self.ay * f,
+            by=self.by * f,
+            width=int(math.ceil(self.width / stride - 1e-9)),
+            height=int(math.ceil(self.height / stride - 1e-9)),
+        )
 
     # -- applying -------------------------------------------------------------------------
     @property

@@ -5,9 +5,11 @@ final mask is tinted with its category colour and outlined; ignored pixels are w
 grey; each point is a small dot in its segment's colour with a dark rim; each simulated centre is
 a white cross. Drawing uses OpenCV (anti-aliasing off, so colours stay exact).
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -26,8 +28,15 @@ def category_colour(category: Any, category_id: int) -> tuple[int, int, int]:
     return tuple(int(v) for v in rng.integers(60, 256, 3))  # type: ignore[return-value]
 
 
-def render_targets(targets: ImageTargets, annotations: Sequence[Mapping], categories: Mapping[int, Any],
-                   image: np.ndarray | None = None, *, alpha: float = 0.5, scale: int = 1) -> np.ndarray:
+def render_targets(
+    targets: ImageTargets,
+    annotations: Sequence[Mapping],
+    categories: Mapping[int, Any],
+    image: np.ndarray | None = None,
+    *,
+    alpha: float = 0.5,
+    scale: int = 1,
+) -> np.ndarray:
     """``H × W × 3`` uint8 RGB preview of full-size ``targets`` over ``image`` (RGB, optional)."""
     H, W = targets.shape
     base = np.full((H, W, 3), 40, np.uint8) if image is None else np.ascontiguousarray(image[..., :3]).astype(np.uint8)
@@ -45,7 +54,7 @@ def render_targets(targets: ImageTargets, annotations: Sequence[Mapping], catego
     out = np.clip(out, 0, 255).astype(np.uint8)
     if scale > 1:
         out = cv2.resize(out, (W * scale, H * scale), interpolation=cv2.INTER_NEAREST)
-    for k, s in enumerate(targets.segments, start=1):
+    for k, _s in enumerate(targets.segments, start=1):
         m = (targets.owner == k).astype(np.uint8)
         if scale > 1:
             m = cv2.resize(m, (W * scale, H * scale), interpolation=cv2.INTER_NEAREST)
@@ -58,7 +67,7 @@ def render_targets(targets: ImageTargets, annotations: Sequence[Mapping], catego
         if a is None:
             continue
         col = tuple(int(c) for c in colours[k])
-        for (x, y) in np.asarray(a["point_coords"], dtype=np.int64).reshape(-1, 2):
+        for x, y in np.asarray(a["point_coords"], dtype=np.int64).reshape(-1, 2):
             p = (int((x + 0.5) * scale), int((y + 0.5) * scale))
             cv2.circle(out, p, r + 1, (0, 0, 0), -1)
             cv2.circle(out, p, r, col, -1)

@@ -22,11 +22,13 @@ memory: both sides are given as COCO dicts with one RLE mask per segment, which 
 without PNG files. pointgen must not import ``pointly.model``, so this does not go through the
 model's evaluation module.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,8 +37,19 @@ from pointly.pointgen.base.coco import Segment
 from pointly.pointgen.base.errors import PointlyError
 from pointly.pointgen.targets.build import ImageTargets
 
-SEGMENT_COLUMNS = ["image_id", "annotation_id", "source_segment_id", "category_id", "isthing",
-                   "num_points", "target_pixels", "true_pixels", "precision", "recall", "iou"]
+SEGMENT_COLUMNS = [
+    "image_id",
+    "annotation_id",
+    "source_segment_id",
+    "category_id",
+    "isthing",
+    "num_points",
+    "target_pixels",
+    "true_pixels",
+    "precision",
+    "recall",
+    "iou",
+]
 IMAGE_COLUMNS = ["image_id", "pixels", "coverage", "ignore_share", "agreement", "segments"]
 SPLITS = ("all", "things", "stuff")
 
@@ -77,11 +90,18 @@ class QualityReport:
     _gt_images: list[dict] = field(default_factory=list)
     _gt_anns: list[dict] = field(default_factory=list)
     _pred_anns: list[dict] = field(default_factory=list)
-    truth_cache: dict | None = None   # image_id -> GT annotations (RLE), shared across reports
+    truth_cache: dict | None = None  # image_id -> GT annotations (RLE), shared across reports
     _pq: dict | None = None
 
-    def add_image(self, image: Any, annotations: Sequence[Mapping], targets: ImageTargets,
-                  truth: Sequence[Segment], *, file: Any = None) -> None:
+    def add_image(
+        self,
+        image: Any,
+        annotations: Sequence[Mapping],
+        targets: ImageTargets,
+        truth: Sequence[Segment],
+        *,
+        file: Any = None,
+    ) -> None:
         """Score one image's full-size targets against its true segments (masks at image size)."""
         self._pq = None
         H, W = targets.shape
@@ -92,9 +112,12 @@ class QualityReport:
         truth_map = np.zeros((H, W), dtype=np.int64)
         for seg in truth:
             if seg.mask.shape != (H, W):
-                raise PointlyError(f"true mask is {seg.mask.shape[1]}x{seg.mask.shape[0]}, the image "
-                                   f"is {W}x{H}", file=file, record=f"image_id {image.id}",
-                                   fix="the points and the true masks do not belong together")
+                raise PointlyError(
+                    f"true mask is {seg.mask.shape[1]}x{seg.mask.shape[0]}, the image is {W}x{H}",
+                    file=file,
+                    record=f"image_id {image.id}",
+                    fix="the points and the true masks do not belong together",
+                )
             truth_map[seg.mask] = seg.segment_id
         by_ann = {int(a.get("id", -1)): a for a in annotations}
         target_truth = np.zeros(len(targets.segments) + 1, dtype=np.int64)  # owner k -> true id
@@ -110,44 +133,77 @@ class QualityReport:
             else:
                 inter, true_px = 0, 0
             union = tp + true_px - inter
-            self.segment_rows.append({
-                "image_id": int(image.id), "annotation_id": st.annotation_id,
-                "source_segment_id": None if seg is None else seg.segment_id,
-                "category_id": st.category_id, "isthing": bool(st.isthing),
-                "num_points": st.num_points, "target_pixels": tp, "true_pixels": true_px,
-                "precision": inter / tp if tp else math.nan,
-                "recall": inter / true_px if true_px else math.nan,
-                "iou": inter / union if union else math.nan})
+            self.segment_rows.append(
+                {
+                    "image_id": int(image.id),
+                    "annotation_id": st.annotation_id,
+                    "source_segment_id": None if seg is None else seg.segment_id,
+                    "category_id": st.category_id,
+                    "isthing": bool(st.isthing),
+                    "num_points": st.num_points,
+                    "target_pixels": tp,
+                    "true_pixels": true_px,
+                    "precision": inter / tp if tp else math.nan,
+                    "recall": inter / true_px if true_px else math.nan,
+                    "iou": inter / union if union else math.nan,
+                }
+            )
         covered = ~targets.ignore
         n_cov = int(covered.sum())
         agree = int(np.count_nonzero(covered & (target_truth[targets.owner] == truth_map) & (truth_map > 0)))
-        self.image_rows.append({"image_id": int(image.id), "pixels": H * W, "coverage": n_cov / (H * W),
-                                "ignore_share": 1 - n_cov / (H * W),
-                                "agreement": agree / n_cov if n_cov else math.nan,
-                                "segments": len(targets.segments)})
+        self.image_rows.append(
+            {
+                "image_id": int(image.id),
+                "pixels": H * W,
+                "coverage": n_cov / (H * W),
+                "ignore_share": 1 - n_cov / (H * W),
+                "agreement": agree / n_cov if n_cov else math.nan,
+                "segments": len(targets.segments),
+            }
+        )
         # PQ inputs
-        self._gt_images.append({"id": int(image.id), "width": W, "height": H,
-                                "file_name": getattr(image, "file_name", f"{image.id}.png")})
+        self._gt_images.append(
+            {"id": int(image.id), "width": W, "height": H, "file_name": getattr(image, "file_name", f"{image.id}.png")}
+        )
         cached = None if self.truth_cache is None else self.truth_cache.get(int(image.id))
         if cached is None:
-            cached = [{"image_id": int(image.id), "category_id": seg.category_id,
-                       "iscrowd": int(seg.iscrowd), "segmentation": _rle(seg.mask),
-                       "area": int(seg.mask.sum()), "bbox": list(seg.bbox)}
-                      for seg in truth if seg.mask.any()]
+            cached = [
+                {
+                    "image_id": int(image.id),
+                    "category_id": seg.category_id,
+                    "iscrowd": int(seg.iscrowd),
+                    "segmentation": _rle(seg.mask),
+                    "area": int(seg.mask.sum()),
+                    "bbox": list(seg.bbox),
+                }
+                for seg in truth
+                if seg.mask.any()
+            ]
             if self.truth_cache is not None:
                 self.truth_cache[int(image.id)] = cached
         self._gt_anns.extend(cached)
         for st in targets.segments:
             if st.category_id not in cats:
-                raise PointlyError(f"category_id {st.category_id} of annotation {st.annotation_id} is not "
-                                   "a category of the true annotation", file=file,
-                                   record=f"image_id {image.id}", fix="use points made from this dataset")
+                raise PointlyError(
+                    f"category_id {st.category_id} of annotation {st.annotation_id} is not "
+                    "a category of the true annotation",
+                    file=file,
+                    record=f"image_id {image.id}",
+                    fix="use points made from this dataset",
+                )
             if not st.mask.any():
                 continue
-            self._pred_anns.append({"image_id": int(image.id),
-                                    "category_id": st.category_id, "iscrowd": 0,
-                                    "segmentation": _rle(st.mask), "area": int(st.mask.sum()),
-                                    "bbox": list(st.bbox), "score": 1.0})
+            self._pred_anns.append(
+                {
+                    "image_id": int(image.id),
+                    "category_id": st.category_id,
+                    "iscrowd": 0,
+                    "segmentation": _rle(st.mask),
+                    "area": int(st.mask.sum()),
+                    "bbox": list(st.bbox),
+                    "score": 1.0,
+                }
+            )
 
     # -- results ------------------------------------------------------------------------------
     def panoptic_quality(self) -> dict[str, dict[str, float]]:
@@ -210,14 +266,21 @@ class QualityReport:
         rows = []
         for split in SPLITS:
             part = seg if split == "all" else seg[seg["isthing"] == (split == "things")]
-            rows.append({"split": split, "segments": len(part),
-                         "precision": float(part["precision"].mean()) if len(part) else math.nan,
-                         "recall": float(part["recall"].mean()) if len(part) else math.nan,
-                         "iou": float(part["iou"].mean()) if len(part) else math.nan,
-                         "pq": pq[split]["pq"], "sq": pq[split]["sq"], "rq": pq[split]["rq"],
-                         "categories": pq[split]["n"],
-                         "images": len(img),
-                         "coverage": float(img["coverage"].mean()) if len(img) else math.nan,
-                         "ignore_share": float(img["ignore_share"].mean()) if len(img) else math.nan,
-                         "agreement": float(img["agreement"].mean()) if len(img) else math.nan})
+            rows.append(
+                {
+                    "split": split,
+                    "segments": len(part),
+                    "precision": float(part["precision"].mean()) if len(part) else math.nan,
+                    "recall": float(part["recall"].mean()) if len(part) else math.nan,
+                    "iou": float(part["iou"].mean()) if len(part) else math.nan,
+                    "pq": pq[split]["pq"],
+                    "sq": pq[split]["sq"],
+                    "rq": pq[split]["rq"],
+                    "categories": pq[split]["n"],
+                    "images": len(img),
+                    "coverage": float(img["coverage"].mean()) if len(img) else math.nan,
+                    "ignore_share": float(img["ignore_share"].mean()) if len(img) else math.nan,
+                    "agreement": float(img["agreement"].mean()) if len(img) else math.nan,
+                }
+            )
         return pd.DataFrame(rows)

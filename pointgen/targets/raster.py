@@ -31,10 +31,11 @@ this scanline (:func:`rasterize_polygon`)      ~200       exact (hypothesis-test
 
 rasterio (exact, 333 µs in libraries.md) is not installed and would add a GDAL dependency.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -73,8 +74,7 @@ def ring_groups(items) -> list[list[np.ndarray]]:
     return [list(item) if isinstance(item, tuple) else [item] for item in items]
 
 
-def rasterize_polygon(vertices: np.ndarray, height: int, width: int
-                      ) -> tuple[np.ndarray, int, int]:
+def rasterize_polygon(vertices: np.ndarray, height: int, width: int) -> tuple[np.ndarray, int, int]:
     """Rasterise one simple polygon on a ``height × width`` grid with the closed pixel-centre rule.
 
     ``vertices`` is ``(V, 2)`` of ``(x, y)`` in the grid's continuous coordinates (pixel ``(i, j)``
@@ -86,8 +86,9 @@ def rasterize_polygon(vertices: np.ndarray, height: int, width: int
     return rasterize_rings([np.asarray(vertices, dtype=np.float64)], height, width)
 
 
-def _edge_crossings(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, row_min: int,
-                    row_max: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+def _edge_crossings(
+    x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, row_min: int, row_max: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """Where non-horizontal edges cross the pixel-row centres ``i + 0.5`` (rows row_min..row_max).
 
     Both half-open rules at once: rule A (ylo <= yc < yhi) for edges ``0..ne-1`` and rule B
@@ -160,8 +161,7 @@ def _ring_edges(rings: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.nda
     return p0[:, 0], p0[:, 1], p1[:, 0], p1[:, 1]
 
 
-def rasterize_rings(rings: list, height: int, width: int
-                    ) -> tuple[np.ndarray, int, int]:
+def rasterize_rings(rings: list, height: int, width: int) -> tuple[np.ndarray, int, int]:
     """Union of several polygons (ring items of :func:`ring_groups`; see :func:`rasterize_polygon`),
     as one crop."""
     groups = [g for g in (_closed_rings(group) for group in ring_groups(rings)) if g]
@@ -240,8 +240,7 @@ def rasterize_rings(rings: list, height: int, width: int
     else:
         stride = ncols + 1
         size = nrows * stride
-        diff = (np.bincount(gr * stride + gs, minlength=size)
-                - np.bincount(gr * stride + ge + 1, minlength=size))
+        diff = np.bincount(gr * stride + gs, minlength=size) - np.bincount(gr * stride + ge + 1, minlength=size)
         crop = np.cumsum(diff.reshape(nrows, stride), axis=1)[:, :ncols] > 0
     return crop, c0, r0
 
@@ -250,7 +249,7 @@ def paste(canvas: np.ndarray, crop: np.ndarray, x0: int, y0: int) -> np.ndarray:
     """OR a crop returned by :func:`rasterize_polygon` into a full ``H × W`` boolean canvas."""
     if crop.size:
         h, w = crop.shape
-        canvas[y0:y0 + h, x0:x0 + w] |= crop
+        canvas[y0 : y0 + h, x0 : x0 + w] |= crop
     return canvas
 
 
@@ -265,8 +264,9 @@ def full_mask(geometry, height: int, width: int) -> np.ndarray:
     return paste(np.zeros((height, width), dtype=bool), crop, x0, y0)
 
 
-def _claim_spans(shapes: list[list[np.ndarray]], height: int, width: int
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+def _claim_spans(
+    shapes: list[list[np.ndarray]], height: int, width: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """The covered pixel spans of many shapes, merged per shape and row (closed pixel-centre rule).
 
     Returns ``(seg, row, start, end)`` (int64, ``end`` inclusive), sorted by shape then row, one
@@ -325,8 +325,9 @@ def _claim_spans(shapes: list[list[np.ndarray]], height: int, width: int
     return seg[first], row[first], s[first], cummax[last] - group[first] * big
 
 
-def _span_boxes(n: int, width: int, height: int, seg: np.ndarray, row: np.ndarray, start: np.ndarray,
-                end: np.ndarray) -> np.ndarray:
+def _span_boxes(
+    n: int, width: int, height: int, seg: np.ndarray, row: np.ndarray, start: np.ndarray, end: np.ndarray
+) -> np.ndarray:
     """Per-shape covered pixel boxes ``x0, y0, x1, y1`` of ``n`` shapes from spans sorted by shape
     (inclusive; an empty shape gets ``width, height, -1, -1``)."""
     boxes = np.tile(np.array([width, height, -1, -1], dtype=np.int64), (n, 1))
@@ -354,8 +355,9 @@ class PackedClaims:
     :func:`rasterize_claims` calls (benchmarks/results_targets.md).
     """
 
-    def __init__(self, words: list[np.ndarray], fields: list[tuple[int, ...]],
-                 y0: int, x0: int, boxes: list[np.ndarray]) -> None:
+    def __init__(
+        self, words: list[np.ndarray], fields: list[tuple[int, ...]], y0: int, x0: int, boxes: list[np.ndarray]
+    ) -> None:
         self.words = words  # box-local (rows, cols) int arrays
         # per layer: (word, count_shift, count_mask, sum_shift, sum_mask[, square_shift, square_mask])
         self.fields = fields
@@ -395,8 +397,14 @@ class PackedClaims:
         return slice(self.y0, self.y0 + h), slice(self.x0, self.x0 + w)
 
 
-def pack_claims(layers: list[list[list[np.ndarray]]], height: int, width: int, *,
-                ids: list[Sequence[int]] | None = None, squares: bool = False) -> PackedClaims:
+def pack_claims(
+    layers: list[list[list[np.ndarray]]],
+    height: int,
+    width: int,
+    *,
+    ids: list[Sequence[int]] | None = None,
+    squares: bool = False,
+) -> PackedClaims:
     """Rasterise several layers of shapes into one :class:`PackedClaims` (closed pixel-centre rule).
 
     ``layers[l][k]`` is the list of ring items (:func:`ring_groups`) of shape ``k`` of layer ``l``
@@ -418,15 +426,23 @@ def pack_claims(layers: list[list[list[np.ndarray]]], height: int, width: int, *
     spans = _claim_spans([shape for shapes in layers for shape in shapes], height, width)
     if spans is None:
         empty = [np.zeros((0, 0), dtype=np.int32)]
-        return PackedClaims(empty, [(0, 0, 0, 0, 0, 0, 0)] * len(layers), 0, 0,
-                            [_span_boxes(k, width, height, *(np.zeros(0, np.int64),) * 4) for k in sizes])
+        return PackedClaims(
+            empty,
+            [(0, 0, 0, 0, 0, 0, 0)] * len(layers),
+            0,
+            0,
+            [_span_boxes(k, width, height, *(np.zeros(0, np.int64),) * 4) for k in sizes],
+        )
     gseg, grow, gs, ge = spans
     layer_of = np.searchsorted(offsets, gseg, side="right") - 1
     local = gseg - offsets[layer_of]
     # bit fields: count needs bits(K), idsum bits(sum of ids), squares bits(sum of squared ids);
     # words of at most 63 bits
-    widths = [[max(1, k.bit_length()), max(1, int(a.sum()).bit_length())]
-              + ([max(1, int((a * a).sum()).bit_length())] if squares else []) for k, a in zip(sizes, id_arrays)]
+    widths = [
+        [max(1, k.bit_length()), max(1, int(a.sum()).bit_length())]
+        + ([max(1, int((a * a).sum()).bit_length())] if squares else [])
+        for k, a in zip(sizes, id_arrays)
+    ]
     if any(sum(w) > 63 for w in widths):
         raise ValueError("pack_claims: a layer's id sums do not fit a 63-bit word; use fewer or smaller ids")
     total = sum(sum(w) for w in widths)
@@ -475,8 +491,9 @@ def pack_claims(layers: list[list[list[np.ndarray]]], height: int, width: int, *
     return PackedClaims(words, fields, R0, C0, boxes)
 
 
-def rasterize_claims(shapes: list[list[np.ndarray]], height: int, width: int
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def rasterize_claims(
+    shapes: list[list[np.ndarray]], height: int, width: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rasterise many shapes at once into claim maps (same closed pixel-centre rule).
 
     ``shapes[k]`` is the list of ring items of shape ``k`` (:func:`ring_groups`; one per polygon part; parts
@@ -505,8 +522,9 @@ def rasterize_claims(shapes: list[list[np.ndarray]], height: int, width: int
 BATCH_MAX_PIXELS = 1 << 26
 
 
-def claim_maps(shapes: list[list[np.ndarray]], height: int, width: int, *, batched: bool | None = None
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def claim_maps(
+    shapes: list[list[np.ndarray]], height: int, width: int, *, batched: bool | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(count, idsum, boxes)`` of :func:`rasterize_claims`, by the faster method for the canvas.
 
     ``batched`` forces one method (tests check that both give the same maps).
@@ -523,7 +541,7 @@ def claim_maps(shapes: list[list[np.ndarray]], height: int, width: int, *, batch
         if not crop.size:
             continue
         ch, cw = crop.shape
-        count[y0:y0 + ch, x0:x0 + cw] += crop
-        np.add(idsum[y0:y0 + ch, x0:x0 + cw], np.int32(k + 1), out=idsum[y0:y0 + ch, x0:x0 + cw], where=crop)
+        count[y0 : y0 + ch, x0 : x0 + cw] += crop
+        np.add(idsum[y0 : y0 + ch, x0 : x0 + cw], np.int32(k + 1), out=idsum[y0 : y0 + ch, x0 : x0 + cw], where=crop)
         boxes[k] = (x0, y0, x0 + cw - 1, y0 + ch - 1)
     return count, idsum, boxes

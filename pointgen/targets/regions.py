@@ -19,10 +19,11 @@ A pixel that two segments' points share seeds nobody. Points stay hard labels fo
 segment in :func:`pointly.pointgen.targets.build.build_targets`, which uses this module for
 ``shape="watershed"``. No network weights: scikit-image and SciPy only.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -64,8 +65,9 @@ def colour_gradient(rgb: np.ndarray, smoothing: float = 1.0) -> np.ndarray:
     return np.sqrt(gx * gx + gy * gy).sum(axis=2)
 
 
-def grow_regions(rgb: np.ndarray, seeds: Sequence[np.ndarray], *,
-                 options: RegionOptions | None = None) -> tuple[np.ndarray, np.ndarray]:
+def grow_regions(
+    rgb: np.ndarray, seeds: Sequence[np.ndarray], *, options: RegionOptions | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Regions of the segments whose points are ``seeds[k]`` (integer ``(x, y)`` pixel indices of
     segment ``k + 1``) on the image ``rgb``.
 
@@ -119,21 +121,23 @@ class Regions:
     boxes: tuple
 
     @classmethod
-    def grow(cls, rgb: np.ndarray, seeds: Sequence[np.ndarray], options: RegionOptions | None = None) -> "Regions":
+    def grow(cls, rgb: np.ndarray, seeds: Sequence[np.ndarray], options: RegionOptions | None = None) -> Regions:
         """:func:`grow_regions` of ``seeds`` (one array of points per annotation) on ``rgb``."""
         labels, known = grow_regions(rgb, seeds, options=options)
         return cls._with_boxes(labels, known, len(seeds))
 
     @classmethod
-    def _with_boxes(cls, labels: np.ndarray, known: np.ndarray, n: int) -> "Regions":
+    def _with_boxes(cls, labels: np.ndarray, known: np.ndarray, n: int) -> Regions:
         from scipy.ndimage import find_objects
 
         found = find_objects(np.where(known, labels, 0), max_label=n) if n else []
-        boxes = tuple(None if sl is None else (float(sl[1].start), float(sl[0].start), float(sl[1].stop),
-                                               float(sl[0].stop)) for sl in found)
+        boxes = tuple(
+            None if sl is None else (float(sl[1].start), float(sl[0].start), float(sl[1].stop), float(sl[0].stop))
+            for sl in found
+        )
         return cls(labels, known, boxes)
 
-    def subset(self, keep: Sequence[int]) -> "Regions":
+    def subset(self, keep: Sequence[int]) -> Regions:
         """The regions of the annotations ``keep`` (0-based indices, in the new order); the others'
         pixels belong to nobody."""
         lut = np.zeros(len(self.boxes) + 1, dtype=np.int32)

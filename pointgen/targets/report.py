@@ -16,24 +16,26 @@ JSON), the target-quality report (:mod:`pointly.pointgen.targets.quality`):
 
 Every file is written atomically.
 """
+
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from pointly.pointgen.base.coco import InstancesDataset, PanopticDataset, open_dataset
 from pointly.pointgen.base.errors import PointlyError
-from pointly.pointgen.base.points_format import annotations_by_image, load_points
 from pointly.pointgen.base.files import atomic_open, staged_folder, write_bytes_atomic, write_json_atomic
-from pointly.pointgen.targets.quality import QualityReport
-from pointly.pointgen.targets.preview import png_bytes, render_targets
+from pointly.pointgen.base.points_format import annotations_by_image, load_points
 from pointly.pointgen.targets.build import TargetOptions, build_targets
+from pointly.pointgen.targets.preview import png_bytes, render_targets
+from pointly.pointgen.targets.quality import QualityReport
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +57,16 @@ def parse_preview_selection(text: str | None, image_ids: Sequence[int]) -> list[
             return list(image_ids[:n]) if n < 10_000 or n not in image_ids else [n]
         ids = [int(p) for p in t.split(",") if p.strip()]
     except ValueError:
-        raise PointlyError(f"cannot read --preview-images {text!r}",
-                           fix="give a count (4), 'all', 'none', or image ids separated by commas") from None
+        raise PointlyError(
+            f"cannot read --preview-images {text!r}",
+            fix="give a count (4), 'all', 'none', or image ids separated by commas",
+        ) from None
     missing = [i for i in ids if i not in set(image_ids)]
     if missing:
-        raise PointlyError(f"--preview-images: image id {missing[0]} is not in the points file",
-                           fix="use ids of the points file's images")
+        raise PointlyError(
+            f"--preview-images: image id {missing[0]} is not in the points file",
+            fix="use ids of the points file's images",
+        )
     return ids
 
 
@@ -112,10 +118,19 @@ class TargetsRun:
     markdown: str
 
 
-def run_targets(points_path: str | Path, out_dir: str | Path, *, options: TargetOptions,
-                images_dir: str | Path | None = None, gt_json: str | Path | None = None,
-                gt_dir: str | Path | None = None, gt_instances: str | Path | None = None,
-                preview: str | None = None, seed: int = 0, progress: bool = True) -> TargetsRun:
+def run_targets(
+    points_path: str | Path,
+    out_dir: str | Path,
+    *,
+    options: TargetOptions,
+    images_dir: str | Path | None = None,
+    gt_json: str | Path | None = None,
+    gt_dir: str | Path | None = None,
+    gt_instances: str | Path | None = None,
+    preview: str | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> TargetsRun:
     """Run ``pointly targets`` (see the module docstring). Bad input raises PointlyError."""
     points_path, out_dir = Path(points_path), Path(out_dir)
     if (gt_json is None) != (gt_dir is None):
@@ -141,17 +156,26 @@ def run_targets(points_path: str | Path, out_dir: str | Path, *, options: Target
         truth_ids = {im.id for im in truth.images}
         for iid in image_ids:
             if iid not in truth_ids:
-                raise PointlyError(f"image_id {iid} of the points file is not in the true annotation",
-                                   file=gt_json or gt_instances, fix="use the annotation the points were made from")
+                raise PointlyError(
+                    f"image_id {iid} of the points file is not in the true annotation",
+                    file=gt_json or gt_instances,
+                    fix="use the annotation the points were made from",
+                )
             ti = truth.image(iid)
             if (ti.width, ti.height) != (images[iid]["width"], images[iid]["height"]):
-                raise PointlyError(f"image_id {iid} is {images[iid]['width']}x{images[iid]['height']} in the "
-                                   f"points file but {ti.width}x{ti.height} in the true annotation",
-                                   file=points_path, fix="the points and the true masks do not belong together")
+                raise PointlyError(
+                    f"image_id {iid} is {images[iid]['width']}x{images[iid]['height']} in the "
+                    f"points file but {ti.width}x{ti.height} in the true annotation",
+                    file=points_path,
+                    fix="the points and the true masks do not belong together",
+                )
         for cid in categories:
             if cid not in truth.categories:
-                raise PointlyError(f"category_id {cid} is not a category of the true annotation",
-                                   file=points_path, fix="use the annotation the points were made from")
+                raise PointlyError(
+                    f"category_id {cid} is not a category of the true annotation",
+                    file=points_path,
+                    fix="use the annotation the points were made from",
+                )
         report = QualityReport(truth.categories)
 
     rng = np.random.default_rng(seed)
@@ -161,11 +185,15 @@ def run_targets(points_path: str | Path, out_dir: str | Path, *, options: Target
         from tqdm import tqdm
 
         iterator = tqdm(image_ids, desc="targets", unit="image", leave=False)
-    config = {"points": str(points_path), "options": options.to_dict(), "seed": seed,
-              "images": None if images_dir is None else str(images_dir),
-              "gt_json": None if gt_json is None else str(gt_json),
-              "gt_dir": None if gt_dir is None else str(gt_dir),
-              "gt_instances": None if gt_instances is None else str(gt_instances)}
+    config = {
+        "points": str(points_path),
+        "options": options.to_dict(),
+        "seed": seed,
+        "images": None if images_dir is None else str(images_dir),
+        "gt_json": None if gt_json is None else str(gt_json),
+        "gt_dir": None if gt_dir is None else str(gt_dir),
+        "gt_instances": None if gt_instances is None else str(gt_instances),
+    }
     seg = img = summ = None
     with staged_folder(out_dir) as stage:  # all outputs or none: a bad PNG at the last image leaves nothing
         for iid in iterator:

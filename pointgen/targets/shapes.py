@@ -20,6 +20,7 @@ libraries.md measurements (the ``concave_hull`` package segfaults on < 2 distinc
 alphashape is 30–50× slower); ``cv2.convexHull`` is faster for convex hulls alone but has no
 concave counterpart, and one code path for both keeps the shapes comparable.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,8 +47,9 @@ def point_centres(coords: np.ndarray) -> np.ndarray:
     return arr.astype(np.float64) + 0.5
 
 
-def hull_shape(coords: np.ndarray, *, shape: str = "concave", concave_ratio: float = 0.3,
-               point_radius: float = 6.0) -> BaseGeometry:
+def hull_shape(
+    coords: np.ndarray, *, shape: str = "concave", concave_ratio: float = 0.3, point_radius: float = 6.0
+) -> BaseGeometry:
     """The shape polygon of one segment's points (integer pixel indices ``(x, y)``), in input
     pixel-corner coordinates. See the module docstring for the degenerate cases."""
     if shape not in SHAPES:
@@ -126,9 +128,15 @@ def _segment_distances(a: np.ndarray, b: np.ndarray, q: np.ndarray) -> np.ndarra
     return np.linalg.norm(aq - t[..., None] * ab, axis=-1)
 
 
-def image_shapes(positives: list[np.ndarray], negatives: list[np.ndarray] | None = None, *,
-                 shape: str = "concave", concave_ratio: float = 0.3, point_radius: float = 6.0,
-                 parts: str = "delaunay") -> list[BaseGeometry]:
+def image_shapes(
+    positives: list[np.ndarray],
+    negatives: list[np.ndarray] | None = None,
+    *,
+    shape: str = "concave",
+    concave_ratio: float = 0.3,
+    point_radius: float = 6.0,
+    parts: str = "delaunay",
+) -> list[BaseGeometry]:
     """The shapes of all segments of one image, one per entry of ``positives`` (integer pixel
     indices ``(x, y)`` of each segment's positive points; ``negatives``: its label-0 points).
 
@@ -163,8 +171,11 @@ def image_shapes(positives: list[np.ndarray], negatives: list[np.ndarray] | None
     sets += [np.asarray(p, dtype=np.int64).reshape(-1, 2) for p in negatives]
     n_seg = len(positives)
     coords = np.concatenate(sets) if sets else np.zeros((0, 2), np.int64)
-    who = np.concatenate([np.full(len(p), k if k < n_seg else -1, np.int64) for k, p in enumerate(sets)]) \
-        if sets else np.zeros(0, np.int64)
+    who = (
+        np.concatenate([np.full(len(p), k if k < n_seg else -1, np.int64) for k, p in enumerate(sets)])
+        if sets
+        else np.zeros(0, np.int64)
+    )
     key, inv = np.unique(coords[:, 1] * (1 << 31) + coords[:, 0], return_inverse=True)
     lo = np.full(key.size, n_seg, np.int64)
     hi = np.full(key.size, -2, np.int64)
@@ -176,8 +187,7 @@ def image_shapes(positives: list[np.ndarray], negatives: list[np.ndarray] | None
     mine_at = np.zeros((n_seg, key.size), bool)
     pos_rows = inv[: sum(len(p) for p in sets[:n_seg])]
     mine_at[who[: pos_rows.size], pos_rows] = True
-    clean = [not shapely.intersects_xy(h, pts[~mine_at[k], 0], pts[~mine_at[k], 1]).any()
-             for k, h in enumerate(hulls)]
+    clean = [not shapely.intersects_xy(h, pts[~mine_at[k], 0], pts[~mine_at[k], 1]).any() for k, h in enumerate(hulls)]
     if all(clean):
         return hulls
 
@@ -196,8 +206,7 @@ def image_shapes(positives: list[np.ndarray], negatives: list[np.ndarray] | None
     key_e = np.unique(edges[:, 0] * span + edges[:, 1])  # 1-D unique of a packed key (axis=0 is ~10x slower)
     edges = np.stack([key_e // span, key_e % span], axis=1)
     tri_owner = owner[simplices]
-    tri_own = np.where((tri_owner[:, 0] == tri_owner[:, 1]) & (tri_owner[:, 1] == tri_owner[:, 2]),
-                       tri_owner[:, 0], -1)
+    tri_own = np.where((tri_owner[:, 0] == tri_owner[:, 1]) & (tri_owner[:, 1] == tri_owner[:, 2]), tri_owner[:, 0], -1)
     edge_owner = np.where(owner[edges[:, 0]] == owner[edges[:, 1]], owner[edges[:, 0]], -1)
     in_tri_edge = np.zeros(len(edges), bool)
     if len(simplices):

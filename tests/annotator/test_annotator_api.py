@@ -2,18 +2,19 @@
 
 The API endpoints are twins of the UI events: both call ``AnnotatorApp.act`` (see app.py).
 """
+
 from __future__ import annotations
 
 import json
 import socket
 import threading
-from pathlib import Path
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
-
 from annotator_fixtures import USERS, Server, journal_clicks, make_images, write_users
+
 from pointly.annotator.samples import default_project_dir, samples_dir
 from pointly.cli.main import main
 from pointly.pointgen.base.points_format import load_points, validate_points
@@ -24,15 +25,27 @@ pytestmark = pytest.mark.slow
 
 
 #: the COCO ids of the test images in the server's --images-json file: (id, file_name, width, height)
-COCO_IMAGES = [(101, "a_scene.png", 640, 480), (7, "b_scene.png", 640, 480), (33, "c_truncated.png", 640, 480),
-               (2024, "d_notanimage.jpg", 100, 100), (5, "e_grey.png", 640, 480), (6, "f_rgba.png", 640, 480),
-               (900, "g_exif.jpg", 240, 320)]  # upright size: EXIF orientation applied
+COCO_IMAGES = [
+    (101, "a_scene.png", 640, 480),
+    (7, "b_scene.png", 640, 480),
+    (33, "c_truncated.png", 640, 480),
+    (2024, "d_notanimage.jpg", 100, 100),
+    (5, "e_grey.png", 640, 480),
+    (6, "f_rgba.png", 640, 480),
+    (900, "g_exif.jpg", 240, 320),
+]  # upright size: EXIF orientation applied
 
 
 def write_coco(path: Path, images) -> Path:
-    path.write_text(json.dumps({"images": [{"id": i, "file_name": n, "width": w, "height": h}
-                                           for i, n, w, h in images],
-                                "categories": [{"id": 1, "name": "disc"}], "annotations": []}))
+    path.write_text(
+        json.dumps(
+            {
+                "images": [{"id": i, "file_name": n, "width": w, "height": h} for i, n, w, h in images],
+                "categories": [{"id": 1, "name": "disc"}],
+                "annotations": [],
+            }
+        )
+    )
     return path
 
 
@@ -41,8 +54,9 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("annot_api")
     images = make_images(root / "images", broken=True)
     coco = write_coco(root / "coco.json", COCO_IMAGES)
-    srv = Server(images, root / "project", users_file=write_users(root / "users.txt"),
-                 extra=["--images-json", str(coco)]).start()
+    srv = Server(
+        images, root / "project", users_file=write_users(root / "users.txt"), extra=["--images-json", str(coco)]
+    ).start()
     yield srv
     srv.stop()
 
@@ -55,11 +69,14 @@ def test_login_required_and_clicks_attributed_concurrently(server):
     with pytest.raises(Exception):
         gradio_client.Client(server.url, verbose=False).predict(api_name="/state")
     # every route that runs an event refuses a request without the login cookie
-    for route, body in [("gradio_api/run/predict", {"fn_index": 0, "data": [], "session_hash": "x"}),
-                        ("gradio_api/queue/join", {"fn_index": 0, "data": [], "session_hash": "x"}),
-                        ("gradio_api/call/click", {"data": [5, 5]})]:
-        req = urllib.request.Request(server.url + route, data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
+    for route, body in [
+        ("gradio_api/run/predict", {"fn_index": 0, "data": [], "session_hash": "x"}),
+        ("gradio_api/queue/join", {"fn_index": 0, "data": [], "session_hash": "x"}),
+        ("gradio_api/call/click", {"data": [5, 5]}),
+    ]:
+        req = urllib.request.Request(
+            server.url + route, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        )
         with pytest.raises(urllib.error.HTTPError) as exc:
             urllib.request.urlopen(req, timeout=10)
         assert exc.value.code == 401
@@ -81,8 +98,8 @@ def test_login_required_and_clicks_attributed_concurrently(server):
                 assert r["messages"] == [], r["messages"]
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
-    threads = [threading.Thread(target=clicks, args=(ca, 15, 100)),
-               threading.Thread(target=clicks, args=(cb, 15, 300))]
+
+    threads = [threading.Thread(target=clicks, args=(ca, 15, 100)), threading.Thread(target=clicks, args=(cb, 15, 300))]
     [t.start() for t in threads]
     [t.join() for t in threads]
     assert not errors
@@ -99,8 +116,10 @@ def test_login_required_and_clicks_attributed_concurrently(server):
     assert len(by_user["alice"]["point_coords"]) == 15 and by_user["bob"]["category_id"] == 7
     assert by_user["alice"]["point_coords"] == [[100 + k, 10 + k] for k in range(15)]
     coco_ids = {n: i for i, n, _, _ in COCO_IMAGES}
-    assert {im["file_name"]: im["id"] for im in doc["images"]} == {sa["image"]: coco_ids[sa["image"]],
-                                                                   sb["image"]: coco_ids[sb["image"]]}
+    assert {im["file_name"]: im["id"] for im in doc["images"]} == {
+        sa["image"]: coco_ids[sa["image"]],
+        sb["image"]: coco_ids[sb["image"]],
+    }
     assert load_points(server.project / "points.json")["annotations"] == doc["annotations"]
     sup = ca.predict(api_name="/export_pointsup")
     assert [a["category_id"] for a in sup["annotations"]] == [1]  # things only
@@ -112,7 +131,8 @@ def test_image_and_category_lists(server):
     images = c.predict(api_name="/images")
     assert [(im["id"], im["coco_id"], im["file_name"]) for im in images] == [(i, i, n) for i, n, _, _ in COCO_IMAGES]
     assert [(im["width"], im["height"]) for im in images if im["readable"]] == [
-        (w, h) for _, n, w, h in COCO_IMAGES if n != "d_notanimage.jpg"]
+        (w, h) for _, n, w, h in COCO_IMAGES if n != "d_notanimage.jpg"
+    ]
     [unreadable] = [im for im in images if not im["readable"]]
     assert unreadable["file_name"] == "d_notanimage.jpg" and "unreadable image" in unreadable["problem"]
     cats = c.predict(api_name="/categories")  # the synthetic categories: 6 things, then 4 stuff
@@ -157,17 +177,19 @@ def test_float_and_string_arguments_are_refused(server):
     c = client(server, "alice")
     c.predict("disc", api_name="/pick_category")
     before = len(journal_clicks(server.project, "alice"))
-    for args, api_name, words in [((1.5, 2), "/click", "x must be an integer"),
-                                  ((2, "12"), "/click", "y must be an integer"),
-                                  ((2.0, 3), "/click", "x must be an integer"),
-                                  ((True, 3), "/click", "x must be an integer"),
-                                  ((5, 5, 2), "/click", "label must be 0 or 1"),
-                                  ((5, 5, 0.0), "/click", "label must be an integer"),
-                                  ((1, 2, 3.5, 4), "/set_box", "x1 must be an integer"),
-                                  ((1.0,), "/navigate", "step must be an integer"),
-                                  ((2,), "/navigate", "step must be 1 or -1"),
-                                  ((3,), "/open_image", "image must be a string"),
-                                  ((1.0,), "/pick_category", "category must be a string")]:
+    for args, api_name, words in [
+        ((1.5, 2), "/click", "x must be an integer"),
+        ((2, "12"), "/click", "y must be an integer"),
+        ((2.0, 3), "/click", "x must be an integer"),
+        ((True, 3), "/click", "x must be an integer"),
+        ((5, 5, 2), "/click", "label must be 0 or 1"),
+        ((5, 5, 0.0), "/click", "label must be an integer"),
+        ((1, 2, 3.5, 4), "/set_box", "x1 must be an integer"),
+        ((1.0,), "/navigate", "step must be an integer"),
+        ((2,), "/navigate", "step must be 1 or -1"),
+        ((3,), "/open_image", "image must be a string"),
+        ((1.0,), "/pick_category", "category must be a string"),
+    ]:
         with pytest.raises(Exception) as exc:
             c.predict(*args, api_name=api_name)
         assert words in str(exc.value), (api_name, args, exc.value)
@@ -254,29 +276,49 @@ def test_cli_refuses_network_without_login_and_bad_input(tmp_path, capsys):
     assert main(["annotate", str(tmp_path / "missing"), "--project", str(tmp_path / "p")]) == 2
     assert "images folder not found" in capsys.readouterr().err
     (tmp_path / "cats.json").write_text("{not json")
-    assert main(["annotate", str(images), "--categories", str(tmp_path / "cats.json"),
-                 "--project", str(tmp_path / "p")]) == 2
+    assert (
+        main(["annotate", str(images), "--categories", str(tmp_path / "cats.json"), "--project", str(tmp_path / "p")])
+        == 2
+    )
     assert "cats.json" in capsys.readouterr().err
-    assert main(["annotate", str(images), "--users", str(tmp_path / "nousers.txt"),
-                 "--project", str(tmp_path / "p")]) == 2
+    assert (
+        main(["annotate", str(images), "--users", str(tmp_path / "nousers.txt"), "--project", str(tmp_path / "p")]) == 2
+    )
     assert "users file not found" in capsys.readouterr().err
     with socket.socket() as busy:  # a port in use is a one-line error, not a traceback
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        assert main(["annotate", str(images), "--categories", "synthetic", "--project",
-                     str(tmp_path / "p"), "--port", str(busy.getsockname()[1])]) == 2
+        assert (
+            main(
+                [
+                    "annotate",
+                    str(images),
+                    "--categories",
+                    "synthetic",
+                    "--project",
+                    str(tmp_path / "p"),
+                    "--port",
+                    str(busy.getsockname()[1]),
+                ]
+            )
+            == 2
+        )
         assert "is in use" in capsys.readouterr().err
-    assert main(["annotate", str(images), "--project", str(tmp_path / "p"),
-                 "--images-json", str(tmp_path / "nococo.json")]) == 2
+    assert (
+        main(
+            ["annotate", str(images), "--project", str(tmp_path / "p"), "--images-json", str(tmp_path / "nococo.json")]
+        )
+        == 2
+    )
     assert "nococo.json: file not found" in capsys.readouterr().err
     coco = write_coco(tmp_path / "coco.json", [(1, "a_scene.png", 640, 480)])
     assert main(["annotate", str(images), "--project", str(tmp_path / "p"), "--images-json", str(coco)]) == 2
     assert "image 'b_scene.png' is not in coco.json" in capsys.readouterr().err
     assert not (tmp_path / "p").exists()  # every refusal above came before the project folder
-    assert main(["annotate", str(images), "--categories", "synthetic", "--project",
-                 str(tmp_path / "p"), "--rebuild"]) == 2  # nothing to rebuild
+    assert (
+        main(["annotate", str(images), "--categories", "synthetic", "--project", str(tmp_path / "p"), "--rebuild"]) == 2
+    )  # nothing to rebuild
     assert "no annotation project here" in capsys.readouterr().err
-    assert main(["annotate", str(images), "--project", str(tmp_path / "p"),
-                 "--preview-dilation", "banana"]) == 2
+    assert main(["annotate", str(images), "--project", str(tmp_path / "p"), "--preview-dilation", "banana"]) == 2
     assert "--preview-dilation" in capsys.readouterr().err
     assert not (tmp_path / "p").exists()

@@ -3,6 +3,7 @@
 The browser tests show the guard on the real app; these pin down its rules: which requests are
 uploads, the body limit with and without a declared length, and who may fetch which file.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -14,8 +15,15 @@ from pointly.annotator.guard import Guard
 LIMIT = 1000
 
 
-def call(guard: Guard, method: str, path: str, *, headers: dict[str, str] | None = None,
-         chunks: list[bytes] = (), app: object = None) -> tuple[int, bytes | None]:
+def call(
+    guard: Guard,
+    method: str,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    chunks: list[bytes] = (),
+    app: object = None,
+) -> tuple[int, bytes | None]:
     """Send one request through ``guard``; returns the status and the body the app behind it
     read (None when the guard answered itself)."""
     seen: list[bytes] = []
@@ -32,11 +40,17 @@ def call(guard: Guard, method: str, path: str, *, headers: dict[str, str] | None
         await send({"type": "http.response.body", "body": b"ok"})
 
     guard.app = inner
-    scope = {"type": "http", "method": method, "path": path, "query_string": b"",
-             "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
-             "app": app or SimpleNamespace(auth=None, auth_dependency=None)}
-    messages = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
-                for i, c in enumerate(chunks)] or [{"type": "http.request", "body": b"", "more_body": False}]
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "query_string": b"",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+        "app": app or SimpleNamespace(auth=None, auth_dependency=None),
+    }
+    messages = [
+        {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)
+    ] or [{"type": "http.request", "body": b"", "more_body": False}]
     sent: list[dict] = []
 
     async def receive():
@@ -67,7 +81,7 @@ def test_bodies_are_bounded_with_and_without_a_declared_length(tmp_path):
     assert call(g, "POST", "/gradio_api/run/predict", headers=json_, chunks=ok) == (200, b"".join(ok))
     too_big = ok + [b"d"]  # chunked: no length declared, counted while read
     assert call(g, "POST", "/gradio_api/run/predict", headers=json_, chunks=too_big) == (413, None)
-    declared = {**json_, "content-length": str(10 ** 9)}  # refused before anything is read
+    declared = {**json_, "content-length": str(10**9)}  # refused before anything is read
     assert call(g, "POST", "/gradio_api/run/predict", headers=declared, chunks=[b"{}"]) == (413, None)
     assert call(g, "GET", "/config") == (200, b"")
 
@@ -78,8 +92,7 @@ def test_file_routes_serve_only_the_callers_own_renders(tmp_path):
         (renders / user).mkdir(parents=True)
         (renders / user / "r.jpg").write_bytes(b"\xff\xd8")
     g = Guard(None, renders=renders, default_user="local", max_body=LIMIT)
-    app = SimpleNamespace(auth=object(), auth_dependency=None, cookie_id="cid",
-                          tokens={"ta": "alice", "tb": "bob"})
+    app = SimpleNamespace(auth=object(), auth_dependency=None, cookie_id="cid", tokens={"ta": "alice", "tb": "bob"})
 
     def get(path: str, token: str | None) -> int:
         headers = {"cookie": f"access-token-cid={token}"} if token else {}

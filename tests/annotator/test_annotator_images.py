@@ -1,13 +1,14 @@
 """Image loading of the annotator: safe paths, EXIF, grey/RGBA/16-bit, broken and huge files."""
+
 from __future__ import annotations
 
 import os
 
 import numpy as np
 import pytest
+from annotator_fixtures import make_images, make_scene
 from PIL import Image
 
-from annotator_fixtures import make_images, make_scene
 from pointly.annotator.images import ImageCatalog, ImageSkipped, load_rgb
 from pointly.annotator.render import DisplayImage
 from pointly.pointgen.base.errors import PointlyError
@@ -48,7 +49,7 @@ def test_exif_orientation_grey_and_rgba(folder):
 
 
 def test_16bit_grey_is_scaled(tmp_path):
-    arr = (np.arange(64 * 32, dtype=np.uint16).reshape(32, 64) * 30)
+    arr = np.arange(64 * 32, dtype=np.uint16).reshape(32, 64) * 30
     Image.fromarray(arr).save(tmp_path / "deep.png")
     rgb = load_rgb(tmp_path / "deep.png")
     assert rgb.dtype == np.uint8 and rgb.shape == (32, 64, 3) and rgb.max() == 255
@@ -67,8 +68,15 @@ def test_only_catalog_names_resolve(folder, tmp_path):
     os.symlink(tmp_path / "secret.png", folder / "z_link.png")  # a symlink leading outside
     cat = ImageCatalog(folder)
     assert "z_link.png" not in cat
-    for bad in ["../secret.png", str(tmp_path / "secret.png"), "z_link.png", "images/../../secret.png",
-                "", "a_scene.png/..", "%2e%2e/secret.png"]:
+    for bad in [
+        "../secret.png",
+        str(tmp_path / "secret.png"),
+        "z_link.png",
+        "images/../../secret.png",
+        "",
+        "a_scene.png/..",
+        "%2e%2e/secret.png",
+    ]:
         with pytest.raises(PointlyError):
             cat.resolve(bad)
     assert cat.resolve("a_scene.png") == folder.resolve() / "a_scene.png"

@@ -1,4 +1,5 @@
 """Handler-level tests of the annotator: journal, store semantics, replay, export, locks, cost."""
+
 from __future__ import annotations
 
 import json
@@ -6,13 +7,13 @@ import threading
 
 import numpy as np
 import pytest
-
 from annotator_fixtures import make_images
+
 from pointly.annotator.app import AnnotatorApp
-from pointly.annotator.users import load_users, make_auth
 from pointly.annotator.images import ImageCatalog
 from pointly.annotator.journal import Journal, read_events
 from pointly.annotator.store import ActionRefused, ProjectStore, TabView
+from pointly.annotator.users import load_users, make_auth
 from pointly.pointgen.base.categories import load_categories
 from pointly.pointgen.base.errors import PointlyError
 from pointly.pointgen.base.points_format import load_points, validate_points
@@ -87,7 +88,10 @@ def test_things_stuff_undo_delete_and_points_json(images, tmp_path):
     st.click("ann", 610, 12)
     segs = st.snapshot("a_scene.png")
     assert [(s.category_id, [(p.x, p.y) for p in s.points]) for s in segs] == [
-        (1, [(10, 20), (30, 40)]), (1, [(100, 100)]), (7, [(600, 10), (610, 12)])]
+        (1, [(10, 20), (30, 40)]),
+        (1, [(100, 100)]),
+        (7, [(600, 10), (610, 12)]),
+    ]
     # undo removes the last point placed on the image; delete removes the current segment
     assert st.undo("ann")
     assert [len(s.points) for s in st.snapshot("a_scene.png")] == [2, 1, 1]
@@ -107,6 +111,7 @@ def test_things_stuff_undo_delete_and_points_json(images, tmp_path):
     assert sup["annotations"][0]["point_labels"] == [1, 1]
     # `pointly cost` reads the project's points JSON and measures from point_times
     from pointly.cli.main import main
+
     assert main(["cost", str(tmp_path / "p" / "points.json")]) == 0
 
 
@@ -172,6 +177,7 @@ def test_concurrent_clicks_of_two_users_are_all_kept(images, tmp_path):
     def work(user):
         for k in range(40):
             st.click(user, k, k)
+
     threads = [threading.Thread(target=work, args=(u,)) for u in ("alice", "bob")]
     [t.start() for t in threads]
     [t.join() for t in threads]
@@ -233,8 +239,9 @@ def test_app_handlers_map_display_clicks_and_render(images, tmp_path):
     assert diff[50, 100] > 60  # the point is drawn where it was clicked
     assert diff[200:300, 400:600].max() < 25  # far from the points: only JPEG noise
     app.act("ann", "preview")
-    with_preview = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(
-        app.canvas("ann", app.state("ann"))).convert("RGB"))
+    with_preview = np.asarray(
+        __import__("PIL.Image", fromlist=["Image"]).open(app.canvas("ann", app.state("ann"))).convert("RGB")
+    )
     assert (with_preview != rgb).any()
     assert app.act("ann", "category", "no such thing") == ["unknown category 'no such thing'"]
     assert app.act("ann", "click", "abc", 3)[0].startswith("bad argument for click")
@@ -243,8 +250,7 @@ def test_app_handlers_map_display_clicks_and_render(images, tmp_path):
 
 def test_users_file_and_auth(tmp_path):
     p = tmp_path / "users.txt"
-    p.write_text("# annotators\nalice:secret\nbob:sha256:" +
-                 __import__("hashlib").sha256(b"pw").hexdigest() + "\n")
+    p.write_text("# annotators\nalice:secret\nbob:sha256:" + __import__("hashlib").sha256(b"pw").hexdigest() + "\n")
     users = load_users(p)
     auth = make_auth(users)
     assert auth("alice", "secret") and not auth("alice", "wrong") and auth("bob", "pw")
@@ -335,8 +341,7 @@ def test_negative_points_are_labelled_0_in_the_journal_and_points_json(images, t
     clock.tick(1.0)
     st.click("ann", 300, 400, label=0)
     clicks = [e for e in journal_of(tmp_path / "p") if e["type"] == "click"]
-    assert [(e["x"], e["y"], e["label"]) for e in clicks] == [(190, 240, 1), (20, 30, 0), (600, 10, 1),
-                                                               (300, 400, 0)]
+    assert [(e["x"], e["y"], e["label"]) for e in clicks] == [(190, 240, 1), (20, 30, 0), (600, 10, 1), (300, 400, 0)]
     st.flush()
     doc = load_points(tmp_path / "p" / "points.json")
     disc, sky = doc["annotations"]
@@ -360,10 +365,26 @@ def test_a_segment_without_a_point_in_it_is_not_written_out(images, tmp_path):
     a segment has no point in it when only its box is drawn, or in a journal edited by hand."""
     project = tmp_path / "p"
     new_store(images, project).close()
-    (project / "journal" / "ann.jsonl").write_text("".join(json.dumps(e) + "\n" for e in [
-        {"seq": 1, "t": 10.0, "user": "ann", "type": "open", "image": "a_scene.png"},
-        {"seq": 2, "t": 12.0, "user": "ann", "type": "click", "image": "a_scene.png", "segment": "ann-1",
-         "category_id": 1, "x": 120, "y": 100, "label": 0}]))
+    (project / "journal" / "ann.jsonl").write_text(
+        "".join(
+            json.dumps(e) + "\n"
+            for e in [
+                {"seq": 1, "t": 10.0, "user": "ann", "type": "open", "image": "a_scene.png"},
+                {
+                    "seq": 2,
+                    "t": 12.0,
+                    "user": "ann",
+                    "type": "click",
+                    "image": "a_scene.png",
+                    "segment": "ann-1",
+                    "category_id": 1,
+                    "x": 120,
+                    "y": 100,
+                    "label": 0,
+                },
+            ]
+        )
+    )
     st = new_store(images, project)
     app = AnnotatorApp(st, preview_dilation="4px")
     st.ensure_open("ann")
@@ -385,13 +406,37 @@ def test_a_segment_without_a_point_in_it_is_not_written_out(images, tmp_path):
 def test_old_journals_without_labels_load_as_points_in_the_segment(images, tmp_path):
     project = tmp_path / "p"
     new_store(images, project).close()
-    (project / "journal" / "old.jsonl").write_text("".join(json.dumps(e) + "\n" for e in [
-        {"seq": 1, "t": 10.0, "user": "old", "type": "open", "image": "a_scene.png"},
-        {"seq": 2, "t": 11.0, "user": "old", "type": "category", "category_id": 2, "segment": None},
-        {"seq": 3, "t": 12.0, "user": "old", "type": "click", "image": "a_scene.png", "segment": "old-1",
-         "category_id": 2, "x": 400, "y": 200},
-        {"seq": 4, "t": 13.0, "user": "old", "type": "click", "image": "a_scene.png", "segment": "old-1",
-         "category_id": 2, "x": 410, "y": 210}]))
+    (project / "journal" / "old.jsonl").write_text(
+        "".join(
+            json.dumps(e) + "\n"
+            for e in [
+                {"seq": 1, "t": 10.0, "user": "old", "type": "open", "image": "a_scene.png"},
+                {"seq": 2, "t": 11.0, "user": "old", "type": "category", "category_id": 2, "segment": None},
+                {
+                    "seq": 3,
+                    "t": 12.0,
+                    "user": "old",
+                    "type": "click",
+                    "image": "a_scene.png",
+                    "segment": "old-1",
+                    "category_id": 2,
+                    "x": 400,
+                    "y": 200,
+                },
+                {
+                    "seq": 4,
+                    "t": 13.0,
+                    "user": "old",
+                    "type": "click",
+                    "image": "a_scene.png",
+                    "segment": "old-1",
+                    "category_id": 2,
+                    "x": 410,
+                    "y": 210,
+                },
+            ]
+        )
+    )
     doc = new_store(images, project).to_document()
     [ann] = doc["annotations"]
     assert ann["point_coords"] == [[400, 200], [410, 210]] and ann["point_labels"] == [1, 1]
@@ -492,9 +537,15 @@ def test_the_canvas_draws_negatives_hollow_and_boxes(images, tmp_path):
 
 def write_coco(path, images: list[tuple[int, str, int, int]]):
     """A COCO JSON listing ``(id, file_name, width, height)`` images."""
-    path.write_text(json.dumps({"images": [{"id": i, "file_name": n, "width": w, "height": h}
-                                           for i, n, w, h in images],
-                                "categories": [{"id": 1, "name": "disc"}], "annotations": []}))
+    path.write_text(
+        json.dumps(
+            {
+                "images": [{"id": i, "file_name": n, "width": w, "height": h} for i, n, w, h in images],
+                "categories": [{"id": 1, "name": "disc"}],
+                "annotations": [],
+            }
+        )
+    )
     return path
 
 
@@ -514,7 +565,9 @@ def test_images_json_gives_the_project_its_coco_ids(images, tmp_path):
     assert doc["info"]["pointly"]["images_json"] == "coco.json"
     app = AnnotatorApp(st)
     assert [(im["id"], im["coco_id"], im["file_name"]) for im in app.image_list()] == [
-        (42, 42, "a_scene.png"), (9001, 9001, "b_scene.png")]
+        (42, 42, "a_scene.png"),
+        (9001, 9001, "b_scene.png"),
+    ]
     st.close()
     # the ids stay with the project: a restart without the file keeps them...
     assert [im["id"] for im in new_store(images, tmp_path / "p").to_document()["images"]] == [42]
@@ -526,10 +579,13 @@ def test_images_json_gives_the_project_its_coco_ids(images, tmp_path):
     with pytest.raises(PointlyError, match="'b_scene.png' is not in"):
         coco_image_ids(catalog, write_coco(tmp_path / "c1.json", [(1, "a_scene.png", 640, 480)]))
     with pytest.raises(PointlyError, match="is 640x480 here but 480x640"):
-        coco_image_ids(catalog, write_coco(tmp_path / "c2.json", [(1, "a_scene.png", 480, 640),
-                                                                    (2, "b_scene.png", 640, 480)]))
+        coco_image_ids(
+            catalog, write_coco(tmp_path / "c2.json", [(1, "a_scene.png", 480, 640), (2, "b_scene.png", 640, 480)])
+        )
     (images / "sub").mkdir()
     (images / "sub" / "a_scene.png").write_bytes((images / "a_scene.png").read_bytes())
     with pytest.raises(PointlyError, match="both match image id 42"):
-        coco_image_ids(ImageCatalog(images), write_coco(tmp_path / "c3.json", [
-            (42, "x/a_scene.png", 640, 480), (9001, "b_scene.png", 640, 480)]))
+        coco_image_ids(
+            ImageCatalog(images),
+            write_coco(tmp_path / "c3.json", [(42, "x/a_scene.png", 640, 480), (9001, "b_scene.png", 640, 480)]),
+        )

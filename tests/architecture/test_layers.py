@@ -1,6 +1,7 @@
 """The layers of pointly point one way: a module may import its own layer and the layers below it,
 never a layer above (docs/architecture.md draws them). Imports inside functions count too: a lazy
 import that points upward is still a dependency upward."""
+
 from __future__ import annotations
 
 import ast
@@ -9,8 +10,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-TOP = {"annotator": "pointly.annotator", "pointgen": "pointly.pointgen", "model": "pointly.model",
-       "cli": "pointly.cli", "data": "pointly.data"}
+TOP = {
+    "annotator": "pointly.annotator",
+    "pointgen": "pointly.pointgen",
+    "model": "pointly.model",
+    "cli": "pointly.cli",
+    "data": "pointly.data",
+}
 
 #: bottom to top; a package's modules may import packages of the same or a lower rank
 LAYERS = [
@@ -61,8 +67,10 @@ def imports_of(path: Path) -> list[tuple[int, str]]:
                 target = node.module or ""
             if target.startswith("pointly"):
                 # ``from pointly.x import y`` may name a submodule y: judge the most specific one
-                out += [(node.lineno, f"{target}.{a.name}") if layer_of(f"{target}.{a.name}") else (node.lineno, target)
-                        for a in node.names]
+                out += [
+                    (node.lineno, f"{target}.{a.name}") if layer_of(f"{target}.{a.name}") else (node.lineno, target)
+                    for a in node.names
+                ]
     return out
 
 
@@ -90,15 +98,19 @@ def violations() -> list[str]:
 
 def test_the_annotator_never_imports_the_model():
     """The annotator previews targets from points; it needs no network, engine or study."""
-    found = [f"{p.relative_to(REPO)}:{line} imports {target}"
-             for p in sorted((REPO / "annotator").rglob("*.py"))
-             for line, target in imports_of(p) if target.startswith("pointly.model")]
+    found = [
+        f"{p.relative_to(REPO)}:{line} imports {target}"
+        for p in sorted((REPO / "annotator").rglob("*.py"))
+        for line, target in imports_of(p)
+        if target.startswith("pointly.model")
+    ]
     assert found == []
 
 
 def test_every_library_module_has_a_layer():
-    unplaced = [module_name(p) for p in library_files()
-                if layer_of(module_name(p)) is None and module_name(p) not in FACADES]
+    unplaced = [
+        module_name(p) for p in library_files() if layer_of(module_name(p)) is None and module_name(p) not in FACADES
+    ]
     assert unplaced == []
 
 
@@ -113,12 +125,15 @@ def test_no_import_points_upward():
     assert sorted(set(violations()) - KNOWN) == []
 
 
-@pytest.mark.parametrize("source, expected", [
-    ("from pointly.model.engine.config import Config\n", 1),   # network -> engine
-    ("from pointly.pointgen.base.errors import PointlyError\n", 0),
-    ("def f():\n    from pointly.cli.main import main\n", 1),  # lazy, still upward
-    ("from pointly.model import engine\n", 1),                  # a submodule named in from-import
-])
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("from pointly.model.engine.config import Config\n", 1),  # network -> engine
+        ("from pointly.pointgen.base.errors import PointlyError\n", 0),
+        ("def f():\n    from pointly.cli.main import main\n", 1),  # lazy, still upward
+        ("from pointly.model import engine\n", 1),  # a submodule named in from-import
+    ],
+)
 def test_the_checker_sees_upward_imports(tmp_path, monkeypatch, source, expected):
     """An independent check of the checker: a fake network module with a known import."""
     fake_repo = tmp_path

@@ -1,5 +1,6 @@
 """The prepared GPU run (benchmarks/bench_gpu.py) works end to end, here small on the CPU, so that
 a device lease is not spent on finding a bug in the script."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -18,8 +19,27 @@ def test_bench_gpu_dry_run_on_cpu(tmp_path, monkeypatch):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     out = tmp_path / "out"
-    rc = module.main(["--out", str(out), "--device", "cpu", "--sizes", "96", "--iters", "1", "--train-iters", "1",
-                      "--train-size", "96", "--cli-iters", "2", "--no-maskrcnn", "--image", str(tmp_path / "none.jpg")])
+    rc = module.main(
+        [
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+            "--sizes",
+            "96",
+            "--iters",
+            "1",
+            "--train-iters",
+            "1",
+            "--train-size",
+            "96",
+            "--cli-iters",
+            "2",
+            "--no-maskrcnn",
+            "--image",
+            str(tmp_path / "none.jpg"),
+        ]
+    )
     res = json.loads((out / "gpu_results.json").read_text())
     assert rc == 0 and res["deform_check"]["ok"]
     # the check compares two separate computations (a shared leaf tensor once made every diff 0)

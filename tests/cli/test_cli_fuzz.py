@@ -11,6 +11,7 @@ shape, duplicate ids, an image declared 200000x200000, a PNG that is not a PNG o
 size; for each output, an unwritable location, a path under an existing file, a folder where a
 file is expected; and options out of range.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -49,26 +50,44 @@ def good(tmp_path_factory) -> dict[str, Path]:
     data = ensure_dataset(root / "synth", train=0, val=2, size=64, seed=5)
     val = data / "val"
     points = root / "points.json"
-    simulate_to_file(points, open_dataset(panoptic_json=val / "panoptic.json", panoptic_dir=val / "panoptic"),
-                     points=5, progress=False)
+    simulate_to_file(
+        points,
+        open_dataset(panoptic_json=val / "panoptic.json", panoptic_dir=val / "panoptic"),
+        points=5,
+        progress=False,
+    )
     pan = json.loads((val / "panoptic.json").read_text())
     instances = {
         "images": pan["images"],
         "categories": [c for c in pan["categories"] if c["isthing"]],
-        "annotations": [{"id": 1, "image_id": pan["images"][0]["id"],
-                         "category_id": next(c["id"] for c in pan["categories"] if c["isthing"]),
-                         "segmentation": [[4, 4, 20, 4, 20, 20, 4, 20]], "area": 256.0,
-                         "bbox": [4, 4, 16, 16], "iscrowd": 0}],
+        "annotations": [
+            {
+                "id": 1,
+                "image_id": pan["images"][0]["id"],
+                "category_id": next(c["id"] for c in pan["categories"] if c["isthing"]),
+                "segmentation": [[4, 4, 20, 4, 20, 20, 4, 20]],
+                "area": 256.0,
+                "bbox": [4, 4, 16, 16],
+                "iscrowd": 0,
+            }
+        ],
     }
     (root / "instances.json").write_text(json.dumps(instances))
     torch.manual_seed(0)
     cfg = load_config("synthetic_small")
     cfg.categories = [{k: c[k] for k in ("id", "name", "isthing")} for c in pan["categories"]]
     ckpt = root / "model_final.pth"
-    torch.save({"model": PanopticFCN(cfg).state_dict(), "config": config_to_dict(cfg), "pointly_checkpoint": 1},
-               ckpt)
-    return {"root": root, "data": data, "pan_json": val / "panoptic.json", "pan_dir": val / "panoptic",
-            "images": val / "images", "points": points, "instances": root / "instances.json", "ckpt": ckpt}
+    torch.save({"model": PanopticFCN(cfg).state_dict(), "config": config_to_dict(cfg), "pointly_checkpoint": 1}, ckpt)
+    return {
+        "root": root,
+        "data": data,
+        "pan_json": val / "panoptic.json",
+        "pan_dir": val / "panoptic",
+        "images": val / "images",
+        "points": points,
+        "instances": root / "instances.json",
+        "ckpt": ckpt,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -126,8 +145,11 @@ def _cases(good: dict[str, Path], work: Path, busy_port: int) -> list[tuple[str,
     cases: list[tuple[str, list[str]]] = []
     blocker = _write(work / "afile", "x")  # outputs "under a file" go below it
     unwritable = _unwritable(work)
-    outputs_file = {"unwritable": str(unwritable / "out.json"), "under-file": str(blocker / "out.json"),
-                    "is-folder": str(work)}
+    outputs_file = {
+        "unwritable": str(unwritable / "out.json"),
+        "under-file": str(blocker / "out.json"),
+        "is-folder": str(work),
+    }
     outputs_dir = {"unwritable": str(unwritable / "out"), "under-file": str(blocker / "out"), "is-file": str(blocker)}
 
     def bad_inputs(name: str, doc: dict) -> dict[str, str]:
@@ -161,13 +183,21 @@ def _cases(good: dict[str, Path], work: Path, busy_port: int) -> list[tuple[str,
     # simulate
     sim = ["simulate", "--no-progress", "--panoptic-json", g["pan_json"], "--panoptic-dir", g["pan_dir"]]
     for v, p in bad_pan.items():
-        cases.append((f"simulate-panoptic-{v}", ["simulate", "--no-progress", "--panoptic-json", p,
-                                                 "--panoptic-dir", g["pan_dir"], "-o", out_json]))
+        cases.append(
+            (
+                f"simulate-panoptic-{v}",
+                ["simulate", "--no-progress", "--panoptic-json", p, "--panoptic-dir", g["pan_dir"], "-o", out_json],
+            )
+        )
     for v, p in bad_ins.items():
         cases.append((f"simulate-instances-{v}", ["simulate", "--no-progress", "--instances-json", p, "-o", out_json]))
     for v, d in png_dirs.items():
-        cases.append((f"simulate-png-{v}", ["simulate", "--no-progress", "--panoptic-json", g["pan_json"],
-                                            "--panoptic-dir", d, "-o", out_json]))
+        cases.append(
+            (
+                f"simulate-png-{v}",
+                ["simulate", "--no-progress", "--panoptic-json", g["pan_json"], "--panoptic-dir", d, "-o", out_json],
+            )
+        )
     for v, o in outputs_file.items():
         cases.append((f"simulate-output-{v}", sim + ["-o", o]))
     for opt, val in (("-n", "0"), ("--boundary-share", "1.5"), ("--seed", "-1"), ("--workers", "0")):
@@ -185,21 +215,37 @@ def _cases(good: dict[str, Path], work: Path, busy_port: int) -> list[tuple[str,
     for v, p in bad_pts.items():
         cases.append((f"targets-points-{v}", ["targets", "--no-progress", p, "--out", out_dir]))
     for v, p in bad_pan.items():
-        cases.append((f"targets-gt-{v}", ["targets", "--no-progress", g["points"], "--gt-json", p,
-                                          "--gt-dir", g["pan_dir"], "--out", out_dir]))
+        cases.append(
+            (
+                f"targets-gt-{v}",
+                ["targets", "--no-progress", g["points"], "--gt-json", p, "--gt-dir", g["pan_dir"], "--out", out_dir],
+            )
+        )
     for v, d in png_dirs.items():
-        cases.append((f"targets-png-{v}", ["targets", "--no-progress", g["points"], "--gt-json", g["pan_json"],
-                                           "--gt-dir", d, "--out", out_dir]))
+        cases.append(
+            (
+                f"targets-png-{v}",
+                ["targets", "--no-progress", g["points"], "--gt-json", g["pan_json"], "--gt-dir", d, "--out", out_dir],
+            )
+        )
     for v, o in outputs_dir.items():
         cases.append((f"targets-out-{v}", tg + ["--out", o]))
-    for opt, val in (("--concave-ratio", "2"), ("--point-radius", "-1"), ("--dilation", "banana"),
-                     ("--preview-images", "-3")):
+    for opt, val in (
+        ("--concave-ratio", "2"),
+        ("--point-radius", "-1"),
+        ("--dilation", "banana"),
+        ("--preview-images", "-3"),
+    ):
         cases.append((f"targets-option{opt}={val}", tg + ["--out", out_dir, opt, val]))
 
     # data synth / data stats
     for v, o in outputs_dir.items():
-        cases.append((f"data-synth-out-{v}", ["data", "synth", "--no-progress", "--train", "1", "--val", "1",
-                                             "--size", "32", "--out", o]))
+        cases.append(
+            (
+                f"data-synth-out-{v}",
+                ["data", "synth", "--no-progress", "--train", "1", "--val", "1", "--size", "32", "--out", o],
+            )
+        )
     for opt, val in (("--size", "8"), ("--train", "-1")):
         cases.append((f"data-synth-option{opt}={val}", ["data", "synth", "--no-progress", "--out", out_dir, opt, val]))
     stats_root = work / "stats-bad"
@@ -210,15 +256,30 @@ def _cases(good: dict[str, Path], work: Path, busy_port: int) -> list[tuple[str,
     # evaluate (folders mode: the ground truth against itself)
     ev = ["evaluate", "--gt-json", g["pan_json"], "--gt-dir", g["pan_dir"]]
     for v, p in bad_pan.items():
-        cases.append((f"evaluate-gt-{v}", ["evaluate", "--gt-json", p, "--gt-dir", g["pan_dir"],
-                                           "--pred-json", g["pan_json"], "--pred-dir", g["pan_dir"]]))
+        cases.append(
+            (
+                f"evaluate-gt-{v}",
+                [
+                    "evaluate",
+                    "--gt-json",
+                    p,
+                    "--gt-dir",
+                    g["pan_dir"],
+                    "--pred-json",
+                    g["pan_json"],
+                    "--pred-dir",
+                    g["pan_dir"],
+                ],
+            )
+        )
         if v != "duplicate-ids":  # a second prediction for an image replaces the first, as in panopticapi
             cases.append((f"evaluate-pred-{v}", ev + ["--pred-json", p, "--pred-dir", g["pan_dir"]]))
     for v, d in png_dirs.items():
         cases.append((f"evaluate-pred-png-{v}", ev + ["--pred-json", g["pan_json"], "--pred-dir", d]))
     for v, o in outputs_file.items():
-        cases.append((f"evaluate-json-out-{v}", ev + ["--pred-json", g["pan_json"], "--pred-dir", g["pan_dir"],
-                                                       "--json-out", o]))
+        cases.append(
+            (f"evaluate-json-out-{v}", ev + ["--pred-json", g["pan_json"], "--pred-dir", g["pan_dir"], "--json-out", o])
+        )
 
     # predict
     broken = _write(work / "broken-images" / "a.jpg", b"not a jpeg")
@@ -230,30 +291,60 @@ def _cases(good: dict[str, Path], work: Path, busy_port: int) -> list[tuple[str,
     cases.append(("predict-nothing-readable", pr + [str(broken.parent), "-o", out_dir]))
     cases.append(("predict-empty-folder", pr + [str(empty_dir), "-o", out_dir]))
     for v in ("missing", "folder", "empty", "truncated"):
-        cases.append((f"predict-checkpoint-{v}", ["predict", "--no-progress", "--checkpoint", bad_pts[v],
-                                                 g["images"], "-o", out_dir]))
+        cases.append(
+            (
+                f"predict-checkpoint-{v}",
+                ["predict", "--no-progress", "--checkpoint", bad_pts[v], g["images"], "-o", out_dir],
+            )
+        )
     for v in ("truncated", "list", "number"):
         cases.append((f"predict-categories-{v}", pr + [g["images"], "-o", out_dir, "--categories", bad_pan[v]]))
 
     # train (every mistake must be caught before the first write and before training starts)
-    tr = ["train", "--config", "synthetic_small", "--no-progress",
-          "--set", f"data.train_json={g['pan_json']}", "--set", f"data.train_panoptic_dir={g['pan_dir']}",
-          "--set", f"data.train_image_dir={g['images']}", "--set", "data.num_workers=0"]
+    tr = [
+        "train",
+        "--config",
+        "synthetic_small",
+        "--no-progress",
+        "--set",
+        f"data.train_json={g['pan_json']}",
+        "--set",
+        f"data.train_panoptic_dir={g['pan_dir']}",
+        "--set",
+        f"data.train_image_dir={g['images']}",
+        "--set",
+        "data.num_workers=0",
+    ]
     for val in ("0", "-5"):
         cases.append((f"train-max-iter={val}", tr + ["--out", out_dir, "--max-iter", val]))
     for v, o in outputs_dir.items():
         cases.append((f"train-out-{v}", tr + ["--out", o, "--max-iter", "1"]))
     for v, p in bad_pts.items():
-        cases.append((f"train-points-{v}", tr + ["--out", out_dir, "--max-iter", "1", "--supervision", "points",
-                                                 "--points", p]))
+        cases.append(
+            (f"train-points-{v}", tr + ["--out", out_dir, "--max-iter", "1", "--supervision", "points", "--points", p])
+        )
     other = json.loads(json.dumps(pts))
     for im in other["images"]:
         im["id"] += 1000
         im["file_name"] = f"other-{im['file_name']}"
     for a in other["annotations"]:
         a["image_id"] += 1000
-    cases.append(("train-points-other-dataset", tr + ["--out", out_dir, "--max-iter", "1", "--supervision", "points",
-                                                       "--points", str(_write(work / "other.json", json.dumps(other)))]))
+    cases.append(
+        (
+            "train-points-other-dataset",
+            tr
+            + [
+                "--out",
+                out_dir,
+                "--max-iter",
+                "1",
+                "--supervision",
+                "points",
+                "--points",
+                str(_write(work / "other.json", json.dumps(other))),
+            ],
+        )
+    )
 
     # convert-weights
     for v in ("missing", "folder", "empty", "truncated"):
@@ -263,28 +354,76 @@ def _cases(good: dict[str, Path], work: Path, busy_port: int) -> list[tuple[str,
 
     # study (targets depth: cheap to reject)
     for v, o in outputs_dir.items():
-        cases.append((f"study-out-{v}", ["study", "--no-progress", "--depth", "targets",
-                                         "--grid", "points=5;shapes=convex;seeds=0", "--out", o]))
-    cases.append(("study-grid-bad", ["study", "--no-progress", "--depth", "targets", "--grid", "points=zero",
-                                     "--out", out_dir]))
-    cases.append(("study-report-only-nothing", ["study", "--no-progress", "--depth", "targets", "--report-only",
-                                                "--out", out_dir]))
-    cases.append(("study-trained-preset-bad", ["study", "--no-progress", "--depth", "trained", "--preset", "nope",
-                                               "--out", out_dir]))
-    cases.append(("study-trained-grid-bad", ["study", "--no-progress", "--depth", "trained", "--grid", "points=x",
-                                             "--out", out_dir]))
-    cases.append(("study-shard-bad", ["study", "--no-progress", "--depth", "targets", "--shard", "3/2",
-                                      "--out", out_dir]))
+        cases.append(
+            (
+                f"study-out-{v}",
+                [
+                    "study",
+                    "--no-progress",
+                    "--depth",
+                    "targets",
+                    "--grid",
+                    "points=5;shapes=convex;seeds=0",
+                    "--out",
+                    o,
+                ],
+            )
+        )
+    cases.append(
+        ("study-grid-bad", ["study", "--no-progress", "--depth", "targets", "--grid", "points=zero", "--out", out_dir])
+    )
+    cases.append(
+        (
+            "study-report-only-nothing",
+            ["study", "--no-progress", "--depth", "targets", "--report-only", "--out", out_dir],
+        )
+    )
+    cases.append(
+        (
+            "study-trained-preset-bad",
+            ["study", "--no-progress", "--depth", "trained", "--preset", "nope", "--out", out_dir],
+        )
+    )
+    cases.append(
+        (
+            "study-trained-grid-bad",
+            ["study", "--no-progress", "--depth", "trained", "--grid", "points=x", "--out", out_dir],
+        )
+    )
+    cases.append(
+        ("study-shard-bad", ["study", "--no-progress", "--depth", "targets", "--shard", "3/2", "--out", out_dir])
+    )
 
     # annotate (only mistakes: a good call starts a server)
-    cases.append(("annotate-rebuild-missing-project", ["annotate", g["images"], "--rebuild",
-                                                       "--project", str(work / "no-project")]))
-    cases.append(("annotate-only-broken-images", ["annotate", str(broken.parent), "--project",
-                                                  str(work / "new-project"), "--port", str(busy_port)]))
+    cases.append(
+        (
+            "annotate-rebuild-missing-project",
+            ["annotate", g["images"], "--rebuild", "--project", str(work / "no-project")],
+        )
+    )
+    cases.append(
+        (
+            "annotate-only-broken-images",
+            ["annotate", str(broken.parent), "--project", str(work / "new-project"), "--port", str(busy_port)],
+        )
+    )
     for v, o in outputs_dir.items():
         cases.append((f"annotate-project-{v}", ["annotate", g["images"], "--project", o, "--port", str(busy_port)]))
-    cases.append(("annotate-preview-dilation-bad", ["annotate", g["images"], "--project", str(work / "p2"),
-                                                    "--preview-dilation", "banana", "--port", str(busy_port)]))
+    cases.append(
+        (
+            "annotate-preview-dilation-bad",
+            [
+                "annotate",
+                g["images"],
+                "--project",
+                str(work / "p2"),
+                "--preview-dilation",
+                "banana",
+                "--port",
+                str(busy_port),
+            ],
+        )
+    )
     return cases
 
 
@@ -292,7 +431,7 @@ def _snapshot(*roots: Path) -> dict[str, str]:
     """Every file under ``roots`` (path -> content hash), folders included as entries."""
     out = {}
     for root in roots:
-        for dirpath, dirnames, filenames in os.walk(root):
+        for dirpath, _dirnames, filenames in os.walk(root):
             out[dirpath] = "dir"
             for f in filenames:
                 p = os.path.join(dirpath, f)

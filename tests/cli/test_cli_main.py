@@ -1,4 +1,5 @@
 """The ``pointly`` group: lazy commands, one-line errors with exit code 2."""
+
 from __future__ import annotations
 
 import subprocess
@@ -21,8 +22,7 @@ def fake_command(monkeypatch):
     @click.option("--fail", is_flag=True)
     def fake(fail: bool) -> None:
         if fail:
-            raise PointlyError("segment 7 has no points", file="in.json", record="annotations[3]",
-                               fix="add a point")
+            raise PointlyError("segment 7 has no points", file="in.json", record="annotations[3]", fix="add a point")
         click.echo("ran")
 
     mod.fake = fake

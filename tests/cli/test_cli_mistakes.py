@@ -3,6 +3,7 @@ exits 2 and leaves no partial output"): tracebacks on unwritable outputs, an ima
 allocate tens of GiB, mistakes that were accepted, files left behind, two lines instead of one.
 The fuzz test (test_cli_fuzz.py) runs the whole corpus; these pin each class by name.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,12 @@ def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("mistakes")
     val = ensure_dataset(root / "synth", train=0, val=3, size=64, seed=2) / "val"
     points = root / "points.json"
-    simulate_to_file(points, open_dataset(panoptic_json=val / "panoptic.json", panoptic_dir=val / "panoptic"),
-                     points=5, progress=False)
+    simulate_to_file(
+        points,
+        open_dataset(panoptic_json=val / "panoptic.json", panoptic_dir=val / "panoptic"),
+        points=5,
+        progress=False,
+    )
     return val, points
 
 
@@ -48,8 +53,21 @@ def test_output_below_a_file_fails_before_any_work(data, tmp_path, capsys):
     val, points = data
     blocker = tmp_path / "afile"
     blocker.write_text("x")
-    assert main(["simulate", "--no-progress", "--panoptic-json", str(val / "panoptic.json"), "--panoptic-dir",
-                 str(val / "panoptic"), "-o", str(blocker / "points.json")]) == 2
+    assert (
+        main(
+            [
+                "simulate",
+                "--no-progress",
+                "--panoptic-json",
+                str(val / "panoptic.json"),
+                "--panoptic-dir",
+                str(val / "panoptic"),
+                "-o",
+                str(blocker / "points.json"),
+            ]
+        )
+        == 2
+    )
     assert "afile is a file, so nothing can be written below it" in one_error_line(capsys)
     # cost used to print its whole table before failing on -o
     assert main(["cost", str(points), "-o", str(blocker / "cost.csv")]) == 2
@@ -69,8 +87,9 @@ def test_image_declared_huge_is_refused_before_allocating(data, tmp_path, capsys
     line = one_error_line(capsys)
     assert "images[1]" in line and "200000x200000" in line and "pixel budget" in line
     # the budget is configurable: a tiny one refuses the 64 px images of the good file
-    assert main(["--max-megapixels", "0.001", "targets", "--no-progress", str(points), "--out",
-                 str(tmp_path / "t")]) == 2
+    assert (
+        main(["--max-megapixels", "0.001", "targets", "--no-progress", str(points), "--out", str(tmp_path / "t")]) == 2
+    )
     assert "exceeds the 0.001 MP pixel budget" in one_error_line(capsys)
     assert files_under(tmp_path) == ["huge.json"]
 
@@ -82,16 +101,31 @@ def test_image_declared_huge_is_refused_before_allocating(data, tmp_path, capsys
 def test_train_refuses_max_iter_below_one(data, tmp_path, capsys, value):
     assert main(["train", "--config", "synthetic_small", "--out", str(tmp_path / "run"), "--max-iter", value]) == 2
     assert "--max-iter" in one_error_line(capsys)
-    assert main(["train", "--config", "synthetic_small", "--out", str(tmp_path / "run"),
-                 "--set", f"solver.max_iter={value}"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                "synthetic_small",
+                "--out",
+                str(tmp_path / "run"),
+                "--set",
+                f"solver.max_iter={value}",
+            ]
+        )
+        == 2
+    )
     assert "solver.max_iter" in one_error_line(capsys)
     assert not (tmp_path / "run").exists()
 
 
 def test_instances_json_with_duplicate_annotation_ids_is_refused(tmp_path, capsys):
     ann = {"id": 7, "image_id": 1, "category_id": 1, "segmentation": [[1, 1, 9, 1, 9, 9, 1, 9]], "iscrowd": 0}
-    doc = {"images": [{"id": 1, "file_name": "a.jpg", "width": 16, "height": 16}],
-           "categories": [{"id": 1, "name": "thing"}], "annotations": [ann, dict(ann)]}
+    doc = {
+        "images": [{"id": 1, "file_name": "a.jpg", "width": 16, "height": 16}],
+        "categories": [{"id": 1, "name": "thing"}],
+        "annotations": [ann, dict(ann)],
+    }
     path = tmp_path / "instances.json"
     path.write_text(json.dumps(doc))
     assert main(["simulate", "--no-progress", "--instances-json", str(path), "-o", str(tmp_path / "p.json")]) == 2
@@ -121,15 +155,45 @@ def test_targets_with_a_damaged_last_png_leave_no_output(data, tmp_path, capsys)
     last = sorted(pngs.iterdir())[-1]
     last.write_bytes(b"\x89PNG\r\n\x1a\ndamaged")
     out = tmp_path / "new" / "out"
-    assert main(["targets", "--no-progress", str(points), "--gt-json", str(val / "panoptic.json"), "--gt-dir",
-                 str(pngs), "--out", str(out), "--preview-images", "all"]) == 2
+    assert (
+        main(
+            [
+                "targets",
+                "--no-progress",
+                str(points),
+                "--gt-json",
+                str(val / "panoptic.json"),
+                "--gt-dir",
+                str(pngs),
+                "--out",
+                str(out),
+                "--preview-images",
+                "all",
+            ]
+        )
+        == 2
+    )
     assert last.name in one_error_line(capsys)
     assert not (tmp_path / "new").exists()
     # an existing output folder keeps exactly what it held
     out.mkdir(parents=True)
     (out / "summary.md").write_text("old")
-    assert main(["targets", "--no-progress", str(points), "--gt-json", str(val / "panoptic.json"), "--gt-dir",
-                 str(pngs), "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "targets",
+                "--no-progress",
+                str(points),
+                "--gt-json",
+                str(val / "panoptic.json"),
+                "--gt-dir",
+                str(pngs),
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     one_error_line(capsys)
     assert files_under(out) == ["summary.md"] and (out / "summary.md").read_text() == "old"
 
@@ -142,9 +206,29 @@ def test_train_with_points_of_other_images_writes_nothing(data, tmp_path, capsys
     other = tmp_path / "other.json"
     other.write_text(json.dumps(doc))
     out = tmp_path / "run"
-    assert main(["train", "--config", "synthetic_small", "--no-progress", "--out", str(out), "--max-iter", "1",
-                 "--supervision", "points", "--points", str(other), "--set", f"data.train_image_dir={val / 'images'}",
-                 "--set", "data.num_workers=0"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                "synthetic_small",
+                "--no-progress",
+                "--out",
+                str(out),
+                "--max-iter",
+                "1",
+                "--supervision",
+                "points",
+                "--points",
+                str(other),
+                "--set",
+                f"data.train_image_dir={val / 'images'}",
+                "--set",
+                "data.num_workers=0",
+            ]
+        )
+        == 2
+    )
     assert "training images are not in" in one_error_line(capsys)
     assert not out.exists()
 
@@ -193,8 +277,9 @@ def test_data_stats_reads_coco_layout_and_several_sets(data, tmp_path, capsys):
 
 def test_targets_default_is_the_chosen_dilation(data, tmp_path, capsys):
     _, points = data
-    assert main(["targets", "--no-progress", str(points), "--out", str(tmp_path / "t"), "--preview-images",
-                 "none"]) == 0
+    assert (
+        main(["targets", "--no-progress", str(points), "--out", str(tmp_path / "t"), "--preview-images", "none"]) == 0
+    )
     config = json.loads((tmp_path / "t" / "config.json").read_text())
     assert config["options"]["dilation"] == 0.02  # the README's chosen default, not "off"
 
@@ -204,8 +289,21 @@ def test_wrong_size_png_is_one_line(data, tmp_path, capsys):
     pngs = tmp_path / "png"
     shutil.copytree(val / "panoptic", pngs)
     Image.fromarray(np.zeros((7, 9, 3), np.uint8)).save(sorted(pngs.iterdir())[0])
-    assert main(["simulate", "--no-progress", "--panoptic-json", str(val / "panoptic.json"), "--panoptic-dir",
-                 str(pngs), "-o", str(tmp_path / "p.json")]) == 2
+    assert (
+        main(
+            [
+                "simulate",
+                "--no-progress",
+                "--panoptic-json",
+                str(val / "panoptic.json"),
+                "--panoptic-dir",
+                str(pngs),
+                "-o",
+                str(tmp_path / "p.json"),
+            ]
+        )
+        == 2
+    )
     line = one_error_line(capsys)
     assert "9x7" in line and "64x64" in line, line
     assert not (tmp_path / "p.json").exists()
@@ -218,7 +316,9 @@ def test_images_json_beyond_the_pixel_budget_is_refused(data, tmp_path, capsys):
     doc["images"][0]["width"] = doc["images"][0]["height"] = 200000
     big = tmp_path / "big.json"
     big.write_text(json.dumps(doc))
-    assert main(["export", str(points), "--to", "pointsup", "--images-json", str(big), "-o",
-                 str(tmp_path / "ps.json")]) == 2
+    assert (
+        main(["export", str(points), "--to", "pointsup", "--images-json", str(big), "-o", str(tmp_path / "ps.json")])
+        == 2
+    )
     assert "pixel budget" in one_error_line(capsys)
     assert files_under(tmp_path) == ["big.json"]

@@ -1,5 +1,6 @@
 """``pointly demo`` runs the pipeline on built-in data (training skipped here; the trained study's
 own end-to-end test covers training)."""
+
 from __future__ import annotations
 
 import csv
@@ -44,13 +45,29 @@ def test_demo_trains_with_the_target_options_of_step_4(monkeypatch, tmp_path):
     monkeypatch.setattr(study_trained, "run_from_cli", lambda **kw: calls.append(kw))
     monkeypatch.setattr(study_trained, "load_frame", lambda out: pd.DataFrame())
     for opts, want_grid, want_dil in (
-            (TargetOptions(shape="convex", dilation=0.02), "shapes=convex;seeds=3;dilations=1",
-             {"dilation": 0.02, "dilation_units": "relative"}),
-            (TargetOptions(shape="concave", dilation=(4.0, 12.0), dilation_units="pixels"),
-             "shapes=concave;seeds=3;dilations=1", {"dilation": [4.0, 12.0], "dilation_units": "pixels"}),
-            (TargetOptions(shape="concave"), "shapes=concave;seeds=3;dilations=0", None)):
+        (
+            TargetOptions(shape="convex", dilation=0.02),
+            "shapes=convex;seeds=3;dilations=1",
+            {"dilation": 0.02, "dilation_units": "relative"},
+        ),
+        (
+            TargetOptions(shape="concave", dilation=(4.0, 12.0), dilation_units="pixels"),
+            "shapes=concave;seeds=3;dilations=1",
+            {"dilation": [4.0, 12.0], "dilation_units": "pixels"},
+        ),
+        (TargetOptions(shape="concave"), "shapes=concave;seeds=3;dilations=0", None),
+    ):
         calls.clear()
-        demo_train.train_and_evaluate(tmp_path, tmp_path, points=20, shape=opts.shape, seed=3, iters=5,
-                                      echo=lambda s: None, step=lambda s: None, options=opts)
+        demo_train.train_and_evaluate(
+            tmp_path,
+            tmp_path,
+            points=20,
+            shape=opts.shape,
+            seed=3,
+            iters=5,
+            echo=lambda s: None,
+            step=lambda s: None,
+            options=opts,
+        )
         (kw,) = calls
         assert want_grid in kw["grid"] and kw["dilation"] == want_dil

@@ -1,12 +1,13 @@
 """``pointly evaluate`` in folders mode: the table, --json-out, and one-line errors with exit 2."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
+from eval_fixtures import seg, strip, write_set
 
 from pointly.cli.main import main as cli_main
-from eval_fixtures import seg, strip, write_set
 
 
 @pytest.fixture()
@@ -23,8 +24,21 @@ def folders(tmp_path):
 def test_folders_mode_prints_the_table_and_writes_json(folders, capsys):
     root, gj, gd, pj, pd = folders
     out = root / "res" / "pq.json"
-    code = cli_main(["evaluate", "--gt-json", str(gj), "--gt-dir", str(gd), "--pred-json", str(pj),
-                     "--pred-dir", str(pd), "--json-out", str(out)])
+    code = cli_main(
+        [
+            "evaluate",
+            "--gt-json",
+            str(gj),
+            "--gt-dir",
+            str(gd),
+            "--pred-json",
+            str(pj),
+            "--pred-dir",
+            str(pd),
+            "--json-out",
+            str(out),
+        ]
+    )
     assert code == 0
     text = capsys.readouterr().out
     # person 0.75, sky 0.8, grass 0 (FN), car 0 (FP): All = 1.55 / 4
@@ -34,8 +48,23 @@ def test_folders_mode_prints_the_table_and_writes_json(folders, capsys):
     assert "| car | 2 | 0.0 | 0.0 | 0.0 | 0 | 1 | 0 |" in text
     # a category in neither ground truth nor prediction is counted, not listed; --all lists it
     assert "never-seen" not in text and "1 categories in neither ground truth nor prediction" in text
-    assert cli_main(["evaluate", "--gt-json", str(gj), "--gt-dir", str(gd), "--pred-json", str(pj),
-                     "--pred-dir", str(pd), "--all"]) == 0
+    assert (
+        cli_main(
+            [
+                "evaluate",
+                "--gt-json",
+                str(gj),
+                "--gt-dir",
+                str(gd),
+                "--pred-json",
+                str(pj),
+                "--pred-dir",
+                str(pd),
+                "--all",
+            ]
+        )
+        == 0
+    )
     assert "| never-seen | 9 | — | — | — | 0 | 0 | 0 |" in capsys.readouterr().out
     doc = json.loads(out.read_text())
     assert set(doc) == {"All", "Things", "Stuff", "per_class"}
@@ -45,13 +74,16 @@ def test_folders_mode_prints_the_table_and_writes_json(folders, capsys):
     assert cli_main(["evaluate", "--gt-json", str(gj), "--pred-json", str(pj)]) == 0
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda a, root: a.__setitem__(6, str(root / "missing.json")), "prediction panoptic JSON not found"),
-    (lambda a, root: a.__setitem__(8, str(root / "nodir")), "prediction PNG folder not found"),
-    (lambda a, root: a.extend(["--dataset", "synthetic-val"]), "need --checkpoint"),
-    (lambda a, root: a.extend(["--checkpoint", "x.pth"]), "--checkpoint predicts by itself"),
-    (lambda a, root: a.__setitem__(slice(1, None), []), "nothing to evaluate"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda a, root: a.__setitem__(6, str(root / "missing.json")), "prediction panoptic JSON not found"),
+        (lambda a, root: a.__setitem__(8, str(root / "nodir")), "prediction PNG folder not found"),
+        (lambda a, root: a.extend(["--dataset", "synthetic-val"]), "need --checkpoint"),
+        (lambda a, root: a.extend(["--checkpoint", "x.pth"]), "--checkpoint predicts by itself"),
+        (lambda a, root: a.__setitem__(slice(1, None), []), "nothing to evaluate"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(folders, capsys, change, message):
     root, gj, gd, pj, pd = folders
     args = ["evaluate", "--gt-json", str(gj), "--gt-dir", str(gd), "--pred-json", str(pj), "--pred-dir", str(pd)]
@@ -78,8 +110,11 @@ def test_resolve_dataset(tmp_path, monkeypatch):
     from pointly.pointgen.base.errors import PointlyError
 
     monkeypatch.setattr(synth, "ensure_dataset", lambda *a, **k: tmp_path / "cache")
-    assert resolve_dataset("synthetic-val") == (tmp_path / "cache/val/panoptic.json", tmp_path / "cache/val/panoptic",
-                                                tmp_path / "cache/val/images")
+    assert resolve_dataset("synthetic-val") == (
+        tmp_path / "cache/val/panoptic.json",
+        tmp_path / "cache/val/panoptic",
+        tmp_path / "cache/val/images",
+    )
     js = tmp_path / "coco" / "panoptic_val2017.json"
     (tmp_path / "coco" / "images").mkdir(parents=True)
     js.write_text("{}")

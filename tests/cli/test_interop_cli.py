@@ -1,5 +1,6 @@
 """``pointly export`` / ``pointly import``: options, one-line mistakes without output, warnings;
 and points files from other tools (no ``isthing``, ``licenses``) through load and save."""
+
 from __future__ import annotations
 
 import json
@@ -14,11 +15,20 @@ from pointly.pointgen.base.errors import PointlyError
 def small_doc(**extra_ann):
     images = [{"id": 5, "file_name": "a.jpg", "width": 16, "height": 12, "license": 1, "coco_url": "http://x/a.jpg"}]
     cats = [{"id": 1, "name": "person", "isthing": 1}, {"id": 40, "name": "sky", "isthing": 0}]
-    anns = [{"id": 1, "image_id": 5, "category_id": 1, "point_coords": [[2, 3], [5, 7]], "point_labels": [1, 1],
-             **extra_ann},
-            {"id": 2, "image_id": 5, "category_id": 40, "point_coords": [[15, 11]], "point_labels": [1]}]
-    return formats.make_document(images, cats, anns, {"made_by": "test"},
-                                 licenses=[{"id": 1, "name": "CC BY", "url": "https://example.org"}])
+    anns = [
+        {
+            "id": 1,
+            "image_id": 5,
+            "category_id": 1,
+            "point_coords": [[2, 3], [5, 7]],
+            "point_labels": [1, 1],
+            **extra_ann,
+        },
+        {"id": 2, "image_id": 5, "category_id": 40, "point_coords": [[15, 11]], "point_labels": [1]},
+    ]
+    return formats.make_document(
+        images, cats, anns, {"made_by": "test"}, licenses=[{"id": 1, "name": "CC BY", "url": "https://example.org"}]
+    )
 
 
 @pytest.fixture
@@ -39,14 +49,17 @@ def test_help_lists_both_commands(capsys):
     assert code == 0 and "export" in out and "import" in out
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["--to", "cvat", "--include-stuff"], "--include-stuff does not apply to --to cvat"),
-    (["--to", "labelstudio", "--drop-times"], "--drop-times does not apply to --to labelstudio"),
-    (["--to", "pointsup", "--image-prefix", "x/"], "--image-prefix does not apply to --to pointsup"),
-    (["--to", "cvat", "--seed", "0"], "--seed does not apply to --to cvat"),
-    (["--to", "pointsup", "--points", "0"], "Invalid value for '-n' / '--points'"),
-    (["--to", "tiff"], "Invalid value for '--to'"),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--to", "cvat", "--include-stuff"], "--include-stuff does not apply to --to cvat"),
+        (["--to", "labelstudio", "--drop-times"], "--drop-times does not apply to --to labelstudio"),
+        (["--to", "pointsup", "--image-prefix", "x/"], "--image-prefix does not apply to --to pointsup"),
+        (["--to", "cvat", "--seed", "0"], "--seed does not apply to --to cvat"),
+        (["--to", "pointsup", "--points", "0"], "Invalid value for '-n' / '--points'"),
+        (["--to", "tiff"], "Invalid value for '--to'"),
+    ],
+)
 def test_export_option_mistakes(points, tmp_path, capsys, argv, words):
     out = tmp_path / "new" / "out.file"
     code, stdout, err = run(capsys, ["export", str(points), "-o", str(out)] + argv)
@@ -54,12 +67,15 @@ def test_export_option_mistakes(points, tmp_path, capsys, argv, words):
     assert not out.exists() and not (tmp_path / "new").exists()
 
 
-@pytest.mark.parametrize("fmt, doc, words", [
-    ("cvat", small_doc(iscrowd=1), "a crowd region (iscrowd 1) cannot be marked in CVAT"),
-    ("labelstudio", small_doc(iscrowd=1), "cannot be marked in Label Studio"),
-    ("cvat", small_doc(point_times=[1.0, 2.0]), "CVAT cannot hold point_times"),
-    ("pointsup", small_doc(point_times=[1.0, 2.0]), "PointSup cannot hold point_times"),
-])
+@pytest.mark.parametrize(
+    "fmt, doc, words",
+    [
+        ("cvat", small_doc(iscrowd=1), "a crowd region (iscrowd 1) cannot be marked in CVAT"),
+        ("labelstudio", small_doc(iscrowd=1), "cannot be marked in Label Studio"),
+        ("cvat", small_doc(point_times=[1.0, 2.0]), "CVAT cannot hold point_times"),
+        ("pointsup", small_doc(point_times=[1.0, 2.0]), "PointSup cannot hold point_times"),
+    ],
+)
 def test_what_a_format_cannot_hold_is_refused(tmp_path, capsys, fmt, doc, words):
     path = tmp_path / "p.json"
     formats.save_points(path, doc)
@@ -82,15 +98,25 @@ def test_duplicate_category_names_cannot_be_labels(tmp_path, capsys):
         assert code == 2 and "categories 1 and 40 are both named 'person'" in err
 
 
-@pytest.mark.parametrize("fmt, content, words", [
-    ("pointsup", "{\"images\": [], \"categories\": []", "not valid JSON"),
-    ("pointsup", json.dumps({"images": [], "categories": [], "annotations": [{"id": 1}]}), "not a PointSup annotation"),
-    ("labelstudio", json.dumps({"data": {}}), "not a list of tasks"),
-    ("labelstudio", json.dumps([{"data": {"image": "a.jpg"}, "annotations": []}]), "size of the image is unknown"),
-    ("cvat", "<annotations><version>1.1</version><image id='0' name='a' width='0' height='4'/></annotations>",
-     "width=0 is below 1"),
-    ("cvat", b"\xff\xfe garbage", "not valid XML"),
-])
+@pytest.mark.parametrize(
+    "fmt, content, words",
+    [
+        ("pointsup", "{\"images\": [], \"categories\": []", "not valid JSON"),
+        (
+            "pointsup",
+            json.dumps({"images": [], "categories": [], "annotations": [{"id": 1}]}),
+            "not a PointSup annotation",
+        ),
+        ("labelstudio", json.dumps({"data": {}}), "not a list of tasks"),
+        ("labelstudio", json.dumps([{"data": {"image": "a.jpg"}, "annotations": []}]), "size of the image is unknown"),
+        (
+            "cvat",
+            "<annotations><version>1.1</version><image id='0' name='a' width='0' height='4'/></annotations>",
+            "width=0 is below 1",
+        ),
+        ("cvat", b"\xff\xfe garbage", "not valid XML"),
+    ],
+)
 def test_import_mistakes_are_one_line_without_output(tmp_path, capsys, fmt, content, words):
     src = tmp_path / "in.file"
     if isinstance(content, bytes):
@@ -106,13 +132,26 @@ def test_import_mistakes_are_one_line_without_output(tmp_path, capsys, fmt, cont
 def test_missing_input_and_reference(tmp_path, capsys, points):
     code, _, err = run(capsys, ["import", str(tmp_path / "none.xml"), "--from", "cvat", "-o", str(tmp_path / "o.json")])
     assert code == 2 and "none.xml: file not found" in err
-    code, _, err = run(capsys, ["export", str(points), "--to", "pointsup", "--images-json", str(tmp_path / "r.json"),
-                                "-o", str(tmp_path / "o.json")])
+    code, _, err = run(
+        capsys,
+        [
+            "export",
+            str(points),
+            "--to",
+            "pointsup",
+            "--images-json",
+            str(tmp_path / "r.json"),
+            "-o",
+            str(tmp_path / "o.json"),
+        ],
+    )
     assert code == 2 and "r.json: file not found" in err
     bad_ref = tmp_path / "ref.json"
     bad_ref.write_text(json.dumps({"images": [{"id": 1}], "categories": []}))
-    code, _, err = run(capsys, ["export", str(points), "--to", "pointsup", "--images-json", str(bad_ref),
-                                "-o", str(tmp_path / "o.json")])
+    code, _, err = run(
+        capsys,
+        ["export", str(points), "--to", "pointsup", "--images-json", str(bad_ref), "-o", str(tmp_path / "o.json")],
+    )
     assert code == 2 and "ref.json: images[0]: an image needs" in err
 
 
@@ -123,7 +162,8 @@ def test_warnings_are_lines_on_stderr_after_the_output(points, tmp_path, capsys)
     assert err.splitlines() == [
         "pointly: warning: left out 1 stuff segments: they are not PointSup instances (--include-stuff keeps them)",
         "pointly: warning: 1 of 1 instances have only the box of their points, not the object's "
-        "(pass --images-json with the COCO file the points were made from)"]
+        "(pass --images-json with the COCO file the points were made from)",
+    ]
     back = tmp_path / "back.json"
     code, stdout, _ = run(capsys, ["import", str(out), "--from", "pointsup", "-o", str(back)])
     assert code == 0 and stdout == f"wrote {back}: 1 images, 1 segments, 2 points\n"
@@ -131,8 +171,22 @@ def test_warnings_are_lines_on_stderr_after_the_output(points, tmp_path, capsys)
 
 def test_label_studio_image_prefix(points, tmp_path, capsys):
     out = tmp_path / "ls.json"
-    assert run(capsys, ["export", str(points), "--to", "labelstudio", "--image-prefix", "/data/local-files/?d=coco/",
-                        "-o", str(out)])[0] == 0
+    assert (
+        run(
+            capsys,
+            [
+                "export",
+                str(points),
+                "--to",
+                "labelstudio",
+                "--image-prefix",
+                "/data/local-files/?d=coco/",
+                "-o",
+                str(out),
+            ],
+        )[0]
+        == 0
+    )
     task = json.loads(out.read_text())[0]
     assert task["data"]["image"] == "/data/local-files/?d=coco/a.jpg"
     # the first point (2, 3) of a 16 x 12 image: centre (2.5, 3.5) -> 15.625 %, 29.1666... %
@@ -189,8 +243,11 @@ def test_padding_marker_that_lies_is_refused(tmp_path):
     doc["annotations"][0].update(point_coords=[[2, 3], [5, 7], [5, 7]], point_labels=[1, 1, 1], pointly_padding=1)
     path = tmp_path / "p.json"
     path.write_text(json.dumps(doc))
-    with pytest.raises(PointlyError, match=r"annotations\[0\] \(id 1, image_id 5\): the last 1 points do not "
-                                           r"repeat the first 2"):
+    with pytest.raises(
+        PointlyError,
+        match=r"annotations\[0\] \(id 1, image_id 5\): the last 1 points do not "
+        r"repeat the first 2",
+    ):
         formats.load_points(path)
     doc["annotations"][0].update(point_coords=[[2, 3], [5, 7], [2, 3]])
     path.write_text(json.dumps(doc))
@@ -222,17 +279,21 @@ def _variants(points_path, tmp_path):
         out[f"{fmt}-truncated"] = (fmt, text[: len(text) // 2])
         out[f"{fmt}-not-utf8"] = (fmt, b"\xff\xfe\x00garbage")
         out[f"{fmt}-number"] = (fmt, "7")
-    out.update({
-        "pointsup-huge-image": ("pointsup", json.dumps(huge_ps)),
-        "pointsup-duplicate-images": ("pointsup", json.dumps(dup_ps)),
-        "pointsup-images-not-list": ("pointsup", json.dumps({**doc, "images": 5})),
-        "labelstudio-huge-image": ("labelstudio", json.dumps(huge_ls)),
-        "labelstudio-task-not-object": ("labelstudio", json.dumps([5])),
-        "cvat-huge-image": ("cvat", x.replace('width="16" height="12"', 'width="200000" height="200000"')),
-        "cvat-duplicate-images": ("cvat", x.replace("</annotations>", '<image id="5" name="b.jpg" width="4" '
-                                                                       'height="4" /></annotations>')),
-        "cvat-wrong-root": ("cvat", "<root><version>1.1</version></root>"),
-    })
+    out.update(
+        {
+            "pointsup-huge-image": ("pointsup", json.dumps(huge_ps)),
+            "pointsup-duplicate-images": ("pointsup", json.dumps(dup_ps)),
+            "pointsup-images-not-list": ("pointsup", json.dumps({**doc, "images": 5})),
+            "labelstudio-huge-image": ("labelstudio", json.dumps(huge_ls)),
+            "labelstudio-task-not-object": ("labelstudio", json.dumps([5])),
+            "cvat-huge-image": ("cvat", x.replace('width="16" height="12"', 'width="200000" height="200000"')),
+            "cvat-duplicate-images": (
+                "cvat",
+                x.replace("</annotations>", '<image id="5" name="b.jpg" width="4" height="4" /></annotations>'),
+            ),
+            "cvat-wrong-root": ("cvat", "<root><version>1.1</version></root>"),
+        }
+    )
     return out
 
 
@@ -251,8 +312,14 @@ def test_malformed_inputs_of_every_format_end_in_one_line(points, tmp_path, caps
         assert code == 2, name
         assert err.count("\n") == 1 and err.startswith("pointly: error: ") and str(src) in err, (name, err)
         assert stdout == "" and "Traceback" not in err and not (tmp_path / "out").exists(), name
-    for name, content in (("empty", ""), ("list", "[]"), ("bad-isthing", json.dumps(
-            {"images": [], "annotations": [], "categories": [{"id": 1, "name": "a", "isthing": 3}]}))):
+    for name, content in (
+        ("empty", ""),
+        ("list", "[]"),
+        (
+            "bad-isthing",
+            json.dumps({"images": [], "annotations": [], "categories": [{"id": 1, "name": "a", "isthing": 3}]}),
+        ),
+    ):
         src = tmp_path / "cases" / f"points-{name}.json"
         src.write_text(content)
         for fmt in ("pointsup", "cvat", "labelstudio"):

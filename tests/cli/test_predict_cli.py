@@ -4,6 +4,7 @@ untrained) Panoptic FCN checkpoint on a small synthetic dataset.
 The evaluation path (predict → PNG/JSON on disk → PQ) is checked against the in-memory path
 (``model.predict`` → :func:`pq_from_arrays`), which shares no file handling with it.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,8 +49,9 @@ def test_predict_writes_consistent_coco_panoptic_and_skips_bad_images(synth, che
         (tmp_path / "in" / p.name).write_bytes(p.read_bytes())
     (tmp_path / "in" / "broken.png").write_bytes(b"\x89PNG broken")
     out = tmp_path / "out"
-    code = cli_main(["predict", "--checkpoint", str(checkpoint), str(tmp_path / "in"), "--out", str(out),
-                     "--no-progress"])
+    code = cli_main(
+        ["predict", "--checkpoint", str(checkpoint), str(tmp_path / "in"), "--out", str(out), "--no-progress"]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "skipped" in captured.err and "broken.png" in captured.err
@@ -68,8 +70,21 @@ def test_predict_writes_consistent_coco_panoptic_and_skips_bad_images(synth, che
     assert len(list((out / "overlays").glob("*.jpg"))) == 3
     # the same input gives the same bytes
     out2 = tmp_path / "out2"
-    assert cli_main(["predict", "--checkpoint", str(checkpoint), str(tmp_path / "in"), "--out", str(out2),
-                     "--no-overlay", "--no-progress"]) == 0
+    assert (
+        cli_main(
+            [
+                "predict",
+                "--checkpoint",
+                str(checkpoint),
+                str(tmp_path / "in"),
+                "--out",
+                str(out2),
+                "--no-overlay",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     for png in (out / "panoptic").iterdir():
         assert png.read_bytes() == (out2 / "panoptic" / png.name).read_bytes()
     assert not (out2 / "overlays").exists()
@@ -77,9 +92,22 @@ def test_predict_writes_consistent_coco_panoptic_and_skips_bad_images(synth, che
 
 def test_evaluate_checkpoint_equals_the_in_memory_path(synth, checkpoint, tmp_path, capsys):
     res_json = tmp_path / "pq.json"
-    args = ["evaluate", "--checkpoint", str(checkpoint), "--dataset", str(synth / "panoptic.json"),
-            "--gt-dir", str(synth / "panoptic"), "--image-dir", str(synth / "images"),
-            "--json-out", str(res_json), "--pred-out", str(tmp_path / "preds"), "--no-progress"]
+    args = [
+        "evaluate",
+        "--checkpoint",
+        str(checkpoint),
+        "--dataset",
+        str(synth / "panoptic.json"),
+        "--gt-dir",
+        str(synth / "panoptic"),
+        "--image-dir",
+        str(synth / "images"),
+        "--json-out",
+        str(res_json),
+        "--pred-out",
+        str(tmp_path / "preds"),
+        "--no-progress",
+    ]
     assert cli_main(args) == 0
     assert "| All |" in capsys.readouterr().out
     on_disk = json.loads(res_json.read_text())
@@ -106,23 +134,32 @@ def test_evaluate_checkpoint_equals_the_in_memory_path(synth, checkpoint, tmp_pa
 
 
 def test_predict_bad_input_exits_2(checkpoint, tmp_path, capsys):
-    assert cli_main(["predict", "--checkpoint", str(checkpoint), str(tmp_path / "missing"), "--out",
-                     str(tmp_path / "o")]) == 2
+    assert (
+        cli_main(["predict", "--checkpoint", str(checkpoint), str(tmp_path / "missing"), "--out", str(tmp_path / "o")])
+        == 2
+    )
     assert "no such file or folder" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
-    assert cli_main(["predict", "--checkpoint", str(checkpoint), str(tmp_path / "empty"), "--out",
-                     str(tmp_path / "o")]) == 2
+    assert (
+        cli_main(["predict", "--checkpoint", str(checkpoint), str(tmp_path / "empty"), "--out", str(tmp_path / "o")])
+        == 2
+    )
     assert "no images (.jpg" in capsys.readouterr().err
     img = tmp_path / "a.png"
     from PIL import Image
 
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(img)
-    assert cli_main(["predict", "--checkpoint", str(tmp_path / "nope.pth"), str(img), "--out",
-                     str(tmp_path / "o")]) == 2
+    assert (
+        cli_main(["predict", "--checkpoint", str(tmp_path / "nope.pth"), str(img), "--out", str(tmp_path / "o")]) == 2
+    )
     assert "checkpoint not found" in capsys.readouterr().err
     for device, message in (("tpu9", "unknown device"), ("cuda:7", "cuda:7")):
-        assert cli_main(["predict", "--checkpoint", str(checkpoint), str(img), "--out", str(tmp_path / "o"),
-                         "--device", device]) == 2
+        assert (
+            cli_main(
+                ["predict", "--checkpoint", str(checkpoint), str(img), "--out", str(tmp_path / "o"), "--device", device]
+            )
+            == 2
+        )
         assert message in capsys.readouterr().err
 
 
@@ -131,18 +168,57 @@ def test_precision_option(synth, checkpoint, tmp_path, capsys):
     --precision in the folders mode, are one-line errors with exit code 2."""
     img = synth / "images" / sorted(p.name for p in (synth / "images").iterdir())[0]
     out = tmp_path / "bf16"
-    assert cli_main(["predict", "--checkpoint", str(checkpoint), str(img), "--out", str(out), "--precision", "bf16",
-                     "--no-progress"]) == 0
+    assert (
+        cli_main(
+            [
+                "predict",
+                "--checkpoint",
+                str(checkpoint),
+                str(img),
+                "--out",
+                str(out),
+                "--precision",
+                "bf16",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     doc = json.loads((out / "predictions.json").read_text())
     assert len(doc["annotations"]) == 1 and doc["annotations"][0]["segments_info"]
     capsys.readouterr()
-    assert cli_main(["predict", "--checkpoint", str(checkpoint), str(img), "--out", str(tmp_path / "fp16"),
-                     "--precision", "fp16"]) == 2
+    assert (
+        cli_main(
+            [
+                "predict",
+                "--checkpoint",
+                str(checkpoint),
+                str(img),
+                "--out",
+                str(tmp_path / "fp16"),
+                "--precision",
+                "fp16",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert "fp16 needs a CUDA device" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "fp16").exists()
-    assert cli_main(["evaluate", "--gt-json", str(synth / "panoptic.json"), "--pred-json", str(synth / "panoptic.json"),
-                     "--precision", "bf16"]) == 2
+    assert (
+        cli_main(
+            [
+                "evaluate",
+                "--gt-json",
+                str(synth / "panoptic.json"),
+                "--pred-json",
+                str(synth / "panoptic.json"),
+                "--precision",
+                "bf16",
+            ]
+        )
+        == 2
+    )
     assert "need --checkpoint" in capsys.readouterr().err
 
 
@@ -165,21 +241,61 @@ def test_predict_with_images_json_scores_against_coco_ground_truth(shared_data, 
     ckpt = tmp_path / "model.pth"
     torch.save({"model": PanopticFCN(cfg).state_dict(), "config": config_to_dict(cfg), "pointly_checkpoint": 1}, ckpt)
     out = tmp_path / "pred"
-    assert cli_main(["predict", "--checkpoint", str(ckpt), str(sample / "images"), "-o", str(out), "--no-overlay",
-                     "--no-progress", "--images-json", str(sample / "panoptic_val2017.json")]) == 0
+    assert (
+        cli_main(
+            [
+                "predict",
+                "--checkpoint",
+                str(ckpt),
+                str(sample / "images"),
+                "-o",
+                str(out),
+                "--no-overlay",
+                "--no-progress",
+                "--images-json",
+                str(sample / "panoptic_val2017.json"),
+            ]
+        )
+        == 0
+    )
     pred = json.loads((out / "predictions.json").read_text())
     want = {im["id"]: im["file_name"] for im in gt["images"]}
     assert {a["image_id"] for a in pred["annotations"]} == set(want) == {142238, 439180, 39769}
     assert {im["id"]: im["file_name"] for im in pred["images"]} == want
     capsys.readouterr()
-    assert cli_main(["evaluate", "--gt-json", str(sample / "panoptic_val2017.json"), "--gt-dir",
-                     str(sample / "panoptic"), "--pred-json", str(out / "predictions.json")]) == 0
+    assert (
+        cli_main(
+            [
+                "evaluate",
+                "--gt-json",
+                str(sample / "panoptic_val2017.json"),
+                "--gt-dir",
+                str(sample / "panoptic"),
+                "--pred-json",
+                str(out / "predictions.json"),
+            ]
+        )
+        == 0
+    )
     assert "| All |" in capsys.readouterr().out
     # an input the JSON does not name is refused before anything is written
     (tmp_path / "extra").mkdir()
     (tmp_path / "extra" / "other.jpg").write_bytes((sample / "images" / "000000142238.jpg").read_bytes())
-    assert cli_main(["predict", "--checkpoint", str(ckpt), str(tmp_path / "extra"), "-o", str(tmp_path / "p2"),
-                     "--images-json", str(sample / "panoptic_val2017.json")]) == 2
+    assert (
+        cli_main(
+            [
+                "predict",
+                "--checkpoint",
+                str(ckpt),
+                str(tmp_path / "extra"),
+                "-o",
+                str(tmp_path / "p2"),
+                "--images-json",
+                str(sample / "panoptic_val2017.json"),
+            ]
+        )
+        == 2
+    )
     assert "'other.jpg' is not in panoptic_val2017.json" in capsys.readouterr().err
     assert not (tmp_path / "p2").exists()
 
@@ -191,20 +307,65 @@ def test_evaluate_over_two_ranks_equals_one_rank(synth, checkpoint, tmp_path):
     import subprocess
     import sys
 
-    args = ["evaluate", "--checkpoint", str(checkpoint), "--dataset", str(synth / "panoptic.json"),
-            "--gt-dir", str(synth / "panoptic"), "--image-dir", str(synth / "images"), "--no-progress"]
+    args = [
+        "evaluate",
+        "--checkpoint",
+        str(checkpoint),
+        "--dataset",
+        str(synth / "panoptic.json"),
+        "--gt-dir",
+        str(synth / "panoptic"),
+        "--image-dir",
+        str(synth / "images"),
+        "--no-progress",
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                          str(28500 + os.getpid() % 1000), "-m", "pointly.cli.main", *args,
-                          "--json-out", str(tmp_path / "two.json"), "--pred-out", str(tmp_path / "two")],
-                         env=env, capture_output=True, text=True, timeout=300)
+    two = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            str(28500 + os.getpid() % 1000),
+            "-m",
+            "pointly.cli.main",
+            *args,
+            "--json-out",
+            str(tmp_path / "two.json"),
+            "--pred-out",
+            str(tmp_path / "two"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert two.returncode == 0, two.stderr[-2000:]
-    one = subprocess.run([sys.executable, "-m", "pointly.cli.main", *args, "--json-out", str(tmp_path / "one.json"),
-                          "--pred-out", str(tmp_path / "one")], env=env, capture_output=True, text=True, timeout=300)
+    one = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pointly.cli.main",
+            *args,
+            "--json-out",
+            str(tmp_path / "one.json"),
+            "--pred-out",
+            str(tmp_path / "one"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert one.returncode == 0, one.stderr[-2000:]
     assert json.loads((tmp_path / "two.json").read_text()) == json.loads((tmp_path / "one.json").read_text())
     assert two.stdout.count("| All |") == 1  # rank 0 alone reports
     for name in sorted(p.name for p in (tmp_path / "one" / "panoptic").iterdir()):
-        assert (tmp_path / "two" / "panoptic" / name).read_bytes() == (tmp_path / "one" / "panoptic" / name).read_bytes()
+        assert (tmp_path / "two" / "panoptic" / name).read_bytes() == (
+            tmp_path / "one" / "panoptic" / name
+        ).read_bytes()
     assert json.loads((tmp_path / "two" / "predictions.json").read_text()) == json.loads(
-        (tmp_path / "one" / "predictions.json").read_text())
+        (tmp_path / "one" / "predictions.json").read_text()
+    )

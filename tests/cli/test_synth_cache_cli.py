@@ -1,4 +1,5 @@
 """ensure_dataset caching, the categories accessor and the `pointly data` CLI."""
+
 from __future__ import annotations
 
 import json
@@ -8,9 +9,9 @@ import numpy as np
 import pytest
 
 from pointly.cli.main import main
-from pointly.pointgen.base.categories import load_categories
 from pointly.data.synth import MARKER, ensure_dataset
 from pointly.data.synth_stats import dataset_statistics, statistics_markdown
+from pointly.pointgen.base.categories import load_categories
 from pointly.pointgen.base.coco import encode_panoptic_png
 from pointly.pointgen.base.errors import PointlyError
 
@@ -42,10 +43,12 @@ def test_load_categories_builtin_and_errors(tmp_path):
     p = tmp_path / "cats.json"
     p.write_text(json.dumps({"categories": syn}))
     assert load_categories(p) == syn
-    for bad, word in (("{not json", "not valid JSON"),
-                      (json.dumps([{"id": 1, "name": "a", "isthing": 1}, {"id": 1, "name": "b", "isthing": 0}]), "duplicate id 1"),
-                      (json.dumps([{"id": 1, "name": "a"}]), "isthing"),
-                      (json.dumps([{"id": 1, "name": "a", "isthing": 1, "color": [1, 2]}]), "color")):
+    for bad, word in (
+        ("{not json", "not valid JSON"),
+        (json.dumps([{"id": 1, "name": "a", "isthing": 1}, {"id": 1, "name": "b", "isthing": 0}]), "duplicate id 1"),
+        (json.dumps([{"id": 1, "name": "a"}]), "isthing"),
+        (json.dumps([{"id": 1, "name": "a", "isthing": 1, "color": [1, 2]}]), "color"),
+    ):
         p.write_text(bad)
         with pytest.raises(PointlyError, match=word) as exc:
             load_categories(p)
@@ -58,19 +61,27 @@ def _hand_dataset(root):
     """One 10×10 image: stuff 7 around, things 1001 and 1002 touching, 2001 apart."""
     ids = np.full((10, 10), 7000)
     ids[1:4, 1:4] = 1001
-    ids[1:4, 4:6] = 1002   # shares an edge with 1001
-    ids[7:9, 7:9] = 2001   # separated by stuff
+    ids[1:4, 4:6] = 1002  # shares an edge with 1001
+    ids[7:9, 7:9] = 2001  # separated by stuff
     from PIL import Image
+
     (root / "val" / "panoptic").mkdir(parents=True)
     Image.fromarray(encode_panoptic_png(ids)).save(root / "val" / "panoptic" / "1.png")
     segs = []
-    for sid, cid, (x, y, w, h) in ((1001, 1, (1, 1, 3, 3)), (1002, 1, (4, 1, 2, 3)),
-                                   (2001, 2, (7, 7, 2, 2)), (7000, 7, (0, 0, 10, 10))):
-        segs.append({"id": sid, "category_id": cid, "iscrowd": 0, "bbox": [x, y, w, h],
-                     "area": int((ids == sid).sum())})
-    doc = {"images": [{"id": 1, "file_name": "1.png", "width": 10, "height": 10}],
-           "annotations": [{"image_id": 1, "file_name": "1.png", "segments_info": segs}],
-           "categories": load_categories("synthetic")}
+    for sid, cid, (x, y, w, h) in (
+        (1001, 1, (1, 1, 3, 3)),
+        (1002, 1, (4, 1, 2, 3)),
+        (2001, 2, (7, 7, 2, 2)),
+        (7000, 7, (0, 0, 10, 10)),
+    ):
+        segs.append(
+            {"id": sid, "category_id": cid, "iscrowd": 0, "bbox": [x, y, w, h], "area": int((ids == sid).sum())}
+        )
+    doc = {
+        "images": [{"id": 1, "file_name": "1.png", "width": 10, "height": 10}],
+        "annotations": [{"image_id": 1, "file_name": "1.png", "segments_info": segs}],
+        "categories": load_categories("synthetic"),
+    }
     (root / "val" / "panoptic.json").write_text(json.dumps(doc))
 
 
@@ -90,8 +101,7 @@ def test_statistics_on_a_hand_made_dataset(tmp_path):
 
 def test_cli_synth_and_stats(tmp_path, capsys):
     out = tmp_path / "ds"
-    assert main(["data", "synth", "--out", str(out), "--train", "2", "--val", "1", "--seed", "4",
-                 "--no-progress"]) == 0
+    assert main(["data", "synth", "--out", str(out), "--train", "2", "--val", "1", "--seed", "4", "--no-progress"]) == 0
     assert (out / MARKER).is_file() and len(list((out / "train" / "images").iterdir())) == 2
     capsys.readouterr()
     assert main(["data", "stats", str(out)]) == 0
@@ -101,9 +111,14 @@ def test_cli_synth_and_stats(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["splits"]["train"]["images"] == 2
 
 
-@pytest.mark.parametrize("args, word", [(["--train", "-1"], "--train must be"),
-                                        (["--size", "8"], "--size must be"),
-                                        (["--train", "0", "--val", "0"], "nothing to generate")])
+@pytest.mark.parametrize(
+    "args, word",
+    [
+        (["--train", "-1"], "--train must be"),
+        (["--size", "8"], "--size must be"),
+        (["--train", "0", "--val", "0"], "nothing to generate"),
+    ],
+)
 def test_cli_synth_bad_options_exit_2_without_output(tmp_path, capsys, args, word):
     out = tmp_path / "never"
     assert main(["data", "synth", "--out", str(out), *args]) == 2

@@ -1,4 +1,5 @@
 """The synthetic dataset: COCO panoptic validity, invariants, geometry, appearance, determinism."""
+
 from __future__ import annotations
 
 import json
@@ -10,13 +11,12 @@ from PIL import Image
 from shapely import affinity
 from shapely.geometry import Point, Polygon, box
 from skimage.morphology import convex_hull_image
-
-from pointly.pointgen.base.categories import load_categories
-from pointly.data.shapes import CONVEX, Shape
-from pointly.data.synth import generate, image_rng, generate_image
-from pointly.pointgen.base.coco import InstancesDataset, PanopticDataset, decode_panoptic_png
-
 from synth_fixtures import small_synth  # noqa: F401  (fixture)
+
+from pointly.data.shapes import CONVEX, Shape
+from pointly.data.synth import generate, generate_image, image_rng
+from pointly.pointgen.base.categories import load_categories
+from pointly.pointgen.base.coco import InstancesDataset, PanopticDataset, decode_panoptic_png
 
 
 def _open(root, split):
@@ -85,8 +85,9 @@ def _shapely(t: dict):
             return ring
         g = p["gap"] / 2  # remove the wedge of half-angle g around direction a
         far = 3 * r
-        wedge = Polygon([(cx, cy)] + [(cx + far * math.cos(a + t), cy + far * math.sin(a + t))
-                                      for t in np.linspace(-g, g, 64)])
+        wedge = Polygon(
+            [(cx, cy)] + [(cx + far * math.cos(a + t), cy + far * math.sin(a + t)) for t in np.linspace(-g, g, 64)]
+        )
         return ring.difference(wedge)
     if k == "triangle":
         ang = a + np.arange(3) * 2 * np.pi / 3 + np.asarray(p["jitter"])
@@ -132,6 +133,7 @@ def test_thing_geometry_matches_an_independent_model(small_synth):
 
 def test_class_identity_is_learnable_from_colour(small_synth):
     """A nearest-centroid classifier on a segment's mean colour, fitted on train, labels val."""
+
     def features(split):
         ds = _open(small_synth, split)
         X, y = [], []

@@ -1,4 +1,5 @@
 """The default synthetic dataset (200 + 50, 128 px, seed 0), as demos and the study use it."""
+
 from __future__ import annotations
 
 import pytest

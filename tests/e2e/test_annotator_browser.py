@@ -5,6 +5,7 @@ keyboard shortcuts, refresh, SIGKILL of the server mid-session, two annotators a
 guards: uploads refused, renders private, per-tab state, per-clicker credit, visible refusal of
 clicks made while the page is not synchronised.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,16 @@ import time
 import urllib.parse
 
 import pytest
-
-from annotator_fixtures import (CHROMIUM, CHROMIUM_ARGS, USERS, Server, journal_clicks, make_images, wait_clicks,
-                                write_users)
+from annotator_fixtures import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    USERS,
+    Server,
+    journal_clicks,
+    make_images,
+    wait_clicks,
+    write_users,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -43,7 +51,9 @@ def wait_ack(page, js_condition: str, timeout: float = 10000) -> dict:
     try:
         page.wait_for_function(
             "() => { const t = document.querySelector('#pointly-ack textarea'); if (!t || !t.value) return false;"
-            f" const a = JSON.parse(t.value); return {js_condition}; }}", timeout=timeout)
+            f" const a = JSON.parse(t.value); return {js_condition}; }}",
+            timeout=timeout,
+        )
     except sync_api.TimeoutError:
         raise AssertionError(f"waited for {js_condition}; last acknowledged state {ack(page)}") from None
     return ack(page)
@@ -63,11 +73,14 @@ class Canvas:
     """Maps original-image pixels to page coordinates the way Gradio's Image select does."""
 
     def __init__(self, page, width: int) -> None:
-        page.wait_for_function("() => { const i = document.querySelector('#pointly-canvas img');"
-                               " return !!i && i.complete && i.naturalWidth > 0; }")
+        page.wait_for_function(
+            "() => { const i = document.querySelector('#pointly-canvas img');"
+            " return !!i && i.complete && i.naturalWidth > 0; }"
+        )
         L, T, W, H, nw, nh = page.locator("#pointly-canvas img").first.evaluate(
             "e => { const r = e.getBoundingClientRect();"
-            " return [r.left, r.top, r.width, r.height, e.naturalWidth, e.naturalHeight]; }")
+            " return [r.left, r.top, r.width, r.height, e.naturalWidth, e.naturalHeight]; }"
+        )
         self.r = min(W / nw, H / nh, 1.0)  # Gradio never scales above natural size
         self.ox, self.oy = L + (W - nw * self.r) / 2, T + (H - nh * self.r) / 2
         self.s = nw / width  # server display scale (original -> rendered PNG)
@@ -102,7 +115,7 @@ def test_clicks_at_known_pixels_keyboard_and_refresh(browser, shared):
     wait_ack(page, "a.category === 'disc'")
     canvas = Canvas(page, 640)
     targets = [(100, 50), (321, 240), (5, 470), (633, 7), (400, 333)]
-    for k, (x, y) in enumerate(targets):
+    for _k, (x, y) in enumerate(targets):
         canvas.click(x, y)
         time.sleep(0.2)  # 5 clicks per second
     disc = wait_ack(page, f"a.points === {len(targets)}")["segment"]
@@ -133,9 +146,11 @@ def test_clicks_at_known_pixels_keyboard_and_refresh(browser, shared):
     page.locator("#pointly-category input").click()
     page.keyboard.press("Control+a")  # the box shows the current category; replace it
     page.keyboard.type("star")
-    page.wait_for_function("() => { const o = [...document.querySelectorAll("
-                           "\"li[data-testid='dropdown-option']\")]; "
-                           "return o.length === 1 && o[0].innerText.includes('star'); }")
+    page.wait_for_function(
+        "() => { const o = [...document.querySelectorAll("
+        "\"li[data-testid='dropdown-option']\")]; "
+        "return o.length === 1 && o[0].innerText.includes('star'); }"
+    )
     page.keyboard.press("Enter")
     wait_ack(page, "a.category === 'star'")
     page.mouse.click(5, 5)  # leave the search box so keys are shortcuts again
@@ -172,8 +187,9 @@ SLOW_NEXT_REQUEST = """(() => {
 
 
 def journal_events(project, user: str = "local") -> list[dict]:
-    return [json.loads(line) for line in (project / "journal" / f"{user}.jsonl").read_text().splitlines()
-            if line.strip()]
+    return [
+        json.loads(line) for line in (project / "journal" / f"{user}.jsonl").read_text().splitlines() if line.strip()
+    ]
 
 
 def test_slow_action_request_is_not_overtaken_by_the_next_click(browser, tmp_path):
@@ -225,17 +241,32 @@ def test_slow_action_request_is_not_overtaken_by_the_next_click(browser, tmp_pat
         page.locator("#pointly-category input").click()  # the search box: Gradio's own request
         page.keyboard.press("Control+a")
         page.keyboard.type("star")
-        page.wait_for_function("() => { const o = [...document.querySelectorAll("
-                               "\"li[data-testid='dropdown-option']\")]; "
-                               "return o.length === 1 && o[0].innerText.includes('star'); }")
+        page.wait_for_function(
+            "() => { const o = [...document.querySelectorAll("
+            "\"li[data-testid='dropdown-option']\")]; "
+            "return o.length === 1 && o[0].innerText.includes('star'); }"
+        )
         slow_next()
         page.keyboard.press("Enter")  # star, late; then a click at once
         canvas.click(450, 250)
         wait_events(13)
         time.sleep(0.3)  # nothing else arrives
         events = journal_events(tmp_path / "project")[n0:]
-        assert [e["type"] for e in events] == ["new", "click", "click", "category", "click", "new", "click",
-                                               "undo", "click", "delete", "click", "category", "click"], events
+        assert [e["type"] for e in events] == [
+            "new",
+            "click",
+            "click",
+            "category",
+            "click",
+            "new",
+            "click",
+            "undo",
+            "click",
+            "delete",
+            "click",
+            "category",
+            "click",
+        ], events
         clicks = [e for e in events if e["type"] == "click"]
         assert clicks[0]["segment"] == clicks[1]["segment"] != first  # N applied before both clicks
         assert clicks[2]["segment"] not in (first, clicks[0]["segment"])  # rectangle: a new segment
@@ -284,8 +315,10 @@ def test_sigkill_mid_session_loses_no_acknowledged_click(browser, tmp_path):
 def test_two_annotators_in_two_browser_contexts(browser, shared):
     srv = shared
     before = {u: len(journal_clicks(srv.project, u)) for u in USERS}
-    ctx_a, ctx_b = browser.new_context(viewport={"width": 1400, "height": 950}), \
-        browser.new_context(viewport={"width": 1400, "height": 950})
+    ctx_a, ctx_b = (
+        browser.new_context(viewport={"width": 1400, "height": 950}),
+        browser.new_context(viewport={"width": 1400, "height": 950}),
+    )
     try:
         pa, pb = ctx_a.new_page(), ctx_b.new_page()
         sa, sb = open_app(pa, srv.url, "alice"), open_app(pb, srv.url, "bob")
@@ -303,8 +336,8 @@ def test_two_annotators_in_two_browser_contexts(browser, shared):
             time.sleep(0.03)
         wait_ack(pa, f"a.points === {na + 8}")
         wait_ack(pb, f"a.points === {pb_points + 8}")
-        alice = journal_clicks(srv.project, "alice")[before["alice"]:]
-        bob = journal_clicks(srv.project, "bob")[before["bob"]:]
+        alice = journal_clicks(srv.project, "alice")[before["alice"] :]
+        bob = journal_clicks(srv.project, "bob")[before["bob"] :]
         assert len(alice) == len(bob) == 8
         assert {e["image"] for e in alice} == {sa["image"]} and {e["image"] for e in bob} == {sb["image"]}
         assert all(abs(e["y"] - 60) <= ca.tolerance for e in alice)
@@ -354,12 +387,15 @@ def test_uploads_are_refused_with_and_without_login(browser, shared, solo):
                 name = f"probe-{user}-{size}.bin"
                 status, text = page.evaluate(UPLOAD, [size, name])
                 assert status in (403, 413), (srv.users_file, size, status, text)
-                stored = [p for p in srv.gradio_tmp.rglob("*") if p.is_file()
-                          and (p.name == name or p.stat().st_size == size)]
+                stored = [
+                    p for p in srv.gradio_tmp.rglob("*") if p.is_file() and (p.name == name or p.stat().st_size == size)
+                ]
                 assert stored == [], stored
             # not multipart: the upload route is refused all the same, and large bodies anywhere
-            raw = page.evaluate("async () => (await fetch('gradio_api/upload', {method: 'POST', "
-                                "headers: {'Content-Type': 'application/octet-stream'}, body: 'x'})).status")
+            raw = page.evaluate(
+                "async () => (await fetch('gradio_api/upload', {method: 'POST', "
+                "headers: {'Content-Type': 'application/octet-stream'}, body: 'x'})).status"
+            )
             assert raw == 403
             assert page.evaluate(BIG_POST, 4 << 20) == 413
             # the app itself still works: a key action is answered
@@ -433,8 +469,9 @@ def info_seconds(page, user: str, points: int) -> float:
     it shows ``points`` points (AssertionError with the panel's text otherwise)."""
     line = f"You ({user}): {points} points in "
     try:
-        page.wait_for_function(f"() => document.querySelector('#pointly-info').innerText.includes({json.dumps(line)})",
-                               timeout=10000)
+        page.wait_for_function(
+            f"() => document.querySelector('#pointly-info').innerText.includes({json.dumps(line)})", timeout=10000
+        )
     except sync_api.TimeoutError:
         raise AssertionError(page.locator("#pointly-info").inner_text()) from None
     text = page.locator("#pointly-info").inner_text()
@@ -445,8 +482,13 @@ def credited_seconds(project, image: str, idle_cutoff: float = 60.0) -> dict[str
     """Active seconds per clicker on ``image``, straight from the journals: each point is charged
     the gap since the previous point of the image (or since the image was first opened), gaps
     over the idle cut-off are left out."""
-    events = [e for u in ("alice", "bob") if (project / "journal" / f"{u}.jsonl").exists()
-              for e in journal_events(project, u) if e.get("image") == image]
+    events = [
+        e
+        for u in ("alice", "bob")
+        if (project / "journal" / f"{u}.jsonl").exists()
+        for e in journal_events(project, u)
+        if e.get("image") == image
+    ]
     prev = min(e["t"] for e in events if e["type"] == "open")
     out: dict[str, float] = {}
     for e in sorted((e for e in events if e["type"] == "click"), key=lambda e: e["t"]):
@@ -608,6 +650,7 @@ def test_negative_click_box_and_export_download(browser, tmp_path):
         labels = [e.get("label") for e in journal_clicks(project)]
         assert labels == [1, 0]
         from pointly.pointgen.base.points_format import validate_points
+
         validate_points(doc)
         assert doc["annotations"] == json.loads((project / "points.json").read_text())["annotations"]
     finally:

@@ -1,13 +1,14 @@
 """Acceptance: fully supervised training overfits 8 synthetic images (PQ ≥ 80 on those images)."""
+
 from __future__ import annotations
 
 import pytest
 import torch
-
 from model_fixtures import tiny_config, tiny_synth  # noqa: F401 - fixture
+
+from pointly.model.engine.checkpoint import load_checkpoint
 from pointly.model.engine.data import load_rgb
 from pointly.model.engine.evaluation import pq_from_arrays
-from pointly.model.engine.checkpoint import load_checkpoint
 from pointly.model.engine.train import train
 from pointly.pointgen.base.coco import PanopticDataset
 
@@ -18,9 +19,15 @@ OVERFIT_ITERS = 160  # measured: PQ 82.9 on the 8 images already at iteration 12
 @pytest.mark.timeout(900)
 def test_overfits_eight_images(tiny_synth, tmp_path):
     torch.set_num_threads(2)
-    cfg = tiny_config(tiny_synth, f"solver.max_iter={OVERFIT_ITERS}", "solver.ims_per_batch=8",
-                      "solver.warmup_iters=20", "solver.checkpoint_period=100000", "input.flip_prob=0",
-                      "input.min_size_train=[128]")
+    cfg = tiny_config(
+        tiny_synth,
+        f"solver.max_iter={OVERFIT_ITERS}",
+        "solver.ims_per_batch=8",
+        "solver.warmup_iters=20",
+        "solver.checkpoint_period=100000",
+        "input.flip_prob=0",
+        "input.min_size_train=[128]",
+    )
     result = train(cfg, tmp_path / "run", progress=False)
     model = load_checkpoint(result.final)
     ds = PanopticDataset(tiny_synth / "train" / "panoptic.json", tiny_synth / "train" / "panoptic")

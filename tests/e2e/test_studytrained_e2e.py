@@ -4,6 +4,7 @@ The ``smoke`` preset: a 4 + 2 image synthetic set of 64 px images, two cells (P5
 full-mask reference), 2 training iterations each — the real simulate → train → evaluate
 pipeline, only very short.
 """
+
 from __future__ import annotations
 
 import csv
@@ -75,12 +76,15 @@ def test_study_writes_rows_resumes_and_skips(tmp_path, monkeypatch, capsys):
     assert "other settings" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--shard", "2/2"], "shard"),
-    (["--preset", "nope"], "unknown study preset"),
-    (["--parts", "table99"], "unknown study part"),
-    (["--grid", "points=x"], "bad --grid values"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--shard", "2/2"], "shard"),
+        (["--preset", "nope"], "unknown study preset"),
+        (["--parts", "table99"], "unknown study part"),
+        (["--grid", "points=x"], "bad --grid values"),
+    ],
+)
 def test_bad_options_exit_2(tmp_path, capsys, args, message):
     argv = ["study", "--depth", "trained", "--out", str(tmp_path / "o"), "--no-progress"] + args
     if "--preset" not in args:

@@ -7,6 +7,7 @@ computed here independently gives: for MSRA blobs a hand-written ResNet-50 forwa
 detectron2 loads these files), for torchvision files torchvision's own ResNet-50 on its normalised
 RGB input.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,8 @@ import torchvision
 from pointly.cli.main import main
 from pointly.model.engine.backbone_weights import apply_conventions, load_backbone_weights, weights_conventions
 from pointly.model.engine.config import coco_r50_1x, load_config
-from pointly.model.network.panoptic_fcn import PanopticFCN
 from pointly.model.engine.train import check_backbone_start
+from pointly.model.network.panoptic_fcn import PanopticFCN
 from pointly.pointgen.base.errors import PointlyError
 
 BLOCKS = {50: [3, 4, 6, 3], 101: [3, 4, 23, 3]}
@@ -37,8 +38,10 @@ def msra_blobs(depth: int = 50, seed: int = 0) -> dict[str, np.ndarray]:
         return (rng.standard_normal((out_c, in_c, k, k)) * np.sqrt(1.0 / (in_c * k * k))).astype(np.float32)
 
     def bn(prefix, c):
-        return {f"{prefix}_bn_s": rng.uniform(0.5, 1.0, c).astype(np.float32),
-                f"{prefix}_bn_b": (rng.standard_normal(c) * 0.1).astype(np.float32)}
+        return {
+            f"{prefix}_bn_s": rng.uniform(0.5, 1.0, c).astype(np.float32),
+            f"{prefix}_bn_b": (rng.standard_normal(c) * 0.1).astype(np.float32),
+        }
 
     blobs = {"conv1_w": conv(64, 3, 7), **bn("res_conv1", 64)}
     in_c = 64
@@ -46,9 +49,14 @@ def msra_blobs(depth: int = 50, seed: int = 0) -> dict[str, np.ndarray]:
         width = 64 * 2 ** (stage - 2)
         for i in range(n):
             p = f"res{stage}_{i}"
-            blobs |= {f"{p}_branch2a_w": conv(width, in_c, 1), **bn(f"{p}_branch2a", width),
-                      f"{p}_branch2b_w": conv(width, width, 3), **bn(f"{p}_branch2b", width),
-                      f"{p}_branch2c_w": conv(4 * width, width, 1), **bn(f"{p}_branch2c", 4 * width)}
+            blobs |= {
+                f"{p}_branch2a_w": conv(width, in_c, 1),
+                **bn(f"{p}_branch2a", width),
+                f"{p}_branch2b_w": conv(width, width, 3),
+                **bn(f"{p}_branch2b", width),
+                f"{p}_branch2c_w": conv(4 * width, width, 1),
+                **bn(f"{p}_branch2c", 4 * width),
+            }
             if i == 0:
                 blobs |= {f"{p}_branch1_w": conv(4 * width, in_c, 1), **bn(f"{p}_branch1", 4 * width)}
             in_c = 4 * width
@@ -101,8 +109,14 @@ def msra_file(tmp_path_factory):
 def ours(cfg, image: torch.Tensor, path) -> tuple[list[torch.Tensor], object]:
     model = PanopticFCN(cfg).eval()
     b, i = cfg.model.backbone, cfg.input
-    report = load_backbone_weights(model.backbone.bottom_up, path, stride_in_1x1=b.stride_in_1x1,
-                                   input_format=i.format, pixel_mean=i.pixel_mean, pixel_std=i.pixel_std)
+    report = load_backbone_weights(
+        model.backbone.bottom_up,
+        path,
+        stride_in_1x1=b.stride_in_1x1,
+        input_format=i.format,
+        pixel_mean=i.pixel_mean,
+        pixel_std=i.pixel_std,
+    )
     with torch.no_grad():
         return model.backbone.bottom_up(model.preprocess([image])), report
 
@@ -143,8 +157,9 @@ def test_detectron2_checkpoint_names_load_like_the_blobs(msra_file, image, tmp_p
         else:
             stage, block, branch, *rest = key.split("_")
             conv = {"branch2a": "conv1", "branch2b": "conv2", "branch2c": "conv3", "branch1": "shortcut"}[branch]
-            name = f"{stage}.{block}.{conv}." + ("weight" if rest == ["w"] else
-                                                  "norm." + {"s": "weight", "b": "bias"}[rest[1]])
+            name = f"{stage}.{block}.{conv}." + (
+                "weight" if rest == ["w"] else "norm." + {"s": "weight", "b": "bias"}[rest[1]]
+            )
         model["backbone.bottom_up." + name] = torch.from_numpy(value)
         if name.endswith("norm.weight"):  # detectron2 files carry the statistics
             base = "backbone.bottom_up." + name[: -len("weight")]
@@ -196,8 +211,9 @@ def test_torchvision_weights_with_their_conventions(tmp_path, image):
     assert "model.backbone.stride_in_1x1=False" in changes and "input.format=RGB" in changes
     got, report = ours(cfg, image, path)
     assert_close(got, torchvision_reference(net, image))
-    assert sorted(report.left_over) == sorted(["fc.bias", "fc.weight"] + [
-        k for k in net.state_dict() if k.endswith("num_batches_tracked")])
+    assert sorted(report.left_over) == sorted(
+        ["fc.bias", "fc.weight"] + [k for k in net.state_dict() if k.endswith("num_batches_tracked")]
+    )
     assert report.converted == {} and report.filled == {}
 
 
@@ -206,8 +222,15 @@ def test_torchvision_weights_into_a_bgr_std1_input_convert_conv1_exactly(tmp_pat
     with torchvision's mean gives torchvision's output."""
     path, net = torchvision_file(tmp_path)
     mean_bgr = [0.406 * 255, 0.456 * 255, 0.485 * 255]
-    cfg = load_config("coco_r50_1x", ["model.backbone.stride_in_1x1=false", "input.format=BGR",
-                                      f"input.pixel_mean={json.dumps(mean_bgr)}", "input.pixel_std=[1.0, 1.0, 1.0]"])
+    cfg = load_config(
+        "coco_r50_1x",
+        [
+            "model.backbone.stride_in_1x1=false",
+            "input.format=BGR",
+            f"input.pixel_mean={json.dumps(mean_bgr)}",
+            "input.pixel_std=[1.0, 1.0, 1.0]",
+        ],
+    )
     got, report = ours(cfg, image, path)
     assert_close(got, torchvision_reference(net, image))
     assert "reversed" in report.converted["conv1.weight"] and "scaled" in report.converted["conv1.weight"]
@@ -218,15 +241,18 @@ def test_what_cannot_be_absorbed_is_one_line(tmp_path, msra_file):
     model = PanopticFCN(coco_r50_1x())
     trunk = model.backbone.bottom_up
     with pytest.raises(PointlyError, match="stride_in_1x1=false"):  # the preset's MSRA layout
-        load_backbone_weights(trunk, path, stride_in_1x1=True, input_format="BGR",
-                              pixel_mean=[1, 2, 3], pixel_std=[1, 1, 1])
+        load_backbone_weights(
+            trunk, path, stride_in_1x1=True, input_format="BGR", pixel_mean=[1, 2, 3], pixel_std=[1, 1, 1]
+        )
     with pytest.raises(PointlyError, match="pixel mean"):
-        load_backbone_weights(trunk, path, stride_in_1x1=False, input_format="RGB",
-                              pixel_mean=[100.0, 100.0, 100.0], pixel_std=[1, 1, 1])
+        load_backbone_weights(
+            trunk, path, stride_in_1x1=False, input_format="RGB", pixel_mean=[100.0, 100.0, 100.0], pixel_std=[1, 1, 1]
+        )
     r101 = PanopticFCN(load_config("coco_r50_1x", ["model.backbone.depth=101"])).backbone.bottom_up
     with pytest.raises(PointlyError, match="trunk tensors are not in the file"):
-        load_backbone_weights(r101, msra_file[0], stride_in_1x1=True, input_format="BGR",
-                              pixel_mean=[0, 0, 0], pixel_std=[1, 1, 1])
+        load_backbone_weights(
+            r101, msra_file[0], stride_in_1x1=True, input_format="BGR", pixel_mean=[0, 0, 0], pixel_std=[1, 1, 1]
+        )
     junk = tmp_path / "junk.pth"
     torch.save({"something.weight": torch.zeros(3)}, junk)
     with pytest.raises(PointlyError, match="unknown weight names"):
@@ -261,17 +287,57 @@ def test_coco_recipe_trains_from_a_weight_file_on_the_coco_sample(shared_data, m
     import pandas as pd
 
     out = tmp_path / "run"
-    assert main(["train", "--config", "coco_r50_1x", "--coco-root", str(shared_data / "coco_panoptic_val2017"),
-                 "--coco-splits", "val2017,val2017", "--backbone-weights", str(msra_file[0]), "--max-iter", "2",
-                 "--set", "solver.ims_per_batch=1", "--set", "solver.reference_world_size=0", "--set", "input.min_size_train=[320]",
-                 "--set", "input.max_size_train=480", "--set", "data.num_workers=0", "--device", "cpu",
-                 "--no-progress", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                "coco_r50_1x",
+                "--coco-root",
+                str(shared_data / "coco_panoptic_val2017"),
+                "--coco-splits",
+                "val2017,val2017",
+                "--backbone-weights",
+                str(msra_file[0]),
+                "--max-iter",
+                "2",
+                "--set",
+                "solver.ims_per_batch=1",
+                "--set",
+                "solver.reference_world_size=0",
+                "--set",
+                "input.min_size_train=[320]",
+                "--set",
+                "input.max_size_train=480",
+                "--set",
+                "data.num_workers=0",
+                "--device",
+                "cpu",
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     metrics = pd.read_csv(out / "metrics.csv")
     assert len(metrics) == 2 and all(math.isfinite(v) for v in metrics["loss_total"])
     report = json.loads((out / "backbone_weights.json").read_text())
     assert report["format"] == "msra" and len(report["used"]) == 159
     assert sorted(report["left_over"]) == ["conv1_w_momentum", "fc1000_b", "fc1000_w"]
     capsys.readouterr()
-    assert main(["train", "--config", "coco_r50_1x", "--coco-root", str(tmp_path / "nothing"),
-                 "--out", str(tmp_path / "run2")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                "coco_r50_1x",
+                "--coco-root",
+                str(tmp_path / "nothing"),
+                "--out",
+                str(tmp_path / "run2"),
+            ]
+        )
+        == 2
+    )
     assert "--coco-root" in capsys.readouterr().err

@@ -4,6 +4,7 @@ The official key list (346 entries for R50, spec §4.1) and the expected destina
 (spec §4.2) are generated here from the spec's tables, independently of the converter's rename
 table; every tensor carries distinct random values so a wrong destination cannot go unnoticed.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -14,15 +15,15 @@ import pytest
 import torch
 
 from pointly.cli.main import main as cli_main
-from pointly.model.engine.convert import convert_state_dict, load_official
 from pointly.model.engine.config import load_config
+from pointly.model.engine.convert import convert_state_dict, load_official
 from pointly.model.network.panoptic_fcn import PanopticFCN
 from pointly.pointgen.base.errors import PointlyError
 
 NORM = ("weight", "bias", "running_mean", "running_var")
 
 
-def official_r50_keys() -> "OrderedDict[str, tuple[tuple[int, ...], str]]":
+def official_r50_keys() -> OrderedDict[str, tuple[tuple[int, ...], str]]:
     """official key → (shape, our key), from spec §4.1 (names, shapes) and §4.2 (destinations)."""
     out: OrderedDict = OrderedDict()
 
@@ -68,9 +69,13 @@ def official_r50_keys() -> "OrderedDict[str, tuple[tuple[int, ...], str]]":
             put(f"{base}.norm.bias", (256,), f"{base}.norm.bias")
     for i in (1, 2, 3):
         base = f"position_head.position_head.position_head_head_{i}"
-        for key, shape in ((f"{base}.offset_mask_conv.weight", (27, 256, 3, 3)), (f"{base}.offset_mask_conv.bias", (27,)),
-                           (f"{base}.dcnv2.weight", (256, 256, 3, 3)), (f"{base}.dcnv2.norm.weight", (256,)),
-                           (f"{base}.dcnv2.norm.bias", (256,))):
+        for key, shape in (
+            (f"{base}.offset_mask_conv.weight", (27, 256, 3, 3)),
+            (f"{base}.offset_mask_conv.bias", (27,)),
+            (f"{base}.dcnv2.weight", (256, 256, 3, 3)),
+            (f"{base}.dcnv2.norm.weight", (256,)),
+            (f"{base}.dcnv2.norm.bias", (256,)),
+        ):
             put(key, shape, key)
     for name, c in (("out_inst", 80), ("out_sem", 54)):
         put(f"position_head.{name}.weight", (c, 256, 3, 3), f"position_head.{name}.weight")
@@ -114,8 +119,9 @@ def target_state(r50):
 def test_official_key_list_matches_the_spec():
     assert len(KEYS) == 346
     # spec §1: 37.0M parameters; detectron2's FrozenBN keeps weight/bias/mean/var as buffers
-    n_params = sum(int(np.prod(s)) for k, (s, _) in KEYS.items()
-                   if not (k.startswith("backbone.bottom_up") and ".norm." in k))
+    n_params = sum(
+        int(np.prod(s)) for k, (s, _) in KEYS.items() if not (k.startswith("backbone.bottom_up") and ".norm." in k)
+    )
     assert abs(n_params / 1e6 - 37.0) < 0.05
 
 
@@ -126,7 +132,7 @@ def test_every_tensor_lands_where_it_should(target_state, r50):
     assert set(state) == set(target_state)  # nothing left over on our side
     assert len(state) == len(KEYS)  # nothing left over on theirs (one destination each)
     assert {ours for _, ours in KEYS.values()} == set(target_state)
-    for key, (shape, ours) in KEYS.items():
+    for key, (_shape, ours) in KEYS.items():
         assert torch.equal(state[ours], torch.from_numpy(weights[key])), key
     r50.load_state_dict(state, strict=True)
 
@@ -135,8 +141,14 @@ def test_file_formats(tmp_path):
     """.pth snapshot, detectron2 .pkl of numpy arrays with module. prefixes, .pth of numpy arrays."""
     weights = {k: v for k, v in official_weights(seed=1).items() if v.size < 100_000}  # small ones suffice here
     pth = tmp_path / "snapshot.pth"  # detectron2 training snapshot: model, optimizer, iteration
-    torch.save({"model": {k: torch.from_numpy(v) for k, v in weights.items()}, "iteration": 269999,
-                "optimizer": {"state": {}, "param_groups": [{"lr": 0.01}]}}, pth)
+    torch.save(
+        {
+            "model": {k: torch.from_numpy(v) for k, v in weights.items()},
+            "iteration": 269999,
+            "optimizer": {"state": {}, "param_groups": [{"lr": 0.01}]},
+        },
+        pth,
+    )
     pkl = tmp_path / "model_final.pkl"
     with open(pkl, "wb") as fh:
         pickle.dump({"model": {f"module.{k}": v for k, v in weights.items()}, "__author__": "test"}, fh)
@@ -168,8 +180,10 @@ def test_cli_converts_a_full_checkpoint(tmp_path):
     from pointly.model.engine.checkpoint import load_checkpoint  # the training code's loader reads it
 
     model = load_checkpoint(out)
-    assert torch.equal(model.state_dict()["backbone.fpn.extra_blocks.p7.weight"],
-                       torch.from_numpy(weights["backbone.top_block.p7.weight"]))
+    assert torch.equal(
+        model.state_dict()["backbone.fpn.extra_blocks.p7.weight"],
+        torch.from_numpy(weights["backbone.top_block.p7.weight"]),
+    )
 
 
 def test_mismatches_are_reported(tmp_path, target_state, capsys):
@@ -188,8 +202,9 @@ def test_mismatches_are_reported(tmp_path, target_state, capsys):
     with pytest.raises(PointlyError, match="Star"):
         convert_state_dict(star, target_state)
     # pixel_mean/std buffers are not weights: accepted and not copied
-    with_buffers = dict(weights, pixel_mean=torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1),
-                        pixel_std=torch.ones(3, 1, 1))
+    with_buffers = dict(
+        weights, pixel_mean=torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1), pixel_std=torch.ones(3, 1, 1)
+    )
     assert len(convert_state_dict(with_buffers, target_state)) == 346
     # a pickle that would run code is refused, with exit code 2 and one line from the CLI
     evil = tmp_path / "evil.pkl"

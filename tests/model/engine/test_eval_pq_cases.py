@@ -4,18 +4,19 @@ Conventions: images are 1 × N strips so pixel counts are easy to follow; ``seg(
 segments_info entry. PQ = ΣIoU / (TP + ½FP + ½FN), SQ = ΣIoU / TP, RQ = TP / (TP + ½FP + ½FN),
 averaged over the categories that have any TP, FP or FN.
 """
+
 from __future__ import annotations
 
 import json
 
 import numpy as np
 import pytest
+from eval_fixtures import CATS, seg, strip, write_set
 from PIL import Image
 
 from pointly.model.engine.evaluation import format_table, pq_compute, pq_from_arrays, results_to_json
 from pointly.pointgen.base.coco import encode_panoptic_png
 from pointly.pointgen.base.errors import PointlyError
-from eval_fixtures import CATS, seg, strip, write_set
 
 
 def close(a: float, b: float) -> bool:
@@ -149,8 +150,7 @@ def test_counts_accumulate_over_images_before_dividing():
     a_gt, a_pred = strip((1, 4)), strip((1, 3), (0, 1))
     # a_pred: I=3, U=3+4-3-0=4 -> 0.75
     b_gt, b_pred = strip((1, 4)), strip((2, 4))
-    r = pq_from_arrays([(a_gt, [seg(1, 1)]), (b_gt, [seg(1, 1)])],
-                       [(a_pred, [seg(1, 1)]), (b_pred, [seg(2, 2)])], CATS)
+    r = pq_from_arrays([(a_gt, [seg(1, 1)]), (b_gt, [seg(1, 1)])], [(a_pred, [seg(1, 1)]), (b_pred, [seg(2, 2)])], CATS)
     # person: ΣIoU 0.75, TP 1, FN 1 -> PQ 0.75 / 1.5 = 0.5, SQ 0.75, RQ 1/1.5
     p = r["per_class"][1]
     assert close(p["pq"], 0.5) and close(p["sq"], 0.75) and close(p["rq"], 2 / 3)

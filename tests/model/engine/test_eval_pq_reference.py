@@ -12,6 +12,7 @@ Predictions are made from the ground truth by dropping, merging, shifting and re
 segments, covering crowd regions and painting or filling VOID, with random segment ids. All
 three must agree to 1e-12 on every number.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -108,8 +109,11 @@ def reference_pq(gt_json: Path, gt_dir: Path, pred_json: Path, pred_dir: Path) -
                 r = {"pq": 0.0, "sq": 0.0, "rq": 0.0}
             else:
                 n += 1
-                r = {"pq": iou_sum[cid] / denom, "sq": iou_sum[cid] / tp[cid] if tp[cid] else 0.0,
-                     "rq": tp[cid] / denom}
+                r = {
+                    "pq": iou_sum[cid] / denom,
+                    "sq": iou_sum[cid] / tp[cid] if tp[cid] else 0.0,
+                    "rq": tp[cid] / denom,
+                }
                 for k in acc:
                     acc[k] += r[k]
             if name == "All":
@@ -133,10 +137,26 @@ def panopticapi(request):
         found = sorted(cache.glob("panopticapi_lite-*.whl"))
         if not found:
             try:
-                subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-                                "--timeout", "10", "--retries", "1", "-d", str(cache),
-                                "panopticapi-lite==0.2.0"], check=True, timeout=90,
-                               capture_output=True)
+                subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "pip",
+                        "download",
+                        "--no-deps",
+                        "--quiet",
+                        "--timeout",
+                        "10",
+                        "--retries",
+                        "1",
+                        "-d",
+                        str(cache),
+                        "panopticapi-lite==0.2.0",
+                    ],
+                    check=True,
+                    timeout=90,
+                    capture_output=True,
+                )
             except (subprocess.SubprocessError, OSError) as exc:
                 pytest.skip(f"panopticapi-lite could not be downloaded ({exc.__class__.__name__})")
             found = sorted(cache.glob("panopticapi_lite-*.whl"))
@@ -175,8 +195,9 @@ def panopticapi_pq(module, gt_json: Path, gt_dir: Path, pred_json: Path, pred_di
 
 
 # ----------------------------------------------------------------------------- perturbations
-def perturb(kind: str, g_map: np.ndarray, g_info: list[dict], cats: dict, rng: np.random.Generator
-            ) -> tuple[np.ndarray, dict[int, int]]:
+def perturb(
+    kind: str, g_map: np.ndarray, g_info: list[dict], cats: dict, rng: np.random.Generator
+) -> tuple[np.ndarray, dict[int, int]]:
     """A prediction made from one ground-truth image: (label map, pred id → category id)."""
     p = g_map.copy()
     cat = {s["id"]: s["category_id"] for s in g_info}
@@ -194,8 +215,9 @@ def perturb(kind: str, g_map: np.ndarray, g_info: list[dict], cats: dict, rng: n
             dy, dx = (int(v) for v in rng.integers(-12, 13, size=2))
             shifted = np.zeros_like(p)
             h, w = p.shape
-            shifted[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
-                p[max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+            shifted[max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = p[
+                max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+            ]
             p = shifted
         elif step == "relabel":
             all_cats = sorted(cats)
@@ -215,7 +237,7 @@ def perturb(kind: str, g_map: np.ndarray, g_info: list[dict], cats: dict, rng: n
             h, w = p.shape
             for _ in range(3):  # VOID rectangles in the prediction
                 y0, x0 = int(rng.integers(0, h)), int(rng.integers(0, w))
-                p[y0:y0 + int(rng.integers(5, h // 3)), x0:x0 + int(rng.integers(5, w // 3))] = 0
+                p[y0 : y0 + int(rng.integers(5, h // 3)), x0 : x0 + int(rng.integers(5, w // 3))] = 0
             new_id = int(max(cat) + 1)  # a predicted segment on the ground truth's VOID
             void = g_map == 0
             if void.any():
@@ -232,8 +254,9 @@ def perturb(kind: str, g_map: np.ndarray, g_info: list[dict], cats: dict, rng: n
     return out, out_cat
 
 
-def write_predictions(ds_root: Path, json_name: str, png_dir: str, kind: str, out: Path, seed: int
-                      ) -> tuple[Path, Path]:
+def write_predictions(
+    ds_root: Path, json_name: str, png_dir: str, kind: str, out: Path, seed: int
+) -> tuple[Path, Path]:
     from pointly.pointgen.base.coco import decode_panoptic_png, encode_panoptic_png
 
     rng = np.random.default_rng(seed)
@@ -246,8 +269,13 @@ def write_predictions(ds_root: Path, json_name: str, png_dir: str, kind: str, ou
         g_map = decode_panoptic_png(ds_root / png_dir / ann["file_name"])
         p_map, p_cat = perturb(kind, g_map, ann["segments_info"], cats, rng)
         Image.fromarray(encode_panoptic_png(p_map)).save(pred_dir / ann["file_name"])
-        anns.append({"image_id": ann["image_id"], "file_name": ann["file_name"],
-                     "segments_info": [{"id": i, "category_id": c} for i, c in p_cat.items()]})
+        anns.append(
+            {
+                "image_id": ann["image_id"],
+                "file_name": ann["file_name"],
+                "segments_info": [{"id": i, "category_id": c} for i, c in p_cat.items()],
+            }
+        )
     pred_json = out / f"pred_{kind}.json"
     pred_json.write_text(json.dumps({"annotations": anns}))
     return pred_json, pred_dir
@@ -302,17 +330,34 @@ def test_hand_edge_cases_equal_to_panopticapi(tmp_path, panopticapi):
     """The hand-made edge cases of test_eval_pq_cases also agree with panopticapi itself."""
     from eval_fixtures import seg, strip, write_set
 
-    gt = {1: strip((1, 4), (2, 4)), 2: strip((1, 2), (2, 6), (3, 2)), 3: strip((1, 4), (2, 4)),
-          4: strip((1, 6), (0, 4)), 5: strip((1, 3), (2, 3), (3, 4))}
-    gi = {1: [seg(1, 1, area=4), seg(2, 3, area=4)],
-          2: [seg(1, 1, area=2), seg(2, 1, 1, area=6), seg(3, 3, area=2)],
-          3: [seg(1, 2, 1, area=4), seg(2, 2, 1, area=4)],
-          4: [seg(1, 4, area=6)],
-          5: [seg(1, 1, area=3), seg(2, 2, area=3), seg(3, 3, area=4)]}
-    pred = {1: strip((5, 2), (6, 6)), 2: strip((5, 2), (6, 6), (7, 2)), 3: strip((5, 4), (0, 4)),
-            4: strip((3, 4), (4, 4), (0, 2)), 5: np.zeros((1, 10), np.int64)}
-    pi = {1: [seg(5, 1), seg(6, 3)], 2: [seg(5, 1), seg(6, 1), seg(7, 2)], 3: [seg(5, 2)],
-          4: [seg(3, 4), seg(4, 2)], 5: []}
+    gt = {
+        1: strip((1, 4), (2, 4)),
+        2: strip((1, 2), (2, 6), (3, 2)),
+        3: strip((1, 4), (2, 4)),
+        4: strip((1, 6), (0, 4)),
+        5: strip((1, 3), (2, 3), (3, 4)),
+    }
+    gi = {
+        1: [seg(1, 1, area=4), seg(2, 3, area=4)],
+        2: [seg(1, 1, area=2), seg(2, 1, 1, area=6), seg(3, 3, area=2)],
+        3: [seg(1, 2, 1, area=4), seg(2, 2, 1, area=4)],
+        4: [seg(1, 4, area=6)],
+        5: [seg(1, 1, area=3), seg(2, 2, area=3), seg(3, 3, area=4)],
+    }
+    pred = {
+        1: strip((5, 2), (6, 6)),
+        2: strip((5, 2), (6, 6), (7, 2)),
+        3: strip((5, 4), (0, 4)),
+        4: strip((3, 4), (4, 4), (0, 2)),
+        5: np.zeros((1, 10), np.int64),
+    }
+    pi = {
+        1: [seg(5, 1), seg(6, 3)],
+        2: [seg(5, 1), seg(6, 1), seg(7, 2)],
+        3: [seg(5, 2)],
+        4: [seg(3, 4), seg(4, 2)],
+        5: [],
+    }
     gj, gd = write_set(tmp_path, "gt", gt, gi)
     pj, pd = write_set(tmp_path, "pred", pred, pi)
     ours = pq_compute(gj, gd, pj, pd)

@@ -1,5 +1,6 @@
 """Training loop: schedule, optimiser groups, exact resume, NaN stop, CLI errors, data sampling,
 config overrides, and a 2-process gloo DDP run equal to a single-process run."""
+
 from __future__ import annotations
 
 import csv
@@ -11,29 +12,34 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from model_fixtures import tiny_config, tiny_synth  # noqa: F401 - fixture
+
 from pointly.cli.main import main as cli_main
+from pointly.model.engine.checkpoint import load_checkpoint
 from pointly.model.engine.config import load_config, synthetic_small
 from pointly.model.engine.data import IterationBatchSampler, PanopticTrainSet
+from pointly.model.engine.train import build_optimizer, lr_factor, train
 from pointly.model.network.inference import resize_shortest_edge
 from pointly.model.network.panoptic_fcn import PanopticFCN
-from pointly.model.engine.checkpoint import load_checkpoint
-from pointly.model.engine.train import build_optimizer, lr_factor, train
 from pointly.pointgen.base.errors import PointlyError
 
 torch.set_num_threads(2)
-FAST = ("input.min_size_train=[64]", "input.max_size_train=64", "solver.ims_per_batch=2", "solver.warmup_iters=2",
-        "solver.checkpoint_period=1000")
+FAST = (
+    "input.min_size_train=[64]",
+    "input.max_size_train=64",
+    "solver.ims_per_batch=2",
+    "solver.warmup_iters=2",
+    "solver.checkpoint_period=1000",
+)
 
 
 def test_lr_schedule_hand_values():
     cfg = synthetic_small()
     cfg.solver.max_iter, cfg.solver.warmup_iters, cfg.solver.warmup_factor = 100, 10, 0.001
     assert lr_factor(0, cfg) == pytest.approx(0.001)
-    assert lr_factor(5, cfg) == pytest.approx((0.001 * 0.5 + 0.5) * 0.95 ** 0.9)
-    assert lr_factor(10, cfg) == pytest.approx(0.9 ** 0.9)
-    assert lr_factor(99, cfg) == pytest.approx(0.01 ** 0.9)
+    assert lr_factor(5, cfg) == pytest.approx((0.001 * 0.5 + 0.5) * 0.95**0.9)
+    assert lr_factor(10, cfg) == pytest.approx(0.9**0.9)
+    assert lr_factor(99, cfg) == pytest.approx(0.01**0.9)
 
 
 def test_norm_parameters_without_weight_decay():
@@ -137,8 +143,9 @@ def test_resume_continues_exactly(tiny_synth, tmp_path):
 
 
 def test_nan_stops_with_clear_message(tiny_synth, tmp_path):
-    cfg = tiny_config(tiny_synth, *FAST, "solver.max_iter=3", "solver.base_lr=1e30", "solver.warmup_iters=0",
-                      "solver.clip_value=1e30")
+    cfg = tiny_config(
+        tiny_synth, *FAST, "solver.max_iter=3", "solver.base_lr=1e30", "solver.warmup_iters=0", "solver.clip_value=1e30"
+    )
     with pytest.raises(PointlyError, match="NaN/inf"):
         train(cfg, tmp_path / "nan", progress=False)
 
@@ -146,9 +153,13 @@ def test_nan_stops_with_clear_message(tiny_synth, tmp_path):
 def test_cli_user_errors(tmp_path, capsys):
     assert cli_main(["train", "--config", "no_such_preset", "--out", str(tmp_path / "x")]) == 2
     assert "neither a preset nor a file" in capsys.readouterr().err
-    assert cli_main(["train", "--config", "synthetic_small", "--set", "solver.bogus=1", "--out", str(tmp_path / "x")]) == 2
+    assert (
+        cli_main(["train", "--config", "synthetic_small", "--set", "solver.bogus=1", "--out", str(tmp_path / "x")]) == 2
+    )
     assert "unknown config key" in capsys.readouterr().err
-    assert cli_main(["train", "--config", "synthetic_small", "--supervision", "points", "--out", str(tmp_path / "x")]) == 2
+    assert (
+        cli_main(["train", "--config", "synthetic_small", "--supervision", "points", "--out", str(tmp_path / "x")]) == 2
+    )
     assert "--points" in capsys.readouterr().err
     assert cli_main(["train", "--config", "synthetic_small", "--resume", "--out", str(tmp_path / "none")]) == 2
     assert "nothing to resume" in capsys.readouterr().err
@@ -161,15 +172,42 @@ def train_two_and_one(root, sets: list[str], two, one, port: int) -> None:
     """``pointly train`` of synthetic_small on ``root``'s train split with ``sets``: under torchrun
     with 2 CPU processes into ``two``, and in one process into ``one``."""
     args = ["train", "--config", "synthetic_small", "--threads", "1", "--no-progress"]
-    for s in [f"data.train_json={root}/train/panoptic.json", f"data.train_panoptic_dir={root}/train/panoptic",
-              f"data.train_image_dir={root}/train/images", "data.num_workers=0", *sets]:
+    for s in [
+        f"data.train_json={root}/train/panoptic.json",
+        f"data.train_panoptic_dir={root}/train/panoptic",
+        f"data.train_image_dir={root}/train/images",
+        "data.num_workers=0",
+        *sets,
+    ]:
         args += ["--set", s]
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                    str(port + os.getpid() % 1000), "-m", "pointly.cli.main", *args, "--out", str(two)],
-                   check=True, env=env, capture_output=True, timeout=240)
-    subprocess.run([sys.executable, "-m", "pointly.cli.main", *args, "--out", str(one)],
-                   check=True, env=env, capture_output=True, timeout=240)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            str(port + os.getpid() % 1000),
+            "-m",
+            "pointly.cli.main",
+            *args,
+            "--out",
+            str(two),
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+        timeout=240,
+    )
+    subprocess.run(
+        [sys.executable, "-m", "pointly.cli.main", *args, "--out", str(one)],
+        check=True,
+        env=env,
+        capture_output=True,
+        timeout=240,
+    )
 
 
 @pytest.mark.slow
@@ -193,13 +231,34 @@ def test_point_supervision_trains_without_masks(tiny_synth, tmp_path, capsys):
     import shutil
 
     pts = tmp_path / "p10.json"
-    assert cli_main(["simulate", "--panoptic-json", str(tiny_synth / "train" / "panoptic.json"),
-                     "--panoptic-dir", str(tiny_synth / "train" / "panoptic"), "-o", str(pts), "-n", "10"]) == 0
+    assert (
+        cli_main(
+            [
+                "simulate",
+                "--panoptic-json",
+                str(tiny_synth / "train" / "panoptic.json"),
+                "--panoptic-dir",
+                str(tiny_synth / "train" / "panoptic"),
+                "-o",
+                str(pts),
+                "-n",
+                "10",
+            ]
+        )
+        == 0
+    )
     images = tmp_path / "images"
     shutil.copytree(tiny_synth / "train" / "images", images)
-    cfg = load_config("synthetic_small", [*FAST, "solver.max_iter=2", f"data.train_image_dir={images}",
-                                          "data.train_json=" + str(tmp_path / "absent.json"),
-                                          "data.train_panoptic_dir=" + str(tmp_path / "absent")])
+    cfg = load_config(
+        "synthetic_small",
+        [
+            *FAST,
+            "solver.max_iter=2",
+            f"data.train_image_dir={images}",
+            "data.train_json=" + str(tmp_path / "absent.json"),
+            "data.train_panoptic_dir=" + str(tmp_path / "absent"),
+        ],
+    )
     from pointly.model.engine.point_targets import PointTargets
 
     fn = PointTargets(pts, cfg, shape="convex")
@@ -220,15 +279,26 @@ def test_scale_to_world_hand_values():
     cfg = coco_r50_1x()
     changes = scale_to_world(cfg, 1)
     s = cfg.solver
-    assert (s.ims_per_batch, s.base_lr, s.max_iter, s.warmup_iters, s.checkpoint_period) == (2, 0.00125, 720000,
-                                                                                              8000, 80000)
+    assert (s.ims_per_batch, s.base_lr, s.max_iter, s.warmup_iters, s.checkpoint_period) == (
+        2,
+        0.00125,
+        720000,
+        8000,
+        80000,
+    )
     assert "solver.ims_per_batch 16→2" in changes and s.reference_world_size == 1
     assert scale_to_world(cfg, 1) == []  # already scaled: a resumed run is left alone
-    cfg = load_config("synthetic_small", ["solver.reference_world_size=1", "solver.ims_per_batch=4",
-                                          "solver.max_iter=10", "solver.warmup_iters=4"])
+    cfg = load_config(
+        "synthetic_small",
+        ["solver.reference_world_size=1", "solver.ims_per_batch=4", "solver.max_iter=10", "solver.warmup_iters=4"],
+    )
     scale_to_world(cfg, 2)
     assert (cfg.solver.ims_per_batch, cfg.solver.base_lr, cfg.solver.max_iter, cfg.solver.warmup_iters) == (
-        8, 2e-3, 5, 2)
+        8,
+        2e-3,
+        5,
+        2,
+    )
     assert scale_to_world(load_config("synthetic_small"), 4) == []  # reference 0: never scaled
     with pytest.raises(PointlyError, match="does not scale"):
         scale_to_world(load_config("coco_r50_1x", ["solver.ims_per_batch=1"]), 1)
@@ -238,9 +308,20 @@ def test_scale_to_world_hand_values():
 def test_two_processes_keep_the_learning_rate_per_image(tiny_synth, tmp_path):
     """With solver.reference_world_size=1, two processes train twice the batch at twice the rate
     for half the iterations: at every point of the schedule the rate per image is one process's."""
-    train_two_and_one(tiny_synth, ["solver.reference_world_size=1", "solver.ims_per_batch=2", "solver.max_iter=4",
-                                   "solver.warmup_iters=2", "input.min_size_train=[64]", "input.max_size_train=64"],
-                      tmp_path / "two", tmp_path / "one", 29700)
+    train_two_and_one(
+        tiny_synth,
+        [
+            "solver.reference_world_size=1",
+            "solver.ims_per_batch=2",
+            "solver.max_iter=4",
+            "solver.warmup_iters=2",
+            "input.min_size_train=[64]",
+            "input.max_size_train=64",
+        ],
+        tmp_path / "two",
+        tmp_path / "one",
+        29700,
+    )
     two = [float(r["lr"]) for r in csv.DictReader(open(tmp_path / "two" / "metrics.csv"))]
     one = [float(r["lr"]) for r in csv.DictReader(open(tmp_path / "one" / "metrics.csv"))]
     assert len(two) == 2 and len(one) == 4

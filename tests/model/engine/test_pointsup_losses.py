@@ -11,6 +11,7 @@ point supervision); these tests feed them point targets built by
 * gradients are exactly zero at ignored pixels and non-zero at negative ones;
 * with full-mask targets (nothing ignored) every pixel receives gradient: same code, no ignore.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,13 +22,13 @@ import torch
 from torch import nn
 
 from pointly.model.engine.config import synthetic_small
+from pointly.model.engine.point_targets import point_train_targets
 from pointly.model.network.gt import build_level_targets, full_targets
 from pointly.model.network.heads import KernelGenerator
 from pointly.model.network.losses import compute_losses, dice_loss, sigmoid_focal_loss
 from pointly.model.network.panoptic_fcn import HeadOutputs
-from pointly.model.engine.point_targets import point_train_targets
-from pointly.pointgen.targets.pixel_transform import PixelTransform
 from pointly.pointgen.targets.build import TargetOptions
+from pointly.pointgen.targets.pixel_transform import PixelTransform
 
 SIZE = 64  # input pixels; stride-4 grid 16 × 16; levels P3..P7: 8, 4, 2, 1, 1
 CATS = [{"id": i, "name": str(i), "isthing": int(i <= 6)} for i in range(1, 11)]
@@ -36,14 +37,21 @@ STUFF_INDEX = {i: i - 6 for i in range(7, 11)}
 
 
 def _square(x0, x1, y0, y1, ann_id, cat):
-    return {"id": ann_id, "image_id": 1, "category_id": cat, "iscrowd": 0,
-            "point_coords": [[x0, y0], [x1, y0], [x1, y1], [x0, y1], [(x0 + x1) // 2, (y0 + y1) // 2]],
-            "point_labels": [1] * 5}
+    return {
+        "id": ann_id,
+        "image_id": 1,
+        "category_id": cat,
+        "iscrowd": 0,
+        "point_coords": [[x0, y0], [x1, y0], [x1, y1], [x0, y1], [(x0 + x1) // 2, (y0 + y1) // 2]],
+        "point_labels": [1] * 5,
+    }
 
 
-ANNS = [_square(4, 27, 4, 27, 1, 1),     # thing, class 0: stride-4 pixels 1..6
-        _square(36, 55, 20, 35, 2, 5),   # thing, class 4: rows 5..8, cols 9..13
-        _square(4, 59, 40, 59, 3, 8)]    # stuff (grass), class 2
+ANNS = [
+    _square(4, 27, 4, 27, 1, 1),  # thing, class 0: stride-4 pixels 1..6
+    _square(36, 55, 20, 35, 2, 5),  # thing, class 4: rows 5..8, cols 9..13
+    _square(4, 59, 40, 59, 3, 8),
+]  # stuff (grass), class 2
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +60,15 @@ def cfg():
 
 
 def _targets():
-    return point_train_targets(ANNS, CATS, (SIZE, SIZE), PixelTransform.identity(SIZE, SIZE), THING_INDEX,
-                               STUFF_INDEX, options=TargetOptions(shape="convex"))
+    return point_train_targets(
+        ANNS,
+        CATS,
+        (SIZE, SIZE),
+        PixelTransform.identity(SIZE, SIZE),
+        THING_INDEX,
+        STUFF_INDEX,
+        options=TargetOptions(shape="convex"),
+    )
 
 
 class _Gen(nn.Module):
@@ -83,16 +98,16 @@ def _losses(cfg, heads, targets, model):
 
 
 def test_dice_hand_computed_with_ignore():
-    logits = torch.zeros(1, 4)                    # p = 0.5 everywhere
+    logits = torch.zeros(1, 4)  # p = 0.5 everywhere
     target = torch.tensor([[1.0, 0.0, 0.0, 1.0]])
-    valid = torch.tensor([1.0, 1.0, 0.0, 1.0])    # pixel 2 ignored, pixel 1 a negative
+    valid = torch.tensor([1.0, 1.0, 0.0, 1.0])  # pixel 2 ignored, pixel 1 a negative
     # 1 − 2·(0.5 + 0.5) / (3·0.25 + 2) = 1 − 2/2.75
     assert dice_loss(logits, target, valid).item() == pytest.approx(1 - 2 / 2.75)
     ignored = logits.clone()
     ignored[0, 2] = 5.0
     assert dice_loss(ignored, target, valid).item() == pytest.approx(1 - 2 / 2.75)
     negative = logits.clone()
-    negative[0, 1] = 5.0                          # p = σ(5) on a negative: denominator grows
+    negative[0, 1] = 5.0  # p = σ(5) on a negative: denominator grows
     p = 1 / (1 + math.exp(-5))
     assert dice_loss(negative, target, valid).item() == pytest.approx(1 - 2 / (2 * 0.25 + p * p + 2))
 
@@ -165,8 +180,9 @@ def test_ignored_pixel_changes_nothing_negative_pixel_does(cfg):
     moved = {k: v.item() for k, v in _losses(cfg, _perturbed(heads, ignored, levels), t, model).items()}
     # the centre heatmap is known everywhere: an ignored pixel still counts for the centre loss
     assert moved["loss_pos_th"] != base["loss_pos_th"]
-    assert {k: v for k, v in moved.items() if k != "loss_pos_th"} == \
-        {k: v for k, v in base.items() if k != "loss_pos_th"}
+    assert {k: v for k, v in moved.items() if k != "loss_pos_th"} == {
+        k: v for k, v in base.items() if k != "loss_pos_th"
+    }
     # a negative pixel: inside the stuff shape, so a negative for both things and for class 0
     negative = (12, 8)
     assert valid[12, 8] and t.thing_masks[:, 12, 8].sum() == 0
@@ -214,9 +230,11 @@ def test_full_supervision_same_code_nothing_ignored(cfg):
     lm = np.full((SIZE, SIZE), 3, dtype=np.int64)
     lm[4:28, 4:28] = 1
     lm[20:36, 36:56] = 2
-    segs = [{"id": 1, "category_id": 1, "iscrowd": 0, "bbox": [4, 4, 24, 24]},
-            {"id": 2, "category_id": 5, "iscrowd": 0, "bbox": [36, 20, 20, 16]},
-            {"id": 3, "category_id": 8, "iscrowd": 0, "bbox": [0, 0, 64, 64]}]
+    segs = [
+        {"id": 1, "category_id": 1, "iscrowd": 0, "bbox": [4, 4, 24, 24]},
+        {"id": 2, "category_id": 5, "iscrowd": 0, "bbox": [36, 20, 20, 16]},
+        {"id": 3, "category_id": 8, "iscrowd": 0, "bbox": [0, 0, 64, 64]},
+    ]
     t = full_targets(lm, segs, THING_INDEX, STUFF_INDEX)
     assert bool((t.valid == 1).all())
     heads = _heads(cfg)

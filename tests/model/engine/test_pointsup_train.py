@@ -4,6 +4,7 @@ Proof by absence: a tiny synthetic set is simulated into points, then the images
 JSON are copied into a fresh folder *without* the panoptic PNG folder or the panoptic JSON, and
 a few training iterations run from there. Any attempt to read a mask would fail (no file).
 """
+
 from __future__ import annotations
 
 import math
@@ -51,10 +52,11 @@ def test_train_from_points_without_any_mask(points_only, tmp_path):
     assert sorted(p.name for p in points_only.iterdir()) == ["images", "points.json"]
     torch.set_num_threads(2)
     cfg = _cfg()
-    ds = PointsTrainSet(cfg, points_only / "points.json", points_only / "images",
-                        TargetOptions(shape="concave", dilation=(0.0, 0.05)))
+    ds = PointsTrainSet(
+        cfg, points_only / "points.json", points_only / "images", TargetOptions(shape="concave", dilation=(0.0, 0.05))
+    )
     sample = ds[(0, 123)]
-    assert 0 < float(sample.targets.valid.mean()) < 1          # some pixels are ignored
+    assert 0 < float(sample.targets.valid.mean()) < 1  # some pixels are ignored
     assert sample.targets.thing_masks.shape[0] > 0
     result = train(cfg, tmp_path / "run", dataset=ds, progress=False)
     assert result.iteration == 2
@@ -64,10 +66,11 @@ def test_train_from_points_without_any_mask(points_only, tmp_path):
 
 def test_dilation_radius_is_drawn_per_sample_and_reproducible(points_only):
     cfg = _cfg()
-    ds = PointsTrainSet(cfg, points_only / "points.json", points_only / "images",
-                        TargetOptions(shape="convex", dilation=(0.0, 0.2)))
+    ds = PointsTrainSet(
+        cfg, points_only / "points.json", points_only / "images", TargetOptions(shape="convex", dilation=(0.0, 0.2))
+    )
     a, b, a2 = ds[(0, 1)], ds[(0, 2)], ds[(0, 1)]
-    torch.testing.assert_close(a.targets.valid, a2.targets.valid)        # same seed, same targets
+    torch.testing.assert_close(a.targets.valid, a2.targets.valid)  # same seed, same targets
     assert not torch.equal(a.targets.valid, b.targets.valid) or a.image.shape != b.image.shape
 
 
@@ -90,8 +93,15 @@ def test_cli_helper_checks_its_options(points_only, tmp_path):
         points_dataset_from_cli(cfg, points=points_only / "points.json", images=points_only / "images", shape="round")
     with pytest.raises(PointlyError, match="file not found"):
         points_dataset_from_cli(cfg, points=tmp_path / "missing.json", images=points_only / "images")
-    ds = points_dataset_from_cli(cfg, points=points_only / "points.json", images=points_only / "images",
-                                 shape="convex", concave_ratio=0.5, point_radius=3, dilation="4:8px")
+    ds = points_dataset_from_cli(
+        cfg,
+        points=points_only / "points.json",
+        images=points_only / "images",
+        shape="convex",
+        concave_ratio=0.5,
+        point_radius=3,
+        dilation="4:8px",
+    )
     assert ds.options.dilation == (4.0, 8.0) and ds.options.dilation_units == "pixels"
     assert ds.options.point_radius == 3.0 and ds.options.shape == "convex"
 
@@ -99,7 +109,7 @@ def test_cli_helper_checks_its_options(points_only, tmp_path):
 def test_point_targets_as_target_fn_of_the_model_training_set(points_only):
     """The drop-in for ``PanopticTrainSet(cfg, target_fn=...)``: no dataset, no mask folder."""
     from pointly.model.engine.data import PanopticTrainSet
-    from pointly.model.engine.point_targets import PointTargets, PointsTrainSet
+    from pointly.model.engine.point_targets import PointsTrainSet, PointTargets
 
     cfg = _cfg()
     cfg.data.train_image_dir = str(points_only / "images")
@@ -110,7 +120,7 @@ def test_point_targets_as_target_fn_of_the_model_training_set(points_only):
     assert a.image_id == b.image_id and torch.equal(a.image, b.image)
     torch.testing.assert_close(a.targets.thing_centers, b.targets.thing_centers)
     torch.testing.assert_close(a.targets.thing_boxes, b.targets.thing_boxes)
-    assert a.targets.valid.sum() >= b.targets.valid.sum()   # dilation only adds supervised pixels
+    assert a.targets.valid.sum() >= b.targets.valid.sum()  # dilation only adds supervised pixels
     torch.testing.assert_close(ds[(1, 7)].targets.valid, a.targets.valid)  # same seed, same draw
 
 
@@ -118,11 +128,31 @@ def test_pointly_train_cli_from_points_only(points_only, tmp_path, capsys):
     """``pointly train --supervision points`` on the images + points JSON folder (no masks)."""
     from pointly.cli.main import main
 
-    args = ["train", "--config", "synthetic_small", "--supervision", "points", "--points",
-            str(points_only / "points.json"), "--shape", "convex", "--dilation", "2:4px", "--no-progress",
-            "--out", str(tmp_path / "run"), "--max-iter", "1"]
-    for s in ("input.min_size_train=[64]", "input.max_size_train=128", "solver.ims_per_batch=2",
-              "solver.warmup_iters=1", f"data.train_image_dir={points_only / 'images'}"):
+    args = [
+        "train",
+        "--config",
+        "synthetic_small",
+        "--supervision",
+        "points",
+        "--points",
+        str(points_only / "points.json"),
+        "--shape",
+        "convex",
+        "--dilation",
+        "2:4px",
+        "--no-progress",
+        "--out",
+        str(tmp_path / "run"),
+        "--max-iter",
+        "1",
+    ]
+    for s in (
+        "input.min_size_train=[64]",
+        "input.max_size_train=128",
+        "solver.ims_per_batch=2",
+        "solver.warmup_iters=1",
+        f"data.train_image_dir={points_only / 'images'}",
+    ):
         args += ["--set", s]
     assert main(args) == 0
     assert "trained 1 iterations" in capsys.readouterr().out

@@ -1,6 +1,7 @@
 """Writing predictions as COCO panoptic folders: PNG/JSON agree (checked by pointgen's reader and
 by PQ), overlays, image reading and the model → folder loop (driven by an oracle that returns
 the ground truth, so the whole path must give PQ = 1)."""
+
 from __future__ import annotations
 
 import json
@@ -10,23 +11,35 @@ import pytest
 from PIL import Image
 
 from pointly.model.engine.evaluation import pq_compute
-from pointly.model.engine.panoptic_io import (PanopticWriter, list_images, overlay, predict_to_folder,
-                                       read_rgb, segment_records)
+from pointly.model.engine.panoptic_io import (
+    PanopticWriter,
+    list_images,
+    overlay,
+    predict_to_folder,
+    read_rgb,
+    segment_records,
+)
 from pointly.pointgen.base.coco import PanopticDataset, decode_panoptic_png
 from pointly.pointgen.base.errors import PointlyError
 
-CATS = [{"id": 1, "name": "person", "isthing": 1, "color": [220, 20, 60]},
-        {"id": 7, "name": "car", "isthing": 1, "color": [0, 0, 142]},
-        {"id": 50, "name": "sky", "isthing": 0, "color": [70, 130, 180]}]
+CATS = [
+    {"id": 1, "name": "person", "isthing": 1, "color": [220, 20, 60]},
+    {"id": 7, "name": "car", "isthing": 1, "color": [0, 0, 142]},
+    {"id": 50, "name": "sky", "isthing": 0, "color": [70, 130, 180]},
+]
 
 
 def toy_prediction():
     lm = np.zeros((40, 60), np.int64)
-    lm[:20, :] = 3           # sky, top half
-    lm[25:35, 5:15] = 10     # person
+    lm[:20, :] = 3  # sky, top half
+    lm[25:35, 5:15] = 10  # person
     lm[22:38, 30:55] = 70000  # car with an id above 65535 (uses the blue channel)
-    segs = [{"id": 3, "category_id": 50, "score": 0.8}, {"id": 10, "category_id": 1, "score": 0.9},
-            {"id": 70000, "category_id": 7, "score": 0.55}, {"id": 99, "category_id": 7, "score": 0.3}]
+    segs = [
+        {"id": 3, "category_id": 50, "score": 0.8},
+        {"id": 10, "category_id": 1, "score": 0.9},
+        {"id": 70000, "category_id": 7, "score": 0.55},
+        {"id": 99, "category_id": 7, "score": 0.3},
+    ]
     return lm, segs
 
 
@@ -41,8 +54,15 @@ def test_writer_round_trip(tmp_path):
     assert np.array_equal(decode_panoptic_png(tmp_path / "panoptic" / "a.png"), lm)
     info = {s["id"]: s for s in ann["segments_info"]}
     assert set(info) == {3, 10, 70000}  # segment 99 has no pixels: dropped
-    assert info[10] == {"id": 10, "category_id": 1, "isthing": 1, "iscrowd": 0, "area": 100,
-                        "bbox": [5, 25, 10, 10], "score": 0.9}
+    assert info[10] == {
+        "id": 10,
+        "category_id": 1,
+        "isthing": 1,
+        "iscrowd": 0,
+        "area": 100,
+        "bbox": [5, 25, 10, 10],
+        "score": 0.9,
+    }
     assert info[70000]["bbox"] == [30, 22, 25, 16] and info[70000]["area"] == 16 * 25
     assert info[3]["isthing"] == 0 and info[3]["area"] == 20 * 60
     # pointgen's reader re-checks ids, areas and boxes against the PNG
@@ -50,8 +70,12 @@ def test_writer_round_trip(tmp_path):
     assert sorted(s.segment_id for s in ds.segments(5)) == [3, 10, 70000]
     # evaluating the folder against itself is perfect (PQ's own PNG/JSON checks pass)
     doc["annotations"][0]["segments_info"] = [dict(s, iscrowd=0) for s in ann["segments_info"]]
-    assert pq_compute(tmp_path / "predictions.json", tmp_path / "panoptic",
-                      tmp_path / "predictions.json", tmp_path / "panoptic")["All"]["pq"] == 1.0
+    assert (
+        pq_compute(
+            tmp_path / "predictions.json", tmp_path / "panoptic", tmp_path / "predictions.json", tmp_path / "panoptic"
+        )["All"]["pq"]
+        == 1.0
+    )
     pic = np.asarray(Image.open(tmp_path / "overlays" / "a.jpg"))
     assert pic.shape == (40, 60, 3)
 
@@ -69,8 +93,10 @@ def test_writer_rejects_inconsistent_predictions(tmp_path):
     assert sorted(p.name for p in (tmp_path / "panoptic").iterdir()) == ["a.png", "a_2.png"]
     assert not (tmp_path / "predictions.json").exists()  # written on close only
     w.close()
-    assert [a["file_name"] for a in json.loads((tmp_path / "predictions.json").read_text())["annotations"]] == \
-        ["a.png", "a_2.png"]
+    assert [a["file_name"] for a in json.loads((tmp_path / "predictions.json").read_text())["annotations"]] == [
+        "a.png",
+        "a_2.png",
+    ]
 
 
 def test_overlay_colours():
@@ -142,8 +168,14 @@ def test_predict_to_folder_with_an_oracle_gives_pq_1(shared_data, tmp_path):
     bad = tmp_path / "unreadable.jpg"
     bad.write_bytes(b"nope")
     cats = list(json.loads((root / "panoptic_val2017.json").read_text())["categories"])
-    pred_json, written, skipped = predict_to_folder(model, items + [(999, bad)], tmp_path / "out", cats,
-                                                    progress=False, sizes={im.id: (im.height, im.width) for im in ds.images})
+    pred_json, written, skipped = predict_to_folder(
+        model,
+        items + [(999, bad)],
+        tmp_path / "out",
+        cats,
+        progress=False,
+        sizes={im.id: (im.height, im.width) for im in ds.images},
+    )
     assert written == 3 and [p.name for p, _ in skipped] == ["unreadable.jpg"]
     assert len(list((tmp_path / "out" / "overlays").iterdir())) == 3
     r = pq_compute(root / "panoptic_val2017.json", root / "panoptic", pred_json, tmp_path / "out" / "panoptic")

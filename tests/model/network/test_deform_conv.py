@@ -1,4 +1,5 @@
 """The grid_sample DCNv2 path against torchvision's kernel and against plain convolution."""
+
 from __future__ import annotations
 
 from unittest import mock
@@ -44,11 +45,13 @@ def test_values_and_gradients_match_torchvision(case, with_mask):
     ours_in = [t.clone().requires_grad_() for t in tensors]
     ref_in = [t.clone().requires_grad_() for t in tensors]
     x, off, mask, weight, bias = ours_in
-    ours = deform_conv2d_sampled(x, off, weight, bias, stride=stride, padding=pad, dilation=dil,
-                                 mask=mask if with_mask else None)
+    ours = deform_conv2d_sampled(
+        x, off, weight, bias, stride=stride, padding=pad, dilation=dil, mask=mask if with_mask else None
+    )
     x2, off2, mask2, weight2, bias2 = ref_in
-    ref = tv_deform_conv2d(x2, off2, weight2, bias2, stride=stride, padding=pad, dilation=dil,
-                           mask=mask2 if with_mask else None)
+    ref = tv_deform_conv2d(
+        x2, off2, weight2, bias2, stride=stride, padding=pad, dilation=dil, mask=mask2 if with_mask else None
+    )
     assert ours.shape == ref.shape
     torch.testing.assert_close(ours, ref, rtol=1e-9, atol=1e-9)
     upstream = torch.randn(ref.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
@@ -65,7 +68,9 @@ def test_values_and_gradients_match_torchvision(case, with_mask):
 
 def test_zero_offsets_and_unit_mask_are_a_plain_convolution():
     x, off, _, weight, bias = _inputs(2, 3, 8, 9, 4, (3, 3), (1, 1), (1, 1), (1, 1), 0.0)
-    out = deform_conv2d_sampled(x, off.zero_(), weight, bias, padding=1, mask=torch.ones(2, 9, 8, 9, dtype=torch.float64))
+    out = deform_conv2d_sampled(
+        x, off.zero_(), weight, bias, padding=1, mask=torch.ones(2, 9, 8, 9, dtype=torch.float64)
+    )
     torch.testing.assert_close(out, F.conv2d(x, weight, bias, padding=1))
 
 
@@ -85,18 +90,22 @@ def test_float32_channels_last_input_matches_torchvision_with_and_without_grad()
     mask = torch.rand(1, 9, 12, 15, generator=g)
     weight = torch.randn(16, 32, 3, 3, generator=g) * 0.1
     expected = tv_deform_conv2d(x.contiguous(), off, weight, None, padding=(1, 1), mask=mask)
-    torch.testing.assert_close(deform_conv2d_sampled(x, off, weight, None, padding=1, mask=mask), expected,
-                               rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        deform_conv2d_sampled(x, off, weight, None, padding=1, mask=mask), expected, rtol=1e-4, atol=1e-4
+    )
     with torch.no_grad():  # the in-place masking path
-        torch.testing.assert_close(deform_conv2d_sampled(x, off, weight, None, padding=1, mask=mask), expected,
-                                   rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(
+            deform_conv2d_sampled(x, off, weight, None, padding=1, mask=mask), expected, rtol=1e-4, atol=1e-4
+        )
 
 
 def test_dispatch_and_choices():
     x, off, mask, weight, _ = _inputs(1, 2, 5, 5, 2, (3, 3), (1, 1), (1, 1), (1, 1), 1.0)
     for impl in ("auto", "sampled", "torchvision"):
-        torch.testing.assert_close(modulated_deform_conv2d(x, off, weight, mask, impl=impl),
-                                   tv_deform_conv2d(x, off, weight, None, padding=(1, 1), mask=mask))
+        torch.testing.assert_close(
+            modulated_deform_conv2d(x, off, weight, mask, impl=impl),
+            tv_deform_conv2d(x, off, weight, None, padding=(1, 1), mask=mask),
+        )
     with pytest.raises(ValueError, match="unknown deformable-conv implementation"):
         modulated_deform_conv2d(x, off, weight, mask, impl="fast")
     assert config_module._CHOICES["model.position_head.deform_impl"] == IMPLEMENTATIONS
@@ -122,8 +131,10 @@ def test_training_path_is_checkpointed_and_matches_torchvision_gradients():
         saved.append(t.numel())
         return t
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), \
-            mock.patch.object(deform_conv_module, "CHECKPOINT_COLUMNS_BYTES", 0):  # this small map too
+    with (
+        torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t),
+        mock.patch.object(deform_conv_module, "CHECKPOINT_COLUMNS_BYTES", 0),
+    ):  # this small map too
         ours = modulated_deform_conv2d(ours_in[0], ours_in[1], ours_in[3], ours_in[2], impl="sampled")
     ref = tv_deform_conv2d(ref_in[0], ref_in[1], ref_in[3], None, padding=(1, 1), mask=ref_in[2])
     torch.testing.assert_close(ours, ref, rtol=1e-9, atol=1e-9)
@@ -156,4 +167,3 @@ def test_nan_offsets_give_nan_outputs_instead_of_a_crash():
     torch.testing.assert_close(results[0][..., ~nan_positions], results[1][..., ~nan_positions])
     everywhere = torch.full_like(off, float("nan"))
     assert torch.isnan(modulated_deform_conv2d(x, everywhere, weight, mask, impl="torchvision")).all()
-

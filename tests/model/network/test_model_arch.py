@@ -1,12 +1,13 @@
 """Architecture: parameter count, official key names (spec §4.1) through the rename table,
 CoordConv order, MSRA stride layout, head output shapes."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 
-from pointly.model.network.backbone import official_to_pointly_key
 from pointly.model.engine.config import coco_r50_1x, synthetic_small
+from pointly.model.network.backbone import official_to_pointly_key
 from pointly.model.network.heads import coord_features
 from pointly.model.network.panoptic_fcn import PanopticFCN
 
@@ -167,7 +168,11 @@ def test_cpu_inference_layout_does_not_change_the_heads():
             if hasattr(m, "impl"):
                 m.impl = "torchvision"
         slow = model.forward_heads(batch)
-    pairs = [(fast.encode_feat, slow.encode_feat)] + list(zip(fast.center_logits, slow.center_logits)) \
-        + list(zip(fast.region_logits, slow.region_logits)) + list(zip(fast.kernel_feats, slow.kernel_feats))
+    pairs = (
+        [(fast.encode_feat, slow.encode_feat)]
+        + list(zip(fast.center_logits, slow.center_logits))
+        + list(zip(fast.region_logits, slow.region_logits))
+        + list(zip(fast.kernel_feats, slow.kernel_feats))
+    )
     for a, b in pairs:
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * float(b.abs().max()))

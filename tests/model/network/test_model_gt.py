@@ -1,5 +1,6 @@
 """GT generation (spec §2.2–2.4): things/stuff/void from a panoptic label map, level assignment,
 Gaussian radius and peak values, stuff thresholding, padding."""
+
 from __future__ import annotations
 
 import math
@@ -17,9 +18,11 @@ def _scene():
     lm[:8, :] = 0  # void
     lm[16:48, 16:48] = 1  # thing (category 1), 32 × 32
     lm[20:30, 60:90] = 2  # crowd thing (category 2)
-    segs = [dict(id=1, category_id=1, iscrowd=0, bbox=[16, 16, 32, 32]),
-            dict(id=2, category_id=2, iscrowd=1, bbox=[60, 20, 30, 10]),
-            dict(id=50, category_id=200, iscrowd=0, bbox=[0, 8, 96, 56])]
+    segs = [
+        dict(id=1, category_id=1, iscrowd=0, bbox=[16, 16, 32, 32]),
+        dict(id=2, category_id=2, iscrowd=1, bbox=[60, 20, 30, 10]),
+        dict(id=50, category_id=200, iscrowd=0, bbox=[0, 8, 96, 56]),
+    ]
     return lm, segs
 
 
@@ -62,8 +65,16 @@ def test_level_assignment_and_heatmap_peak():
     h4 = w4 = 32  # 128 × 128 padded input
     mask = torch.zeros(1, h4, w4)
     mask[0, 8:24, 8:24] = 1.0
-    t = TrainTargets(mask, torch.tensor([2]), torch.tensor([[15.5, 15.5]]), torch.tensor([[32.0, 32.0, 96.0, 96.0]]),
-                     torch.zeros(0, h4, w4), torch.zeros(0, dtype=torch.int64), torch.ones(h4, w4), (128, 128))
+    t = TrainTargets(
+        mask,
+        torch.tensor([2]),
+        torch.tensor([[15.5, 15.5]]),
+        torch.tensor([[32.0, 32.0, 96.0, 96.0]]),
+        torch.zeros(0, h4, w4),
+        torch.zeros(0, dtype=torch.int64),
+        torch.ones(h4, w4),
+        (128, 128),
+    )
     shapes = [(16, 16), (8, 8), (4, 4), (2, 2), (1, 1)]
     levels = build_level_targets([t], shapes, cfg)
     # sqrt(64·64) = 64 lies in P3 [1, 64], P4 [32, 128] and P5 [64, 256] (inclusive bounds)
@@ -72,8 +83,8 @@ def test_level_assignment_and_heatmap_peak():
     cx = cy = math.floor(15.5 * 16 / 32)  # 7
     assert float(heat[cy, cx]) == 1.0 and float(heat.max()) == 1.0
     sigma = 5 / 3  # radius 2 → σ = (2r+1)/3
-    assert abs(float(heat[cy, cx + 1]) - math.exp(-1 / (2 * sigma ** 2))) < 1e-6
-    assert abs(float(heat[cy + 2, cx + 2]) - math.exp(-8 / (2 * sigma ** 2))) < 1e-6
+    assert abs(float(heat[cy, cx + 1]) - math.exp(-1 / (2 * sigma**2))) < 1e-6
+    assert abs(float(heat[cy + 2, cx + 2]) - math.exp(-8 / (2 * sigma**2))) < 1e-6
     assert float(heat[cy, cx + 3]) == 0.0  # outside the 5 × 5 kernel
     assert float(levels[0].center_heatmap[0, :2].sum()) == 0.0  # other classes untouched
 
@@ -84,8 +95,16 @@ def test_stuff_level_threshold():
     s = torch.zeros(1, 8, 8)
     s[0, :, :3] = 1.0  # 3 of 8 columns; at half resolution one column is 0.5, kept
     s[0, 0, 7] = 1.0  # a lone pixel: 0.25 after downsampling → dropped
-    t = TrainTargets(torch.zeros(0, 8, 8), torch.zeros(0, dtype=torch.int64), torch.zeros(0, 2), torch.zeros(0, 4),
-                     s, torch.tensor([2]), torch.ones(8, 8), (32, 32))
+    t = TrainTargets(
+        torch.zeros(0, 8, 8),
+        torch.zeros(0, dtype=torch.int64),
+        torch.zeros(0, 2),
+        torch.zeros(0, 4),
+        s,
+        torch.tensor([2]),
+        torch.ones(8, 8),
+        (32, 32),
+    )
     lv = build_level_targets([t], [(4, 4)] * 5, cfg)[0]
     st = lv.stuff_target[0, 2]
     torch.testing.assert_close(st[:, 0], torch.ones(4))

@@ -1,6 +1,7 @@
 """Head initialisation (``model.head_init``): the official code's inits, and what they do to the
 dynamic mask logits at the start of training (expectations from the official head.py, written out
 here, not read from our modules)."""
+
 from __future__ import annotations
 
 import math

@@ -1,5 +1,6 @@
 """Inference pieces on crafted inputs: peak NMS, candidates, Fast-NMS kernel fusion, maskness,
 panoptic merge, and the public predict() contract."""
+
 from __future__ import annotations
 
 import math
@@ -8,8 +9,16 @@ import numpy as np
 import torch
 
 from pointly.model.engine.config import synthetic_small
-from pointly.model.network.inference import (PanopticPrediction, fuse_kernels, maskness_rescore, merge_panoptic,
-                                     smooth_and_peaks, stuff_candidates, thing_candidates, to_original)
+from pointly.model.network.inference import (
+    PanopticPrediction,
+    fuse_kernels,
+    maskness_rescore,
+    merge_panoptic,
+    smooth_and_peaks,
+    stuff_candidates,
+    thing_candidates,
+    to_original,
+)
 from pointly.model.network.panoptic_fcn import PanopticFCN
 
 
@@ -97,11 +106,22 @@ def test_merge_panoptic_crafted():
     sem[1] = 0.6  # stuff 1 everywhere...
     sem[2, 7:, :] = 0.9  # ...except the last 3 rows (stuff 2, 30 px)
     sem[0, :, 9] = 0.95  # "things" label in the last column: never a segment
-    seg, segs = merge_panoptic(masks, scores, classes, sem, overlap_thresh=0.5, stuff_area_limit=25,
-                               inst_thresh=0.2, stuff_scores=torch.tensor([0.0, 0.4, 0.3]))
+    seg, segs = merge_panoptic(
+        masks,
+        scores,
+        classes,
+        sem,
+        overlap_thresh=0.5,
+        stuff_area_limit=25,
+        inst_thresh=0.2,
+        stuff_scores=torch.tensor([0.0, 0.4, 0.3]),
+    )
     assert [(s["id"], s["category"], s["isthing"], s["area"]) for s in segs] == [
-        (1, 3, True, 20), (2, 1, True, 18), (3, 1, False, 100 - 20 - 18 - 3 - 7 - 30 + 3),
-        (4, 2, False, 27)]
+        (1, 3, True, 20),
+        (2, 1, True, 18),
+        (3, 1, False, 100 - 20 - 18 - 3 - 7 - 30 + 3),
+        (4, 2, False, 27),
+    ]
     assert (seg[0:4, 0:5] == 1).all() and seg[2, 5] == 2 and seg[3, 4] == 1
     assert (seg[:, 9][:7] == 0).all()  # the "things" stuff label stays void where no thing
     # stuff 1 keeps 25 free pixels, stuff 2 27: a limit of 26 drops stuff 1 only (area < limit)
@@ -146,4 +166,6 @@ def test_predict_under_autocast_matches_float32():
         (amp,) = model.predict([rgb])
     assert amp.label_map.shape == rgb.shape[:2] and amp.label_map.dtype == np.int32
     assert set(np.unique(amp.label_map).tolist()) - {0} == {s["id"] for s in amp.segments}
-    assert [(s["category_id"], s["area"]) for s in amp.segments] == [(s["category_id"], s["area"]) for s in ref.segments]
+    assert [(s["category_id"], s["area"]) for s in amp.segments] == [
+        (s["category_id"], s["area"]) for s in ref.segments
+    ]

@@ -1,5 +1,6 @@
 """Losses: hand-computed focal/dice values, ignore semantics (an ignored pixel changes nothing, a
 negative pixel does), equality with the official formulas when nothing is ignored."""
+
 from __future__ import annotations
 
 import math
@@ -10,9 +11,9 @@ from torchvision.ops import sigmoid_focal_loss as tv_focal
 
 from pointly.model.engine.config import synthetic_small
 from pointly.model.network.gt import TrainTargets, build_level_targets
+from pointly.model.network.heads import KernelGenerator
 from pointly.model.network.losses import compute_losses, dice_loss, select_thing_kernels, sigmoid_focal_loss
 from pointly.model.network.panoptic_fcn import HeadOutputs
-from pointly.model.network.heads import KernelGenerator
 
 LN2 = math.log(2)
 
@@ -28,8 +29,7 @@ def test_focal_hand_values():
     x = torch.tensor([4.0, -4.0])
     got = sigmoid_focal_loss(x, torch.tensor([1.0, 1.0]))
     p = 1 / (1 + math.exp(-4))
-    torch.testing.assert_close(got, torch.tensor([0.25 * (1 - p) ** 2 * -math.log(p),
-                                                  0.25 * p ** 2 * -math.log(1 - p)]))
+    torch.testing.assert_close(got, torch.tensor([0.25 * (1 - p) ** 2 * -math.log(p), 0.25 * p**2 * -math.log(1 - p)]))
 
 
 def test_focal_equals_torchvision_on_soft_targets():
@@ -98,14 +98,24 @@ def _setup(valid: torch.Tensor):
     sm = torch.zeros(2, h4, w4)
     sm[0] = tm[0]
     sm[1] = 1 - tm[0]
-    t = TrainTargets(tm, torch.tensor([1]), torch.tensor([[6.5, 6.5]]), torch.tensor([[16.0, 16.0, 40.0, 40.0]]),
-                     sm, torch.tensor([0, 2]), valid, (64, 64))
+    t = TrainTargets(
+        tm,
+        torch.tensor([1]),
+        torch.tensor([[6.5, 6.5]]),
+        torch.tensor([[16.0, 16.0, 40.0, 40.0]]),
+        sm,
+        torch.tensor([0, 2]),
+        valid,
+        (64, 64),
+    )
     shapes = [(8, 8), (4, 4), (2, 2), (1, 1), (1, 1)]
     g = torch.Generator().manual_seed(1)
-    heads = HeadOutputs(torch.rand(1, 4, h4, w4, generator=g),
-                        [torch.randn(1, 2, *s, generator=g) for s in shapes],
-                        [torch.randn(1, 3, *s, generator=g) for s in shapes],
-                        [torch.randn(1, 5, *s, generator=g) for s in shapes])
+    heads = HeadOutputs(
+        torch.rand(1, 4, h4, w4, generator=g),
+        [torch.randn(1, 2, *s, generator=g) for s in shapes],
+        [torch.randn(1, 3, *s, generator=g) for s in shapes],
+        [torch.randn(1, 5, *s, generator=g) for s in shapes],
+    )
     return cfg, t, heads, shapes
 
 
@@ -121,8 +131,10 @@ def test_full_supervision_equals_official_formulas():
     assert n_assign == 2  # a 24 px box sits on P3 [1, 32] and P4 [16, 64] of synthetic_small
     pos_th = sum(tv_focal(heads.center_logits[i], lv.center_heatmap, reduction="sum") for i, lv in enumerate(levels))
     torch.testing.assert_close(losses["loss_pos_th"], pos_th / n_assign)
-    pos_st = sum(tv_focal(heads.region_logits[i], lv.stuff_target, reduction="none").mean(dim=(2, 3)).sum()
-                 for i, lv in enumerate(levels))
+    pos_st = sum(
+        tv_focal(heads.region_logits[i], lv.stuff_target, reduction="none").mean(dim=(2, 3)).sum()
+        for i, lv in enumerate(levels)
+    )
     torch.testing.assert_close(losses["loss_pos_st"], pos_st / 1)
 
 
@@ -136,7 +148,7 @@ def test_ignored_pixels_change_nothing_negative_pixels_do():
         _, _, h2, _ = _setup(valid)
         h2.center_logits[0][..., y0, x0] += 7.0
         h2.region_logits[0][..., y0, x0] -= 7.0
-        h2.encode_feat[..., 2 * y0:2 * y0 + 2, 2 * x0:2 * x0 + 2] += 3.0
+        h2.encode_feat[..., 2 * y0 : 2 * y0 + 2, 2 * x0 : 2 * x0 + 2] += 3.0
         return _losses(cfg, t, h2, shapes)[0]
 
     same = perturbed(7, 7)  # inside the ignored corner: only the (never masked) centre loss moves
@@ -150,9 +162,16 @@ def test_ignored_pixels_change_nothing_negative_pixels_do():
 
 def test_empty_batch_keeps_graph():
     cfg, t, heads, shapes = _setup(torch.ones(16, 16))
-    empty = TrainTargets(torch.zeros(0, 16, 16), torch.zeros(0, dtype=torch.int64), torch.zeros(0, 2),
-                         torch.zeros(0, 4), torch.zeros(0, 16, 16), torch.zeros(0, dtype=torch.int64),
-                         torch.ones(16, 16), (64, 64))
+    empty = TrainTargets(
+        torch.zeros(0, 16, 16),
+        torch.zeros(0, dtype=torch.int64),
+        torch.zeros(0, 2),
+        torch.zeros(0, 4),
+        torch.zeros(0, 16, 16),
+        torch.zeros(0, dtype=torch.int64),
+        torch.ones(16, 16),
+        (64, 64),
+    )
     losses, _ = _losses(cfg, empty, heads, shapes)
     assert all(torch.isfinite(v) for v in losses.values())
     assert float(losses["loss_seg_th"].detach()) == pytest.approx(0.0)

@@ -1,5 +1,6 @@
 """Paired trend verdicts (pointgen.intervals) on hand-made rows: a clear pass, a clear fail, an
 undecided overlap, and the interval against a hand computation."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """The target-quality study: grid, cells, resumable rows, shards, report and trend rules, CLI."""
+
 from __future__ import annotations
 
 import json
@@ -8,16 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+from targets_fixtures import simple_simulate
 
 from pointly.cli.main import main
 from pointly.model.study import targets as st
+from pointly.model.study.targets_report import trends, write_report
 from pointly.pointgen.base.coco import encode_panoptic_png
 from pointly.pointgen.base.errors import PointlyError
-from pointly.model.study.targets_report import trends, write_report
-from targets_fixtures import simple_simulate
 
-CATS = [{"id": 1, "name": "box", "isthing": 1, "supercategory": "x", "color": [200, 30, 30]},
-        {"id": 2, "name": "floor", "isthing": 0, "supercategory": "y", "color": [30, 200, 30]}]
+CATS = [
+    {"id": 1, "name": "box", "isthing": 1, "supercategory": "x", "color": [200, 30, 30]},
+    {"id": 2, "name": "floor", "isthing": 0, "supercategory": "y", "color": [30, 200, 30]},
+]
 
 
 def tiny_panoptic(root: Path, n: int = 2) -> Path:
@@ -28,14 +31,21 @@ def tiny_panoptic(root: Path, n: int = 2) -> Path:
     for i in range(1, n + 1):
         lab = np.full((30, 40), 5, np.int64)
         x, y = rng.integers(2, 20), rng.integers(2, 12)
-        lab[y:y + 12, x:x + 15] = 7
+        lab[y : y + 12, x : x + 15] = 7
         lab[0:3, 30:40] = 0  # some VOID
         Image.fromarray(encode_panoptic_png(lab)).save(root / "panoptic" / f"{i}.png")
         info = []
         for sid, cid in ((5, 2), (7, 1)):
             ys, xs = np.nonzero(lab == sid)
-            info.append({"id": sid, "category_id": cid, "iscrowd": 0, "area": int(xs.size),
-                         "bbox": [int(xs.min()), int(ys.min()), int(np.ptp(xs) + 1), int(np.ptp(ys) + 1)]})
+            info.append(
+                {
+                    "id": sid,
+                    "category_id": cid,
+                    "iscrowd": 0,
+                    "area": int(xs.size),
+                    "bbox": [int(xs.min()), int(ys.min()), int(np.ptp(xs) + 1), int(np.ptp(ys) + 1)],
+                }
+            )
         images.append({"id": i, "file_name": f"{i}.jpg", "width": 40, "height": 30})
         anns.append({"image_id": i, "file_name": f"{i}.png", "segments_info": info})
     (root / "panoptic_val2017.json").write_text(json.dumps({"images": images, "annotations": anns, "categories": CATS}))
@@ -65,11 +75,9 @@ def test_run_resume_shards_and_report(tmp_path):
     cells = st.parse_grid("datasets=coco;points=3,8;shares=0;dilations=0,0.05;seeds=0")
     assert len(cells) == 8
     out = tmp_path / "study"
-    a = st.run_target_study(cells, out, sources=sources, shard=(0, 2), progress=False,
-                             simulate=simple_simulate)
+    a = st.run_target_study(cells, out, sources=sources, shard=(0, 2), progress=False, simulate=simple_simulate)
     assert (a.ran, a.skipped, a.total) == (4, 0, 4)
-    b = st.run_target_study(cells, out, sources=sources, shard=(1, 2), progress=False,
-                             simulate=simple_simulate)
+    b = st.run_target_study(cells, out, sources=sources, shard=(1, 2), progress=False, simulate=simple_simulate)
     assert b.ran == 4
     again = st.run_target_study(cells, out, sources=sources, progress=False, simulate=simple_simulate)
     assert again.ran == 0 and again.skipped == 8
@@ -80,7 +88,7 @@ def test_run_resume_shards_and_report(tmp_path):
     # cost model: 0.9 s per point (segments of >= 8 pixels get exactly n points)
     assert np.allclose(rows["seconds_per_segment"], 0.9 * rows["points"])
     # dilation only adds coverage
-    for (p, s), g in rows.groupby(["points", "shape"]):
+    for (_p, _s), g in rows.groupby(["points", "shape"]):
         assert g[g["dilation"]]["coverage"].iloc[0] >= g[~g["dilation"]]["coverage"].iloc[0]
     # a lost row is recomputed, the others skipped
     lines = (out / "rows-1of2.csv").read_text().splitlines()
@@ -93,9 +101,13 @@ def test_run_resume_shards_and_report(tmp_path):
     # another dataset into the same folder is refused
     other = tiny_panoptic(tmp_path / "other", n=1)
     with pytest.raises(PointlyError, match="another coco dataset"):
-        st.run_target_study(st.parse_grid("datasets=coco;points=4;shares=0;dilations=0;seeds=0"), out,
-                            sources=st.dataset_sources(coco_root=other), progress=False,
-                            simulate=simple_simulate)
+        st.run_target_study(
+            st.parse_grid("datasets=coco;points=4;shares=0;dilations=0;seeds=0"),
+            out,
+            sources=st.dataset_sources(coco_root=other),
+            progress=False,
+            simulate=simple_simulate,
+        )
 
 
 #: per-seed noise of a cell (0–1 PQ), different for every cell so that paired differences vary
@@ -112,22 +124,31 @@ def _rows(pq_by, seeds=(0, 1, 2)):
                 for d in (0.0, 0.02):
                     k += 1
                     for seed in seeds:
-                        rows.append({"cell_id": f"{shape}{p}{b}{d}{seed}", "dataset": "x", "shape": shape,
-                                     "points": p, "boundary_share": b, "dilation_radius": d,
-                                     "dilation": d > 0, "seed": seed,
-                                     "concave_ratio": 0.3 if shape == "concave" else 1.0,
-                                     "pq": pq_by(shape, p, b, d > 0) + NOISE[(k + seed) % 4],
-                                     "seconds_per_segment": 0.9 * p})
+                        rows.append(
+                            {
+                                "cell_id": f"{shape}{p}{b}{d}{seed}",
+                                "dataset": "x",
+                                "shape": shape,
+                                "points": p,
+                                "boundary_share": b,
+                                "dilation_radius": d,
+                                "dilation": d > 0,
+                                "seed": seed,
+                                "concave_ratio": 0.3 if shape == "concave" else 1.0,
+                                "pq": pq_by(shape, p, b, d > 0) + NOISE[(k + seed) % 4],
+                                "seconds_per_segment": 0.9 * p,
+                            }
+                        )
     return pd.DataFrame(rows)
 
 
 def _paperlike(shape, p, b, dil):
     """Every trend of study.md by construction, with effects of 1.5–5 PQ points against ±0.2 of noise."""
-    base = {5: .20, 10: .25, 20: .30, 30: .33, 50: .35, 100: .37}[p]
+    base = {5: 0.20, 10: 0.25, 20: 0.30, 30: 0.33, 50: 0.35, 100: 0.37}[p]
     if shape == "convex":
-        base += .02 if p <= 10 else -.03
-    base += {0.0: 0, 0.5: .03, 1.0: .035}[b]
-    base += (.02 - .015 * b) if dil else 0
+        base += 0.02 if p <= 10 else -0.03
+    base += {0.0: 0, 0.5: 0.03, 1.0: 0.035}[b]
+    base += (0.02 - 0.015 * b) if dil else 0
     return base
 
 
@@ -135,15 +156,23 @@ def test_trend_rules_on_hand_made_rows():
     """The report's trends (pointgen.study_trends, PQ converted to percent) on target rows."""
     verdicts = {t.id: t.verdict for t in trends(_rows(_paperlike))}
     # T6 needs a fully supervised reference, which target rows never have
-    assert verdicts == {"T1": "pass", "T2": "pass", "T2 (dilated)": "pass", "T3": "pass", "T4": "pass",
-                        "T5": "pass", "T6": "not measured"}
+    assert verdicts == {
+        "T1": "pass",
+        "T2": "pass",
+        "T2 (dilated)": "pass",
+        "T3": "pass",
+        "T4": "pass",
+        "T5": "pass",
+        "T6": "not measured",
+    }
 
     def inverted(shape, p, b, dil):
-        return .6 - _paperlike(shape, p, b, dil)  # every paired difference changes sign
+        return 0.6 - _paperlike(shape, p, b, dil)  # every paired difference changes sign
 
     verdicts = {t.id: t.verdict for t in trends(_rows(inverted))}
     assert {k: verdicts[k] for k in ("T1", "T2", "T2 (dilated)", "T3", "T4")} == dict.fromkeys(
-        ("T1", "T2", "T2 (dilated)", "T3", "T4"), "fail")
+        ("T1", "T2", "T2 (dilated)", "T3", "T4"), "fail"
+    )
     # one seed: no interval, nothing decided
     verdicts = {t.id: t.verdict for t in trends(_rows(_paperlike, seeds=(0,)))}
     assert {k: verdicts[k] for k in ("T1", "T2", "T3", "T4")} == dict.fromkeys(("T1", "T2", "T3", "T4"), "undecided")
@@ -155,8 +184,18 @@ def test_trend_rules_on_hand_made_rows():
 
 def test_cli_study_targets(tmp_path, capsys):
     root = tiny_panoptic(tmp_path / "data")
-    args = ["study", "--depth", "targets", "--grid", "datasets=coco;points=4;shares=0,1;dilations=0;seeds=0",
-            "--coco-root", str(root), "--out", str(tmp_path / "s"), "--no-progress"]
+    args = [
+        "study",
+        "--depth",
+        "targets",
+        "--grid",
+        "datasets=coco;points=4;shares=0,1;dilations=0;seeds=0",
+        "--coco-root",
+        str(root),
+        "--out",
+        str(tmp_path / "s"),
+        "--no-progress",
+    ]
     assert main(args) == 0
     assert "4 cells run" in capsys.readouterr().out
     assert main(args) == 0

@@ -12,13 +12,14 @@ Hand computation used throughout (three seeds, Student t(0.975, 2) = 4.3027):
 * differences (3, −1, 1): mean 1, sd 2, se 1.1547, half-width 4.968 → [−3.97, 5.97]:
   **undecided** (the seeds disagree on the sign).
 """
+
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from pointly.model.study import trained_report as sr
 from pointly.model.study import targets_report as tsr
+from pointly.model.study import trained_report as sr
 from pointly.model.study import trends as tr
 
 #: a seed moves every cell alike (the cells of a grid share their sampled points)
@@ -45,10 +46,19 @@ def trained_frame(cells):
     for (supervision, points, shape, share, dilation), values in cells.items():
         for seed, pq in enumerate(values):
             full = supervision == "full"
-            rows.append(dict(cell_id=f"{supervision}-{points}-{shape}-{share}-{dilation}-s{seed}",
-                             dataset="synthetic", supervision=supervision, points=None if full else points,
-                             shape=None if full else shape, boundary_share=None if full else share,
-                             dilation=False if full else dilation, seed=seed, pq=pq))
+            rows.append(
+                dict(
+                    cell_id=f"{supervision}-{points}-{shape}-{share}-{dilation}-s{seed}",
+                    dataset="synthetic",
+                    supervision=supervision,
+                    points=None if full else points,
+                    shape=None if full else shape,
+                    boundary_share=None if full else share,
+                    dilation=False if full else dilation,
+                    seed=seed,
+                    pq=pq,
+                )
+            )
     return sr.normalise(pd.DataFrame(rows))
 
 
@@ -58,12 +68,25 @@ def target_rows(cells, dataset="coco", rules="corrected"):
     for (supervision, points, shape, share, dilation), values in cells.items():
         assert supervision == "points", "target rows have no fully supervised reference"
         for seed, pq in enumerate(values):
-            rows.append(dict(cell_id=f"{dataset}-P{points}-{shape}-b{share}-d{dilation}-s{seed}-{rules}",
-                             dataset=dataset, supervision="points", points=points, shape=shape,
-                             concave_ratio=0.3 if shape == "concave" else 1.0, boundary_share=share,
-                             dilation=dilation, dilation_radius=0.02 if dilation else 0.0, seed=seed,
-                             rules=rules, pq=pq / 100.0, iou=0.5, coverage=0.5,
-                             seconds_per_segment=0.9 * points))
+            rows.append(
+                dict(
+                    cell_id=f"{dataset}-P{points}-{shape}-b{share}-d{dilation}-s{seed}-{rules}",
+                    dataset=dataset,
+                    supervision="points",
+                    points=points,
+                    shape=shape,
+                    concave_ratio=0.3 if shape == "concave" else 1.0,
+                    boundary_share=share,
+                    dilation=dilation,
+                    dilation_radius=0.02 if dilation else 0.0,
+                    seed=seed,
+                    rules=rules,
+                    pq=pq / 100.0,
+                    iou=0.5,
+                    coverage=0.5,
+                    seconds_per_segment=0.9 * points,
+                )
+            )
     return pd.DataFrame(rows)
 
 
@@ -79,8 +102,12 @@ def t1_cells(diffs):
 
 def t2_cells(few, many, dilation=False):
     """P5 convex − concave = ``few``, P30 concave − convex = ``many`` (per seed)."""
-    return {cell(5, "concave", dilation=dilation): BASE, cell(5, "convex", dilation=dilation): plus(BASE, few),
-            cell(30, "convex", dilation=dilation): BASE, cell(30, "concave", dilation=dilation): plus(BASE, many)}
+    return {
+        cell(5, "concave", dilation=dilation): BASE,
+        cell(5, "convex", dilation=dilation): plus(BASE, few),
+        cell(30, "convex", dilation=dilation): BASE,
+        cell(30, "concave", dilation=dilation): plus(BASE, many),
+    }
 
 
 def t3_cells(gain, later_gain):
@@ -92,8 +119,12 @@ def t3_cells(gain, later_gain):
 def t4_cells(gain0, gain100):
     """P20 concave: dilation gain at share 0 = ``gain0``, at share 100% = ``gain100`` (per seed)."""
     high = (35.0, 36.0, 37.0)
-    return {cell(share=0.0): BASE, cell(share=0.0, dilation=True): plus(BASE, gain0),
-            cell(share=1.0): high, cell(share=1.0, dilation=True): plus(high, gain100)}
+    return {
+        cell(share=0.0): BASE,
+        cell(share=0.0, dilation=True): plus(BASE, gain0),
+        cell(share=1.0): high,
+        cell(share=1.0, dilation=True): plus(high, gain100),
+    }
 
 
 CASES = {
@@ -103,35 +134,48 @@ CASES = {
     # comparison fails → fail; P5 (3, −1, 1) holds 0 while P30 passes → undecided
     "T2": {"pass": t2_cells(PASS, PASS), "fail": t2_cells(FAIL, PASS), "undecided": t2_cells(OVERLAP, PASS)},
     # T2 (dilated): the same cells with dilation on
-    "T2 (dilated)": {"pass": t2_cells(PASS, PASS, True), "fail": t2_cells(FAIL, PASS, True),
-                     "undecided": t2_cells(OVERLAP, PASS, True)},
+    "T2 (dilated)": {
+        "pass": t2_cells(PASS, PASS, True),
+        "fail": t2_cells(FAIL, PASS, True),
+        "undecided": t2_cells(OVERLAP, PASS, True),
+    },
     # T3: gain (4, 5, 6) passes; saturation = gain − later gain:
     #   later gain (1, 1, 1) → saturation (3, 4, 5): sd 1 → [1.52, 6.48] pass → pass;
     #   later gain (8, 10, 12) → saturation (−4, −5, −6) → fail (no saturation) → fail;
     #   later gain (1, 6, 5) → saturation (3, −1, 1) → undecided
-    "T3": {"pass": t3_cells(PASS, (1, 1, 1)), "fail": t3_cells(PASS, (8, 10, 12)),
-           "undecided": t3_cells(PASS, (1, 6, 5))},
+    "T3": {
+        "pass": t3_cells(PASS, (1, 1, 1)),
+        "fail": t3_cells(PASS, (8, 10, 12)),
+        "undecided": t3_cells(PASS, (1, 6, 5)),
+    },
     # T4: gain at 0% (4, 5, 6) passes; gain at 0% − gain at 100%:
     #   gain at 100% (0, 0, 0) → (4, 5, 6) pass → pass;
     #   gain at 0% (−4, −5, −6) fails → fail;
     #   gain at 100% (1, 6, 5) → (3, −1, 1) → undecided
-    "T4": {"pass": t4_cells(PASS, (0, 0, 0)), "fail": t4_cells(FAIL, (0, 0, 0)),
-           "undecided": t4_cells(PASS, (1, 6, 5))},
+    "T4": {
+        "pass": t4_cells(PASS, (0, 0, 0)),
+        "fail": t4_cells(FAIL, (0, 0, 0)),
+        "undecided": t4_cells(PASS, (1, 6, 5)),
+    },
     # T5 (a spread against effects, not an interval): 2·sd(P20 seeds) against |mean P20 − mean P10|
     #   P20 (30, 31, 32): sd 1 → 2 < |31 − 20| = 11 → pass;
     #   P20 (26, 31, 36): sd 5 → 10 > |31 − 25| = 6 → fail;
     #   two seeds only: the rule needs three → undecided
-    "T5": {"pass": {cell(20): (30, 31, 32), cell(10): (20, 20, 20)},
-           "fail": {cell(20): (26, 31, 36), cell(10): (25, 25, 25)},
-           "undecided": {cell(20): (30, 32), cell(10): (20, 20)}},
+    "T5": {
+        "pass": {cell(20): (30, 31, 32), cell(10): (20, 20, 20)},
+        "fail": {cell(20): (26, 31, 36), cell(10): (25, 25, 25)},
+        "undecided": {cell(20): (30, 32), cell(10): (20, 20)},
+    },
 }
 
 #: T6: per seed PQ(P20) / PQ(full) − 0.70, full = 50 every seed:
 #:   P20 (39, 40, 41) → (0.08, 0.10, 0.12): sd 0.02, se 0.01155, half 0.0497 → [0.050, 0.150] pass;
 #:   P20 (29, 30, 31) → (−0.12, −0.10, −0.08) → [−0.150, −0.050] fail;
 #:   P20 (38, 33, 35) → (0.06, −0.04, 0.00): mean 0.0067, sd 0.0503, half 0.125 → undecided
-T6_CASES = {verdict: {cell(20): p20, cell(supervision="full"): (50.0, 50.0, 50.0)}
-            for verdict, p20 in (("pass", (39, 40, 41)), ("fail", (29, 30, 31)), ("undecided", (38, 33, 35)))}
+T6_CASES = {
+    verdict: {cell(20): p20, cell(supervision="full"): (50.0, 50.0, 50.0)}
+    for verdict, p20 in (("pass", (39, 40, 41)), ("fail", (29, 30, 31)), ("undecided", (38, 33, 35)))
+}
 
 
 def _trend(frame, tid):
@@ -186,11 +230,14 @@ def test_missing_cells_are_not_measured_in_both_styles():
 
 def test_target_report_per_dataset_and_rule_set():
     """Each dataset, and each set of target rules, is evaluated on its own."""
-    rows = pd.concat([target_rows(CASES["T1"]["pass"], dataset="coco"),
-                      target_rows(CASES["T1"]["fail"], dataset="synthetic"),
-                      target_rows(CASES["T1"]["undecided"], dataset="synthetic", rules="baseline")])
-    by_dataset = {name: {t.id: t.verdict for t in tsr.trends(g, "corrected")}
-                  for name, g in rows.groupby("dataset")}
+    rows = pd.concat(
+        [
+            target_rows(CASES["T1"]["pass"], dataset="coco"),
+            target_rows(CASES["T1"]["fail"], dataset="synthetic"),
+            target_rows(CASES["T1"]["undecided"], dataset="synthetic", rules="baseline"),
+        ]
+    )
+    by_dataset = {name: {t.id: t.verdict for t in tsr.trends(g, "corrected")} for name, g in rows.groupby("dataset")}
     assert by_dataset["coco"]["T1"] == "pass" and by_dataset["synthetic"]["T1"] == "fail"
     synthetic = rows[rows["dataset"] == "synthetic"]
     assert tsr.rule_sets(synthetic) == ["corrected", "baseline"]

@@ -3,6 +3,7 @@
 A fake cell runner (a formula of the axes) stands in for simulate → train → evaluate, so these
 tests check the bookkeeping alone; tests/test_studytrained_e2e.py runs the real pipeline.
 """
+
 from __future__ import annotations
 
 import csv
@@ -31,8 +32,16 @@ class FakeRunner:
         if cell.cell_id in self.fail:
             raise RuntimeError("boom")
         pq = 40.0 if cell.supervision == "full" else 20 + cell.points / 10 + (cell.shape == "concave")
-        return {"pq": pq, "sq": 80.0, "rq": pq / 0.8, "pq_th": pq, "pq_st": pq,
-                "annotation_seconds": 10.0, "train_seconds": 1.5, "not_a_column": 1}
+        return {
+            "pq": pq,
+            "sq": 80.0,
+            "rq": pq / 0.8,
+            "pq_th": pq,
+            "pq_st": pq,
+            "annotation_seconds": 10.0,
+            "train_seconds": 1.5,
+            "not_a_column": 1,
+        }
 
 
 def test_table13_grid_has_13_cells_and_table14_14():
@@ -110,8 +119,7 @@ def test_interrupted_cell_runs_again(tmp_path):
 
 def test_failed_cell_is_logged_and_retried(tmp_path):
     cells = st.grid((5, 10), ("convex",), full=False)
-    out = st.run_study(cells, tmp_path, FakeRunner(fail={"P5-convex-b000-nodil-s0"}), settings=SETTINGS,
-                       progress=False)
+    out = st.run_study(cells, tmp_path, FakeRunner(fail={"P5-convex-b000-nodil-s0"}), settings=SETTINGS, progress=False)
     assert out.failed == ["P5-convex-b000-nodil-s0"] and out.ran == ["P10-convex-b000-nodil-s0"]
     assert "boom" in (tmp_path / "cells" / "P5-convex-b000-nodil-s0" / "error.txt").read_text()
     r = FakeRunner()

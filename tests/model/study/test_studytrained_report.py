@@ -5,6 +5,7 @@ construction, and deliberately broken variants for which a named trend must fail
 live in :mod:`pointly.model.study.trends` (shared with the target study); here they run on the
 trained study's rows as ``study_report.normalise`` gives them.
 """
+
 from __future__ import annotations
 
 import pandas as pd
@@ -12,7 +13,6 @@ import pytest
 
 from pointly.model.study import trained_report as sr
 from pointly.model.study import trends as tr
-
 
 #: three seeds per cell: a seed moves every cell alike (the grid pairs seeds: same points, same
 #: training seed), and each cell a little on its own
@@ -36,18 +36,45 @@ def _rows(table13=sr.PAPER_TABLE13, full=41.3, table14=sr.PAPER_TABLE14, p20_see
             if shape == "concave" and p == 20 and p20_seeds is not None:
                 continue
             k += 1
-            cell(pq, k, supervision="points", points=p, shape=shape, boundary_share=0.0, dilation=False,
-                 seconds_per_segment=0.9 * p)
+            cell(
+                pq,
+                k,
+                supervision="points",
+                points=p,
+                shape=shape,
+                boundary_share=0.0,
+                dilation=False,
+                seconds_per_segment=0.9 * p,
+            )
     for s, pq in enumerate(p20_seeds or ()):
-        rows.append(dict(cell_id=f"P20-concave-s{s}", supervision="points", points=20, shape="concave",
-                         boundary_share=0.0, dilation=False, seed=s, pq=pq, seconds_per_segment=18.0))
+        rows.append(
+            dict(
+                cell_id=f"P20-concave-s{s}",
+                supervision="points",
+                points=20,
+                shape="concave",
+                boundary_share=0.0,
+                dilation=False,
+                seed=s,
+                pq=pq,
+                seconds_per_segment=18.0,
+            )
+        )
     for dil, series in table14.items():
         for share, pq in series.items():
             if share == 0.0 and not dil:
                 continue  # the same cell as Table 13's P20 concave
             k += 1
-            cell(pq, k, supervision="points", points=20, shape="concave", boundary_share=share, dilation=dil,
-                 seconds_per_segment=20.0)
+            cell(
+                pq,
+                k,
+                supervision="points",
+                points=20,
+                shape="concave",
+                boundary_share=share,
+                dilation=dil,
+                seconds_per_segment=20.0,
+            )
     if full is not None:
         cell(full, k + 1, supervision="full", seconds_per_segment=79.0)
     return sr.normalise(pd.DataFrame(rows))
@@ -66,8 +93,14 @@ def test_paper_numbers_pass_every_trend():
 
 def test_one_seed_decides_nothing():
     v = _verdicts(_rows(n_seeds=1))
-    assert v == {"T1": "undecided", "T2": "undecided", "T3": "undecided", "T4": "undecided",
-                 "T5": "not measured", "T6": "undecided"}
+    assert v == {
+        "T1": "undecided",
+        "T2": "undecided",
+        "T3": "undecided",
+        "T4": "undecided",
+        "T5": "not measured",
+        "T6": "undecided",
+    }
 
 
 def test_tables_average_seeds_and_share():
@@ -98,12 +131,32 @@ def test_t2_undecided_when_the_seeds_disagree():
     rows = []
     for seed, (cv, cc) in enumerate([(23.5, 23.0), (22.9, 23.2), (23.4, 23.3)]):
         for shape, pq in (("convex", cv), ("concave", cc)):
-            rows.append(dict(cell_id=f"P5-{shape}-s{seed}", supervision="points", points=5, shape=shape,
-                             boundary_share=0.0, dilation=False, seed=seed, pq=pq))
+            rows.append(
+                dict(
+                    cell_id=f"P5-{shape}-s{seed}",
+                    supervision="points",
+                    points=5,
+                    shape=shape,
+                    boundary_share=0.0,
+                    dilation=False,
+                    seed=seed,
+                    pq=pq,
+                )
+            )
     for seed in range(3):
         for shape, pq in (("convex", 32.8), ("concave", 34.1)):
-            rows.append(dict(cell_id=f"P30-{shape}-s{seed}", supervision="points", points=30, shape=shape,
-                             boundary_share=0.0, dilation=False, seed=seed, pq=pq + 0.1 * seed))
+            rows.append(
+                dict(
+                    cell_id=f"P30-{shape}-s{seed}",
+                    supervision="points",
+                    points=30,
+                    shape=shape,
+                    boundary_share=0.0,
+                    dilation=False,
+                    seed=seed,
+                    pq=pq + 0.1 * seed,
+                )
+            )
     t = tr.trend_t2(sr.normalise(pd.DataFrame(rows)))
     assert t.verdict == "undecided" and "P5 convex−concave +0.1 [" in t.numbers
 
@@ -111,7 +164,7 @@ def test_t2_undecided_when_the_seeds_disagree():
 def test_t3_fails_without_saturation_and_t4_fails_when_dilation_hurts():
     t14 = {False: {0.0: 30.0, 0.5: 31.0, 1.0: 40.0}, True: {0.0: 29.0, 0.5: 31.5, 1.0: 40.5}}
     frame = _rows(table14=t14)
-    assert tr.trend_t3(frame).verdict == "fail"   # gain 50→100 (9) ≥ gain 0→50 (1)
+    assert tr.trend_t3(frame).verdict == "fail"  # gain 50→100 (9) ≥ gain 0→50 (1)
     t4 = tr.trend_t4(frame)
     assert t4.verdict == "fail" and "0% -3.7" in t4.numbers  # 29.0 − 32.7 (Table 13 P20 concave)
 
@@ -124,8 +177,22 @@ def test_t5_fails_with_a_large_spread_and_t6_with_a_low_share():
 
 
 def test_missing_cells_are_not_measured():
-    frame = sr.normalise(pd.DataFrame([dict(cell_id="P5", supervision="points", points=5, shape="convex",
-                                            boundary_share=0.0, dilation=False, seed=0, pq=10.0)]))
+    frame = sr.normalise(
+        pd.DataFrame(
+            [
+                dict(
+                    cell_id="P5",
+                    supervision="points",
+                    points=5,
+                    shape="convex",
+                    boundary_share=0.0,
+                    dilation=False,
+                    seed=0,
+                    pq=10.0,
+                )
+            ]
+        )
+    )
     assert set(_verdicts(frame).values()) == {"not measured"}
 
 

@@ -4,12 +4,13 @@ Expectations are computed independently: panoptic PNGs decoded here with PIL and
 R + 256·G + 256²·B formula, instance masks from pycocotools' own ``COCO.annToMask``, uncompressed
 RLE expanded by hand.
 """
+
 from __future__ import annotations
 
 import contextlib
-import re
 import io
 import json
+import re
 import shutil
 
 import numpy as np
@@ -18,13 +19,19 @@ from PIL import Image
 from pycocotools.coco import COCO
 from simulate_fixtures import CATEGORIES, INSTANCE_SETS, PANOPTIC_SETS, encode_ids_rgb, write_panoptic
 
-from pointly.pointgen.base.coco import (InstancesDataset, PanopticDataset, decode_panoptic_png, encode_panoptic_png,
-                                   mask_bbox, open_dataset)
+from pointly.pointgen.base.coco import (
+    InstancesDataset,
+    PanopticDataset,
+    decode_panoptic_png,
+    encode_panoptic_png,
+    mask_bbox,
+    open_dataset,
+)
 from pointly.pointgen.base.errors import PointlyError
-
 
 # pycocotools 2.0 calls np.array(copy=False) inside decode; harmless with numpy 2
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
 
 def ids_by_hand(path) -> np.ndarray:
     rgb = np.asarray(Image.open(path).convert("RGB")).astype(np.int64)
@@ -135,7 +142,7 @@ def test_uncompressed_rle_crowd_decodes_by_hand(shared_data):
             flat = np.zeros(h * w, bool)
             pos, val = 0, False
             for c in counts:  # runs alternate 0/1, column-major
-                flat[pos:pos + c] = val
+                flat[pos : pos + c] = val
                 pos, val = pos + c, not val
             assert pos == h * w
             assert np.array_equal(seg.mask, flat.reshape(w, h).T)
@@ -188,6 +195,7 @@ def test_coconut_ids_1_to_29(shared_data):
 
 
 # ---------------------------------------------------------------------------- bad input
+
 
 @pytest.fixture
 def tiny(tmp_path):
@@ -316,13 +324,16 @@ def test_reader_on_a_modified_copy_of_real_data(shared_data, tmp_path):
     raises(rf"in JSON only \[{victim}\]", ds.segments, 142238)
 
 
-@pytest.mark.parametrize("field, value, words", [
-    ("id", "7", "non-integer id"),
-    ("category_id", None, "non-integer category_id"),
-    ("area", "big", "area 'big' is not a number"),
-    ("bbox", [1, 2, 3], "is not [x, y, w, h]"),
-    ("bbox", [1, 2, "3", 4], "is not [x, y, w, h]"),
-])
+@pytest.mark.parametrize(
+    "field, value, words",
+    [
+        ("id", "7", "non-integer id"),
+        ("category_id", None, "non-integer category_id"),
+        ("area", "big", "area 'big' is not a number"),
+        ("bbox", [1, 2, 3], "is not [x, y, w, h]"),
+        ("bbox", [1, 2, "3", 4], "is not [x, y, w, h]"),
+    ],
+)
 def test_malformed_segments_info_is_one_clear_error(tiny, field, value, words):
     js, png, _ = tiny
     edit(js, lambda d: d["annotations"][0]["segments_info"][1].update({field: value}))

@@ -6,6 +6,7 @@ file, step by step: pycocotools' ``COCO`` index, ``load_coco_json(json, root, na
 (projects/PointSup/point_sup/dataset_mapper.py + detection_utils.py). It raises AssertionError
 naming the record and field that detectron2 would choke on or silently mangle.
 """
+
 from __future__ import annotations
 
 import copy
@@ -88,24 +89,59 @@ def pointsup_load(doc: dict, *, sample_points: int = 0) -> list[dict]:
         if coords:
             sizes = {len(c) for c in coords}
             assert len(sizes) == 1, f"image {img_id}: torch.stack needs equal point counts, got {sizes}"
-        out.append({"image_id": img_id, "boxes": np.array(boxes).reshape(-1, 4), "classes": classes,
-                    "point_coords": np.stack(coords) if coords else np.zeros((0, 0, 2)),
-                    "point_labels": np.stack(labels) if labels else np.zeros((0, 0))})
+        out.append(
+            {
+                "image_id": img_id,
+                "boxes": np.array(boxes).reshape(-1, 4),
+                "classes": classes,
+                "point_coords": np.stack(coords) if coords else np.zeros((0, 0, 2)),
+                "point_labels": np.stack(labels) if labels else np.zeros((0, 0)),
+            }
+        )
     return out
 
 
 def small_doc() -> dict:
-    images = [{"id": 5, "file_name": "a.jpg", "width": 16, "height": 12},
-              {"id": 6, "file_name": "b.jpg", "width": 8, "height": 8}]
-    cats = [{"id": 1, "name": "person", "isthing": 1, "supercategory": "person"},
-            {"id": 40, "name": "sky", "isthing": 0, "supercategory": "sky"}]
-    anns = [{"id": 1, "image_id": 5, "category_id": 1, "iscrowd": 0, "bbox": [2.0, 3.0, 4.0, 5.0],
-             "area": 20.0, "point_coords": [[2, 3], [5, 7], [3, 4]], "point_labels": [1, 1, 1],
-             "point_kinds": ["random", "boundary", "random"], "source_segment_id": 77},
-            {"id": 2, "image_id": 5, "category_id": 40, "iscrowd": 0, "bbox": [0.0, 0.0, 16.0, 12.0],
-             "area": 100.0, "point_coords": [[15, 11], [0, 0], [9, 1]], "point_labels": [1, 1, 1]},
-            {"id": 3, "image_id": 6, "category_id": 1, "point_coords": [[7, 7]], "point_labels": [0],
-             "point_times": [1.25]}]
+    images = [
+        {"id": 5, "file_name": "a.jpg", "width": 16, "height": 12},
+        {"id": 6, "file_name": "b.jpg", "width": 8, "height": 8},
+    ]
+    cats = [
+        {"id": 1, "name": "person", "isthing": 1, "supercategory": "person"},
+        {"id": 40, "name": "sky", "isthing": 0, "supercategory": "sky"},
+    ]
+    anns = [
+        {
+            "id": 1,
+            "image_id": 5,
+            "category_id": 1,
+            "iscrowd": 0,
+            "bbox": [2.0, 3.0, 4.0, 5.0],
+            "area": 20.0,
+            "point_coords": [[2, 3], [5, 7], [3, 4]],
+            "point_labels": [1, 1, 1],
+            "point_kinds": ["random", "boundary", "random"],
+            "source_segment_id": 77,
+        },
+        {
+            "id": 2,
+            "image_id": 5,
+            "category_id": 40,
+            "iscrowd": 0,
+            "bbox": [0.0, 0.0, 16.0, 12.0],
+            "area": 100.0,
+            "point_coords": [[15, 11], [0, 0], [9, 1]],
+            "point_labels": [1, 1, 1],
+        },
+        {
+            "id": 3,
+            "image_id": 6,
+            "category_id": 1,
+            "point_coords": [[7, 7]],
+            "point_labels": [0],
+            "point_times": [1.25],
+        },
+    ]
     return formats.make_document(images, cats, anns, {"made_by": "test", "seed": 3})
 
 
@@ -124,22 +160,65 @@ def test_round_trip_and_stable_bytes(tmp_path):
     assert formats.points_bbox([[2, 3], [5, 7], [3, 4]]) == [2.0, 3.0, 4.0, 5.0]
 
 
-@pytest.mark.parametrize("mutate, record, words", [
-    (lambda d: d["annotations"][0].pop("point_labels"), "annotations[0] (id 1, image_id 5)", "'point_labels' is a required"),
-    (lambda d: d["annotations"][1]["point_coords"].__setitem__(1, [0.5, 2]), "annotations[1] (id 2, image_id 5) field point_coords.1.0", "not of type 'integer'"),
-    (lambda d: d["annotations"][0]["point_labels"].__setitem__(2, 2), "annotations[0] (id 1, image_id 5) field point_labels.2", "2 is not one of"),
-    (lambda d: d["annotations"][0]["point_kinds"].__setitem__(0, "guess"), "annotations[0] (id 1, image_id 5) field point_kinds.0", "'guess' is not one of"),
-    (lambda d: d["images"][1].__setitem__("width", 0), "images[1] (id 6) field width", "less than the minimum"),
-    (lambda d: d["categories"][0].pop("isthing"), "categories[0] (id 1)", "'isthing' is a required"),
-    (lambda d: d["annotations"][2]["point_coords"].__setitem__(0, [8, 3]), "annotations[2] (id 3, image_id 6)", "point 0 (8, 3) lies outside the 8x8 image"),
-    (lambda d: d["annotations"][0]["point_labels"].pop(), "annotations[0] (id 1, image_id 5)", "point_labels has 2 entries but point_coords has 3"),
-    (lambda d: d["annotations"][2].__setitem__("point_times", [1.0, 2.0]), "annotations[2] (id 3, image_id 6)", "point_times has 2 entries"),
-    (lambda d: d["annotations"][1].__setitem__("category_id", 99), "annotations[1] (id 2, image_id 5)", "unknown category_id 99"),
-    (lambda d: d["annotations"][1].__setitem__("image_id", 7), "annotations[1] (id 2, image_id 7)", "image_id 7 is not in images"),
-    (lambda d: d["annotations"][2].__setitem__("id", 1), "annotations[2]", "duplicate id 1"),
-    (lambda d: d["annotations"][2].update(point_coords=[], point_labels=[], point_times=[]), "annotations[2] (id 3, image_id 6)", "no points"),
-    (lambda d: d.pop("categories"), "top level", "'categories' is a required"),
-])
+@pytest.mark.parametrize(
+    "mutate, record, words",
+    [
+        (
+            lambda d: d["annotations"][0].pop("point_labels"),
+            "annotations[0] (id 1, image_id 5)",
+            "'point_labels' is a required",
+        ),
+        (
+            lambda d: d["annotations"][1]["point_coords"].__setitem__(1, [0.5, 2]),
+            "annotations[1] (id 2, image_id 5) field point_coords.1.0",
+            "not of type 'integer'",
+        ),
+        (
+            lambda d: d["annotations"][0]["point_labels"].__setitem__(2, 2),
+            "annotations[0] (id 1, image_id 5) field point_labels.2",
+            "2 is not one of",
+        ),
+        (
+            lambda d: d["annotations"][0]["point_kinds"].__setitem__(0, "guess"),
+            "annotations[0] (id 1, image_id 5) field point_kinds.0",
+            "'guess' is not one of",
+        ),
+        (lambda d: d["images"][1].__setitem__("width", 0), "images[1] (id 6) field width", "less than the minimum"),
+        (lambda d: d["categories"][0].pop("isthing"), "categories[0] (id 1)", "'isthing' is a required"),
+        (
+            lambda d: d["annotations"][2]["point_coords"].__setitem__(0, [8, 3]),
+            "annotations[2] (id 3, image_id 6)",
+            "point 0 (8, 3) lies outside the 8x8 image",
+        ),
+        (
+            lambda d: d["annotations"][0]["point_labels"].pop(),
+            "annotations[0] (id 1, image_id 5)",
+            "point_labels has 2 entries but point_coords has 3",
+        ),
+        (
+            lambda d: d["annotations"][2].__setitem__("point_times", [1.0, 2.0]),
+            "annotations[2] (id 3, image_id 6)",
+            "point_times has 2 entries",
+        ),
+        (
+            lambda d: d["annotations"][1].__setitem__("category_id", 99),
+            "annotations[1] (id 2, image_id 5)",
+            "unknown category_id 99",
+        ),
+        (
+            lambda d: d["annotations"][1].__setitem__("image_id", 7),
+            "annotations[1] (id 2, image_id 7)",
+            "image_id 7 is not in images",
+        ),
+        (lambda d: d["annotations"][2].__setitem__("id", 1), "annotations[2]", "duplicate id 1"),
+        (
+            lambda d: d["annotations"][2].update(point_coords=[], point_labels=[], point_times=[]),
+            "annotations[2] (id 3, image_id 6)",
+            "no points",
+        ),
+        (lambda d: d.pop("categories"), "top level", "'categories' is a required"),
+    ],
+)
 def test_validation_errors_name_record_and_field(mutate, record, words):
     doc = small_doc()
     mutate(doc)
@@ -188,9 +267,17 @@ def test_to_pointsup_field_by_field():
     assert [c["id"] for c in ps["categories"]] == [1]
     assert [a["id"] for a in ps["annotations"]] == [1, 3]
     a1, a3 = ps["annotations"]
-    assert a1 == {"id": 1, "image_id": 5, "category_id": 1, "iscrowd": 0, "bbox": [2.0, 3.0, 4.0, 5.0],
-                  "area": 20.0, "point_coords": [[2, 3], [5, 7], [3, 4]], "point_labels": [1, 1, 1],
-                  "source_segment_id": 77}
+    assert a1 == {
+        "id": 1,
+        "image_id": 5,
+        "category_id": 1,
+        "iscrowd": 0,
+        "bbox": [2.0, 3.0, 4.0, 5.0],
+        "area": 20.0,
+        "point_coords": [[2, 3], [5, 7], [3, 4]],
+        "point_labels": [1, 1, 1],
+        "source_segment_id": 77,
+    }
     # no bbox in the source: the box of the points (one pixel: 1 x 1), area = w*h
     assert a3["bbox"] == [7.0, 7.0, 1.0, 1.0] and a3["area"] == 1.0 and a3["iscrowd"] == 0
     # one point, padded to the file's count 3 by repeating it, marked so that pointly drops it again
@@ -207,12 +294,33 @@ def test_to_pointsup_field_by_field():
 
 def test_to_pointsup_pads_short_instances_for_torch_stack():
     doc = small_doc()
-    doc["annotations"].append({"id": 9, "image_id": 5, "category_id": 1, "iscrowd": 0,
-                               "bbox": [10.0, 10.0, 1.0, 1.0], "point_coords": [[10, 10]], "point_labels": [1]})
-    doc["annotations"].append({"id": 10, "image_id": 5, "category_id": 1, "iscrowd": 1,
-                               "bbox": [0.0, 0.0, 2.0, 2.0], "point_coords": [[0, 0]], "point_labels": [1]})
-    raw = dict(doc, categories=[c for c in doc["categories"] if c["isthing"]],
-               annotations=[a for a in doc["annotations"] if a["category_id"] == 1 and a["image_id"] == 5])  # own counts
+    doc["annotations"].append(
+        {
+            "id": 9,
+            "image_id": 5,
+            "category_id": 1,
+            "iscrowd": 0,
+            "bbox": [10.0, 10.0, 1.0, 1.0],
+            "point_coords": [[10, 10]],
+            "point_labels": [1],
+        }
+    )
+    doc["annotations"].append(
+        {
+            "id": 10,
+            "image_id": 5,
+            "category_id": 1,
+            "iscrowd": 1,
+            "bbox": [0.0, 0.0, 2.0, 2.0],
+            "point_coords": [[0, 0]],
+            "point_labels": [1],
+        }
+    )
+    raw = dict(
+        doc,
+        categories=[c for c in doc["categories"] if c["isthing"]],
+        annotations=[a for a in doc["annotations"] if a["category_id"] == 1 and a["image_id"] == 5],
+    )  # own counts
     with pytest.raises(AssertionError, match="equal point counts"):
         pointsup_load(raw)
     ps = to_pointsup(doc)
@@ -255,19 +363,24 @@ def test_make_document_copies_inputs():
     assert copy.deepcopy(doc)["info"]["pointly"]["made_by"] == "x"
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda d: d["annotations"][0].update(bbox=[1, 2, 3]),  # points plainly valid, error elsewhere
-    lambda d: d["annotations"][0]["point_labels"].__setitem__(0, True),  # bool is not 0/1
-    lambda d: d["annotations"][0]["point_coords"].__setitem__(0, [2, 3, 4]),
-    lambda d: d["annotations"][1].update(point_times=[-1.0, 0.0, 1.0]),
-    lambda d: d["annotations"][0].update(point_kinds="random"),
-])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d["annotations"][0].update(bbox=[1, 2, 3]),  # points plainly valid, error elsewhere
+        lambda d: d["annotations"][0]["point_labels"].__setitem__(0, True),  # bool is not 0/1
+        lambda d: d["annotations"][0]["point_coords"].__setitem__(0, [2, 3, 4]),
+        lambda d: d["annotations"][1].update(point_times=[-1.0, 0.0, 1.0]),
+        lambda d: d["annotations"][0].update(point_kinds="random"),
+    ],
+)
 def test_fast_schema_path_reports_like_full_jsonschema(mutate):
     import jsonschema
+
     doc = small_doc()
     mutate(doc)
-    full = sorted(jsonschema.Draft202012Validator(formats.schema()).iter_errors(doc),
-                  key=lambda e: list(e.absolute_path))[0]
+    full = sorted(
+        jsonschema.Draft202012Validator(formats.schema()).iter_errors(doc), key=lambda e: list(e.absolute_path)
+    )[0]
     with pytest.raises(PointlyError) as err:
         formats.validate_points(doc)
     assert err.value.problem == full.message

@@ -1,5 +1,6 @@
 """Guarded output: locations checked before any work, atomic files, all-or-nothing folders,
 plain-file permissions; the pixel budget."""
+
 from __future__ import annotations
 
 import os
@@ -100,8 +101,12 @@ def test_staged_folder_is_all_or_nothing(tmp_path):
         write_json_atomic(stage / "a.json", {"a": 3})
         (stage / "sub").mkdir()
         (stage / "sub" / "b.txt").write_text("b")
-    assert sorted(str(p.relative_to(existing)) for p in existing.rglob("*")) == ["a.json", "keep.txt", "sub",
-                                                                                  "sub/b.txt"]
+    assert sorted(str(p.relative_to(existing)) for p in existing.rglob("*")) == [
+        "a.json",
+        "keep.txt",
+        "sub",
+        "sub/b.txt",
+    ]
     assert (existing / "a.json").read_text() == '{"a":3}\n'
 
 

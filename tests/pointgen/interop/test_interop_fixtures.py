@@ -8,6 +8,7 @@ its pre-1.0 ``completions`` layout, and detectron2 PointSup's point file (a COCO
 without ``isthing``, N integer points per instance with 0/1 labels, crowd included). Every
 expected pixel is worked out by hand in the comments: floor(coordinate), percent × size / 100.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,9 +17,9 @@ import pytest
 
 from pointly.cli.main import main as cli
 from pointly.pointgen.base import points_format as formats
-from pointly.pointgen.points.cost import cost_table, measured_seconds
 from pointly.pointgen.base.errors import PointlyError
 from pointly.pointgen.interop.convert import import_document
+from pointly.pointgen.points.cost import cost_table, measured_seconds
 
 CVAT_XML = """<?xml version="1.0" encoding="utf-8"?>
 <annotations>
@@ -91,22 +92,31 @@ CVAT_XML = """<?xml version="1.0" encoding="utf-8"?>
 #: (530, 415); the two car shapes share group_id 3, so they are one segment: (700, 800),
 #: (1599, 0), and (1600.00, 1200.00) on the far corner, which is the last pixel (1599, 1199).
 #: frame_b (640 x 480): two road shapes without group_id are two segments: (0, 479), (320, 240).
-CVAT_EXPECTED = [("frame_a.jpg", "wheel", [[512, 640], [1003, 611], [987, 402], [530, 415]]),
-                 ("frame_a.jpg", "car", [[700, 800], [1599, 0], [1599, 1199]]),
-                 ("frame_b.jpg", "road", [[0, 479]]),
-                 ("frame_b.jpg", "road", [[320, 240]])]
+CVAT_EXPECTED = [
+    ("frame_a.jpg", "wheel", [[512, 640], [1003, 611], [987, 402], [530, 415]]),
+    ("frame_a.jpg", "car", [[700, 800], [1599, 0], [1599, 1199]]),
+    ("frame_b.jpg", "road", [[0, 479]]),
+    ("frame_b.jpg", "road", [[320, 240]]),
+]
 
 REF_COCO = {
     "info": {"description": "a hand-made reference"},
     "licenses": [{"id": 2, "name": "CC BY", "url": "https://creativecommons.org/licenses/by/2.0/"}],
-    "images": [{"id": 501, "file_name": "frame_a.jpg", "width": 1600, "height": 1200, "license": 2},
-               {"id": 502, "file_name": "frame_b.jpg", "width": 640, "height": 480, "license": 2},
-               {"id": 90, "file_name": "street.jpg", "width": 1920, "height": 1280},
-               {"id": 91, "file_name": "photos/park.png", "width": 800, "height": 501},
-               {"id": 92, "file_name": "spacexmoon-800x501.jpg", "width": 800, "height": 501}],
-    "categories": [{"id": 3, "name": "car", "isthing": 1}, {"id": 7, "name": "wheel"},
-                   {"id": 21, "name": "road", "isthing": 0}, {"id": 4, "name": "Car", "isthing": 1},
-                   {"id": 9, "name": "Road", "isthing": 0}, {"id": 33, "name": "Hello"}],
+    "images": [
+        {"id": 501, "file_name": "frame_a.jpg", "width": 1600, "height": 1200, "license": 2},
+        {"id": 502, "file_name": "frame_b.jpg", "width": 640, "height": 480, "license": 2},
+        {"id": 90, "file_name": "street.jpg", "width": 1920, "height": 1280},
+        {"id": 91, "file_name": "photos/park.png", "width": 800, "height": 501},
+        {"id": 92, "file_name": "spacexmoon-800x501.jpg", "width": 800, "height": 501},
+    ],
+    "categories": [
+        {"id": 3, "name": "car", "isthing": 1},
+        {"id": 7, "name": "wheel"},
+        {"id": 21, "name": "road", "isthing": 0},
+        {"id": 4, "name": "Car", "isthing": 1},
+        {"id": 9, "name": "Road", "isthing": 0},
+        {"id": 33, "name": "Hello"},
+    ],
 }
 
 
@@ -136,8 +146,11 @@ def test_cvat_documented_layout_imports(cvat_file):
     assert [a["point_labels"] for a in doc["annotations"]] == [[1] * 4, [1] * 3, [1], [1]]
     assert [(im["id"], im["width"], im["height"]) for im in doc["images"]] == [(0, 1600, 1200), (1, 640, 480)]
     # labels in meta order, ids 1, 2, 3; no thing/stuff mark and no category file: things
-    assert [(c["id"], c["name"], c["isthing"]) for c in doc["categories"]] == \
-        [(1, "car", 1), (2, "road", 1), (3, "wheel", 1)]
+    assert [(c["id"], c["name"], c["isthing"]) for c in doc["categories"]] == [
+        (1, "car", 1),
+        (2, "road", 1),
+        (3, "wheel", 1),
+    ]
     assert warnings == ["skipped shapes that are not points: 1 <box>, 1 <tag>"]
 
 
@@ -151,9 +164,11 @@ def test_cvat_with_a_reference_takes_its_ids_stuff_and_licenses(cvat_file, ref_f
 
 
 def test_cvat_isthing_attribute_is_read_and_checked(tmp_path, ref_file):
-    marked = CVAT_XML.replace('<points label="road" points="0.00,479.50" occluded="0" z_order="0">',
-                              '<points label="road" points="0.00,479.50" occluded="0" z_order="0">'
-                              '<attribute name="isthing">false</attribute>')
+    marked = CVAT_XML.replace(
+        '<points label="road" points="0.00,479.50" occluded="0" z_order="0">',
+        '<points label="road" points="0.00,479.50" occluded="0" z_order="0">'
+        '<attribute name="isthing">false</attribute>',
+    )
     path = tmp_path / "marked.xml"
     path.write_text(marked)
     doc, _ = import_document(path, "cvat")
@@ -161,24 +176,38 @@ def test_cvat_isthing_attribute_is_read_and_checked(tmp_path, ref_file):
     wrong = marked.replace('<points label="wheel" points', '<points label="wheel" points').replace(
         '<points label="car" source="manual" occluded="0" points="700.00,800.99" z_order="0" group_id="3">',
         '<points label="car" source="manual" occluded="0" points="700.00,800.99" z_order="0" group_id="3">'
-        '<attribute name="isthing">false</attribute>')
+        '<attribute name="isthing">false</attribute>',
+    )
     path.write_text(wrong)
     with pytest.raises(PointlyError, match=r"label 'car' is marked stuff here but has isthing 1 in ref\.json"):
         import_document(path, "cvat", images_json=ref_file)
 
 
-@pytest.mark.parametrize("edit, words", [
-    (lambda s: s.replace("<version>1.1</version>", "<version>1.0</version>"), "CVAT XML version 1.0"),
-    (lambda s: s.replace('points="0.00,479.50"', 'points="640.01,3"'), "lies outside the 640x480 image"),
-    (lambda s: s.replace('points="0.00,479.50"', 'points="12;4"'), "is not 'x,y'"),
-    (lambda s: s.replace("</annotations>", '<track id="0" label="car"></track></annotations>'), "video tracks"),
-    (lambda s: s.replace('group_id="3">\n    </points>\n    <tag', 'group_id="3">\n    </points>\n    <tag')
-     .replace('<points label="car" source="manual" occluded="0" points="1599.99',
-              '<points label="wheel" source="manual" occluded="0" points="1599.99'), "group_id 3 holds labels"),
-    (lambda s: s[:200], "not valid XML"),
-    (lambda s: s.replace('<?xml version="1.0" encoding="utf-8"?>',
-                         '<?xml version="1.0"?><!DOCTYPE a [<!ENTITY e "x">]>'), "DTD or entities"),
-])
+@pytest.mark.parametrize(
+    "edit, words",
+    [
+        (lambda s: s.replace("<version>1.1</version>", "<version>1.0</version>"), "CVAT XML version 1.0"),
+        (lambda s: s.replace('points="0.00,479.50"', 'points="640.01,3"'), "lies outside the 640x480 image"),
+        (lambda s: s.replace('points="0.00,479.50"', 'points="12;4"'), "is not 'x,y'"),
+        (lambda s: s.replace("</annotations>", '<track id="0" label="car"></track></annotations>'), "video tracks"),
+        (
+            lambda s: s.replace(
+                'group_id="3">\n    </points>\n    <tag', 'group_id="3">\n    </points>\n    <tag'
+            ).replace(
+                '<points label="car" source="manual" occluded="0" points="1599.99',
+                '<points label="wheel" source="manual" occluded="0" points="1599.99',
+            ),
+            "group_id 3 holds labels",
+        ),
+        (lambda s: s[:200], "not valid XML"),
+        (
+            lambda s: s.replace(
+                '<?xml version="1.0" encoding="utf-8"?>', '<?xml version="1.0"?><!DOCTYPE a [<!ENTITY e "x">]>'
+            ),
+            "DTD or entities",
+        ),
+    ],
+)
 def test_cvat_mistakes_are_one_line(tmp_path, edit, words):
     path = tmp_path / "bad.xml"
     path.write_text(edit(CVAT_XML))
@@ -189,48 +218,165 @@ def test_cvat_mistakes_are_one_line(tmp_path, edit, words):
 
 
 LS_TASKS = [
-    {"id": 1, "created_at": "2024-03-09T21:52:49.513742Z", "updated_at": "2024-03-09T22:16:08.746926Z",
-     "project": 83, "data": {"image": "/data/upload/83/5c1e2f9a-street.jpg"},
-     "annotations": [
-         {"id": 1001, "completed_by": 10, "was_cancelled": False, "ground_truth": False,
-          "created_at": "2024-03-09T22:16:08.728353Z", "updated_at": "2024-03-09T22:16:08.728378Z",
-          "lead_time": 12.5, "result_count": 0, "task": 1,
-          "result": [
-              {"original_width": 1920, "original_height": 1280, "image_rotation": 0,
-               "value": {"x": 3.1, "y": 8.2, "width": 2, "keypointlabels": ["Car"]},
-               "id": "kp1", "from_name": "kp-1", "to_name": "img-1", "type": "keypointlabels", "origin": "manual"},
-              {"original_width": 1920, "original_height": 1280, "image_rotation": 0,
-               "value": {"x": 50.0, "y": 25.0, "width": 2, "keypointlabels": ["Car"]},
-               "id": "kp2", "parentID": "kp1", "from_name": "kp-1", "to_name": "img-1", "type": "keypointlabels",
-               "origin": "manual"},
-              {"original_width": 1920, "original_height": 1280, "image_rotation": 0,
-               "value": {"x": 99.99, "y": 100, "width": 2, "keypointlabels": ["Road"]},
-               "id": "kp3", "from_name": "kp-1", "to_name": "img-1", "type": "keypointlabels", "origin": "manual",
-               "is_positive": True},
-              {"original_width": 1920, "original_height": 1280, "image_rotation": 0,
-               "value": {"x": 10.0, "y": 90.0, "width": 2, "keypointlabels": ["Car"]},
-               "id": "kp4", "parentID": "kp1", "from_name": "kp-1", "to_name": "img-1", "type": "keypointlabels",
-               "origin": "manual", "is_positive": False},
-              {"original_width": 1920, "original_height": 1280, "image_rotation": 0,
-               "value": {"x": 12.4, "y": 5.8, "width": 12.4, "height": 10.4, "rotation": 0,
-                         "rectanglelabels": ["Car"]},
-               "id": "box1", "from_name": "box", "to_name": "img-1", "type": "rectanglelabels"},
-              {"original_width": 1920, "original_height": 1280, "image_rotation": 0,
-               "value": {"x": 99.99, "y": 100, "width": 2, "choices": ["stuff"]},
-               "id": "kp3", "from_name": "kind", "to_name": "img-1", "type": "choices", "origin": "manual"}]},
-         {"id": 1002, "was_cancelled": True, "lead_time": 3.0, "result": [
-             {"original_width": 1920, "original_height": 1280, "image_rotation": 0,
-              "value": {"x": 1.0, "y": 1.0, "width": 2, "keypointlabels": ["Car"]},
-              "id": "zz", "from_name": "kp-1", "to_name": "img-1", "type": "keypointlabels"}]}],
-     "predictions": [{"model_version": "m1", "result": [
-         {"original_width": 1920, "original_height": 1280, "value": {"x": 70.0, "y": 70.0, "width": 2,
-                                                                     "keypointlabels": ["Car"]},
-          "id": "p1", "from_name": "kp-1", "to_name": "img-1", "type": "keypointlabels"}]}]},
-    {"id": 2, "data": {"image": "/data/local-files/?d=photos%2Fpark.png"},
-     "annotations": [{"id": 1003, "was_cancelled": False, "lead_time": None, "result": [
-         {"original_width": 800, "original_height": 501, "image_rotation": 0,
-          "value": {"x": 49.6, "y": 52.340425531914896, "width": 0.6666666666666666, "keypointlabels": ["Car"]},
-          "id": "Rz9oHDXIwG", "from_name": "kp-1", "to_name": "img-1", "type": "keypointlabels"}]}]},
+    {
+        "id": 1,
+        "created_at": "2024-03-09T21:52:49.513742Z",
+        "updated_at": "2024-03-09T22:16:08.746926Z",
+        "project": 83,
+        "data": {"image": "/data/upload/83/5c1e2f9a-street.jpg"},
+        "annotations": [
+            {
+                "id": 1001,
+                "completed_by": 10,
+                "was_cancelled": False,
+                "ground_truth": False,
+                "created_at": "2024-03-09T22:16:08.728353Z",
+                "updated_at": "2024-03-09T22:16:08.728378Z",
+                "lead_time": 12.5,
+                "result_count": 0,
+                "task": 1,
+                "result": [
+                    {
+                        "original_width": 1920,
+                        "original_height": 1280,
+                        "image_rotation": 0,
+                        "value": {"x": 3.1, "y": 8.2, "width": 2, "keypointlabels": ["Car"]},
+                        "id": "kp1",
+                        "from_name": "kp-1",
+                        "to_name": "img-1",
+                        "type": "keypointlabels",
+                        "origin": "manual",
+                    },
+                    {
+                        "original_width": 1920,
+                        "original_height": 1280,
+                        "image_rotation": 0,
+                        "value": {"x": 50.0, "y": 25.0, "width": 2, "keypointlabels": ["Car"]},
+                        "id": "kp2",
+                        "parentID": "kp1",
+                        "from_name": "kp-1",
+                        "to_name": "img-1",
+                        "type": "keypointlabels",
+                        "origin": "manual",
+                    },
+                    {
+                        "original_width": 1920,
+                        "original_height": 1280,
+                        "image_rotation": 0,
+                        "value": {"x": 99.99, "y": 100, "width": 2, "keypointlabels": ["Road"]},
+                        "id": "kp3",
+                        "from_name": "kp-1",
+                        "to_name": "img-1",
+                        "type": "keypointlabels",
+                        "origin": "manual",
+                        "is_positive": True,
+                    },
+                    {
+                        "original_width": 1920,
+                        "original_height": 1280,
+                        "image_rotation": 0,
+                        "value": {"x": 10.0, "y": 90.0, "width": 2, "keypointlabels": ["Car"]},
+                        "id": "kp4",
+                        "parentID": "kp1",
+                        "from_name": "kp-1",
+                        "to_name": "img-1",
+                        "type": "keypointlabels",
+                        "origin": "manual",
+                        "is_positive": False,
+                    },
+                    {
+                        "original_width": 1920,
+                        "original_height": 1280,
+                        "image_rotation": 0,
+                        "value": {
+                            "x": 12.4,
+                            "y": 5.8,
+                            "width": 12.4,
+                            "height": 10.4,
+                            "rotation": 0,
+                            "rectanglelabels": ["Car"],
+                        },
+                        "id": "box1",
+                        "from_name": "box",
+                        "to_name": "img-1",
+                        "type": "rectanglelabels",
+                    },
+                    {
+                        "original_width": 1920,
+                        "original_height": 1280,
+                        "image_rotation": 0,
+                        "value": {"x": 99.99, "y": 100, "width": 2, "choices": ["stuff"]},
+                        "id": "kp3",
+                        "from_name": "kind",
+                        "to_name": "img-1",
+                        "type": "choices",
+                        "origin": "manual",
+                    },
+                ],
+            },
+            {
+                "id": 1002,
+                "was_cancelled": True,
+                "lead_time": 3.0,
+                "result": [
+                    {
+                        "original_width": 1920,
+                        "original_height": 1280,
+                        "image_rotation": 0,
+                        "value": {"x": 1.0, "y": 1.0, "width": 2, "keypointlabels": ["Car"]},
+                        "id": "zz",
+                        "from_name": "kp-1",
+                        "to_name": "img-1",
+                        "type": "keypointlabels",
+                    }
+                ],
+            },
+        ],
+        "predictions": [
+            {
+                "model_version": "m1",
+                "result": [
+                    {
+                        "original_width": 1920,
+                        "original_height": 1280,
+                        "value": {"x": 70.0, "y": 70.0, "width": 2, "keypointlabels": ["Car"]},
+                        "id": "p1",
+                        "from_name": "kp-1",
+                        "to_name": "img-1",
+                        "type": "keypointlabels",
+                    }
+                ],
+            }
+        ],
+    },
+    {
+        "id": 2,
+        "data": {"image": "/data/local-files/?d=photos%2Fpark.png"},
+        "annotations": [
+            {
+                "id": 1003,
+                "was_cancelled": False,
+                "lead_time": None,
+                "result": [
+                    {
+                        "original_width": 800,
+                        "original_height": 501,
+                        "image_rotation": 0,
+                        "value": {
+                            "x": 49.6,
+                            "y": 52.340425531914896,
+                            "width": 0.6666666666666666,
+                            "keypointlabels": ["Car"],
+                        },
+                        "id": "Rz9oHDXIwG",
+                        "from_name": "kp-1",
+                        "to_name": "img-1",
+                        "type": "keypointlabels",
+                    }
+                ],
+            }
+        ],
+    },
 ]
 
 #: street.jpg (1920 x 1280): kp1 3.1 % x 1920 = 59.52 -> 59, 8.2 % x 1280 = 104.96 -> 104; kp2
@@ -238,9 +384,11 @@ LS_TASKS = [
 #: nested under kp1) 10 % -> 192, 90 % -> 1152. kp3 stands alone: 99.99 % -> 1919.808 -> 1919,
 #: 100 % -> 1280 = the far edge -> 1279, marked stuff. park.png (800 x 501): 49.6 % -> 396.8 ->
 #: 396, 52.3404... % -> 262.2255... -> 262.
-LS_EXPECTED = [("street.jpg", "Car", [[59, 104], [960, 320], [192, 1152]]),
-               ("street.jpg", "Road", [[1919, 1279]]),
-               ("photos/park.png", "Car", [[396, 262]])]
+LS_EXPECTED = [
+    ("street.jpg", "Car", [[59, 104], [960, 320], [192, 1152]]),
+    ("street.jpg", "Road", [[1919, 1279]]),
+    ("photos/park.png", "Car", [[396, 262]]),
+]
 
 
 @pytest.fixture
@@ -274,13 +422,42 @@ def test_labelstudio_with_a_reference(ls_file, ref_file):
 
 def test_labelstudio_pre_1_0_completions_take_the_size_from_the_reference(tmp_path, ref_file):
     # Label Studio 0.x: "completions" instead of "annotations", results without original sizes
-    old = {"completions": [{"result": [
-        {"id": "hqudA4A3U4", "from_name": "tag", "to_name": "img", "source": "$image", "type": "keypointlabels",
-         "value": {"x": 49.6, "y": 52.340425531914896, "width": 0.6666666666666666, "keypointlabels": ["Hello"]}},
-        {"id": "Rz9oHDXIwG", "from_name": "tag", "to_name": "img", "source": "$image", "type": "keypointlabels",
-         "value": {"x": 47.733333333333334, "y": 52.765957446808514, "width": 0.6666666666666666,
-                   "keypointlabels": ["Hello"]}}]}],
-        "data": {"image": "https://example.com/files/spacexmoon-800x501.jpg"}, "id": 0}
+    old = {
+        "completions": [
+            {
+                "result": [
+                    {
+                        "id": "hqudA4A3U4",
+                        "from_name": "tag",
+                        "to_name": "img",
+                        "source": "$image",
+                        "type": "keypointlabels",
+                        "value": {
+                            "x": 49.6,
+                            "y": 52.340425531914896,
+                            "width": 0.6666666666666666,
+                            "keypointlabels": ["Hello"],
+                        },
+                    },
+                    {
+                        "id": "Rz9oHDXIwG",
+                        "from_name": "tag",
+                        "to_name": "img",
+                        "source": "$image",
+                        "type": "keypointlabels",
+                        "value": {
+                            "x": 47.733333333333334,
+                            "y": 52.765957446808514,
+                            "width": 0.6666666666666666,
+                            "keypointlabels": ["Hello"],
+                        },
+                    },
+                ]
+            }
+        ],
+        "data": {"image": "https://example.com/files/spacexmoon-800x501.jpg"},
+        "id": 0,
+    }
     path = tmp_path / "old.json"
     path.write_text(json.dumps([old]))
     with pytest.raises(PointlyError, match="size of the image is unknown"):
@@ -288,22 +465,30 @@ def test_labelstudio_pre_1_0_completions_take_the_size_from_the_reference(tmp_pa
     doc, _ = import_document(path, "labelstudio", images_json=ref_file)
     # 800 x 501: 49.6 % -> 396.8 -> 396, 52.34 % -> 262.2 -> 262; 47.7333 % -> 381.87 -> 381,
     # 52.7660 % -> 264.36 -> 264; no parentID: two segments
-    assert rows(doc) == [("spacexmoon-800x501.jpg", "Hello", [[396, 262]]),
-                         ("spacexmoon-800x501.jpg", "Hello", [[381, 264]])]
+    assert rows(doc) == [
+        ("spacexmoon-800x501.jpg", "Hello", [[396, 262]]),
+        ("spacexmoon-800x501.jpg", "Hello", [[381, 264]]),
+    ]
     assert doc["images"][0]["id"] == 92
 
 
-@pytest.mark.parametrize("edit, words", [
-    (lambda t: t[0]["annotations"][0]["result"][1].update(parentID="nope"), "which is no keypoint"),
-    (lambda t: t[0]["annotations"][0]["result"][0].update(parentID="kp2"), "form a loop"),
-    (lambda t: t[0]["annotations"][0]["result"][1]["value"].update(keypointlabels=["Road"]), "but its segment 'Car'"),
-    (lambda t: t[0]["annotations"][0]["result"][0]["value"].update(keypointlabels=[]), "not one label"),
-    (lambda t: t[0]["annotations"][0]["result"][0].update(image_rotation=90), "image_rotation 90"),
-    (lambda t: t[0]["annotations"][0]["result"][0]["value"].update(x=100.5), "lies outside the image"),
-    (lambda t: t[0]["annotations"][0]["result"][0].update(original_width=1000), "several image sizes"),
-    (lambda t: t[0]["annotations"][0].update(lead_time=-1), "lead_time -1"),
-    (lambda t: t[1]["annotations"][0]["result"][0].update(is_positive="no"), "is_positive is 'no'"),
-])
+@pytest.mark.parametrize(
+    "edit, words",
+    [
+        (lambda t: t[0]["annotations"][0]["result"][1].update(parentID="nope"), "which is no keypoint"),
+        (lambda t: t[0]["annotations"][0]["result"][0].update(parentID="kp2"), "form a loop"),
+        (
+            lambda t: t[0]["annotations"][0]["result"][1]["value"].update(keypointlabels=["Road"]),
+            "but its segment 'Car'",
+        ),
+        (lambda t: t[0]["annotations"][0]["result"][0]["value"].update(keypointlabels=[]), "not one label"),
+        (lambda t: t[0]["annotations"][0]["result"][0].update(image_rotation=90), "image_rotation 90"),
+        (lambda t: t[0]["annotations"][0]["result"][0]["value"].update(x=100.5), "lies outside the image"),
+        (lambda t: t[0]["annotations"][0]["result"][0].update(original_width=1000), "several image sizes"),
+        (lambda t: t[0]["annotations"][0].update(lead_time=-1), "lead_time -1"),
+        (lambda t: t[1]["annotations"][0]["result"][0].update(is_positive="no"), "is_positive is 'no'"),
+    ],
+)
 def test_labelstudio_mistakes_are_one_line(tmp_path, edit, words):
     tasks = json.loads(json.dumps(LS_TASKS))
     edit(tasks)
@@ -333,17 +518,50 @@ def test_labelstudio_several_submitted_annotations_use_the_last(tmp_path):
 # annotations stay. N = 5 here.
 POINTSUP = {
     "info": {"description": "COCO 2017 Dataset", "version": "1.0", "year": 2017},
-    "licenses": [{"url": "http://creativecommons.org/licenses/by-nc-sa/2.0/", "id": 1,
-                  "name": "Attribution-NonCommercial-ShareAlike License"}],
-    "images": [{"license": 1, "file_name": "000000000042.jpg", "coco_url": "http://x/000000000042.jpg",
-                "height": 6, "width": 8, "date_captured": "2013-11-14 17:02:52", "id": 42}],
-    "categories": [{"supercategory": "animal", "id": 18, "name": "dog"},
-                   {"supercategory": "vehicle", "id": 3, "name": "car"}],
+    "licenses": [
+        {
+            "url": "http://creativecommons.org/licenses/by-nc-sa/2.0/",
+            "id": 1,
+            "name": "Attribution-NonCommercial-ShareAlike License",
+        }
+    ],
+    "images": [
+        {
+            "license": 1,
+            "file_name": "000000000042.jpg",
+            "coco_url": "http://x/000000000042.jpg",
+            "height": 6,
+            "width": 8,
+            "date_captured": "2013-11-14 17:02:52",
+            "id": 42,
+        }
+    ],
+    "categories": [
+        {"supercategory": "animal", "id": 18, "name": "dog"},
+        {"supercategory": "vehicle", "id": 3, "name": "car"},
+    ],
     "annotations": [
-        {"area": 12.0, "iscrowd": 0, "image_id": 42, "bbox": [1.0, 1.0, 4.0, 3.0], "category_id": 18, "id": 1001,
-         "point_coords": [[1, 1], [4, 3], [2, 2], [3, 1], [1, 3]], "point_labels": [1, 0, 1, 1, 0]},
-        {"area": 6.0, "iscrowd": 1, "image_id": 42, "bbox": [5.0, 0.0, 3.0, 2.0], "category_id": 3, "id": 1002,
-         "point_coords": [[5, 0], [7, 1], [6, 0], [5, 1], [7, 0]], "point_labels": [1, 1, 0, 1, 1]}],
+        {
+            "area": 12.0,
+            "iscrowd": 0,
+            "image_id": 42,
+            "bbox": [1.0, 1.0, 4.0, 3.0],
+            "category_id": 18,
+            "id": 1001,
+            "point_coords": [[1, 1], [4, 3], [2, 2], [3, 1], [1, 3]],
+            "point_labels": [1, 0, 1, 1, 0],
+        },
+        {
+            "area": 6.0,
+            "iscrowd": 1,
+            "image_id": 42,
+            "bbox": [5.0, 0.0, 3.0, 2.0],
+            "category_id": 3,
+            "id": 1002,
+            "point_coords": [[5, 0], [7, 1], [6, 0], [5, 1], [7, 0]],
+            "point_labels": [1, 1, 0, 1, 1],
+        },
+    ],
 }
 
 
@@ -357,8 +575,10 @@ def pointsup_file(tmp_path):
 def test_pointsup_file_imports_with_everything_kept(pointsup_file):
     doc, warnings = import_document(pointsup_file, "pointsup")
     assert warnings == []
-    assert [(a["id"], a["category_id"], a["iscrowd"], a["bbox"], a["area"]) for a in doc["annotations"]] == \
-        [(1001, 18, 0, [1.0, 1.0, 4.0, 3.0], 12.0), (1002, 3, 1, [5.0, 0.0, 3.0, 2.0], 6.0)]
+    assert [(a["id"], a["category_id"], a["iscrowd"], a["bbox"], a["area"]) for a in doc["annotations"]] == [
+        (1001, 18, 0, [1.0, 1.0, 4.0, 3.0], 12.0),
+        (1002, 3, 1, [5.0, 0.0, 3.0, 2.0], 6.0),
+    ]
     assert doc["annotations"][0]["point_coords"] == POINTSUP["annotations"][0]["point_coords"]
     assert doc["annotations"][0]["point_labels"] == [1, 0, 1, 1, 0]
     assert [(c["id"], c["isthing"]) for c in doc["categories"]] == [(18, 1), (3, 1)]
@@ -369,8 +589,14 @@ def test_pointsup_file_imports_with_everything_kept(pointsup_file):
 
 def test_pointsup_file_categories_follow_a_category_file(pointsup_file, tmp_path):
     cats = tmp_path / "cats.json"
-    cats.write_text(json.dumps({"images": [], "categories": [{"id": 18, "name": "dog", "isthing": 1},
-                                                             {"id": 3, "name": "car", "isthing": 0}]}))
+    cats.write_text(
+        json.dumps(
+            {
+                "images": [],
+                "categories": [{"id": 18, "name": "dog", "isthing": 1}, {"id": 3, "name": "car", "isthing": 0}],
+            }
+        )
+    )
     doc, _ = import_document(pointsup_file, "pointsup", images_json=cats)
     assert [(c["id"], c["isthing"]) for c in doc["categories"]] == [(18, 1), (3, 0)]
 

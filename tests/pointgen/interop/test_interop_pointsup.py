@@ -7,6 +7,7 @@ instances dropped, ``point_coords`` a K x 2 array of integer pixel indices whose
 per-instance arrays of an image stacked into one array (``torch.stack``), which needs equal
 counts. It shares no code with pointly.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,9 +19,9 @@ from simulate_fixtures import INSTANCE_SETS, PANOPTIC_SETS
 from pointly.cli.main import main as cli
 from pointly.pointgen.base import points_format as formats
 from pointly.pointgen.base.coco import InstancesDataset, PanopticDataset
-from pointly.pointgen.points.cost import cost_table
-from pointly.pointgen.interop.convert import export_document
 from pointly.pointgen.interop.common import load_reference
+from pointly.pointgen.interop.convert import export_document
+from pointly.pointgen.points.cost import cost_table
 from pointly.pointgen.points.simulate import simulate_points
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -102,28 +103,50 @@ def test_every_real_export_loads_in_pointsup(shared_data, tmp_path, name):
         assert sum(len(b["classes"]) for b in batches.values()) == want
         # PointSup's contiguous classes: only the exported categories count
         assert {c["id"] for c in ps["categories"]} == (
-            {c["id"] for c in doc["categories"]} if include_stuff else things)
+            {c["id"] for c in doc["categories"]} if include_stuff else things
+        )
     # with the source JSON, every box is the source segment's box (panoptic segments_info or
     # instances annotations, read here straight from the file)
     js = shared_data / (PANOPTIC_SETS[name][0] if name in PANOPTIC_SETS else INSTANCE_SETS[name])
     source = json.loads(js.read_text())
-    boxes = {(r["image_id"], s["id"]): s["bbox"] for r in source["annotations"] for s in r["segments_info"]} \
-        if name in PANOPTIC_SETS else {(a["image_id"], a["id"]): a["bbox"] for a in source["annotations"]}
+    boxes = (
+        {(r["image_id"], s["id"]): s["bbox"] for r in source["annotations"] for s in r["segments_info"]}
+        if name in PANOPTIC_SETS
+        else {(a["image_id"], a["id"]): a["bbox"] for a in source["annotations"]}
+    )
     ps, warnings = export_document(doc, "pointsup", file=path, include_stuff=True, ref=load_reference(js))
     assert not any("box" in w for w in warnings)
     src = {a["id"]: a for a in doc["annotations"]}
-    assert all(a["bbox"] == [float(v) for v in boxes[(a["image_id"], src[a["id"]]["source_segment_id"])]]
-               for a in ps["annotations"])
+    assert all(
+        a["bbox"] == [float(v) for v in boxes[(a["image_id"], src[a["id"]]["source_segment_id"])]]
+        for a in ps["annotations"]
+    )
 
 
 def test_fewer_points_keep_a_seeded_sample_in_order(tmp_path):
     doc = formats.make_document(
         [{"id": 1, "file_name": "a.png", "width": 10, "height": 10}],
         [{"id": 1, "name": "a", "isthing": 1}],
-        [{"id": 1, "image_id": 1, "category_id": 1, "point_coords": [[i, i] for i in range(8)],
-          "point_labels": [1] * 8, "bbox": [0.0, 0.0, 8.0, 8.0]},
-         {"id": 2, "image_id": 1, "category_id": 1, "point_coords": [[9, 0]], "point_labels": [0],
-          "bbox": [9.0, 0.0, 1.0, 1.0]}], {"made_by": "simulator"})
+        [
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 1,
+                "point_coords": [[i, i] for i in range(8)],
+                "point_labels": [1] * 8,
+                "bbox": [0.0, 0.0, 8.0, 8.0],
+            },
+            {
+                "id": 2,
+                "image_id": 1,
+                "category_id": 1,
+                "point_coords": [[9, 0]],
+                "point_labels": [0],
+                "bbox": [9.0, 0.0, 1.0, 1.0],
+            },
+        ],
+        {"made_by": "simulator"},
+    )
     path = tmp_path / "p.json"
     one, warnings = export_document(doc, "pointsup", file=path, points=3, seed=5)
     again, _ = export_document(doc, "pointsup", file=path, points=3, seed=5)
@@ -155,8 +178,10 @@ def test_boxes_come_from_the_source_and_click_boxes_are_reported(shared_data, tm
         a["bbox"] = formats.points_bbox(a["point_coords"])
     ps, warnings = export_document(clicked, "pointsup", file=path)
     n = len(ps["annotations"])
-    assert warnings == [f"{n} of {n} instances have only the box of their points, not the object's "
-                        f"(pass --images-json with the COCO file the points were made from)"]
+    assert warnings == [
+        f"{n} of {n} instances have only the box of their points, not the object's "
+        f"(pass --images-json with the COCO file the points were made from)"
+    ]
     # x from 2 to 5 and y from 3 to 4 give the pixel box [2, 3, 4, 2]
     assert formats.points_bbox([[2, 3], [5, 4]]) == [2.0, 3.0, 4.0, 2.0]
     ps, warnings = export_document(clicked, "pointsup", file=path, ref=load_reference(js))
@@ -173,5 +198,6 @@ def test_cost_of_the_export_equals_the_cost_of_its_things(shared_data, tmp_path,
     padded = json.loads(out.read_text())
     assert sum(len(a["point_coords"]) for a in padded["annotations"]) == 12 * len(doc["annotations"])
     # the padding repeats points to fill PointSup's arrays; they were never clicked
-    assert cost_table(formats.load_points(out)).loc["all", "points"] == \
-        sum(len(a["point_coords"]) for a in doc["annotations"])
+    assert cost_table(formats.load_points(out)).loc["all", "points"] == sum(
+        len(a["point_coords"]) for a in doc["annotations"]
+    )

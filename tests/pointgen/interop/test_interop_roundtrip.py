@@ -5,6 +5,7 @@ The comparison is made on a canonical form built only from the documents (per im
 its size, and its segments in order as category name, isthing and the list of (x, y, label));
 ids are compared where the format or the reference file can carry them.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,8 @@ from simulate_fixtures import INSTANCE_SETS, PANOPTIC_SETS
 from pointly.cli.main import main as cli
 from pointly.pointgen.base import points_format as formats
 from pointly.pointgen.base.coco import InstancesDataset, PanopticDataset
-from pointly.pointgen.points.cost import measured_seconds
 from pointly.pointgen.interop.convert import export_document, import_document
+from pointly.pointgen.points.cost import measured_seconds
 from pointly.pointgen.points.simulate import simulate_points
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -78,19 +79,23 @@ def test_round_trip_with_the_source_json_is_exact(simulated, shared_data, tmp_pa
     assert sum(len(a["point_coords"]) for a in src["annotations"]) > 0
     opts = {"include_stuff": True} if fmt == "pointsup" else {}
     content, _ = export_document(src, fmt, file=simulated[name], **opts)
-    back, _ = import_document(write(content, tmp_path / f"x{SUFFIX[fmt]}"), fmt,
-                              images_json=source_json(shared_data, name))
+    back, _ = import_document(
+        write(content, tmp_path / f"x{SUFFIX[fmt]}"), fmt, images_json=source_json(shared_data, name)
+    )
     assert canonical(back) == canonical(src)
     # ids and categories through the reference file (or the file itself for PointSup)
     assert sorted(im["id"] for im in back["images"]) == sorted(im["id"] for im in src["images"])
-    assert {(c["id"], c["name"], c["isthing"]) for c in back["categories"]} == \
-        {(c["id"], c["name"], c["isthing"]) for c in src["categories"]}
+    assert {(c["id"], c["name"], c["isthing"]) for c in back["categories"]} == {
+        (c["id"], c["name"], c["isthing"]) for c in src["categories"]
+    }
     by_id = {im["id"]: im["file_name"] for im in src["images"]}
-    assert sorted((by_id[a["image_id"]], a["category_id"], str(a["point_coords"])) for a in back["annotations"]) == \
-        sorted((by_id[a["image_id"]], a["category_id"], str(a["point_coords"])) for a in src["annotations"])
+    assert sorted(
+        (by_id[a["image_id"]], a["category_id"], str(a["point_coords"])) for a in back["annotations"]
+    ) == sorted((by_id[a["image_id"]], a["category_id"], str(a["point_coords"])) for a in src["annotations"])
     if fmt == "pointsup":  # PointSup holds the annotation ids, boxes and areas too
-        assert [(a["id"], a["bbox"], a["area"]) for a in back["annotations"]] == \
-            [(a["id"], a["bbox"], a["area"]) for a in src["annotations"]]
+        assert [(a["id"], a["bbox"], a["area"]) for a in back["annotations"]] == [
+            (a["id"], a["bbox"], a["area"]) for a in src["annotations"]
+        ]
 
 
 @pytest.mark.parametrize("fmt", ("cvat", "labelstudio"))
@@ -107,8 +112,11 @@ def test_round_trip_without_a_reference_keeps_names_sizes_and_image_ids(simulate
 def test_pointsup_things_only_round_trip(simulated, tmp_path, name):
     src = formats.load_points(simulated[name])
     content, warnings = export_document(src, "pointsup", file=simulated[name])
-    n_stuff = sum(1 for a in src["annotations"]
-                  if not next(c for c in src["categories"] if c["id"] == a["category_id"])["isthing"])
+    n_stuff = sum(
+        1
+        for a in src["annotations"]
+        if not next(c for c in src["categories"] if c["id"] == a["category_id"])["isthing"]
+    )
     assert any(f"left out {n_stuff} stuff" in w for w in warnings) == (n_stuff > 0)
     back, _ = import_document(write(content, tmp_path / "ps.json"), "pointsup")
     assert canonical(back) == canonical(src, things_only=True)
@@ -116,16 +124,41 @@ def test_pointsup_things_only_round_trip(simulated, tmp_path, name):
 
 def hand_doc():
     """Negatives, stuff, a one-point segment, crowd-free, with annotator times."""
-    images = [{"id": 7, "file_name": "a.jpg", "width": 9, "height": 5, "license": 3},
-              {"id": 8, "file_name": "sub/b.png", "width": 426, "height": 426}]
-    cats = [{"id": 1, "name": "person", "isthing": 1}, {"id": 2, "name": "sky", "isthing": 0},
-            {"id": 3, "name": "unused", "isthing": 1}]
-    anns = [{"id": 10, "image_id": 7, "category_id": 1, "point_coords": [[0, 0], [8, 4], [3, 2]],
-             "point_labels": [1, 0, 1], "point_times": [2.0, 5.0, 6.0]},
-            {"id": 11, "image_id": 7, "category_id": 2, "point_coords": [[4, 1], [5, 1]],
-             "point_labels": [1, 1], "point_times": [3.0, 100.0]},
-            {"id": 12, "image_id": 8, "category_id": 1, "point_coords": [[5, 5], [425, 0]], "point_labels": [1, 1],
-             "point_times": [1.0, 2.5]}]
+    images = [
+        {"id": 7, "file_name": "a.jpg", "width": 9, "height": 5, "license": 3},
+        {"id": 8, "file_name": "sub/b.png", "width": 426, "height": 426},
+    ]
+    cats = [
+        {"id": 1, "name": "person", "isthing": 1},
+        {"id": 2, "name": "sky", "isthing": 0},
+        {"id": 3, "name": "unused", "isthing": 1},
+    ]
+    anns = [
+        {
+            "id": 10,
+            "image_id": 7,
+            "category_id": 1,
+            "point_coords": [[0, 0], [8, 4], [3, 2]],
+            "point_labels": [1, 0, 1],
+            "point_times": [2.0, 5.0, 6.0],
+        },
+        {
+            "id": 11,
+            "image_id": 7,
+            "category_id": 2,
+            "point_coords": [[4, 1], [5, 1]],
+            "point_labels": [1, 1],
+            "point_times": [3.0, 100.0],
+        },
+        {
+            "id": 12,
+            "image_id": 8,
+            "category_id": 1,
+            "point_coords": [[5, 5], [425, 0]],
+            "point_labels": [1, 1],
+            "point_times": [1.0, 2.5],
+        },
+    ]
     return formats.make_document(images, cats, anns, {"made_by": "test"}, licenses=[{"id": 3, "name": "L"}])
 
 
@@ -134,8 +167,13 @@ def test_hand_made_negatives_stuff_and_edges_survive(tmp_path, fmt):
     src = hand_doc()
     path = tmp_path / "p.json"
     formats.save_points(path, src)
-    opts = {"include_stuff": True, "drop_times": True} if fmt == "pointsup" else \
-        {"drop_times": True} if fmt == "cvat" else {}
+    opts = (
+        {"include_stuff": True, "drop_times": True}
+        if fmt == "pointsup"
+        else {"drop_times": True}
+        if fmt == "cvat"
+        else {}
+    )
     content, _ = export_document(src, fmt, file=path, **opts)
     back, _ = import_document(write(content, tmp_path / f"x{SUFFIX[fmt]}"), fmt, images_json=path)
     assert canonical(back) == canonical(src)
@@ -165,17 +203,35 @@ def test_the_worked_example_of_the_guide(tmp_path):
     doc = formats.make_document(
         [{"id": 1, "file_name": "a.jpg", "width": 20, "height": 20}],
         [{"id": 1, "name": "dog", "isthing": 1}, {"id": 2, "name": "grass", "isthing": 0}],
-        [{"id": 1, "image_id": 1, "category_id": 1, "point_coords": [[1, 1], [2, 2]], "point_labels": [1, 1],
-          "point_times": [2.0, 5.0]},
-         {"id": 2, "image_id": 1, "category_id": 2, "point_coords": [[9, 9], [10, 9], [11, 9]],
-          "point_labels": [1, 1, 1], "point_times": [3.0, 100.0, 104.0]}], {"made_by": "annotator"})
+        [
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 1,
+                "point_coords": [[1, 1], [2, 2]],
+                "point_labels": [1, 1],
+                "point_times": [2.0, 5.0],
+            },
+            {
+                "id": 2,
+                "image_id": 1,
+                "category_id": 2,
+                "point_coords": [[9, 9], [10, 9], [11, 9]],
+                "point_labels": [1, 1, 1],
+                "point_times": [3.0, 100.0, 104.0],
+            },
+        ],
+        {"made_by": "annotator"},
+    )
     path = tmp_path / "p.json"
     formats.save_points(path, doc)
     tasks, _ = export_document(doc, "labelstudio", file=path)
     assert tasks[0]["annotations"][0]["lead_time"] == 9.0
     back, _ = import_document(write(tasks, tmp_path / "ls.json"), "labelstudio")
-    assert [a["point_times"] for a in back["annotations"]] == [pytest.approx([1.8, 3.6]),
-                                                                pytest.approx([5.4, 7.2, 9.0])]
+    assert [a["point_times"] for a in back["annotations"]] == [
+        pytest.approx([1.8, 3.6]),
+        pytest.approx([5.4, 7.2, 9.0]),
+    ]
     m = measured_seconds(back)
     assert m["per_image"][1] == pytest.approx(9.0) and m["thing"]["active_seconds"] == pytest.approx(3.6)
 
@@ -196,8 +252,21 @@ def test_cli_round_trip_and_cost_on_every_format(simulated, shared_data, tmp_pat
         back = tmp_path / f"back-{fmt}.json"
         extra = ["--include-stuff"] if fmt == "pointsup" else []
         assert cli(["export", str(pts), "--to", fmt, "-o", str(out)] + extra) == 0
-        assert cli(["import", str(out), "--from", fmt, "--images-json", str(source_json(shared_data, name)),
-                    "-o", str(back)]) == 0
+        assert (
+            cli(
+                [
+                    "import",
+                    str(out),
+                    "--from",
+                    fmt,
+                    "--images-json",
+                    str(source_json(shared_data, name)),
+                    "-o",
+                    str(back),
+                ]
+            )
+            == 0
+        )
         assert canonical(formats.load_points(back)) == canonical(formats.load_points(pts))
         capsys.readouterr()
         assert cli(["cost", str(back)]) == 0

@@ -1,6 +1,7 @@
 """The batched label-map pools and draws (pointgen/points/batched_pools.py) against the documented rule,
 the pixel-by-pixel boundary reference and the one-by-one implementation (sampling.label_map_pools).
 """
+
 from __future__ import annotations
 
 import math
@@ -12,17 +13,16 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from simulate_fixtures import boundary_reference, check_segment, true_box
 
-from pointly.pointgen.points import batched_pools
-
-from pointly.pointgen.points import sampling
+from pointly.pointgen.points import batched_pools, sampling
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 label_maps = st.tuples(st.integers(1, 24), st.integers(1, 24)).flatmap(
-    lambda hw: arrays(np.int64, hw, elements=st.integers(0, 6)))
+    lambda hw: arrays(np.int64, hw, elements=st.integers(0, 6))
+)
 
 
-@pytest.fixture(params=[0, 10 ** 9], ids=["one-by-one", "batched"])
+@pytest.fixture(params=[0, 10**9], ids=["one-by-one", "batched"])
 def batch_limit(request, monkeypatch):
     """Run a test with every segment one by one, and with every segment in the batch."""
     monkeypatch.setattr(batched_pools, "BATCH_BOX_PIXELS", request.param)
@@ -40,8 +40,14 @@ def _boxes(labels, seg_ids, kind):
 
 
 @SETTINGS
-@given(labels=label_maps, points=st.integers(1, 30), share=st.floats(0.0, 1.0), seed=st.integers(0, 2**32),
-       boxes=st.sampled_from(["none", "true", "shifted"]), limit=st.sampled_from([0, 16, 10 ** 9]))
+@given(
+    labels=label_maps,
+    points=st.integers(1, 30),
+    share=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**32),
+    boxes=st.sampled_from(["none", "true", "shifted"]),
+    limit=st.sampled_from([0, 16, 10**9]),
+)
 def test_pools_and_draws_follow_the_rule(labels, points, share, seed, boxes, limit):
     """Pools equal the reference sets; every draw obeys the rule (counts, kinds, inside, distinct),
     whatever share of the segments goes through the batch."""
@@ -50,8 +56,9 @@ def test_pools_and_draws_follow_the_rule(labels, points, share, seed, boxes, lim
     try:
         seg_ids = [int(v) for v in np.unique(labels) if v != 0]
         pools = batched_pools.pool_label_map(labels, seg_ids, _boxes(labels, seg_ids, boxes))
-        samples = pools.sample(range(len(seg_ids)), points=points, boundary_share=share,
-                               rng=np.random.default_rng(seed))
+        samples = pools.sample(
+            range(len(seg_ids)), points=points, boundary_share=share, rng=np.random.default_rng(seed)
+        )
     finally:
         batched_pools.BATCH_BOX_PIXELS, batched_pools.BATCH_MIN_SEGMENTS = old
     for i, (sid, sp) in enumerate(zip(seg_ids, samples)):
@@ -148,8 +155,8 @@ def test_floyd_choose_equals_the_one_row_algorithm(rows, seed):
     got = batched_pools.floyd_choose(n, k, u)
     for r in range(len(rows)):
         expected = _floyd_one_row(int(n[r]), int(k[r]), u[r])
-        assert got[r, :k[r]].tolist() == expected
-        assert (got[r, k[r]:] == -1).all()
+        assert got[r, : k[r]].tolist() == expected
+        assert (got[r, k[r] :] == -1).all()
 
 
 def test_batched_draws_are_uniform_over_a_pool():
@@ -202,7 +209,7 @@ def _many_nuclei(tmp_path):
     ids = np.zeros((64, 64), np.int64)
     for r in range(5):
         for c in range(5):
-            ids[r * 12 + 2:r * 12 + 2 + 3 + (r + c) % 5, c * 12 + 3:c * 12 + 3 + 4 + c] = 1 + r * 5 + c
+            ids[r * 12 + 2 : r * 12 + 2 + 3 + (r + c) % 5, c * 12 + 3 : c * 12 + 3 + 4 + c] = 1 + r * 5 + c
     cats = [{"id": 1, "name": "nucleus", "isthing": 1}]
     return ids, write_panoptic(tmp_path / "nuclei", {7: ids}, cats)
 
@@ -219,8 +226,9 @@ def test_simulator_checks_areas_and_boxes_in_the_batch(tmp_path, field, value, m
     ids, (js, png) = _many_nuclei(tmp_path)
     doc = json.loads(js.read_text())
     infos = doc["annotations"][0]["segments_info"]
-    assert batched_pools.pool_label_map(ids, [s["id"] for s in infos],
-                                        [s["bbox"] for s in infos]).small.all()  # the batch path
+    assert batched_pools.pool_label_map(
+        ids, [s["id"] for s in infos], [s["bbox"] for s in infos]
+    ).small.all()  # the batch path
     seg = doc["annotations"][0]["segments_info"][13]
     if field == "area":
         seg["area"] += value
@@ -245,6 +253,7 @@ def test_simulator_batched_points_follow_the_rule(tmp_path):
     assert anns == again and len(anns) == 25
     for a in anns:
         member = ids == a["source_segment_id"]
-        sp = sampling.SampledPoints(np.array(a["point_coords"]), a["point_kinds"], int(member.sum()),
-                                    int(member.sum()) < 6)
+        sp = sampling.SampledPoints(
+            np.array(a["point_coords"]), a["point_kinds"], int(member.sum()), int(member.sum()) < 6
+        )
         check_segment(sp, member, 6, 0.5)

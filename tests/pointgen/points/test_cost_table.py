@@ -1,4 +1,5 @@
 """pointly cost: the paper's Table 1 rows, hand-computed measured times, sources, CLI errors."""
+
 from __future__ import annotations
 
 import json
@@ -11,21 +12,34 @@ from PIL import Image
 
 from pointly.cli.main import main
 from pointly.pointgen.base.coco import InstancesDataset, PanopticDataset, encode_panoptic_png
-from pointly.pointgen.points.cost import (CostModel, cost_table, measured_seconds, modelled_seconds,
-                                   source_segment_counts, to_markdown)
 from pointly.pointgen.base.errors import PointlyError
 from pointly.pointgen.base.points_format import make_document, save_points
+from pointly.pointgen.points.cost import (
+    CostModel,
+    cost_table,
+    measured_seconds,
+    modelled_seconds,
+    source_segment_counts,
+    to_markdown,
+)
 
-CATS = [{"id": 1, "name": "thing", "isthing": 1, "supercategory": ""},
-        {"id": 2, "name": "stuff", "isthing": 0, "supercategory": ""}]
+CATS = [
+    {"id": 1, "name": "thing", "isthing": 1, "supercategory": ""},
+    {"id": 2, "name": "stuff", "isthing": 0, "supercategory": ""},
+]
 
 
 def _doc(annotations, n_images=1):
     images = [{"id": i + 1, "file_name": f"{i + 1}.png", "width": 10, "height": 10} for i in range(n_images)]
     anns = []
     for k, a in enumerate(annotations):
-        rec = {"id": k + 1, "image_id": a.get("image_id", 1), "category_id": a["cat"],
-               "point_coords": [[k % 10, 0]] * a["n"], "point_labels": [1] * a["n"]}
+        rec = {
+            "id": k + 1,
+            "image_id": a.get("image_id", 1),
+            "category_id": a["cat"],
+            "point_coords": [[k % 10, 0]] * a["n"],
+            "point_labels": [1] * a["n"],
+        }
         if "times" in a:
             rec["point_times"] = a["times"]
         if "sid" in a:
@@ -89,10 +103,15 @@ def test_stuff_free_file_has_undefined_ratios():
 # image 2: a3 (thing) at 70, 71 -> gaps 70 (idle), 1 -> active 1; a3 = 1
 # a4 (stuff, image 2) has no times -> not measured
 def _timed_doc():
-    return _doc([{"cat": 1, "n": 2, "times": [5, 2]},
-                 {"cat": 2, "n": 3, "times": [3, 104, 100]},
-                 {"cat": 1, "n": 2, "times": [70, 71], "image_id": 2},
-                 {"cat": 2, "n": 4, "image_id": 2}], n_images=2)
+    return _doc(
+        [
+            {"cat": 1, "n": 2, "times": [5, 2]},
+            {"cat": 2, "n": 3, "times": [3, 104, 100]},
+            {"cat": 1, "n": 2, "times": [70, 71], "image_id": 2},
+            {"cat": 2, "n": 4, "image_id": 2},
+        ],
+        n_images=2,
+    )
 
 
 def test_measured_seconds_hand_computed():
@@ -140,15 +159,26 @@ def _source(tmp_path):
     ids[0:2, 0:2], ids[0:2, 5:7], ids[5:7, 5:7], ids[8:, :] = 11, 12, 13, 20
     (tmp_path / "png").mkdir()
     Image.fromarray(encode_panoptic_png(ids)).save(tmp_path / "png" / "1.png")
-    segs = [{"id": 11, "category_id": 1}, {"id": 12, "category_id": 1},
-            {"id": 13, "category_id": 1, "iscrowd": 1}, {"id": 20, "category_id": 2}]
-    doc = {"images": [{"id": 1, "file_name": "1.png", "width": 10, "height": 10}],
-           "annotations": [{"image_id": 1, "file_name": "1.png", "segments_info": segs}],
-           "categories": CATS}
+    segs = [
+        {"id": 11, "category_id": 1},
+        {"id": 12, "category_id": 1},
+        {"id": 13, "category_id": 1, "iscrowd": 1},
+        {"id": 20, "category_id": 2},
+    ]
+    doc = {
+        "images": [{"id": 1, "file_name": "1.png", "width": 10, "height": 10}],
+        "annotations": [{"image_id": 1, "file_name": "1.png", "segments_info": segs}],
+        "categories": CATS,
+    }
     (tmp_path / "pan.json").write_text(json.dumps(doc))
-    inst = {"images": doc["images"], "categories": CATS, "annotations": [
-        {"id": 11, "image_id": 1, "category_id": 1, "iscrowd": 0, "segmentation": [[0, 0, 2, 0, 2, 2]]},
-        {"id": 13, "image_id": 1, "category_id": 1, "iscrowd": 1, "segmentation": [[5, 5, 7, 5, 7, 7]]}]}
+    inst = {
+        "images": doc["images"],
+        "categories": CATS,
+        "annotations": [
+            {"id": 11, "image_id": 1, "category_id": 1, "iscrowd": 0, "segmentation": [[0, 0, 2, 0, 2, 2]]},
+            {"id": 13, "image_id": 1, "category_id": 1, "iscrowd": 1, "segmentation": [[5, 5, 7, 5, 7, 7]]},
+        ],
+    }
     (tmp_path / "inst.json").write_text(json.dumps(inst))
     return tmp_path / "pan.json", tmp_path / "png", tmp_path / "inst.json"
 
@@ -175,8 +205,23 @@ def test_cli_prints_and_saves(tmp_path, capsys):
     pts = tmp_path / "points.json"
     save_points(pts, _doc([{"cat": 1, "n": 10, "sid": 11}, {"cat": 2, "n": 20, "sid": 20, "times": [1.0] * 20}]))
     out = tmp_path / "table.csv"
-    assert main(["cost", str(pts), "--panoptic-json", str(pan_json), "--panoptic-dir", str(png),
-                 "--seconds-per-point", "1.0", "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "cost",
+                str(pts),
+                "--panoptic-json",
+                str(pan_json),
+                "--panoptic-dir",
+                str(png),
+                "--seconds-per-point",
+                "1.0",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "| thing | 1 | 10 | 10.0 | 10.0 |" in printed and "1 s per point" in printed
     csv = pd.read_csv(out, index_col=0)
@@ -188,12 +233,15 @@ def test_cli_prints_and_saves(tmp_path, capsys):
     assert md.read_text().startswith("| | segments |")
 
 
-@pytest.mark.parametrize("args, word", [
-    (["--seconds-per-point", "-1"], "seconds_per_point must be"),
-    (["--idle-cutoff", "-5"], "idle cut-off"),
-    (["-o", "OUT.txt"], "unknown table format"),
-    (["--panoptic-json", "PAN"], "no dataset given"),
-])
+@pytest.mark.parametrize(
+    "args, word",
+    [
+        (["--seconds-per-point", "-1"], "seconds_per_point must be"),
+        (["--idle-cutoff", "-5"], "idle cut-off"),
+        (["-o", "OUT.txt"], "unknown table format"),
+        (["--panoptic-json", "PAN"], "no dataset given"),
+    ],
+)
 def test_cli_bad_options_exit_2(tmp_path, capsys, args, word):
     pts = tmp_path / "points.json"
     save_points(pts, _doc([{"cat": 1, "n": 2}]))

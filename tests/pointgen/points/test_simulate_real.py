@@ -4,6 +4,7 @@ Each point is checked against the mask that the COCO reader (a separate code pat
 pycocotools decode / full PNG decode) gives for its ``source_segment_id``, and each boundary
 point against the pixel-by-pixel boundary reference.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,9 +17,9 @@ from pointly.pointgen.base import points_format as formats
 from pointly.pointgen.base.coco import InstancesDataset, PanopticDataset
 from pointly.pointgen.points.simulate import simulate, simulate_points
 
-
 # pycocotools 2.0 calls np.array(copy=False) inside decode; harmless with numpy 2
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
 
 def open_set(shared_data, name):
     if name in PANOPTIC_SETS:
@@ -103,24 +104,74 @@ def test_same_seed_same_bytes_across_workers(shared_data, tmp_path):
     outs = []
     for workers in (1, 2):
         out = tmp_path / f"w{workers}.json"
-        assert cli(["simulate", "--instances-json", str(js), "-o", str(out), "-n", "7",
-                    "--boundary-share", "0.3", "--seed", "11", "--workers", str(workers),
-                    "--include-crowd", "--no-progress"]) == 0
+        assert (
+            cli(
+                [
+                    "simulate",
+                    "--instances-json",
+                    str(js),
+                    "-o",
+                    str(out),
+                    "-n",
+                    "7",
+                    "--boundary-share",
+                    "0.3",
+                    "--seed",
+                    "11",
+                    "--workers",
+                    str(workers),
+                    "--include-crowd",
+                    "--no-progress",
+                ]
+            )
+            == 0
+        )
         outs.append(out.read_bytes())
     assert outs[0] == outs[1]
     js, png = PANOPTIC_SETS["coco_panoptic_val2017"]
     pan = []
     for workers in (1, 2):
         out = tmp_path / f"p{workers}.json"
-        assert cli(["simulate", "--panoptic-json", str(shared_data / js), "--panoptic-dir",
-                    str(shared_data / png), "-o", str(out), "--seed", "5", "--workers", str(workers),
-                    "--no-progress"]) == 0
+        assert (
+            cli(
+                [
+                    "simulate",
+                    "--panoptic-json",
+                    str(shared_data / js),
+                    "--panoptic-dir",
+                    str(shared_data / png),
+                    "-o",
+                    str(out),
+                    "--seed",
+                    "5",
+                    "--workers",
+                    str(workers),
+                    "--no-progress",
+                ]
+            )
+            == 0
+        )
         pan.append(out.read_bytes())
     assert pan[0] == pan[1]
     # a different seed gives different points; the same seed again the same bytes
     again = tmp_path / "again.json"
-    assert cli(["simulate", "--panoptic-json", str(shared_data / js), "--panoptic-dir",
-                str(shared_data / png), "-o", str(again), "--seed", "6", "--no-progress"]) == 0
+    assert (
+        cli(
+            [
+                "simulate",
+                "--panoptic-json",
+                str(shared_data / js),
+                "--panoptic-dir",
+                str(shared_data / png),
+                "-o",
+                str(again),
+                "--seed",
+                "6",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert again.read_bytes() != pan[0]
     doc = formats.load_points(tmp_path / "p1.json")
     assert doc["info"]["pointly"]["seed"] == 5
@@ -130,8 +181,23 @@ def test_same_seed_same_bytes_across_workers(shared_data, tmp_path):
 def test_cli_summary_output(shared_data, tmp_path, capsys):
     js, png = PANOPTIC_SETS["dsb2018_nuclei"]
     out = tmp_path / "o.json"
-    assert cli(["simulate", "--panoptic-json", str(shared_data / js), "--panoptic-dir", str(shared_data / png),
-                "-o", str(out), "-n", "600", "--no-progress"]) == 0
+    assert (
+        cli(
+            [
+                "simulate",
+                "--panoptic-json",
+                str(shared_data / js),
+                "--panoptic-dir",
+                str(shared_data / png),
+                "-o",
+                str(out),
+                "-n",
+                "600",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     doc = json.loads(out.read_text())
     assert "images: 1" in text and "segments: 126" in text
@@ -156,8 +222,12 @@ def test_simulated_points_keep_the_sources_licences(shared_data, tmp_path):
     root = shared_data / "coco_panoptic_val2017"
     src = json.loads((root / "panoptic_val2017.json").read_text())
     out = tmp_path / "p.json"
-    simulate_to_file(out, open_dataset(panoptic_json=root / "panoptic_val2017.json", panoptic_dir=root / "panoptic"),
-                     points=3, progress=False)
+    simulate_to_file(
+        out,
+        open_dataset(panoptic_json=root / "panoptic_val2017.json", panoptic_dir=root / "panoptic"),
+        points=3,
+        progress=False,
+    )
     doc = load_points(out)
     assert doc["licenses"] == src["licenses"]
     want = {im["id"]: im.get("license") for im in src["images"]}

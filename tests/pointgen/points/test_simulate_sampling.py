@@ -4,6 +4,7 @@ Expectations come from the documented rules, checked against a pixel-by-pixel se
 implementation of the boundary definition (simulate_fixtures.boundary_reference) and against
 pycocotools for RLE decoding.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,9 +23,11 @@ pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:Depreca
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 label_maps = st.tuples(st.integers(1, 14), st.integers(1, 14)).flatmap(
-    lambda hw: arrays(np.int64, hw, elements=st.integers(0, 4)))
+    lambda hw: arrays(np.int64, hw, elements=st.integers(0, 4))
+)
 masks = st.tuples(st.integers(1, 16), st.integers(1, 16)).flatmap(
-    lambda hw: arrays(np.bool_, hw, elements=st.booleans()))
+    lambda hw: arrays(np.bool_, hw, elements=st.booleans())
+)
 shares = st.floats(0.0, 1.0, allow_nan=False)
 counts = st.integers(1, 25)
 
@@ -39,8 +42,13 @@ def test_boundary_map_matches_pixelwise_definition(labels):
 
 
 @SETTINGS
-@given(labels=label_maps, points=counts, share=shares, seed=st.integers(0, 2**32),
-       boxes=st.sampled_from(["none", "true", "shifted"]))
+@given(
+    labels=label_maps,
+    points=counts,
+    share=shares,
+    seed=st.integers(0, 2**32),
+    boxes=st.sampled_from(["none", "true", "shifted"]),
+)
 def test_label_map_sampling_properties(labels, points, share, seed, boxes):
     seg_ids = [int(v) for v in np.unique(labels) if v != 0]
     if boxes == "none":
@@ -48,11 +56,14 @@ def test_label_map_sampling_properties(labels, points, share, seed, boxes):
     elif boxes == "true":
         given_boxes = [true_box(labels == sid) for sid in seg_ids]
     else:  # wrong boxes: pixels outside them must still be found (slow path)
-        given_boxes = [[b[0] + 3, b[1] + 3, max(b[2] - 4, 1), max(b[3] - 4, 1)]
-                       for b in (true_box(labels == sid) for sid in seg_ids)]
+        given_boxes = [
+            [b[0] + 3, b[1] + 3, max(b[2] - 4, 1), max(b[3] - 4, 1)]
+            for b in (true_box(labels == sid) for sid in seg_ids)
+        ]
     pools = sampling.label_map_pools(labels, seg_ids, given_boxes)
-    samples = sampling.sample_pools(pools, range(len(seg_ids)), points=points, boundary_share=share,
-                                    rng=np.random.default_rng(seed))
+    samples = sampling.sample_pools(
+        pools, range(len(seg_ids)), points=points, boundary_share=share, rng=np.random.default_rng(seed)
+    )
     for sid, p, sp in zip(seg_ids, pools, samples):
         member = labels == sid
         check_segment(sp, member, points, share)
@@ -67,13 +78,11 @@ def test_label_map_sampling_properties(labels, points, share, seed, boxes):
 @SETTINGS
 @given(mask=masks, points=counts, share=shares, seed=st.integers(0, 2**32))
 def test_mask_and_rle_sampling_properties(mask, points, share, seed):
-    sp = sampling.sample_segment_points(mask, points=points, boundary_share=share,
-                                        rng=np.random.default_rng(seed))
+    sp = sampling.sample_segment_points(mask, points=points, boundary_share=share, rng=np.random.default_rng(seed))
     check_segment(sp, mask, points, share)
     rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
     h, w = mask.shape
-    sr = sampling.sample_rle_points(rle, h, w, points=points, boundary_share=share,
-                                    rng=np.random.default_rng(seed))
+    sr = sampling.sample_rle_points(rle, h, w, points=points, boundary_share=share, rng=np.random.default_rng(seed))
     if mask.any():
         check_segment(sr, mask, points, share)
         # the strip decoder keeps raster order, so the same generator draws the same pixels
@@ -92,7 +101,7 @@ def test_rle_counts_and_strip_match_pycocotools(mask):
     decoded = mask_utils.decode(rle).astype(bool)
     crop, row0, col0 = sampling.rle_crop(counts, h, w)
     ch, cw = crop.shape
-    assert np.array_equal(crop, decoded[row0:row0 + ch, col0:col0 + cw])
+    assert np.array_equal(crop, decoded[row0 : row0 + ch, col0 : col0 + cw])
     assert crop.sum() == decoded.sum()  # nothing of the mask lies outside the crop
     if decoded.any():  # one empty margin row/column on each side, unless at the image edge
         ys, xs = np.nonzero(decoded)
@@ -197,8 +206,11 @@ def test_bad_options_raise():
 
 
 @SETTINGS
-@given(labels=label_maps, palette=st.lists(st.integers(1, 2**24 - 1), min_size=4, max_size=4, unique=True),
-       drop=st.booleans())
+@given(
+    labels=label_maps,
+    palette=st.lists(st.integers(1, 2**24 - 1), min_size=4, max_size=4, unique=True),
+    drop=st.booleans(),
+)
 def test_uint32_id_maps_pool_exactly(labels, palette, drop):
     # large 24-bit ids in uint32, as the simulator decodes panoptic PNGs
     lut = np.array([0] + palette, dtype=np.uint32)

@@ -1,4 +1,5 @@
 """pointgen.centers against hand-computed values and an independent brute-force reference."""
+
 from __future__ import annotations
 
 import math
@@ -7,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from pointly.pointgen.targets.centers import (draw_gaussian, gaussian_kernel, gaussian_radius, mass_center,
-                                      points_center)
+from pointly.pointgen.targets.centers import draw_gaussian, gaussian_kernel, gaussian_radius, mass_center, points_center
 
 
 def test_radius_spec_example_64px_box_at_p3_is_2():
@@ -67,7 +67,7 @@ def test_draw_gaussian_max_merge_and_border_clip(backend):
     # brute force reference
     ref = np.zeros((6, 7))
     ref[0, 0] = 0.9
-    for (cx, cy, r) in [(0, 0, 2), (6, 5, 1)]:
+    for cx, cy, r in [(0, 0, 2), (6, 5, 1)]:
         kk = gaussian_kernel(r)
         for y in range(6):
             for x in range(7):

@@ -10,6 +10,7 @@ Setting: a 32 × 32 image, so the stride-4 grid is 8 × 8 (stride-4 pixel j cove
 * thing centre = mean of the point centres = (8, 8) input → 8/4 − 0.5 = 1.5 (pixel-index units);
 * thing box = hull bounds widened by half a pixel = (4, 4, 12, 12) input pixels.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,19 +18,28 @@ import pytest
 import torch
 
 from pointly.model.engine.point_targets import augment_transform, point_train_targets, shape_box, stride4_centre
-from pointly.pointgen.targets.pixel_transform import PixelTransform
 from pointly.pointgen.targets.build import TargetOptions, object_box, shapes_for
+from pointly.pointgen.targets.pixel_transform import PixelTransform
 
-CATS = [{"id": 1, "name": "thing", "isthing": 1}, {"id": 2, "name": "other", "isthing": 1},
-        {"id": 10, "name": "stuff", "isthing": 0}]
+CATS = [
+    {"id": 1, "name": "thing", "isthing": 1},
+    {"id": 2, "name": "other", "isthing": 1},
+    {"id": 10, "name": "stuff", "isthing": 0},
+]
 THING_INDEX = {1: 0, 2: 1}
 STUFF_INDEX = {10: 1}
 CONVEX = TargetOptions(shape="convex", size_correction=False)
 
 
 def _square(x0, x1, ann_id, cat):
-    return {"id": ann_id, "image_id": 1, "category_id": cat, "iscrowd": 0,
-            "point_coords": [[x0, x0], [x1, x0], [x1, x1], [x0, x1]], "point_labels": [1, 1, 1, 1]}
+    return {
+        "id": ann_id,
+        "image_id": 1,
+        "category_id": cat,
+        "iscrowd": 0,
+        "point_coords": [[x0, x0], [x1, x0], [x1, x1], [x0, x1]],
+        "point_labels": [1, 1, 1, 1],
+    }
 
 
 ANNS = [_square(4, 11, 1, 1), _square(20, 30, 2, 10)]
@@ -85,8 +95,8 @@ def test_resize_halves_everything():
     t = _targets(augment_transform(32, 32, 16, 16, flip=False))
     assert t.valid.shape == (4, 4) and t.image_size == (16, 16)
     np.testing.assert_array_equal(t.thing_masks[0].numpy(), _block(range(0, 2), range(0, 2), (4, 4)))
-    np.testing.assert_allclose(t.thing_centers.numpy(), [[0.5, 0.5]])     # 8·0.5/4 − 0.5
-    np.testing.assert_allclose(t.thing_boxes.numpy(), [[2, 2, 6, 6]])     # (4, 4, 12, 12) · 0.5
+    np.testing.assert_allclose(t.thing_centers.numpy(), [[0.5, 0.5]])  # 8·0.5/4 − 0.5
+    np.testing.assert_allclose(t.thing_boxes.numpy(), [[2, 2, 6, 6]])  # (4, 4, 12, 12) · 0.5
     assert stride4_centre(8.0, 8.0, augment_transform(32, 32, 16, 16, False)) == (0.5, 0.5)
 
 
@@ -100,8 +110,11 @@ def test_stride4_size_follows_full_supervision_rounding():
 def test_baseline_overlapping_shapes_are_ignored_and_other_shapes_negative():
     # the first design: a second thing whose square overlaps the first one's: pixels claimed by both are ignored
     anns = [_square(4, 11, 1, 1), _square(8, 15, 3, 2)]
-    t = _targets(PixelTransform.identity(32, 32), anns,
-                 TargetOptions(shape="convex", parts="hull", overlap="exclusive", size_correction=False))
+    t = _targets(
+        PixelTransform.identity(32, 32),
+        anns,
+        TargetOptions(shape="convex", parts="hull", overlap="exclusive", size_correction=False),
+    )
     a, b = t.thing_masks.numpy()
     assert not (a * b).any()
     valid = t.valid.numpy().astype(bool)
@@ -126,9 +139,10 @@ def test_single_point_is_a_disc_and_box_from_the_disc():
 
 def test_dilation_turns_ignored_pixels_into_positives():
     plain = _targets(PixelTransform.identity(32, 32))
-    grown = _targets(PixelTransform.identity(32, 32), options=TargetOptions(shape="convex", dilation=4,
-                                                                          dilation_units="pixels",
-                                                                          size_correction=False))
+    grown = _targets(
+        PixelTransform.identity(32, 32),
+        options=TargetOptions(shape="convex", dilation=4, dilation_units="pixels", size_correction=False),
+    )
     assert grown.valid.sum() > plain.valid.sum()
     # growing never removes a positive, and the box (level, radius) stays the shape's
     assert (grown.thing_masks[0] >= plain.thing_masks[0]).all()
@@ -138,12 +152,20 @@ def test_dilation_turns_ignored_pixels_into_positives():
 def test_crowd_and_unknown_categories():
     crowd = dict(_square(20, 30, 5, 1), iscrowd=1)
     unknown = _square(0, 3, 6, 99)
-    t = point_train_targets(ANNS[:1] + [crowd], CATS, (32, 32), PixelTransform.identity(32, 32), THING_INDEX,
-                            STUFF_INDEX, options=CONVEX)
+    t = point_train_targets(
+        ANNS[:1] + [crowd], CATS, (32, 32), PixelTransform.identity(32, 32), THING_INDEX, STUFF_INDEX, options=CONVEX
+    )
     assert t.thing_masks.shape[0] == 1
     assert t.valid[5:8, 5:8].sum() == 0  # the crowd's shape is ignored
-    t2 = point_train_targets(ANNS + [unknown], CATS + [{"id": 99, "name": "x", "isthing": 1}], (32, 32),
-                             PixelTransform.identity(32, 32), THING_INDEX, STUFF_INDEX, options=CONVEX)
+    t2 = point_train_targets(
+        ANNS + [unknown],
+        CATS + [{"id": 99, "name": "x", "isthing": 1}],
+        (32, 32),
+        PixelTransform.identity(32, 32),
+        THING_INDEX,
+        STUFF_INDEX,
+        options=CONVEX,
+    )
     assert t2.thing_classes.tolist() == [0]  # category 99 has no class in the model: skipped
 
 
@@ -159,21 +181,32 @@ def test_full_masks_as_points_give_full_supervision_targets():
     from pointly.model.network.gt import full_targets
 
     rng = np.random.default_rng(0)
-    lm = np.ones((32, 32), dtype=np.int64)         # stuff segment 1
-    lm[4:12, 4:12] = 2                              # a thing
-    lm[18:30, 16:28] = 3                            # another thing
-    segs = [{"id": 1, "category_id": 10, "iscrowd": 0, "bbox": [0, 0, 32, 32]},
-            {"id": 2, "category_id": 1, "iscrowd": 0, "bbox": [4, 4, 8, 8]},
-            {"id": 3, "category_id": 2, "iscrowd": 0, "bbox": [16, 18, 12, 12]}]
+    lm = np.ones((32, 32), dtype=np.int64)  # stuff segment 1
+    lm[4:12, 4:12] = 2  # a thing
+    lm[18:30, 16:28] = 3  # another thing
+    segs = [
+        {"id": 1, "category_id": 10, "iscrowd": 0, "bbox": [0, 0, 32, 32]},
+        {"id": 2, "category_id": 1, "iscrowd": 0, "bbox": [4, 4, 8, 8]},
+        {"id": 3, "category_id": 2, "iscrowd": 0, "bbox": [16, 18, 12, 12]},
+    ]
     anns = []
     for s in segs:
         ys, xs = np.nonzero(lm == s["id"])
-        anns.append({"id": s["id"], "image_id": 1, "category_id": s["category_id"], "iscrowd": 0,
-                     "point_coords": np.stack([xs, ys], 1).tolist(), "point_labels": [1] * len(xs)})
+        anns.append(
+            {
+                "id": s["id"],
+                "image_id": 1,
+                "category_id": s["category_id"],
+                "iscrowd": 0,
+                "point_coords": np.stack([xs, ys], 1).tolist(),
+                "point_labels": [1] * len(xs),
+            }
+        )
     rng.shuffle(anns)
     anns = sorted(anns, key=lambda a: a["id"])
-    t = point_train_targets(anns, CATS, (32, 32), PixelTransform.identity(32, 32), THING_INDEX, STUFF_INDEX,
-                            options=CONVEX)
+    t = point_train_targets(
+        anns, CATS, (32, 32), PixelTransform.identity(32, 32), THING_INDEX, STUFF_INDEX, options=CONVEX
+    )
     full = full_targets(lm, segs, THING_INDEX, STUFF_INDEX)
     assert t.valid.sum() > 0.9 * t.valid.numel()
     torch.testing.assert_close(t.thing_boxes, full.thing_boxes)

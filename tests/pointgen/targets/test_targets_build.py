@@ -1,14 +1,22 @@
 """build_targets: hand-computed shapes, degenerate cases, conflicts, dilation, transforms, errors."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from scipy import ndimage
+from targets_fixtures import CATS, ann
 
 from pointly.pointgen.base.errors import PointlyError
-from pointly.pointgen.targets.build import (DEFAULT_DILATION, PixelTransform, TargetOptions, build_targets, centre_heatmap,
-                                      parse_dilation, shapes_for)
-from targets_fixtures import CATS, ann
+from pointly.pointgen.targets.build import (
+    DEFAULT_DILATION,
+    PixelTransform,
+    TargetOptions,
+    build_targets,
+    centre_heatmap,
+    parse_dilation,
+    shapes_for,
+)
 
 CONVEX = TargetOptions(shape="convex")
 #: the first design's rules, kept as a study baseline: one hull per segment, a pixel claimed twice
@@ -44,8 +52,9 @@ def L_points():
 def test_L_shape_concave_excludes_the_notch_convex_includes(ratio):
     a = ann(1, L_points(), category_id=2)
     convex = build_targets([a], CATS, (32, 32), options=CONVEX).segments[0].mask
-    concave = build_targets([a], CATS, (32, 32),
-                            options=TargetOptions(shape="concave", concave_ratio=ratio)).segments[0].mask
+    concave = (
+        build_targets([a], CATS, (32, 32), options=TargetOptions(shape="concave", concave_ratio=ratio)).segments[0].mask
+    )
     notch = (12, 14)  # x = 12, y = 14: inside the hull diagonal (x <= 20 at this row), outside the L
     assert convex[notch[1], notch[0]] and not concave[notch[1], notch[0]]
     # concave never exceeds convex, and covers the L's own bars
@@ -73,12 +82,13 @@ def test_duplicates_are_merged():
 def test_two_and_collinear_points_give_a_capsule(shape):
     opts = TargetOptions(shape=shape, point_radius=2.0)
     two = build_targets([ann(1, [[4, 10], [16, 10]])], CATS, (24, 20), options=opts).segments[0].mask
-    line = build_targets([ann(1, [[4, 10], [8, 10], [16, 10], [12, 10]])], CATS, (24, 20),
-                         options=opts).segments[0].mask
+    line = (
+        build_targets([ann(1, [[4, 10], [8, 10], [16, 10], [12, 10]])], CATS, (24, 20), options=opts).segments[0].mask
+    )
     ii, jj = np.mgrid[0:20, 0:24]
     # distance of pixel centres to the segment between the centres (4.5,10.5) and (16.5,10.5)
     dx = np.clip(jj + 0.5, 4.5, 16.5) - (jj + 0.5)
-    d2 = dx ** 2 + (ii + 0.5 - 10.5) ** 2
+    d2 = dx**2 + (ii + 0.5 - 10.5) ** 2
     assert np.array_equal(two, d2 <= 4 + 1e-9)
     assert np.array_equal(line, two)
     diag = build_targets([ann(1, [[2, 2], [5, 5], [9, 9]])], CATS, (12, 12), options=opts).segments[0].mask
@@ -110,8 +120,9 @@ def _nearest(points_a, points_b, ii, jj):
 
 def test_same_kind_overlap_goes_to_the_nearest_point_and_a_tie_is_ignored():
     pa, pb = [[0, 0], [9, 0], [9, 9], [0, 9]], [[5, 5], [14, 5], [14, 14], [5, 14]]
-    t = build_targets([ann(1, pa), ann(2, pb, category_id=3)], CATS, (16, 16),
-                      options=TargetOptions(shape="convex", parts="hull"))
+    t = build_targets(
+        [ann(1, pa), ann(2, pb, category_id=3)], CATS, (16, 16), options=TargetOptions(shape="convex", parts="hull")
+    )
     ma, mb = t.segments[0].mask, t.segments[1].mask
     ii, jj = np.mgrid[5:10, 5:10]
     da, db = _nearest(pa, pb, ii, jj)
@@ -168,8 +179,12 @@ def test_two_part_stuff_gets_two_shapes_and_the_gap_stays_unlabelled():
     st_ = t.segments[0].mask
     assert st_[2:9, 2:9].all() and st_[2:9, 30:37].all()
     assert not st_[:, 10:29].any()  # no bridge over the segment between the parts
-    baseline = build_targets([ann(1, left + right, category_id=2), ann(2, middle)], CATS, (40, 12),
-                             options=TargetOptions(shape="convex", parts="hull"))
+    baseline = build_targets(
+        [ann(1, left + right, category_id=2), ann(2, middle)],
+        CATS,
+        (40, 12),
+        options=TargetOptions(shape="convex", parts="hull"),
+    )
     bridge = baseline.segments[0].mask | baseline.segments[1].mask
     assert bridge[5, 9:30].all()  # one hull bridges the gap (the thing's capsule wins its part of it)
 
@@ -201,19 +216,24 @@ def test_dilation_grows_into_ignore_only_and_stops_between_segments():
     a = ann(1, [[2, 2], [2, 6], [6, 6], [6, 2]])
     b = ann(2, [[12, 2], [12, 6], [16, 6], [16, 2]], category_id=3)
     plain = build_targets([a, b], CATS, (20, 10), options=CONVEX)
-    dil = build_targets([a, b], CATS, (20, 10),
-                        options=TargetOptions(shape="convex", dilation=2.0, dilation_units="pixels"))
+    dil = build_targets(
+        [a, b], CATS, (20, 10), options=TargetOptions(shape="convex", dilation=2.0, dilation_units="pixels")
+    )
     assert dil.dilation_radius == 2.0
     ma, mb = dil.segments[0].mask, dil.segments[1].mask
     # contains the undilated masks; grown by exactly the Euclidean 2 px around the square
     assert (ma >= plain.segments[0].mask).all() and (mb >= plain.segments[1].mask).all()
     ii, jj = np.mgrid[0:10, 0:20]
-    dx = np.maximum(np.maximum(2.5 - (jj + .5), (jj + .5) - 6.5), 0)
-    dy = np.maximum(np.maximum(2.5 - (ii + .5), (ii + .5) - 6.5), 0)
-    assert np.array_equal(ma, dx ** 2 + dy ** 2 <= 4 + 1e-9)
+    dx = np.maximum(np.maximum(2.5 - (jj + 0.5), (jj + 0.5) - 6.5), 0)
+    dy = np.maximum(np.maximum(2.5 - (ii + 0.5), (ii + 0.5) - 6.5), 0)
+    assert np.array_equal(ma, dx**2 + dy**2 <= 4 + 1e-9)
     # a gap of 5 px between the squares: columns 8..10 are within 2 px of a only / b only / neither
-    c = build_targets([a, ann(2, [[11, 2], [11, 6], [15, 6], [15, 2]], category_id=3)], CATS, (20, 10),
-                      options=TargetOptions(shape="convex", dilation=2.0, dilation_units="pixels"))
+    c = build_targets(
+        [a, ann(2, [[11, 2], [11, 6], [15, 6], [15, 2]], category_id=3)],
+        CATS,
+        (20, 10),
+        options=TargetOptions(shape="convex", dilation=2.0, dilation_units="pixels"),
+    )
     assert c.segments[0].mask[4, 8] and c.segments[1].mask[4, 9]  # 8.5 is 2 from a; 9.5 is 2 from b
     assert not (c.segments[0].mask & c.segments[1].mask).any()
 
@@ -230,10 +250,12 @@ def test_dilation_reached_by_two_stays_ignored_and_never_takes_other_points():
 
 def test_dilation_range_is_drawn_per_call_and_reproducible():
     opts = TargetOptions(dilation=(0.01, 0.05))
-    r1 = build_targets([ann(1, [[5, 5], [30, 8], [20, 30]])], CATS, (100, 50), options=opts,
-                       rng=np.random.default_rng(3)).dilation_radius
-    r2 = build_targets([ann(1, [[5, 5], [30, 8], [20, 30]])], CATS, (100, 50), options=opts,
-                       rng=np.random.default_rng(3)).dilation_radius
+    r1 = build_targets(
+        [ann(1, [[5, 5], [30, 8], [20, 30]])], CATS, (100, 50), options=opts, rng=np.random.default_rng(3)
+    ).dilation_radius
+    r2 = build_targets(
+        [ann(1, [[5, 5], [30, 8], [20, 30]])], CATS, (100, 50), options=opts, rng=np.random.default_rng(3)
+    ).dilation_radius
     assert r1 == r2 and 1.0 <= r1 <= 5.0
     with pytest.raises(ValueError):
         build_targets([ann(1, [[5, 5]])], CATS, (100, 50), options=opts)
@@ -256,12 +278,14 @@ def test_parse_dilation():
 
 # ------------------------------------------------------------------ transforms and resolution
 
+
 def _random_scene(rng, w=96, h=72, n=5):
     anns = []
     for k in range(n):
         cx, cy = rng.integers(10, w - 10), rng.integers(10, h - 10)
-        pts = np.stack([np.clip(cx + rng.normal(0, 9, 12), 0, w - 1),
-                        np.clip(cy + rng.normal(0, 7, 12), 0, h - 1)], 1).astype(int)
+        pts = np.stack(
+            [np.clip(cx + rng.normal(0, 9, 12), 0, w - 1), np.clip(cy + rng.normal(0, 7, 12), 0, h - 1)], 1
+        ).astype(int)
         anns.append(ann(k + 1, pts, category_id=(1, 2, 3)[k % 3]))
     return anns
 
@@ -287,17 +311,20 @@ def test_hflip_and_crop_are_exact_array_operations():
 def test_shape_at_scale_equals_full_size_downsampled_within_one_pixel(stride, shape):
     rng = np.random.default_rng(stride)
     opts = TargetOptions(shape=shape)
-    for trial in range(5):
+    for _trial in range(5):
         a = _random_scene(rng, n=1)
         full = build_targets(a, CATS, (96, 72), options=opts).segments[0].mask
-        small = build_targets(a, CATS, (96, 72), options=opts,
-                              transform=PixelTransform.identity(96, 72).downsample(stride)).segments[0].mask
+        small = (
+            build_targets(a, CATS, (96, 72), options=opts, transform=PixelTransform.identity(96, 72).downsample(stride))
+            .segments[0]
+            .mask
+        )
         frac = full.reshape(72 // stride, stride, 96 // stride, stride).mean(axis=(1, 3))
         mixed = (frac > 0) & (frac < 1)
         near_boundary = ndimage.binary_dilation(mixed, np.ones((3, 3), bool))
         assert not ((small != (frac >= 0.5)) & ~near_boundary).any()
         # and the strided mask stays close in area
-        assert abs(small.sum() * stride ** 2 - full.sum()) <= 0.2 * full.sum() + 4 * stride * np.sqrt(full.sum())
+        assert abs(small.sum() * stride**2 - full.sum()) <= 0.2 * full.sum() + 4 * stride * np.sqrt(full.sum())
 
 
 def test_resize_scales_coordinates_and_out_size_equals_transform():
@@ -307,7 +334,9 @@ def test_resize_scales_coordinates_and_out_size_equals_transform():
     c = build_targets(anns, CATS, (96, 72), transform=PixelTransform.identity(96, 72).downsample(2))
     assert np.array_equal(a.owner, b.owner) and np.array_equal(a.owner, c.owner)
     s_full = build_targets(anns, CATS, (96, 72)).segments[0]
-    assert a.segments[0].centre == pytest.approx(((s_full.centre[0] + .5) / 2 - .5, (s_full.centre[1] + .5) / 2 - .5))
+    assert a.segments[0].centre == pytest.approx(
+        ((s_full.centre[0] + 0.5) / 2 - 0.5, (s_full.centre[1] + 0.5) / 2 - 0.5)
+    )
 
 
 def test_precomputed_shapes_give_identical_targets():
@@ -332,13 +361,17 @@ def test_centre_heatmap_uses_the_shared_gaussian():
 
 # ------------------------------------------------------------------ bad input
 
-@pytest.mark.parametrize("coords,msg", [
-    ([[5, 50]], "outside the 20x16 image"),
-    ([[-1, 3]], "outside"),
-    ([[float("nan"), 3]], "NaN"),
-    ([], "no points"),
-    ([[1, 2, 3]], r"\[x, y\] pairs"),
-])
+
+@pytest.mark.parametrize(
+    "coords,msg",
+    [
+        ([[5, 50]], "outside the 20x16 image"),
+        ([[-1, 3]], "outside"),
+        ([[float("nan"), 3]], "NaN"),
+        ([], "no points"),
+        ([[1, 2, 3]], r"\[x, y\] pairs"),
+    ],
+)
 def test_bad_points_raise_one_clear_error(coords, msg):
     a = {"id": 9, "image_id": 4, "category_id": 1, "point_coords": coords, "point_labels": [1] * len(coords)}
     with pytest.raises(PointlyError, match=msg) as exc:

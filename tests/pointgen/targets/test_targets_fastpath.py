@@ -8,15 +8,16 @@ docstring, written the slow, obvious way. Random scenes (uniform points, negativ
 annotations, dilation, stride, flips, crops; both overlap rules, both part rules, size
 correction on and off) at sizes on both sides of the old batching threshold.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from targets_fixtures import CATS
 
+from pointly.pointgen.targets.build import PixelTransform, TargetOptions, build_targets, shapes_for
 from pointly.pointgen.targets.raster import claim_maps, full_mask
 from pointly.pointgen.targets.shapes import dilate
-from pointly.pointgen.targets.build import PixelTransform, TargetOptions, build_targets, shapes_for
-from targets_fixtures import CATS
 
 
 def _out_geom(geom, transform):
@@ -51,8 +52,12 @@ def _resolve(masks, segs, opts, H, W):
     per_kind = []
     for thing in (True, False):
         ks = [k for k, s in enumerate(segs, 1) if s["thing"] == thing]
-        per_kind.append((_nearest_owner([masks[k - 1] for k in ks], [segs[k - 1]["dist"] for k in ks], ks, H, W),
-                         sum((masks[k - 1] for k in ks), np.zeros((H, W), int))))
+        per_kind.append(
+            (
+                _nearest_owner([masks[k - 1] for k in ks], [segs[k - 1]["dist"] for k in ks], ks, H, W),
+                sum((masks[k - 1] for k in ks), np.zeros((H, W), int)),
+            )
+        )
     (own_t, cnt_t), (own_s, _) = per_kind
     return np.where(cnt_t > 0, own_t, own_s), count
 
@@ -74,8 +79,17 @@ def reference(anns, width, height, opts, transform, radius):
         nc, nr, nin = transform.point_pixels(coords[labels != 1])
         centres = transform.point_centres(pos)
         dist = np.min([(jj + 0.5 - x) ** 2 + (ii + 0.5 - y) ** 2 for x, y in centres], axis=0)
-        segs.append(dict(g=g, m=m, pos=(pr[pin], pc[pin]), neg=(nr[nin], nc[nin]), dist=dist, coords=pos,
-                         thing=CATS[[c["id"] for c in CATS].index(a["category_id"])]["isthing"] == 1))
+        segs.append(
+            dict(
+                g=g,
+                m=m,
+                pos=(pr[pin], pc[pin]),
+                neg=(nr[nin], nc[nin]),
+                dist=dist,
+                coords=pos,
+                thing=CATS[[c["id"] for c in CATS].index(a["category_id"])]["isthing"] == 1,
+            )
+        )
     owner, count = _resolve([s["m"] for s in segs], segs, opts, H, W)
     # points: a pixel holding points of exactly one segment is that segment's, of two: ignored
     point_segs = np.zeros((H, W), int)
@@ -106,8 +120,11 @@ def reference(anns, width, height, opts, transform, radius):
         m = s["m"].copy()
         m[s["pos"]] = True
         ys, xs = np.nonzero(m)
-        box = (0.0, 0.0, 0.0, 0.0) if not ys.size else \
-            (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+        box = (
+            (0.0, 0.0, 0.0, 0.0)
+            if not ys.size
+            else (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+        )
         c = np.unique(s["coords"], axis=0) + 0.5
         if opts.size_correction and ys.size and len(c) >= 2:
             # the points' box grown by (n + 1) / (n - 1) about its centre, plus half a pixel, on the grid
@@ -129,13 +146,25 @@ def random_scene(rng, width, height):
         # clustered points, like a segment's clicks
         cx, cy = rng.integers(0, width), rng.integers(0, height)
         spread = rng.uniform(2, max(width, height) / 3)
-        xy = np.stack([np.clip(np.round(cx + rng.normal(0, spread, n)), 0, width - 1),
-                       np.clip(np.round(cy + rng.normal(0, spread, n)), 0, height - 1)], 1).astype(int)
+        xy = np.stack(
+            [
+                np.clip(np.round(cx + rng.normal(0, spread, n)), 0, width - 1),
+                np.clip(np.round(cy + rng.normal(0, spread, n)), 0, height - 1),
+            ],
+            1,
+        ).astype(int)
         labels = (rng.random(n) > 0.15).astype(int)
         labels[0] = 1
-        anns.append({"id": k + 1, "image_id": 1, "category_id": int(rng.choice([1, 2])),
-                     "iscrowd": int(rng.random() < 0.1), "point_coords": xy.tolist(),
-                     "point_labels": labels.tolist()})
+        anns.append(
+            {
+                "id": k + 1,
+                "image_id": 1,
+                "category_id": int(rng.choice([1, 2])),
+                "iscrowd": int(rng.random() < 0.1),
+                "point_coords": xy.tolist(),
+                "point_labels": labels.tolist(),
+            }
+        )
     return anns
 
 
@@ -144,13 +173,16 @@ def test_fast_path_equals_reference(width, height):
     rng = np.random.default_rng(width)
     for trial in range(24 if width < 600 else 6):
         anns = random_scene(rng, width, height)
-        opts = TargetOptions(shape=str(rng.choice(["convex", "concave"])),
-                             concave_ratio=float(rng.choice([0.0, 0.3, 1.0])),
-                             point_radius=float(rng.choice([0.5, 3.0, 6.0])),
-                             dilation=float(rng.choice([0.0, 1.5, 0.02 * max(width, height)])) or None,
-                             dilation_units="pixels", parts=str(rng.choice(["delaunay", "hull"])),
-                             overlap=str(rng.choice(["nearest", "exclusive"])),
-                             size_correction=bool(rng.random() < 0.5))
+        opts = TargetOptions(
+            shape=str(rng.choice(["convex", "concave"])),
+            concave_ratio=float(rng.choice([0.0, 0.3, 1.0])),
+            point_radius=float(rng.choice([0.5, 3.0, 6.0])),
+            dilation=float(rng.choice([0.0, 1.5, 0.02 * max(width, height)])) or None,
+            dilation_units="pixels",
+            parts=str(rng.choice(["delaunay", "hull"])),
+            overlap=str(rng.choice(["nearest", "exclusive"])),
+            size_correction=bool(rng.random() < 0.5),
+        )
         t = PixelTransform.identity(width, height)
         if rng.random() < 0.5:
             t = t.hflip()

@@ -1,12 +1,14 @@
 """Property tests of build_targets (hypothesis) and a check on real COCO panoptic data."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from targets_fixtures import CATS, ann, sample_points
 
 from pointly.pointgen.targets.build import PixelTransform, TargetOptions, build_targets
-from targets_fixtures import CATS, ann, sample_points
 
 W, H = 40, 30
 
@@ -18,10 +20,13 @@ def scenes(draw):
     for k in range(nseg):
         pts = draw(st.lists(st.tuples(st.integers(0, W - 1), st.integers(0, H - 1)), min_size=1, max_size=12))
         anns.append(ann(k + 1, pts, category_id=draw(st.sampled_from([1, 2, 3]))))
-    opts = TargetOptions(shape=draw(st.sampled_from(["convex", "concave"])),
-                         concave_ratio=draw(st.sampled_from([0.0, 0.3, 1.0])),
-                         point_radius=draw(st.sampled_from([0.5, 2.0, 5.0])),
-                         dilation=draw(st.sampled_from([None, 1.5, 4.0])), dilation_units="pixels")
+    opts = TargetOptions(
+        shape=draw(st.sampled_from(["convex", "concave"])),
+        concave_ratio=draw(st.sampled_from([0.0, 0.3, 1.0])),
+        point_radius=draw(st.sampled_from([0.5, 2.0, 5.0])),
+        dilation=draw(st.sampled_from([None, 1.5, 4.0])),
+        dilation_units="pixels",
+    )
     stride = draw(st.sampled_from([1, 2, 4]))
     flip = draw(st.booleans())
     return anns, opts, stride, flip
@@ -60,7 +65,7 @@ def test_invariants(scene):
             assert out.ignore[r, c]
     # each mask lies within its shape grown by the dilation (or is a point pixel)
     for k, s in enumerate(out.segments):
-        assert s.centre == pytest.approx(tuple(t.point_centres(np.asarray(anns[k]["point_coords"])).mean(0) - .5))
+        assert s.centre == pytest.approx(tuple(t.point_centres(np.asarray(anns[k]["point_coords"])).mean(0) - 0.5))
 
 
 @settings(max_examples=60, deadline=None)
@@ -68,13 +73,17 @@ def test_invariants(scene):
 def test_baseline_without_dilation_masks_are_shapes_minus_conflicts(scene):
     """The first design's rules: one hull per segment, a pixel claimed twice is nobody's."""
     anns, opts, stride, flip = scene
-    opts = TargetOptions(shape=opts.shape, concave_ratio=opts.concave_ratio, point_radius=opts.point_radius,
-                         parts="hull", overlap="exclusive")
+    opts = TargetOptions(
+        shape=opts.shape,
+        concave_ratio=opts.concave_ratio,
+        point_radius=opts.point_radius,
+        parts="hull",
+        overlap="exclusive",
+    )
     t = PixelTransform.identity(W, H).downsample(stride)
     out = build_targets(anns, CATS, (W, H), options=opts, transform=t)
     # each segment's own shape alone (no other segments): the union of conflicts is what is removed
-    alone = np.stack([build_targets([a], CATS, (W, H), options=opts, transform=t).segments[0].mask
-                      for a in anns])
+    alone = np.stack([build_targets([a], CATS, (W, H), options=opts, transform=t).segments[0].mask for a in anns])
     claims = alone.sum(axis=0)
     owners = point_owners(anns, t)
     for k, s in enumerate(out.segments):
@@ -106,8 +115,13 @@ def test_real_coco_panoptic_targets(shared_data):
                 if s.isthing:
                     assert precs[-1] > 0.3, (im.id, a["source_segment_id"], precs[-1])
             # stride-4 targets of the same points: about the full-size coverage / 16
-            small = build_targets(anns, ds.categories, im, options=TargetOptions(shape=shape),
-                                  transform=PixelTransform.identity(im.width, im.height).downsample(4))
+            small = build_targets(
+                anns,
+                ds.categories,
+                im,
+                options=TargetOptions(shape=shape),
+                transform=PixelTransform.identity(im.width, im.height).downsample(4),
+            )
             cov_full = (~out.ignore).mean()
             cov_small = (~small.ignore).mean()
             assert abs(cov_full - cov_small) < 0.05

@@ -1,4 +1,5 @@
 """Target quality (precision/recall/IoU, coverage, PQ via hotcoco) and the ``pointly targets`` CLI."""
+
 from __future__ import annotations
 
 import json
@@ -8,16 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+from targets_fixtures import ann
 
 from pointly.cli.main import main
 from pointly.pointgen.base.coco import PanopticDataset, encode_panoptic_png
 from pointly.pointgen.base.points_format import make_document, save_points
-from pointly.pointgen.targets.quality import QualityReport
 from pointly.pointgen.targets.build import TargetOptions, build_targets
-from targets_fixtures import ann
+from pointly.pointgen.targets.quality import QualityReport
 
-CATS = [{"id": 1, "name": "box", "isthing": 1, "supercategory": "x", "color": [200, 30, 30]},
-        {"id": 2, "name": "floor", "isthing": 0, "supercategory": "y", "color": [30, 200, 30]}]
+CATS = [
+    {"id": 1, "name": "box", "isthing": 1, "supercategory": "x", "color": [200, 30, 30]},
+    {"id": 2, "name": "floor", "isthing": 0, "supercategory": "y", "color": [30, 200, 30]},
+]
 
 
 def write_panoptic(root: Path, labels: np.ndarray, segs: list[tuple[int, int]], image_id: int = 1) -> tuple[Path, Path]:
@@ -29,18 +32,28 @@ def write_panoptic(root: Path, labels: np.ndarray, segs: list[tuple[int, int]], 
     info = []
     for sid, cid in segs:
         ys, xs = np.nonzero(labels == sid)
-        info.append({"id": sid, "category_id": cid, "iscrowd": 0, "area": int(xs.size),
-                     "bbox": [int(xs.min()), int(ys.min()), int(np.ptp(xs) + 1), int(np.ptp(ys) + 1)]})
-    doc = {"images": [{"id": image_id, "file_name": f"{image_id}.png", "width": labels.shape[1], "height": labels.shape[0]}],
-           "annotations": [{"image_id": image_id, "file_name": f"{image_id}.png", "segments_info": info}],
-           "categories": CATS}
+        info.append(
+            {
+                "id": sid,
+                "category_id": cid,
+                "iscrowd": 0,
+                "area": int(xs.size),
+                "bbox": [int(xs.min()), int(ys.min()), int(np.ptp(xs) + 1), int(np.ptp(ys) + 1)],
+            }
+        )
+    doc = {
+        "images": [
+            {"id": image_id, "file_name": f"{image_id}.png", "width": labels.shape[1], "height": labels.shape[0]}
+        ],
+        "annotations": [{"image_id": image_id, "file_name": f"{image_id}.png", "segments_info": info}],
+        "categories": CATS,
+    }
     (root / "pan.json").write_text(json.dumps(doc))
     return root / "pan.json", root / "pan"
 
 
 def points_doc(path: Path, anns: list[dict], w: int, h: int) -> Path:
-    doc = make_document([{"id": 1, "file_name": "1.png", "width": w, "height": h}], CATS, anns,
-                        {"made_by": "test"})
+    doc = make_document([{"id": 1, "file_name": "1.png", "width": w, "height": h}], CATS, anns, {"made_by": "test"})
     save_points(path, doc)
     return path
 
@@ -83,8 +96,12 @@ def test_half_box_hand_computed(scene):
     anns = [ann(1, corners(0, 0, 9, 5), 2, source_segment_id=5), ann(2, corners(10, 2, 14, 9), 1, source_segment_id=7)]
     ds = PanopticDataset(gj, gd)
     rep = QualityReport(ds.categories)
-    rep.add_image(ds.image(1), anns, build_targets(anns, ds.categories, ds.image(1),
-                                                   options=TargetOptions(shape="convex")), ds.segments(1))
+    rep.add_image(
+        ds.image(1),
+        anns,
+        build_targets(anns, ds.categories, ds.image(1), options=TargetOptions(shape="convex")),
+        ds.segments(1),
+    )
     seg = rep.segments_frame()
     assert list(seg["precision"]) == [1.0, 1.0] and list(seg["recall"]) == [0.5, 0.5]
     assert list(seg["iou"]) == [0.5, 0.5]
@@ -93,8 +110,12 @@ def test_half_box_hand_computed(scene):
     # widen the box to columns 10..15 (IoU 0.6): things match with SQ 0.6, RQ 1
     anns[1] = ann(2, corners(10, 2, 15, 9), 1, source_segment_id=7)
     rep = QualityReport(ds.categories)
-    rep.add_image(ds.image(1), anns, build_targets(anns, ds.categories, ds.image(1),
-                                                   options=TargetOptions(shape="convex")), ds.segments(1))
+    rep.add_image(
+        ds.image(1),
+        anns,
+        build_targets(anns, ds.categories, ds.image(1), options=TargetOptions(shape="convex")),
+        ds.segments(1),
+    )
     pq = rep.panoptic_quality()
     assert pq["things"]["pq"] == pytest.approx(0.6) and pq["things"]["rq"] == 1.0
     assert pq["stuff"]["pq"] == 0.0
@@ -102,11 +123,30 @@ def test_half_box_hand_computed(scene):
 
 def test_cli_writes_previews_and_report(scene, capsys):
     tmp, labels, gj, gd = scene
-    p = points_doc(tmp / "p.json", [ann(1, corners(0, 0, 9, 11), 2, source_segment_id=5),
-                                     ann(2, corners(10, 2, 15, 9), 1, source_segment_id=7)], 20, 12)
+    p = points_doc(
+        tmp / "p.json",
+        [ann(1, corners(0, 0, 9, 11), 2, source_segment_id=5), ann(2, corners(10, 2, 15, 9), 1, source_segment_id=7)],
+        20,
+        12,
+    )
     out = tmp / "out"
-    rc = main(["targets", str(p), "--gt-json", str(gj), "--gt-dir", str(gd), "--images", str(tmp / "img"),
-               "--shape", "convex", "--out", str(out), "--no-progress"])
+    rc = main(
+        [
+            "targets",
+            str(p),
+            "--gt-json",
+            str(gj),
+            "--gt-dir",
+            str(gd),
+            "--images",
+            str(tmp / "img"),
+            "--shape",
+            "convex",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     text = capsys.readouterr().out
     assert "| things |" in text and "| split |" in text
@@ -127,8 +167,9 @@ def test_cli_writes_previews_and_report(scene, capsys):
 
 def test_cli_bad_input_exit_2(scene, capsys):
     tmp, labels, gj, gd = scene
-    doc = make_document([{"id": 1, "file_name": "1.png", "width": 20, "height": 12}], CATS,
-                        [ann(1, [[3, 3]], 2)], {"made_by": "test"})
+    doc = make_document(
+        [{"id": 1, "file_name": "1.png", "width": 20, "height": 12}], CATS, [ann(1, [[3, 3]], 2)], {"made_by": "test"}
+    )
     doc["annotations"][0]["point_coords"] = [[3, 30]]
     (tmp / "bad.json").write_text(json.dumps(doc))
     assert main(["targets", str(tmp / "bad.json"), "--out", str(tmp / "o")]) == 2
@@ -151,9 +192,25 @@ def test_cli_on_real_coco_with_simulated_points(shared_data, tmp_path, capsys):
     root = shared_data / "coco_panoptic_val2017"
     ds = PD(root / "panoptic_val2017.json", root / "panoptic")
     save_points(tmp_path / "p.json", simulate_points(ds, points=10, seed=1))
-    rc = main(["targets", str(tmp_path / "p.json"), "--gt-json", str(root / "panoptic_val2017.json"),
-               "--gt-dir", str(root / "panoptic"), "--images", str(root / "images"), "--out",
-               str(tmp_path / "o"), "--dilation", "0.005:0.02", "--preview-images", "1", "--no-progress"])
+    rc = main(
+        [
+            "targets",
+            str(tmp_path / "p.json"),
+            "--gt-json",
+            str(root / "panoptic_val2017.json"),
+            "--gt-dir",
+            str(root / "panoptic"),
+            "--images",
+            str(root / "images"),
+            "--out",
+            str(tmp_path / "o"),
+            "--dilation",
+            "0.005:0.02",
+            "--preview-images",
+            "1",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     q = pd.read_csv(tmp_path / "o" / "quality.csv")
     assert len(q) == 53 and q["recall"].between(0, 1).all()

@@ -1,10 +1,12 @@
 """The exact closed pixel-centre rasteriser against shapely (an independent implementation)."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import shapely
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pointly.pointgen.targets.raster import full_mask, rasterize_polygon
 
@@ -47,8 +49,12 @@ coord = st.integers(0, 30)
 
 
 @settings(max_examples=150, deadline=None)
-@given(pts=st.lists(st.tuples(coord, coord), min_size=3, max_size=25),
-       ratio=st.floats(0.0, 1.0), concave=st.booleans(), div=st.sampled_from([1, 2, 3, 4, 7]))
+@given(
+    pts=st.lists(st.tuples(coord, coord), min_size=3, max_size=25),
+    ratio=st.floats(0.0, 1.0),
+    concave=st.booleans(),
+    div=st.sampled_from([1, 2, 3, 4, 7]),
+)
 def test_matches_shapely_on_random_hulls(pts, ratio, concave, div):
     arr = (np.asarray(pts, float) + 0.5) / div
     mp = shapely.MultiPoint(arr)
@@ -97,8 +103,7 @@ def test_claim_maps_equal_per_shape_masks(data, h, w, batched):
 
 
 @settings(max_examples=80, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 400), groups=st.integers(1, 50000),
-       near=st.booleans())
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 400), groups=st.integers(1, 50000), near=st.booleans())
 def test_pair_order_equals_lexsort(seed, n, groups, near):
     """The crossing order (float composite sort + check + exact fallback) equals np.lexsort's,
     including ties, clipped values and crossings ~1e-9 apart in groups with large keys."""

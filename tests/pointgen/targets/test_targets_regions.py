@@ -1,5 +1,6 @@
 """Image-aware targets (``shape="watershed"``): regions grown from the points over colour edges,
 uncertain pixels ignored. Hand-made images whose true partition is known."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,8 +8,8 @@ import pytest
 
 from pointly.cli.main import main
 from pointly.pointgen.base.errors import PointlyError
-from pointly.pointgen.targets.regions import RegionOptions, grow_regions
 from pointly.pointgen.targets.build import PixelTransform, TargetOptions, build_targets
+from pointly.pointgen.targets.regions import RegionOptions, grow_regions
 
 CATS = [{"id": 1, "name": "thing", "isthing": 1}, {"id": 2, "name": "sky", "isthing": 0}]
 
@@ -49,8 +50,10 @@ def test_far_pixels_and_shared_seeds_are_unknown():
 
 def test_build_targets_with_regions_points_crowd_and_stride():
     rgb = two_colours(width=80, height=40, split=40)
-    anns = [{"id": 1, "image_id": 1, "category_id": 1, "point_coords": [[5, 5], [30, 30]]},
-            {"id": 2, "image_id": 1, "category_id": 2, "point_coords": [[60, 20], [75, 35]]}]
+    anns = [
+        {"id": 1, "image_id": 1, "category_id": 1, "point_coords": [[5, 5], [30, 30]]},
+        {"id": 2, "image_id": 1, "category_id": 2, "point_coords": [[60, 20], [75, 35]]},
+    ]
     opts = TargetOptions(shape="watershed")
     t = build_targets(anns, CATS, (80, 40), options=opts, image=rgb)
     # expected, by hand: red left of column 39, blue right of 40 (columns 39 and 40 are the border
@@ -63,11 +66,16 @@ def test_build_targets_with_regions_points_crowd_and_stride():
     want[[5, 30, 20, 35], [5, 30, 60, 75]] = [1, 1, 2, 2]  # points are hard labels
     assert (t.owner == want).all()
     on = np.nonzero(want == 1)
-    assert t.segments[0].bbox == (float(on[1].min()), float(on[0].min()), float(on[1].max() - on[1].min() + 1),
-                                  float(on[0].max() - on[0].min() + 1))  # the box of what it owns
+    assert t.segments[0].bbox == (
+        float(on[1].min()),
+        float(on[0].min()),
+        float(on[1].max() - on[1].min() + 1),
+        float(on[0].max() - on[0].min() + 1),
+    )  # the box of what it owns
     # stride 2: each output pixel takes the region under its centre (input pixel 2j+1, 2i+1)
-    t2 = build_targets(anns, CATS, (80, 40), options=opts, image=rgb,
-                       transform=PixelTransform.identity(80, 40).downsample(2))
+    t2 = build_targets(
+        anns, CATS, (80, 40), options=opts, image=rgb, transform=PixelTransform.identity(80, 40).downsample(2)
+    )
     sampled = (np.where(xs < 39, 1, np.where(xs > 40, 2, 0)) * near)[1::2, 1::2]
     assert (t2.owner == sampled).all()
     # a crowd annotation's region is ignored, not given to anyone
@@ -86,11 +94,18 @@ def test_watershed_needs_the_image(tmp_path, capsys):
         build_targets(anns, CATS, (80, 40), options=TargetOptions(shape="watershed"), image=two_colours(60, 40))
     import json
 
-    doc = {"images": [{"id": 1, "file_name": "a.png", "width": 80, "height": 40}], "categories": CATS,
-           "annotations": [dict(anns[0], point_labels=[1])]}
+    doc = {
+        "images": [{"id": 1, "file_name": "a.png", "width": 80, "height": 40}],
+        "categories": CATS,
+        "annotations": [dict(anns[0], point_labels=[1])],
+    }
     (tmp_path / "p.json").write_text(json.dumps(doc))
-    assert main(["targets", "--no-progress", str(tmp_path / "p.json"), "--out", str(tmp_path / "t"),
-                 "--shape", "watershed"]) == 2
+    assert (
+        main(
+            ["targets", "--no-progress", str(tmp_path / "p.json"), "--out", str(tmp_path / "t"), "--shape", "watershed"]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--images" in err[0]
     assert not (tmp_path / "t").exists()
@@ -106,8 +121,10 @@ def test_annotator_preview_shows_the_regions():
     opts = preview_options("watershed", "0.02")  # a dilation given for the hulls is not applied
     assert opts.shape == "watershed" and not opts.dilation
     pts = lambda *xy: [SimpleNamespace(x=x, y=y, label=1) for x, y in xy]  # noqa: E731
-    segs = [SimpleNamespace(category_id=1, points=pts((10, 10), (20, 30))),
-            SimpleNamespace(category_id=2, points=pts((60, 20)))]
+    segs = [
+        SimpleNamespace(category_id=1, points=pts((10, 10), (20, 30))),
+        SimpleNamespace(category_id=2, points=pts((60, 20))),
+    ]
     cats = {c["id"]: c for c in CATS}
     rgb = two_colours(width=80, height=40, split=40)
     pm = preview_masks(segs, cats, 80, 40, opts, image=rgb)
@@ -125,9 +142,23 @@ def test_target_study_has_a_watershed_axis_value(tmp_path, capsys):
 
     root = ensure_dataset(tmp_path / "synth", train=0, val=3, size=64, seed=4)
     out = tmp_path / "study"
-    assert main(["study", "--no-progress", "--depth", "targets", "--synthetic-root", str(root), "--grid",
-                 "datasets=synthetic;points=5;shapes=concave,watershed;shares=0;dilations=0;seeds=0,1",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "study",
+                "--no-progress",
+                "--depth",
+                "targets",
+                "--synthetic-root",
+                str(root),
+                "--grid",
+                "datasets=synthetic;points=5;shapes=concave,watershed;shares=0;dilations=0;seeds=0,1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = (out / "results.md").read_text()
     assert "| watershed |" in text and "| concave |" in text
     import pandas as pd
@@ -135,8 +166,10 @@ def test_target_study_has_a_watershed_axis_value(tmp_path, capsys):
     rows = pd.read_csv(next(out.glob("rows-*.csv")))
     ws = rows[rows["shape"] == "watershed"]
     assert len(ws) == 2 and (ws["coverage"] > rows[rows["shape"] == "concave"]["coverage"].max()).all()
-    assert main(["study", "--no-progress", "--depth", "targets", "--grid", "shapes=blob", "--out",
-                 str(tmp_path / "s2")]) == 2
+    assert (
+        main(["study", "--no-progress", "--depth", "targets", "--grid", "shapes=blob", "--out", str(tmp_path / "s2")])
+        == 2
+    )
     assert "watershed" in capsys.readouterr().err
 
 
@@ -146,7 +179,7 @@ def test_regions_are_deterministic_and_follow_a_textured_region():
     rng = np.random.default_rng(0)
     h, w = 80, 120
     ys, xs = np.mgrid[:h, :w]
-    disc = (xs - 40) ** 2 + (ys - 40) ** 2 <= 25 ** 2
+    disc = (xs - 40) ** 2 + (ys - 40) ** 2 <= 25**2
     rgb = np.full((h, w, 3), (40, 120, 40), np.uint8)
     texture = rng.integers(150, 230, (h, w, 3)).astype(np.uint8)  # a speckled disc
     rgb[disc] = texture[disc]

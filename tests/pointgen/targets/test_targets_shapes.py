@@ -1,15 +1,17 @@
 """Shapes of the corrected point-supervision rules (pointgen.shapes.image_shapes, parts="delaunay"):
 no shape ever contains another segment's point (random point sets and every image of
 ../shared/data), several clusters give several parts, and the baseline hull behaves as before."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import shapely
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from pointly.pointgen.targets.shapes import hull_shape, image_shapes
 from pointly.pointgen.targets.build import TargetOptions, build_targets
+from pointly.pointgen.targets.shapes import hull_shape, image_shapes
 
 
 def _foreign_points_inside(shapes, positives, negatives=None):
@@ -27,7 +29,7 @@ def _foreign_points_inside(shapes, positives, negatives=None):
                     continue
                 if shapely.intersects_xy(g, c[0], c[1]):
                     bad.append((k, tuple(c)))
-        for c in (neg[k] if k < len(neg) else []):
+        for c in neg[k] if k < len(neg) else []:
             if shapely.intersects_xy(g, c[0], c[1]):
                 bad.append((k, tuple(c)))
     return bad
@@ -37,8 +39,9 @@ def _foreign_points_inside(shapes, positives, negatives=None):
 def point_sets(draw):
     n = draw(st.integers(1, 6))
     size = draw(st.sampled_from([12, 40, 200]))
-    sets = [draw(st.lists(st.tuples(st.integers(0, size), st.integers(0, size)), min_size=1, max_size=15))
-            for _ in range(n)]
+    sets = [
+        draw(st.lists(st.tuples(st.integers(0, size), st.integers(0, size)), min_size=1, max_size=15)) for _ in range(n)
+    ]
     return sets, draw(st.sampled_from(["convex", "concave"])), draw(st.sampled_from([0.5, 3.0, 6.0]))
 
 
@@ -49,7 +52,7 @@ def test_no_shape_contains_a_foreign_point(scene):
     shapes = image_shapes(sets, shape=shape, point_radius=radius)
     assert len(shapes) == len(sets)
     assert _foreign_points_inside(shapes, sets) == []
-    for g, pts in zip(shapes, sets):
+    for g, _pts in zip(shapes, sets):
         assert g.is_valid and g.geom_type in ("Polygon", "MultiPolygon")
 
 
@@ -90,10 +93,16 @@ def test_two_clusters_give_two_parts():
 def _datasets(root):
     from pointly.pointgen.base.coco import InstancesDataset, PanopticDataset
 
-    yield "coco_panoptic", PanopticDataset(root / "coco_panoptic_val2017" / "panoptic_val2017.json",
-                                           root / "coco_panoptic_val2017" / "panoptic")
-    yield "coconut", PanopticDataset(root / "coconut_val2017_139" / "panoptic.json",
-                                     root / "coconut_val2017_139" / "panoptic")
+    yield (
+        "coco_panoptic",
+        PanopticDataset(
+            root / "coco_panoptic_val2017" / "panoptic_val2017.json", root / "coco_panoptic_val2017" / "panoptic"
+        ),
+    )
+    yield (
+        "coconut",
+        PanopticDataset(root / "coconut_val2017_139" / "panoptic.json", root / "coconut_val2017_139" / "panoptic"),
+    )
     yield "nuclei", PanopticDataset(root / "dsb2018_nuclei" / "panoptic.json", root / "dsb2018_nuclei" / "panoptic")
     yield "tiny_coco", InstancesDataset(root / "tiny_coco" / "annotations" / "instances_val2017.json")
 
