@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pointly.pointgen.targets.build import TargetOptions, build_targets, parse_dilation
+from pointly.pointgen.targets.build import build_targets
+from pointly.pointgen.targets.options import TargetOptions, parse_dilation
 
 log = logging.getLogger(__name__)
 

@@ -186,10 +186,10 @@ def training_steps(device: torch.device, iters: int, size: int = 512) -> list[di
     """R50-FPN training steps (batch 2, ``size``²) in float32 and with the preset's autocast."""
     from bench_train_step import _as_in_the_training_loop, _scene
 
+    from pointly.model.engine.build import build_panoptic_fcn
     from pointly.model.engine.config import coco_r50_1x
     from pointly.model.engine.train import build_optimizer
     from pointly.model.network.gt import full_targets
-    from pointly.model.network.panoptic_fcn import PanopticFCN
 
     rng = np.random.default_rng(0)
     images, targets = [], []
@@ -203,7 +203,7 @@ def training_steps(device: torch.device, iters: int, size: int = 512) -> list[di
     for amp in (False, True):
         cfg = coco_r50_1x()
         torch.manual_seed(0)
-        model = PanopticFCN(cfg).train().to(device)
+        model = build_panoptic_fcn(cfg).train().to(device)
         opt = build_optimizer(model, cfg)
         clip = _as_in_the_training_loop(model, opt, cfg)  # warm-up learning rate, value clipping
         dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}[cfg.solver.amp_dtype]

@@ -51,8 +51,8 @@ def load_image(path: Path) -> np.ndarray:
 
 
 def build_ours(short: int, max_size: int, before: bool = False):
+    from pointly.model.engine.build import build_panoptic_fcn
     from pointly.model.engine.config import load_config
-    from pointly.model.network.panoptic_fcn import PanopticFCN
 
     torch.manual_seed(0)
     cfg = load_config("coco_r50_1x")
@@ -62,7 +62,7 @@ def build_ours(short: int, max_size: int, before: bool = False):
     cfg.input.min_size_test = short
     cfg.input.max_size_test = max_size
     cfg.inference.inst_thresh = 0.0  # every thing mask is resized and merged (worst case, see above)
-    model = PanopticFCN(cfg).eval()
+    model = build_panoptic_fcn(cfg).eval()
     model.backbone.bottom_up.fold_frozen_bn = not before  # before: FrozenBN as separate passes
     return model
 

@@ -31,14 +31,14 @@ def main() -> None:
     torch.set_num_threads(1)
 
     from pointly.data.synth import ensure_dataset
+    from pointly.model.engine.build import build_panoptic_fcn
     from pointly.model.engine.config import synthetic_small
     from pointly.model.engine.data import PanopticTrainSet, collate
     from pointly.model.engine.point_targets import PointsTrainSet
-    from pointly.model.network.panoptic_fcn import PanopticFCN
     from pointly.pointgen.base.coco import PanopticDataset
     from pointly.pointgen.base.points_format import save_points
     from pointly.pointgen.points.simulate import simulate_points
-    from pointly.pointgen.targets.build import TargetOptions
+    from pointly.pointgen.targets.options import TargetOptions
 
     root = ensure_dataset()
     tmp = Path(tempfile.mkdtemp(prefix="bench-pointsup-"))
@@ -93,7 +93,7 @@ def main() -> None:
         )
     )
     tset = PointsTrainSet(cfg, tmp / "p20.json", root / "train" / "images", TargetOptions("concave"))
-    model = PanopticFCN(cfg)
+    model = build_panoptic_fcn(cfg)
     imgs, tg, _ = collate([tset[(i, i)] for i in range(cfg.solver.ims_per_batch)])
     sum(model(imgs, tg).values()).backward()
     t0 = time.process_time()

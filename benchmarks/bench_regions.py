@@ -37,7 +37,8 @@ def main() -> None:
     from pointly.pointgen.base.coco import open_dataset
     from pointly.pointgen.base.points_format import annotations_by_image
     from pointly.pointgen.points.simulate import simulate_points
-    from pointly.pointgen.targets.build import TargetOptions, build_targets
+    from pointly.pointgen.targets.build import build_targets
+    from pointly.pointgen.targets.options import TargetOptions
     from pointly.pointgen.targets.regions import grow_regions
 
     ap = argparse.ArgumentParser(description=__doc__)

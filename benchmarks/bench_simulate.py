@@ -36,7 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pointly.pointgen.base.coco import InstancesDataset, PanopticDataset, decode_panoptic_png
+from pointly.pointgen.base.coco import PanopticDataset, decode_panoptic_png
+from pointly.pointgen.base.coco_instances import InstancesDataset
 from pointly.pointgen.points.sampling import boundary_count
 from pointly.pointgen.points.simulate import SimulationOptions, simulate, simulate_image
 
@@ -179,7 +180,7 @@ def bench(name: str, ds, decode, baseline, opts: SimulationOptions, repeat: int,
         if before is not None:
             old_opts = before.SimulationOptions(points=opts.points, boundary_share=opts.boundary_share)
             t_before.append(best_of(lambda: pointly_images(ds, old_opts, before.simulate_image), 1))
-    t_e2e.append(best_of(lambda: simulate(ds, points=opts.points, boundary_share=opts.boundary_share), 1))
+    t_e2e.append(best_of(lambda: simulate(ds, opts), 1))
     dec, base, ours, e2e = min(t_dec), min(t_base), min(t_ours), min(t_e2e)
     return {
         "name": name,

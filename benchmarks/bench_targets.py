@@ -164,9 +164,10 @@ def main() -> int:
     from pointly.pointgen.base.coco import PanopticDataset, decode_panoptic_png
     from pointly.pointgen.base.points_format import annotations_by_image
     from pointly.pointgen.points.simulate import simulate_points
-    from pointly.pointgen.targets.build import TargetOptions, build_targets, shapes_for
+    from pointly.pointgen.targets.build import build_targets, shapes_for
+    from pointly.pointgen.targets.options import TargetOptions
+    from pointly.pointgen.targets.packed_claims import claim_maps, pack_claims
     from pointly.pointgen.targets.pixel_transform import PixelTransform
-    from pointly.pointgen.targets.raster import claim_maps, pack_claims
     from pointly.pointgen.targets.shapes import dilate, shape_rings
 
     ds = PanopticDataset(args.data / "panoptic_val2017.json", args.data / "panoptic")
@@ -240,7 +241,7 @@ def main() -> int:
     lines += [
         "",
         "Claims of an image's shapes and dilated shapes (ms per image): the packed pass "
-        "(`raster.pack_claims`, what `build_targets` uses) against claim maps drawn shape by shape "
+        "(`packed_claims.pack_claims`, what `build_targets` uses) against claim maps drawn shape by shape "
         "(`claim_maps(..., batched=False)`, twice):",
         "",
         "| image | batched | shape by shape | ratio |",

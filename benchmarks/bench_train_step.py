@@ -73,10 +73,10 @@ def r50_steps(before: bool = False):
     """(Panoptic FCN step, Mask R-CNN step) closures on the same 512² image."""
     from torchvision.models.detection import maskrcnn_resnet50_fpn
 
+    from pointly.model.engine.build import build_panoptic_fcn
     from pointly.model.engine.config import coco_r50_1x
     from pointly.model.engine.train import build_optimizer
     from pointly.model.network.gt import full_targets
-    from pointly.model.network.panoptic_fcn import PanopticFCN
 
     rng = np.random.default_rng(0)
     lm, segs, boxes = _scene(512, rng)
@@ -88,7 +88,7 @@ def r50_steps(before: bool = False):
     targets = full_targets(lm, segs, thing_index, stuff_index)
     image = torch.from_numpy(rng.integers(0, 255, (3, 512, 512), dtype=np.uint8))
     torch.manual_seed(0)
-    model = PanopticFCN(cfg).train()
+    model = build_panoptic_fcn(cfg).train()
     opt = build_optimizer(model, cfg)
     clip = _as_in_the_training_loop(model, opt, cfg)
 
@@ -123,10 +123,10 @@ def bench_r50(repeat: int, before: bool = False) -> tuple[float, float]:
 
 def small_step(before: bool = False):
     """A synthetic_small training step closure on 8 images of 128²."""
+    from pointly.model.engine.build import build_panoptic_fcn
     from pointly.model.engine.config import synthetic_small
     from pointly.model.engine.train import build_optimizer
     from pointly.model.network.gt import full_targets
-    from pointly.model.network.panoptic_fcn import PanopticFCN
 
     rng = np.random.default_rng(1)
     cfg = synthetic_small()
@@ -144,7 +144,7 @@ def small_step(before: bool = False):
         batch_t.append(full_targets(lm, segs, thing_index, stuff_index))
         batch_i.append(torch.from_numpy(rng.integers(0, 255, (3, 128, 128), dtype=np.uint8)))
     torch.manual_seed(0)
-    model = PanopticFCN(cfg).train()
+    model = build_panoptic_fcn(cfg).train()
     opt = build_optimizer(model, cfg)
     clip = _as_in_the_training_loop(model, opt, cfg)
 

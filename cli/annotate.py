@@ -179,7 +179,8 @@ def annotate(
         store.close()
         click.echo(f"rewrote {project / 'points.json'} and {project / 'pointsup.json'}")
         return
-    from pointly.annotator.app import AnnotatorApp, launch  # imports gradio (seconds)
+    from pointly.annotator.app import AnnotatorApp
+    from pointly.annotator.layout import launch  # imports gradio (seconds)
 
     app = AnnotatorApp(store, preview_shape=preview_shape, preview_dilation=preview_dilation)
     for e in skipped:

@@ -51,8 +51,8 @@ def demo(out_dir: str, points: int, shape: str, dilation: str, seed: int, train_
     from pointly.pointgen.base.coco import PanopticDataset
     from pointly.pointgen.base.points_format import load_points
     from pointly.pointgen.points.cost import cost_table, to_markdown
-    from pointly.pointgen.points.simulate import simulate_to_file
-    from pointly.pointgen.targets.build import TargetOptions, parse_dilation
+    from pointly.pointgen.points.simulate import SimulationOptions, simulate_to_file
+    from pointly.pointgen.targets.options import TargetOptions, parse_dilation
     from pointly.pointgen.targets.report import run_targets
 
     out = Path(out_dir)
@@ -64,7 +64,7 @@ def demo(out_dir: str, points: int, shape: str, dilation: str, seed: int, train_
 
     _step(f"2. simulate {points} points per segment (seed {seed})")
     points_file = out / f"val_points_p{points}.json"
-    summary = simulate_to_file(points_file, val, points=points, seed=seed, progress=True)
+    summary = simulate_to_file(points_file, val, SimulationOptions(points=points, seed=seed), progress=True)
     click.echo(f"wrote {points_file}: {summary.images} images, {summary.segments} segments, {summary.points} points")
 
     _step("3. annotation cost (0.9 s per point against full masks)")

@@ -1,15 +1,40 @@
 """The training part of ``pointly demo``: a two-cell trained study (points and full masks).
 
-It reuses the trained-study engine (:mod:`pointly.model.study.trained`), so the demo trains,
-evaluates, resumes and reports exactly as ``pointly study --depth trained`` does.
+It reuses the study engine (:mod:`pointly.model.study.engine`, the trained depth of
+:mod:`pointly.model.study.trained`), so the demo trains, evaluates, resumes and reports exactly as
+``pointly study --depth trained`` does.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
-from pointly.pointgen.targets.build import TargetOptions
+from pointly.pointgen.base.errors import PointlyError
+from pointly.pointgen.targets.options import TargetOptions
+
+
+def grid_dilation(options: TargetOptions, root: Path) -> str:
+    """The ``--grid`` dilation of step 4's options: ``off``, a radius or ``lo:hi``, relative to
+    the longer image side (a study cell's units); pixels are converted with the training images'
+    size (the synthetic set's images are all ``size × size``)."""
+    d = options.dilation
+    if d is None:
+        return "off"
+    values = list(d) if isinstance(d, (list, tuple)) else [d]
+    if options.dilation_units == "pixels":
+        doc = json.loads((Path(root) / "train" / "panoptic.json").read_text(encoding="utf-8"))
+        sides = {max(int(im["width"]), int(im["height"])) for im in doc["images"]}
+        if len(sides) != 1:
+            raise PointlyError(
+                "a dilation in pixels needs training images of one size",
+                record="--dilation",
+                fix="give the dilation relative to the longer side, e.g. 0.02",
+            )
+        side = sides.pop()
+        values = [v / side for v in values]
+    return ":".join(f"{v:g}" for v in values)
 
 
 def train_and_evaluate(
@@ -26,27 +51,20 @@ def train_and_evaluate(
 ) -> None:
     """Train Panoptic FCN (``synthetic_small``) from P_n points and from full masks; print PQ.
 
-    ``options``: the target options of step 4 (shape and dilation), so that the points train on
-    the targets step 4 measured."""
-    from pointly.model.study.trained import load_frame, run_from_cli
+    ``options``: the target options of step 4 (shape, concave ratio and dilation), so that the
+    points train on the targets step 4 measured."""
+    from pointly.model.study.store import load_rows
+    from pointly.model.study.trained import run_from_cli
 
     opts = options or TargetOptions(shape=shape)
     step(f"5. Panoptic FCN trained {iters} iterations from P{points} {shape} points and from full masks")
     study = out / "trained"
-    dilation = None
-    if opts.dilation is not None:
-        d = opts.dilation
-        dilation = {"dilation": list(d) if isinstance(d, tuple) else d, "dilation_units": opts.dilation_units}
-    run_from_cli(
-        preset="synthetic",
-        out=study,
-        iters=iters,
-        synthetic_root=root,
-        grid=f"points={points};shapes={opts.shape};seeds={seed};dilations={int(dilation is not None)};full=1",
-        dilation=dilation,
-        progress=True,
+    grid = (
+        f"points={points};shapes={opts.shape};ratios={opts.concave_ratio:g};seeds={seed};"
+        f"dilations={grid_dilation(opts, root)};full=1"
     )
-    frame = load_frame(study)
+    run_from_cli(preset="synthetic", out=study, iters=iters, synthetic_root=root, grid=grid, progress=True)
+    frame = load_rows(study)
     for _, row in frame.iterrows():
         name = "full masks" if row["supervision"] == "full" else f"P{int(row['points'])} {row['shape']}"
         echo(

@@ -57,7 +57,7 @@ class LazyGroup(click.Group):
             module = importlib.import_module(f"pointly.cli.{module_name}")
         except ModuleNotFoundError as exc:
             if exc.name == f"pointly.cli.{module_name}":
-                return None  # command not available in this build
+                return None  # the command's module is not installed
             raise
         return getattr(module, attr)
 

@@ -1,8 +1,10 @@
 """``pointly simulate``: simulated point annotations from COCO panoptic or instances masks.
 
-Thin: parses the options, opens the dataset, calls :func:`pointly.pointgen.points.simulate.simulate_to_file`
-and prints the summary. Every user mistake is a PointlyError (one line, exit code 2), and the
-output file is written atomically only after the whole run succeeded. Guide: docs/simulate.md.
+Thin: builds the :class:`~pointly.pointgen.points.simulate.SimulationOptions` once (checked before
+the dataset is opened), opens the dataset, calls
+:func:`pointly.pointgen.points.simulate.simulate_to_file` and prints the summary. Every user
+mistake is a PointlyError (one line, exit code 2), and the output file is written atomically only
+after the whole run succeeded. Guide: docs/simulate.md.
 """
 
 from __future__ import annotations
@@ -58,21 +60,17 @@ def simulate(
     no_progress: bool,
 ) -> None:
     """Simulate N points per segment from full COCO masks and write a points JSON."""
-    # cheap option checks first, so a bad option never waits for the dataset to load
-    SimulationOptions(points, boundary_share, seed, things_only, stuff_only, include_crowd).check()
-    dataset = open_dataset(panoptic_json=panoptic_json, panoptic_dir=panoptic_dir, instances_json=instances_json)
-    summary = simulate_to_file(
-        output,
-        dataset,
+    options = SimulationOptions(
         points=points,
         boundary_share=boundary_share,
         seed=seed,
-        workers=workers,
         things_only=things_only,
         stuff_only=stuff_only,
         include_crowd=include_crowd,
-        progress=not no_progress,
     )
+    options.check()  # cheap, so a bad option never waits for the dataset to load
+    dataset = open_dataset(panoptic_json=panoptic_json, panoptic_dir=panoptic_dir, instances_json=instances_json)
+    summary = simulate_to_file(output, dataset, options, workers=workers, progress=not no_progress)
     click.echo(f"wrote {output}")
     for line in summary.lines():
         click.echo(f"  {line}")

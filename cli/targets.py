@@ -1,6 +1,6 @@
 """``pointly targets``: training targets from points, with previews and the target-quality report.
 
-Thin: parses the options into :class:`~pointly.pointgen.targets.build.TargetOptions` and calls
+Thin: parses the options into :class:`~pointly.pointgen.targets.options.TargetOptions` and calls
 :func:`pointly.pointgen.targets.report.run_targets`. Guide: docs/targets.md.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from pointly.cli.paths import OUTPUT_FOLDER
-from pointly.pointgen.targets.build import TARGET_SHAPES, TargetOptions, parse_dilation
+from pointly.pointgen.targets.options import TARGET_SHAPES, TargetOptions, parse_dilation
 from pointly.pointgen.targets.report import run_targets
 
 

@@ -1,4 +1,5 @@
-"""``pointly train``: train Panoptic FCN, fully supervised (masks) or from points (issue 5).
+"""``pointly train``: train Panoptic FCN, fully supervised (masks) or from points
+(docs/training.md, docs/point-supervision.md).
 
 Thin: resolves the config, builds the point-target function when asked, calls
 :func:`pointly.model.engine.train.train`. Multi-GPU / multi-process: ``torchrun --nproc_per_node N -m
@@ -189,8 +190,8 @@ def train(
                 "--supervision points needs --points FILE.json",
                 fix="make one with `pointly simulate` or `pointly annotate`",
             )
-        # point-supervision hook (issue 5): the one implementation of point targets lives in
-        # model/engine/point_targets.py (shared with the trained study)
+        # the one implementation of point targets lives in model/engine/point_targets.py
+        # (shared with the trained study)
         from pointly.model.engine.point_targets import PointTargets
 
         if points_file is not None:

@@ -31,6 +31,9 @@ Layout of ``out_dir``::
 Every image has its own ``numpy.random.Generator`` seeded from ``(seed, split, index)``, so the
 same parameters give byte-identical files, and image *i* of a split does not depend on how many
 images the splits hold.
+
+One module, though long: the layout, the drawing and the COCO writing of one deterministic
+generator, whose byte-identical output depends on their order of random draws.
 """
 
 from __future__ import annotations

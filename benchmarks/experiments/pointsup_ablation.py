@@ -2,9 +2,9 @@
 it"): P20 concave points at 0 % and 100 % boundary share, the first design ("old") against each fix
 alone and all fixes together, 3 sampling seeds each, on the synthetic set.
 
-Each variant is one trained-study folder under OUT (``pointly.model.study.trained``: resumable cell
-by cell, rows in ``results.csv``); ``--summary`` prints PQ mean ± standard error per variant and
-share. Usage::
+Each variant is one trained-study folder under OUT (``pointly.model.study.trained`` on the study
+engine: resumable cell by cell, rows in ``results.csv``); ``--summary`` prints PQ mean ± standard
+error per variant and share. Usage::
 
     python benchmarks/experiments/pointsup_ablation.py --out runs/ablation [--iters 2000] \\
         [--variants old,all] [--train 1000 --val 500]
@@ -17,7 +17,7 @@ import argparse
 import math
 from pathlib import Path
 
-from pointly.model.study.targets import RULES
+from pointly.model.study.grid import RULES
 
 #: the first design's target rules
 OLD_RULES = RULES["baseline"]
@@ -70,12 +70,10 @@ def summary(args) -> None:
     """PQ per variant and boundary share (mean ± standard error over seeds), and each variant
     against "old" paired by seed (pointgen.intervals: 95 % Student-t interval and verdict)."""
     from pointly.model.study.intervals import paired_difference
-    from pointly.model.study.trained import load_frame
+    from pointly.model.study.store import load_rows
 
     frames = {
-        name: load_frame(Path(args.out) / name)
-        for name in VARIANTS
-        if (Path(args.out) / name / "results.csv").is_file()
+        name: load_rows(Path(args.out) / name) for name in VARIANTS if (Path(args.out) / name / "results.csv").is_file()
     }
     print("| variant | boundary | seeds | PQ | PQ things | PQ stuff | Δ PQ vs old [95 % CI] | verdict |")
     print("|---|---|---|---|---|---|---|---|")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import sys
 
-from pointly.model.study.targets import load_rows
+from pointly.model.study.store import load_rows
 
 METRICS = [
     ("pq", "target PQ"),
@@ -27,14 +27,15 @@ METRICS = [
 
 def main(folder: str) -> None:
     frame = load_rows(folder)
-    keys = ["dataset", "dilation_radius", "points", "shape", "boundary_share", "seed"]
+    keys = ["dataset", "dilation", "points", "shape", "boundary_share", "seed"]
     base = frame[frame["rules"] == "baseline"].set_index(keys)
     corr = frame[frame["rules"] == "corrected"].set_index(keys)
     both = corr.merge(base, left_index=True, right_index=True, suffixes=("_new", "_old")).reset_index()
-    for (dataset, dil), g in both.groupby(["dataset", "dilation_radius"]):
+    groups = sorted(both.groupby(["dataset", "dilation"]), key=lambda kv: (kv[0][0], kv[0][1] != "off", kv[0][1]))
+    for (dataset, dil), g in groups:
         seeds = g["seed"].nunique()
         print(
-            f"\n**{dataset}, dilation {'off' if dil == 0 else f'{dil:g} of the longer side'}** "
+            f"\n**{dataset}, dilation {'off' if dil == 'off' else f'{dil} of the longer side'}** "
             f"(mean of {seeds} seeds; Δ = corrected − baseline ± its standard error over seeds; in %)\n"
         )
         print(
@@ -44,10 +45,11 @@ def main(folder: str) -> None:
         for (p, shape, share), c in g.groupby(["points", "shape", "boundary_share"]):
             cells = []
             for m, _ in METRICS:
-                d = 100 * (c[f"{m}_new"] - c[f"{m}_old"])
+                k = 1 if m == "pq" else 100  # the rows hold PQ in percent, the other measures in 0–1
+                d = k * (c[f"{m}_new"] - c[f"{m}_old"])
                 se = d.std(ddof=1) / math.sqrt(len(d)) if len(d) > 1 else float("nan")
                 cells.append(
-                    f"{100 * c[f'{m}_old'].mean():.1f} → {100 * c[f'{m}_new'].mean():.1f} ({d.mean():+.1f} ± {se:.1f})"
+                    f"{k * c[f'{m}_old'].mean():.1f} → {k * c[f'{m}_new'].mean():.1f} ({d.mean():+.1f} ± {se:.1f})"
                 )
             print(f"| P{p} | {shape} | {share:.0%} | " + " | ".join(cells) + " |")
 

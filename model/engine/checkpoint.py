@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from pointly.model.engine.build import build_panoptic_fcn
 from pointly.model.engine.config import config_from_dict
 from pointly.model.network.panoptic_fcn import PanopticFCN
 from pointly.pointgen.base.errors import PointlyError
@@ -37,6 +38,6 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Pan
             fix="official PanopticFCN weights must go through `pointly convert-weights` first",
         )
     cfg = config_from_dict(ckpt["config"], str(path))
-    model = PanopticFCN(cfg)
+    model = build_panoptic_fcn(cfg)
     model.load_state_dict(ckpt["model"])
     return model.to(device).eval()

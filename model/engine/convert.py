@@ -254,13 +254,13 @@ def convert_checkpoint(
     """Convert an official checkpoint file into a pointly checkpoint at ``dst``.
 
     The result has the layout of a training run's ``model_final.pth`` (so
-    :func:`pointly.model.engine.train.load_checkpoint` reads it): ``model`` (our state dict), ``config``
+    :func:`pointly.model.engine.checkpoint.load_checkpoint` reads it): ``model`` (our state dict), ``config``
     (the resolved config, with the COCO category ids in contiguous order), ``pointly_checkpoint``
     and ``converted_from`` (source name, number of tensors).
     Returns a small report dict.
     """
+    from pointly.model.engine.build import build_panoptic_fcn
     from pointly.model.engine.config import config_to_dict, load_config
-    from pointly.model.network.panoptic_fcn import PanopticFCN
     from pointly.pointgen.base.files import atomic_open
 
     cfg = load_config(config, list(overrides))
@@ -273,7 +273,7 @@ def convert_checkpoint(
         by_id = {int(c["id"]): c for c in load_categories("coco")}
         cfg.categories = [dict(by_id[i]) for i in list(cfg.thing_ids) + list(cfg.stuff_ids) if i in by_id]
     official = load_official(src, allow_unsafe=allow_unsafe)
-    model = PanopticFCN(cfg)
+    model = build_panoptic_fcn(cfg)
     target = model.state_dict()
     state = convert_state_dict(
         official, target, pixel_mean=tuple(cfg.input.pixel_mean), pixel_std=tuple(cfg.input.pixel_std), source=src

@@ -1,27 +1,17 @@
-"""Panoptic Quality (PQ, SQ, RQ) exactly as panopticapi's ``pq_compute`` computes it.
+"""Evaluating COCO panoptic predictions: PQ, SQ, RQ as panopticapi's ``pq_compute`` computes them.
 
-The arithmetic is done by hotcoco (``hotcoco.panoptic``, Rust), which libraries.md measured to be
-equal to panopticapi's reference on every case we tried (≤ 4e-16), quirks included, and about
-8× faster than the reference on 2 processes. This module adds what hotcoco leaves to the caller:
+The arithmetic, the result's shape and panopticapi's quirks are those of
+:mod:`pointly.pointgen.metrics.pq` (hotcoco underneath), shared with the target quality. This
+module adds what a user's files need around it:
 
 * input checks that turn every user mistake into one :class:`PointlyError` line (missing
   files or folders, images without a prediction, unknown categories, PNG/JSON mismatches);
-* the reference's output shape: ``{"All", "Things", "Stuff"}`` each ``{"pq", "sq", "rq", "n"}``
-  plus ``"per_class"`` (category id → ``{"pq", "sq", "rq"}``, in the ground truth's category
-  order). hotcoco reports a category with no TP, FP or FN as ``-1.0``; the reference reports
-  ``0.0`` (and leaves it out of the averages, as hotcoco does), so we write ``0.0``. We keep
-  hotcoco's extra per-class counts ``tp``, ``fp``, ``fn`` and ``iou`` (the summed IoU), which the
-  reference computes but does not return;
-* a group with no evaluable category (e.g. no stuff anywhere) makes the reference divide by zero;
-  we report ``pq = sq = rq = 0.0`` with ``n = 0`` instead;
+* image ids renumbered 1..N (hotcoco wants integers; COCO allows any JSON value) and predictions
+  for images without ground truth dropped before their PNGs are opened;
 * :func:`pq_from_arrays` for in-memory label maps (tests, training-time validation), which writes
-  a temporary COCO panoptic folder and runs the very same path.
-
-Reference quirks kept (see libraries.md): the ground-truth area comes from the JSON ``area``
-field, the predicted area from the PNG; a match needs IoU strictly above 0.5 with a union that
-subtracts only prediction ∩ VOID; an unmatched prediction is ignored only if its VOID plus
-same-category-crowd share is strictly above 0.5; only the last crowd region per category and
-image counts; predictions for images absent from the ground truth are ignored.
+  a temporary COCO panoptic folder and runs the very same path;
+* :func:`format_table` and :func:`results_to_json` for reports; :func:`evaluate_checkpoint`
+  (predict a dataset with a checkpoint, then score it). Guide: docs/evaluate.md.
 """
 
 from __future__ import annotations
@@ -41,10 +31,9 @@ from pointly.pointgen.base.coco import encode_panoptic_png, load_json_object, re
 from pointly.pointgen.base.errors import PointlyError
 from pointly.pointgen.base.files import staged_folder, write_json_atomic
 from pointly.pointgen.base.limits import check_image_size
+from pointly.pointgen.metrics.pq import GROUPS, panoptic_quality
 
 log = logging.getLogger(__name__)
-
-GROUPS: tuple[tuple[str, bool | None], ...] = (("All", None), ("Things", True), ("Stuff", False))
 
 __all__ = ["pq_compute", "pq_from_arrays", "format_table", "GROUPS"]
 
@@ -202,35 +191,6 @@ def _check_inputs(gt_doc: dict, gt_json: Path, gt_dir: Path, pred_doc: dict, pre
 
 
 # ----------------------------------------------------------------------------- results
-def _normalise(raw: Mapping[str, Any], categories: Sequence[dict]) -> dict:
-    """hotcoco's results → panopticapi's structure (0.0 for unseen categories, n=0 → 0.0)."""
-    out: dict[str, Any] = {}
-    for name, _ in GROUPS:
-        g = raw[name]
-        n = int(g["n"])
-        out[name] = {k: (float(g[k]) if n > 0 else 0.0) for k in ("pq", "sq", "rq")}
-        out[name]["n"] = n
-    per_class = {}
-    raw_pc = raw["per_class"]
-    for c in categories:
-        r = raw_pc.get(c["id"])
-        if r is None:  # hotcoco lists every gt category; be safe anyway
-            r = {"pq": -1.0, "sq": -1.0, "rq": -1.0, "tp": 0, "fp": 0, "fn": 0, "iou": 0.0}
-        counted = (int(r.get("tp", 0)) + int(r.get("fp", 0)) + int(r.get("fn", 0))) > 0
-        entry = {k: (float(r[k]) if counted else 0.0) for k in ("pq", "sq", "rq")}
-        entry.update(
-            {
-                "tp": int(r.get("tp", 0)),
-                "fp": int(r.get("fp", 0)),
-                "fn": int(r.get("fn", 0)),
-                "iou": float(r.get("iou", 0.0)),
-            }
-        )
-        per_class[c["id"]] = entry
-    out["per_class"] = per_class
-    return out
-
-
 def pq_compute(
     gt_json: str | Path, gt_dir: str | Path | None, pred_json: str | Path, pred_dir: str | Path | None = None
 ) -> dict:
@@ -267,8 +227,6 @@ def _id_key(value: Any) -> str:
 
 
 def _evaluate(gt_doc: dict, gt_dir: Path, pred_doc: dict, pred_dir: Path, pred_json: Path | str) -> dict:
-    from hotcoco.panoptic import PanopticEval
-
     # Only the images that have ground truth are evaluated (as the reference); extra predictions
     # are dropped here so that their PNGs are never opened.
     # Image ids are renumbered 1..N (hotcoco wants integers; COCO allows any JSON value).
@@ -291,9 +249,7 @@ def _evaluate(gt_doc: dict, gt_dir: Path, pred_doc: dict, pred_dir: Path, pred_j
         "categories": gt_doc["categories"],
     }
     try:
-        ev = PanopticEval(gt_doc, pred_doc, gt_folder=str(gt_dir), pred_folder=str(pred_dir))
-        ev.evaluate()
-        raw = ev.results()
+        return panoptic_quality(gt_doc, pred_doc, gt_folder=gt_dir, pred_folder=pred_dir)
     except (ValueError, KeyError, FileNotFoundError, OSError) as exc:
         # hotcoco's messages name the image and segment, e.g. "image 1: predicted segment 5 is in
         # segments_info but not in the mask".
@@ -304,7 +260,6 @@ def _evaluate(gt_doc: dict, gt_dir: Path, pred_doc: dict, pred_dir: Path, pred_j
             fix = "panoptic PNGs must be readable RGB images of the ground truth's size"
         # hotcoco's messages name the image or the PNG; name the prediction JSON only if they do not
         raise PointlyError(msg, file=None if ".png" in msg.lower() else pred_json, fix=fix) from None
-    return _normalise(raw, gt_doc["categories"])
 
 
 # ----------------------------------------------------------------------------- in memory

@@ -577,7 +577,7 @@ def inference_precision(device: str, precision: str):
     """The autocast context of ``--precision`` on ``device``: ``fp32`` none; ``bf16`` bfloat16
     autocast (CPU or CUDA; on CPUs with AVX512-BF16/AMX about 1.6× faster at 800 px, see
     benchmarks/results_inference.md); ``fp16`` float16 autocast (CUDA only). The network runs in the
-    low precision, everything after it in float32 (:func:`pointly.model.network.inference.predict_image`)."""
+    low precision, everything after it in float32 (:meth:`pointly.model.network.panoptic_fcn.PanopticFCN.predict`)."""
     import contextlib
 
     import torch

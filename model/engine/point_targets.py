@@ -45,7 +45,8 @@ from pointly.model.network.gt import TrainTargets, stride4_size
 from pointly.pointgen.base.coco import Category, ImageInfo
 from pointly.pointgen.base.errors import PointlyError
 from pointly.pointgen.base.points_format import annotations_by_image, load_points
-from pointly.pointgen.targets.build import TargetOptions, build_targets, object_box, shapes_for
+from pointly.pointgen.targets.build import build_targets, object_box, shapes_for
+from pointly.pointgen.targets.options import TargetOptions
 from pointly.pointgen.targets.pixel_transform import PixelTransform
 
 #: no shape: object_box then reads the size from the points alone
@@ -289,7 +290,7 @@ class PointTargets(PointTargetMaker):
     def __init__(
         self, points_file: str | Path, cfg=None, *, options: TargetOptions | None = None, **fields: Any
     ) -> None:
-        from pointly.pointgen.targets.build import parse_dilation
+        from pointly.pointgen.targets.options import parse_dilation
 
         if options is not None and fields:
             raise ValueError("give options or option fields, not both")
@@ -335,7 +336,7 @@ def points_dataset_from_cli(
     ``images`` defaults to the config's ``data.train_image_dir``; ``dilation`` is the CLI text
     (``off``, ``0.02``, ``0.01:0.03``, ``8px``, ``4:12px``; see :func:`pointgen.targets.parse_dilation`).
     """
-    from pointly.pointgen.targets.build import parse_dilation
+    from pointly.pointgen.targets.options import parse_dilation
 
     if points is None:
         raise PointlyError(

@@ -33,10 +33,10 @@ import torch
 from torch import nn
 
 from pointly.model.engine.backbone_weights import load_backbone_weights
+from pointly.model.engine.build import build_panoptic_fcn
 from pointly.model.engine.checkpoint import write_checkpoint
 from pointly.model.engine.config import Config, config_from_dict, config_to_dict, save_config, scale_to_world
 from pointly.model.engine.data import IterationBatchSampler, PanopticTrainSet, make_loader
-from pointly.model.network.panoptic_fcn import PanopticFCN
 from pointly.pointgen.base.errors import PointlyError
 from pointly.pointgen.base.files import save_figure_atomic, write_json_atomic
 
@@ -219,7 +219,7 @@ def train(
     random.seed(cfg.seed)
     if dataset is None:
         dataset = PanopticTrainSet(cfg, "train", target_fn=target_fn)  # fills cfg.thing_ids/stuff_ids
-    model = PanopticFCN(cfg)
+    model = build_panoptic_fcn(cfg)
     weights_report = None
     if ckpt is None and cfg.model.backbone.weights:  # a resumed run has them in its checkpoint
         b, i = cfg.model.backbone, cfg.input

@@ -164,6 +164,7 @@ class Backbone(nn.Module):
 
     def __init__(
         self,
+        *,
         depth: int = 50,
         norm: str = "FrozenBN",
         stride_in_1x1: bool = True,
@@ -172,7 +173,9 @@ class Backbone(nn.Module):
         gn_groups: int = 32,
     ) -> None:
         super().__init__()
-        self.bottom_up = ResNetTrunk(depth, norm, stride_in_1x1, freeze_at, gn_groups)
+        self.bottom_up = ResNetTrunk(
+            depth=depth, norm=norm, stride_in_1x1=stride_in_1x1, freeze_at=freeze_at, gn_groups=gn_groups
+        )
         self.fpn = FeaturePyramidNetwork(
             self.bottom_up.out_channels, fpn_channels, extra_blocks=LastLevelP6P7(fpn_channels, fpn_channels)
         )

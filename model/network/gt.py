@@ -11,7 +11,8 @@ official code).
 :func:`build_level_targets` turns a batch of them into what the position losses (paper Eq. (1))
 and the kernel selection need per FPN level P3..P7, following spec §2.2–2.4: Gaussian centre
 heatmaps (CenterNet radius, ``pointly.pointgen.targets.centers``), soft stuff-region maps thresholded at
-0.5, the level assignment by INSTANCE_SCALES, and the level ``valid`` maps.
+0.5, the level assignment by INSTANCE_SCALES, and the level ``valid`` maps. What it needs besides
+the targets is a :class:`TargetSettings`.
 """
 
 from __future__ import annotations
@@ -165,22 +166,43 @@ def level_valid(valid: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return (v >= 0.5).to(valid.dtype)
 
 
-def build_level_targets(targets: list[TrainTargets], level_shapes: list[tuple[int, int]], cfg) -> list[LevelTargets]:
+@dataclass(frozen=True)
+class TargetSettings:
+    """What the level-target encoding (:func:`build_level_targets`) needs to know.
+
+    * ``num_things``: number of thing classes T (channels of the centre heatmaps).
+    * ``num_stuff``: number of stuff classes S, class 0 ("all things") included (channels of the
+      stuff-region maps).
+    * ``instance_scales``: one ``(lo, hi)`` pair per level P3..P7: an instance is assigned to a
+      level when ``lo ≤ sqrt(box area) ≤ hi`` (box in resized-input pixels; both bounds inclusive).
+    * ``min_overlap``: the CenterNet minimum IoU that sets the Gaussian radius of a centre.
+    * ``gaussian_sigma``: the divisor of the Gaussian's diameter, ``σ = (2r + 1) / gaussian_sigma``.
+    """
+
+    num_things: int
+    num_stuff: int
+    instance_scales: tuple[tuple[float, float], ...]
+    min_overlap: float
+    gaussian_sigma: float
+
+
+def build_level_targets(
+    targets: list[TrainTargets], level_shapes: list[tuple[int, int]], settings: TargetSettings
+) -> list[LevelTargets]:
     """Per-level targets for a padded batch (all ``targets`` on the same H4 × W4 grid)."""
-    m = cfg.model
     n_img = len(targets)
     h4, w4 = targets[0].valid.shape
     hp, wp = 4 * h4, 4 * w4
     device = targets[0].valid.device
     valid = torch.stack([t.valid for t in targets])
-    scales = [tuple(s) for s in m.instance_scales]
+    scales = [tuple(s) for s in settings.instance_scales]
     if len(scales) != len(level_shapes):
         raise ValueError(f"{len(scales)} instance scales for {len(level_shapes)} levels")
     out = []
     for lvl, (hl, wl) in enumerate(level_shapes):
         lo, hi = scales[lvl]
-        heat = np.zeros((n_img, m.thing.num_classes, hl, wl), dtype=np.float32)
-        stuff_t = torch.zeros(n_img, m.stuff.num_classes, hl, wl, device=device)
+        heat = np.zeros((n_img, settings.num_things, hl, wl), dtype=np.float32)
+        stuff_t = torch.zeros(n_img, settings.num_stuff, hl, wl, device=device)
         assigns, tmasks, spresent, smaps = [], [], [], []
         for b, t in enumerate(targets):
             boxes = t.thing_boxes.detach().cpu().numpy()
@@ -192,8 +214,8 @@ def build_level_targets(targets: list[TrainTargets], level_shapes: list[tuple[in
             for i in idx:
                 cx = min(max(int(np.floor(centers[i, 0] * wl / w4)), 0), wl - 1)
                 cy = min(max(int(np.floor(centers[i, 1] * hl / h4)), 0), hl - 1)
-                radius = gaussian_radius(bh[i] * hl / hp, bw[i] * wl / wp, m.thing.min_overlap)
-                draw_gaussian(heat[b, classes[i]], cx, cy, radius, m.thing.gaussian_sigma)
+                radius = gaussian_radius(bh[i] * hl / hp, bw[i] * wl / wp, settings.min_overlap)
+                draw_gaussian(heat[b, classes[i]], cx, cy, radius, settings.gaussian_sigma)
             idx_t = torch.as_tensor(idx, dtype=torch.int64, device=device)
             assigns.append(idx_t)
             if idx.size:

@@ -70,7 +70,7 @@ class SemanticFPN(nn.Module):
     """Panoptic-FPN semantic branch without predictor: P2:1, P3:1, P4:2, P5:3 × [3×3 conv, GN, ReLU]
     each followed by ×2 bilinear upsampling (not on P2), summed at stride 4."""
 
-    def __init__(self, in_channels: int, channels: int, groups: int = 32, norm: str = "GN") -> None:
+    def __init__(self, *, in_channels: int, channels: int, groups: int = 32, norm: str = "GN") -> None:
         super().__init__()
         for level, n in (("p2", 1), ("p3", 1), ("p4", 2), ("p5", 3)):
             layers: list[nn.Module] = []
@@ -102,7 +102,7 @@ class FeatureEncoder(nn.Module):
     encode_feat ≥ 0)."""
 
     def __init__(
-        self, in_channels: int, channels: int = 64, num_convs: int = 3, coord: bool = True, init: str = "official"
+        self, *, in_channels: int, channels: int = 64, num_convs: int = 3, coord: bool = True, init: str = "official"
     ) -> None:
         super().__init__()
         self.coord = coord
@@ -158,6 +158,7 @@ class PositionHead(nn.Module):
 
     def __init__(
         self,
+        *,
         in_channels: int,
         channels: int,
         num_convs: int,
@@ -199,6 +200,7 @@ class KernelHead(nn.Module):
 
     def __init__(
         self,
+        *,
         in_channels: int,
         channels: int,
         num_convs: int,
@@ -229,7 +231,7 @@ class KernelGenerator(nn.Module):
     """Thing or stuff generator (paper Eq. (2), kernel generation): a 1×1 conv with bias
     (``embed_extractor``) turns a kernel-head feature into a dynamic 1×1 conv kernel (no bias)."""
 
-    def __init__(self, in_channels: int, out_channels: int, init: str = "official") -> None:
+    def __init__(self, *, in_channels: int, out_channels: int, init: str = "official") -> None:
         super().__init__()
         self.embed_extractor = nn.Conv2d(in_channels, out_channels, 1)
         init_head_conv(self.embed_extractor, init)

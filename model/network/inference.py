@@ -17,13 +17,55 @@ without its padding bug: masks are cropped to the resized image before resizing 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from torch import nn
 
 from pointly.model.network.heads import dynamic_masks
+
+if TYPE_CHECKING:
+    from pointly.model.network.panoptic_fcn import HeadOutputs
+
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    """The test-time constants of :func:`predict_image` (steps 1–4 of the module docstring).
+
+    * ``num_stuff``: number of stuff classes S, class 0 ("all things") included.
+    * ``thing_ids``, ``stuff_ids``: the dataset category id of each contiguous thing class
+      0..T-1 and stuff class 1..S-1; empty: segments keep the contiguous index.
+    * ``thing_thres``: centre score a thing candidate must exceed (per level).
+    * ``stuff_thres``: mean region probability a stuff candidate must exceed (per level).
+    * ``top_num``: things kept after rescoring (TOP_NUM); each level proposes
+      ``max(top_num // 2, 1)`` candidates.
+    * ``pool_sizes``: average-pool size of the centre smoothing, one per level P3..P7.
+    * ``similar_thres``: cosine similarity at which kernel fusion merges two kernels (paper Eq. (3)).
+    * ``class_specific``: fuse only kernels of the same class.
+    * ``inst_thres``: probability that binarises a mask (also the maskness threshold).
+    * ``score_floor``: rescored things below it are dropped.
+    * ``inst_thresh``: thing score floor in the panoptic merge.
+    * ``overlap_thresh``: a thing whose mask is more than this fraction already taken is dropped.
+    * ``stuff_area_limit``: a stuff segment needs at least this many free pixels (original size).
+    """
+
+    num_stuff: int
+    thing_ids: tuple[int, ...]
+    stuff_ids: tuple[int, ...]
+    thing_thres: float
+    stuff_thres: float
+    top_num: int
+    pool_sizes: tuple[int, ...]
+    similar_thres: float
+    class_specific: bool
+    inst_thres: float
+    score_floor: float
+    inst_thresh: float
+    overlap_thresh: float
+    stuff_area_limit: int
 
 
 @dataclass
@@ -191,30 +233,40 @@ def resize_shortest_edge(h: int, w: int, short: int, max_size: int) -> tuple[int
     return int(nh + 0.5), int(nw + 0.5)
 
 
-@torch.no_grad()
-def predict_image(model, rgb: np.ndarray) -> PanopticPrediction:
-    """Run :class:`~pointly.model.network.panoptic_fcn.PanopticFCN` on one RGB uint8 image (H × W × 3)."""
-    cfg = model.cfg
+def resize_for_test(rgb: np.ndarray, min_size: int, max_size: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """An RGB uint8 image (H × W × 3) resized as at test time (shortest edge ``min_size``, longest
+    at most ``max_size``, PIL bilinear) → (resized image, its (h, w))."""
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected an H×W×3 RGB image, got shape {rgb.shape}")
     h0, w0 = rgb.shape[:2]
-    h, w = resize_shortest_edge(h0, w0, cfg.input.min_size_test, cfg.input.max_size_test)
+    h, w = resize_shortest_edge(h0, w0, min_size, max_size)
     img = np.asarray(Image.fromarray(rgb.astype(np.uint8)).resize((w, h), Image.BILINEAR))
-    batch = model.preprocess([torch.from_numpy(np.array(img, copy=True)).permute(2, 0, 1)])
-    heads = model.forward_heads(batch)
-    # The network may run under autocast (AMP inference); everything after it runs in float32.
-    with torch.autocast(batch.device.type, enabled=False):
-        return _from_heads(model, heads, (h, w), (h0, w0))
+    return img, (h, w)
 
 
-def _from_heads(model, heads, resized_hw: tuple[int, int], original_hw: tuple[int, int]) -> PanopticPrediction:
-    """Candidates, kernel fusion, masks, rescoring, resizing and the merge (steps 1–4 above)."""
-    cfg = model.cfg
-    ic = cfg.inference
+@torch.no_grad()
+def predict_image(
+    heads: HeadOutputs,
+    resized_hw: tuple[int, int],
+    original_hw: tuple[int, int],
+    *,
+    thing_generator: nn.Module,
+    stuff_generator: nn.Module,
+    settings: InferenceSettings,
+) -> PanopticPrediction:
+    """One image's panoptic result from its head outputs (batch of one): candidates, kernel fusion,
+    masks, rescoring, resizing and the merge (steps 1–4 above).
+
+    ``heads``: :class:`~pointly.model.network.panoptic_fcn.HeadOutputs` of the image resized to
+    ``resized_hw`` (and padded); ``original_hw``: the size the result is given at;
+    ``thing_generator`` / ``stuff_generator``: the kernel generators (paper Eq. (2)).
+    :meth:`pointly.model.network.panoptic_fcn.PanopticFCN.predict` runs the network and calls this.
+    """
+    ic = settings
     (h, w), (h0, w0) = resized_hw, original_hw
     enc = heads.encode_feat[0].float()
-    top_k = max(cfg.model.thing.top_num // 2, 1)
+    top_k = max(ic.top_num // 2, 1)
 
     t_scores, t_classes, t_feats, s_scores, s_classes, s_feats = [], [], [], [], [], []
     for lvl in range(len(heads.center_logits)):
@@ -223,24 +275,22 @@ def _from_heads(model, heads, resized_hw: tuple[int, int], original_hw: tuple[in
             heads.kernel_feats[lvl][0].float(),
             ic.pool_sizes[lvl],
             top_k,
-            cfg.model.thing.thres,
+            ic.thing_thres,
         )
         t_scores.append(sc), t_classes.append(cl), t_feats.append(fe)
-        sc, cl, fe = stuff_candidates(
-            heads.region_logits[lvl][0], heads.kernel_feats[lvl][0].float(), cfg.model.stuff.thres
-        )
+        sc, cl, fe = stuff_candidates(heads.region_logits[lvl][0], heads.kernel_feats[lvl][0].float(), ic.stuff_thres)
         s_scores.append(sc), s_classes.append(cl), s_feats.append(fe)
 
     # things
     scores, classes, feats = torch.cat(t_scores), torch.cat(t_classes), torch.cat(t_feats)
     order = torch.argsort(scores, descending=True)
     scores, classes, feats = scores[order], classes[order], feats[order]
-    kernels = model.thing_generator(feats)
+    kernels = thing_generator(feats)
     kernels, scores, classes = fuse_kernels(kernels, scores, classes, ic.similar_thres, ic.class_specific)
     probs = torch.sigmoid(dynamic_masks(kernels, enc)) if kernels.shape[0] else enc.new_zeros((0, *enc.shape[-2:]))
     scores = maskness_rescore(probs, scores, ic.inst_thres)
     order = torch.argsort(scores, descending=True)
-    order = order[scores[order] >= ic.score_floor][: cfg.model.thing.top_num]
+    order = order[scores[order] >= ic.score_floor][: ic.top_num]
     probs, scores, classes = probs[order], scores[order], classes[order]
     # The merge stops at the first thing scored below inst_thresh, so only those at or above it are
     # resized to the original size (the result is the same; the ×4 + original-size resize of up to
@@ -250,12 +300,12 @@ def _from_heads(model, heads, resized_hw: tuple[int, int], original_hw: tuple[in
     thing_masks = to_original(probs, (h, w), (h0, w0)) > ic.inst_thres
 
     # stuff: fuse by class across levels
-    num_stuff = cfg.model.stuff.num_classes
+    num_stuff = ic.num_stuff
     s_sc, s_cl, s_fe = torch.cat(s_scores), torch.cat(s_classes), torch.cat(s_feats)
     sem = enc.new_zeros((num_stuff, h0, w0))
     stuff_score = enc.new_zeros(num_stuff)
     if s_cl.numel():
-        s_kern = model.stuff_generator(s_fe)
+        s_kern = stuff_generator(s_fe)
         uniq = torch.unique(s_cl)
         fused_k = torch.stack([s_kern[s_cl == c].mean(0) for c in uniq])
         fused_s = torch.stack([s_sc[s_cl == c].mean() for c in uniq])
@@ -275,7 +325,7 @@ def _from_heads(model, heads, resized_hw: tuple[int, int], original_hw: tuple[in
     )
     segments = []
     for s in segs:
-        ids = cfg.thing_ids if s["isthing"] else cfg.stuff_ids
+        ids = ic.thing_ids if s["isthing"] else ic.stuff_ids
         index = s["category"] if s["isthing"] else s["category"] - 1
         cat = int(ids[index]) if ids else index
         segments.append(

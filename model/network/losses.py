@@ -19,10 +19,43 @@ official ones; there is no second implementation.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from pointly.model.network.heads import dynamic_masks
+
+if TYPE_CHECKING:
+    from pointly.model.network.gt import LevelTargets, TrainTargets
+    from pointly.model.network.panoptic_fcn import HeadOutputs
+
+
+@dataclass(frozen=True)
+class LossSettings:
+    """The loss weights and constants of :func:`compute_losses`.
+
+    * ``position_weight``: λ_pos of paper Eq. (6), on both position (focal) losses.
+    * ``segment_weight``: λ_seg of paper Eq. (6), on both segmentation (dice) losses.
+    * ``focal_alpha``, ``focal_gamma``: α and γ of the focal loss (paper Eq. (1)); α < 0 turns the
+      α weighting off.
+    * ``dice_eps``: floor of the dice denominator (paper Eq. (5)).
+    * ``pos_num``: k, the kernels per thing instance and level taken at the top-k centre scores
+      inside its mask (POS_NUM).
+    * ``mask_centre_loss``: mask the thing-centre focal loss with the ``valid`` map too (the first
+      point-supervision design, kept only as a study baseline; the centre heatmap is known
+      everywhere, so normally false).
+    """
+
+    position_weight: float
+    segment_weight: float
+    focal_alpha: float
+    focal_gamma: float
+    dice_eps: float
+    pos_num: int
+    mask_centre_loss: bool
 
 
 def sigmoid_focal_loss(
@@ -99,14 +132,24 @@ def _global_counts(counts: list[int], device: torch.device) -> tuple[int, list[i
     return dist.get_world_size(), [int(v) for v in t.tolist()]
 
 
-def compute_losses(model, heads, targets, levels, cfg) -> dict[str, torch.Tensor]:
+def compute_losses(
+    heads: HeadOutputs,
+    targets: list[TrainTargets],
+    levels: list[LevelTargets],
+    *,
+    thing_generator: nn.Module,
+    stuff_generator: nn.Module,
+    settings: LossSettings,
+) -> dict[str, torch.Tensor]:
     """The four weighted losses of paper Eq. (6) for a batch (spec §2.5).
 
-    ``model`` provides ``thing_generator`` / ``stuff_generator``; ``heads`` is a
-    :class:`~pointly.model.network.panoptic_fcn.HeadOutputs`; ``targets`` the padded per-image
-    :class:`~pointly.model.network.gt.TrainTargets`; ``levels`` the :class:`~pointly.model.network.gt.LevelTargets`.
+    ``heads`` is a :class:`~pointly.model.network.panoptic_fcn.HeadOutputs`; ``targets`` the padded
+    per-image :class:`~pointly.model.network.gt.TrainTargets`; ``levels`` the
+    :class:`~pointly.model.network.gt.LevelTargets`; ``thing_generator`` / ``stuff_generator`` the
+    :class:`~pointly.model.network.heads.KernelGenerator` modules that turn the selected kernel-head
+    features into dynamic kernels (paper Eq. (2)).
     """
-    lc = cfg.loss
+    lc = settings
     n_img = len(targets)
     enc = heads.encode_feat.float()
     device = enc.device
@@ -151,7 +194,7 @@ def compute_losses(model, heads, targets, levels, cfg) -> dict[str, torch.Tensor
                     lv.thing_masks[b],
                     t.thing_classes[idx],
                     lv.valid[b, 0],
-                    cfg.model.thing.pos_num,
+                    lc.pos_num,
                 )
                 kerns.append(kern)
                 weights.append(w)
@@ -167,13 +210,13 @@ def compute_losses(model, heads, targets, levels, cfg) -> dict[str, torch.Tensor
         if kerns:
             kern = torch.cat(kerns)  # (n, k, C)
             n, k, _ = kern.shape
-            dyn = model.thing_generator(kern.float()).reshape(n * k, -1)
+            dyn = thing_generator(kern.float()).reshape(n * k, -1)
             logits = dynamic_masks(dyn, enc[b]).flatten(1)
             target = torch.cat(tgt).flatten(1).repeat_interleave(k, dim=0)
             d = dice_loss(logits, target, v4, lc.dice_eps).reshape(n, k)
             seg_th = seg_th + (d * torch.cat(weights)).sum()
         if s_kerns:
-            dyn = model.stuff_generator(torch.cat(s_kerns).float())
+            dyn = stuff_generator(torch.cat(s_kerns).float())
             logits = dynamic_masks(dyn, enc[b]).flatten(1)
             d = dice_loss(logits, torch.cat(s_tgt).flatten(1), v4, lc.dice_eps)
             seg_st = seg_st + d.sum()
@@ -181,9 +224,9 @@ def compute_losses(model, heads, targets, levels, cfg) -> dict[str, torch.Tensor
     # keep every parameter in the graph (DistributedDataParallel needs it) when a batch has no thing
     # or no stuff: a zero-valued term
     if thing_gt_num == 0:
-        seg_th = seg_th + 0.0 * sum(p.sum() for p in model.thing_generator.parameters())
+        seg_th = seg_th + 0.0 * sum(p.sum() for p in thing_generator.parameters())
     if n_stuff == 0:
-        seg_st = seg_st + 0.0 * sum(p.sum() for p in model.stuff_generator.parameters())
+        seg_st = seg_st + 0.0 * sum(p.sum() for p in stuff_generator.parameters())
     zero_ref = 0.0 * (heads.kernel_feats[0].float().sum() + enc.sum())
     seg_th = seg_th / norm_th
     seg_st = seg_st / norm_st

@@ -11,7 +11,10 @@ Training minimises Eq. (6) = Eq. (1) position losses + 3 × Eq. (5) weighted dic
 
 Public API:
 
-* ``PanopticFCN(cfg)`` — the module; ``forward(images, targets)`` returns the loss dict.
+* ``PanopticFCN(backbone=..., semantic_fpn=..., ..., input_settings=..., loss_settings=...)`` — the
+  module, from its submodules and settings (keyword arguments only);
+  ``pointly.model.engine.build.build_panoptic_fcn(cfg)`` writes it out from a training config.
+  ``forward(images, targets)`` returns the loss dict.
 * ``forward_heads(batch)`` → :class:`HeadOutputs` (``encode_feat``, per-level ``center_logits``,
   ``region_logits``, ``kernel_feats``).
 * ``predict(images)`` — list of RGB uint8 arrays → list of
@@ -25,12 +28,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from pointly.model.engine.config import Config
 from pointly.model.network.backbone import Backbone
+from pointly.model.network.gt import TargetSettings, TrainTargets, build_level_targets
 from pointly.model.network.heads import FeatureEncoder, KernelGenerator, KernelHead, PositionHead, SemanticFPN
+from pointly.model.network.inference import InferenceSettings, PanopticPrediction, predict_image, resize_for_test
+from pointly.model.network.losses import LossSettings, compute_losses
 
 
 @dataclass
@@ -47,45 +51,68 @@ class HeadOutputs:
     kernel_feats: list[torch.Tensor]
 
 
-class PanopticFCN(nn.Module):
-    """The Panoptic FCN network; see the module docstring."""
+@dataclass(frozen=True)
+class InputSettings:
+    """How images become the network's input (:meth:`PanopticFCN.preprocess`, :meth:`PanopticFCN.predict`).
 
-    def __init__(self, cfg: Config) -> None:
+    * ``pixel_mean``, ``pixel_std``: per-channel mean and std (0–255 scale) subtracted and divided,
+      applied in the channel order the network sees (after the ``format`` flip).
+    * ``format``: ``"BGR"`` flips the RGB input to B, G, R (the official weights' order); ``"RGB"`` keeps it.
+    * ``size_divisibility``: the batch is zero-padded bottom/right to a multiple of it.
+    * ``min_size_test``, ``max_size_test``: :meth:`PanopticFCN.predict` resizes each image so that its
+      short side is ``min_size_test`` and its long side at most ``max_size_test``.
+    """
+
+    pixel_mean: tuple[float, float, float]
+    pixel_std: tuple[float, float, float]
+    format: str
+    size_divisibility: int
+    min_size_test: int
+    max_size_test: int
+
+
+class PanopticFCN(nn.Module):
+    """The Panoptic FCN network; see the module docstring.
+
+    Every argument is a keyword: the seven submodules, and the settings of the parts that are not
+    modules (input normalisation, level targets, losses, inference). ``cpu_channels_last``: run CPU
+    inference (autograd off) on channels-last activations (see :meth:`forward_heads`); an
+    attribute of the same name can change it later. The engine's builder also attaches its
+    training config as ``cfg`` (for checkpoints); nothing in the network reads it.
+    """
+
+    def __init__(
+        self,
+        *,
+        backbone: Backbone,
+        semantic_fpn: SemanticFPN,
+        feature_encoder: FeatureEncoder,
+        position_head: PositionHead,
+        kernel_head: KernelHead,
+        thing_generator: KernelGenerator,
+        stuff_generator: KernelGenerator,
+        input_settings: InputSettings,
+        target_settings: TargetSettings,
+        loss_settings: LossSettings,
+        inference_settings: InferenceSettings,
+        cpu_channels_last: bool = True,
+    ) -> None:
         super().__init__()
-        self.cfg = cfg
-        m = cfg.model
-        g = m.gn_groups
-        self.backbone = Backbone(
-            m.backbone.depth, m.backbone.norm, m.backbone.stride_in_1x1, m.backbone.freeze_at, m.fpn.channels, g
-        )
-        self.semantic_fpn = SemanticFPN(m.fpn.channels, m.semantic_fpn.channels, g, m.semantic_fpn.norm)
-        self.feature_encoder = FeatureEncoder(
-            m.semantic_fpn.channels,
-            m.feature_encoder.channels,
-            m.feature_encoder.num_convs,
-            m.feature_encoder.coord,
-            m.head_init,
-        )
-        self.position_head = PositionHead(
-            m.fpn.channels,
-            m.position_head.channels,
-            m.position_head.num_convs,
-            m.thing.num_classes,
-            m.stuff.num_classes,
-            m.position_head.deform,
-            g,
-            m.thing.bias,
-            m.stuff.bias,
-            m.position_head.deform_impl,
-            m.head_init,
-        )
-        self.kernel_head = KernelHead(
-            m.fpn.channels, m.kernel_head.channels, m.kernel_head.num_convs, m.kernel_head.coord, g, m.head_init
-        )
-        self.thing_generator = KernelGenerator(m.kernel_head.channels, m.feature_encoder.channels, m.head_init)
-        self.stuff_generator = KernelGenerator(m.kernel_head.channels, m.feature_encoder.channels, m.head_init)
-        self.register_buffer("pixel_mean", torch.tensor(cfg.input.pixel_mean).view(3, 1, 1), persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(cfg.input.pixel_std).view(3, 1, 1), persistent=False)
+        # registration order = state-dict order: the official one
+        self.backbone = backbone
+        self.semantic_fpn = semantic_fpn
+        self.feature_encoder = feature_encoder
+        self.position_head = position_head
+        self.kernel_head = kernel_head
+        self.thing_generator = thing_generator
+        self.stuff_generator = stuff_generator
+        self.input_settings = input_settings
+        self.target_settings = target_settings
+        self.loss_settings = loss_settings
+        self.inference_settings = inference_settings
+        self.cpu_channels_last = cpu_channels_last
+        self.register_buffer("pixel_mean", torch.tensor(input_settings.pixel_mean).view(3, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(input_settings.pixel_std).view(3, 1, 1), persistent=False)
 
     # ------------------------------------------------------------------ input
     @property
@@ -93,17 +120,18 @@ class PanopticFCN(nn.Module):
         return self.pixel_mean.device
 
     def preprocess(self, images: list[torch.Tensor]) -> torch.Tensor:
-        """RGB (3,H,W) 0–255 tensors → (N,3,Hp,Wp): channel order per ``input.format`` (BGR by
+        """RGB (3,H,W) 0–255 tensors → (N,3,Hp,Wp): channel order per ``input_settings.format`` (BGR by
         default, with the official RGB-ordered mean applied to B,G,R: spec checklist item 1),
         minus mean, divided by std, zero-padded bottom/right to a multiple of ``size_divisibility``."""
-        div = self.cfg.input.size_divisibility
+        div = self.input_settings.size_divisibility
         hp = max(int(im.shape[-2]) for im in images)
         wp = max(int(im.shape[-1]) for im in images)
         hp, wp = -(-hp // div) * div, -(-wp // div) * div
         batch = torch.zeros(len(images), 3, hp, wp, device=self.device)
+        bgr = self.input_settings.format.upper() == "BGR"
         for i, im in enumerate(images):
             x = im.to(self.device, torch.float32)
-            if self.cfg.input.format.upper() == "BGR":
+            if bgr:
                 x = x.flip(0)
             x = (x - self.pixel_mean) / self.pixel_std
             batch[i, :, : x.shape[1], : x.shape[2]] = x
@@ -113,12 +141,13 @@ class PanopticFCN(nn.Module):
     def forward_heads(self, batch: torch.Tensor) -> HeadOutputs:
         """Run backbone, encoder and the shared heads on a normalised, padded batch.
 
-        For inference on the CPU (autograd off) the batch goes in channels-last (NHWC): oneDNN's
-        convolutions, the frozen-BN and ReLU passes and the DCNv2 sampling run faster on it (R50-FPN
-        forward ≈ 1.2× faster at 800 short side, ``benchmarks/results_inference.md``); values are the
-        same up to float rounding. Training stays NCHW: there it gained nothing at R50 and cost 12 %
-        on ``synthetic_small`` (``benchmarks/results_model.md``)."""
-        if batch.device.type == "cpu" and self.cfg.model.cpu_channels_last and not torch.is_grad_enabled():
+        For inference on the CPU (autograd off) the batch goes in channels-last (NHWC) when
+        ``cpu_channels_last`` is set: oneDNN's convolutions, the frozen-BN and ReLU passes and the
+        DCNv2 sampling run faster on it (R50-FPN forward ≈ 1.2× faster at 800 short side,
+        ``benchmarks/results_inference.md``); values are the same up to float rounding. Training
+        stays NCHW: there it gained nothing at R50 and cost 12 % on ``synthetic_small``
+        (``benchmarks/results_model.md``)."""
+        if batch.device.type == "cpu" and self.cpu_channels_last and not torch.is_grad_enabled():
             batch = batch.contiguous(memory_format=torch.channels_last)
         feats = self.backbone(batch)  # P2..P7
         encode_feat = self.feature_encoder(self.semantic_fpn(feats[:4]))
@@ -131,48 +160,51 @@ class PanopticFCN(nn.Module):
         return HeadOutputs(encode_feat, centers, regions, kernels)
 
     # ------------------------------------------------------------------ training
-    def forward(self, images: list[torch.Tensor], targets: list) -> dict[str, torch.Tensor]:
+    def forward(self, images: list[torch.Tensor], targets: list[TrainTargets]) -> dict[str, torch.Tensor]:
         """Training step: ``images`` RGB (3,h,w) tensors, ``targets`` one
         :class:`pointly.model.network.gt.TrainTargets` per image → weighted losses (paper Eq. (6))."""
-        from pointly.model.network.gt import build_level_targets
-        from pointly.model.network.losses import compute_losses
-
         batch = self.preprocess(images)
         heads = self.forward_heads(batch)
         h4, w4 = heads.encode_feat.shape[-2:]
         padded = [t.pad_to(h4, w4).to(self.device) for t in targets]
         level_shapes = [tuple(c.shape[-2:]) for c in heads.center_logits]
-        level_targets = build_level_targets(padded, level_shapes, self.cfg)
-        return compute_losses(self, heads, padded, level_targets, self.cfg)
+        level_targets = build_level_targets(padded, level_shapes, self.target_settings)
+        return compute_losses(
+            heads,
+            padded,
+            level_targets,
+            thing_generator=self.thing_generator,
+            stuff_generator=self.stuff_generator,
+            settings=self.loss_settings,
+        )
 
     # ------------------------------------------------------------------ inference
     @torch.no_grad()
-    def predict(self, images: list[np.ndarray]):
+    def predict(self, images: list[np.ndarray]) -> list[PanopticPrediction]:
         """RGB uint8 HxWx3 arrays → one :class:`~pointly.model.network.inference.PanopticPrediction` each.
 
-        Each image runs alone (batch size 1, the official semantics) at ``input.min_size_test`` /
-        ``max_size_test``; masks are cropped to the resized image before resizing to the original.
+        Each image runs alone (batch size 1, the official semantics) at ``input_settings.min_size_test``
+        / ``max_size_test``; masks are cropped to the resized image before resizing to the original.
         """
-        from pointly.model.network.inference import predict_image
-
         was_training = self.training
         self.eval()
         try:
-            return [predict_image(self, im) for im in images]
+            return [self._predict_one(im) for im in images]
         finally:
             self.train(was_training)
 
-
-def count_parameters(model: nn.Module, *, include_buffers: bool = False) -> int:
-    """Number of parameter (and optionally persistent buffer) elements."""
-    n = sum(p.numel() for p in model.parameters())
-    if include_buffers:
-        n += sum(
-            b.numel() for k, b in model.state_dict().items() if not any(k == pk for pk, _ in model.named_parameters())
-        )
-    return n
-
-
-def interpolate(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bilinear resize with align_corners=False (detectron2's and the official code's choice)."""
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    def _predict_one(self, rgb: np.ndarray) -> PanopticPrediction:
+        inp = self.input_settings
+        img, resized_hw = resize_for_test(rgb, inp.min_size_test, inp.max_size_test)
+        batch = self.preprocess([torch.from_numpy(np.array(img, copy=True)).permute(2, 0, 1)])
+        heads = self.forward_heads(batch)
+        # The network may run under autocast (AMP inference); everything after it runs in float32.
+        with torch.autocast(batch.device.type, enabled=False):
+            return predict_image(
+                heads,
+                resized_hw,
+                tuple(np.asarray(rgb).shape[:2]),
+                thing_generator=self.thing_generator,
+                stuff_generator=self.stuff_generator,
+                settings=self.inference_settings,
+            )

@@ -1,9 +1,9 @@
-"""The trend rows T1–T6 of study.md, written once for both studies.
+"""The trend rows T1–T6 of docs/study.md, written once for both studies.
 
-Both the trained study (:mod:`pointly.model.study.trained_report`) and the target-quality study
-(:mod:`pointly.model.study.targets_report`) ask whether the paper's trends appear in their
-rows. The rules live here so that the two studies cannot drift apart: each study converts its
-rows into a *trend frame* and calls :func:`trends`.
+Both depths of the study (``pointly study --depth targets|trained``) ask whether the paper's
+trends appear in their rows. The rules live here, once: the one report
+(:func:`pointly.model.study.report.trend_frame`) turns the rows of a dataset and rule set (PQ in
+percent in both depths) into a *trend frame* and calls :func:`trends`.
 
 A trend frame has one row per grid cell and seed, for one dataset (and one set of target rules):
 
@@ -51,7 +51,7 @@ VERDICTS = ("pass", "fail", "undecided", "not measured")
 
 @dataclass
 class Trend:
-    """One trend row: its id, what study.md claims, the rule applied, the verdict and the numbers
+    """One trend row: its id, what docs/study.md claims, the rule applied, the verdict and the numbers
     (each comparison with its interval) it was decided on."""
 
     id: str
@@ -383,7 +383,7 @@ def trends_by_dataset(frame: pd.DataFrame) -> dict[str, list[Trend]]:
 # --------------------------------------------------------------------------- Markdown
 def trends_table(rows: Iterable[Trend]) -> str:
     """Trend rows as a Markdown table (trend, claim, rule, verdict, measured)."""
-    header = ["trend", "claim (study.md)", "rule", "verdict", "measured"]
+    header = ["trend", "claim (docs/study.md)", "rule", "verdict", "measured"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += [
         "| " + " | ".join(str(c).replace("|", "\\|") for c in (t.id, t.claim, t.rule, t.verdict, t.numbers)) + " |"

@@ -6,9 +6,8 @@ categories (80 things, 53 stuff), copied from the official ``panoptic_coco_categ
 Both are lists of COCO panoptic category records: ``id``, ``name``, ``isthing`` (0/1),
 ``supercategory``, ``color`` ([r, g, b]).
 
-(The JSON files live in the folder ``data/categories/``; this module of the same name is what
-``import pointly.pointgen.base.categories`` finds, because a module file wins over a folder without
-``__init__.py``.)
+The files ship in the ``pointly.data`` package and are found through ``importlib.resources``
+(:func:`builtin_path`).
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
-"""Readers for COCO panoptic (JSON + PNG folder) and COCO instances (polygons / RLE) datasets.
+"""Readers for COCO panoptic (JSON + PNG folder) datasets, the records every COCO reader shares,
+and :func:`open_dataset`, which opens a panoptic or an instances dataset.
 
-Both readers give the same view of an image: an :class:`ImageInfo` and a list of
-:class:`Segment` records (category, isthing, crowd flag, box, area, and a boolean mask on demand).
-Panoptic PNGs encode segment ids as ``R + 256·G + 256²·B`` with 0 = VOID; the reader checks that
-the ids in the PNG equal ``segments_info`` and that each segment's area and box agree with its
-pixels, and reports the first disagreement as a :class:`PointlyError`.
-
-Instances masks come from pycocotools (polygons, compressed RLE and uncompressed RLE, whose
-``counts`` is a list). Instance masks may overlap; panoptic ones never do.
+Both readers (this module's :class:`PanopticDataset` and
+:class:`~pointly.pointgen.base.coco_instances.InstancesDataset`) give the same view of an image: an
+:class:`ImageInfo` and a list of :class:`Segment` records (category, isthing, crowd flag, box,
+area, and a boolean mask on demand). Panoptic PNGs encode segment ids as ``R + 256·G + 256²·B``
+with 0 = VOID; the reader checks that the ids in the PNG equal ``segments_info`` and that each
+segment's area and box agree with its pixels, and reports the first disagreement as a
+:class:`PointlyError`. Instance masks may overlap; panoptic ones never do.
 """
 
 from __future__ import annotations
@@ -16,12 +16,16 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from pointly.pointgen.base.errors import PointlyError
 from pointly.pointgen.base.limits import check_image_size
+
+if TYPE_CHECKING:
+    from pointly.pointgen.base.coco_instances import InstancesDataset
 
 
 @dataclass(frozen=True)
@@ -140,7 +144,9 @@ def records(doc: Mapping, key: str, path: Path) -> list:
     return value
 
 
-def _categories(doc: Mapping, path: Path, *, default_isthing: bool | None) -> dict[int, Category]:
+def read_categories(doc: Mapping, path: Path, *, default_isthing: bool | None) -> dict[int, Category]:
+    """The ``categories`` of a COCO document by id; ``default_isthing`` for records without
+    ``isthing`` (None: the field is required)."""
     cats = {}
     for i, c in enumerate(records(doc, "categories", path)):
         try:
@@ -161,7 +167,8 @@ def _categories(doc: Mapping, path: Path, *, default_isthing: bool | None) -> di
     return cats
 
 
-def _images(doc: Mapping, path: Path) -> list[ImageInfo]:
+def read_images(doc: Mapping, path: Path) -> list[ImageInfo]:
+    """The ``images`` of a COCO document, checked (fields, pixel limits, unique ids)."""
     out, seen = [], set()
     for i, im in enumerate(records(doc, "images", path)):
         try:
@@ -193,7 +200,8 @@ def mask_bbox(mask: np.ndarray) -> tuple[float, float, float, float]:
     return (float(cols[0]), float(rows[0]), float(cols[-1] - cols[0] + 1), float(rows[-1] - rows[0] + 1))
 
 
-def _is_number(v: object) -> bool:
+def is_number(v: object) -> bool:
+    """True for a finite int or float (not a bool)."""
     return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
 
 
@@ -206,10 +214,10 @@ def _check_segment_info(s: object, path: Path, record: str) -> None:
     for key in ("id", "category_id"):
         if isinstance(s.get(key), bool) or not isinstance(s.get(key), int):
             raise PointlyError(f"missing or non-integer {key}: {s.get(key)!r}", file=path, record=record, fix=fix)
-    if "area" in s and not _is_number(s["area"]):
+    if "area" in s and not is_number(s["area"]):
         raise PointlyError(f"segment {s['id']}: area {s['area']!r} is not a number", file=path, record=record, fix=fix)
     box = s.get("bbox")
-    if "bbox" in s and not (isinstance(box, list) and len(box) == 4 and all(_is_number(v) for v in box)):
+    if "bbox" in s and not (isinstance(box, list) and len(box) == 4 and all(is_number(v) for v in box)):
         raise PointlyError(f"segment {s['id']}: bbox {box!r} is not [x, y, w, h]", file=path, record=record, fix=fix)
 
 
@@ -232,8 +240,8 @@ class PanopticDataset:
             )
         doc = load_json_object(self.json_path, "panoptic JSON")
         self.check = check
-        self.categories = _categories(doc, self.json_path, default_isthing=None)
-        self.images = _images(doc, self.json_path)
+        self.categories = read_categories(doc, self.json_path, default_isthing=None)
+        self.images = read_images(doc, self.json_path)
         self._by_id = {im.id: im for im in self.images}
         self._anns: dict[int, dict] = {}
         for i, ann in enumerate(records(doc, "annotations", self.json_path)):
@@ -357,130 +365,6 @@ class PanopticDataset:
         return len(self.images)
 
 
-class InstancesDataset:
-    """A COCO instances dataset (``instances_*.json``): polygons, RLE or uncompressed RLE.
-
-    COCO instance files carry no ``isthing``: every category is a thing unless the category
-    record says otherwise.
-    """
-
-    kind = "instances"
-
-    def __init__(self, json_path: str | Path) -> None:
-        self.json_path = Path(json_path)
-        doc = load_json_object(self.json_path, "instances JSON")
-        self.categories = _categories(doc, self.json_path, default_isthing=True)
-        self.images = _images(doc, self.json_path)
-        self._by_id = {im.id: im for im in self.images}
-        self._anns: dict[int, list[dict]] = {im.id: [] for im in self.images}
-        ann_ids: set[int] = set()
-        for i, ann in enumerate(records(doc, "annotations", self.json_path)):
-            rec = f"annotations[{i}]"
-            try:
-                image_id, cat = int(ann["image_id"]), int(ann["category_id"])
-                ann["segmentation"], ann["id"]
-            except (KeyError, TypeError, ValueError) as exc:
-                raise PointlyError(
-                    f"missing or bad field {exc}",
-                    file=self.json_path,
-                    record=rec,
-                    fix="instance annotations need id, image_id, category_id, segmentation",
-                ) from None
-            if ann["id"] in ann_ids:
-                raise PointlyError(
-                    f"duplicate annotation id {ann['id']}",
-                    file=self.json_path,
-                    record=rec,
-                    fix="give every annotation a unique id",
-                )
-            ann_ids.add(ann["id"])
-            if image_id not in self._by_id:
-                raise PointlyError(
-                    f"image_id {image_id} is not in images",
-                    file=self.json_path,
-                    record=f"{rec} (id {ann['id']})",
-                    fix="add the image record",
-                )
-            if cat not in self.categories:
-                raise PointlyError(
-                    f"unknown category_id {cat}",
-                    file=self.json_path,
-                    record=f"{rec} (id {ann['id']})",
-                    fix="add the category or correct it",
-                )
-            box = ann.get("bbox")
-            if (
-                "bbox" in ann and not (isinstance(box, list) and len(box) == 4 and all(_is_number(v) for v in box))
-            ) or ("area" in ann and not _is_number(ann["area"])):
-                raise PointlyError(
-                    f"malformed bbox {box!r} or area {ann.get('area')!r}",
-                    file=self.json_path,
-                    record=f"{rec} (id {ann['id']})",
-                    fix="bbox must be 4 numbers [x, y, w, h] and area a number",
-                )
-            self._anns[image_id].append(ann)
-        self.raw = doc
-
-    def image(self, image_id: int) -> ImageInfo:
-        return self._by_id[image_id]
-
-    def annotations(self, image_id: int) -> list[dict]:
-        return list(self._anns.get(image_id, []))
-
-    def rle(self, ann: Mapping, image: ImageInfo) -> dict:
-        """The annotation's segmentation as compressed RLE (pycocotools)."""
-        from pycocotools import mask as mask_utils
-
-        seg = ann["segmentation"]
-        h, w = image.height, image.width
-        try:
-            if isinstance(seg, list):  # polygons; parts are merged
-                polys = [p for p in seg if len(p) >= 6]
-                if not polys:
-                    raise ValueError("no polygon with 3 or more vertices")
-                return mask_utils.merge(mask_utils.frPyObjects(polys, h, w))
-            if isinstance(seg, dict) and isinstance(seg.get("counts"), list):  # uncompressed RLE
-                if list(seg["size"]) != [h, w]:
-                    raise ValueError(f"RLE size {seg['size']} is not the image's {[h, w]}")
-                return mask_utils.frPyObjects(seg, h, w)
-            if isinstance(seg, dict):
-                if list(seg["size"]) != [h, w]:
-                    raise ValueError(f"RLE size {seg['size']} is not the image's {[h, w]}")
-                counts = seg["counts"].encode("ascii") if isinstance(seg["counts"], str) else seg["counts"]
-                return {"size": seg["size"], "counts": counts}
-            raise ValueError("segmentation is neither polygons nor RLE")
-        except (ValueError, TypeError, KeyError) as exc:
-            raise PointlyError(
-                f"bad segmentation: {exc}",
-                file=self.json_path,
-                record=f"annotation id {ann.get('id')} (image_id {image.id})",
-                fix="fix or drop this annotation",
-            ) from None
-
-    def segments(self, image_id: int, *, with_masks: bool = True) -> list[Segment]:
-        """All instance annotations of an image, each with its decoded boolean mask."""
-        from pycocotools import mask as mask_utils
-
-        image = self._by_id[image_id]
-        out = []
-        for ann in self._anns.get(image_id, []):
-            cat = self.categories[int(ann["category_id"])]
-            if with_masks:
-                mask = mask_utils.decode(self.rle(ann, image)).astype(bool)
-            else:
-                mask = np.zeros((0, 0), bool)
-            bbox = tuple(float(v) for v in ann["bbox"]) if "bbox" in ann else mask_bbox(mask)
-            area = float(ann["area"]) if "area" in ann else float(mask.sum())
-            out.append(Segment(int(ann["id"]), cat.id, cat.isthing, bool(ann.get("iscrowd", 0)), bbox, area, mask))
-        return out
-
-    def __iter__(self) -> Iterator[ImageInfo]:
-        return iter(self.images)
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-
 def open_dataset(
     *,
     panoptic_json: str | Path | None = None,
@@ -492,6 +376,8 @@ def open_dataset(
     if instances_json is not None and (panoptic_json or panoptic_dir):
         raise PointlyError("give either --instances-json or --panoptic-json/--panoptic-dir, not both")
     if instances_json is not None:
+        from pointly.pointgen.base.coco_instances import InstancesDataset  # it builds on this module
+
         return InstancesDataset(instances_json)
     if panoptic_json is None or panoptic_dir is None:
         raise PointlyError(

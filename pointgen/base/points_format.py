@@ -1,11 +1,11 @@
 """The points JSON: read, write and validate the one interchange format of pointly.
 
-The format (docs/formats.md, ARCHITECTURE.md) is a COCO-style file whose annotations carry
+The format (docs/formats.md) is a COCO-style file whose annotations carry
 detectron2 PointSup's ``point_coords`` (integer ``[x, y]`` pixel indices, x = column, y = row)
 and ``point_labels`` (1 inside the segment, 0 an explicit negative), plus pointly's optional
 ``point_kinds``, ``point_times`` and ``source_segment_id``. ``info.pointly`` records the format
-version and how the points were made. A JSON Schema ships beside this module
-(``points_schema.json``); :func:`validate_points` applies it and then the checks a schema cannot
+version and how the points were made. A JSON Schema ships with the package
+(``pointgen/points_schema.json``); :func:`validate_points` applies it and then the checks a schema cannot
 express (references between records, parallel list lengths, points inside the image).
 
 Documents are plain ``dict`` objects as ``json.load`` returns them, so anything that reads COCO
@@ -83,9 +83,9 @@ def _is_int(v: Any) -> bool:
 def _points_plainly_valid(ann: Any) -> bool:
     """True when the per-point arrays of ``ann`` are certainly valid under the schema.
 
-    A fast, stricter-than-schema check (plain Python ints, exact enum members): jsonschema costs
-    about 70 µs per point, which would make validating a simulated COCO-sized file take tens of
-    minutes. Anything this check does not accept goes through the full schema instead.
+    A fast, stricter-than-schema check (plain Python ints, exact enum members): jsonschema checks
+    every point on its own, far too slow for a simulated COCO-sized file. Anything this check does
+    not accept goes through the full schema instead.
     """
     if not isinstance(ann, Mapping):
         return False

@@ -27,6 +27,9 @@ from the reference file, ``data.pointly`` or the results' ``original_width``/``o
 a point is ``floor(x / 100 * width)``. Of
 several submitted annotations of a task the last is used (with a warning); cancelled ones and
 predictions are ignored; results of other types are skipped with a warning.
+
+One module, though long: export and import of one format share its field names and checks;
+most of the length is import validation with one-line messages.
 """
 
 from __future__ import annotations

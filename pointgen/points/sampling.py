@@ -1,5 +1,9 @@
 """Point sampling primitives: boundary pixels, pool splitting, label-map grouping, RLE strips.
 
+One module on purpose: its parts are the steps of one sampling rule (below), which the mask, the
+label-map and the RLE paths must apply with the same pools and the same draws, and the simulator
+and :mod:`~pointly.pointgen.points.batched_pools` use them as one namespace (``sampling.…``).
+
 Everything here is pure numpy and takes a :class:`numpy.random.Generator`; the simulator
 (:mod:`pointly.pointgen.points.simulate`) strings these together per image.
 
@@ -9,8 +13,8 @@ A pixel ``p`` of segment ``S`` is a *boundary* pixel when at least one of its 4-
 (up, down, left, right) **that lies inside the image** does not belong to ``S`` (it belongs to
 another segment or to VOID). The image border by itself does not make a pixel a boundary pixel:
 a neighbour outside the image does not exist, so it cannot differ. This is what one comparison of
-the label map with its shifted copies gives (libraries.md, "Sampling points": 0.74 ms per image,
-the same set as ``skimage.segmentation.find_boundaries(mode="inner")`` away from the image edge);
+the label map with its shifted copies gives (the same set as
+``skimage.segmentation.find_boundaries(mode="inner")`` away from the image edge);
 ``cv2.findContours`` would also mark image-edge pixels, so it is not used. Every other pixel of
 ``S`` is an *interior* pixel. For COCO instances (which may overlap) the boundary is taken
 relative to the instance's own mask: the label map is then simply ``mask`` vs ``not mask``.
@@ -69,7 +73,7 @@ def mask_boundary(mask: np.ndarray) -> np.ndarray:
 
     ``mask & ~erode(mask)`` with OpenCV's 4-neighbour cross and its default border (pixels outside
     the image count as inside, so the image edge never makes a boundary pixel): exactly the set
-    ``boundary_map(mask) & mask`` gives (tested), 2.5× faster on instance crops (16.5 → 6.8 µs).
+    ``boundary_map(mask) & mask`` gives (tested), and faster on instance crops.
     """
     import cv2
 
@@ -428,7 +432,7 @@ def sample_one(p: SegmentPools, points: int, k_boundary: int, rng: np.random.Gen
     """Draw the points of one segment: interior pool first, then boundary pool (module rule).
 
     Works on Python lists for the ~20 chosen pixels (a handful of numpy calls per segment instead
-    of a dozen: the fixed per-segment cost dominated images with many small segments,
+    of a dozen: the fixed per-segment cost dominates images with many small segments,
     bench_simulate.py); the draws are those of :meth:`SegmentPools.draw_interior` and
     :func:`choose_distinct`, in that order.
     """
@@ -515,8 +519,9 @@ def rle_counts_many(rles: Sequence[dict]) -> list[np.ndarray]:
 
     The compressed strings are concatenated and decoded together (a number never spans two
     strings: each string must end on a number's last chunk), and the delta rule is applied as a
-    cumulative sum per (string, parity) group. Written because ~25 numpy calls per annotation were
-    a third of the simulator's time on tiny COCO (benchmarks/results_simulate.md). A bad string
+    cumulative sum per (string, parity) group: a few numpy calls per image instead of ~25 per
+    annotation, whose fixed cost dominates images with many small instances (benchmarks/README.md).
+    A bad string
     raises the same ValueError as :func:`rle_counts` on it alone.
     """
     out: list[np.ndarray | None] = [None] * len(rles)
@@ -600,8 +605,8 @@ def rle_crop(counts: np.ndarray, height: int, width: int) -> tuple[np.ndarray, i
     row0 = max(int(rows_hit[0]) - 1, 0)
     row1 = min(int(rows_hit[-1]) + 1, height - 1)
     part = cols[:, row0 : row1 + 1]
-    # cv2.transpose: the same array as np.ascontiguousarray(part.T), 2× faster on instance crops
-    # (11.5 → 5.6 µs per tiny-COCO annotation); numpy where OpenCV's shape rules would differ
+    # cv2.transpose: the same array as np.ascontiguousarray(part.T), faster on instance crops;
+    # numpy where OpenCV's shape rules would differ
     crop = cv2.transpose(part.view(np.uint8)).view(bool) if min(part.shape) > 1 else None
     if crop is None or crop.shape != part.shape[::-1]:
         crop = np.ascontiguousarray(part.T)

@@ -6,6 +6,11 @@ the segment's boundary pixels and the rest from its interior; the boundary defin
 rule for segments whose pools are too small are in :mod:`pointly.pointgen.points.sampling` and
 docs/formats.md. The result is a points document (:mod:`pointly.pointgen.base.points_format`).
 
+Entry point: :func:`simulate` with a :class:`SimulationOptions` (points per segment, boundary
+share, seed, filters), returning the document and a :class:`SimulationSummary`;
+:func:`simulate_to_file` writes the document; :func:`simulate_image` does one image. Guide:
+docs/simulate.md.
+
 Determinism: image ``i`` gets its own generator ``np.random.default_rng([seed, image_id])``, its
 selected segments draw from it in a fixed order (panoptic: the small segments together, then the
 large ones in file order; instances: file order), and results are assembled in image order, so
@@ -15,10 +20,14 @@ Speed: a panoptic PNG is decoded once, its boundary map computed once, and each 
 are found inside its stored box only; segments with small boxes are pooled and drawn all together
 (:mod:`pointly.pointgen.points.batched_pools`), large ones one by one (:func:`sampling.label_map_pools`);
 a pixel count shows that nothing was missed, which also checks the PNG against ``segments_info``
-(ids, areas, boxes). An instance is sampled from its
-RLE by decoding only the columns it touches (:func:`sampling.sample_rle_points`), never the full
-``H × W`` mask. ``benchmarks/bench_simulate.py`` measures both against bare decoding and a
-PointSup-style baseline.
+(ids, areas, boxes). An instance is sampled from its RLE's run lengths (read for all kept
+instances of an image in one pass, :func:`sampling.rle_counts_many`) by decoding only the columns
+it touches (:func:`sampling.sample_rle_counts`), never the full ``H × W`` mask.
+``benchmarks/bench_simulate.py`` measures both against bare decoding and a PointSup-style
+baseline; the numbers are in benchmarks/README.md.
+
+One module, though long: the options, the per-image drawing for the two COCO sources and the
+parallel driver share the summary they fill; the pixel sampling itself is in ``sampling.py``.
 """
 
 from __future__ import annotations
@@ -34,7 +43,8 @@ from typing import Any
 
 import numpy as np
 
-from pointly.pointgen.base.coco import InstancesDataset, PanopticDataset, decode_panoptic_png
+from pointly.pointgen.base.coco import PanopticDataset, decode_panoptic_png
+from pointly.pointgen.base.coco_instances import InstancesDataset
 from pointly.pointgen.base.errors import PointlyError
 from pointly.pointgen.base.points_format import file_digest, make_document, save_points
 from pointly.pointgen.points import sampling
@@ -55,6 +65,11 @@ class SimulationOptions:
     things_only: bool = False
     stuff_only: bool = False
     include_crowd: bool = False
+
+    def __post_init__(self) -> None:
+        # a whole-number share (0 or 1) is stored as the float it stands for
+        if isinstance(self.boundary_share, (int, float)):
+            object.__setattr__(self, "boundary_share", float(self.boundary_share))
 
     def check(self) -> None:
         if isinstance(self.points, bool) or not isinstance(self.points, (int, np.integer)) or self.points < 1:
@@ -307,25 +322,18 @@ def _worker_run(image_id: int) -> tuple[list[dict], SimulationSummary]:
 
 def simulate(
     dataset: Dataset,
+    options: SimulationOptions,
     *,
-    points: int = 20,
-    boundary_share: float = 0.0,
-    seed: int = 0,
     workers: int = 1,
-    things_only: bool = False,
-    stuff_only: bool = False,
-    include_crowd: bool = False,
     progress: bool = False,
 ) -> SimulationResult:
-    """Simulate points for every image of ``dataset``; returns the document and a summary."""
-    opts = SimulationOptions(
-        points,
-        float(boundary_share) if isinstance(boundary_share, (int, float)) else boundary_share,
-        seed,
-        things_only,
-        stuff_only,
-        include_crowd,
-    )
+    """Simulate points for every image of ``dataset``: the points document and its summary.
+
+    ``options`` say what to draw (checked here: user mistakes raise :class:`PointlyError`);
+    ``workers`` processes share the images (the bytes do not depend on it); ``progress`` shows a
+    bar on stderr.
+    """
+    opts = options
     opts.check()
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise PointlyError(f"workers must be an integer >= 1, got {workers!r}", record="--workers")
@@ -360,17 +368,19 @@ def simulate(
             annotations.append({"id": len(annotations) + 1, **a})
     if summary.short_segments:
         log.warning(
-            "%d segments have fewer pixels than %d points; all their pixels were taken", summary.short_segments, points
+            "%d segments have fewer pixels than %d points; all their pixels were taken",
+            summary.short_segments,
+            opts.points,
         )
     source = dataset.json_path
     provenance = {
         "made_by": "simulator",
-        "points": int(points),
-        "boundary_share": float(boundary_share),
-        "seed": int(seed),
-        "things_only": bool(things_only),
-        "stuff_only": bool(stuff_only),
-        "include_crowd": bool(include_crowd),
+        "points": int(opts.points),
+        "boundary_share": float(opts.boundary_share),
+        "seed": int(opts.seed),
+        "things_only": bool(opts.things_only),
+        "stuff_only": bool(opts.stuff_only),
+        "include_crowd": bool(opts.include_crowd),
         "source_kind": dataset.kind,
         "source": source.name,
         "source_digest": file_digest(source),
@@ -408,6 +418,23 @@ def _licenses(dataset: Dataset) -> list | None:
     return value if isinstance(value, list) else None
 
 
+def simulate_to_file(
+    output: str | Path,
+    dataset: Dataset,
+    options: SimulationOptions,
+    *,
+    workers: int = 1,
+    progress: bool = False,
+) -> SimulationSummary:
+    """Run :func:`simulate` and write the document atomically (nothing is written on an error)."""
+    output = Path(output)
+    if output.is_dir():
+        raise PointlyError("the output path is a folder", file=output, fix="pass a file name such as points.json")
+    result = simulate(dataset, options, workers=workers, progress=progress)
+    save_points(output, result.document)
+    return result.summary
+
+
 def simulate_points(
     dataset: Dataset,
     *,
@@ -420,28 +447,11 @@ def simulate_points(
     include_crowd: bool = False,
     progress: bool = False,
 ) -> dict:
-    """Simulate points for every image of ``dataset`` and return the points document.
+    """The points document of :func:`simulate`, from loose keyword arguments.
 
-    See :func:`simulate` (which also returns the summary) and the module docstring.
+    Kept for the study modules' call (:mod:`pointly.model.study.targets`,
+    :mod:`pointly.model.study.trained`); new code calls :func:`simulate` with a
+    :class:`SimulationOptions`.
     """
-    return simulate(
-        dataset,
-        points=points,
-        boundary_share=boundary_share,
-        seed=seed,
-        workers=workers,
-        things_only=things_only,
-        stuff_only=stuff_only,
-        include_crowd=include_crowd,
-        progress=progress,
-    ).document
-
-
-def simulate_to_file(output: str | Path, dataset: Dataset, **kwargs: Any) -> SimulationSummary:
-    """Run :func:`simulate` and write the document atomically (nothing is written on an error)."""
-    output = Path(output)
-    if output.is_dir():
-        raise PointlyError("the output path is a folder", file=output, fix="pass a file name such as points.json")
-    result = simulate(dataset, **kwargs)
-    save_points(output, result.document)
-    return result.summary
+    options = SimulationOptions(points, boundary_share, seed, things_only, stuff_only, include_crowd)
+    return simulate(dataset, options, workers=workers, progress=progress).document

@@ -1,10 +1,10 @@
 """Object centres and their Gaussian heatmaps, shared by full- and point-supervised training.
 
 Panoptic FCN's position head learns a heatmap with a Gaussian peak at each thing's centre
-(spec §2.3). With full masks the centre is the *mass centre* of the mask; with points it is the
-*simulated centre*, the mean of the points (study.md, "Our design"). Both, and the CenterNet radius
-and Gaussian kernel, live here so that :mod:`pointly.model.network.gt` and :mod:`pointly.pointgen.targets.build`
-share one implementation.
+(docs/model.md, Eq. (1)). With full masks the centre is the *mass centre* of the mask; with points
+it is the *simulated centre*, the mean of the points (docs/point-supervision.md). Both, and the
+CenterNet radius and Gaussian kernel, live here so that :mod:`pointly.model.network.gt` and
+:mod:`pointly.pointgen.targets.build` share one implementation.
 
 Coordinates are pixel indices ``(x, y)`` (x = column, y = row) of the grid the centre is computed on.
 """
@@ -26,7 +26,7 @@ ArrayLike = Union[np.ndarray, "torch.Tensor"]
 
 
 def gaussian_radius(height: float, width: float, min_overlap: float = 0.7) -> int:
-    """CenterNet's Gaussian radius for a ``height × width`` box (spec §2.3, MIN_OVERLAP 0.7).
+    """CenterNet's Gaussian radius for a ``height × width`` box (``min_overlap`` 0.7, Panoptic FCN's value).
 
     The three roots solve for the largest shift of a box's corners that keeps IoU ≥ ``min_overlap``
     in three configurations; as in CenterNet (and Panoptic FCN's copy) each root is divided by 2
@@ -83,7 +83,7 @@ def draw_gaussian(heatmap: ArrayLike, cx: int, cy: int, radius: int, sigma_facto
 
 
 def mass_center(mask: ArrayLike) -> tuple[float, float]:
-    """Unweighted mean ``(x, y)`` of the pixels where ``mask > 0`` (spec §2.3 "mass" centre).
+    """Unweighted mean ``(x, y)`` of the pixels where ``mask > 0`` (the full-supervision centre).
 
     Raises ValueError on an empty mask (a caller bug, not a user mistake).
     """
@@ -99,7 +99,7 @@ def mass_center(mask: ArrayLike) -> tuple[float, float]:
 
 
 def points_center(coords: Iterable[Iterable[float]]) -> tuple[float, float]:
-    """The simulated centre of a segment: the mean ``(x, y)`` of its points (study.md)."""
+    """The simulated centre of a segment: the mean ``(x, y)`` of its points (docs/point-supervision.md)."""
     arr = np.asarray(list(coords), dtype=np.float64).reshape(-1, 2)
     if arr.shape[0] == 0:
         raise ValueError("points_center of no points")

@@ -1,7 +1,7 @@
 """Who owns a pixel that several shapes of one kind claim: the nearest-point rule of the corrected
-point-supervision targets (study.md, "Our design"; used by :func:`pointly.pointgen.targets.build.build_targets`).
+point-supervision targets (docs/point-supervision.md; used by :func:`pointly.pointgen.targets.build.build_targets`).
 
-The claims come from :func:`pointly.pointgen.targets.raster.pack_claims` with each shape's segment id and
+The claims come from :func:`pointly.pointgen.targets.packed_claims.pack_claims` with each shape's segment id and
 the squared ids packed: a pixel claimed once is its claimer's; of a pixel claimed twice, the ids
 ``a < b`` follow from the id sum ``S`` and the squared-id sum ``Q`` (``b − a = √(2Q − S²)``); a
 pixel claimed three times or more asks the candidate shapes with ``shapely.intersects_xy`` at that

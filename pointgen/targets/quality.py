@@ -17,10 +17,9 @@ pixel truly belongs to).
 
 **PQ of the targets**: the targets read as a panoptic prediction (every target segment is a
 predicted segment with its category; ignored pixels are VOID), scored against the true
-panoptic annotation with hotcoco's ``PanopticEval`` (panopticapi-identical, libraries.md) in
-memory: both sides are given as COCO dicts with one RLE mask per segment, which hotcoco reads
-without PNG files. pointgen must not import ``pointly.model``, so this does not go through the
-model's evaluation module.
+panoptic annotation by :mod:`pointly.pointgen.metrics.pq` (the PQ the model's evaluation uses too)
+in memory: both sides are one RLE mask per segment, no PNG files. A split with no category to
+average (e.g. no stuff) is NaN here.
 """
 
 from __future__ import annotations
@@ -35,6 +34,7 @@ import pandas as pd
 
 from pointly.pointgen.base.coco import Segment
 from pointly.pointgen.base.errors import PointlyError
+from pointly.pointgen.metrics.pq import GROUPS, pq_from_segments
 from pointly.pointgen.targets.build import ImageTargets
 
 SEGMENT_COLUMNS = [
@@ -213,23 +213,15 @@ class QualityReport:
         return self._pq
 
     def _compute_pq(self) -> dict[str, dict[str, float]]:
-        from hotcoco import panoptic
-
-        cats = [c.to_json() if hasattr(c, "to_json") else dict(c) for c in self.categories.values()]
         if not self._gt_images:
             return {s: {"pq": math.nan, "sq": math.nan, "rq": math.nan, "n": 0} for s in SPLITS}
-        gt_anns = [{**a, "id": i} for i, a in enumerate(self._gt_anns, start=1)]
-        pred_anns = [{**a, "id": i} for i, a in enumerate(self._pred_anns, start=len(gt_anns) + 1)]
-        gt = {"images": self._gt_images, "annotations": gt_anns, "categories": cats}
-        pred = {"images": self._gt_images, "annotations": pred_anns, "categories": cats}
-        ev = panoptic.PanopticEval(gt, pred)
-        ev.evaluate()
-        res = ev.results()
+        cats = [c.to_json() if hasattr(c, "to_json") else dict(c) for c in self.categories.values()]
+        res = pq_from_segments(self._gt_images, self._gt_anns, self._pred_anns, cats)
         out = {}
-        for split, key in zip(SPLITS, ("All", "Things", "Stuff")):
+        for split, (key, _) in zip(SPLITS, GROUPS):
             r = res[key]
-            n = int(r.get("n", 0))
-            out[split] = {m: (float(r[m]) if n > 0 else math.nan) for m in ("pq", "sq", "rq")}
+            n = r["n"]
+            out[split] = {m: (r[m] if n > 0 else math.nan) for m in ("pq", "sq", "rq")}
             out[split]["n"] = n
         return out
 

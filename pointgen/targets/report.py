@@ -1,7 +1,7 @@
 """What ``pointly targets`` does: build every image's targets, draw previews, score them.
 
 :func:`run_targets` reads a points JSON, builds the full-size targets of every image with the
-given :class:`~pointly.pointgen.targets.build.TargetOptions`, writes preview PNGs for the chosen
+given :class:`~pointly.pointgen.targets.options.TargetOptions`, writes preview PNGs for the chosen
 images and, when the true masks are given (COCO panoptic JSON + PNG folder, or COCO instances
 JSON), the target-quality report (:mod:`pointly.pointgen.targets.quality`):
 
@@ -29,11 +29,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pointly.pointgen.base.coco import InstancesDataset, PanopticDataset, open_dataset
+from pointly.pointgen.base.coco import PanopticDataset, open_dataset
+from pointly.pointgen.base.coco_instances import InstancesDataset
 from pointly.pointgen.base.errors import PointlyError
 from pointly.pointgen.base.files import atomic_open, staged_folder, write_bytes_atomic, write_json_atomic
 from pointly.pointgen.base.points_format import annotations_by_image, load_points
-from pointly.pointgen.targets.build import TargetOptions, build_targets
+from pointly.pointgen.targets.build import build_targets
+from pointly.pointgen.targets.options import TargetOptions
 from pointly.pointgen.targets.preview import png_bytes, render_targets
 from pointly.pointgen.targets.quality import QualityReport
 

@@ -5,7 +5,7 @@ pixel ``(x, y)`` is placed at its centre ``(x + 0.5, y + 0.5)``. Hulls are compu
 annotation in these coordinates and then mapped by the (affine) augmentation transform, so a
 shape at stride 4 is the same polygon as at full size, only drawn on a coarser grid.
 
-Cases (docs/targets.md, "Shapes"):
+Cases (docs/targets.md, "What a target is"):
 
 * duplicate points are merged first (they add nothing to a hull);
 * **1 distinct point** → a disc of radius ``point_radius`` around it;
@@ -15,10 +15,8 @@ Cases (docs/targets.md, "Shapes"):
   allow_holes=False)`` (``ratio = 1`` is the convex hull, smaller is tighter). shapely returns a
   LineString for collinear input in both cases, which becomes the capsule above.
 
-shapely is used for hulls because it never raised and was always valid and covering in the
-libraries.md measurements (the ``concave_hull`` package segfaults on < 2 distinct points and
-alphashape is 30–50× slower); ``cv2.convexHull`` is faster for convex hulls alone but has no
-concave counterpart, and one code path for both keeps the shapes comparable.
+shapely computes both hulls, so one code path serves convex and concave and keeps the shapes
+comparable (``cv2.convexHull`` has no concave counterpart).
 """
 
 from __future__ import annotations
@@ -31,8 +29,7 @@ SHAPES = ("convex", "concave")
 #: how a segment's shape meets the other segments of its image (``TargetOptions.parts``):
 #: ``delaunay`` = the parts of the segment that the Delaunay triangulation of *all* the image's
 #: points gives it (never a foreign point inside, one part per cluster of its points);
-#: ``hull`` = one hull of the segment's points alone, whatever lies inside it (the first design,
-#: kept as a study baseline)
+#: ``hull`` = one hull of the segment's points alone, whatever lies inside it (a study baseline)
 PARTS = ("delaunay", "hull")
 #: polygon segments per quarter circle for discs, capsules and dilation buffers
 QUAD_SEGS = 8
@@ -41,7 +38,7 @@ QUAD_SEGS = 8
 def point_centres(coords: np.ndarray) -> np.ndarray:
     """Distinct pixel centres ``(x + 0.5, y + 0.5)`` of integer pixel coordinates, ``(N, 2)`` float."""
     arr = np.asarray(coords, dtype=np.int64).reshape(-1, 2)
-    if arr.shape[0] > 1:  # 1-D unique on a packed key (np.unique(axis=0) is ~10x slower)
+    if arr.shape[0] > 1:  # 1-D unique on a packed key (np.unique(axis=0) is much slower)
         key = np.unique(arr[:, 1] * (1 << 31) + arr[:, 0])
         arr = np.stack([key % (1 << 31), key // (1 << 31)], axis=1)
     return arr.astype(np.float64) + 0.5
@@ -203,7 +200,7 @@ def image_shapes(
         edges = _collinear_chain(pts)
     span = len(pts) + 1
     edges = np.sort(edges, axis=1)
-    key_e = np.unique(edges[:, 0] * span + edges[:, 1])  # 1-D unique of a packed key (axis=0 is ~10x slower)
+    key_e = np.unique(edges[:, 0] * span + edges[:, 1])  # 1-D unique of a packed key (axis=0 is much slower)
     edges = np.stack([key_e // span, key_e % span], axis=1)
     tri_owner = owner[simplices]
     tri_own = np.where((tri_owner[:, 0] == tri_owner[:, 1]) & (tri_owner[:, 1] == tri_owner[:, 2]), tri_owner[:, 0], -1)

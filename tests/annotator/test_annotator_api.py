@@ -241,9 +241,9 @@ def test_no_argument_mode_uses_the_bundled_samples(tmp_path, monkeypatch, capsys
     # the real command up to the server, which is replaced by a no-op
     import socket
 
-    import pointly.annotator.app as app_module
+    import pointly.annotator.layout as layout_module
 
-    monkeypatch.setattr(app_module, "launch", lambda *args, **kwargs: None)
+    monkeypatch.setattr(layout_module, "launch", lambda *args, **kwargs: None)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -12,7 +12,8 @@ from annotator_fixtures import make_images
 from pointly.annotator.app import AnnotatorApp
 from pointly.annotator.images import ImageCatalog
 from pointly.annotator.journal import Journal, read_events
-from pointly.annotator.store import ActionRefused, ProjectStore, TabView
+from pointly.annotator.state import ActionRefused, TabView
+from pointly.annotator.store import ProjectStore
 from pointly.annotator.users import load_users, make_auth
 from pointly.pointgen.base.categories import load_categories
 from pointly.pointgen.base.errors import PointlyError

@@ -41,10 +41,10 @@ def good(tmp_path_factory) -> dict[str, Path]:
     import torch
 
     from pointly.data.synth import ensure_dataset
+    from pointly.model.engine.build import build_panoptic_fcn
     from pointly.model.engine.config import config_to_dict, load_config
-    from pointly.model.network.panoptic_fcn import PanopticFCN
     from pointly.pointgen.base.coco import open_dataset
-    from pointly.pointgen.points.simulate import simulate_to_file
+    from pointly.pointgen.points.simulate import SimulationOptions, simulate_to_file
 
     root = tmp_path_factory.mktemp("fuzz-good")
     data = ensure_dataset(root / "synth", train=0, val=2, size=64, seed=5)
@@ -53,7 +53,7 @@ def good(tmp_path_factory) -> dict[str, Path]:
     simulate_to_file(
         points,
         open_dataset(panoptic_json=val / "panoptic.json", panoptic_dir=val / "panoptic"),
-        points=5,
+        SimulationOptions(points=5),
         progress=False,
     )
     pan = json.loads((val / "panoptic.json").read_text())
@@ -77,7 +77,9 @@ def good(tmp_path_factory) -> dict[str, Path]:
     cfg = load_config("synthetic_small")
     cfg.categories = [{k: c[k] for k in ("id", "name", "isthing")} for c in pan["categories"]]
     ckpt = root / "model_final.pth"
-    torch.save({"model": PanopticFCN(cfg).state_dict(), "config": config_to_dict(cfg), "pointly_checkpoint": 1}, ckpt)
+    torch.save(
+        {"model": build_panoptic_fcn(cfg).state_dict(), "config": config_to_dict(cfg), "pointly_checkpoint": 1}, ckpt
+    )
     return {
         "root": root,
         "data": data,

@@ -17,7 +17,7 @@ from PIL import Image
 from pointly.cli.main import main
 from pointly.data.synth import ensure_dataset
 from pointly.pointgen.base.coco import open_dataset
-from pointly.pointgen.points.simulate import simulate_to_file
+from pointly.pointgen.points.simulate import SimulationOptions, simulate_to_file
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def data(tmp_path_factory):
     simulate_to_file(
         points,
         open_dataset(panoptic_json=val / "panoptic.json", panoptic_dir=val / "panoptic"),
-        points=5,
+        SimulationOptions(points=5),
         progress=False,
     )
     return val, points

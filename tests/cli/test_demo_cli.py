@@ -34,28 +34,28 @@ def test_demo_bad_option_is_one_line(capsys):
 
 
 def test_demo_trains_with_the_target_options_of_step_4(monkeypatch, tmp_path):
-    """Step 5 trains on the targets step 4 measured: the same shape and dilation."""
+    """Step 5 trains on the targets step 4 measured: the same shape, concave ratio and dilation
+    (a dilation in pixels becomes the study's relative units through the images' size)."""
     import pandas as pd
 
     from pointly.cli import demo_train
+    from pointly.model.study import store
     from pointly.model.study import trained as study_trained
-    from pointly.pointgen.targets.build import TargetOptions
+    from pointly.pointgen.targets.options import TargetOptions
 
+    (tmp_path / "train").mkdir()
+    images = [{"id": i, "file_name": f"{i}.png", "width": 128, "height": 128} for i in (1, 2)]
+    (tmp_path / "train" / "panoptic.json").write_text(json.dumps({"images": images}))
     calls = []
     monkeypatch.setattr(study_trained, "run_from_cli", lambda **kw: calls.append(kw))
-    monkeypatch.setattr(study_trained, "load_frame", lambda out: pd.DataFrame())
-    for opts, want_grid, want_dil in (
+    monkeypatch.setattr(store, "load_rows", lambda out: pd.DataFrame())
+    for opts, want in (
+        (TargetOptions(shape="convex", dilation=0.02), "shapes=convex;ratios=0.3;seeds=3;dilations=0.02;full=1"),
         (
-            TargetOptions(shape="convex", dilation=0.02),
-            "shapes=convex;seeds=3;dilations=1",
-            {"dilation": 0.02, "dilation_units": "relative"},
+            TargetOptions(shape="concave", concave_ratio=0.2, dilation=(4.0, 12.0), dilation_units="pixels"),
+            "shapes=concave;ratios=0.2;seeds=3;dilations=0.03125:0.09375;full=1",
         ),
-        (
-            TargetOptions(shape="concave", dilation=(4.0, 12.0), dilation_units="pixels"),
-            "shapes=concave;seeds=3;dilations=1",
-            {"dilation": [4.0, 12.0], "dilation_units": "pixels"},
-        ),
-        (TargetOptions(shape="concave"), "shapes=concave;seeds=3;dilations=0", None),
+        (TargetOptions(shape="concave"), "shapes=concave;ratios=0.3;seeds=3;dilations=off;full=1"),
     ):
         calls.clear()
         demo_train.train_and_evaluate(
@@ -70,4 +70,4 @@ def test_demo_trains_with_the_target_options_of_step_4(monkeypatch, tmp_path):
             options=opts,
         )
         (kw,) = calls
-        assert want_grid in kw["grid"] and kw["dilation"] == want_dil
+        assert kw["grid"] == "points=20;" + want and kw["preset"] == "synthetic" and kw["iters"] == 5

@@ -30,14 +30,14 @@ def synth(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
+    from pointly.model.engine.build import build_panoptic_fcn
     from pointly.model.engine.config import config_to_dict, load_config
-    from pointly.model.network.panoptic_fcn import PanopticFCN
 
     torch.manual_seed(0)
     cfg = load_config("synthetic_small")
     # untrained weights: lower the thing floor so that thing segments appear in the output too
     cfg.inference.inst_thresh = 0.0
-    model = PanopticFCN(cfg)
+    model = build_panoptic_fcn(cfg)
     path = tmp_path_factory.mktemp("ckpt") / "model_final.pth"
     torch.save({"model": model.state_dict(), "config": config_to_dict(cfg), "pointly_checkpoint": 1}, path)
     return path
@@ -225,8 +225,8 @@ def test_precision_option(synth, checkpoint, tmp_path, capsys):
 def test_predict_with_images_json_scores_against_coco_ground_truth(shared_data, tmp_path, capsys):
     """--images-json keeps COCO's image ids and file names, so `pointly evaluate` scores the output
     against the sample's ground truth (without it, images are numbered 1..N and cannot be)."""
+    from pointly.model.engine.build import build_panoptic_fcn
     from pointly.model.engine.config import config_to_dict, load_config
-    from pointly.model.network.panoptic_fcn import PanopticFCN
 
     sample = shared_data / "coco_panoptic_val2017"
     gt = json.loads((sample / "panoptic_val2017.json").read_text())
@@ -239,7 +239,9 @@ def test_predict_with_images_json_scores_against_coco_ground_truth(shared_data, 
     cfg.categories = [{k: c[k] for k in ("id", "name", "isthing")} for c in cats]
     cfg.inference.inst_thresh = 0.0
     ckpt = tmp_path / "model.pth"
-    torch.save({"model": PanopticFCN(cfg).state_dict(), "config": config_to_dict(cfg), "pointly_checkpoint": 1}, ckpt)
+    torch.save(
+        {"model": build_panoptic_fcn(cfg).state_dict(), "config": config_to_dict(cfg), "pointly_checkpoint": 1}, ckpt
+    )
     out = tmp_path / "pred"
     assert (
         cli_main(

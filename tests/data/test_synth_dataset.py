@@ -16,7 +16,8 @@ from synth_fixtures import small_synth  # noqa: F401  (fixture)
 from pointly.data.shapes import CONVEX, Shape
 from pointly.data.synth import generate, generate_image, image_rng
 from pointly.pointgen.base.categories import load_categories
-from pointly.pointgen.base.coco import InstancesDataset, PanopticDataset, decode_panoptic_png
+from pointly.pointgen.base.coco import PanopticDataset, decode_panoptic_png
+from pointly.pointgen.base.coco_instances import InstancesDataset
 
 
 def _open(root, split):

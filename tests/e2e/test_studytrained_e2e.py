@@ -16,6 +16,8 @@ from pointly.cli.main import main
 
 pytestmark = pytest.mark.slow
 
+P5, FULL = "synthetic-P5-convex-r100-b000-d000-s0", "synthetic-full-s0"
+
 
 def _rows(out):
     with open(out / "results.csv", newline="") as fh:
@@ -29,15 +31,16 @@ def test_study_writes_rows_resumes_and_skips(tmp_path, monkeypatch, capsys):
     # shard 0 of 2 runs the first cell only
     assert main(base + ["--shard", "0/2"]) == 0
     rows = _rows(out)
-    assert [r["cell_id"] for r in rows] == ["P5-convex-b000-nodil-s0"]
+    assert [r["cell_id"] for r in rows] == [P5]
     r = rows[0]
     assert r["supervision"] == "points" and r["points"] == "5" and r["shape"] == "convex" and r["iters"] == "2"
+    assert r["depth"] == "trained" and r["dilation"] == "off" and r["rules"] == "corrected"
     for key in ("pq", "sq", "rq", "pq_th", "pq_st", "train_seconds", "annotation_seconds", "final_loss"):
         assert r[key] != "" and float(r[key]) >= 0
     # 5 points per segment at 0.9 s each
     assert float(r["seconds_per_segment"]) == pytest.approx(4.5)
-    assert (out / "cells" / "P5-convex-b000-nodil-s0" / "points.json").is_file()
-    first_row = out / "cells" / "P5-convex-b000-nodil-s0" / "row.json"
+    assert (out / "cells" / P5 / "points.json").is_file()
+    first_row = out / "cells" / P5 / "row.json"
     stamp = os.stat(first_row).st_mtime_ns
     capsys.readouterr()
     # the whole grid: the finished cell is skipped, the full-mask reference runs
@@ -45,26 +48,26 @@ def test_study_writes_rows_resumes_and_skips(tmp_path, monkeypatch, capsys):
     text = capsys.readouterr().out
     assert "1 cells run, 1 already done" in text
     rows = _rows(out)
-    assert [r["cell_id"] for r in rows] == ["P5-convex-b000-nodil-s0", "full-s0"]
+    assert [r["cell_id"] for r in rows] == [P5, FULL]
     assert rows[1]["supervision"] == "full" and float(rows[1]["seconds_per_segment"]) > 40
     assert os.stat(first_row).st_mtime_ns == stamp
     # a crash after training but before the row was written: the cell runs again, its training
     # resumes from the finished checkpoint (no new iteration), and one row comes back
-    full = out / "cells" / "full-s0"
+    full = out / "cells" / FULL
     (full / "row.json").unlink()
     lines = (out / "results.csv").read_text().splitlines(keepends=True)
-    (out / "results.csv").write_text("".join(l for l in lines if not l.startswith("full-s0,")))
+    (out / "results.csv").write_text("".join(l for l in lines if not l.startswith(FULL + ",")))
     metrics_before = (full / "train" / "metrics.csv").read_text()
     assert main(base) == 0
     assert "1 cells run, 1 already done" in capsys.readouterr().out
     assert (full / "train" / "metrics.csv").read_text() == metrics_before
-    assert [r["cell_id"] for r in _rows(out)] == ["P5-convex-b000-nodil-s0", "full-s0"]
+    assert [r["cell_id"] for r in _rows(out)] == [P5, FULL]
     # nothing left to do; the report exists
     assert main(base) == 0
     assert "0 cells run, 2 already done" in capsys.readouterr().out
     assert len(_rows(out)) == 2
     report = (out / "report.md").read_text()
-    assert "| T6 |" in report and "P5-convex-b000-nodil-s0" in report
+    assert "| T6 |" in report and P5 in report
     assert (out / "pq_vs_seconds.png").stat().st_size > 1000
     # the report can be rebuilt from the rows alone
     (out / "report.md").unlink()

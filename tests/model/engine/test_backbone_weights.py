@@ -21,9 +21,9 @@ import torchvision
 
 from pointly.cli.main import main
 from pointly.model.engine.backbone_weights import apply_conventions, load_backbone_weights, weights_conventions
+from pointly.model.engine.build import build_panoptic_fcn
 from pointly.model.engine.config import coco_r50_1x, load_config
 from pointly.model.engine.train import check_backbone_start
-from pointly.model.network.panoptic_fcn import PanopticFCN
 from pointly.pointgen.base.errors import PointlyError
 
 BLOCKS = {50: [3, 4, 6, 3], 101: [3, 4, 23, 3]}
@@ -107,7 +107,7 @@ def msra_file(tmp_path_factory):
 
 
 def ours(cfg, image: torch.Tensor, path) -> tuple[list[torch.Tensor], object]:
-    model = PanopticFCN(cfg).eval()
+    model = build_panoptic_fcn(cfg).eval()
     b, i = cfg.model.backbone, cfg.input
     report = load_backbone_weights(
         model.backbone.bottom_up,
@@ -238,7 +238,7 @@ def test_torchvision_weights_into_a_bgr_std1_input_convert_conv1_exactly(tmp_pat
 
 def test_what_cannot_be_absorbed_is_one_line(tmp_path, msra_file):
     path, _ = torchvision_file(tmp_path)
-    model = PanopticFCN(coco_r50_1x())
+    model = build_panoptic_fcn(coco_r50_1x())
     trunk = model.backbone.bottom_up
     with pytest.raises(PointlyError, match="stride_in_1x1=false"):  # the preset's MSRA layout
         load_backbone_weights(
@@ -248,7 +248,7 @@ def test_what_cannot_be_absorbed_is_one_line(tmp_path, msra_file):
         load_backbone_weights(
             trunk, path, stride_in_1x1=False, input_format="RGB", pixel_mean=[100.0, 100.0, 100.0], pixel_std=[1, 1, 1]
         )
-    r101 = PanopticFCN(load_config("coco_r50_1x", ["model.backbone.depth=101"])).backbone.bottom_up
+    r101 = build_panoptic_fcn(load_config("coco_r50_1x", ["model.backbone.depth=101"])).backbone.bottom_up
     with pytest.raises(PointlyError, match="trunk tensors are not in the file"):
         load_backbone_weights(
             r101, msra_file[0], stride_in_1x1=True, input_format="BGR", pixel_mean=[0, 0, 0], pixel_std=[1, 1, 1]

@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from pointly.cli.main import main as cli_main
+from pointly.model.engine.build import build_panoptic_fcn
 from pointly.model.engine.config import load_config
 from pointly.model.engine.convert import convert_state_dict, load_official
-from pointly.model.network.panoptic_fcn import PanopticFCN
 from pointly.pointgen.base.errors import PointlyError
 
 NORM = ("weight", "bias", "running_mean", "running_var")
@@ -108,7 +108,7 @@ def official_weights(seed: int = 0) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def r50():
-    return PanopticFCN(load_config("coco_r50_3x"))
+    return build_panoptic_fcn(load_config("coco_r50_3x"))
 
 
 @pytest.fixture(scope="module")

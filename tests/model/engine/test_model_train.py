@@ -15,12 +15,12 @@ import torch
 from model_fixtures import tiny_config, tiny_synth  # noqa: F401 - fixture
 
 from pointly.cli.main import main as cli_main
+from pointly.model.engine.build import build_panoptic_fcn
 from pointly.model.engine.checkpoint import load_checkpoint
 from pointly.model.engine.config import load_config, synthetic_small
 from pointly.model.engine.data import IterationBatchSampler, PanopticTrainSet
 from pointly.model.engine.train import build_optimizer, lr_factor, train
 from pointly.model.network.inference import resize_shortest_edge
-from pointly.model.network.panoptic_fcn import PanopticFCN
 from pointly.pointgen.base.errors import PointlyError
 
 torch.set_num_threads(2)
@@ -45,7 +45,7 @@ def test_lr_schedule_hand_values():
 def test_norm_parameters_without_weight_decay():
     cfg = synthetic_small()
     cfg.solver.optimizer = "SGD"  # the official optimiser (synthetic_small itself uses AdamW)
-    model = PanopticFCN(cfg)
+    model = build_panoptic_fcn(cfg)
     opt = build_optimizer(model, cfg)
     other, norm = opt.param_groups
     assert other["weight_decay"] == 1e-4 and norm["weight_decay"] == 0.0

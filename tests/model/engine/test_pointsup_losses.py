@@ -21,13 +21,14 @@ import pytest
 import torch
 from torch import nn
 
+from pointly.model.engine.build import loss_settings, target_settings
 from pointly.model.engine.config import synthetic_small
 from pointly.model.engine.point_targets import point_train_targets
 from pointly.model.network.gt import build_level_targets, full_targets
 from pointly.model.network.heads import KernelGenerator
 from pointly.model.network.losses import compute_losses, dice_loss, sigmoid_focal_loss
 from pointly.model.network.panoptic_fcn import HeadOutputs
-from pointly.pointgen.targets.build import TargetOptions
+from pointly.pointgen.targets.options import TargetOptions
 from pointly.pointgen.targets.pixel_transform import PixelTransform
 
 SIZE = 64  # input pixels; stride-4 grid 16 × 16; levels P3..P7: 8, 4, 2, 1, 1
@@ -75,8 +76,9 @@ class _Gen(nn.Module):
     def __init__(self, cfg):
         super().__init__()
         torch.manual_seed(0)
-        self.thing_generator = KernelGenerator(cfg.model.kernel_head.channels, cfg.model.feature_encoder.channels)
-        self.stuff_generator = KernelGenerator(cfg.model.kernel_head.channels, cfg.model.feature_encoder.channels)
+        c_in, c_out = cfg.model.kernel_head.channels, cfg.model.feature_encoder.channels
+        self.thing_generator = KernelGenerator(in_channels=c_in, out_channels=c_out)
+        self.stuff_generator = KernelGenerator(in_channels=c_in, out_channels=c_out)
 
 
 def _heads(cfg, seed=1):
@@ -92,9 +94,23 @@ def _heads(cfg, seed=1):
     return HeadOutputs(enc, centers, regions, kernels)
 
 
+def _levels(cfg, heads, targets):
+    return build_level_targets([targets], [tuple(c.shape[-2:]) for c in heads.center_logits], target_settings(cfg))
+
+
+def _compute(cfg, heads, targets, levels, model):
+    return compute_losses(
+        heads,
+        [targets],
+        levels,
+        thing_generator=model.thing_generator,
+        stuff_generator=model.stuff_generator,
+        settings=loss_settings(cfg),
+    )
+
+
 def _losses(cfg, heads, targets, model):
-    levels = build_level_targets([targets], [tuple(c.shape[-2:]) for c in heads.center_logits], cfg)
-    return compute_losses(model, heads, [targets], levels, cfg)
+    return _compute(cfg, heads, targets, _levels(cfg, heads, targets), model)
 
 
 def test_dice_hand_computed_with_ignore():
@@ -130,8 +146,8 @@ def test_stuff_focal_is_mean_over_valid_pixels(cfg):
     valid pixels, summed (÷ batch size 1)."""
     t = _targets()
     heads = _heads(cfg)
-    levels = build_level_targets([t], [tuple(c.shape[-2:]) for c in heads.center_logits], cfg)
-    got = compute_losses(_Gen(cfg), heads, [t], levels, cfg)["loss_pos_st"].item()
+    levels = _levels(cfg, heads, t)
+    got = _compute(cfg, heads, t, levels, _Gen(cfg))["loss_pos_st"].item()
     want = 0.0
     for lvl, lv in enumerate(levels):
         x = heads.region_logits[lvl][0].detach().double().numpy()
@@ -172,7 +188,7 @@ def test_ignored_pixel_changes_nothing_negative_pixel_does(cfg):
     model = _Gen(cfg)
     heads = _heads(cfg)
     base = {k: v.item() for k, v in _losses(cfg, heads, t, model).items()}
-    levels = build_level_targets([t], [tuple(c.shape[-2:]) for c in heads.center_logits], cfg)
+    levels = _levels(cfg, heads, t)
     # an ignored stride-4 pixel whose P3 and P4 cells are ignored too
     ignored = (0, 15)
     assert not valid[0:4, 12:16].any()
@@ -202,7 +218,7 @@ def test_baseline_masked_centre_loss_ignores_ignored_pixels(cfg):
     model = _Gen(base_cfg)
     heads = _heads(base_cfg)
     base = {k: v.item() for k, v in _losses(base_cfg, heads, t, model).items()}
-    levels = build_level_targets([t], [tuple(c.shape[-2:]) for c in heads.center_logits], base_cfg)
+    levels = _levels(base_cfg, heads, t)
     moved = {k: v.item() for k, v in _losses(base_cfg, _perturbed(heads, (0, 15), levels), t, model).items()}
     assert moved == base
 
@@ -217,7 +233,7 @@ def test_gradients_zero_exactly_where_ignored(cfg):
     assert (g[~valid] == 0).all()
     assert (g[valid] > 0).mean() > 0.95
     # P3 (8 × 8): the level valid map decides
-    levels = build_level_targets([t], [tuple(c.shape[-2:]) for c in heads.center_logits], cfg)
+    levels = _levels(cfg, heads, t)
     lv = levels[0].valid[0, 0].numpy().astype(bool)
     gr = heads.region_logits[0].grad[0].abs().sum(0).numpy()
     gc = heads.center_logits[0].grad[0].abs().sum(0).numpy()

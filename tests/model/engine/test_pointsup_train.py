@@ -22,7 +22,7 @@ from pointly.pointgen.base.coco import PanopticDataset
 from pointly.pointgen.base.errors import PointlyError
 from pointly.pointgen.base.points_format import save_points
 from pointly.pointgen.points.simulate import simulate_points
-from pointly.pointgen.targets.build import TargetOptions
+from pointly.pointgen.targets.options import TargetOptions
 
 
 @pytest.fixture(scope="module")

@@ -6,17 +6,17 @@ from __future__ import annotations
 import pytest
 import torch
 
+from pointly.model.engine.build import build_panoptic_fcn
 from pointly.model.engine.config import coco_r50_1x, synthetic_small
 from pointly.model.network.backbone import official_to_pointly_key
 from pointly.model.network.heads import coord_features
-from pointly.model.network.panoptic_fcn import PanopticFCN
 
 torch.set_num_threads(2)
 
 
 @pytest.fixture(scope="module")
 def r50():
-    return PanopticFCN(coco_r50_1x())
+    return build_panoptic_fcn(coco_r50_1x())
 
 
 def official_r50_keys() -> dict[str, tuple]:
@@ -117,7 +117,7 @@ def test_coordconv_row_first():
 
 def test_forward_heads_shapes():
     cfg = synthetic_small()
-    model = PanopticFCN(cfg).eval()
+    model = build_panoptic_fcn(cfg).eval()
     batch = torch.randn(2, 3, 128, 160)
     with torch.no_grad():
         out = model.forward_heads(batch)
@@ -159,11 +159,11 @@ def test_cpu_inference_layout_does_not_change_the_heads():
     torch.manual_seed(0)
     cfg = coco_r50_1x()
     cfg.model.backbone.depth = 18
-    model = PanopticFCN(cfg).eval()
+    model = build_panoptic_fcn(cfg).eval()
     batch = torch.randn(1, 3, 96, 128)
     with torch.no_grad():
         fast = model.forward_heads(batch)
-        cfg.model.cpu_channels_last = False
+        model.cpu_channels_last = False
         for m in model.modules():
             if hasattr(m, "impl"):
                 m.impl = "torchvision"

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import torch
 
+from pointly.model.engine.build import target_settings
 from pointly.model.engine.config import coco_r50_1x
 from pointly.model.network.gt import TrainTargets, build_level_targets, full_targets, stride4_size
 from pointly.pointgen.targets.centers import gaussian_radius
@@ -76,7 +77,7 @@ def test_level_assignment_and_heatmap_peak():
         (128, 128),
     )
     shapes = [(16, 16), (8, 8), (4, 4), (2, 2), (1, 1)]
-    levels = build_level_targets([t], shapes, cfg)
+    levels = build_level_targets([t], shapes, target_settings(cfg))
     # sqrt(64·64) = 64 lies in P3 [1, 64], P4 [32, 128] and P5 [64, 256] (inclusive bounds)
     assert [int(lv.thing_assign[0].numel()) for lv in levels] == [1, 1, 1, 0, 0]
     heat = levels[0].center_heatmap[0, 2]
@@ -105,7 +106,7 @@ def test_stuff_level_threshold():
         torch.ones(8, 8),
         (32, 32),
     )
-    lv = build_level_targets([t], [(4, 4)] * 5, cfg)[0]
+    lv = build_level_targets([t], [(4, 4)] * 5, target_settings(cfg))[0]
     st = lv.stuff_target[0, 2]
     torch.testing.assert_close(st[:, 0], torch.ones(4))
     torch.testing.assert_close(st[:, 1], torch.full((4,), 0.5))

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import torch
 
+from pointly.model.engine.build import build_panoptic_fcn
 from pointly.model.engine.config import synthetic_small
 from pointly.model.network.inference import (
     PanopticPrediction,
@@ -19,7 +20,6 @@ from pointly.model.network.inference import (
     thing_candidates,
     to_original,
 )
-from pointly.model.network.panoptic_fcn import PanopticFCN
 
 
 def unit(deg: float) -> list[float]:
@@ -133,7 +133,7 @@ def test_merge_panoptic_crafted():
 def test_predict_contract():
     cfg = synthetic_small()
     torch.manual_seed(0)
-    model = PanopticFCN(cfg)
+    model = build_panoptic_fcn(cfg)
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 255, (100, 140, 3), dtype=np.uint8), rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)]
     out = model.predict(images)
@@ -156,7 +156,7 @@ def test_predict_under_autocast_matches_float32():
     cfg = synthetic_small()
     cfg.model.position_head.deform = True  # the DCNv2 path under autocast as well
     torch.manual_seed(0)
-    model = PanopticFCN(cfg).eval()
+    model = build_panoptic_fcn(cfg).eval()
     with torch.no_grad():  # a confident stuff map: the merge outcome must not hinge on rounding
         model.position_head.out_sem.bias.zero_()
         model.position_head.out_sem.bias[1] = 6.0

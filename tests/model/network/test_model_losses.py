@@ -9,6 +9,7 @@ import pytest
 import torch
 from torchvision.ops import sigmoid_focal_loss as tv_focal
 
+from pointly.model.engine.build import loss_settings, target_settings
 from pointly.model.engine.config import synthetic_small
 from pointly.model.network.gt import TrainTargets, build_level_targets
 from pointly.model.network.heads import KernelGenerator
@@ -84,8 +85,8 @@ class _Gen(torch.nn.Module):
     def __init__(self, c_in: int, c_out: int) -> None:
         super().__init__()
         torch.manual_seed(0)
-        self.thing_generator = KernelGenerator(c_in, c_out)
-        self.stuff_generator = KernelGenerator(c_in, c_out)
+        self.thing_generator = KernelGenerator(in_channels=c_in, out_channels=c_out)
+        self.stuff_generator = KernelGenerator(in_channels=c_in, out_channels=c_out)
 
 
 def _setup(valid: torch.Tensor):
@@ -120,8 +121,17 @@ def _setup(valid: torch.Tensor):
 
 
 def _losses(cfg, t, heads, shapes):
-    levels = build_level_targets([t], shapes, cfg)
-    return compute_losses(_Gen(5, 4), heads, [t], levels, cfg), levels
+    levels = build_level_targets([t], shapes, target_settings(cfg))
+    gen = _Gen(5, 4)
+    losses = compute_losses(
+        heads,
+        [t],
+        levels,
+        thing_generator=gen.thing_generator,
+        stuff_generator=gen.stuff_generator,
+        settings=loss_settings(cfg),
+    )
+    return losses, levels
 
 
 def test_full_supervision_equals_official_formulas():

@@ -1,4 +1,6 @@
-"""The target-quality study: grid, cells, resumable rows, shards, report and trend rules, CLI."""
+"""The target-quality study: presets, the scorer (simulation reuse, units), its report, trend rules, CLI.
+
+The engine it runs on (grid, ids, resume, shards, settings, old folders) is tested in test_engine.py."""
 
 from __future__ import annotations
 
@@ -6,14 +8,16 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from PIL import Image
 from targets_fixtures import simple_simulate
 
 from pointly.cli.main import main
+from pointly.model.study import engine
 from pointly.model.study import targets as st
-from pointly.model.study.targets_report import trends, write_report
+from pointly.model.study.grid import Cell, parse_grid
+from pointly.model.study.report import trends
+from pointly.model.study.store import load_rows, rows_frame
 from pointly.pointgen.base.coco import encode_panoptic_png
 from pointly.pointgen.base.errors import PointlyError
 
@@ -52,94 +56,68 @@ def tiny_panoptic(root: Path, n: int = 2) -> Path:
     return root
 
 
-def test_grid_sizes_and_ids():
+def test_preset_sizes():
     assert len(st.preset_cells("full")) == 6 * 2 * 7 * 2 * 5 * 2
-    cells = st.preset_cells("standard")
-    assert len({c.cell_id for c in cells}) == len(cells)
-    c = st.TargetCell("coco", 20, "concave", 0.5, 0.02, 3, 0.3)
-    assert c.cell_id == "coco-P20-concave-r030-b050-d020-s3" and c.dilation
-    assert c.options().dilation == 0.02 and c.options().concave_ratio == 0.3
-    sub = st.parse_grid("datasets=coco;points=5,20;shares=0;dilations=0;seeds=0,1")
-    assert len(sub) == 2 * 2 * 2 and {c.points for c in sub} == {5, 20}
-    with pytest.raises(PointlyError, match="unknown grid axis"):
-        st.parse_grid("colour=red")
-    with pytest.raises(PointlyError, match="unknown shape"):
-        st.parse_grid("shapes=round")
-    with pytest.raises(PointlyError, match="shard"):
-        st.parse_shard("3/2")
+    assert len(st.preset_cells("standard")) == 380 and len(st.preset_cells("quick")) == 8
+    assert len(st.preset_cells("defaults")) == (5 + 1) * 3 * 2 * 5 * 3 * 2
+    for name in st.PRESETS:
+        ids = [c.cell_id for c in st.preset_cells(name)]
+        assert len(set(ids)) == len(ids)
+    with pytest.raises(PointlyError, match="unknown target-study preset"):
+        st.preset_cells("nope")
 
 
-def test_run_resume_shards_and_report(tmp_path):
+class CountingSimulate:
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, dataset, **kw):
+        self.calls += 1
+        return simple_simulate(dataset, **kw)
+
+
+def test_scorer_rows_and_report(tmp_path):
     root = tiny_panoptic(tmp_path / "data")
-    sources = st.dataset_sources(coco_root=root)
-    cells = st.parse_grid("datasets=coco;points=3,8;shares=0;dilations=0,0.05;seeds=0")
+    cells = parse_grid("datasets=coco;points=3,8;shares=0;dilations=0,0.05;seeds=0", "targets")
     assert len(cells) == 8
     out = tmp_path / "study"
-    a = st.run_target_study(cells, out, sources=sources, shard=(0, 2), progress=False, simulate=simple_simulate)
-    assert (a.ran, a.skipped, a.total) == (4, 0, 4)
-    b = st.run_target_study(cells, out, sources=sources, shard=(1, 2), progress=False, simulate=simple_simulate)
-    assert b.ran == 4
-    again = st.run_target_study(cells, out, sources=sources, progress=False, simulate=simple_simulate)
-    assert again.ran == 0 and again.skipped == 8
-    rows = st.load_rows(out)
-    assert len(rows) == 8 and set(rows["cell_id"]) == {c.cell_id for c in cells}
-    assert list(rows.columns) == st.ROW_COLUMNS
-    assert rows["pq"].between(0, 1).all() and (rows["segments"] == 4).all()
+    sim = CountingSimulate()
+    scorer = st.TargetScorer(st.dataset_sources(coco_root=root), simulate=sim)
+    res = engine.run_cells(cells, out, scorer, settings=scorer.settings, progress=False)
+    assert len(res.ran) == 8 and sim.calls == 2  # one simulation serves the 4 cells of its points
+    rows = load_rows(out)
+    assert rows["pq"].between(0, 100).all() and (rows["pq"] > 1).any()  # percent
+    assert rows["iou"].between(0, 1).all() and (rows["segments"] == 4).all()  # fractions, counts
+    assert set(rows["split"]) == {"val2017"} and set(rows["depth"]) == {"targets"}
     # cost model: 0.9 s per point (segments of >= 8 pixels get exactly n points)
     assert np.allclose(rows["seconds_per_segment"], 0.9 * rows["points"])
     # dilation only adds coverage
     for (_p, _s), g in rows.groupby(["points", "shape"]):
-        assert g[g["dilation"]]["coverage"].iloc[0] >= g[~g["dilation"]]["coverage"].iloc[0]
-    # a lost row is recomputed, the others skipped
-    lines = (out / "rows-1of2.csv").read_text().splitlines()
-    (out / "rows-1of2.csv").write_text("\n".join(lines[:-1]) + "\n")
-    c = st.run_target_study(cells, out, sources=sources, progress=False, simulate=simple_simulate)
-    assert c.ran == 1
-    text = write_report(st.load_rows(out), out)
-    assert (out / "results.csv").is_file() and (out / "pq_vs_seconds.png").stat().st_size > 1000
-    assert "| T1 |" in text and "### coco" in text
-    # another dataset into the same folder is refused
-    other = tiny_panoptic(tmp_path / "other", n=1)
-    with pytest.raises(PointlyError, match="another coco dataset"):
-        st.run_target_study(
-            st.parse_grid("datasets=coco;points=4;shares=0;dilations=0;seeds=0"),
-            out,
-            sources=st.dataset_sources(coco_root=other),
-            progress=False,
-            simulate=simple_simulate,
-        )
+        assert g[g["dilation"] == "0.05"]["coverage"].iloc[0] >= g[g["dilation"] == "off"]["coverage"].iloc[0]
+    text = (out / "report.md").read_text()
+    assert "## coco" in text and "| T1 |" in text and "dilation 0.05" in text
+    assert (out / "table.csv").is_file() and (out / "pq_vs_seconds.png").stat().st_size > 1000
+    assert json.loads((out / "study.json").read_text())["datasets"]["coco"]["split"] == "val2017"
 
 
-#: per-seed noise of a cell (0–1 PQ), different for every cell so that paired differences vary
-NOISE = (0.0, 0.001, -0.001, 0.002)
+#: per-seed noise of a cell (PQ in %), different for every cell so that paired differences vary
+NOISE = (0.0, 0.1, -0.1, 0.2)
 
 
 def _rows(pq_by, seeds=(0, 1, 2)):
-    """Hand-made target rows (PQ in 0–1): pq_by(shape, points, share, dilated) plus a little noise per seed."""
+    """Hand-made target rows (PQ in %): pq_by(shape, points, share, dilated) plus a little noise per seed."""
     rows = []
     k = 0
     for shape in ("convex", "concave"):
         for p in (5, 10, 20, 30, 50, 100):
             for b in (0.0, 0.5, 1.0):
-                for d in (0.0, 0.02):
+                for d in (None, 0.02):
                     k += 1
                     for seed in seeds:
-                        rows.append(
-                            {
-                                "cell_id": f"{shape}{p}{b}{d}{seed}",
-                                "dataset": "x",
-                                "shape": shape,
-                                "points": p,
-                                "boundary_share": b,
-                                "dilation_radius": d,
-                                "dilation": d > 0,
-                                "seed": seed,
-                                "concave_ratio": 0.3 if shape == "concave" else 1.0,
-                                "pq": pq_by(shape, p, b, d > 0) + NOISE[(k + seed) % 4],
-                                "seconds_per_segment": 0.9 * p,
-                            }
-                        )
-    return pd.DataFrame(rows)
+                        cell = Cell("x", "points", p, shape, b, d, seed)
+                        pq = 100 * pq_by(shape, p, b, d is not None) + NOISE[(k + seed) % 4]
+                        rows.append({**cell.axes(), "cell_id": cell.cell_id, "pq": pq, "seconds_per_segment": 0.9 * p})
+    return rows_frame(rows)
 
 
 def _paperlike(shape, p, b, dil):
@@ -153,7 +131,7 @@ def _paperlike(shape, p, b, dil):
 
 
 def test_trend_rules_on_hand_made_rows():
-    """The report's trends (pointgen.study_trends, PQ converted to percent) on target rows."""
+    """The report's trends (the one evaluator, on the main grid of the rows) on target rows."""
     verdicts = {t.id: t.verdict for t in trends(_rows(_paperlike))}
     # T6 needs a fully supervised reference, which target rows never have
     assert verdicts == {
@@ -201,9 +179,14 @@ def test_cli_study_targets(tmp_path, capsys):
     assert main(args) == 0
     assert "0 cells run, 4 already done" in capsys.readouterr().out
     assert main(["study", "--report-only", "--out", str(tmp_path / "s")]) == 0
+    assert "4 rows; report in" in capsys.readouterr().out
     assert main(args + ["--shard", "2/2"]) == 2
     assert "shard" in capsys.readouterr().err
+    assert main(args + ["--iters", "3"]) == 2
+    assert "--iters and --parts belong to --depth trained" in capsys.readouterr().err
     assert main(["study", "--grid", "points=x", "--out", str(tmp_path / "t")]) == 2
     assert main(["study", "--preset", "nope", "--out", str(tmp_path / "t")]) == 2
     assert "unknown target-study preset" in capsys.readouterr().err
+    assert main(["study", "--preset", "quick", "--grid", "points=5", "--out", str(tmp_path / "t")]) == 2
     assert main(["study", "--report-only", "--out", str(tmp_path / "empty")]) == 2
+    assert "no rows to report" in capsys.readouterr().err

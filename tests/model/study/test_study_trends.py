@@ -1,9 +1,10 @@
 """The one trend evaluator (pointgen.study_trends) on hand-made cells, in both studies' row formats.
 
 Every trend gets a clear pass, a clear fail and an undecided case, each worked out by hand in the
-comments from the per-seed differences. The same cells are written once as trained-study rows (PQ
-in percent, through ``study_report.normalise``) and once as target-study rows (PQ in 0–1, through
-``study_targets_report.trend_frame``), and must give the same verdicts.
+comments from the per-seed differences. The same cells are written once as trained-study rows (dilation
+as the training range) and once as target-study rows (dilation as a radius), both PQ in percent as
+the study stores them, read through the report's :func:`~pointly.model.study.report.trend_frame`,
+and must give the same verdicts.
 
 Hand computation used throughout (three seeds, Student t(0.975, 2) = 4.3027):
 
@@ -18,9 +19,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pointly.model.study import targets_report as tsr
-from pointly.model.study import trained_report as sr
+from pointly.model.study import report as rp
 from pointly.model.study import trends as tr
+from pointly.model.study.store import rows_frame
 
 #: a seed moves every cell alike (the cells of a grid share their sampled points)
 BASE = (30.0, 32.0, 34.0)
@@ -41,7 +42,8 @@ def cell(points=20, shape="concave", share=0.0, dilation=False, supervision="poi
 
 
 def trained_frame(cells):
-    """Trained-study rows (PQ in percent), one per cell and seed, normalised as the study reads them."""
+    """Trained-study rows (PQ in percent, dilation the training range), one per cell and seed, as
+    the report reads them."""
     rows = []
     for (supervision, points, shape, share, dilation), values in cells.items():
         for seed, pq in enumerate(values):
@@ -54,16 +56,16 @@ def trained_frame(cells):
                     points=None if full else points,
                     shape=None if full else shape,
                     boundary_share=None if full else share,
-                    dilation=False if full else dilation,
+                    dilation="0.01:0.03" if dilation and not full else "off",
                     seed=seed,
                     pq=pq,
                 )
             )
-    return sr.normalise(pd.DataFrame(rows))
+    return rp.trend_frame(rows_frame(rows))
 
 
 def target_rows(cells, dataset="coco", rules="corrected"):
-    """Target-study rows as the study writes them: PQ in 0–1, dilation as a relative radius."""
+    """Target-study rows as the study writes them: PQ in percent, dilation a relative radius."""
     rows = []
     for (supervision, points, shape, share, dilation), values in cells.items():
         assert supervision == "points", "target rows have no fully supervised reference"
@@ -77,21 +79,20 @@ def target_rows(cells, dataset="coco", rules="corrected"):
                     shape=shape,
                     concave_ratio=0.3 if shape == "concave" else 1.0,
                     boundary_share=share,
-                    dilation=dilation,
-                    dilation_radius=0.02 if dilation else 0.0,
+                    dilation="0.02" if dilation else "off",
                     seed=seed,
                     rules=rules,
-                    pq=pq / 100.0,
+                    pq=pq,
                     iou=0.5,
                     coverage=0.5,
                     seconds_per_segment=0.9 * points,
                 )
             )
-    return pd.DataFrame(rows)
+    return rows_frame(rows)
 
 
 def target_frame(cells):
-    return tsr.trend_frame(target_rows(cells))
+    return rp.trend_frame(target_rows(cells))
 
 
 # --------------------------------------------------------------------------- the cells of each case
@@ -198,7 +199,7 @@ def test_t6_on_trained_rows(verdict):
 
 def test_t6_is_not_measured_on_target_rows():
     """Target rows never hold a fully supervised reference."""
-    t = {t.id: t for t in tsr.trends(target_rows(CASES["T1"]["pass"]))}["T6"]
+    t = {t.id: t for t in rp.trends(target_rows(CASES["T1"]["pass"]))}["T6"]
     assert t.verdict == "not measured"
 
 
@@ -207,17 +208,23 @@ def test_the_interval_is_in_the_numbers():
     # concave means: P5 32.0, P10 33.0, P20 42.0; P20 − P5 = (9, 10, 11) → +10.0 [+7.5, +12.5]
     assert "P5 32.0 P10 33.0 P20 42.0" in t1.numbers and "P20−P5 +10.0 [+7.5, +12.5] (95%, 3 seeds)" in t1.numbers
     t2 = _trend(target_frame(CASES["T2"]["undecided"]), "T2")
-    # (3, −1, 1) → +1.0 [−4.0, +6.0], in percent although the target rows hold 0–1
+    # (3, −1, 1) → +1.0 [−4.0, +6.0] (PQ in percent in both depths)
     assert "P5 convex−concave +1.0 [-4.0, +6.0] (95%, 3 seeds)" in t2.numbers
     t6 = tr.trend_t6(trained_frame(T6_CASES["pass"]))
     assert "+0.100 [+0.050, +0.150] (95%, 3 seeds)" in t6.numbers
 
 
-def test_target_pq_is_converted_to_percent():
+def test_both_styles_give_the_same_trend_frame():
     frame = target_frame(CASES["T5"]["fail"])
-    # P20 seeds 26, 31, 36 (%) stored as 0.26, 0.31, 0.36: mean 31.00, sd 5.00
+    # P20 seeds 26, 31, 36 (%): mean 31.00, sd 5.00
     assert sorted(frame["pq"].round(9)) == [25.0, 25.0, 25.0, 26.0, 31.0, 36.0]
     assert "3 seeds: PQ 31.00 ± 5.00 sd" in tr.trend_t5(frame).numbers
+    cols = ["supervision", "points", "shape", "boundary_share", "dilation", "seed", "pq"]
+    key = ["points", "shape", "boundary_share", "dilation", "seed"]
+    for cells in (CASES["T4"]["pass"], CASES["T2 (dilated)"]["fail"]):
+        a = trained_frame(cells)[cols].sort_values(key).reset_index(drop=True)
+        b = target_frame(cells)[cols].sort_values(key).reset_index(drop=True)
+        pd.testing.assert_frame_equal(a, b)
 
 
 def test_missing_cells_are_not_measured_in_both_styles():
@@ -228,7 +235,7 @@ def test_missing_cells_are_not_measured_in_both_styles():
         assert tr.trend_t2_dilated(frame).verdict == "not measured"
 
 
-def test_target_report_per_dataset_and_rule_set():
+def test_target_report_per_dataset_and_rule_set(tmp_path):
     """Each dataset, and each set of target rules, is evaluated on its own."""
     rows = pd.concat(
         [
@@ -237,17 +244,17 @@ def test_target_report_per_dataset_and_rule_set():
             target_rows(CASES["T1"]["undecided"], dataset="synthetic", rules="baseline"),
         ]
     )
-    by_dataset = {name: {t.id: t.verdict for t in tsr.trends(g, "corrected")} for name, g in rows.groupby("dataset")}
+    by_dataset = {name: {t.id: t.verdict for t in rp.trends(g, "corrected")} for name, g in rows.groupby("dataset")}
     assert by_dataset["coco"]["T1"] == "pass" and by_dataset["synthetic"]["T1"] == "fail"
     synthetic = rows[rows["dataset"] == "synthetic"]
-    assert tsr.rule_sets(synthetic) == ["corrected", "baseline"]
-    assert {t.id: t.verdict for t in tsr.trends(synthetic, "baseline")}["T1"] == "undecided"
+    assert rp.rule_sets(synthetic) == ["corrected", "baseline"]
+    assert {t.id: t.verdict for t in rp.trends(synthetic, "baseline")}["T1"] == "undecided"
     with pytest.raises(ValueError, match="several target rule sets"):
-        tsr.trend_frame(synthetic)
-    md = tsr.dataset_markdown(synthetic, "synthetic")
-    assert "(target rules: corrected)" in md and "(target rules: baseline)" in md
+        rp.trend_frame(synthetic)
+    md = rp.write_report(synthetic, tmp_path, "targets")["report"].read_text()
+    assert "## synthetic (target rules: corrected)" in md and "## synthetic (target rules: baseline)" in md
     # the evaluator itself refuses two datasets in one frame, and two rows for one seed of a cell
-    both = pd.concat([tsr.trend_frame(g, "corrected") for _, g in rows.groupby("dataset")])
+    both = pd.concat([rp.trend_frame(g, "corrected") for _, g in rows.groupby("dataset")])
     with pytest.raises(ValueError, match="one dataset"):
         tr.trends(both)
     assert {k: v[0].verdict for k, v in tr.trends_by_dataset(both).items()} == {"coco": "pass", "synthetic": "fail"}
@@ -257,6 +264,6 @@ def test_target_report_per_dataset_and_rule_set():
 
 def test_target_report_inserts_dilated_t2_where_measured():
     cells = {**CASES["T2"]["pass"], **CASES["T2 (dilated)"]["undecided"]}
-    ids = [(t.id, t.verdict) for t in tsr.trends(target_rows(cells))]
+    ids = [(t.id, t.verdict) for t in rp.trends(target_rows(cells))]
     assert ids[:3] == [("T1", "not measured"), ("T2", "pass"), ("T2 (dilated)", "undecided")]
-    assert [t.id for t in tsr.trends(target_rows(CASES["T2"]["pass"]))] == ["T1", "T2", "T3", "T4", "T5", "T6"]
+    assert [t.id for t in rp.trends(target_rows(CASES["T2"]["pass"]))] == ["T1", "T2", "T3", "T4", "T5", "T6"]

@@ -1,47 +1,18 @@
-"""The trained study's engine: grids, sharding, append-as-you-go rows, resume, failures.
+"""The trained depth's own parts: grid parts and presets, the setup of a run, the target options of
+a cell, the settings in study.json, and the pipeline runner as the engine's scorer.
 
-A fake cell runner (a formula of the axes) stands in for simulate → train → evaluate, so these
-tests check the bookkeeping alone; tests/test_studytrained_e2e.py runs the real pipeline.
+The engine's bookkeeping (resume, shards, failures, settings, torn rows) is tested in
+test_engine.py with stand-in scorers; tests/e2e/test_studytrained_e2e.py runs the real pipeline.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-
 import pytest
 
 from pointly.model.study import trained as st
+from pointly.model.study.grid import Cell
+from pointly.model.study.trained_cell import PipelineRunner, metrics_row
 from pointly.pointgen.base.errors import PointlyError
-
-SETTINGS = {"preset": "test", "dataset": "synthetic", "iters": 3}
-
-
-class FakeRunner:
-    """PQ = 20 + P/10 (+1 for concave), full masks 40; records the cells it ran."""
-
-    def __init__(self, fail: set[str] | None = None, interrupt_after: int | None = None):
-        self.ran: list[str] = []
-        self.fail = fail or set()
-        self.interrupt_after = interrupt_after
-
-    def run(self, cell, cell_dir):
-        if self.interrupt_after is not None and len(self.ran) == self.interrupt_after:
-            raise KeyboardInterrupt
-        self.ran.append(cell.cell_id)
-        if cell.cell_id in self.fail:
-            raise RuntimeError("boom")
-        pq = 40.0 if cell.supervision == "full" else 20 + cell.points / 10 + (cell.shape == "concave")
-        return {
-            "pq": pq,
-            "sq": 80.0,
-            "rq": pq / 0.8,
-            "pq_th": pq,
-            "pq_st": pq,
-            "annotation_seconds": 10.0,
-            "train_seconds": 1.5,
-            "not_a_column": 1,
-        }
 
 
 def test_table13_grid_has_13_cells_and_table14_14():
@@ -50,126 +21,58 @@ def test_table13_grid_has_13_cells_and_table14_14():
     cells = st.preset("synthetic").cells()
     ids = [c.cell_id for c in cells]
     assert len(ids) == len(set(ids))
-    # table13 (13) + table14 (14, of which P20 concave b0 nodil s0 is already in table13) + seeds (4 new)
+    # table13 (13) + table14 (14, of which P20 concave b0 no dilation s0 is already in table13) + seeds (4 new)
     assert len(cells) == 13 + 13 + 4
-    assert "P20-concave-b050-dil-s0" in ids and "full-s0" in ids and "P20-concave-b000-nodil-s4" in ids
+    assert "synthetic-P20-concave-r030-b050-d010-030-s0" in ids and "synthetic-full-s0" in ids
+    assert "synthetic-P20-concave-r030-b000-d000-s4" in ids
+    assert [c.cell_id for c in st.part_cells("smoke")] == ["synthetic-P5-convex-r100-b000-d000-s0", "synthetic-full-s0"]
+    with pytest.raises(PointlyError, match="unknown study part"):
+        st.part_cells("table99")
+    with pytest.raises(PointlyError, match="unknown study preset"):
+        st.preset("nope")
 
 
-def test_cell_ids_and_validation():
-    assert st.Cell("points", 5, "convex", 0.05, True, 2).cell_id == "P5-convex-b005-dil-s2"
-    assert st.Cell("full", seed=1).cell_id == "full-s1"
-    with pytest.raises(PointlyError):
-        st.Cell("points", 5, "round")
-    with pytest.raises(PointlyError):
-        st.Cell("points", 0, "convex")
-    with pytest.raises(PointlyError):
-        st.Cell("boxes")
+def test_setup_grid_rules_and_settings(tmp_path):
+    s = st.setup("smoke", device="cpu")
+    assert s.depth == "trained" and len(s.cells) == 2 and s.scorer.needs_folder
+    assert s.settings["depth"] == "trained" and s.settings["iters"] == 2 and s.settings["target_rules"] == "corrected"
+    assert "dilation" not in s.settings and "concave_ratio" not in s.settings  # the cells carry them
+    # a grid replaces the parts; the preset still gives the dataset, model and training length
+    g = st.setup("smoke", "points=20;shapes=concave;dilations=0,1;full=0", device="cpu")
+    assert [c.dilation for c in g.cells] == [None, (0.01, 0.03)] and {c.dataset for c in g.cells} == {"synthetic"}
+    with pytest.raises(PointlyError, match="trains on synthetic, the --grid names coco"):
+        st.setup("smoke", "datasets=coco;points=5", device="cpu")
+    # rule fields of their own are the "custom" rule set; a named set is a cell axis
+    custom = {"parts": "hull", "overlap": "nearest", "size_correction": True}
+    c = st.setup("smoke", "points=20;shapes=concave;full=0", target_rules=custom, device="cpu")
+    assert c.cells[0].cell_id.endswith("-custom") and c.settings["target_rules"] == custom
+    b = st.setup("smoke", "points=20;shapes=concave;full=0", target_rules="baseline", device="cpu")
+    assert b.cells[0].rules == "baseline"
+    with pytest.raises(PointlyError, match="unknown target rules"):
+        st.setup("smoke", target_rules="newest", device="cpu")
+    with pytest.raises(PointlyError, match="not a synthetic dataset folder"):
+        st.setup("smoke", synthetic_root=tmp_path, device="cpu")
 
 
-@pytest.mark.parametrize("text,expected", [(None, (0, 1)), ("0/1", (0, 1)), ("2/3", (2, 3))])
-def test_parse_shard(text, expected):
-    assert st.parse_shard(text) == expected
+def test_pipeline_target_options_follow_the_cell():
+    custom = {"parts": "hull", "overlap": "nearest", "size_correction": True}
+    p = st.preset("smoke")
+    p.target_rules = custom
+    runner = PipelineRunner(p, device="cpu")
+    o = runner.target_options(Cell("synthetic", "points", 20, "concave", 0.0, (0.01, 0.03), 0, 0.2, "custom"))
+    assert o.dilation == (0.01, 0.03) and o.dilation_units == "relative" and o.concave_ratio == 0.2
+    assert (o.parts, o.overlap, o.size_correction) == ("hull", "nearest", True)
+    o = runner.target_options(Cell("synthetic", "points", 20, "convex", 0.0, None, 0, rules="baseline"))
+    assert o.dilation is None and o.shape == "convex"
+    assert (o.parts, o.overlap, o.size_correction) == ("hull", "exclusive", False)
 
 
-@pytest.mark.parametrize("text", ["3/3", "1", "a/b", "-1/2", "0/0"])
-def test_parse_shard_rejects(text):
-    with pytest.raises(PointlyError, match="shard"):
-        st.parse_shard(text)
-
-
-def test_shards_partition_the_grid():
-    cells = st.preset("synthetic").cells()
-    parts = [st.shard_cells(cells, (i, 3)) for i in range(3)]
-    ids = [c.cell_id for p in parts for c in p]
-    assert sorted(ids) == sorted(c.cell_id for c in cells)
-    assert len(ids) == len(set(ids))
-
-
-def test_rows_append_resume_and_skip(tmp_path):
-    cells = st.grid((5, 10), ("convex",), full=True)  # 3 cells
-    r1 = FakeRunner()
-    out = st.run_study(cells, tmp_path, r1, settings=SETTINGS, progress=False, max_cells=2)
-    assert out.ran == r1.ran == ["P5-convex-b000-nodil-s0", "P10-convex-b000-nodil-s0"]
-    rows = list(csv.DictReader(open(tmp_path / "results.csv")))
-    assert [r["cell_id"] for r in rows] == out.ran
-    assert rows[0]["points"] == "5" and rows[0]["shape"] == "convex" and rows[0]["iters"] == "3"
-    assert float(rows[1]["pq"]) == 21.0
-    # second run: the two finished cells are skipped, only the third runs
-    r2 = FakeRunner()
-    out2 = st.run_study(cells, tmp_path, r2, settings=SETTINGS, progress=False)
-    assert r2.ran == ["full-s0"] and sorted(out2.skipped) == sorted(out.ran)
-    rows = list(csv.DictReader(open(tmp_path / "results.csv")))
-    assert [r["cell_id"] for r in rows] == out.ran + ["full-s0"]
-    # third run: nothing to do
-    r3 = FakeRunner()
-    st.run_study(cells, tmp_path, r3, settings=SETTINGS, progress=False)
-    assert r3.ran == []
-    assert (tmp_path / "report.md").is_file() and (tmp_path / "pq_vs_seconds.png").stat().st_size > 1000
-
-
-def test_interrupted_cell_runs_again(tmp_path):
-    cells = st.grid((5, 10), ("convex",), full=False)
-    with pytest.raises(KeyboardInterrupt):
-        st.run_study(cells, tmp_path, FakeRunner(interrupt_after=1), settings=SETTINGS, progress=False)
-    assert st.csv_cell_ids(tmp_path / "results.csv") == {"P5-convex-b000-nodil-s0"}
-    r = FakeRunner()
-    st.run_study(cells, tmp_path, r, settings=SETTINGS, progress=False)
-    assert r.ran == ["P10-convex-b000-nodil-s0"]
-
-
-def test_failed_cell_is_logged_and_retried(tmp_path):
-    cells = st.grid((5, 10), ("convex",), full=False)
-    out = st.run_study(cells, tmp_path, FakeRunner(fail={"P5-convex-b000-nodil-s0"}), settings=SETTINGS, progress=False)
-    assert out.failed == ["P5-convex-b000-nodil-s0"] and out.ran == ["P10-convex-b000-nodil-s0"]
-    assert "boom" in (tmp_path / "cells" / "P5-convex-b000-nodil-s0" / "error.txt").read_text()
-    r = FakeRunner()
-    st.run_study(cells, tmp_path, r, settings=SETTINGS, progress=False)
-    assert r.ran == ["P5-convex-b000-nodil-s0"]
-    assert not (tmp_path / "cells" / "P5-convex-b000-nodil-s0" / "error.txt").exists()
-
-
-def test_csv_healed_from_row_files_and_torn_line_ignored(tmp_path):
-    cells = st.grid((5, 10), ("convex",), full=False)
-    st.run_study(cells, tmp_path, FakeRunner(), settings=SETTINGS, progress=False)
-    lines = (tmp_path / "results.csv").read_text().splitlines(keepends=True)
-    # lose the last row and leave a torn line, as a crash in the middle of a write would
-    (tmp_path / "results.csv").write_text("".join(lines[:2]) + lines[2][:10])
-    assert st.csv_cell_ids(tmp_path / "results.csv") == {"P5-convex-b000-nodil-s0"}
-    r = FakeRunner()
-    st.run_study(cells, tmp_path, r, settings=SETTINGS, progress=False)
-    assert r.ran == []
-    assert st.csv_cell_ids(tmp_path / "results.csv") == {c.cell_id for c in cells}
-
-
-def test_shards_share_a_folder(tmp_path):
-    cells = st.grid((5, 10, 20), ("convex", "concave"), full=True)  # 7 cells
-    runners = [FakeRunner() for _ in range(2)]
-    for i, r in enumerate(runners):
-        st.run_study(cells, tmp_path, r, settings=SETTINGS, shard=(i, 2), progress=False)
-    assert sorted(runners[0].ran + runners[1].ran) == sorted(c.cell_id for c in cells)
-    assert not set(runners[0].ran) & set(runners[1].ran)
-    assert len(st.load_frame(tmp_path)) == 7
-
-
-def test_other_settings_refused(tmp_path):
-    cells = st.grid((5,), ("convex",), full=False)
-    st.run_study(cells, tmp_path, FakeRunner(), settings=SETTINGS, progress=False)
-    with pytest.raises(PointlyError, match="other settings.*iters"):
-        st.run_study(cells, tmp_path, FakeRunner(), settings={**SETTINGS, "iters": 4}, progress=False)
-    assert json.loads((tmp_path / "study.json").read_text())["iters"] == 3
-
-
-def test_csv_rows_without_row_files_count_as_finished(tmp_path):
-    """A results.csv copied from another machine (no cells/ folder) is finished work."""
-    cells = st.grid((5, 10), ("convex",), full=False)
-    other = tmp_path / "other"
-    st.run_study(cells[:1], other, FakeRunner(), settings=SETTINGS, progress=False)
-    here = tmp_path / "here"
-    here.mkdir()
-    (here / "results.csv").write_bytes((other / "results.csv").read_bytes())
-    r = FakeRunner()
-    st.run_study(cells, here, r, settings=SETTINGS, progress=False)
-    assert r.ran == ["P10-convex-b000-nodil-s0"]
-    frame = st.load_frame(here)
-    assert sorted(frame["cell_id"]) == sorted(c.cell_id for c in cells)
-    assert frame.set_index("cell_id").loc["P5-convex-b000-nodil-s0", "pq"] == 20.5
+def test_metrics_in_percent():
+    res = {
+        "All": {"pq": 0.25, "sq": 0.5, "rq": 0.5, "n": 10},
+        "Things": {"pq": 0.3, "sq": 0.6, "rq": 0.5, "n": 6},
+        "Stuff": {"pq": 0.175, "sq": 0.35, "rq": 0.5, "n": 4},
+    }
+    row = metrics_row(res)
+    assert row["pq"] == 25.0 and row["pq_th"] == 30.0 and row["sq_st"] == 35.0
+    assert row["n_th"] == 6 and row["n_st"] == 4

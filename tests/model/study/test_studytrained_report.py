@@ -1,9 +1,9 @@
-"""The study report: Table 13/14 layouts, T1–T6 verdicts on hand-made rows, Markdown and figure.
+"""The trained study's report: Table 13/14 layouts, T1–T6 verdicts on hand-made rows, Markdown and figure.
 
 The rows below are the paper's own numbers (study.md), for which every trend holds by
 construction, and deliberately broken variants for which a named trend must fail. The trend rules
 live in :mod:`pointly.model.study.trends` (shared with the target study); here they run on the
-trained study's rows as ``study_report.normalise`` gives them.
+trend frame the one report makes of trained rows (:func:`pointly.model.study.report.trend_frame`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,10 @@ import pytest
 
 from pointly.model.study import trained_report as sr
 from pointly.model.study import trends as tr
+from pointly.model.study.report import trend_frame, write_report
+from pointly.model.study.store import rows_frame
+
+ON = "0.01:0.03"  # the trained study's dilation
 
 #: three seeds per cell: a seed moves every cell alike (the grid pairs seeds: same points, same
 #: training seed), and each cell a little on its own
@@ -20,7 +24,7 @@ SEED_OFFSETS = (-0.2, 0.0, 0.2)
 JITTER = (0.03, -0.02, 0.01)
 
 
-def _rows(table13=sr.PAPER_TABLE13, full=41.3, table14=sr.PAPER_TABLE14, p20_seeds=None, n_seeds=3):
+def _raw_rows(table13=sr.PAPER_TABLE13, full=41.3, table14=sr.PAPER_TABLE14, p20_seeds=None, n_seeds=3):
     """Rows with ``n_seeds`` seeds per cell around the given values; ``p20_seeds`` replaces the
     P20 concave cell's seed values (boundary 0, no dilation)."""
     rows = []
@@ -28,7 +32,7 @@ def _rows(table13=sr.PAPER_TABLE13, full=41.3, table14=sr.PAPER_TABLE14, p20_see
     def cell(value, k, **axes):
         for s in range(n_seeds):
             pq = value + SEED_OFFSETS[s % 3] + JITTER[(s + k) % 3]
-            rows.append(dict(cell_id=f"c{k}-s{s}", seed=s, pq=pq, **axes))
+            rows.append(dict(cell_id=f"c{k}-s{s}", dataset="synthetic", seed=s, pq=pq, **axes))
 
     k = 0
     for shape, series in table13.items():
@@ -43,7 +47,7 @@ def _rows(table13=sr.PAPER_TABLE13, full=41.3, table14=sr.PAPER_TABLE14, p20_see
                 points=p,
                 shape=shape,
                 boundary_share=0.0,
-                dilation=False,
+                dilation="off",
                 seconds_per_segment=0.9 * p,
             )
     for s, pq in enumerate(p20_seeds or ()):
@@ -54,7 +58,7 @@ def _rows(table13=sr.PAPER_TABLE13, full=41.3, table14=sr.PAPER_TABLE14, p20_see
                 points=20,
                 shape="concave",
                 boundary_share=0.0,
-                dilation=False,
+                dilation="off",
                 seed=s,
                 pq=pq,
                 seconds_per_segment=18.0,
@@ -72,12 +76,17 @@ def _rows(table13=sr.PAPER_TABLE13, full=41.3, table14=sr.PAPER_TABLE14, p20_see
                 points=20,
                 shape="concave",
                 boundary_share=share,
-                dilation=dil,
+                dilation=ON if dil else "off",
                 seconds_per_segment=20.0,
             )
     if full is not None:
         cell(full, k + 1, supervision="full", seconds_per_segment=79.0)
-    return sr.normalise(pd.DataFrame(rows))
+    return rows_frame(rows)
+
+
+def _rows(**kw):
+    """The trend frame of :func:`_raw_rows` (PQ in percent, dilation on/off)."""
+    return trend_frame(_raw_rows(**kw))
 
 
 def _verdicts(frame):
@@ -138,7 +147,7 @@ def test_t2_undecided_when_the_seeds_disagree():
                     points=5,
                     shape=shape,
                     boundary_share=0.0,
-                    dilation=False,
+                    dilation="off",
                     seed=seed,
                     pq=pq,
                 )
@@ -152,12 +161,12 @@ def test_t2_undecided_when_the_seeds_disagree():
                     points=30,
                     shape=shape,
                     boundary_share=0.0,
-                    dilation=False,
+                    dilation="off",
                     seed=seed,
                     pq=pq + 0.1 * seed,
                 )
             )
-    t = tr.trend_t2(sr.normalise(pd.DataFrame(rows)))
+    t = tr.trend_t2(trend_frame(rows_frame(rows)))
     assert t.verdict == "undecided" and "P5 convex−concave +0.1 [" in t.numbers
 
 
@@ -177,8 +186,8 @@ def test_t5_fails_with_a_large_spread_and_t6_with_a_low_share():
 
 
 def test_missing_cells_are_not_measured():
-    frame = sr.normalise(
-        pd.DataFrame(
+    frame = trend_frame(
+        rows_frame(
             [
                 dict(
                     cell_id="P5",
@@ -186,7 +195,7 @@ def test_missing_cells_are_not_measured():
                     points=5,
                     shape="convex",
                     boundary_share=0.0,
-                    dilation=False,
+                    dilation="off",
                     seed=0,
                     pq=10.0,
                 )
@@ -197,11 +206,12 @@ def test_missing_cells_are_not_measured():
 
 
 def test_report_files(tmp_path):
-    frame = _rows()
-    paths = sr.write_report(frame, tmp_path, title="T")
+    frame = _raw_rows()
+    paths = write_report(frame, tmp_path, "trained", title="T")
     text = paths["report"].read_text()
-    assert "| T6 |" in text and "82%" in text and "![PQ against annotation seconds](pq_vs_seconds.png)" in text
+    assert text.startswith("# T\n") and "| T6 |" in text and "82%" in text
+    assert "![PQ against annotation seconds](pq_vs_seconds.png)" in text and "## Every cell" in text
     assert "33.9 (32.3)" not in text and "32.3" in text  # paper's numbers in brackets
     assert paths["figure"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    back = sr.read_rows(paths["table"])
-    assert len(back) == len(frame) and back["dilation"].dtype == bool
+    back = pd.read_csv(paths["table"])
+    assert len(back) == len(frame) and set(back["dilation"]) == {"off", ON}

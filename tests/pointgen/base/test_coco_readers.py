@@ -1,4 +1,4 @@
-"""COCO readers (pointgen/base/coco.py) on every file of ../shared/data, the README quirks, bad input.
+"""COCO readers (pointgen/base/coco.py, coco_instances.py) on every file of ../shared/data, the README quirks, bad input.
 
 Expectations are computed independently: panoptic PNGs decoded here with PIL and the
 R + 256·G + 256²·B formula, instance masks from pycocotools' own ``COCO.annToMask``, uncompressed
@@ -20,13 +20,13 @@ from pycocotools.coco import COCO
 from simulate_fixtures import CATEGORIES, INSTANCE_SETS, PANOPTIC_SETS, encode_ids_rgb, write_panoptic
 
 from pointly.pointgen.base.coco import (
-    InstancesDataset,
     PanopticDataset,
     decode_panoptic_png,
     encode_panoptic_png,
     mask_bbox,
     open_dataset,
 )
+from pointly.pointgen.base.coco_instances import InstancesDataset
 from pointly.pointgen.base.errors import PointlyError
 
 # pycocotools 2.0 calls np.array(copy=False) inside decode; harmless with numpy 2

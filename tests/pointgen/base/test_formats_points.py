@@ -19,7 +19,7 @@ from simulate_fixtures import PANOPTIC_SETS
 from pointly.pointgen.base import points_format as formats
 from pointly.pointgen.base.coco import PanopticDataset
 from pointly.pointgen.base.errors import PointlyError
-from pointly.pointgen.points.simulate import simulate_points
+from pointly.pointgen.points.simulate import SimulationOptions, simulate
 
 
 def pointsup_load(doc: dict, *, sample_points: int = 0) -> list[dict]:
@@ -334,7 +334,7 @@ def test_to_pointsup_pads_short_instances_for_torch_stack():
 def test_simulated_file_loads_in_pointsup(shared_data, tmp_path):
     js, png = PANOPTIC_SETS["coco_panoptic_val2017"]
     ds = PanopticDataset(shared_data / js, shared_data / png)
-    doc = simulate_points(ds, points=10, boundary_share=0.2, seed=1, include_crowd=True)
+    doc = simulate(ds, SimulationOptions(points=10, boundary_share=0.2, seed=1, include_crowd=True)).document
     path = tmp_path / "sim.json"
     formats.save_points(path, doc)
     back = formats.load_points(path)

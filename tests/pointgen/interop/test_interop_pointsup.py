@@ -18,11 +18,12 @@ from simulate_fixtures import INSTANCE_SETS, PANOPTIC_SETS
 
 from pointly.cli.main import main as cli
 from pointly.pointgen.base import points_format as formats
-from pointly.pointgen.base.coco import InstancesDataset, PanopticDataset
+from pointly.pointgen.base.coco import PanopticDataset
+from pointly.pointgen.base.coco_instances import InstancesDataset
 from pointly.pointgen.interop.common import load_reference
 from pointly.pointgen.interop.convert import export_document
 from pointly.pointgen.points.cost import cost_table
-from pointly.pointgen.points.simulate import simulate_points
+from pointly.pointgen.points.simulate import SimulationOptions, simulate
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
@@ -60,8 +61,10 @@ def pointsup_batches(doc: dict) -> dict[int, dict[str, np.ndarray]]:
 def simulated(shared_data, name, points):
     if name in PANOPTIC_SETS:
         js, png = PANOPTIC_SETS[name]
-        return simulate_points(PanopticDataset(shared_data / js, shared_data / png), points=points, seed=1)
-    return simulate_points(InstancesDataset(shared_data / INSTANCE_SETS[name]), points=points, seed=1)
+        ds = PanopticDataset(shared_data / js, shared_data / png)
+    else:
+        ds = InstancesDataset(shared_data / INSTANCE_SETS[name])
+    return simulate(ds, SimulationOptions(points=points, seed=1)).document
 
 
 def test_raw_simulation_does_not_stack_but_the_export_does(shared_data, tmp_path):

@@ -16,10 +16,11 @@ from simulate_fixtures import INSTANCE_SETS, PANOPTIC_SETS
 
 from pointly.cli.main import main as cli
 from pointly.pointgen.base import points_format as formats
-from pointly.pointgen.base.coco import InstancesDataset, PanopticDataset
+from pointly.pointgen.base.coco import PanopticDataset
+from pointly.pointgen.base.coco_instances import InstancesDataset
 from pointly.pointgen.interop.convert import export_document, import_document
 from pointly.pointgen.points.cost import measured_seconds
-from pointly.pointgen.points.simulate import simulate_points
+from pointly.pointgen.points.simulate import SimulationOptions, simulate
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
@@ -43,7 +44,7 @@ def simulated(shared_data, tmp_path_factory):
             ds = PanopticDataset(shared_data / js, shared_data / png)
         else:
             ds = InstancesDataset(shared_data / INSTANCE_SETS[name])
-        doc = simulate_points(ds, points=12, boundary_share=0.34, seed=3)
+        doc = simulate(ds, SimulationOptions(points=12, boundary_share=0.34, seed=3)).document
         path = root / f"{name}.json"
         formats.save_points(path, doc)
         out[name] = path

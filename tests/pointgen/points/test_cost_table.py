@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from pointly.cli.main import main
-from pointly.pointgen.base.coco import InstancesDataset, PanopticDataset, encode_panoptic_png
+from pointly.pointgen.base.coco import PanopticDataset, encode_panoptic_png
+from pointly.pointgen.base.coco_instances import InstancesDataset
 from pointly.pointgen.base.errors import PointlyError
 from pointly.pointgen.base.points_format import make_document, save_points
 from pointly.pointgen.points.cost import (

@@ -14,8 +14,10 @@ from simulate_fixtures import INSTANCE_SETS, PANOPTIC_SETS, boundary_reference
 
 from pointly.cli.main import main as cli
 from pointly.pointgen.base import points_format as formats
-from pointly.pointgen.base.coco import InstancesDataset, PanopticDataset
-from pointly.pointgen.points.simulate import simulate, simulate_points
+from pointly.pointgen.base.coco import PanopticDataset
+from pointly.pointgen.base.coco_instances import InstancesDataset
+from pointly.pointgen.base.errors import PointlyError
+from pointly.pointgen.points.simulate import SimulationOptions, simulate, simulate_points
 
 # pycocotools 2.0 calls np.array(copy=False) inside decode; harmless with numpy 2
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -31,7 +33,7 @@ def open_set(shared_data, name):
 @pytest.mark.parametrize("name", sorted(PANOPTIC_SETS) + sorted(INSTANCE_SETS))
 def test_every_point_inside_its_segment(shared_data, name):
     ds = open_set(shared_data, name)
-    res = simulate(ds, points=12, boundary_share=0.5, seed=7, include_crowd=True)
+    res = simulate(ds, SimulationOptions(points=12, boundary_share=0.5, seed=7, include_crowd=True))
     doc = res.document
     formats.validate_points(doc)
     by_image = formats.annotations_by_image(doc)
@@ -68,15 +70,15 @@ def test_every_point_inside_its_segment(shared_data, name):
 def test_counts_and_crowd_on_coco_panoptic(shared_data):
     # README: 56 segments, 48 thing, 8 stuff, 3 crowd
     ds = open_set(shared_data, "coco_panoptic_val2017")
-    res = simulate(ds, points=20, boundary_share=0.25)
+    res = simulate(ds, SimulationOptions(points=20, boundary_share=0.25))
     assert res.summary.segments == 53 and res.summary.skipped_crowd == 3
     assert res.summary.points == 53 * 20 and res.summary.boundary_points == 53 * 5
     for a in res.document["annotations"]:
         assert a["point_kinds"].count("boundary") == 5 and a["iscrowd"] == 0
-    things = simulate(ds, things_only=True, include_crowd=True).summary
-    stuff = simulate(ds, stuff_only=True, include_crowd=True).summary
+    things = simulate(ds, SimulationOptions(things_only=True, include_crowd=True)).summary
+    stuff = simulate(ds, SimulationOptions(stuff_only=True, include_crowd=True)).summary
     assert (things.segments, stuff.segments) == (48, 8)
-    crowd = simulate_points(ds, include_crowd=True)
+    crowd = simulate(ds, SimulationOptions(include_crowd=True)).document
     assert sum(a["iscrowd"] for a in crowd["annotations"]) == 3
 
 
@@ -85,7 +87,7 @@ def test_tiny_coco_counts_and_provenance(shared_data):
     total = crowd = 0
     for name in INSTANCE_SETS:
         ds = open_set(shared_data, name)
-        res = simulate(ds, points=5, seed=3, include_crowd=True)
+        res = simulate(ds, SimulationOptions(points=5, seed=3, include_crowd=True))
         total += res.summary.segments + res.summary.empty_segments
         crowd += sum(a["iscrowd"] for a in res.document["annotations"])
         info = res.document["info"]["pointly"]
@@ -96,6 +98,21 @@ def test_tiny_coco_counts_and_provenance(shared_data):
         assert [a["id"] for a in res.document["annotations"]] == list(range(1, len(res.document["annotations"]) + 1))
         assert len(res.document["images"]) == 50
     assert total == 852 and crowd == 10
+
+
+def test_options_travel_as_one_object(shared_data):
+    """An integer boundary share is stored as its float; the study modules' keyword wrapper
+    gives the document of ``simulate`` with the same options."""
+    assert SimulationOptions(boundary_share=1).boundary_share == 1.0
+    assert isinstance(SimulationOptions(boundary_share=0).boundary_share, float)
+    ds = open_set(shared_data, "coco_panoptic_val2017")
+    opts = SimulationOptions(points=4, boundary_share=0.5, seed=2, stuff_only=True)
+    doc = simulate(ds, opts).document
+    assert simulate_points(ds, points=4, boundary_share=0.5, seed=2, stuff_only=True) == doc
+    with pytest.raises(PointlyError, match="workers"):
+        simulate(ds, opts, workers=0)
+    with pytest.raises(PointlyError, match="exclude each other"):
+        simulate(ds, SimulationOptions(things_only=True, stuff_only=True))
 
 
 @pytest.mark.slow
@@ -225,7 +242,7 @@ def test_simulated_points_keep_the_sources_licences(shared_data, tmp_path):
     simulate_to_file(
         out,
         open_dataset(panoptic_json=root / "panoptic_val2017.json", panoptic_dir=root / "panoptic"),
-        points=3,
+        SimulationOptions(points=3),
         progress=False,
     )
     doc = load_points(out)

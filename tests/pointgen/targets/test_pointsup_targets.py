@@ -18,7 +18,8 @@ import pytest
 import torch
 
 from pointly.model.engine.point_targets import augment_transform, point_train_targets, shape_box, stride4_centre
-from pointly.pointgen.targets.build import TargetOptions, object_box, shapes_for
+from pointly.pointgen.targets.build import object_box, shapes_for
+from pointly.pointgen.targets.options import TargetOptions
 from pointly.pointgen.targets.pixel_transform import PixelTransform
 
 CATS = [

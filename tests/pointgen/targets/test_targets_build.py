@@ -8,15 +8,9 @@ from scipy import ndimage
 from targets_fixtures import CATS, ann
 
 from pointly.pointgen.base.errors import PointlyError
-from pointly.pointgen.targets.build import (
-    DEFAULT_DILATION,
-    PixelTransform,
-    TargetOptions,
-    build_targets,
-    centre_heatmap,
-    parse_dilation,
-    shapes_for,
-)
+from pointly.pointgen.targets.build import build_targets, centre_heatmap, shapes_for
+from pointly.pointgen.targets.options import DEFAULT_DILATION, TargetOptions, parse_dilation
+from pointly.pointgen.targets.pixel_transform import PixelTransform
 
 CONVEX = TargetOptions(shape="convex")
 #: the first design's rules, kept as a study baseline: one hull per segment, a pixel claimed twice

@@ -15,8 +15,11 @@ import numpy as np
 import pytest
 from targets_fixtures import CATS
 
-from pointly.pointgen.targets.build import PixelTransform, TargetOptions, build_targets, shapes_for
-from pointly.pointgen.targets.raster import claim_maps, full_mask
+from pointly.pointgen.targets.build import build_targets, shapes_for
+from pointly.pointgen.targets.options import TargetOptions
+from pointly.pointgen.targets.packed_claims import claim_maps
+from pointly.pointgen.targets.pixel_transform import PixelTransform
+from pointly.pointgen.targets.raster import full_mask
 from pointly.pointgen.targets.shapes import dilate
 
 

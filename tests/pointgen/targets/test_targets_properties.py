@@ -8,7 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from targets_fixtures import CATS, ann, sample_points
 
-from pointly.pointgen.targets.build import PixelTransform, TargetOptions, build_targets
+from pointly.pointgen.targets.build import build_targets
+from pointly.pointgen.targets.options import TargetOptions
+from pointly.pointgen.targets.pixel_transform import PixelTransform
 
 W, H = 40, 30
 

@@ -14,7 +14,8 @@ from targets_fixtures import ann
 from pointly.cli.main import main
 from pointly.pointgen.base.coco import PanopticDataset, encode_panoptic_png
 from pointly.pointgen.base.points_format import make_document, save_points
-from pointly.pointgen.targets.build import TargetOptions, build_targets
+from pointly.pointgen.targets.build import build_targets
+from pointly.pointgen.targets.options import TargetOptions
 from pointly.pointgen.targets.quality import QualityReport
 
 CATS = [
@@ -187,11 +188,11 @@ def test_cli_bad_input_exit_2(scene, capsys):
 @pytest.mark.slow
 def test_cli_on_real_coco_with_simulated_points(shared_data, tmp_path, capsys):
     from pointly.pointgen.base.coco import PanopticDataset as PD
-    from pointly.pointgen.points.simulate import simulate_points
+    from pointly.pointgen.points.simulate import SimulationOptions, simulate
 
     root = shared_data / "coco_panoptic_val2017"
     ds = PD(root / "panoptic_val2017.json", root / "panoptic")
-    save_points(tmp_path / "p.json", simulate_points(ds, points=10, seed=1))
+    save_points(tmp_path / "p.json", simulate(ds, SimulationOptions(points=10, seed=1)).document)
     rc = main(
         [
             "targets",

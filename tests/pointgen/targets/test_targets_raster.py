@@ -73,7 +73,7 @@ def test_matches_shapely_on_random_hulls(pts, ratio, concave, div):
 @settings(max_examples=60, deadline=None)
 @given(data=st.data(), h=st.integers(3, 30), w=st.integers(3, 30), batched=st.booleans())
 def test_claim_maps_equal_per_shape_masks(data, h, w, batched):
-    from pointly.pointgen.targets.raster import claim_maps
+    from pointly.pointgen.targets.packed_claims import claim_maps
     from pointly.pointgen.targets.shapes import shape_rings
 
     geoms = []
@@ -107,7 +107,7 @@ def test_claim_maps_equal_per_shape_masks(data, h, w, batched):
 def test_pair_order_equals_lexsort(seed, n, groups, near):
     """The crossing order (float composite sort + check + exact fallback) equals np.lexsort's,
     including ties, clipped values and crossings ~1e-9 apart in groups with large keys."""
-    from pointly.pointgen.targets.raster import _pair_order
+    from pointly.pointgen.targets.raster import pair_order
 
     rng = np.random.default_rng(seed)
     key = rng.integers(0, groups, n) * 7919
@@ -115,7 +115,7 @@ def test_pair_order_equals_lexsort(seed, n, groups, near):
     if near:  # pairs of crossings within float64 rounding of the composite key
         xs[1::2] = xs[0::2][: xs[1::2].size] + rng.choice([0.0, 1e-12, 3e-10, -3e-10], xs[1::2].size)
         key[1::2] = key[0::2][: key[1::2].size]
-    order, xo = _pair_order(key, xs, -1.0, 640.0)
+    order, xo = pair_order(key, xs, -1.0, 640.0)
     ref = np.lexsort((np.clip(xs, -1.0, 640.0), key))
     assert np.array_equal(key[order], key[ref])
     assert np.array_equal(xo, np.clip(xs, -1.0, 640.0)[ref])
@@ -146,7 +146,7 @@ def _random_triangles(rng, n, h, w):
 def test_pack_claims_layers_equal_separate_claim_maps(sizes):
     """Each layer of one packed pass equals that layer rasterised alone (shape by shape), in one
     word (small layers) and in one word per layer (2100 shapes: 68 bits do not fit one int64)."""
-    from pointly.pointgen.targets.raster import claim_maps, pack_claims
+    from pointly.pointgen.targets.packed_claims import claim_maps, pack_claims
 
     rng = np.random.default_rng(sum(sizes))
     h, w = 45, 61

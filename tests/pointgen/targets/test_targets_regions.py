@@ -8,7 +8,9 @@ import pytest
 
 from pointly.cli.main import main
 from pointly.pointgen.base.errors import PointlyError
-from pointly.pointgen.targets.build import PixelTransform, TargetOptions, build_targets
+from pointly.pointgen.targets.build import build_targets
+from pointly.pointgen.targets.options import TargetOptions
+from pointly.pointgen.targets.pixel_transform import PixelTransform
 from pointly.pointgen.targets.regions import RegionOptions, grow_regions
 
 CATS = [{"id": 1, "name": "thing", "isthing": 1}, {"id": 2, "name": "sky", "isthing": 0}]
@@ -159,11 +161,11 @@ def test_target_study_has_a_watershed_axis_value(tmp_path, capsys):
         )
         == 0
     )
-    text = (out / "results.md").read_text()
+    text = (out / "report.md").read_text()
     assert "| watershed |" in text and "| concave |" in text
     import pandas as pd
 
-    rows = pd.read_csv(next(out.glob("rows-*.csv")))
+    rows = pd.read_csv(out / "results.csv")
     ws = rows[rows["shape"] == "watershed"]
     assert len(ws) == 2 and (ws["coverage"] > rows[rows["shape"] == "concave"]["coverage"].max()).all()
     assert (

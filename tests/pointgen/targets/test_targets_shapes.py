@@ -10,7 +10,8 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pointly.pointgen.targets.build import TargetOptions, build_targets
+from pointly.pointgen.targets.build import build_targets
+from pointly.pointgen.targets.options import TargetOptions
 from pointly.pointgen.targets.shapes import hull_shape, image_shapes
 
 
@@ -91,7 +92,8 @@ def test_two_clusters_give_two_parts():
 
 
 def _datasets(root):
-    from pointly.pointgen.base.coco import InstancesDataset, PanopticDataset
+    from pointly.pointgen.base.coco import PanopticDataset
+    from pointly.pointgen.base.coco_instances import InstancesDataset
 
     yield (
         "coco_panoptic",
@@ -111,13 +113,13 @@ def _datasets(root):
 def test_no_shape_contains_a_foreign_point_on_the_real_data(shared_data):
     """Every image of ../shared/data, simulated at P5 and P20 with 0 % and 100 % boundary points."""
     from pointly.pointgen.base.points_format import annotations_by_image
-    from pointly.pointgen.points.simulate import simulate_points
+    from pointly.pointgen.points.simulate import SimulationOptions, simulate
     from pointly.pointgen.targets.build import shapes_for
 
     checked = 0
     for name, ds in _datasets(shared_data):
         for points, boundary in ((5, 0.0), (20, 1.0)):
-            doc = simulate_points(ds, points=points, boundary_share=boundary, seed=0)
+            doc = simulate(ds, SimulationOptions(points=points, boundary_share=boundary, seed=0)).document
             by_image = annotations_by_image(doc)
             for im in ds.images:
                 anns = by_image.get(im.id, [])
