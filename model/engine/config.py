@@ -1,13 +1,16 @@
 """Panoptic FCN configuration: dataclasses with the official defaults, presets, YAML/``--set`` overrides.
 
 Defaults are those of the official detectron2 project (``add_panopticfcn_config`` + its R50 yaml +
-detectron2 defaults), as listed in ``panoptic_fcn_spec.md`` §1.1. A preset is a function that
+detectron2 defaults), as docs/model.md lists them. A preset is a function that
 returns a :class:`Config`; a YAML file overrides any subset of the fields (nested mappings, the
 same names as the dataclasses) and may name a preset to start from with ``_base_: NAME``.
 ``--set model.thing.pos_num=3`` style overrides are parsed with YAML scalars.
 
 Every run writes its resolved config (:func:`config_to_dict`) next to its outputs, so a run can be
 repeated from that file alone (``--config run/config.yaml``).
+
+One module, though long: the dataclasses, the presets and the YAML/``--set`` reader are the one
+place where the config's keys are defined and checked.
 """
 
 from __future__ import annotations
@@ -267,10 +270,9 @@ def synthetic_small() -> Config:
     m.position_head = PositionHeadConfig(num_convs=2, channels=64, deform=False)  # DCNv2 backward dominates on CPU
     m.kernel_head = KernelHeadConfig(num_convs=2, channels=64)
     m.gn_groups = 16
-    # head init under AdamW from random init: msra until the 3-seed measurement decides
-    # (benchmarks/experiments/head_init.sh; docs/training.md); one seed each so far: msra PQ 70.2,
-    # official 59.0 at 2000 iterations on 50 validation images. The COCO presets use "official".
-    m.head_init = "msra"
+    # the heads start from the official init, as in the COCO presets: measured against msra over
+    # three paired seeds under AdamW (docs/training.md, "Head initialisation and optimiser")
+    m.head_init = "official"
     m.thing.num_classes = sum(1 for c in cats if c["isthing"])
     m.thing.pos_num = 3
     m.stuff.num_classes = 1 + sum(1 for c in cats if not c["isthing"])

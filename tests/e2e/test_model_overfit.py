@@ -13,6 +13,10 @@ from pointly.model.engine.train import train
 from pointly.pointgen.base.coco import PanopticDataset
 
 OVERFIT_ITERS = 160  # measured: PQ 82.9 on the 8 images already at iteration 120 of this schedule
+#: the heads start from msra here: the test asks whether the loop can fit 8 images in a CI-sized
+#: run, and msra fits faster at first (the preset's official init: PQ 77.1 at 160 iterations,
+#: 2026-12-07; on 1000 images over 2000 iterations it is as good or better, docs/training.md)
+HEAD_INIT = "model.head_init=msra"
 
 
 @pytest.mark.slow
@@ -27,6 +31,7 @@ def test_overfits_eight_images(tiny_synth, tmp_path):
         "solver.checkpoint_period=100000",
         "input.flip_prob=0",
         "input.min_size_train=[128]",
+        HEAD_INIT,
     )
     result = train(cfg, tmp_path / "run", progress=False)
     model = load_checkpoint(result.final)

@@ -9,6 +9,7 @@ import math
 import pytest
 import torch
 
+from pointly.model.engine.build import build_panoptic_fcn
 from pointly.model.engine.config import coco_r50_1x, load_config
 from pointly.model.network.panoptic_fcn import PanopticFCN
 from pointly.pointgen.base.errors import PointlyError
@@ -41,7 +42,7 @@ def _mask_logits(model: PanopticFCN, size: int) -> torch.Tensor:
 @pytest.fixture(scope="module")
 def r50_official():
     torch.manual_seed(0)
-    return PanopticFCN(coco_r50_1x())
+    return build_panoptic_fcn(coco_r50_1x())
 
 
 def test_official_preset_uses_the_official_inits(r50_official):
@@ -69,7 +70,7 @@ def test_official_init_keeps_r50_mask_logits_near_zero(r50_official):
 
 def test_msra_init_saturates_r50_mask_logits():
     torch.manual_seed(0)
-    model = PanopticFCN(load_config("coco_r50_1x", ["model.head_init=msra"]))
+    model = build_panoptic_fcn(load_config("coco_r50_1x", ["model.head_init=msra"]))
     w = model.thing_generator.embed_extractor.weight
     assert float(w.std()) == pytest.approx(_msra_std(model.thing_generator.embed_extractor), rel=0.05)
     logits = _mask_logits(model, 256)
@@ -80,3 +81,10 @@ def test_msra_init_saturates_r50_mask_logits():
 def test_head_init_is_checked():
     with pytest.raises(PointlyError, match="head_init"):
         load_config("synthetic_small", ["model.head_init=xavier"])
+
+
+def test_every_preset_starts_the_heads_from_the_official_init():
+    """synthetic_small included: three paired seeds under AdamW put msra 2.0 PQ below (undecided)
+    and 7.6 stuff PQ below on every seed (docs/training.md), so it follows the paper."""
+    for name in ("synthetic_small", "coco_r50_1x", "coco_r50_3x", "coco_r50_512_3x"):
+        assert load_config(name, []).model.head_init == "official", name
