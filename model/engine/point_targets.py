@@ -321,51 +321,6 @@ class PointsTrainSet(PanopticTrainSet):
         self.options = fn.options
 
 
-def points_dataset_from_cli(
-    cfg,
-    *,
-    points: str | Path | None,
-    images: str | Path | None = None,
-    shape: str = "concave",
-    concave_ratio: float | None = None,
-    point_radius: float | None = None,
-    dilation: str | None = None,
-) -> PointsTrainSet:
-    """The training set of ``pointly train --supervision points`` (the CLI's options, checked).
-
-    ``images`` defaults to the config's ``data.train_image_dir``; ``dilation`` is the CLI text
-    (``off``, ``0.02``, ``0.01:0.03``, ``8px``, ``4:12px``; see :func:`pointgen.targets.parse_dilation`).
-    """
-    from pointly.pointgen.targets.options import parse_dilation
-
-    if points is None:
-        raise PointlyError(
-            "--supervision points needs --points FILE.json",
-            fix="pass the points JSON made by `pointly simulate` or the annotator",
-        )
-    image_dir = images if images is not None else cfg.data.train_image_dir
-    if image_dir is None:
-        raise PointlyError(
-            "no image folder for the points",
-            record="--images",
-            fix="pass --images DIR (the folder holding the images named in the points JSON)",
-        )
-    if not Path(image_dir).is_dir():
-        raise PointlyError(
-            "image folder not found",
-            file=image_dir,
-            record="--images",
-            fix="pass the folder holding the images named in the points JSON",
-        )
-    dil, units = parse_dilation(dilation)
-    kwargs: dict[str, Any] = {"shape": shape, "dilation": dil, "dilation_units": units}
-    if concave_ratio is not None:
-        kwargs["concave_ratio"] = float(concave_ratio)
-    if point_radius is not None:
-        kwargs["point_radius"] = float(point_radius)
-    return PointsTrainSet(cfg, points, image_dir, TargetOptions(**kwargs))
-
-
 __all__ = [
     "point_train_targets",
     "shape_box",
@@ -376,5 +331,4 @@ __all__ = [
     "PointTargetMaker",
     "PointTargets",
     "PointsTrainSet",
-    "points_dataset_from_cli",
 ]

@@ -20,7 +20,6 @@ becomes "on/off". T6 needs the full-mask reference, which target rows never have
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -176,8 +175,3 @@ def write_report(
     with atomic_open(paths["report"], "w", encoding="utf-8") as fh:
         fh.write(out.getvalue())
     return paths
-
-
-def trend_dict(frame: pd.DataFrame) -> Mapping[str, list[dict]]:
-    """The trend rows as plain dicts per ``dataset/rules`` (for JSON output)."""
-    return {f"{d}/{r}": [t.__dict__.copy() for t in rows] for (d, r), rows in trend_groups(frame).items()}

@@ -322,3 +322,19 @@ def test_images_json_beyond_the_pixel_budget_is_refused(data, tmp_path, capsys):
     )
     assert "pixel budget" in one_error_line(capsys)
     assert files_under(tmp_path) == ["big.json"]
+
+
+def test_train_with_points_needs_a_points_file(data, tmp_path, capsys):
+    """``--supervision points`` without ``--points``: one line naming the fix, nothing written."""
+    out = tmp_path / "run"
+    assert main(["train", "--config", "synthetic_small", "--supervision", "points", "--out", str(out)]) == 2
+    assert "--points" in one_error_line(capsys)
+    assert not out.exists()
+
+
+def test_train_refuses_point_options_without_point_supervision(data, tmp_path, capsys):
+    val, points = data
+    out = tmp_path / "run"
+    assert main(["train", "--config", "synthetic_small", "--shape", "convex", "--out", str(out)]) == 2
+    assert "--supervision points" in one_error_line(capsys)
+    assert not out.exists()

@@ -81,31 +81,6 @@ def test_points_source_never_reads_masks(points_only):
     assert {c.isthing for c in src.categories.values()} == {True, False}
 
 
-def test_cli_helper_checks_its_options(points_only, tmp_path):
-    from pointly.model.engine.point_targets import points_dataset_from_cli
-
-    cfg = _cfg()
-    with pytest.raises(PointlyError, match="needs --points"):
-        points_dataset_from_cli(cfg, points=None, images=points_only / "images")
-    with pytest.raises(PointlyError, match="image folder not found"):
-        points_dataset_from_cli(cfg, points=points_only / "points.json", images=tmp_path / "nope")
-    with pytest.raises(PointlyError, match="unknown shape"):
-        points_dataset_from_cli(cfg, points=points_only / "points.json", images=points_only / "images", shape="round")
-    with pytest.raises(PointlyError, match="file not found"):
-        points_dataset_from_cli(cfg, points=tmp_path / "missing.json", images=points_only / "images")
-    ds = points_dataset_from_cli(
-        cfg,
-        points=points_only / "points.json",
-        images=points_only / "images",
-        shape="convex",
-        concave_ratio=0.5,
-        point_radius=3,
-        dilation="4:8px",
-    )
-    assert ds.options.dilation == (4.0, 8.0) and ds.options.dilation_units == "pixels"
-    assert ds.options.point_radius == 3.0 and ds.options.shape == "convex"
-
-
 def test_point_targets_as_target_fn_of_the_model_training_set(points_only):
     """The drop-in for ``PanopticTrainSet(cfg, target_fn=...)``: no dataset, no mask folder."""
     from pointly.model.engine.data import PanopticTrainSet
