@@ -34,7 +34,13 @@ def main() -> None:
     from pointly.model.engine.build import build_panoptic_fcn
     from pointly.model.engine.config import synthetic_small
     from pointly.model.engine.data import PanopticTrainSet, collate
-    from pointly.model.engine.point_targets import PointsTrainSet
+    from pointly.model.engine.point_targets import PointSupervision
+
+    def points_train_set(cfg, points_json, image_dir, options):
+        return PanopticTrainSet(
+            cfg, "train", supervision=PointSupervision(points_json, options=options), image_dir=image_dir
+        )
+
     from pointly.pointgen.base.coco import PanopticDataset
     from pointly.pointgen.base.points_format import save_points
     from pointly.pointgen.points.simulate import simulate_points
@@ -71,28 +77,30 @@ def main() -> None:
     from pointly.model.study.targets import RULES
 
     baseline = RULES["baseline"]  # the first design's rules
-    points = per_sample(PointsTrainSet(cfg, tmp / "p20.json", root / "train" / "images", TargetOptions("concave")))
+    points = per_sample(points_train_set(cfg, tmp / "p20.json", root / "train" / "images", TargetOptions("concave")))
     points_cached = per_sample(
-        PointsTrainSet(cfg, tmp / "p20.json", root / "train" / "images", TargetOptions("concave")), repeat_visit=True
+        points_train_set(cfg, tmp / "p20.json", root / "train" / "images", TargetOptions("concave")), repeat_visit=True
     )
     dilated_cached = per_sample(
-        PointsTrainSet(
+        points_train_set(
             cfg, tmp / "p20.json", root / "train" / "images", TargetOptions("concave", dilation=(0.0, 0.05))
         ),
         repeat_visit=True,
     )
     dilated = per_sample(
-        PointsTrainSet(cfg, tmp / "p20.json", root / "train" / "images", TargetOptions("concave", dilation=(0.0, 0.05)))
+        points_train_set(
+            cfg, tmp / "p20.json", root / "train" / "images", TargetOptions("concave", dilation=(0.0, 0.05))
+        )
     )
     points_old = per_sample(
-        PointsTrainSet(cfg, tmp / "p20.json", root / "train" / "images", TargetOptions("concave", **baseline))
+        points_train_set(cfg, tmp / "p20.json", root / "train" / "images", TargetOptions("concave", **baseline))
     )
     dilated_old = per_sample(
-        PointsTrainSet(
+        points_train_set(
             cfg, tmp / "p20.json", root / "train" / "images", TargetOptions("concave", dilation=(0.0, 0.05), **baseline)
         )
     )
-    tset = PointsTrainSet(cfg, tmp / "p20.json", root / "train" / "images", TargetOptions("concave"))
+    tset = points_train_set(cfg, tmp / "p20.json", root / "train" / "images", TargetOptions("concave"))
     model = build_panoptic_fcn(cfg)
     imgs, tg, _ = collate([tset[(i, i)] for i in range(cfg.solver.ims_per_batch)])
     sum(model(imgs, tg).values()).backward()

@@ -170,7 +170,7 @@ def train(
 
         for change in apply_conventions(cfg, backbone_weights):
             click.echo(f"--backbone-weights: {change}", err=True)
-    target_fn = None
+    point_supervision = None
     point_opts = {
         k: v
         for k, v in dict(
@@ -192,16 +192,16 @@ def train(
             )
         # the one implementation of point targets lives in model/engine/point_targets.py
         # (shared with the trained study)
-        from pointly.model.engine.point_targets import PointTargets
+        from pointly.model.engine.point_targets import PointSupervision
 
         if points_file is not None:
-            target_fn = PointTargets(points_file, cfg, **point_opts)
+            point_supervision = PointSupervision(points_file, **point_opts)
     elif points_file is not None or point_opts:
         raise PointlyError(
             "--points and the target options (--shape, --concave-ratio, --point-radius, --dilation, "
             "--parts, --overlap, --size-correction) need --supervision points"
         )
-    result = run_training(cfg, out_dir, resume=resume, device=device, target_fn=target_fn, progress=progress)
+    result = run_training(cfg, out_dir, resume=resume, device=device, supervision=point_supervision, progress=progress)
     click.echo(
         f"trained {result.iteration} iterations in {result.seconds:.0f} s; "
         f"final loss {result.losses.get('loss_total', float('nan')):.4f}; run in {out_dir}"

@@ -22,9 +22,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -34,6 +35,9 @@ from pointly.model.network.gt import TrainTargets, full_targets
 from pointly.model.network.inference import resize_shortest_edge
 from pointly.pointgen.base.coco import PanopticDataset
 from pointly.pointgen.base.errors import PointlyError
+
+if TYPE_CHECKING:
+    from pointly.model.engine.point_targets import PointSupervision
 
 log = logging.getLogger(__name__)
 
@@ -141,10 +145,10 @@ class Sample:
 class PanopticTrainSet(torch.utils.data.Dataset):
     """Training samples from a COCO panoptic dataset (see the module docstring).
 
-    ``target_fn``, when given, replaces :func:`~pointly.model.network.gt.full_targets`: it receives
-    ``(image_info, aug)`` with ``aug = dict(size=(h, w), flip=bool, rng=numpy Generator)`` and
-    returns the image's :class:`TrainTargets`. A ``target_fn`` with ``images`` and ``categories``
-    attributes (:class:`pointly.model.engine.point_targets.PointTargets`) also supplies the image list, so no panoptic PNG is read.
+    ``supervision``, when given (a :class:`~pointly.model.engine.point_targets.PointSupervision`),
+    trains from points: it supplies the image list and classes, so no panoptic JSON or PNG is read,
+    and replaces :func:`~pointly.model.network.gt.full_targets` with its targets, called with
+    ``(image_info, dict(size=(h, w), flip=bool, rng=numpy Generator, image=rgb))``.
     """
 
     def __init__(
@@ -152,14 +156,13 @@ class PanopticTrainSet(torch.utils.data.Dataset):
         cfg,
         split: str = "train",
         *,
-        target_fn: Callable | None = None,
+        supervision: PointSupervision | None = None,
         dataset: PanopticDataset | None = None,
         image_dir: Path | None = None,
     ) -> None:
         self.cfg = cfg
-        self.target_fn = target_fn
-        points_only = target_fn is not None and hasattr(target_fn, "images")
-        if dataset is None and points_only:
+        self.supervision = supervision
+        if dataset is None and supervision is not None:
             image_dir = image_dir or getattr(cfg.data, f"{split}_image_dir")
             if image_dir is None and cfg.data.kind == "synthetic":
                 image_dir = dataset_paths(cfg, split)[2]
@@ -176,9 +179,9 @@ class PanopticTrainSet(torch.utils.data.Dataset):
             seg_info = dataset.segments_info
             where = dataset.json_path
         else:
-            categories, images = target_fn.categories, list(target_fn.images)
-            seg_info = target_fn.segments_info
-            where = target_fn.path
+            categories, images = supervision.categories, list(supervision.images)
+            seg_info = supervision.segments_info
+            where = supervision.path
         self.thing_index, self.stuff_index = category_indices(cfg, categories)
         if cfg.data.filter_empty:
 
@@ -204,8 +207,8 @@ class PanopticTrainSet(torch.utils.data.Dataset):
                 "data.train_image_dir or --points",
             )
         self.images = images
-        if hasattr(target_fn, "bind"):
-            target_fn.bind(self.thing_index, self.stuff_index)
+        if supervision is not None:
+            supervision.bind(self.thing_index, self.stuff_index)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -229,8 +232,8 @@ class PanopticTrainSet(torch.utils.data.Dataset):
         img = np.asarray(Image.fromarray(rgb).resize((w, h), Image.BILINEAR))
         if flip:
             img = img[:, ::-1]
-        if self.target_fn is not None:
-            targets = self.target_fn(info, dict(size=(h, w), flip=flip, rng=rng, image=rgb))
+        if self.supervision is not None:
+            targets = self.supervision(info, dict(size=(h, w), flip=flip, rng=rng, image=rgb))
         else:
             sx, sy = w / w0, h / h0
             lm = self.ds.label_map(info.id).astype(np.int32)

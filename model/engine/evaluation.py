@@ -12,6 +12,9 @@ module adds what a user's files need around it:
   a temporary COCO panoptic folder and runs the very same path;
 * :func:`format_table` and :func:`results_to_json` for reports; :func:`evaluate_checkpoint`
   (predict a dataset with a checkpoint, then score it). Guide: docs/evaluate.md.
+
+One module, though long: every way in (files, arrays, a checkpoint under torchrun) goes through the
+same input checks and the same PQ call, and most of the length is those checks' one-line messages.
 """
 
 from __future__ import annotations

@@ -11,6 +11,10 @@ Each ``segments_info`` record has ``id``, ``category_id`` (dataset id), ``isthin
 ``score`` (the model's confidence). Area and box are recomputed from the label map, so the JSON
 always agrees with the PNG (panopticapi refuses files where they disagree), and segments that
 lost every pixel are dropped. Every file is written atomically (temporary name, then rename).
+
+One module, though long: reading the images, writing predictions as COCO panoptic files and
+overlays, and the prediction loop that feeds the writer share the segment records and the image
+ids; splitting the loop from its writer is the next step if it grows.
 """
 
 from __future__ import annotations

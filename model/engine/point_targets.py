@@ -32,7 +32,7 @@ dropped, as full supervision drops instances with an empty stride-4 mask.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,6 @@ import numpy as np
 import torch
 from shapely.geometry import GeometryCollection
 
-from pointly.model.engine.data import PanopticTrainSet
 from pointly.model.network.gt import TrainTargets, stride4_size
 from pointly.pointgen.base.coco import Category, ImageInfo
 from pointly.pointgen.base.errors import PointlyError
@@ -217,36 +216,52 @@ class PointsSource:
         )
 
 
-class PointTargetMaker:
-    """The ``target_fn`` of :class:`~pointly.model.engine.data.PanopticTrainSet` for point supervision.
+class PointSupervision:
+    """Point supervision, the one object training takes (``PanopticTrainSet(cfg, supervision=...)``,
+    ``train(cfg, out, supervision=...)``); it differs from full supervision in exactly two ways:
 
-    Called with ``(image_info, {"size": (h, w), "flip": bool, "rng": Generator, "image": rgb})``
-    after the sample's augmentation was drawn (``image``, the original RGB, is read by the
-    image-aware ``watershed`` shape); returns its :class:`TrainTargets` via
-    :func:`point_train_targets`. Hulls are computed once per image and cached (they live in
-    original-image coordinates, so every augmentation reuses them). The dilation radius is drawn
-    from ``aug["rng"]`` (the sample's augmentation generator), else from ``rng_for()``.
+    * the training images and their classes come from the points JSON (``images``,
+      ``categories``, ``segments_info``, ``path``), so no panoptic JSON or PNG is read;
+    * each sample's :class:`TrainTargets` are built from the points after the sample's
+      augmentation (``__call__(image_info, {"size", "flip", "rng", "image"})``) by
+      :func:`point_train_targets`, instead of downsampled from masks.
+
+    ``options``: a :class:`TargetOptions`, or its fields (``dilation`` may be CLI text: ``off``,
+    ``on``, ``0.02``, ``0.01:0.03``, ``8px``). Shapes are computed once per image and cached (they
+    live in original-image coordinates, so every augmentation reuses them). The dilation radius of
+    a sample is drawn from the sample's augmentation generator (``aug["rng"]``), so runs are
+    reproducible. The training set calls :meth:`bind` with the model's contiguous class indices.
     """
 
-    #: hulls of this many images are kept (oldest dropped first); a hull costs tens of µs to redo
+    #: shapes of this many images are kept (oldest dropped first); a hull costs tens of µs to redo
     CACHE_IMAGES = 4096
     #: image-aware regions (two image-sized maps each, ~1.5 MB at 640x480) of this many images
     CACHE_REGION_IMAGES = 256
 
     def __init__(
-        self,
-        source: PointsSource,
-        thing_index: Mapping[int, int],
-        stuff_index: Mapping[int, int],
-        options: TargetOptions,
-        rng_for: Callable[[], np.random.Generator] | None = None,
+        self, points_file: str | Path | PointsSource, *, options: TargetOptions | None = None, **fields: Any
     ) -> None:
-        self.source = source
-        self.thing_index = dict(thing_index)
-        self.stuff_index = dict(stuff_index)
-        self.options = options
-        self.rng_for = rng_for
+        from pointly.pointgen.targets.options import parse_dilation
+
+        if options is not None and fields:
+            raise ValueError("give options or option fields, not both")
+        if isinstance(fields.get("dilation"), str):
+            fields["dilation"], fields["dilation_units"] = parse_dilation(fields["dilation"])
+        self.source = points_file if isinstance(points_file, PointsSource) else PointsSource(points_file)
+        self.options = options if options is not None else TargetOptions(**fields)
+        self.path = self.source.json_path
+        self.images = self.source.images
+        self.categories = self.source.categories
+        self.thing_index: dict[int, int] = {}
+        self.stuff_index: dict[int, int] = {}
         self._shapes: dict[int, list] = {}
+
+    def segments_info(self, image_id: int) -> list[dict]:
+        return self.source.segments_info(image_id)
+
+    def bind(self, thing_index: Mapping[int, int], stuff_index: Mapping[int, int]) -> None:
+        """Receive the model's contiguous class indices (called by the training set)."""
+        self.thing_index, self.stuff_index = dict(thing_index), dict(stuff_index)
 
     def __call__(self, info: ImageInfo, aug: Mapping[str, Any]) -> TrainTargets:
         anns = self.source.segments_info(info.id)
@@ -258,8 +273,6 @@ class PointTargetMaker:
         h, w = aug["size"]
         transform = augment_transform(info.width, info.height, w, h, bool(aug["flip"]))
         rng = aug.get("rng")
-        if rng is None and self.rng_for is not None:
-            rng = self.rng_for()
         if rng is None and isinstance(self.options.dilation, tuple):
             rng = np.random.default_rng([info.id])
         return point_train_targets(
@@ -276,51 +289,6 @@ class PointTargetMaker:
         )
 
 
-class PointTargets(PointTargetMaker):
-    """Point supervision as a ``target_fn`` of :class:`~pointly.model.engine.data.PanopticTrainSet` that
-    also supplies the image list (``images``, ``categories``, ``segments_info``, ``path``,
-    ``bind``), so the training set needs no panoptic JSON or PNG: ``PanopticTrainSet(cfg,
-    target_fn=PointTargets(points_json, cfg, shape=..., dilation="0.01:0.03"))``.
-
-    ``options``: :class:`TargetOptions` fields; ``dilation`` may be CLI text (``off``, ``on``,
-    ``0.02``, ``0.01:0.03``, ``8px``). The dilation radius of a sample is drawn from the
-    sample's augmentation generator (``aug["rng"]``), so runs are reproducible.
-    """
-
-    def __init__(
-        self, points_file: str | Path, cfg=None, *, options: TargetOptions | None = None, **fields: Any
-    ) -> None:
-        from pointly.pointgen.targets.options import parse_dilation
-
-        if options is not None and fields:
-            raise ValueError("give options or option fields, not both")
-        if isinstance(fields.get("dilation"), str):
-            fields["dilation"], fields["dilation_units"] = parse_dilation(fields["dilation"])
-        source = PointsSource(points_file)
-        super().__init__(source, {}, {}, options if options is not None else TargetOptions(**fields))
-        self.path = source.json_path
-        self.images = source.images
-        self.categories = source.categories
-
-    def segments_info(self, image_id: int) -> list[dict]:
-        return self.source.segments_info(image_id)
-
-    def bind(self, thing_index: Mapping[int, int], stuff_index: Mapping[int, int]) -> None:
-        """Receive the model's contiguous class indices (called by the training set)."""
-        self.thing_index, self.stuff_index = dict(thing_index), dict(stuff_index)
-
-
-class PointsTrainSet(PanopticTrainSet):
-    """Training samples supervised by points: the model's own training set and augmentation
-    (resize shortest edge, flip, drawn from the sample's seed) with :class:`PointTargets` as its
-    ``target_fn`` — only the images in ``image_dir`` and the points JSON are read."""
-
-    def __init__(self, cfg, points_json: str | Path, image_dir: str | Path, options: TargetOptions) -> None:
-        fn = PointTargets(points_json, cfg, options=options)
-        super().__init__(cfg, "train", target_fn=fn, image_dir=Path(image_dir))
-        self.options = fn.options
-
-
 __all__ = [
     "point_train_targets",
     "shape_box",
@@ -328,7 +296,5 @@ __all__ = [
     "stride4_centre",
     "TargetOptions",
     "PointsSource",
-    "PointTargetMaker",
-    "PointTargets",
-    "PointsTrainSet",
+    "PointSupervision",
 ]

@@ -24,7 +24,6 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from pointly.model.engine.build import build_panoptic_fcn
 from pointly.model.engine.checkpoint import write_checkpoint
 from pointly.model.engine.config import Config, config_from_dict, config_to_dict, save_config, scale_to_world
 from pointly.model.engine.data import IterationBatchSampler, PanopticTrainSet, make_loader
+from pointly.model.engine.point_targets import PointSupervision
 from pointly.pointgen.base.errors import PointlyError
 from pointly.pointgen.base.files import save_figure_atomic, write_json_atomic
 
@@ -169,13 +169,13 @@ def train(
     resume: bool = False,
     device: str | None = None,
     stop_after: int | None = None,
-    target_fn: Callable | None = None,
+    supervision: PointSupervision | None = None,
     dataset: PanopticTrainSet | None = None,
     progress: bool = True,
 ) -> TrainResult:
     """Train ``cfg`` into ``out_dir``; see the module docstring. ``stop_after`` stops (with a
-    checkpoint) once that iteration is reached, as an interruption would; ``target_fn`` replaces the
-    full-mask targets (point supervision); ``dataset`` replaces the configured training set."""
+    checkpoint) once that iteration is reached, as an interruption would; ``supervision`` trains from
+    points instead of masks (:class:`~pointly.model.engine.point_targets.PointSupervision`); ``dataset`` replaces the configured training set."""
     import torch.distributed as dist
 
     out_dir = Path(out_dir)
@@ -218,7 +218,7 @@ def train(
     np.random.seed(cfg.seed % 2**32)
     random.seed(cfg.seed)
     if dataset is None:
-        dataset = PanopticTrainSet(cfg, "train", target_fn=target_fn)  # fills cfg.thing_ids/stuff_ids
+        dataset = PanopticTrainSet(cfg, "train", supervision=supervision)  # fills cfg.thing_ids/stuff_ids
     model = build_panoptic_fcn(cfg)
     weights_report = None
     if ckpt is None and cfg.model.backbone.weights:  # a resumed run has them in its checkpoint

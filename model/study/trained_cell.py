@@ -56,7 +56,7 @@ class PipelineRunner:
 
     * points: :func:`pointly.pointgen.points.simulate.simulate_points` on the training split's masks
       (seeded by the cell's seed), saved as ``cells/<id>/points.json``; the model then trains from
-      that file and the images only (:class:`pointly.model.engine.point_targets.PointsTrainSet`);
+      that file and the images only (:class:`pointly.model.engine.point_targets.PointSupervision`);
     * full masks: the model's own fully supervised training set;
     * annotation seconds: :func:`pointly.pointgen.points.cost.modelled_seconds` for points (0.9 s per
       point), the full-mask cost (79 s per thing, 45 s per stuff segment) for the reference;
@@ -182,7 +182,8 @@ class PipelineRunner:
         row: dict[str, Any] = {"images": len(self.train_dataset().images)}
         dataset = None
         if cell.supervision == "points":
-            from pointly.model.engine.point_targets import PointsTrainSet
+            from pointly.model.engine.data import PanopticTrainSet
+            from pointly.model.engine.point_targets import PointSupervision
             from pointly.pointgen.base.points_format import save_points
             from pointly.pointgen.points.cost import modelled_seconds
             from pointly.pointgen.points.simulate import simulate_points
@@ -198,7 +199,12 @@ class PipelineRunner:
             save_points(points_json, doc)
             row["annotation_seconds"] = modelled_seconds(doc)
             row["segments"] = len(doc["annotations"])
-            dataset = PointsTrainSet(cfg, points_json, d.train_images, self.target_options(cell))
+            dataset = PanopticTrainSet(
+                cfg,
+                "train",
+                supervision=PointSupervision(points_json, options=self.target_options(cell)),
+                image_dir=d.train_images,
+            )
             write_json_atomic(cell_dir / "target_options.json", dataset.options.to_dict(), indent=2)
         else:
             row["annotation_seconds"], row["segments"] = self.full_mask_seconds()

@@ -259,15 +259,15 @@ def test_point_supervision_trains_without_masks(tiny_synth, tmp_path, capsys):
             "data.train_panoptic_dir=" + str(tmp_path / "absent"),
         ],
     )
-    from pointly.model.engine.point_targets import PointTargets
+    from pointly.model.engine.point_targets import PointSupervision
 
-    fn = PointTargets(pts, cfg, shape="convex")
-    ds = PanopticTrainSet(cfg, target_fn=fn)
+    fn = PointSupervision(pts, shape="convex")
+    ds = PanopticTrainSet(cfg, supervision=fn)
     t = ds[(0, 0)].targets
     assert 0 < float(t.valid.mean()) < 1  # some pixels are ignored
     assert t.thing_masks.shape[0] > 0 and t.stuff_classes[0] == 0
     assert float((t.thing_masks.sum(0) * (1 - t.valid)).sum()) == 0  # shapes are never ignored
-    res = train(cfg, tmp_path / "run", target_fn=fn, progress=False)
+    res = train(cfg, tmp_path / "run", supervision=fn, progress=False)
     assert res.iteration == 2 and all(np.isfinite(v) for v in res.losses.values())
 
 

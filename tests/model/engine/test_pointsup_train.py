@@ -16,13 +16,21 @@ import torch
 
 from pointly.data.synth import ensure_dataset
 from pointly.model.engine.config import synthetic_small
-from pointly.model.engine.point_targets import PointsSource, PointsTrainSet
+from pointly.model.engine.data import PanopticTrainSet
+from pointly.model.engine.point_targets import PointsSource, PointSupervision
 from pointly.model.engine.train import train
 from pointly.pointgen.base.coco import PanopticDataset
 from pointly.pointgen.base.errors import PointlyError
 from pointly.pointgen.base.points_format import save_points
 from pointly.pointgen.points.simulate import simulate_points
 from pointly.pointgen.targets.options import TargetOptions
+
+
+def points_train_set(cfg, points_json, image_dir, options):
+    """The model's training set supervised by the points of ``points_json`` (images from ``image_dir``)."""
+    return PanopticTrainSet(
+        cfg, "train", supervision=PointSupervision(points_json, options=options), image_dir=image_dir
+    )
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +60,7 @@ def test_train_from_points_without_any_mask(points_only, tmp_path):
     assert sorted(p.name for p in points_only.iterdir()) == ["images", "points.json"]
     torch.set_num_threads(2)
     cfg = _cfg()
-    ds = PointsTrainSet(
+    ds = points_train_set(
         cfg, points_only / "points.json", points_only / "images", TargetOptions(shape="concave", dilation=(0.0, 0.05))
     )
     sample = ds[(0, 123)]
@@ -66,7 +74,7 @@ def test_train_from_points_without_any_mask(points_only, tmp_path):
 
 def test_dilation_radius_is_drawn_per_sample_and_reproducible(points_only):
     cfg = _cfg()
-    ds = PointsTrainSet(
+    ds = points_train_set(
         cfg, points_only / "points.json", points_only / "images", TargetOptions(shape="convex", dilation=(0.0, 0.2))
     )
     a, b, a2 = ds[(0, 1)], ds[(0, 2)], ds[(0, 1)]
@@ -81,16 +89,15 @@ def test_points_source_never_reads_masks(points_only):
     assert {c.isthing for c in src.categories.values()} == {True, False}
 
 
-def test_point_targets_as_target_fn_of_the_model_training_set(points_only):
-    """The drop-in for ``PanopticTrainSet(cfg, target_fn=...)``: no dataset, no mask folder."""
+def test_point_supervision_of_the_model_training_set(points_only):
+    """``PanopticTrainSet(cfg, supervision=...)``: no dataset, no mask folder."""
     from pointly.model.engine.data import PanopticTrainSet
-    from pointly.model.engine.point_targets import PointsTrainSet, PointTargets
 
     cfg = _cfg()
     cfg.data.train_image_dir = str(points_only / "images")
-    fn = PointTargets(points_only / "points.json", cfg, shape="concave", dilation="0.01:0.03")
-    ds = PanopticTrainSet(cfg, "train", target_fn=fn)
-    ref = PointsTrainSet(cfg, points_only / "points.json", points_only / "images", TargetOptions(shape="concave"))
+    fn = PointSupervision(points_only / "points.json", shape="concave", dilation="0.01:0.03")
+    ds = PanopticTrainSet(cfg, "train", supervision=fn)
+    ref = points_train_set(cfg, points_only / "points.json", points_only / "images", TargetOptions(shape="concave"))
     a, b = ds[(1, 7)], ref[(1, 7)]
     assert a.image_id == b.image_id and torch.equal(a.image, b.image)
     torch.testing.assert_close(a.targets.thing_centers, b.targets.thing_centers)
@@ -143,8 +150,8 @@ def test_train_from_image_aware_regions(points_only, tmp_path):
     synthetic shapes they supervise far more pixels than the hulls without dilation."""
     torch.set_num_threads(2)
     cfg = _cfg()
-    ws = PointsTrainSet(cfg, points_only / "points.json", points_only / "images", TargetOptions(shape="watershed"))
-    hull = PointsTrainSet(cfg, points_only / "points.json", points_only / "images", TargetOptions(shape="concave"))
+    ws = points_train_set(cfg, points_only / "points.json", points_only / "images", TargetOptions(shape="watershed"))
+    hull = points_train_set(cfg, points_only / "points.json", points_only / "images", TargetOptions(shape="concave"))
     for key in ((0, 123), (1, 7), (2, 99)):  # flips and scales differ per key
         a, b = ws[key], hull[key]
         assert a.targets.thing_masks.shape[0] > 0 and torch.equal(a.image, b.image)
