@@ -43,13 +43,13 @@ def main() -> None:
 
     from pointly.pointgen.base.coco import PanopticDataset
     from pointly.pointgen.base.points_format import save_points
-    from pointly.pointgen.points.simulate import simulate_points
+    from pointly.pointgen.points.simulate import SimulationOptions, simulate
     from pointly.pointgen.targets.options import TargetOptions
 
     root = ensure_dataset()
     tmp = Path(tempfile.mkdtemp(prefix="bench-pointsup-"))
     ds = PanopticDataset(root / "train" / "panoptic.json", root / "train" / "panoptic", check=False)
-    save_points(tmp / "p20.json", simulate_points(ds, points=20, seed=0))
+    save_points(tmp / "p20.json", simulate(ds, SimulationOptions(points=20)).document)
 
     def per_sample(dataset, repeat_visit: bool = False) -> float:
         """CPU seconds per sample over ``args.samples`` distinct images (first visits: a point set's

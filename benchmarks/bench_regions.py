@@ -36,7 +36,7 @@ def main() -> None:
 
     from pointly.pointgen.base.coco import open_dataset
     from pointly.pointgen.base.points_format import annotations_by_image
-    from pointly.pointgen.points.simulate import simulate_points
+    from pointly.pointgen.points.simulate import SimulationOptions, simulate
     from pointly.pointgen.targets.build import build_targets
     from pointly.pointgen.targets.options import TargetOptions
     from pointly.pointgen.targets.regions import grow_regions
@@ -47,7 +47,7 @@ def main() -> None:
     root = Path(os.environ.get("POINTLY_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
     root = root / "coco_panoptic_val2017"
     ds = open_dataset(panoptic_json=root / "panoptic_val2017.json", panoptic_dir=root / "panoptic")
-    doc = simulate_points(ds, points=20)
+    doc = simulate(ds, SimulationOptions(points=20)).document
     by_image = annotations_by_image(doc)
     print(
         "| image | size | segments | hull targets (ms) | watershed targets (ms) | of which regions (ms) "

@@ -163,7 +163,7 @@ def main() -> int:
 
     from pointly.pointgen.base.coco import PanopticDataset, decode_panoptic_png
     from pointly.pointgen.base.points_format import annotations_by_image
-    from pointly.pointgen.points.simulate import simulate_points
+    from pointly.pointgen.points.simulate import SimulationOptions, simulate
     from pointly.pointgen.targets.build import build_targets, shapes_for
     from pointly.pointgen.targets.options import TargetOptions
     from pointly.pointgen.targets.packed_claims import claim_maps, pack_claims
@@ -171,7 +171,7 @@ def main() -> int:
     from pointly.pointgen.targets.shapes import dilate, shape_rings
 
     ds = PanopticDataset(args.data / "panoptic_val2017.json", args.data / "panoptic")
-    doc = simulate_points(ds, points=20, seed=0)
+    doc = simulate(ds, SimulationOptions(points=20)).document
     by_image = annotations_by_image(doc)
     opts = TargetOptions(shape="concave", dilation=0.02)
     rows, claim_rows = [], []

@@ -4,7 +4,7 @@ No training: for every cell of the grid (dataset × points per segment × shape 
 dilation × seed, plus concave ratio and dilation radius for choosing the defaults) the
 :class:`TargetScorer`
 
-1. simulates the points from the true masks (:func:`pointly.pointgen.points.simulate.simulate_points`;
+1. simulates the points from the true masks (:func:`pointly.pointgen.points.simulate.simulate`;
    one simulation serves every shape / dilation / ratio / rules cell of the same points, share and
    seed, which the grid order keeps together),
 2. builds the full-size targets of every image (:func:`pointly.pointgen.targets.build.build_targets`),
@@ -300,15 +300,16 @@ class TargetScorer:
     def points(self, cell: Cell) -> dict:
         key = (cell.dataset, cell.points, cell.boundary_share, cell.seed)
         if self._sim is None or self._sim[0] != key:
-            simulate = self._simulate
-            if simulate is None:
-                from pointly.pointgen.points.simulate import simulate_points as simulate
+            from pointly.pointgen.points.simulate import SimulationOptions, simulate
+
+            options = SimulationOptions(points=cell.points, boundary_share=cell.boundary_share, seed=cell.seed)
             src = self.source(cell.dataset)
             self._sim = None
-            self._sim = (
-                key,
-                simulate(src.dataset, points=cell.points, boundary_share=cell.boundary_share, seed=cell.seed),
-            )
+            if self._simulate is not None:
+                doc = self._simulate(src.dataset, options)
+            else:
+                doc = simulate(src.dataset, options).document
+            self._sim = (key, doc)
             self.simulations += 1
         return self._sim[1]
 

@@ -54,7 +54,7 @@ class PipelineRunner:
     """simulate → cost → train → evaluate for one cell: the trained depth's scorer
     (:class:`~pointly.model.study.engine.Scorer`; it keeps ``cells/<id>/``).
 
-    * points: :func:`pointly.pointgen.points.simulate.simulate_points` on the training split's masks
+    * points: :func:`pointly.pointgen.points.simulate.simulate` on the training split's masks
       (seeded by the cell's seed), saved as ``cells/<id>/points.json``; the model then trains from
       that file and the images only (:class:`pointly.model.engine.point_targets.PointSupervision`);
     * full masks: the model's own fully supervised training set;
@@ -186,16 +186,14 @@ class PipelineRunner:
             from pointly.model.engine.point_targets import PointSupervision
             from pointly.pointgen.base.points_format import save_points
             from pointly.pointgen.points.cost import modelled_seconds
-            from pointly.pointgen.points.simulate import simulate_points
+            from pointly.pointgen.points.simulate import SimulationOptions, simulate
 
             points_json = cell_dir / "points.json"
-            doc = simulate_points(
+            doc = simulate(
                 self.train_dataset(),
-                points=cell.points,
-                boundary_share=cell.boundary_share,
-                seed=cell.seed,
+                SimulationOptions(points=cell.points, boundary_share=cell.boundary_share, seed=cell.seed),
                 workers=max(1, min(8, (os.cpu_count() or 1) // 2)),
-            )
+            ).document
             save_points(points_json, doc)
             row["annotation_seconds"] = modelled_seconds(doc)
             row["segments"] = len(doc["annotations"])

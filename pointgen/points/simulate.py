@@ -433,25 +433,3 @@ def simulate_to_file(
     result = simulate(dataset, options, workers=workers, progress=progress)
     save_points(output, result.document)
     return result.summary
-
-
-def simulate_points(
-    dataset: Dataset,
-    *,
-    points: int = 20,
-    boundary_share: float = 0.0,
-    seed: int = 0,
-    workers: int = 1,
-    things_only: bool = False,
-    stuff_only: bool = False,
-    include_crowd: bool = False,
-    progress: bool = False,
-) -> dict:
-    """The points document of :func:`simulate`, from loose keyword arguments.
-
-    Kept for the study modules' call (:mod:`pointly.model.study.targets`,
-    :mod:`pointly.model.study.trained`); new code calls :func:`simulate` with a
-    :class:`SimulationOptions`.
-    """
-    options = SimulationOptions(points, boundary_share, seed, things_only, stuff_only, include_crowd)
-    return simulate(dataset, options, workers=workers, progress=progress).document

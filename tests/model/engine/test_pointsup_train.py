@@ -22,7 +22,7 @@ from pointly.model.engine.train import train
 from pointly.pointgen.base.coco import PanopticDataset
 from pointly.pointgen.base.errors import PointlyError
 from pointly.pointgen.base.points_format import save_points
-from pointly.pointgen.points.simulate import simulate_points
+from pointly.pointgen.points.simulate import SimulationOptions, simulate
 from pointly.pointgen.targets.options import TargetOptions
 
 
@@ -38,7 +38,7 @@ def points_only(tmp_path_factory) -> Path:
     """images/ + points.json of a 4-image synthetic train split, and nothing else."""
     root = ensure_dataset(tmp_path_factory.mktemp("pointsup-synth"), train=4, val=1, size=64, seed=5)
     ds = PanopticDataset(root / "train" / "panoptic.json", root / "train" / "panoptic")
-    doc = simulate_points(ds, points=10, boundary_share=0.0, seed=0)
+    doc = simulate(ds, SimulationOptions(points=10)).document
     out = tmp_path_factory.mktemp("points-only")
     shutil.copytree(root / "train" / "images", out / "images")
     save_points(out / "points.json", doc)

@@ -260,7 +260,7 @@ def test_pq_is_in_percent_in_both_depths(tmp_path):
     # targets: every pixel of a segment is a point, so each target is its true mask: PQ 100
     scorer = TargetScorer(
         dataset_sources(coco_root=halves_panoptic(tmp_path / "d")),
-        simulate=lambda ds, **kw: simple_simulate(ds, **{**kw, "points": 10**6}),
+        simulate=lambda ds, options: simple_simulate(ds, points=10**6, seed=options.seed),
     )
     cell = Cell("coco", "points", 5, "convex", 0.0, None, 0)
     out = engine.run_cells([cell], tmp_path / "t", scorer, settings=scorer.settings, progress=False)

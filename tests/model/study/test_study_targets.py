@@ -71,9 +71,9 @@ class CountingSimulate:
     def __init__(self):
         self.calls = 0
 
-    def __call__(self, dataset, **kw):
+    def __call__(self, dataset, options):
         self.calls += 1
-        return simple_simulate(dataset, **kw)
+        return simple_simulate(dataset, points=options.points, boundary_share=options.boundary_share, seed=options.seed)
 
 
 def test_scorer_rows_and_report(tmp_path):
