@@ -1,4 +1,4 @@
-"""Official PanopticFCN checkpoints (detectron2 key names, spec §4.1) → pointly checkpoints.
+"""Official PanopticFCN checkpoints (detectron2 key names, docs/panoptic_fcn_spec.md §4.1) → pointly checkpoints.
 
 The official ``.pth`` files are ``torch.save``'d dicts with the weights under ``"model"`` (plus,
 in training snapshots, ``optimizer``, ``scheduler``, ``iteration``); detectron2's model-zoo

@@ -1,7 +1,7 @@
 """The training loop: SGD + warm-up poly schedule, value clipping, checkpoints, exact resume,
 NaN/inf stop, AMP on CUDA, DistributedDataParallel under ``torchrun``.
 
-Official recipe (spec §1.1, checklist 11): SGD momentum 0.9 (no Nesterov), weight decay 1e-4 on
+Official recipe (docs/panoptic_fcn_spec.md §1.1, §7 item 11): SGD momentum 0.9 (no Nesterov), weight decay 1e-4 on
 weights and biases and ``solver.weight_decay_norm`` (0) on normalisation parameters,
 ``lr = base · warm(it) · (1 − it/max_iter)^0.9`` with a linear warm-up from
 ``warmup_factor`` over ``warmup_iters``, element-wise gradient clipping to ±``clip_value``.

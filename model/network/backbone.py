@@ -7,7 +7,7 @@
 * :class:`Backbone` — the trunk (``bottom_up``) and ``torchvision.ops.FeaturePyramidNetwork``
   with ``LastLevelP6P7`` (P6 from P5, ReLU before P7), sum fusion, nearest top-down upsampling.
 
-Official → our key renames (spec §4.2) are in :data:`BACKBONE_RENAMES`.
+Official → our key renames (docs/panoptic_fcn_spec.md §4.2) are in :data:`BACKBONE_RENAMES`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pointly.pointgen.base.errors import PointlyError
 
 _RESNETS = {18: resnet18, 34: resnet34, 50: resnet50, 101: resnet101}
 
-#: regex → replacement, applied in order to an official detectron2 key (spec §4.2)
+#: regex → replacement, applied in order to an official detectron2 key (docs/panoptic_fcn_spec.md §4.2)
 BACKBONE_RENAMES: list[tuple[str, str]] = [
     (r"^backbone\.bottom_up\.stem\.conv1\.norm\.", "backbone.bottom_up.bn1."),
     (r"^backbone\.bottom_up\.stem\.conv1\.", "backbone.bottom_up.conv1."),

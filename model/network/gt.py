@@ -9,7 +9,7 @@ padded grid, with ``valid = 1`` in the padding (padding is background for every 
 official code).
 
 :func:`build_level_targets` turns a batch of them into what the position losses (paper Eq. (1))
-and the kernel selection need per FPN level P3..P7, following spec §2.2–2.4: Gaussian centre
+and the kernel selection need per FPN level P3..P7, following docs/panoptic_fcn_spec.md §2.2–2.4: Gaussian centre
 heatmaps (CenterNet radius, ``pointly.pointgen.targets.centers``), soft stuff-region maps thresholded at
 0.5, the level assignment by INSTANCE_SCALES, and the level ``valid`` maps. What it needs besides
 the targets is a :class:`TargetSettings`.
@@ -27,7 +27,7 @@ from pointly.pointgen.targets.centers import draw_gaussian, gaussian_radius, mas
 
 
 def stride4_size(h: int, w: int) -> tuple[int, int]:
-    """The stride-4 size of an ``h × w`` image: ``(int(h/4+0.5), int(w/4+0.5))`` (spec §2.2)."""
+    """The stride-4 size of an ``h × w`` image: ``(int(h/4+0.5), int(w/4+0.5))`` (docs/panoptic_fcn_spec.md §2.2)."""
     return int(h / 4 + 0.5), int(w / 4 + 0.5)
 
 
@@ -83,7 +83,7 @@ class TrainTargets:
 
 
 def downsample4(masks: torch.Tensor, size4: tuple[int, int]) -> torch.Tensor:
-    """(n, h, w) binary masks → (n, H4, W4) soft masks by bilinear interpolation (spec §2.2/2.3)."""
+    """(n, h, w) binary masks → (n, H4, W4) soft masks by bilinear interpolation (docs/panoptic_fcn_spec.md §2.2/2.3)."""
     if masks.shape[0] == 0:
         return masks.new_zeros((0, *size4), dtype=torch.float32)
     return F.interpolate(masks[None].float(), size=size4, mode="bilinear", align_corners=False)[0]
@@ -97,9 +97,9 @@ def full_targets(
     ``segments``: dicts with ``id``, ``category_id``, ``iscrowd``, ``bbox`` (COCO x, y, w, h in the
     *input* pixels, i.e. already transformed). ``thing_index`` maps a dataset thing category id to
     its contiguous class; ``stuff_index`` maps a stuff category id to 1..S-1 (0 is "things").
-    Things: non-crowd thing segments (spec §2.1); instances whose stride-4 mask is empty are
+    Things: non-crowd thing segments (docs/panoptic_fcn_spec.md §2.1); instances whose stride-4 mask is empty are
     dropped (they have no centre). Semantic map: things (crowd included) → 0, stuff → its class,
-    void → ignore, which the official code turns into a negative for every class (spec §2.2), so
+    void → ignore, which the official code turns into a negative for every class (docs/panoptic_fcn_spec.md §2.2), so
     ``valid`` is 1 everywhere.
     """
     h, w = label_map.shape

@@ -1,8 +1,8 @@
-"""Panoptic FCN heads (spec §1): semantic-FPN encoder, feature encoder, position head (DCNv2),
+"""Panoptic FCN heads (docs/panoptic_fcn_spec.md §1): semantic-FPN encoder, feature encoder, position head (DCNv2),
 kernel head, thing/stuff kernel generators.
 
 Module and attribute names follow the official detectron2 code so that its state-dict keys
-(spec §4.1) load here unchanged: ``semantic_fpn.p4.2.norm.weight``,
+(docs/panoptic_fcn_spec.md §4.1) load here unchanged: ``semantic_fpn.p4.2.norm.weight``,
 ``position_head.position_head.position_head_head_1.offset_mask_conv.weight``,
 ``kernel_head.kernel_head.kernel_head_head_1.weight``, ``feature_encoder.encode_head.encode_head_head_1.bias``,
 ``thing_generator.embed_extractor.weight`` ...
@@ -20,7 +20,7 @@ from .deform_conv import modulated_deform_conv2d
 
 def coord_features(x: torch.Tensor) -> torch.Tensor:
     """CoordConv: append the row (vertical) coordinate, then the column coordinate, each
-    ``linspace(-1, 1)`` over the map's own size (spec §1, checklist item 3)."""
+    ``linspace(-1, 1)`` over the map's own size (docs/panoptic_fcn_spec.md §1, §7 item 3)."""
     n, _, h, w = x.shape
     ys = torch.linspace(-1, 1, h, device=x.device, dtype=x.dtype)
     xs = torch.linspace(-1, 1, w, device=x.device, dtype=x.dtype)

@@ -1,4 +1,4 @@
-"""Panoptic FCN inference, spec §3 step by step, one image at a time (the official batch-1 semantics,
+"""Panoptic FCN inference, docs/panoptic_fcn_spec.md §3 step by step, one image at a time (the official batch-1 semantics,
 without its padding bug: masks are cropped to the resized image before resizing to the original).
 
 1. Per level P3..P7: centre probabilities smoothed with an average pool (3/3/3/5/5; padded zeros
@@ -126,7 +126,7 @@ def stuff_candidates(
 def fuse_kernels(
     kernels: torch.Tensor, scores: torch.Tensor, classes: torch.Tensor, thres: float = 0.9, class_specific: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Paper Eq. (3), kernel fusion, with the official Fast-NMS behaviour (spec §3.3.2).
+    """Paper Eq. (3), kernel fusion, with the official Fast-NMS behaviour (docs/panoptic_fcn_spec.md §3.3.2).
 
     Inputs sorted by descending score. ``L[i, j] = (j ≥ i) ∧ cos(k_i, k_j) ≥ thres ∧ same class``.
     ``first(j)`` = the smallest ``i`` with ``L[i, j]`` (j itself when nothing earlier is similar).
@@ -179,7 +179,7 @@ def merge_panoptic(
     inst_thresh: float = 0.2,
     stuff_scores: torch.Tensor | None = None,
 ) -> tuple[np.ndarray, list[dict]]:
-    """Heuristic panoptic merge (spec §3 step 5; panopticapi / Panoptic-FPN style).
+    """Heuristic panoptic merge (docs/panoptic_fcn_spec.md §3 step 5; panopticapi / Panoptic-FPN style).
 
     ``thing_masks`` (n, H, W) bool, ``thing_scores`` (n,), ``thing_classes`` (n,) contiguous thing
     classes; ``sem_probs`` (S, H, W) stuff maps with class 0 = "things". Returns the id map and

@@ -1,4 +1,4 @@
-"""Panoptic FCN losses (spec §2.4–2.5), ignore-aware.
+"""Panoptic FCN losses (docs/panoptic_fcn_spec.md §2.4–2.5), ignore-aware.
 
 The segmentation losses and the stuff-region loss take the per-pixel ``valid`` weights of
 :class:`pointly.model.network.gt.TrainTargets`: an ignored pixel (valid = 0) contributes to no sum and no
@@ -101,7 +101,7 @@ def select_thing_kernels(
     valid: torch.Tensor,
     k: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top-k kernel candidates of one image at one level (spec §2.4, paper Eq. (5) weights).
+    """Top-k kernel candidates of one image at one level (docs/panoptic_fcn_spec.md §2.4, paper Eq. (5) weights).
 
     ``center_logits`` (T, H, W), ``kernel_feats`` (C, H, W), ``masks`` (n, H, W) instance masks (or
     shapes) at the level, ``classes`` (n,), ``valid`` (H, W). Candidates are pixels with mask > 0.1
@@ -141,7 +141,7 @@ def compute_losses(
     stuff_generator: nn.Module,
     settings: LossSettings,
 ) -> dict[str, torch.Tensor]:
-    """The four weighted losses of paper Eq. (6) for a batch (spec §2.5).
+    """The four weighted losses of paper Eq. (6) for a batch (docs/panoptic_fcn_spec.md §2.5).
 
     ``heads`` is a :class:`~pointly.model.network.panoptic_fcn.HeadOutputs`; ``targets`` the padded
     per-image :class:`~pointly.model.network.gt.TrainTargets`; ``levels`` the
@@ -203,7 +203,7 @@ def compute_losses(
             if present.numel():
                 region = (lv.stuff_maps[b][present] > 0).to(heads.kernel_feats[lvl].dtype)
                 hl, wl = region.shape[-2:]
-                # sum over the region / (H_l · W_l): the full level area, as the official code (checklist 5)
+                # sum over the region / (H_l · W_l): the full level area, as the official code (docs/panoptic_fcn_spec.md §7 item 5)
                 pooled = torch.einsum("phw,chw->pc", region, heads.kernel_feats[lvl][b]) / (hl * wl)
                 s_kerns.append(pooled)
                 s_tgt.append(t.stuff_masks[present])

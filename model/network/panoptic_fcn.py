@@ -1,7 +1,7 @@
 """Panoptic FCN (Li et al., "Fully Convolutional Networks for Panoptic Segmentation", CVPR 2021, and
 its TPAMI 2022 extension with point supervision), as the official detectron2 code builds it.
 
-Pipeline (spec §1): image → ResNet + FPN (P2–P7) → semantic-FPN encoder on P2–P5 → feature encoder
+Pipeline (docs/panoptic_fcn_spec.md §1): image → ResNet + FPN (P2–P7) → semantic-FPN encoder on P2–P5 → feature encoder
 (``encode_feat``, stride 4, paper's F_e) and, shared over P3–P7, the position head (object centres,
 stuff regions; paper Eq. (1) is its focal loss) and the kernel head (per-position kernel features).
 Kernel generators turn selected features into dynamic 1×1 kernels (paper Eq. (2)); kernel fusion
@@ -121,7 +121,7 @@ class PanopticFCN(nn.Module):
 
     def preprocess(self, images: list[torch.Tensor]) -> torch.Tensor:
         """RGB (3,H,W) 0–255 tensors → (N,3,Hp,Wp): channel order per ``input_settings.format`` (BGR by
-        default, with the official RGB-ordered mean applied to B,G,R: spec checklist item 1),
+        default, with the official RGB-ordered mean applied to B,G,R: docs/panoptic_fcn_spec.md §7 item 1),
         minus mean, divided by std, zero-padded bottom/right to a multiple of ``size_divisibility``."""
         div = self.input_settings.size_divisibility
         hp = max(int(im.shape[-2]) for im in images)
