@@ -203,7 +203,7 @@ class PipelineRunner:
                 supervision=PointSupervision(points_json, options=self.target_options(cell)),
                 image_dir=d.train_images,
             )
-            write_json_atomic(cell_dir / "target_options.json", dataset.options.to_dict(), indent=2)
+            write_json_atomic(cell_dir / "target_options.json", dataset.supervision.options.to_dict(), indent=2)
         else:
             row["annotation_seconds"], row["segments"] = self.full_mask_seconds()
         row["seconds_per_segment"] = row["annotation_seconds"] / max(row["segments"], 1)
