@@ -8,13 +8,13 @@ the paper's tables; the trends are. IoU and coverage are stored as fractions and
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from pointly.model.study.report import main_dilation, main_grid, main_ratio, rule_sets
+from pointly.model.study.trends import markdown_table
 from pointly.pointgen.base.files import save_figure_atomic
 from pointly.pointgen.targets.options import TARGET_SHAPES
 
@@ -78,12 +78,6 @@ def share_table(
     return out
 
 
-def _md(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
 def _cell(v: tuple[float, float, int] | None, scale: float = 1.0) -> str:
     if v is None:
         return "–"
@@ -117,7 +111,10 @@ def defaults_table(frame: pd.DataFrame) -> str:
 
     rows = [[f"concave {r:g}"] + row(conc[np.isclose(conc["concave_ratio"], r)]) for r in ratios]
     rows.append(["convex"] + row(f[f["shape"] == "convex"]))
-    return _md(["target PQ (%)"] + [("no dilation" if d == "off" else f"dilation {d}") for d in labels], rows)
+    return (
+        markdown_table(["target PQ (%)"] + [("no dilation" if d == "off" else f"dilation {d}") for d in labels], rows)
+        + "\n"
+    )
 
 
 def section(rows: pd.DataFrame, tf: pd.DataFrame) -> str:
@@ -133,30 +130,31 @@ def section(rows: pd.DataFrame, tf: pd.DataFrame) -> str:
     if pts:
         head = ["shape"] + [f"P{p}" for p in pts]
         parts.append("\nTarget PQ against points per segment (boundary share 0, no dilation):\n\n")
-        parts.append(_md(head, [[s] + [_cell(t13[s].get(p)) for p in pts] for s in t13]))
+        parts.append(markdown_table(head, [[s] + [_cell(t13[s].get(p)) for p in pts] for s in t13]) + "\n")
         td = pq_table(rows, dilation=True)
         if any(td[s] for s in td):
             parts.append("\nThe same with dilation:\n\n")
-            parts.append(_md(head, [[s] + [_cell(td[s].get(p)) for p in pts] for s in t13]))
+            parts.append(markdown_table(head, [[s] + [_cell(td[s].get(p)) for p in pts] for s in t13]) + "\n")
         for metric, label in (
             ("iou", "mean IoU of a segment's target with its true mask"),
             ("coverage", "coverage (share of pixels not ignored)"),
         ):
             t = pq_table(rows, metric)
             parts.append(f"\n{label[0].upper() + label[1:]} (no dilation, %):\n\n")
-            parts.append(_md(head, [[s] + [_cell(t[s].get(p), 100.0) for p in pts] for s in t13]))
+            parts.append(markdown_table(head, [[s] + [_cell(t[s].get(p), 100.0) for p in pts] for s in t13]) + "\n")
     t14 = share_table(rows)
     shares = [b for b in SHARES if b in t14[False] or b in t14[True]]
     if shares:
         parts.append("\nP20 concave, target PQ against boundary share and dilation:\n\n")
         parts.append(
-            _md(
+            markdown_table(
                 ["boundary share"] + [f"{round(100 * b)}%" for b in shares],
                 [
                     ["no dilation"] + [_cell(t14[False].get(b)) for b in shares],
                     ["dilation"] + [_cell(t14[True].get(b)) for b in shares],
                 ],
             )
+            + "\n"
         )
     dt = defaults_table(rows)
     if dt:

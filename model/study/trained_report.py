@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ from pointly.model.study.trends import (
     PAPER_P20_SHARE,
     PAPER_SEED_STD,
     full_pq,
+    markdown_table,
     p20_share,
     points_rows,
     seed_pqs,
@@ -45,12 +45,6 @@ PAPER_TABLE14 = {
 # --------------------------------------------------------------------------- Markdown
 def _fmt(x: float | None, digits: int = 1) -> str:
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
-
-
-def _md_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def rows_markdown(frame: pd.DataFrame) -> str:
@@ -95,7 +89,7 @@ def rows_markdown(frame: pd.DataFrame) -> str:
                 _fmt(r["final_loss"], 2),
             ]
         )
-    return _md_table(header, body)
+    return markdown_table(header, body)
 
 
 def _fmt_int(v) -> str:
@@ -115,7 +109,7 @@ def table13_markdown(frame: pd.DataFrame) -> str:
     for shape in ("convex", "concave"):
         body.append([shape] + [f"{_fmt(tab.get(shape, {}).get(p))} ({PAPER_TABLE13[shape].get(p, '—')})" for p in ps])
     full = full_pq(frame)
-    text = _md_table(["shape"] + [f"P{p}" for p in ps], body)
+    text = markdown_table(["shape"] + [f"P{p}" for p in ps], body)
     return text + f"\n\nFull masks (M): {_fmt(full)} (paper {PAPER_FULL_PQ}). Ours (paper's in brackets)."
 
 
@@ -127,7 +121,7 @@ def table14_markdown(frame: pd.DataFrame) -> str:
         [label] + [f"{_fmt(tab.get(dil, {}).get(s))} ({PAPER_TABLE14[dil].get(s, '—')})" for s in shares]
         for dil, label in ((False, "no dilation"), (True, "dilation"))
     ]
-    return _md_table(["boundary share"] + [f"{int(round(s * 100))}%" for s in shares], body)
+    return markdown_table(["boundary share"] + [f"{int(round(s * 100))}%" for s in shares], body)
 
 
 def section(rows: pd.DataFrame, tf: pd.DataFrame) -> str:

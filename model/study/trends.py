@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -381,12 +382,15 @@ def trends_by_dataset(frame: pd.DataFrame) -> dict[str, list[Trend]]:
 
 
 # --------------------------------------------------------------------------- Markdown
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A Markdown table (no trailing newline); a ``|`` inside a cell is escaped. The one table
+    writer of the study reports."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def trends_table(rows: Iterable[Trend]) -> str:
     """Trend rows as a Markdown table (trend, claim, rule, verdict, measured)."""
     header = ["trend", "claim (docs/study.md)", "rule", "verdict", "measured"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += [
-        "| " + " | ".join(str(c).replace("|", "\\|") for c in (t.id, t.claim, t.rule, t.verdict, t.numbers)) + " |"
-        for t in rows
-    ]
-    return "\n".join(lines)
+    return markdown_table(header, [(t.id, t.claim, t.rule, t.verdict, t.numbers) for t in rows])

@@ -21,7 +21,7 @@ where the assignment is uncertain instead of guessed —
 
 A pixel that two segments' points share seeds nobody. Points stay hard labels for their own
 segment in :func:`pointly.pointgen.targets.build.build_targets`, which uses this module for
-``shape="watershed"``. No network weights: scikit-image and SciPy only.
+``shape="watershed"``. No network weights: OpenCV, scikit-image and SciPy only.
 """
 
 from __future__ import annotations
