@@ -45,7 +45,7 @@ from pointly.pointgen.base.coco import Category, ImageInfo
 from pointly.pointgen.base.errors import PointlyError
 from pointly.pointgen.base.points_format import annotations_by_image, load_points
 from pointly.pointgen.targets.build import build_targets, object_box, shapes_for
-from pointly.pointgen.targets.options import TargetOptions
+from pointly.pointgen.targets.options import TargetOptions, parse_dilation
 from pointly.pointgen.targets.pixel_transform import PixelTransform
 
 #: no shape: object_box then reads the size from the points alone
@@ -241,8 +241,6 @@ class PointSupervision:
     def __init__(
         self, points_file: str | Path | PointsSource, *, options: TargetOptions | None = None, **fields: Any
     ) -> None:
-        from pointly.pointgen.targets.options import parse_dilation
-
         if options is not None and fields:
             raise ValueError("give options or option fields, not both")
         if isinstance(fields.get("dilation"), str):

@@ -125,11 +125,12 @@ def grow_regions(
     labels = labels.astype(np.int32)
     side = max(h, w)
     known = np.ones((h, w), dtype=bool)
-    border = find_boundaries(labels, mode="inner")
-    if opts.border_margin > 0 and border.any():
-        known &= distance_transform_edt(~border) >= opts.border_margin * side
-    if opts.barrier > 0 and border.any():
-        known &= reached_below(gradient, markers, opts.barrier * float(np.median(gradient[border])))
+    if opts.border_margin > 0 or opts.barrier > 0:
+        border = find_boundaries(labels, mode="inner")
+        if opts.border_margin > 0 and border.any():
+            known &= distance_transform_edt(~border) >= opts.border_margin * side
+        if opts.barrier > 0 and border.any():
+            known &= reached_below(gradient, markers, opts.barrier * float(np.median(gradient[border])))
     if opts.reach > 0:
         known &= distance_transform_edt(markers == 0) <= opts.reach * side
     return labels, known
