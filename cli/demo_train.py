@@ -63,7 +63,7 @@ def train_and_evaluate(
         f"points={points};shapes={opts.shape};ratios={opts.concave_ratio:g};seeds={seed};"
         f"dilations={grid_dilation(opts, root)};full=1"
     )
-    run_from_cli(preset="synthetic", out=study, iters=iters, synthetic_root=root, grid=grid, progress=True)
+    run_from_cli(preset="synthetic-quick", out=study, iters=iters, synthetic_root=root, grid=grid, progress=True)
     frame = load_rows(study)
     for _, row in frame.iterrows():
         name = "full masks" if row["supervision"] == "full" else f"P{int(row['points'])} {row['shape']}"

@@ -64,6 +64,18 @@ from pointly.pointgen.base.errors import PointlyError
 )
 @click.option("--iters", type=int, default=None, help="(trained) training iterations per cell.")
 @click.option("--parts", default=None, help="(trained) grid parts, comma-separated.")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="(trained) cells trained at once, each in its own process (default: the preset's).",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda"]),
+    default=None,
+    help="(trained) where cells train (default: the preset's; else cuda when available).",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
 def study(
     depth: str,
@@ -76,6 +88,8 @@ def study(
     report_only: bool,
     iters: int | None,
     parts: str | None,
+    jobs: int | None,
+    device: str | None,
     no_progress: bool,
 ) -> None:
     """Run (or resume) a study grid and write its rows, tables, trend rows and figure into --out."""
@@ -88,18 +102,25 @@ def study(
     if depth == "trained":
         from pointly.model.study import trained
 
-        setup = trained.setup(
-            preset,
-            grid_spec,
+        trained.run_from_cli(
+            preset=preset,
+            out=out_dir,
+            shard=shard,
+            grid=grid_spec,
+            progress=not no_progress,
             iters=iters,
             parts=parts,
             coco_root=coco_root,
             synthetic_root=synthetic_root,
+            device=device,
+            jobs=jobs,
+            echo=click.echo,
         )
-    else:
-        if iters is not None or parts is not None:
-            raise PointlyError("--iters and --parts belong to --depth trained", fix="drop them for --depth targets")
-        from pointly.model.study import targets
+        return
+    given = [name for name, v in (("--iters", iters), ("--parts", parts), ("--jobs", jobs), ("--device", device)) if v]
+    if given:
+        raise PointlyError(f"{', '.join(given)} belong to --depth trained", fix="drop them for --depth targets")
+    from pointly.model.study import targets
 
-        setup = targets.setup(preset, grid_spec, coco_root=coco_root, synthetic_root=synthetic_root)
+    setup = targets.setup(preset, grid_spec, coco_root=coco_root, synthetic_root=synthetic_root)
     engine.run_study(setup, out_dir, shard=shard_t, progress=not no_progress, echo=click.echo)

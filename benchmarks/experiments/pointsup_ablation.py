@@ -54,7 +54,7 @@ def run(args) -> None:
         for name in names:
             rules, overrides = VARIANTS[name]
             run_from_cli(
-                preset="synthetic",
+                preset="synthetic-quick",
                 out=Path(args.out) / name,
                 iters=args.iters,
                 synthetic_root=root,

@@ -195,8 +195,11 @@ class SolverConfig:
     clip_value: float = 35.0
     checkpoint_period: int = 10000
     log_period: int = 20
-    amp: bool = True  # autocast on CUDA only
+    amp: bool = True  # autocast on CUDA (amp_dtype; float16 adds a gradient scaler)
     amp_dtype: str = "bfloat16"
+    # bfloat16 autocast on the CPU too (oneDNN): a synthetic_small step 1.45x faster on a CPU with
+    # AVX512-BF16 (benchmarks/results_model.md); off by default, since it changes the numbers
+    cpu_amp: bool = False
     # the process count the batch, learning rate and schedule above are written for (detectron2's
     # REFERENCE_WORLD_SIZE); another count rescales them linearly (scale_to_world); 0 = never
     reference_world_size: int = 0

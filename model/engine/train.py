@@ -256,8 +256,10 @@ def train(
     stop = s.max_iter if stop_after is None else min(stop_after, s.max_iter)
     sampler = IterationBatchSampler(len(dataset), s.ims_per_batch, cfg.seed, start_iter, stop, rank, world)
     loader = make_loader(dataset, sampler, cfg.data.num_workers)
-    use_amp = s.amp and dev.type == "cuda"
+    use_amp = (s.amp and dev.type == "cuda") or (s.cpu_amp and dev.type == "cpu")
     amp_dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(s.amp_dtype)
+    if dev.type == "cpu":
+        amp_dtype = torch.bfloat16  # the CPU autocasts to bfloat16 only
     if use_amp and amp_dtype is None:
         raise PointlyError(f"unknown solver.amp_dtype {s.amp_dtype!r}", fix="use bfloat16 or float16")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)

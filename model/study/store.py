@@ -7,7 +7,8 @@
 * ``cells/<id>/row.json``: the same row, written first, for cells that have a folder (the trained
   study's checkpoints and points); these files are the truth and heal a CSV that lost a row.
 * ``study.json``: the settings that change numbers, with the depth. A rerun whose settings differ
-  on any key both hold is refused (:func:`check_settings`); a target study may add a dataset.
+  on any key both hold is refused (:func:`check_settings`), and so is one that sets a key added
+  later to anything but what the folder did before it existed; a target study may add a dataset.
 
 Units: **PQ, SQ, RQ (overall, ``_th``, ``_st``) in percent in both depths**; the target study's
 precision, recall, IoU, coverage and agreement are fractions 0–1.
@@ -220,6 +221,11 @@ def _plain_json(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
+#: what a setting meant in folders written before it was recorded: such a folder resumes only with
+#: that value (a folder of the first trained studies trained every cell with the config's seed)
+SETTINGS_BEFORE_THEIR_KEY: dict[str, Any] = {"training_seed": "fixed"}
+
+
 def check_settings(out_dir: Path, settings: Mapping[str, Any]) -> dict[str, Any]:
     """Refuse ``settings`` that differ from study.json's on a key both hold; else write the merge.
 
@@ -231,7 +237,9 @@ def check_settings(out_dir: Path, settings: Mapping[str, Any]) -> dict[str, Any]
         write_json_atomic(path, new, indent=2)
         return new
     old = read_settings(out_dir)
-    diffs = []
+    diffs = [
+        key for key, before in SETTINGS_BEFORE_THEIR_KEY.items() if key in new and key not in old and new[key] != before
+    ]
     for key in sorted(set(old) & set(new)):
         a, b = old[key], new[key]
         if key == "datasets" and isinstance(a, dict) and isinstance(b, dict):

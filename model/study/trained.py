@@ -57,10 +57,11 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- presets
-def part_cells(part: str, **axes: Any) -> list[Cell]:
-    """Cells of one part (``axes``: the preset's ``datasets``, ``ratios``, ``rules``): ``table13``
-    (P5..P100 × convex/concave + full masks, 13 cells), ``table14`` (P20 concave × 7 boundary
-    shares × dilation off/on, 14 cells), ``seeds`` (P20 concave, seeds 0..4: the spread of T5) and
+def part_cells(part: str, overrides: Mapping[str, Any] | None = None, **axes: Any) -> list[Cell]:
+    """Cells of one part (``axes``: the preset's ``datasets``, ``ratios``, ``rules``; ``overrides``:
+    the preset's own axes for this part, e.g. its points and seeds): ``table13`` (P5..P100 ×
+    convex/concave + full masks, 13 cells), ``table14`` (P20 concave × 7 boundary shares ×
+    dilation off/on, 14 cells), ``seeds`` (P20 concave, seeds 0..4: the spread of T5) and
     ``smoke`` (P5 convex and the full masks)."""
     base = {**GRID_DEFAULTS["trained"], **axes}
     if part == "table13":
@@ -80,7 +81,7 @@ def part_cells(part: str, **axes: Any) -> list[Cell]:
         parts = {"points": (5,), "shapes": ("convex",)}
     else:
         raise PointlyError(f"unknown study part {part!r}", fix="use table13, table14, seeds or smoke")
-    return Grid(**{**base, **parts}).cells()
+    return Grid(**{**base, **parts, **dict(overrides or {})}).cells()
 
 
 PARTS = ("table13", "table14", "seeds")
@@ -106,6 +107,13 @@ class StudyPreset:
     concave_ratio: float | None = None  # None: pointgen.targets' default
     target_rules: Any = "corrected"  # a name of grid.RULES, or TargetOptions rule fields ("custom")
     eval_images: int | None = None  # None: the whole validation split
+    #: per-part axis overrides (e.g. the preset's points and seeds of table13)
+    part_axes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: ``cell``: the cell's seed is also the training seed (paired seeds vary sampling and training
+    #: together); ``fixed``: the model config's seed for every cell (the first studies)
+    training_seed: str = "cell"
+    device: str | None = None  # None: cuda when available, else cpu
+    jobs: int = 1  # cells trained at once, each in its own process (on one device)
     expected: str = ""  # documented expected time
 
     def grid_defaults(self) -> dict[str, Any]:
@@ -116,7 +124,9 @@ class StudyPreset:
     def cells(self) -> list[Cell]:
         if self.grid_cells is not None:
             return unique_cells(self.grid_cells)
-        return unique_cells(c for part in self.parts for c in part_cells(part, **self.grid_defaults()))
+        return unique_cells(
+            c for part in self.parts for c in part_cells(part, self.part_axes.get(part), **self.grid_defaults())
+        )
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -130,36 +140,60 @@ class StudyPreset:
             "coco": self.coco,
             "eval_images": self.eval_images,
             "target_rules": self.target_rules,
+            "training_seed": self.training_seed,
         }
 
 
 def preset(name: str, *, iters: int | None = None, parts: Sequence[str] | None = None) -> StudyPreset:
     """The named study preset, with optional overrides of the training length and the parts.
 
-    * ``synthetic``: CPU. The synthetic set (200 train / 50 val images of 128 px), model preset
-      ``synthetic_small``, :data:`SYNTHETIC_ITERS` iterations per cell, chosen so that the 13 cells
-      of Table 13 fit in an hour on 2 CPU cores (docs/study.md has the measurement).
+    * ``synthetic`` (the default): CPU, converged. The synthetic set (1000 train / 500 val images
+      of 128 px), model preset ``synthetic_small`` under bfloat16 CPU autocast,
+      :data:`SYNTHETIC_ITERS` iterations per cell (the full-mask reference's plateau, docs/study.md);
+      P5, P10, P20, P50, P100 × convex/concave + full masks, and P20 concave × boundary 0/50/100 %
+      × dilation off/on, each × seeds 0, 1, 2 (48 cells; each seed is the sampling and the
+      training seed), sized to finish in 8 hours on 2 cores with two jobs.
+    * ``synthetic-gpu``: the same cells, data and schedule on one CUDA GPU (bfloat16 autocast),
+      :data:`GPU_JOBS` cells trained at once.
+    * ``synthetic-quick``: the first, unconverged preset (200 train / 50 val images, 400
+      iterations, training seed fixed): Table 13 in under an hour; for demos, not for conclusions.
+    * ``smoke``: two cells of 2 iterations on 64 px images (the CI test).
     * ``coco``: GPU. COCO panoptic train2017/val2017, ``coco_r50_1x`` (90k iterations at 16
       images per batch, the paper's setting); paths come from ``coco`` settings / the CLI.
     """
-    if name == "synthetic":
+    converged_parts = {
+        "table13": {"points": STUDY_POINTS, "seeds": STUDY_SEEDS},
+        "table14": {"shares": STUDY_SHARES, "seeds": STUDY_SEEDS},
+        "seeds": {"seeds": tuple(range(5))},
+    }
+    if name in ("synthetic", "synthetic-gpu"):
+        gpu = name == "synthetic-gpu"
         p = StudyPreset(
-            name="synthetic",
+            name=name,
             dataset="synthetic",
             model_config="synthetic_small",
             iters=SYNTHETIC_ITERS,
-            synthetic={"train": 200, "val": 50, "size": 128, "seed": 0},
-            expected="Table 13 (13 cells) ≈ 51 min on 2 quiet CPU cores; all parts (30 cells) ≈ 2 h (measured)",
+            parts=("table13", "table14"),
+            part_axes=converged_parts,
+            synthetic={"train": 1000, "val": 500, "size": 128, "seed": 0},
+            config_overrides=() if gpu else ("solver.cpu_amp=true",),
+            device="cuda" if gpu else None,
+            jobs=GPU_JOBS if gpu else 2,
+            expected=(
+                f"48 cells, {GPU_JOBS} at once on one GPU: not measured here (no GPU was lent)"
+                if gpu
+                else "48 cells, two at once on 2 cores (one thread each): ≈ 8 h (docs/study.md)"
+            ),
         )
-    elif name == "synthetic-long":
+    elif name == "synthetic-quick":
         p = StudyPreset(
-            name="synthetic-long",
+            name="synthetic-quick",
             dataset="synthetic",
             model_config="synthetic_small",
-            iters=SYNTHETIC_LONG_ITERS,
+            iters=QUICK_ITERS,
             synthetic={"train": 200, "val": 50, "size": 128, "seed": 0},
-            expected="≈ 30 min per cell on 2 CPU cores: Table 13 ≈ 6.5 h, all parts ≈ 15 h; "
-            "with --shard over 8 processes of 2 cores (16 cores) Table 13 ≈ 1 h",
+            training_seed="fixed",
+            expected="Table 13 (13 cells) ≈ 51 min on 2 quiet CPU cores; all parts (30 cells) ≈ 2 h (measured)",
         )
     elif name == "smoke":
         p = StudyPreset(
@@ -189,7 +223,9 @@ def preset(name: str, *, iters: int | None = None, parts: Sequence[str] | None =
             expected="≈ 10 GPU-hours per cell on 8 V100-class GPUs (1× schedule)",
         )
     else:
-        raise PointlyError(f"unknown study preset {name!r}", fix="use synthetic, synthetic-long, coco or smoke")
+        raise PointlyError(
+            f"unknown study preset {name!r}", fix="use synthetic, synthetic-gpu, synthetic-quick, coco or smoke"
+        )
     if iters is not None:
         if iters < 1:
             raise PointlyError(f"--iters must be ≥ 1, got {iters}")
@@ -201,12 +237,20 @@ def preset(name: str, *, iters: int | None = None, parts: Sequence[str] | None =
     return p
 
 
-#: training iterations per cell of the synthetic preset: what fits Table 13 in an hour on 2 quiet
-#: cores (measured: 219-239 s of training + 2 s of evaluation per cell at 400 iterations; at 200
-#: iterations the full-mask reference reached only PQ 3.0, at 400 it reaches 23.7; docs/study.md)
-SYNTHETIC_ITERS = 400
-#: synthetic-long: the synthetic_small config's own schedule (1500 iterations)
-SYNTHETIC_LONG_ITERS = 1500
+PRESETS = ("synthetic", "synthetic-gpu", "synthetic-quick", "smoke", "coco")
+#: the converged presets' axes: Table 13's points without P30 (8 hours hold 48 cells, not 54), the
+#: boundary shares 0, 50 and 100 % of Table 14, three paired seeds
+STUDY_POINTS = (5, 10, 20, 50, 100)
+STUDY_SHARES = (0.0, 0.5, 1.0)
+STUDY_SEEDS = (0, 1, 2)
+#: training iterations per cell of the converged presets: where the full-mask reference reaches its
+#: plateau (docs/study.md, "The converged reference")
+SYNTHETIC_ITERS = 2000
+#: synthetic-quick: what fits Table 13 in an hour on 2 quiet cores (measured: 219-239 s of training
+#: + 2 s of evaluation per cell at 400 iterations; the full-mask reference reaches PQ 23.7)
+QUICK_ITERS = 400
+#: cells trained at once by synthetic-gpu (each a process with its own CUDA context and loader)
+GPU_JOBS = 8
 
 
 def setup(
@@ -266,7 +310,9 @@ def setup(
                 fix="drop datasets= from --grid, or pick a preset of that dataset",
             )
         p.grid_cells = tuple(cells)
-    runner = PipelineRunner(p, data=data, device=device, progress=False)
+    if device is not None:
+        p.device = device
+    runner = PipelineRunner(p, data=data, device=p.device, progress=False)
     return StudySetup("trained", p.cells(), runner, p.settings())
 
 
@@ -286,11 +332,15 @@ def run_from_cli(
     max_cells: int | None = None,
     target_rules: str | Mapping[str, Any] | None = None,
     config_overrides: Sequence[str] = (),
+    jobs: int | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> StudyOutcome | None:
     """``pointly study --depth trained`` as a function (for scripts): :func:`setup`, then the
     engine's :func:`~pointly.model.study.engine.run_study` (run or resume the shard's cells, print a
-    summary and the trend rows). ``report_only`` rebuilds the report from the rows in ``out``."""
+    summary and the trend rows). ``report_only`` rebuilds the report from the rows in ``out``.
+
+    ``jobs`` (default: the preset's) > 1 trains that many cells at once, each job a process of its
+    own on the same device (:func:`run_jobs`); one job runs in this process."""
     if echo is None:
         import click
 
@@ -298,18 +348,97 @@ def run_from_cli(
     if report_only:
         rebuild_report(out, "trained", echo)
         return None
-    s = setup(
-        preset,
-        grid,
+    kwargs = dict(
         iters=iters,
         parts=parts,
         coco_root=coco_root,
         synthetic_root=synthetic_root,
         device=device,
         target_rules=target_rules,
-        config_overrides=config_overrides,
+        config_overrides=tuple(config_overrides),
     )
-    return run_study(s, out, shard=parse_shard(shard), progress=progress, max_cells=max_cells, echo=echo)
+    s = setup(preset, grid, **kwargs)
+    n_jobs = s.scorer.preset.jobs if jobs is None else int(jobs)
+    if n_jobs < 1:
+        raise PointlyError(f"--jobs must be ≥ 1, got {n_jobs}")
+    if n_jobs == 1:
+        return run_study(s, out, shard=parse_shard(shard), progress=progress, max_cells=max_cells, echo=echo)
+    s.scorer.data()  # make (or find) the dataset once, so that the jobs find it made
+    return run_jobs(
+        dict(kwargs, preset=preset, grid=grid, max_cells=max_cells),
+        out,
+        jobs=n_jobs,
+        shard=parse_shard(shard),
+        echo=echo,
+    )
+
+
+def job_shards(shard: tuple[int, int], jobs: int) -> list[tuple[int, int]]:
+    """The shards of ``jobs`` processes that together run exactly the cells of ``shard``: job j of
+    shard (i, n) is (i + n·j, n·jobs), since k ≡ i + n·j (mod n·jobs) for some j iff k ≡ i (mod n)."""
+    i, n = shard
+    return [(i + n * j, n * jobs) for j in range(jobs)]
+
+
+def run_jobs(
+    kwargs: Mapping[str, Any],
+    out: str | Path,
+    *,
+    jobs: int,
+    shard: tuple[int, int] = (0, 1),
+    echo: Callable[[str], None] = print,
+) -> StudyOutcome | None:
+    """Train the cells of ``shard`` in ``jobs`` processes at once (``multiprocessing`` spawn), each
+    a sub-shard (:func:`job_shards`) with ``cpu_count // jobs`` torch threads, all appending to one
+    folder (the row store locks its appends); then rebuild the report once from every row.
+
+    On a GPU this keeps one device busy with small models (synthetic-gpu); on 2 CPU cores two
+    one-thread jobs train faster together than one two-thread job (docs/study.md). A job that
+    fails leaves its cells without rows (they run again on the next call) and makes this raise."""
+    import multiprocessing
+    import os
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    ctx = multiprocessing.get_context("spawn")
+    procs = []
+    for sub in job_shards(shard, jobs):
+        proc = ctx.Process(target=_job, args=(dict(kwargs), str(out), sub, threads), daemon=False)
+        proc.start()
+        procs.append((sub, proc))
+    echo(f"{jobs} jobs of {threads} thread(s) each, shards " + ", ".join(f"{a}/{b}" for (a, b), _ in procs))
+    try:
+        for _, proc in procs:
+            proc.join()
+    except KeyboardInterrupt:
+        for _, proc in procs:
+            proc.terminate()
+        raise
+    bad = [f"{a}/{b} (exit {proc.exitcode})" for (a, b), proc in procs if proc.exitcode != 0]
+    if Path(out, "results.csv").is_file():
+        rebuild_report(out, "trained", echo)
+    if bad:
+        raise PointlyError(
+            f"{len(bad)} of {jobs} study jobs failed: shards {', '.join(bad)}",
+            file=Path(out) / "cells",
+            fix="read the cells' error.txt; a rerun retries them and skips the finished cells",
+        )
+    return None
+
+
+def _job(kwargs: dict[str, Any], out: str, shard: tuple[int, int], threads: int) -> None:
+    """One job of :func:`run_jobs` (a spawned process): its shard, one line per finished cell."""
+    import torch
+
+    torch.set_num_threads(threads)
+    kwargs = dict(kwargs)
+    preset_name, grid, max_cells = kwargs.pop("preset"), kwargs.pop("grid"), kwargs.pop("max_cells")
+    s = setup(preset_name, grid, **kwargs)
+    tag = f"[job {shard[0]}/{shard[1]}]"
+    try:
+        run_study(s, out, shard=shard, progress=False, max_cells=max_cells, echo=lambda x: print(tag, x, flush=True))
+    except PointlyError as exc:
+        print(tag, f"error: {exc}", flush=True)
+        raise SystemExit(1) from None
 
 
 preset_fn = preset

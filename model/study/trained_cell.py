@@ -62,7 +62,9 @@ class PipelineRunner:
       point), the full-mask cost (79 s per thing, 45 s per stuff segment) for the reference;
     * training: :func:`pointly.model.engine.train.train` into ``cells/<id>/train`` with the preset's
       model config and ``iters`` iterations; an interrupted cell resumes from its checkpoint;
-      the training seed is the config's (fixed), so the seed axis varies the *point sampling* only;
+      the training seed is the cell's seed (preset ``training_seed="cell"``: the seed axis varies
+      sampling and training together, paired across cells) or the config's (``"fixed"``: the
+      sampling only, as in the first studies);
     * evaluation: :func:`pointly.model.engine.evaluation.evaluate_checkpoint` on the validation split.
     """
 
@@ -149,6 +151,10 @@ class PipelineRunner:
             str(d.val_images),
         )
         cfg.solver.max_iter = int(p.iters)
+        if p.training_seed == "cell":
+            cfg.seed = int(cell.seed)
+        elif p.training_seed != "fixed":
+            raise PointlyError(f"unknown training_seed {p.training_seed!r}", fix="use cell or fixed")
         cfg.solver.warmup_iters = min(cfg.solver.warmup_iters, max(1, p.iters // 10))
         cfg.solver.checkpoint_period = max(1, min(cfg.solver.checkpoint_period, p.iters // 4 or 1))
         return cfg

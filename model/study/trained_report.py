@@ -4,6 +4,10 @@ Per dataset and rule set: P20's share of the fully supervised PQ and the seed sp
 Table 13 (PQ against points per segment and shape) and Table 14 (P20 concave: boundary share and
 dilation) layouts with the paper's numbers in brackets; after them every cell. The tables read a
 trend frame (:func:`pointly.model.study.report.trend_frame`: PQ in percent, dilation on/off).
+
+Every number over seeds carries its standard error (sample standard deviation, ddof 1, over √n;
+:func:`pointly.model.study.trends.mean_se`): ``mean ± SE`` in the tables and the text, error bars
+of ± SE in the figure; a cell with one seed shows ``mean ± —`` and has no bar.
 """
 
 from __future__ import annotations
@@ -18,13 +22,19 @@ import pandas as pd
 from pointly.model.study.trends import (
     PAPER_P20_SHARE,
     PAPER_SEED_STD,
-    full_pq,
+    MeanSE,
+    full_pq,  # noqa: F401 (means only; re-exported with table13, table14 for callers reading them here)
+    full_pq_stats,
     markdown_table,
+    mean_se,
     p20_share,
+    p20_share_interval,
     points_rows,
     seed_pqs,
-    table13,
-    table14,
+    table13,  # noqa: F401
+    table13_stats,
+    table14,  # noqa: F401
+    table14_stats,
 )
 from pointly.pointgen.base.files import save_figure_atomic
 
@@ -36,6 +46,8 @@ PAPER_TABLE13 = {
     "concave": {5: 23.0, 10: 29.1, 20: 32.7, 30: 34.1, 50: 35.3, 100: 37.0},
 }
 PAPER_FULL_PQ = 41.3
+#: the paper's mean PQ of the P20 seeds (Table 12); its spread PAPER_SEED_STD is a standard deviation
+PAPER_SEED_MEAN = 33.96
 PAPER_TABLE14 = {
     False: {0.0: 32.7, 0.05: 33.1, 0.1: 33.7, 0.25: 34.1, 0.5: 35.5, 0.75: 35.7, 1.0: 35.8},
     True: {0.0: 34.0, 0.05: 34.2, 0.1: 34.3, 0.25: 35.0, 0.5: 35.8, 0.75: 36.0, 1.0: 36.0},
@@ -92,6 +104,40 @@ def rows_markdown(frame: pd.DataFrame) -> str:
     return markdown_table(header, body)
 
 
+def _se_text(se: float, digits: int = 1) -> str:
+    """A standard error with ``digits`` decimals, or one more where it would round to 0."""
+    if se > 0 and round(se, digits) == 0:
+        digits += 1
+    return f"{se:.{digits}f}"
+
+
+def _pm(stats: MeanSE | None, digits: int = 1) -> str:
+    """``mean ± SE`` of one cell's seeds; ``mean ± —`` with one seed; ``—`` with none."""
+    if stats is None or not stats.n:
+        return "—"
+    if stats.n < 2 or math.isnan(stats.se):
+        return f"{stats.mean:.{digits}f} ± —"
+    return f"{stats.mean:.{digits}f} ± {_se_text(stats.se, digits)}"
+
+
+def _seeds_note(cells: list[MeanSE]) -> str:
+    """The line under a table: how many seeds its means are over, and the paper's in brackets."""
+    ns = sorted({c.n for c in cells if c.n})
+    if not ns:
+        return "Ours: mean ± standard error over the seeds of each cell; the paper's in brackets."
+    if ns == [1]:
+        return "Ours: one seed per cell (± —: no standard error); the paper's in brackets."
+    count = f"{ns[0]} seeds" if len(ns) == 1 else f"{ns[0]}–{ns[-1]} seeds per cell"
+    note = f"Ours: mean ± standard error over {count}"
+    if ns[0] < 2:
+        note += " (± —: one seed, no standard error)"
+    return note + "; the paper's in brackets."
+
+
+def _seeds(n: int) -> str:
+    return f"{n} seed{'s' if n != 1 else ''}"
+
+
 def _fmt_int(v) -> str:
     try:
         if v is None or pd.isna(v):
@@ -101,43 +147,81 @@ def _fmt_int(v) -> str:
     return str(int(v))
 
 
+def full_line(frame: pd.DataFrame) -> str:
+    """The full-mask reference under Table 13, e.g. ``Full masks (M): 74.9 ± 0.8 (3 seeds; paper 41.3).``"""
+    full = full_pq_stats(frame)
+    if not full.n:
+        return f"Full masks (M): — (paper {PAPER_FULL_PQ})."
+    value = f"{full.mean:.1f}" if full.n < 2 else _pm(full)
+    return f"Full masks (M): {value} ({_seeds(full.n)}; paper {PAPER_FULL_PQ})."
+
+
 def table13_markdown(frame: pd.DataFrame) -> str:
-    """Table 13 layout: shape × points per segment, ours with the paper's in brackets, plus M."""
-    tab = table13(frame)
+    """Table 13 layout: shape × points per segment, ours (mean ± SE over seeds) with the paper's in
+    brackets, then the seeds note and the full-mask reference (M)."""
+    tab = table13_stats(frame)
     ps = sorted({p for s in tab.values() for p in s} | {5, 10, 20, 30, 50, 100})
     body = []
     for shape in ("convex", "concave"):
-        body.append([shape] + [f"{_fmt(tab.get(shape, {}).get(p))} ({PAPER_TABLE13[shape].get(p, '—')})" for p in ps])
-    full = full_pq(frame)
+        body.append([shape] + [f"{_pm(tab.get(shape, {}).get(p))} ({PAPER_TABLE13[shape].get(p, '—')})" for p in ps])
     text = markdown_table(["shape"] + [f"P{p}" for p in ps], body)
-    return text + f"\n\nFull masks (M): {_fmt(full)} (paper {PAPER_FULL_PQ}). Ours (paper's in brackets)."
+    note = _seeds_note([c for s in tab.values() for c in s.values()])
+    return text + f"\n\n{note}\n\n{full_line(frame)}"
 
 
 def table14_markdown(frame: pd.DataFrame) -> str:
-    """Table 14 layout: dilation × boundary share for P20 concave, with the paper's in brackets."""
-    tab = table14(frame)
+    """Table 14 layout: dilation × boundary share for P20 concave, ours (mean ± SE over seeds) with
+    the paper's in brackets, then the seeds note."""
+    tab = table14_stats(frame)
     shares = sorted({s for d in tab.values() for s in d} | set(PAPER_TABLE14[False]))
     body = [
-        [label] + [f"{_fmt(tab.get(dil, {}).get(s))} ({PAPER_TABLE14[dil].get(s, '—')})" for s in shares]
+        [label] + [f"{_pm(tab.get(dil, {}).get(s))} ({PAPER_TABLE14[dil].get(s, '—')})" for s in shares]
         for dil, label in ((False, "no dilation"), (True, "dilation"))
     ]
-    return markdown_table(["boundary share"] + [f"{int(round(s * 100))}%" for s in shares], body)
+    text = markdown_table(["boundary share"] + [f"{int(round(s * 100))}%" for s in shares], body)
+    return text + "\n\n" + _seeds_note([c for d in tab.values() for c in d.values()])
+
+
+def share_sentence(frame: pd.DataFrame) -> str:
+    """P20's share of the full-mask PQ with its standard error over the seeds both cells have, e.g.
+    ``P20 (concave) reaches **81.7 ± 1.3 %** of the fully supervised PQ (3 paired seeds; paper: 82 %).``;
+    "" when either cell is missing."""
+    paper = f"paper: {PAPER_P20_SHARE * 100:.0f} %"
+    share = p20_share_interval(frame)
+    if share is None:
+        ratio = p20_share(frame)
+        if ratio is None:
+            return ""
+        return (
+            f"P20 (concave) reaches **{ratio * 100:.1f} %** of the fully supervised PQ (ratio of the means: "
+            f"no seed has both cells; {paper})."
+        )
+    pct = MeanSE(share.mean * 100, share.se * 100, share.n)
+    paired = f"{share.n} paired seed{'s' if share.n != 1 else ''}"
+    value = f"{pct.mean:.1f} %" if pct.n < 2 else f"{pct.mean:.1f} ± {_se_text(pct.se)} %"
+    return f"P20 (concave) reaches **{value}** of the fully supervised PQ ({paired}; {paper})."
+
+
+def spread_sentence(frame: pd.DataFrame) -> str:
+    """The seed spread of P20 concave (≥ 2 seeds): mean ± standard deviation and the standard error,
+    next to the paper's (whose ± is a standard deviation); "" with fewer seeds."""
+    stats = mean_se(seed_pqs(frame))
+    if stats.n < 2:
+        return ""
+    return (
+        f"{stats.n} seeds of P20 (concave): PQ {stats.mean:.2f} ± {stats.sd:.2f} (standard deviation), "
+        f"standard error {stats.se:.2f} (paper: {PAPER_SEED_MEAN:.2f} ± {PAPER_SEED_STD}, standard deviation)."
+    )
 
 
 def section(rows: pd.DataFrame, tf: pd.DataFrame) -> str:
     """One dataset and rule set: P20's share of the full-mask PQ, the seed spread, and the Table 13
     and Table 14 layouts with the paper's numbers (``tf``: its trend frame)."""
-    share = p20_share(tf)
-    pqs = seed_pqs(tf)
     out = io.StringIO()
     out.write(f"{len(rows)} cells.")
-    if share is not None:
-        out.write(f" P20 (concave) reaches **{share:.0%}** of the fully supervised PQ (paper: {PAPER_P20_SHARE:.0%}).")
-    if len(pqs) >= 2:
-        out.write(
-            f" {len(pqs)} seeds of P20: PQ {np.mean(pqs):.2f} ± {np.std(pqs, ddof=1):.2f} "
-            f"(paper: 33.96 ± {PAPER_SEED_STD})."
-        )
+    for sentence in (share_sentence(tf), spread_sentence(tf)):
+        if sentence:
+            out.write(" " + sentence)
     out.write("\n\n### PQ against points per segment (Table 13 layout)\n\n")
     out.write(table13_markdown(tf) + "\n\n")
     out.write("### P20 concave: boundary share and dilation (Table 14 layout)\n\n")
@@ -151,14 +235,43 @@ def tail(frame: pd.DataFrame) -> str:
 
 
 # --------------------------------------------------------------------------- figure
-def plot(frame: pd.DataFrame, path: str | Path, *, x: str = "seconds_per_segment") -> None:
-    """The figure "PQ against annotation seconds", written atomically as PNG (the first dataset
-    and rule set of the rows, its main grid).
+def cost_series(frame: pd.DataFrame, x: str = "seconds_per_segment") -> dict[str, pd.DataFrame]:
+    """The left panel's lines of a trend frame: per shape (boundary 0, no dilation) one row per point
+    count with the mean cost ``x``, the mean PQ ``pq``, its standard error ``se`` (nan with one
+    seed) and the number of seeds ``n``; ``"full"`` the full-mask reference alike (one row)."""
+    cost = frame[x] if x in frame.columns else pd.Series(np.nan, index=frame.index)
 
-    Left panel: PQ against annotation seconds (``x``), one line per shape over the point counts
-    (boundary 0, no dilation, mean over seeds), and the full-mask reference as a star. Right panel:
-    PQ of P20 concave against the boundary share, with and without dilation.
-    """
+    def summary(rows: pd.DataFrame, key: object) -> dict[str, object]:
+        stats = mean_se(rows["pq"])
+        xs = pd.to_numeric(cost.loc[rows.index], errors="coerce")
+        return {"key": key, x: float(xs.mean()), "pq": stats.mean, "se": stats.se, "n": stats.n}
+
+    out: dict[str, pd.DataFrame] = {}
+    rows = points_rows(frame)
+    rows = rows[(rows["boundary_share"] == 0.0) & (~rows["dilation"].astype(bool))]
+    for shape in ("convex", "concave"):
+        sub = rows[rows["shape"] == shape]
+        if len(sub):
+            table = pd.DataFrame([summary(g, int(p)) for p, g in sub.groupby("points")])
+            table = table[table["n"] > 0]
+            if len(table):
+                out[shape] = table.rename(columns={"key": "points"}).set_index("points").sort_index()
+    full = frame[frame["supervision"] == "full"]
+    if len(full) and mean_se(full["pq"]).n:
+        out["full"] = pd.DataFrame([summary(full, "M")]).set_index("key")
+    return out
+
+
+def _errorbars(ax, xs, ys, ses, **kw) -> None:
+    """± SE bars at the points with a standard error (≥ 2 seeds); none at the others."""
+    xs, ys, ses = (np.asarray(v, float) for v in (xs, ys, ses))
+    keep = np.isfinite(ses) & np.isfinite(xs) & np.isfinite(ys)
+    if keep.any():
+        ax.errorbar(xs[keep], ys[keep], yerr=ses[keep], fmt="none", capsize=3, elinewidth=1, **kw)
+
+
+def figure(frame: pd.DataFrame, *, x: str = "seconds_per_segment"):
+    """The figure of :func:`plot` as a matplotlib Figure (not saved, not closed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -173,35 +286,52 @@ def plot(frame: pd.DataFrame, path: str | Path, *, x: str = "seconds_per_segment
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     xs = frame[x].to_numpy(float) if x in frame.columns else np.array([])
     have_cost = bool(np.isfinite(xs).any() and (xs[np.isfinite(xs)] > 0).all())
-    rows = points_rows(frame)
-    rows = rows[(rows["boundary_share"] == 0.0) & (~rows["dilation"])]
+    series = cost_series(frame, x)
     for shape, marker in (("convex", "o"), ("concave", "s")):
-        sub = rows[rows["shape"] == shape].groupby("points")[["pq", x]].mean().sort_index()
-        if len(sub):
-            ax1.plot(sub[x], sub["pq"], marker=marker, label=shape)
+        sub = series.get(shape)
+        if sub is not None:
+            (line,) = ax1.plot(sub[x], sub["pq"], marker=marker, label=shape)
+            _errorbars(ax1, sub[x], sub["pq"], sub["se"], ecolor=line.get_color())
             for p, r in sub.iterrows():
                 ax1.annotate(f"P{p}", (r[x], r["pq"]), textcoords="offset points", xytext=(3, 3), fontsize=7)
-    full = frame[frame["supervision"] == "full"]
-    if len(full):
-        ax1.scatter([full[x].mean()], [full["pq"].mean()], marker="*", s=160, color="k", label="full masks", zorder=3)
+    full = series.get("full")
+    if full is not None:
+        ax1.scatter(full[x], full["pq"], marker="*", s=160, color="k", label="full masks", zorder=3)
+        _errorbars(ax1, full[x], full["pq"], full["se"], ecolor="k", zorder=3)
     if have_cost:
         ax1.set_xscale("log")
     ax1.set_xlabel("annotation seconds per segment (cost model)" if x == "seconds_per_segment" else x)
-    ax1.set_ylabel("PQ")
+    ax1.set_ylabel("PQ (mean ± SE over seeds)")
     ax1.set_title("PQ against annotation seconds")
     ax1.grid(alpha=0.3)
     ax1.legend(fontsize=8)
-    tab = table14(frame)
+    tab = table14_stats(frame)
     for dil, label, marker in ((False, "no dilation", "o"), (True, "dilation", "^")):
-        series = tab.get(dil, {})
-        if series:
-            ss = sorted(series)
-            ax2.plot([s * 100 for s in ss], [series[s] for s in ss], marker=marker, label=label)
+        cells = tab.get(dil, {})
+        if cells:
+            ss = sorted(cells)
+            shares = [s * 100 for s in ss]
+            pqs = [cells[s].mean for s in ss]
+            (line,) = ax2.plot(shares, pqs, marker=marker, label=label)
+            _errorbars(ax2, shares, pqs, [cells[s].se for s in ss], ecolor=line.get_color())
     ax2.set_xlabel("boundary points (% of P20, concave)")
-    ax2.set_ylabel("PQ")
+    ax2.set_ylabel("PQ (mean ± SE over seeds)")
     ax2.set_title("Boundary share and dilation")
     ax2.grid(alpha=0.3)
     if tab:
         ax2.legend(fontsize=8)
     fig.tight_layout()
-    save_figure_atomic(fig, path, dpi=110)
+    return fig
+
+
+def plot(frame: pd.DataFrame, path: str | Path, *, x: str = "seconds_per_segment") -> None:
+    """The figure "PQ against annotation seconds", written atomically as PNG (the first dataset
+    and rule set of the rows, its main grid).
+
+    Left panel: PQ against annotation seconds (``x``), one line per shape over the point counts
+    (boundary 0, no dilation, mean over seeds), and the full-mask reference as a star. Right panel:
+    PQ of P20 concave against the boundary share, with and without dilation. Every point with two
+    or more seeds carries an error bar of ± its standard error over the seeds (:func:`cost_series`,
+    :func:`pointly.model.study.trends.table14_stats`); a point with one seed has none.
+    """
+    save_figure_atomic(figure(frame, x=x), path, dpi=110)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -77,39 +77,84 @@ def points_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["supervision"] == "points"]
 
 
-def _mean_pq(rows: pd.DataFrame) -> float | None:
-    """Mean PQ over the rows (several seeds of one cell), None if there are none."""
-    vals = rows["pq"].dropna()
-    return float(vals.mean()) if len(vals) else None
+class MeanSE(NamedTuple):
+    """Mean of ``n`` values (one cell's seeds), its standard error ``se`` = sd / √n (sd with
+    ddof 1; nan when n < 2) and ``n``; ``mean`` is nan when n = 0."""
+
+    mean: float
+    se: float
+    n: int
+
+    @property
+    def sd(self) -> float:
+        """The sample standard deviation (ddof 1) of the values; nan when n < 2."""
+        return self.se * math.sqrt(self.n) if self.n >= 2 else float("nan")
+
+
+def mean_se(values: Iterable[float]) -> MeanSE:
+    """Mean, standard error (sample sd with ddof 1 over √n) and count of ``values``, NaNs dropped.
+
+    One value: the value, se nan; none: mean and se nan, n 0."""
+    vals = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    n = len(vals)
+    if n == 0:
+        return MeanSE(float("nan"), float("nan"), 0)
+    mean = math.fsum(vals) / n
+    if n < 2:
+        return MeanSE(mean, float("nan"), n)
+    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in vals) / (n - 1))
+    return MeanSE(mean, sd / math.sqrt(n), n)
+
+
+def _pq_stats(rows: pd.DataFrame) -> MeanSE:
+    """Mean PQ, its standard error and the number of seeds over the rows (several seeds of one cell)."""
+    return mean_se(rows["pq"])
+
+
+def table13_stats(frame: pd.DataFrame, dilation: bool = False) -> dict[str, dict[int, MeanSE]]:
+    """PQ by shape and points per segment, boundary share 0, dilation off (or on): mean, standard
+    error and number of seeds of each cell (cells without a PQ are left out)."""
+    rows = points_rows(frame)
+    rows = rows[(rows["boundary_share"] == 0.0) & (rows["dilation"] == dilation)]
+    out: dict[str, dict[int, MeanSE]] = {}
+    for (shape, points), group in rows.groupby(["shape", "points"]):
+        stats = _pq_stats(group)
+        if stats.n:
+            out.setdefault(str(shape), {})[int(points)] = stats
+    return out
 
 
 def table13(frame: pd.DataFrame, dilation: bool = False) -> dict[str, dict[int, float]]:
     """PQ by shape and points per segment, boundary share 0, dilation off (or on), mean over seeds."""
+    return {shape: {p: s.mean for p, s in series.items()} for shape, series in table13_stats(frame, dilation).items()}
+
+
+def table14_stats(frame: pd.DataFrame, points: int = 20, shape: str = "concave") -> dict[bool, dict[float, MeanSE]]:
+    """PQ of P20 concave by dilation and boundary share: mean, standard error and number of seeds."""
     rows = points_rows(frame)
-    rows = rows[(rows["boundary_share"] == 0.0) & (rows["dilation"] == dilation)]
-    out: dict[str, dict[int, float]] = {}
-    for (shape, points), group in rows.groupby(["shape", "points"]):
-        pq = _mean_pq(group)
-        if pq is not None:
-            out.setdefault(str(shape), {})[int(points)] = pq
+    rows = rows[(rows["points"] == points) & (rows["shape"] == shape)]
+    out: dict[bool, dict[float, MeanSE]] = {}
+    for (dil, share), group in rows.groupby(["dilation", "boundary_share"]):
+        stats = _pq_stats(group)
+        if stats.n:
+            out.setdefault(bool(dil), {})[float(share)] = stats
     return out
 
 
 def table14(frame: pd.DataFrame, points: int = 20, shape: str = "concave") -> dict[bool, dict[float, float]]:
     """PQ of P20 concave by dilation and boundary share, mean over seeds."""
-    rows = points_rows(frame)
-    rows = rows[(rows["points"] == points) & (rows["shape"] == shape)]
-    out: dict[bool, dict[float, float]] = {}
-    for (dil, share), group in rows.groupby(["dilation", "boundary_share"]):
-        pq = _mean_pq(group)
-        if pq is not None:
-            out.setdefault(bool(dil), {})[float(share)] = pq
-    return out
+    return {dil: {s: m.mean for s, m in series.items()} for dil, series in table14_stats(frame, points, shape).items()}
+
+
+def full_pq_stats(frame: pd.DataFrame) -> MeanSE:
+    """PQ of the fully supervised reference: mean, standard error and number of seeds (n 0: none)."""
+    return _pq_stats(frame[frame["supervision"] == "full"])
 
 
 def full_pq(frame: pd.DataFrame) -> float | None:
     """PQ of the fully supervised reference (mean over its seeds)."""
-    return _mean_pq(frame[frame["supervision"] == "full"])
+    stats = full_pq_stats(frame)
+    return stats.mean if stats.n else None
 
 
 def by_seed(
@@ -149,8 +194,21 @@ def seed_pqs(frame: pd.DataFrame, points: int = 20, shape: str = "concave") -> l
     return [cell[s] for s in sorted(cell)]
 
 
+def p20_share_interval(frame: pd.DataFrame, shape: str = "concave") -> MeanSE | None:
+    """P20's share of the full-mask PQ, paired by seed: the mean of the per-seed ratios
+    PQ(P20 ``shape``, boundary 0, no dilation) / PQ(full masks) over the seeds both cells have
+    (a fraction), its standard error (nan with one paired seed) and the number of paired seeds.
+    None when no seed has both cells (or no full-mask PQ above 0)."""
+    p20 = by_seed(frame, points=20, shape=shape)
+    full = by_seed(frame, supervision="full")
+    ratios = [p20[sd] / full[sd] for sd in _pairs(p20, full) if full[sd] > 0]
+    return mean_se(ratios) if ratios else None
+
+
 def p20_share(frame: pd.DataFrame, shape: str = "concave") -> float | None:
-    """PQ of P20 (``shape``, boundary 0, no dilation, mean over seeds) over the full-mask PQ."""
+    """PQ of P20 (``shape``, boundary 0, no dilation, mean over seeds) over the full-mask PQ (mean
+    over its seeds): the ratio of the means, every seed of each cell counted. The paired share with
+    its standard error is :func:`p20_share_interval`."""
     full = full_pq(frame)
     p20 = table13(frame).get(shape, {}).get(20)
     if full is None or p20 is None or full <= 0:

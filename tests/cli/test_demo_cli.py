@@ -70,4 +70,4 @@ def test_demo_trains_with_the_target_options_of_step_4(monkeypatch, tmp_path):
             options=opts,
         )
         (kw,) = calls
-        assert kw["grid"] == "points=20;" + want and kw["preset"] == "synthetic" and kw["iters"] == 5
+        assert kw["grid"] == "points=20;" + want and kw["preset"] == "synthetic-quick" and kw["iters"] == 5

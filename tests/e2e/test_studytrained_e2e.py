@@ -8,6 +8,7 @@ pipeline, only very short.
 from __future__ import annotations
 
 import csv
+import json
 import os
 
 import pytest
@@ -95,3 +96,35 @@ def test_bad_options_exit_2(tmp_path, capsys, args, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_gpu_preset_dry_run_on_the_cpu_with_two_jobs(tmp_path, capfd):
+    """The GPU preset's run as a CPU dry run: its cells, data and settings, two jobs at once (two
+    spawned processes appending to one folder), 2 iterations per cell on a tiny synthetic set."""
+    from pointly.data.synth import ensure_dataset
+
+    root = ensure_dataset(tmp_path / "data", train=4, val=2, size=64, seed=1)
+    out = tmp_path / "gpu-study"
+    args = ["study", "--depth", "trained", "--preset", "synthetic-gpu", "--device", "cpu", "--iters", "2",
+            "--synthetic-root", str(root), "--grid", "points=5;shapes=convex;seeds=0,1;full=1",
+            "--jobs", "2", "--out", str(out), "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    text = capfd.readouterr().out
+    assert "2 jobs of" in text and "shards 0/2, 1/2" in text
+    rows = {r["cell_id"]: r for r in _rows(out)}
+    assert set(rows) == {
+        "synthetic-P5-convex-r100-b000-d000-s0",
+        "synthetic-P5-convex-r100-b000-d000-s1",
+        "synthetic-full-s0",
+        "synthetic-full-s1",
+    }
+    settings = json.loads((out / "study.json").read_text())
+    assert settings["preset"] == "synthetic-gpu" and settings["training_seed"] == "cell"
+    # each cell trained with its own seed
+    for cid, r in rows.items():
+        cfg = (out / "cells" / cid / "train" / "config.yaml").read_text()
+        assert f"seed: {r['seed']}" in cfg
+    assert (out / "report.md").is_file()
+    # a rerun with jobs finds everything done
+    assert main(args) == 0
+    assert capfd.readouterr().out.count("0 cells run, 2 already done") == 2  # one line per job

@@ -187,6 +187,24 @@ def test_refuses_rows_of_other_settings(tmp_path):
         _run(cells, other, CountingScorer(Counter()), settings={**TARGETS, "datasets": {"synthetic": {"json": "b"}}})
 
 
+def test_a_folder_from_before_the_training_seed_setting_resumes_only_as_it_trained(tmp_path):
+    """Folders written before ``training_seed`` was a setting trained every cell with the config's
+    seed: they resume with ``fixed`` and refuse ``cell``, which would pair different trainings."""
+    cells = parse_grid("points=5;shapes=convex;seeds=0,1;full=0", "trained")
+    _run(cells[:1], tmp_path, CountingScorer(Counter()))  # TRAINED has no training_seed key
+    with pytest.raises(PointlyError, match=r"other settings \(training_seed\)"):
+        _run(cells, tmp_path, CountingScorer(Counter()), settings={**TRAINED, "training_seed": "cell"})
+    calls: Counter = Counter()
+    _run(cells, tmp_path, CountingScorer(calls), settings={**TRAINED, "training_seed": "fixed"})
+    assert list(calls) == [cells[1].cell_id]
+    assert json.loads((tmp_path / "study.json").read_text())["training_seed"] == "fixed"
+    # a new folder records it, and then compares it like any other key
+    new = tmp_path / "new"
+    _run(cells[:1], new, CountingScorer(Counter()), settings={**TRAINED, "training_seed": "cell"})
+    with pytest.raises(PointlyError, match=r"other settings \(training_seed\)"):
+        _run(cells, new, CountingScorer(Counter()), settings={**TRAINED, "training_seed": "fixed"})
+
+
 def test_refusal_through_the_cli_is_one_line_and_exit_2(tmp_path, capsys):
     out = tmp_path / "s"
     args = [

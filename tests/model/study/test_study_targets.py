@@ -183,7 +183,7 @@ def test_cli_study_targets(tmp_path, capsys):
     assert main(args + ["--shard", "2/2"]) == 2
     assert "shard" in capsys.readouterr().err
     assert main(args + ["--iters", "3"]) == 2
-    assert "--iters and --parts belong to --depth trained" in capsys.readouterr().err
+    assert "--iters belong to --depth trained" in capsys.readouterr().err
     assert main(["study", "--grid", "points=x", "--out", str(tmp_path / "t")]) == 2
     assert main(["study", "--preset", "nope", "--out", str(tmp_path / "t")]) == 2
     assert "unknown target-study preset" in capsys.readouterr().err

@@ -18,13 +18,21 @@ from pointly.pointgen.base.errors import PointlyError
 def test_table13_grid_has_13_cells_and_table14_14():
     assert len(st.part_cells("table13")) == 13
     assert len(st.part_cells("table14")) == 14
+    # the converged preset: P5..P100 without P30 x convex/concave + full masks, and P20 concave x
+    # boundary 0/50/100 % x dilation off/on, all x seeds 0, 1, 2 (the 8-hour grid)
     cells = st.preset("synthetic").cells()
     ids = [c.cell_id for c in cells]
     assert len(ids) == len(set(ids))
-    # table13 (13) + table14 (14, of which P20 concave b0 no dilation s0 is already in table13) + seeds (4 new)
-    assert len(cells) == 13 + 13 + 4
-    assert "synthetic-P20-concave-r030-b050-d010-030-s0" in ids and "synthetic-full-s0" in ids
-    assert "synthetic-P20-concave-r030-b000-d000-s4" in ids
+    assert len(cells) == 3 * (5 * 2 + 1) + 3 * (3 * 2 - 1) == 48
+    assert {c.seed for c in cells} == {0, 1, 2}
+    assert {c.points for c in cells if c.supervision == "points"} == {5, 10, 20, 50, 100}
+    assert "synthetic-P20-concave-r030-b050-d010-030-s2" in ids and "synthetic-full-s1" in ids
+    assert not any(c.boundary_share == 0.25 for c in cells)
+    assert [c.cell_id for c in st.preset("synthetic-gpu").cells()] == ids
+    # the quick preset keeps the first study's parts: table13 (13) + table14 (13 new) + seeds (4 new)
+    quick = st.preset("synthetic-quick").cells()
+    assert len(quick) == 13 + 13 + 4
+    assert "synthetic-P20-concave-r030-b000-d000-s4" in [c.cell_id for c in quick]
     assert [c.cell_id for c in st.part_cells("smoke")] == ["synthetic-P5-convex-r100-b000-d000-s0", "synthetic-full-s0"]
     with pytest.raises(PointlyError, match="unknown study part"):
         st.part_cells("table99")
@@ -76,3 +84,28 @@ def test_metrics_in_percent():
     row = metrics_row(res)
     assert row["pq"] == 25.0 and row["pq_th"] == 30.0 and row["sq_st"] == 35.0
     assert row["n_th"] == 6 and row["n_st"] == 4
+
+
+def test_presets_settings_training_seed_and_device():
+    conv, gpu, quick = st.preset("synthetic"), st.preset("synthetic-gpu"), st.preset("synthetic-quick")
+    assert conv.synthetic["train"] == 1000 and conv.synthetic["val"] >= 500 and conv.iters == st.SYNTHETIC_ITERS
+    assert "solver.cpu_amp=true" in conv.config_overrides and conv.jobs == 2 and conv.device is None
+    assert gpu.device == "cuda" and gpu.jobs == st.GPU_JOBS and gpu.settings()["preset"] == "synthetic-gpu"
+    assert conv.settings()["training_seed"] == "cell" and quick.settings()["training_seed"] == "fixed"
+    # the cell's seed is the training seed in the converged presets, the config's in the quick one
+    cell = Cell("synthetic", "points", 20, "concave", 0.0, None, 2)
+    for p, want in ((st.preset("smoke"), 2), (quick, 0)):
+        runner = PipelineRunner(p, device="cpu")
+        runner._data = st.DataPaths(*(f"/x/{k}" for k in range(6)))
+        assert runner.config(cell).seed == want
+    # --device overrides the preset's
+    assert st.setup("smoke", device="cpu").scorer.device == "cpu"
+
+
+def test_job_shards_partition_the_shard():
+    cells = list(range(23))
+    for shard in ((0, 1), (1, 3), (2, 3)):
+        mine = [k for k in cells if k % shard[1] == shard[0]]
+        parts = [[k for k in cells if k % n == i] for i, n in st.job_shards(shard, 4)]
+        assert sorted(k for part in parts for k in part) == mine
+        assert all(not set(a) & set(b) for a in parts for b in parts if a is not b)
