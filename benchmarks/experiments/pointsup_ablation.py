@@ -49,6 +49,8 @@ def run(args) -> None:
         torch.set_num_threads(args.threads)
     root = ensure_dataset(args.data_root, train=args.train, val=args.val, progress=True)
     names = args.variants.split(",")
+    for name in names:
+        _rename_preset(Path(args.out) / name)
     # one cell of each variant in turn, so that a partial run holds comparable cells of every variant
     for _ in range(6):  # the grid's 6 cells
         for name in names:
@@ -64,6 +66,21 @@ def run(args) -> None:
                 progress=True,
                 max_cells=1,
             )
+
+
+def _rename_preset(folder: Path) -> None:
+    """Folders begun before the presets were renamed say ``"preset": "synthetic"``: the same
+    settings (float32, training seed fixed; the dataset is the ``root`` given) are now the
+    ``synthetic-quick`` preset's, so the name is updated in place to let them resume."""
+    import json
+
+    path = folder / "study.json"
+    if not path.is_file():
+        return
+    settings = json.loads(path.read_text(encoding="utf-8"))
+    if settings.get("preset") == "synthetic" and not settings.get("training_seed"):
+        settings["preset"] = "synthetic-quick"
+        path.write_text(json.dumps(settings, indent=2), encoding="utf-8")
 
 
 def summary(args) -> None:
