@@ -99,8 +99,7 @@ def grow_regions(
     ``1..K`` (0 only where no segment has a point); ``known`` (bool) the pixels whose label is
     trusted (see the module docstring).
     """
-    from scipy.ndimage import distance_transform_edt
-    from skimage.segmentation import find_boundaries, watershed
+    from skimage.segmentation import watershed
 
     opts = options or RegionOptions()
     rgb = np.asarray(rgb)
@@ -126,14 +125,39 @@ def grow_regions(
     side = max(h, w)
     known = np.ones((h, w), dtype=bool)
     if opts.border_margin > 0 or opts.barrier > 0:
-        border = find_boundaries(labels, mode="inner")
+        border = inner_boundaries(labels)
         if opts.border_margin > 0 and border.any():
-            known &= distance_transform_edt(~border) >= opts.border_margin * side
+            known &= distance_to_zero(~border) >= opts.border_margin * side
         if opts.barrier > 0 and border.any():
             known &= reached_below(gradient, markers, opts.barrier * float(np.median(gradient[border])))
     if opts.reach > 0:
-        known &= distance_transform_edt(markers == 0) <= opts.reach * side
+        known &= distance_to_zero(markers == 0) <= opts.reach * side
     return labels, known
+
+
+def inner_boundaries(labels: np.ndarray) -> np.ndarray:
+    """Labelled pixels with a 4-neighbour of another label: scikit-image's
+    ``find_boundaries(labels, mode="inner")`` (its default connectivity; the image edge is no
+    boundary), as four shifted comparisons, about 4× faster at 640×480 (benchmarks/README.md)."""
+    out = np.zeros(labels.shape, dtype=bool)
+    dv = labels[1:] != labels[:-1]
+    out[1:] |= dv
+    out[:-1] |= dv
+    dh = labels[:, 1:] != labels[:, :-1]
+    out[:, 1:] |= dh
+    out[:, :-1] |= dh
+    out &= labels != 0
+    return out
+
+
+def distance_to_zero(mask: np.ndarray) -> np.ndarray:
+    """Euclidean distance (pixels) from every pixel to the nearest ``False`` pixel of ``mask``: the
+    exact transform, as SciPy's ``distance_transform_edt(mask)``, through OpenCV's
+    ``DIST_MASK_PRECISE`` (float32), about 3–4× faster at 640×480 (benchmarks/README.md).
+    ``mask`` must hold a ``False`` pixel."""
+    import cv2
+
+    return cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
 
 
 @dataclass(frozen=True)

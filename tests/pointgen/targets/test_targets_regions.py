@@ -196,3 +196,21 @@ def test_regions_are_deterministic_and_follow_a_textured_region():
     # every wrongly labelled pixel lies within 1 px of the true border
     edge_dist = np.minimum(distance_transform_edt(disc), distance_transform_edt(~disc))
     assert (edge_dist[wrong] <= 1.0).all()
+
+
+def test_fast_boundaries_and_distances_equal_scikit_image_and_scipy():
+    """The OpenCV / numpy replacements give exactly what scikit-image's ``find_boundaries(mode="inner")``
+    and SciPy's ``distance_transform_edt`` give, on random label images with several regions."""
+    from scipy.ndimage import distance_transform_edt
+    from skimage.segmentation import find_boundaries
+
+    from pointly.pointgen.targets.regions import distance_to_zero, inner_boundaries
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        h, w = (int(v) for v in rng.integers(5, 90, 2))
+        labels = rng.integers(0, 4, (h // 3 + 1, w // 3 + 1)).repeat(3, 0).repeat(3, 1)[:h, :w].astype(np.int32)
+        assert np.array_equal(inner_boundaries(labels), find_boundaries(labels, mode="inner"))
+        mask = rng.random((h, w)) > 0.02
+        mask[rng.integers(h), rng.integers(w)] = False
+        assert np.allclose(distance_to_zero(mask), distance_transform_edt(mask), rtol=0, atol=1e-4)
