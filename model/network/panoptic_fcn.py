@@ -98,7 +98,8 @@ class PanopticFCN(nn.Module):
         cpu_channels_last: bool = True,
     ) -> None:
         super().__init__()
-        # registration order = state-dict order: the official one
+        # registration order = state-dict order; checkpoints load by key name (the official names, not
+        # the official order: it registers the position and kernel heads before the feature encoder)
         self.backbone = backbone
         self.semantic_fpn = semantic_fpn
         self.feature_encoder = feature_encoder
