@@ -114,7 +114,8 @@ class ModelConfig:
     gn_groups: int = 32
     # how the heads start (pointly.model.network.heads.HEAD_INITS): "official" = dvlab-research/PanopticFCN's
     # head.py (encoder and heads' plain convs at PyTorch's default, generators N(0, 0.01)); "msra" =
-    # c2_msra_fill everywhere
+    # c2_msra_fill on those convs and generators (the prediction convs and DCNv2 layers keep the
+    # official init under both)
     head_init: str = "official"
     # run CPU inference (autograd off) on channels-last (NHWC) activations: faster with oneDNN,
     # same values up to rounding; training stays NCHW (no gain there)
