@@ -1,14 +1,25 @@
 """The trained ablation of the point-supervision fixes (issue "Point supervision as the paper means
 it"): P20 concave points at 0 % and 100 % boundary share, the first design ("old") against each fix
-alone and all fixes together, 3 sampling seeds each, on the synthetic set.
+alone and all fixes together, 3 seeds each, on the synthetic set.
 
 Each variant is one trained-study folder under OUT (``pointly.model.study.trained`` on the study
 engine: resumable cell by cell, rows in ``results.csv``); ``--summary`` prints PQ mean ± standard
-error per variant and share. Usage::
+error per variant and share, each variant against "old" paired by seed.
 
-    python benchmarks/experiments/pointsup_ablation.py --out runs/ablation [--iters 2000] \\
-        [--variants old,all] [--train 1000 --val 500]
-    python benchmarks/experiments/pointsup_ablation.py --out runs/ablation --summary
+Two editions:
+
+* ``--preset synthetic`` (default): the converged study's settings (1000 / 500 images, 2000
+  iterations, bfloat16 CPU autocast, the seed is the sampling and the training seed). "all" is the
+  corrected rules with the preset's defaults, i.e. the converged study's own P20 concave cells:
+  with ``--study DIR`` (that study's folder) they are read from there, not trained twice.
+* ``--preset synthetic-quick --iters 2000``: the first edition (float32, training seed fixed; its
+  "all" names the rule fields, so its cells are ``-custom``), kept to resume and summarise it.
+
+Usage::
+
+    python benchmarks/experiments/pointsup_ablation.py --out runs/ablation --study runs/study \\
+        [--variants old,centre,overlap,parts,size,init]
+    python benchmarks/experiments/pointsup_ablation.py --out runs/ablation --study runs/study --summary
 """
 
 from __future__ import annotations
@@ -36,7 +47,16 @@ VARIANTS = {
         ["model.head_init=official", "loss.mask_centre_loss=false"],
     ),
 }
+#: "all" in the converged edition: the corrected rules and the preset's own model defaults
+ALL_CONVERGED = ("corrected", [])
 GRID = "points=20;shapes=concave;shares=0,1;seeds=0,1,2;full=0"
+
+
+def variant(name: str, preset: str):
+    """(target rules, config overrides) of a variant in an edition."""
+    if name == "all" and preset != "synthetic-quick":
+        return ALL_CONVERGED
+    return VARIANTS[name]
 
 
 def run(args) -> None:
@@ -47,17 +67,19 @@ def run(args) -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-    root = ensure_dataset(args.data_root, train=args.train, val=args.val, progress=True)
-    names = args.variants.split(",")
+    quick = args.preset == "synthetic-quick"
+    root = ensure_dataset(args.data_root, train=args.train, val=args.val, progress=True) if quick else None
+    names = [n for n in args.variants.split(",") if not (n == "all" and args.study and not quick)]
     for name in names:
-        _rename_preset(Path(args.out) / name)
+        if quick:
+            _rename_preset(Path(args.out) / name)
     # one cell of each variant in turn, so that a partial run holds comparable cells of every variant
     for _ in range(6):  # the grid's 6 cells
         for name in names:
-            rules, overrides = VARIANTS[name]
+            rules, overrides = variant(name, args.preset)
             run_from_cli(
-                preset="synthetic-quick",
-                out=Path(args.out) / name,
+                preset=args.preset,
+                out=(Path(args.study) if name == "all" and args.study else Path(args.out) / name),
                 iters=args.iters,
                 synthetic_root=root,
                 grid=GRID,
@@ -65,6 +87,7 @@ def run(args) -> None:
                 config_overrides=overrides,
                 progress=True,
                 max_cells=1,
+                jobs=1,
             )
 
 
@@ -89,9 +112,15 @@ def summary(args) -> None:
     from pointly.model.study.intervals import paired_difference
     from pointly.model.study.store import load_rows
 
-    frames = {
-        name: load_rows(Path(args.out) / name) for name in VARIANTS if (Path(args.out) / name / "results.csv").is_file()
-    }
+    folders = {name: Path(args.out) / name for name in VARIANTS}
+    if args.study and args.preset != "synthetic-quick":
+        folders["all"] = Path(args.study)
+    frames = {}
+    for name, folder in folders.items():
+        if (folder / "results.csv").is_file():
+            rows = load_rows(folder)
+            rows = rows[(rows["supervision"] == "points") & (rows["points"] == 20) & (rows["shape"] == "concave")]
+            frames[name] = rows[(rows["dilation"] == "off") & rows["boundary_share"].isin([0.0, 1.0])]
     print("| variant | boundary | seeds | PQ | PQ things | PQ stuff | Δ PQ vs old [95 % CI] | verdict |")
     print("|---|---|---|---|---|---|---|---|")
     for name, frame in frames.items():
@@ -113,8 +142,12 @@ def summary(args) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True)
-    ap.add_argument("--iters", type=int, default=2000)
-    ap.add_argument("--variants", default="old,all", help=f"comma-separated, of {','.join(VARIANTS)}")
+    ap.add_argument("--preset", default="synthetic", choices=["synthetic", "synthetic-quick"])
+    ap.add_argument("--study", default=None, help="the converged study's folder: its P20 concave cells are 'all'")
+    ap.add_argument("--iters", type=int, default=None, help="(default: the preset's)")
+    ap.add_argument(
+        "--variants", default="old,centre,overlap,parts,size,init,all", help=f"comma-separated, of {','.join(VARIANTS)}"
+    )
     ap.add_argument("--train", type=int, default=1000)
     ap.add_argument("--val", type=int, default=500)
     ap.add_argument("--data-root", default=None)
