@@ -71,6 +71,12 @@ from pointly.pointgen.base.errors import PointlyError
     help="(trained) cells trained at once, each in its own process (default: the preset's).",
 )
 @click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="(trained) torch threads per job (default: the CPU count divided by --jobs).",
+)
+@click.option(
     "--device",
     type=click.Choice(["cpu", "cuda"]),
     default=None,
@@ -89,6 +95,7 @@ def study(
     iters: int | None,
     parts: str | None,
     jobs: int | None,
+    threads: int | None,
     device: str | None,
     no_progress: bool,
 ) -> None:
@@ -114,10 +121,21 @@ def study(
             synthetic_root=synthetic_root,
             device=device,
             jobs=jobs,
+            threads=threads,
             echo=click.echo,
         )
         return
-    given = [name for name, v in (("--iters", iters), ("--parts", parts), ("--jobs", jobs), ("--device", device)) if v]
+    given = [
+        name
+        for name, v in (
+            ("--iters", iters),
+            ("--parts", parts),
+            ("--jobs", jobs),
+            ("--threads", threads),
+            ("--device", device),
+        )
+        if v
+    ]
     if given:
         raise PointlyError(f"{', '.join(given)} belong to --depth trained", fix="drop them for --depth targets")
     from pointly.model.study import targets

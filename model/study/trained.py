@@ -333,6 +333,7 @@ def run_from_cli(
     target_rules: str | Mapping[str, Any] | None = None,
     config_overrides: Sequence[str] = (),
     jobs: int | None = None,
+    threads: int | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> StudyOutcome | None:
     """``pointly study --depth trained`` as a function (for scripts): :func:`setup`, then the
@@ -340,7 +341,8 @@ def run_from_cli(
     summary and the trend rows). ``report_only`` rebuilds the report from the rows in ``out``.
 
     ``jobs`` (default: the preset's) > 1 trains that many cells at once, each job a process of its
-    own on the same device (:func:`run_jobs`); one job runs in this process."""
+    own on the same device (:func:`run_jobs`); one job runs in this process. ``threads``: torch
+    threads per job (default: ``cpu_count // jobs``)."""
     if echo is None:
         import click
 
@@ -361,7 +363,13 @@ def run_from_cli(
     n_jobs = s.scorer.preset.jobs if jobs is None else int(jobs)
     if n_jobs < 1:
         raise PointlyError(f"--jobs must be ≥ 1, got {n_jobs}")
+    if threads is not None and threads < 1:
+        raise PointlyError(f"--threads must be ≥ 1, got {threads}")
     if n_jobs == 1:
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
         return run_study(s, out, shard=parse_shard(shard), progress=progress, max_cells=max_cells, echo=echo)
     s.scorer.data()  # make (or find) the dataset once, so that the jobs find it made
     return run_jobs(
@@ -369,6 +377,7 @@ def run_from_cli(
         out,
         jobs=n_jobs,
         shard=parse_shard(shard),
+        threads=threads,
         echo=echo,
     )
 
@@ -386,6 +395,7 @@ def run_jobs(
     *,
     jobs: int,
     shard: tuple[int, int] = (0, 1),
+    threads: int | None = None,
     echo: Callable[[str], None] = print,
 ) -> StudyOutcome | None:
     """Train the cells of ``shard`` in ``jobs`` processes at once (``multiprocessing`` spawn), each
@@ -398,7 +408,7 @@ def run_jobs(
     import multiprocessing
     import os
 
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    threads = threads or max(1, (os.cpu_count() or 1) // jobs)
     ctx = multiprocessing.get_context("spawn")
     procs = []
     for sub in job_shards(shard, jobs):

@@ -107,10 +107,10 @@ def test_gpu_preset_dry_run_on_the_cpu_with_two_jobs(tmp_path, capfd):
     out = tmp_path / "gpu-study"
     args = ["study", "--depth", "trained", "--preset", "synthetic-gpu", "--device", "cpu", "--iters", "2",
             "--synthetic-root", str(root), "--grid", "points=5;shapes=convex;seeds=0,1;full=1",
-            "--jobs", "2", "--out", str(out), "--no-progress"]  # fmt: skip
+            "--jobs", "2", "--threads", "1", "--out", str(out), "--no-progress"]  # fmt: skip
     assert main(args) == 0
     text = capfd.readouterr().out
-    assert "2 jobs of" in text and "shards 0/2, 1/2" in text
+    assert "2 jobs of 1 thread(s) each" in text and "shards 0/2, 1/2" in text
     rows = {r["cell_id"]: r for r in _rows(out)}
     assert set(rows) == {
         "synthetic-P5-convex-r100-b000-d000-s0",
