@@ -211,8 +211,8 @@ def main() -> None:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from revision import load_revision, modules_at
 
-        modules = modules_at(args.before, ["sampling", "batched_pools", "simulate"])
-        before = load_revision(args.before, modules)["simulate"]
+        name = modules_at(args.before, ["simulate"])[0]
+        before = load_revision(args.before, [name])[name]
     data = Path(args.data)
     opts = SimulationOptions(points=args.points, boundary_share=args.boundary_share)
     rows = [

@@ -15,9 +15,9 @@ pointgen.simulate. What is timed, per image, median process (CPU) time of ``--re
 * the parts of ``build full``: hulls (shapely), the claim maps of the shapes, buffering and the claim
   maps of the dilated shapes, the rest (point labels, owner, dilation claims, masks).
 
-``--before REV`` adds the fair before/after comparison: ``pointgen/targets/raster.py`` and
-``pointgen/targets/build.py`` as they were at git revision REV (benchmarks/revision.py) against the
-current ones, alternating calls on the same inputs in this process, outputs asserted identical.
+``--before REV`` adds the fair before/after comparison: ``build_targets`` as the code at git
+revision REV has it (benchmarks/revision.py) against the current one, alternating calls on the
+same inputs in this process, outputs asserted identical.
 """
 
 from __future__ import annotations
@@ -113,11 +113,12 @@ def before_after(rev: str, ds, by_image, repeat: int) -> list[tuple[int, int, fl
     (which must give ``rev``'s targets exactly: asserted) and now with the corrected default rules,
     interleaved call by call."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from revision import load_revision
+    from revision import load_revision, modules_at
 
-    from pointly.pointgen.targets.build import build as new
+    from pointly.pointgen.targets import build as new
 
-    old = load_revision(rev, ["raster", "targets"])["targets"]
+    name = (modules_at(rev, ["targets/build"]) or modules_at(rev, ["targets"]))[0]
+    old = load_revision(rev, [name])[name]
     rows = []
     from pointly.model.study.targets import RULES
 
