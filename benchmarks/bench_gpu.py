@@ -15,7 +15,11 @@ Everything the CPU cannot show, in one command that fits a short device lease:
   learning rate and value clipping) in float32 and with the configured autocast (bfloat16 by
   default), every loss finite, time per step; then ``pointly
   train --config synthetic_small`` for a few iterations on the device, ``--resume`` for a few
-  more, and ``pointly evaluate`` of the result (the full CLI loop on CUDA).
+  more, and ``pointly evaluate`` of the result (the full CLI loop on CUDA);
+* **the GPU study preset's jobs**: ``pointly study --preset synthetic-gpu`` on a small synthetic
+  set, the same cells trained one job at a time and ``--study-jobs`` jobs at once on the device
+  (``--study-iters`` iterations a cell), the seconds per cell of each and their ratio: how many
+  cells at once the preset's ``GPU_JOBS`` should be.
 
 Random weights throughout (nothing is downloaded); the image is COCO val2017 142238 when
 ``../shared/data`` exists, else a 640 × 480 noise image. Timings synchronise the device around
@@ -289,6 +293,35 @@ def cli_smoke(device: torch.device, out_dir: Path, iters: int) -> dict:
     return result
 
 
+def study_jobs(device: torch.device, out_dir: Path, iters: int, jobs: int) -> dict:
+    """Seconds per cell of the ``synthetic-gpu`` study preset with one job and with ``jobs`` jobs on
+    ``device`` (2 × ``jobs`` P20 cells, ``iters`` iterations each, a small synthetic set)."""
+    from pointly.data.synth import ensure_dataset
+
+    root = ensure_dataset(out_dir / "study-data", train=64, val=16, size=128, seed=3)
+    seeds = ",".join(str(s) for s in range(2 * jobs))
+    result: dict = {"jobs": jobs, "iters": iters, "cells": 2 * jobs}
+    for n in (1, jobs):
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [
+                sys.executable, "-m", "pointly.cli.main", "study", "--depth", "trained", "--preset", "synthetic-gpu",
+                "--device", device.type, "--iters", str(iters), "--synthetic-root", str(root),
+                "--grid", f"points=20;shapes=concave;seeds={seeds};full=0", "--jobs", str(n),
+                "--out", str(out_dir / f"study-jobs{n}"), "--no-progress",
+            ],
+            capture_output=True,
+            text=True,
+        )  # fmt: skip
+        key = "jobs1" if n == 1 else "jobsN"
+        result[f"{key}_rc"] = proc.returncode
+        result[f"{key}_s_per_cell"] = round((time.perf_counter() - t0) / (2 * jobs), 2)
+        if proc.returncode:
+            result[f"{key}_stderr"] = proc.stderr[-2000:]
+    result["speedup"] = round(result["jobs1_s_per_cell"] / max(result["jobsN_s_per_cell"], 1e-9), 2)
+    return result
+
+
 def to_markdown(res: dict) -> str:
     lines = ["# GPU results (benchmarks/bench_gpu.py)", "", "```", json.dumps(res["environment"], indent=1), "```", ""]
     lines += [
@@ -343,6 +376,19 @@ def to_markdown(res: dict) -> str:
             json.dumps(res["cli"], indent=1),
             "```",
         ]
+    if res.get("study_jobs"):
+        sj = res["study_jobs"]
+        lines += [
+            "",
+            f"## Study preset synthetic-gpu: one job against {sj['jobs']} at once ({sj['iters']} iterations a cell)",
+            "",
+            "| jobs | seconds per cell |",
+            "|---|---:|",
+            f"| 1 | {sj['jobs1_s_per_cell']} |",
+            f"| {sj['jobs']} | {sj['jobsN_s_per_cell']} |",
+            "",
+            f"speed-up {sj['speedup']}×",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -361,6 +407,8 @@ def main(argv: list[str] | None = None) -> int:
         help="sides of the square training images (800: the COCO preset's largest training scale)",
     )
     ap.add_argument("--cli-iters", type=int, default=40, help="pointly train iterations (0: skip the CLI smoke)")
+    ap.add_argument("--study-iters", type=int, default=200, help="iterations a study cell (0: skip the study jobs)")
+    ap.add_argument("--study-jobs", type=int, default=8, help="jobs at once in the study timing")
     ap.add_argument("--no-maskrcnn", action="store_true")
     ap.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
     args = ap.parse_args(argv)
@@ -380,6 +428,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.cli_iters > 0:
         res["cli"] = cli_smoke(device, args.out, args.cli_iters)
         print(f"  cli: {res['cli']}", flush=True)
+    if args.study_iters > 0:
+        res["study_jobs"] = study_jobs(device, args.out, args.study_iters, args.study_jobs)
+        print(f"  study jobs: {res['study_jobs']}", flush=True)
     (args.out / "gpu_results.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
     md = to_markdown(res)
     (args.out / "gpu_results.md").write_text(md, encoding="utf-8")

@@ -35,6 +35,10 @@ def test_bench_gpu_dry_run_on_cpu(tmp_path, monkeypatch):
             "96",
             "--cli-iters",
             "2",
+            "--study-iters",
+            "2",
+            "--study-jobs",
+            "2",
             "--no-maskrcnn",
             "--image",
             str(tmp_path / "none.jpg"),
@@ -51,4 +55,9 @@ def test_bench_gpu_dry_run_on_cpu(tmp_path, monkeypatch):
     cli = res["cli"]
     assert (cli["train_rc"], cli["resume_rc"], cli["evaluate_rc"]) == (0, 0, 0), cli
     assert 0.0 <= cli["pq_all"] <= 100.0
-    assert "## Inference" in (out / "gpu_results.md").read_text()
+    sj = res["study_jobs"]
+    assert (sj["jobs1_rc"], sj["jobsN_rc"]) == (0, 0), sj
+    assert sj["cells"] == 4 and sj["jobs1_s_per_cell"] > 0 and sj["speedup"] > 0
+    assert (out / "study-jobs2" / "results.csv").read_text().count("synthetic-P20-concave") == 4
+    text = (out / "gpu_results.md").read_text()
+    assert "## Inference" in text and "## Study preset synthetic-gpu" in text
