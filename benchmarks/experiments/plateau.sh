@@ -7,6 +7,7 @@
 #   DATA_DIR: made by `pointly data synth --out DATA_DIR --train 1000 --val 500`
 #   RUNS: space-separated ITERS:SEED pairs (default below)
 set -euo pipefail
+source "$(dirname "$0")/train_eval.sh"
 data=$1; out=$2; threads=${3:-1}
 runs=${RUNS:-"2000:0 1000:0 4000:0 2000:1 2000:2 500:0"}
 mkdir -p "$out"
@@ -14,18 +15,5 @@ for iters_seed in $runs; do
   iters=${iters_seed%:*}; seed=${iters_seed#*:}
   run="$out/bf16-i$iters-s$seed"
   if [ -f "$run/pq.json" ]; then continue; fi
-  t0=$(date +%s)
-  pointly train --config synthetic_small --out "$run" --threads "$threads" --no-progress --max-iter "$iters" \
-    $( [ -f "$run/checkpoint.pth" ] && echo --resume ) \
-    --set seed=$seed --set solver.cpu_amp=true \
-    --set data.kind=coco_panoptic \
-    --set data.train_json=$data/train/panoptic.json --set data.train_panoptic_dir=$data/train/panoptic \
-    --set data.train_image_dir=$data/train/images \
-    --set data.val_json=$data/val/panoptic.json --set data.val_panoptic_dir=$data/val/panoptic \
-    --set data.val_image_dir=$data/val/images
-  t1=$(date +%s)
-  pointly evaluate --checkpoint "$run/model_final.pth" --dataset $data/val/panoptic.json \
-    --gt-dir $data/val/panoptic --image-dir $data/val/images --json-out "$run/pq.tmp.json" --no-progress > "$run/eval.txt"
-  mv "$run/pq.tmp.json" "$run/pq.json"
-  echo "bf16,$iters,$seed,$((t1 - t0)),$(( $(date +%s) - t1 ))" >> "$out/times.csv"
+  train_eval "$run" "$data" "$threads" "$iters" "bf16,$iters,$seed" --set seed=$seed --set solver.cpu_amp=true
 done

@@ -17,40 +17,19 @@ import math
 import numpy as np
 import pytest
 from matplotlib.container import ErrorbarContainer
+from study_fixtures import trained_rows
 
 from pointly.model.study import trained_report as sr
 from pointly.model.study import trends as tr
 from pointly.model.study.report import trend_frame
-from pointly.model.study.store import rows_frame
 
 P20 = (60.0, 62.0, 64.0)
 FULL = (70.0, 74.0, 78.0)
 
 
 def raw_rows(cells):
-    """Trained-study rows: ``cells`` maps (supervision, points, shape, share, dilation) to
-    ``{seed: pq}`` (or a sequence, seeds 0, 1, ...); the cost is 0.9 s per point (79 s full)."""
-    rows = []
-    for (supervision, points, shape, share, dilation), values in cells.items():
-        if not isinstance(values, dict):
-            values = dict(enumerate(values))
-        full = supervision == "full"
-        for seed, pq in values.items():
-            rows.append(
-                dict(
-                    cell_id=f"{supervision}-{points}-{shape}-{share}-{dilation}-s{seed}",
-                    dataset="synthetic",
-                    supervision=supervision,
-                    points=None if full else points,
-                    shape=None if full else shape,
-                    boundary_share=None if full else share,
-                    dilation="0.01:0.03" if dilation and not full else "off",
-                    seed=seed,
-                    pq=pq,
-                    seconds_per_segment=79.0 if full else 0.9 * points,
-                )
-            )
-    return rows_frame(rows)
+    """Trained-study rows with the cost model's seconds (study_fixtures.trained_rows)."""
+    return trained_rows(cells, cost=True)
 
 
 def frame_of(cells):

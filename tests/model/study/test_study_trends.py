@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from study_fixtures import trained_rows
 
 from pointly.model.study import report as rp
 from pointly.model.study import trends as tr
@@ -42,26 +43,8 @@ def cell(points=20, shape="concave", share=0.0, dilation=False, supervision="poi
 
 
 def trained_frame(cells):
-    """Trained-study rows (PQ in percent, dilation the training range), one per cell and seed, as
-    the report reads them."""
-    rows = []
-    for (supervision, points, shape, share, dilation), values in cells.items():
-        for seed, pq in enumerate(values):
-            full = supervision == "full"
-            rows.append(
-                dict(
-                    cell_id=f"{supervision}-{points}-{shape}-{share}-{dilation}-s{seed}",
-                    dataset="synthetic",
-                    supervision=supervision,
-                    points=None if full else points,
-                    shape=None if full else shape,
-                    boundary_share=None if full else share,
-                    dilation="0.01:0.03" if dilation and not full else "off",
-                    seed=seed,
-                    pq=pq,
-                )
-            )
-    return rp.trend_frame(rows_frame(rows))
+    """Trained-study rows, one per cell and seed, as the report reads them (its trend frame)."""
+    return rp.trend_frame(trained_rows(cells))
 
 
 def target_rows(cells, dataset="coco", rules="corrected"):

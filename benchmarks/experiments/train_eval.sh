@@ -1,0 +1,23 @@
+# Sourced by head_init.sh and plateau.sh: train synthetic_small on a synthetic dataset folder, then
+# evaluate the final model on its validation split; resumable (a run whose pq.json exists is
+# skipped by the callers, a run with a checkpoint resumes). Appends "label,train s,eval s" to
+# OUT/times.csv.
+# Usage: train_eval RUN_DIR DATA_DIR THREADS ITERS TIMES_LABEL [--set key=value ...]
+train_eval() {
+  local run=$1 data=$2 threads=$3 iters=$4 label=$5
+  shift 5
+  local t0 t1
+  t0=$(date +%s)
+  pointly train --config synthetic_small --out "$run" --threads "$threads" --no-progress --max-iter "$iters" \
+    $( [ -f "$run/checkpoint.pth" ] && echo --resume ) "$@" \
+    --set data.kind=coco_panoptic \
+    --set data.train_json=$data/train/panoptic.json --set data.train_panoptic_dir=$data/train/panoptic \
+    --set data.train_image_dir=$data/train/images \
+    --set data.val_json=$data/val/panoptic.json --set data.val_panoptic_dir=$data/val/panoptic \
+    --set data.val_image_dir=$data/val/images
+  t1=$(date +%s)
+  pointly evaluate --checkpoint "$run/model_final.pth" --dataset "$data/val/panoptic.json" \
+    --gt-dir "$data/val/panoptic" --image-dir "$data/val/images" --json-out "$run/pq.tmp.json" --no-progress > "$run/eval.txt"
+  mv "$run/pq.tmp.json" "$run/pq.json"
+  echo "$label,$((t1 - t0)),$(( $(date +%s) - t1 ))" >> "$(dirname "$run")/times.csv"
+}
