@@ -6,6 +6,8 @@
 # Usage: benchmarks/experiments/plateau.sh DATA_DIR OUT_DIR [THREADS]
 #   DATA_DIR: made by `pointly data synth --out DATA_DIR --train 1000 --val 500`
 #   RUNS: space-separated ITERS:SEED pairs (default below)
+#   TAG, EXTRA: a variant of the schedule, e.g. TAG=lr3e-3 EXTRA="--set solver.base_lr=0.003" (runs
+#   named bf16-TAG-i<iters>-s<seed>)
 set -euo pipefail
 source "$(dirname "$0")/train_eval.sh"
 data=$1; out=$2; threads=${3:-1}
@@ -13,7 +15,8 @@ runs=${RUNS:-"2000:0 1000:0 4000:0 2000:1 2000:2 500:0"}
 mkdir -p "$out"
 for iters_seed in $runs; do
   iters=${iters_seed%:*}; seed=${iters_seed#*:}
-  run="$out/bf16-i$iters-s$seed"
+  run="$out/bf16${TAG:+-$TAG}-i$iters-s$seed"
   if [ -f "$run/pq.json" ]; then continue; fi
-  train_eval "$run" "$data" "$threads" "$iters" "bf16,$iters,$seed" --set seed=$seed --set solver.cpu_amp=true
+  # shellcheck disable=SC2086  # EXTRA holds several words on purpose
+  train_eval "$run" "$data" "$threads" "$iters" "bf16${TAG:+-$TAG},$iters,$seed" --set seed=$seed --set solver.cpu_amp=true ${EXTRA:-}
 done

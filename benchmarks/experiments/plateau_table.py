@@ -14,11 +14,12 @@ import re
 from pathlib import Path
 
 
-def load(out: Path) -> dict[int, dict[int, dict]]:
-    """iterations -> seed -> pq.json of ``bf16-i<iters>-s<seed>`` runs (PQ in 0-1)."""
+def load(out: Path, tag: str = "") -> dict[int, dict[int, dict]]:
+    """iterations -> seed -> pq.json of ``bf16[-TAG]-i<iters>-s<seed>`` runs (PQ in 0-1)."""
     runs: dict[int, dict[int, dict]] = {}
-    for pq in sorted(out.glob("bf16-i*-s*/pq.json")):
-        m = re.fullmatch(r"bf16-i(\d+)-s(\d+)", pq.parent.name)
+    name = "bf16" + (f"-{re.escape(tag)}" if tag else "")
+    for pq in sorted(out.glob("bf16*-i*-s*/pq.json")):
+        m = re.fullmatch(rf"{name}-i(\d+)-s(\d+)", pq.parent.name)
         if m:
             runs.setdefault(int(m[1]), {})[int(m[2])] = json.loads(pq.read_text())
     return runs
@@ -31,11 +32,12 @@ def main() -> None:
         "--fp32", type=Path, default=None, help="head_init.sh's folder (official-AdamW-s<seed> runs, 2000 it)"
     )
     ap.add_argument("--figure", type=Path, default=None)
+    ap.add_argument("--tag", default="", help="a schedule variant of plateau.sh (TAG), e.g. lr3e-3")
     args = ap.parse_args()
     from pointly.model.study.intervals import paired_difference
     from pointly.model.study.trends import mean_se
 
-    runs = load(args.out)
+    runs = load(args.out, args.tag)
     print("| iterations | seeds | PQ | PQ things | PQ stuff | PQ per seed |")
     print("|---|---|---|---|---|---|")
     for iters, by_seed in sorted(runs.items()):
