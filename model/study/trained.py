@@ -152,7 +152,7 @@ def preset(name: str, *, iters: int | None = None, parts: Sequence[str] | None =
       iterations per cell (docs/study.md, "The converged reference": not yet the plateau);
       P5, P10, P20, P50, P100 × convex/concave + full masks, and P20 concave × boundary 0/50/100 %
       × dilation off/on, each × seeds 0, 1, 2 (48 cells; each seed is the sampling and the
-      training seed), sized to finish in 8 hours on 2 cores with two jobs.
+      training seed), two jobs: about 8–8.7 hours on 2 cores.
     * ``synthetic-gpu``: the same cells, data and schedule on one CUDA GPU (bfloat16 autocast),
       :data:`GPU_JOBS` cells trained at once.
     * ``synthetic-quick``: the first, unconverged preset (200 train / 50 val images, 400
@@ -161,7 +161,7 @@ def preset(name: str, *, iters: int | None = None, parts: Sequence[str] | None =
     * ``coco``: GPU. COCO panoptic train2017/val2017, ``coco_r50_1x`` (90k iterations at 16
       images per batch, the paper's setting); paths come from ``coco`` settings / the CLI.
     """
-    converged_parts = {
+    synthetic_parts = {
         "table13": {"points": STUDY_POINTS, "seeds": STUDY_SEEDS},
         "table14": {"shares": STUDY_SHARES, "seeds": STUDY_SEEDS},
         "seeds": {"seeds": tuple(range(5))},
@@ -174,7 +174,7 @@ def preset(name: str, *, iters: int | None = None, parts: Sequence[str] | None =
             model_config="synthetic_small",
             iters=SYNTHETIC_ITERS,
             parts=("table13", "table14"),
-            part_axes=converged_parts,
+            part_axes=synthetic_parts,
             synthetic={"train": 1000, "val": 500, "size": 128, "seed": 0},
             config_overrides=() if gpu else ("solver.cpu_amp=true",),
             device="cuda" if gpu else None,
@@ -182,7 +182,7 @@ def preset(name: str, *, iters: int | None = None, parts: Sequence[str] | None =
             expected=(
                 f"48 cells, {GPU_JOBS} at once on one GPU: not measured here (no GPU was lent)"
                 if gpu
-                else "48 cells, two at once on 2 cores (one thread each): ≈ 8 h (docs/study.md)"
+                else "48 cells, two at once on 2 cores (one thread each): ≈ 8–8.7 h (measured per cell, docs/study.md)"
             ),
         )
     elif name == "synthetic-quick":
@@ -223,9 +223,7 @@ def preset(name: str, *, iters: int | None = None, parts: Sequence[str] | None =
             expected="≈ 10 GPU-hours per cell on 8 V100-class GPUs (1× schedule)",
         )
     else:
-        raise PointlyError(
-            f"unknown study preset {name!r}", fix="use synthetic, synthetic-gpu, synthetic-quick, coco or smoke"
-        )
+        raise PointlyError(f"unknown study preset {name!r}", fix=f"use one of {', '.join(PRESETS)}")
     if iters is not None:
         if iters < 1:
             raise PointlyError(f"--iters must be ≥ 1, got {iters}")
@@ -237,6 +235,7 @@ def preset(name: str, *, iters: int | None = None, parts: Sequence[str] | None =
     return p
 
 
+#: the names :func:`preset` knows
 PRESETS = ("synthetic", "synthetic-gpu", "synthetic-quick", "smoke", "coco")
 #: the synthetic presets' axes: Table 13's points without P30 (8 hours hold 48 cells, not 54), the
 #: boundary shares 0, 50 and 100 % of Table 14, three paired seeds

@@ -36,8 +36,10 @@ def test_table13_grid_has_13_cells_and_table14_14():
     assert [c.cell_id for c in st.part_cells("smoke")] == ["synthetic-P5-convex-r100-b000-d000-s0", "synthetic-full-s0"]
     with pytest.raises(PointlyError, match="unknown study part"):
         st.part_cells("table99")
-    with pytest.raises(PointlyError, match="unknown study preset"):
+    with pytest.raises(PointlyError, match="unknown study preset") as err:
         st.preset("nope")
+    assert "synthetic-quick" in err.value.fix
+    assert [st.preset(name).name for name in st.PRESETS] == list(st.PRESETS)  # the list names every preset
 
 
 def test_setup_grid_rules_and_settings(tmp_path):
