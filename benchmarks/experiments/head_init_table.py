@@ -8,7 +8,6 @@ init + AdamW paired by seed (pointgen.intervals: 95 % Student-t interval, pass /
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -19,6 +18,7 @@ def main(out: str) -> None:
         variant, seed = pq.parent.name.rsplit("-s", 1)
         runs.setdefault(variant, {})[int(seed)] = json.loads(pq.read_text())
     from pointly.model.study.intervals import paired_difference
+    from pointly.model.study.trends import mean_se
 
     print("| variant | seeds | PQ | PQ things | PQ stuff | PQ per seed | Δ PQ vs official-AdamW [95 % CI] | verdict |")
     print("|---|---|---|---|---|---|---|---|")
@@ -26,10 +26,8 @@ def main(out: str) -> None:
     for variant, by_seed in sorted(runs.items(), key=lambda kv: (kv[0] != "official-AdamW", kv[0])):
         cells = []
         for key in ("All", "Things", "Stuff"):
-            v = [100 * r[key]["pq"] for r in by_seed.values()]
-            mean = sum(v) / len(v)
-            se = math.sqrt(sum((x - mean) ** 2 for x in v) / (len(v) - 1) / len(v)) if len(v) > 1 else float("nan")
-            cells.append(f"{mean:.1f} ± {se:.1f}" if len(v) > 1 else f"{mean:.1f}")
+            m = mean_se(100 * r[key]["pq"] for r in by_seed.values())
+            cells.append(f"{m.mean:.1f} ± {m.se:.1f}" if m.n > 1 else f"{m.mean:.1f}")
         seeds = ", ".join(f"s{s}: {100 * r['All']['pq']:.1f}" for s, r in sorted(by_seed.items()))
         diff, verdict = "—", "—"
         if variant != "official-AdamW" and ref:

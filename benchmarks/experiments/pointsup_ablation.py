@@ -25,7 +25,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 from pointly.model.study.grid import RULES
@@ -111,6 +110,7 @@ def summary(args) -> None:
     against "old" paired by seed (pointgen.intervals: 95 % Student-t interval and verdict)."""
     from pointly.model.study.intervals import paired_difference
     from pointly.model.study.store import load_rows
+    from pointly.model.study.trends import mean_se
 
     folders = {name: Path(args.out) / name for name in VARIANTS}
     if args.study and args.preset != "synthetic-quick":
@@ -125,16 +125,15 @@ def summary(args) -> None:
     print("|---|---|---|---|---|---|---|---|")
     for name, frame in frames.items():
         for share, g in frame.groupby("boundary_share"):
-            n = len(g)
-            se = g["pq"].std(ddof=1) / math.sqrt(n) if n > 1 else float("nan")
+            m = mean_se(g["pq"])
             diff, verdict = "—", "—"
             if name != "old" and "old" in frames:
                 old = frames["old"][frames["old"]["boundary_share"] == share]
                 d = paired_difference(dict(zip(g["seed"], g["pq"])), dict(zip(old["seed"], old["pq"])))
                 diff, verdict = d.text(), d.verdict
-            pq = f"{g['pq'].mean():.1f} ± {se:.1f}" if n > 1 else f"{g['pq'].mean():.1f}"
+            pq = f"{m.mean:.1f} ± {m.se:.1f}" if m.n > 1 else f"{m.mean:.1f}"
             print(
-                f"| {name} | {share:.0%} | {n} | {pq} | "
+                f"| {name} | {share:.0%} | {m.n} | {pq} | "
                 f"{g['pq_th'].mean():.1f} | {g['pq_st'].mean():.1f} | {diff} | {verdict} |"
             )
 
