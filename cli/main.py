@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "targets": "targets:targets",
     "study": "study:study",
     "train": "train:train",
+    "pretrain": "pretrain:pretrain",
     "evaluate": "evaluate:evaluate",
     "predict": "predict:predict",
     "convert-weights": "convert_weights:convert_weights",

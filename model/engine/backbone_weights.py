@@ -50,11 +50,14 @@ TORCHVISION_STD = [0.229 * 255, 0.224 * 255, 0.225 * 255]
 class Conventions:
     """What a weight file expects of the network's input and layout."""
 
-    format: str  # msra | detectron2 | torchvision
+    format: str  # msra | detectron2 | torchvision | pointly
     stride_in_1x1: bool
     channels: str  # BGR | RGB: the order conv1's input channels were trained on
     pixel_mean: list | None  # in ``channels`` order, 0–255; None: not checked (see module docstring)
     pixel_std: list  # in ``channels`` order, 0–255 units
+    # the trunk's normalisation layers the file was trained with, where it says (pointly files);
+    # None: ImageNet BatchNorm weights, which fit FrozenBN or BN trunks only
+    norm: str | None = None
 
 
 @dataclass
@@ -91,6 +94,7 @@ class WeightsReport:
             "channels": c.channels,
             "pixel_mean": c.pixel_mean,
             "pixel_std": c.pixel_std,
+            "norm": c.norm,
             "used": self.used,
             "converted": self.converted,
             "filled": self.filled,
@@ -149,7 +153,26 @@ def read_weights(path: str | Path) -> tuple[Conventions, dict[str, torch.Tensor]
         else:
             meta[f"(entry) {key}"] = value  # scalars such as "__author__" inside "model"
     torchvision_like = fmt == "torchvision" or str(meta.get("__author__", "")).lower() == "torchvision"
-    if torchvision_like:
+    record = meta.get("pointly_pretraining")
+    if str(meta.get("__author__", "")).lower() == "pointly" and isinstance(record, Mapping):
+        fmt = "pointly"
+        try:
+            conv = Conventions(
+                fmt,
+                bool(record["trunk"]["stride_in_1x1"]),
+                str(record["input"]["format"]).upper(),
+                [float(v) for v in record["input"]["pixel_mean"]],
+                [float(v) for v in record["input"]["pixel_std"]],
+                str(record["trunk"]["norm"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PointlyError(
+                f"a pointly weight file without its input conventions ({exc!r})",
+                file=path,
+                record="pointly_pretraining",
+                fix="make the file again with `pointly pretrain`",
+            ) from None
+    elif torchvision_like:
         conv = Conventions(fmt, False, "RGB", list(TORCHVISION_MEAN), list(TORCHVISION_STD))
     else:
         conv = Conventions(fmt, True, "BGR", None, [1.0, 1.0, 1.0])
@@ -210,7 +233,13 @@ def _torchvision_name(key: str) -> str | None:
     return key
 
 
-_NAMERS = {"msra": _msra_name, "detectron2": _detectron2_name, "torchvision": _torchvision_name}
+# pointly's own files (:mod:`pointly.model.engine.pretrain`) hold our trunk's names: torchvision's
+_NAMERS = {
+    "msra": _msra_name,
+    "detectron2": _detectron2_name,
+    "torchvision": _torchvision_name,
+    "pointly": _torchvision_name,
+}
 
 
 # ----------------------------------------------------------------------------- loading

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pointly.model.engine.backbone_weights import load_backbone_weights
+from pointly.model.engine.backbone_weights import load_backbone_weights, weights_conventions
 from pointly.model.engine.build import build_panoptic_fcn
 from pointly.model.engine.checkpoint import write_checkpoint
 from pointly.model.engine.config import Config, config_from_dict, config_to_dict, save_config, scale_to_world
@@ -122,12 +122,21 @@ def check_backbone_start(cfg: Config) -> None:
             record="model.backbone.weights",
             fix="check the path of the ImageNet weight file",
         )
-    if b.weights and b.norm == "GN":
-        raise PointlyError(
-            "ImageNet weights carry BatchNorm statistics; the trunk uses GroupNorm",
-            record="model.backbone.norm",
-            fix="--set model.backbone.norm=FrozenBN (or BN)",
-        )
+    if b.weights:
+        file_norm = weights_conventions(b.weights).norm  # None: ImageNet BatchNorm weights
+        if file_norm is None and b.norm == "GN":
+            raise PointlyError(
+                "ImageNet weights carry BatchNorm statistics; the trunk uses GroupNorm",
+                record="model.backbone.norm",
+                fix="--set model.backbone.norm=FrozenBN (or BN)",
+            )
+        if file_norm is not None and file_norm != b.norm:
+            raise PointlyError(
+                f"the weights were trained with {file_norm} layers; the trunk uses {b.norm}",
+                file=b.weights,
+                record="model.backbone.norm",
+                fix=f"--set model.backbone.norm={file_norm}, or pre-train for this config",
+            )
     if b.require_weights and not b.weights:
         raise PointlyError(
             f"{cfg.name} starts from ImageNet weights and none are given",

@@ -114,6 +114,9 @@ class StudyPreset:
     training_seed: str = "cell"
     device: str | None = None  # None: cuda when available, else cpu
     jobs: int = 1  # cells trained at once, each in its own process (on one device)
+    #: None: the trunk starts from random init; else :class:`~pointly.model.engine.pretrain.TagPretraining`
+    #: fields: every cell starts from that tag pre-trained trunk (made once, cached beside the datasets)
+    backbone_pretraining: dict | None = None
     expected: str = ""  # documented expected time
 
     def grid_defaults(self) -> dict[str, Any]:
@@ -141,6 +144,7 @@ class StudyPreset:
             "eval_images": self.eval_images,
             "target_rules": self.target_rules,
             "training_seed": self.training_seed,
+            "backbone_pretraining": self.backbone_pretraining,
         }
 
 
@@ -371,7 +375,8 @@ def run_from_cli(
 
             torch.set_num_threads(threads)
         return run_study(s, out, shard=parse_shard(shard), progress=progress, max_cells=max_cells, echo=echo)
-    s.scorer.data()  # make (or find) the dataset once, so that the jobs find it made
+    s.scorer.data()  # make (or find) the dataset and the pre-trained trunk once, so that the jobs find them made
+    s.scorer.backbone_weights()
     return run_jobs(
         dict(kwargs, preset=preset, grid=grid, max_cells=max_cells),
         out,

@@ -89,6 +89,7 @@ class PipelineRunner:
         self.progress = progress
         self._data = data
         self._train_ds = None
+        self._weights: Path | None = None
 
     # -- data ------------------------------------------------------------------------------
     def data(self) -> DataPaths:
@@ -123,6 +124,21 @@ class PipelineRunner:
                 self._data = DataPaths(*(Path(p.coco[k]) for k in keys))
         return self._data
 
+    def backbone_weights(self) -> Path | None:
+        """The tag pre-trained trunk every cell starts from (made once and cached, beside the
+        synthetic datasets), or None when the preset starts from random init."""
+        settings = self.preset.backbone_pretraining
+        if settings is None:
+            return None
+        if self._weights is None:
+            from pointly.model.engine.config import load_config
+            from pointly.model.engine.pretrain import TagPretraining, ensure_pretrained
+
+            p = self.preset
+            cfg = load_config(p.model_config, tuple(p.config_overrides))
+            self._weights = ensure_pretrained(cfg, TagPretraining(**settings), self.data_root, progress=self.progress)
+        return self._weights
+
     def train_dataset(self):
         if self._train_ds is None:
             from pointly.pointgen.base.coco import PanopticDataset
@@ -155,6 +171,11 @@ class PipelineRunner:
             cfg.seed = int(cell.seed)
         elif p.training_seed != "fixed":
             raise PointlyError(f"unknown training_seed {p.training_seed!r}", fix="use cell or fixed")
+        weights = self.backbone_weights()
+        if weights is not None:
+            from pointly.model.engine.backbone_weights import apply_conventions
+
+            apply_conventions(cfg, weights)
         cfg.solver.warmup_iters = min(cfg.solver.warmup_iters, max(1, p.iters // 10))
         cfg.solver.checkpoint_period = max(1, min(cfg.solver.checkpoint_period, p.iters // 4 or 1))
         return cfg

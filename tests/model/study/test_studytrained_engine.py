@@ -111,3 +111,27 @@ def test_job_shards_partition_the_shard():
         parts = [[k for k in cells if k % n == i] for i, n in st.job_shards(shard, 4)]
         assert sorted(k for part in parts for k in part) == mine
         assert all(not set(a) & set(b) for a in parts for b in parts if a is not b)
+
+
+def test_a_pretrained_preset_starts_every_cell_from_one_cached_trunk(tmp_path):
+    """backbone_pretraining makes the tag pre-trained trunk once (in the data root), every cell's
+    config loads it with the file's input conventions, and a folder of a random-init study refuses
+    to mix with it."""
+    from pointly.model.engine.backbone_weights import weights_conventions
+    from pointly.model.study.store import check_settings
+
+    p = st.preset("smoke")
+    p.backbone_pretraining = {"images": 4, "held_out": 2, "iters": 1, "batch": 2, "warmup_iters": 1}
+    cells = [Cell("synthetic", "points", 20, "concave", 0.0, None, s) for s in (0, 1)]
+    weights = []
+    for _ in range(2):  # a second runner (a resumed study, another job) finds the file made
+        runner = PipelineRunner(p, device="cpu", data_root=tmp_path)
+        runner._data = st.DataPaths(*(f"/x/{k}" for k in range(6)))
+        weights += [runner.config(c).model.backbone.weights for c in cells]
+    assert len(set(weights)) == 1
+    assert [str(f) for f in tmp_path.glob("pretrained-tags-*.pth")] == weights[:1]
+    assert weights_conventions(weights[0]).format == "pointly"
+    (tmp_path / "study").mkdir()
+    check_settings(tmp_path / "study", st.preset("smoke").settings())
+    with pytest.raises(PointlyError, match="backbone_pretraining"):
+        check_settings(tmp_path / "study", p.settings())
