@@ -17,7 +17,8 @@ pointgen.simulate. What is timed, per image, median process (CPU) time of ``--re
 
 ``--before REV`` adds the fair before/after comparison: ``build_targets`` as the code at git
 revision REV has it (benchmarks/revision.py) against the current one, alternating calls on the
-same inputs in this process, outputs asserted identical.
+same inputs in this process, at full size and stride 4, with the default rules and the first
+design's, every output asserted identical.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import os
 import platform
 import sys
 import time
+from dataclasses import astuple
 from pathlib import Path
 
 import numpy as np
@@ -108,14 +110,33 @@ def rasteriser_comparison(repeat: int) -> list[tuple[str, float, str]]:
     return out
 
 
-def before_after(rev: str, ds, by_image, repeat: int) -> list[tuple[int, int, float, float, float]]:
-    """Median CPU time of build_targets at ``rev`` (its defaults), now with the first design's rules
-    (which must give ``rev``'s targets exactly: asserted) and now with the corrected default rules,
-    interleaved call by call."""
+def assert_same_targets(a, b, what: str) -> None:
+    """Every output of two ``build_targets`` results is identical (arrays by value and dtype)."""
+    for name in ("owner", "ignore"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype and np.array_equal(x, y), f"{what}: {name} differs"
+    assert (a.dilation_radius, a.image_id, astuple(a.transform)) == (
+        b.dilation_radius,
+        b.image_id,
+        astuple(b.transform),
+    ), what
+    assert len(a.segments) == len(b.segments), f"{what}: segment count differs"
+    for x, y in zip(a.segments, b.segments):
+        assert x.mask.dtype == y.mask.dtype and np.array_equal(x.mask, y.mask), f"{what}: a mask differs"
+        fields = ("annotation_id", "category_id", "isthing", "centre", "bbox", "source_segment_id", "num_points")
+        assert all(getattr(x, f) == getattr(y, f) for f in fields), f"{what}: a segment's fields differ"
+
+
+def before_after(rev: str, ds, by_image, repeat: int) -> list[tuple]:
+    """Median CPU time of build_targets at ``rev`` against now, with the default (corrected) rules
+    and with the first design's rules (``parts=hull, overlap=exclusive, size_correction=False``;
+    left out when ``rev`` has no such options), interleaved call by call on the same inputs, every
+    output asserted identical between ``rev`` and now, at full size and at stride 4."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from revision import load_revision, modules_at
 
     from pointly.pointgen.targets import build as new
+    from pointly.pointgen.targets.pixel_transform import PixelTransform
 
     name = (modules_at(rev, ["targets/build"]) or modules_at(rev, ["targets"]))[0]
     old = load_revision(rev, [name])[name]
@@ -123,27 +144,39 @@ def before_after(rev: str, ds, by_image, repeat: int) -> list[tuple[int, int, fl
     from pointly.model.study.targets import RULES
 
     baseline = RULES["baseline"]  # the first design's rules
+    try:
+        old.TargetOptions(shape="concave", dilation=0.02, **baseline)
+        rule_sets = [{}, baseline]
+    except TypeError:
+        rule_sets = [{}]
     for im in ds.images:
         anns = by_image[im.id]
-        calls = [
-            (old, old.TargetOptions(shape="concave", dilation=0.02)),
-            (new, new.TargetOptions(shape="concave", dilation=0.02, **baseline)),
-            (new, new.TargetOptions(shape="concave", dilation=0.02)),
-        ]
-        times: list[list[float]] = [[], [], []]
-        results = [None, None, None]
-        for _ in range(5):  # untimed warm-up, as in best()
-            for m, opts in calls:
-                m.build_targets(anns, ds.categories, im, options=opts, rng=np.random.default_rng(0))
-        for _ in range(repeat):
-            for i, (m, opts) in enumerate(calls):
-                t = time.process_time()
-                results[i] = m.build_targets(anns, ds.categories, im, options=opts, rng=np.random.default_rng(0))
-                times[i].append(time.process_time() - t)
-        a, b, _ = results
-        assert np.array_equal(a.owner, b.owner), f"image {im.id}: owner maps differ"
-        assert all(np.array_equal(x.mask, y.mask) and x.bbox == y.bbox for x, y in zip(a.segments, b.segments))
-        rows.append((im.id, len(anns), *(float(np.median(t)) for t in times)))
+        for grid, tf in (("full", None), ("s4", PixelTransform.identity(im.width, im.height).downsample(4))):
+            row = [im.id, len(anns), grid]
+            for rules in rule_sets:
+                calls = [
+                    (old, old.TargetOptions(shape="concave", dilation=0.02, **rules)),
+                    (new, new.TargetOptions(shape="concave", dilation=0.02, **rules)),
+                ]
+                times: list[list[float]] = [[], []]
+                results = [None, None]
+
+                def build(m, opts):
+                    return m.build_targets(
+                        anns, ds.categories, im, options=opts, rng=np.random.default_rng(0), transform=tf
+                    )
+
+                for _ in range(5):  # untimed warm-up, as in best()
+                    for m, opts in calls:
+                        build(m, opts)
+                for _ in range(repeat):
+                    for i, (m, opts) in enumerate(calls):
+                        t = time.process_time()
+                        results[i] = build(m, opts)
+                        times[i].append(time.process_time() - t)
+                assert_same_targets(*results, f"image {im.id} {grid} rules {rules or 'default'}")
+                row += [float(np.median(t)) for t in times]
+            rows.append(tuple(row))
     return rows
 
 
@@ -263,20 +296,20 @@ def main() -> int:
     if ab_rows:
         lines += [
             "",
-            f"Before/after in this process: `build_targets` of revision `{args.before}` (its defaults), "
-            "the current code with the first design's rules (`parts=hull, overlap=exclusive, "
-            "size_correction=False`: identical outputs to the revision, asserted) and the current code "
-            "with its default (corrected) rules; alternating calls, same inputs (ms per image, median CPU "
-            "time):",
+            f"Before/after in this process: `build_targets` of revision `{args.before}` against the current "
+            "code, alternating calls, same inputs, every output asserted identical (owner, ignore, every "
+            "mask, box, centre and field), with the default (corrected) rules and with the first design's "
+            "rules (`parts=hull, overlap=exclusive, size_correction=False`); ms per image, median CPU time:",
             "",
-            "| image | segments | before | current, first-design rules | current, corrected rules | "
-            "corrected per segment | corrected / before |",
-            "|---|---|---|---|---|---|---|",
+            "| image | segments | grid | before | after | before per segment | after per segment | speed-up | "
+            "first design: before | first design: after | speed-up |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
-        for iid, n, tb, tbase, ta in ab_rows:
+        for iid, n, grid, tb, ta, *first in ab_rows:
+            extra = f"{first[0] * ms:.2f} | {first[1] * ms:.2f} | {first[0] / first[1]:.2f}" if first else "– | – | –"
             lines.append(
-                f"| {iid} | {n} | {tb * ms:.2f} | {tbase * ms:.2f} | {ta * ms:.2f} | "
-                f"{ta * ms / n:.3f} | {ta / tb:.2f} |"
+                f"| {iid} | {n} | {grid} | {tb * ms:.2f} | {ta * ms:.2f} | {tb * ms / n:.3f} | {ta * ms / n:.3f} | "
+                f"{tb / ta:.2f} | {extra} |"
             )
     text = "\n".join(lines) + "\n"
     print(text)

@@ -23,24 +23,26 @@ from typing import Any
 
 import numpy as np
 
-from pointly.pointgen.targets.overlaps import resolve_layer
+from pointly.pointgen.targets.overlaps import contested_owners
 from pointly.pointgen.targets.packed_claims import PackedClaims, claim_maps, pack_claims
 from pointly.pointgen.targets.pixel_transform import PixelTransform
-from pointly.pointgen.targets.shapes import dilate, map_rings, shape_rings
+from pointly.pointgen.targets.shapes import dilate_all, mapped_shape_rings
 
 
 @dataclass
 class ShapeClaims:
     """The claims of an image's shapes that the dilation step reads again: the packed claim maps
     (layers: things, stuff and, with dilation, dilated things, dilated stuff), the segment records
-    of each kind (things, stuff), the segment ids of each layer's shapes, and the claim counts of
-    the two shape layers over the claims' box."""
+    of each kind (things, stuff), the segment ids of each layer's shapes, the claim counts of the
+    two shape layers over the claims' box (one byte a pixel unless a layer has 256 shapes or
+    more) and the scratch array of the box that the fields are decoded through."""
 
     packed: PackedClaims
     kinds: list[list[dict]]
     layer_ids: list[list[int]]
     count_t: np.ndarray
     count_s: np.ndarray
+    scratch: np.ndarray
 
 
 def segment_records(
@@ -64,9 +66,16 @@ def segment_records(
     crowd_rings = []
     region_segment = np.zeros(len(parsed) + 1, dtype=np.int32)  # regions: annotation index + 1 -> segment k
     region_crowd = np.zeros(len(parsed) + 1, dtype=bool)  # regions: annotation index + 1 -> crowd
-    for index, ((ann, coords, labels), geom) in enumerate(zip(parsed, shapes), start=1):
+    all_rings = [None] * len(parsed) if regions else mapped_shape_rings(list(shapes), transform.apply)
+    # every annotation's points through the transform at once (elementwise: the same values as
+    # annotation by annotation, without three transform calls per segment)
+    sizes = [len(coords) for _, coords, _ in parsed]
+    flat = np.concatenate([coords for _, coords, _ in parsed]) if parsed else np.zeros((0, 2))
+    out_xy = transform.point_centres(flat)
+    out_col, out_row, out_in = transform.point_pixels(flat)
+    ends = np.cumsum(sizes)
+    for index, ((ann, coords, labels), geom, rings) in enumerate(zip(parsed, shapes, all_rings), start=1):
         pos = coords[labels == 1]
-        rings = None if regions else map_rings(shape_rings(geom), transform.apply)
         if ann.get("iscrowd", 0):
             if regions:
                 region_crowd[index] = True
@@ -74,10 +83,11 @@ def segment_records(
                 crowd_rings.append(rings)
             continue
         region_segment[index] = len(segs) + 1
-        pc, pr, pin = transform.point_pixels(pos)
-        neg = coords[labels != 1]
-        nc, nr, nin = transform.point_pixels(neg)
-        centres = transform.point_centres(pos)
+        at = slice(ends[index - 1] - sizes[index - 1], ends[index - 1])
+        is_pos, is_neg = labels == 1, labels != 1
+        pc, pr, pin = out_col[at][is_pos], out_row[at][is_pos], out_in[at][is_pos]
+        nc, nr, nin = out_col[at][is_neg], out_row[at][is_neg], out_in[at][is_neg]
+        centres = out_xy[at][is_pos]
         centre_xy = centres.mean(axis=0) - 0.5
         segs.append(
             dict(
@@ -120,8 +130,9 @@ def shape_owner(
     layers = [[s["rings"] for s in kind] for kind in kinds]
     layer_ids = [[s["k"] for s in kind] for kind in kinds]
     if dilated:
-        for s in segs:
-            s["drings"] = map_rings(shape_rings(dilate(s["geom"], radius_in)), transform.apply)
+        grown = mapped_shape_rings(dilate_all([s["geom"] for s in segs], radius_in), transform.apply)
+        for s, drings in zip(segs, grown):
+            s["drings"] = drings
         layers += [[s["drings"] for s in kind] for kind in kinds]
         layer_ids += layer_ids
     claims = pack_claims(layers, H, W, ids=layer_ids, squares=nearest)
@@ -144,19 +155,60 @@ def shape_owner(
     seg_rings = [s["rings"] for s in segs]
     seg_points = [s["points"] for s in segs]
 
-    # owner = the segment a pixel is positive for (0: ignored); see the module docstring
+    # owner = the segment a pixel is positive for (0: ignored); see the module docstring. Written
+    # straight into the owner's box, each layer's fields decoded once through one scratch array
     owner = np.zeros((H, W), dtype=np.int32)
-    count_t, count_s = claims.count(0), claims.count(1)
+    box = owner[ys, xs]
+    scratch = np.empty(claims.shape, dtype=claims.scratch_dtype())
+    count_t, count_s = _count(claims, 0, scratch), _count(claims, 1, scratch)
     if not nearest:  # a pixel claimed by two shapes is nobody's
-        own = claims.idsum(0)
-        own += claims.idsum(1)
-        own[(count_t + count_s) != 1] = 0
+        _put_idsum(box, claims, 0, scratch, (count_t == 1) & (count_s == 0))
+        _put_idsum(box, claims, 1, scratch, (count_s == 1) & (count_t == 0))
     else:  # nearest point among same-kind claimers; a thing's shape beats a stuff shape
-        own = resolve_layer(claims, 1, count_s, count_t == 0, layer_ids[1], seg_rings, seg_points)
-        np.copyto(own, resolve_layer(claims, 0, count_t, None, layer_ids[0], seg_rings, seg_points), where=count_t > 0)
-    owner[ys, xs] = own
+        no_thing = count_t == 0
+        _put_idsum(box, claims, 1, scratch, (count_s == 1) & no_thing)
+        _put_idsum(box, claims, 0, scratch, count_t == 1)
+        _put_contested(box, claims, 1, (count_s > 1) & no_thing, layer_ids[1], seg_rings, seg_points)
+        _put_contested(box, claims, 0, count_t > 1, layer_ids[0], seg_rings, seg_points)
     clear_outside_image(owner, transform)
-    return owner, crowd, ShapeClaims(claims, kinds, layer_ids, count_t, count_s)
+    return owner, crowd, ShapeClaims(claims, kinds, layer_ids, count_t, count_s, scratch)
+
+
+def _count(claims: PackedClaims, layer: int, scratch: np.ndarray) -> np.ndarray:
+    """The claim count of ``layer`` over the claims' box, in the narrowest dtype that holds it."""
+    return claims.field_into(layer, 0, np.empty(claims.shape, claims.count_dtype(layer)), scratch)
+
+
+def _put_idsum(box: np.ndarray, claims: PackedClaims, layer: int, scratch: np.ndarray, where: np.ndarray) -> None:
+    """``box[where] = `` the id sum of ``layer`` (its one claimer's id where ``where`` marks pixels
+    that one shape of the layer claims), decoded in ``scratch``."""
+    if where.any():
+        claims.field_into(layer, 1, scratch, scratch)
+        np.copyto(box, scratch, where=where, casting="unsafe")
+
+
+def _put_contested(
+    box: np.ndarray,
+    claims: PackedClaims,
+    layer: int,
+    contested: np.ndarray,
+    ids: Sequence[int],
+    rings: Sequence[list],
+    points: Sequence[np.ndarray],
+    *,
+    only_owned: bool = False,
+) -> None:
+    """``box[contested] = `` the nearest-point owner of those pixels among ``layer``'s claimers
+    (0 on a tie; with ``only_owned`` ties are left as they are), :func:`contested_owners`."""
+    flat = np.flatnonzero(contested)  # np.nonzero of a 2-D mask is several times slower
+    if not flat.size:
+        return
+    rows, cols = np.divmod(flat, contested.shape[1])
+    own = contested_owners(claims, layer, rows, cols, ids, rings, points)
+    if only_owned:
+        won = own > 0
+        rows, cols, own = rows[won], cols[won], own[won]
+    box[rows, cols] = own
 
 
 def grow_dilations(
@@ -171,25 +223,30 @@ def grow_dilations(
     place in ``owner``; several dilations reaching a pixel follow the overlap rule (exclusive:
     nobody's). Sets the ``dbox`` of each record whose dilated shape covers a pixel."""
     claims, kinds, layer_ids = shape_claims.packed, shape_claims.kinds, shape_claims.layer_ids
-    count_t, count_s = shape_claims.count_t, shape_claims.count_s
+    count_t, count_s, scratch = shape_claims.count_t, shape_claims.count_s, shape_claims.scratch
     ys, xs = claims.box_slices()
     seg_points = [s["points"] for s in segs]
     for li, kind in enumerate(kinds):
         for s, box in zip(kind, claims.boxes[2 + li]):
             if box[2] >= box[0]:
                 s["dbox"] = tuple(int(v) for v in box)
-    free = ((count_t + count_s) == 0) & ~blocked[ys, xs]
-    dcount_t, dcount_s = claims.count(2), claims.count(3)
+    free = count_t == 0
+    free &= count_s == 0
+    free &= ~blocked[ys, xs]
+    dcount_t, dcount_s = _count(claims, 2, scratch), _count(claims, 3, scratch)
+    box = owner[ys, xs]
     if not nearest:
-        grown = claims.idsum(2)
-        grown += claims.idsum(3)
-        one = free & ((dcount_t + dcount_s) == 1)
+        _put_idsum(box, claims, 2, scratch, free & (dcount_t == 1) & (dcount_s == 0))
+        _put_idsum(box, claims, 3, scratch, free & (dcount_s == 1) & (dcount_t == 0))
     else:
         drings = [s["drings"] for s in segs]
-        grown = resolve_layer(claims, 3, dcount_s, free & (dcount_t == 0), layer_ids[3], drings, seg_points)
-        np.copyto(grown, resolve_layer(claims, 2, dcount_t, free, layer_ids[2], drings, seg_points), where=dcount_t > 0)
-        one = free & (grown > 0)
-    np.copyto(owner[ys, xs], grown, where=one, casting="unsafe")
+        free_no_thing = free & (dcount_t == 0)
+        _put_idsum(box, claims, 3, scratch, free_no_thing & (dcount_s == 1))
+        _put_idsum(box, claims, 2, scratch, free & (dcount_t == 1))
+        _put_contested(
+            box, claims, 3, free_no_thing & (dcount_s > 1), layer_ids[3], drings, seg_points, only_owned=True
+        )
+        _put_contested(box, claims, 2, free & (dcount_t > 1), layer_ids[2], drings, seg_points, only_owned=True)
     clear_outside_image(owner, transform)
 
 

@@ -25,6 +25,8 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from pointly.pointgen.targets.sorted_arrays import sorted_unique
+
 SHAPES = ("convex", "concave")
 #: how a segment's shape meets the other segments of its image (``TargetOptions.parts``):
 #: ``delaunay`` = the parts of the segment that the Delaunay triangulation of *all* the image's
@@ -42,6 +44,30 @@ def point_centres(coords: np.ndarray) -> np.ndarray:
         key = np.unique(arr[:, 1] * (1 << 31) + arr[:, 0])
         arr = np.stack([key % (1 << 31), key // (1 << 31)], axis=1)
     return arr.astype(np.float64) + 0.5
+
+
+def point_centres_each(coords: list[np.ndarray]) -> list[np.ndarray]:
+    """:func:`point_centres` of each entry (the same arrays), with one sort for all of them instead
+    of one ``np.unique`` per entry (a third of the hulls' time before, line-profiled on the COCO
+    sample)."""
+    arrs = [np.asarray(c, dtype=np.int64).reshape(-1, 2) for c in coords]
+    if not arrs:
+        return []
+    sizes = np.array([a.shape[0] for a in arrs])
+    allc = np.concatenate(arrs)
+    key = allc[:, 1] * (1 << 31) + allc[:, 0]
+    entry = np.repeat(np.arange(sizes.size), sizes)
+    order = np.lexsort((key, entry))  # by entry, then key: each entry's keys sorted, as np.unique
+    key, entry = key[order], entry[order]
+    first = np.ones(key.size, bool)
+    first[1:] = (key[1:] != key[:-1]) | (entry[1:] != entry[:-1])
+    key, entry = key[first], entry[first]
+    xy = np.stack([key % (1 << 31), key // (1 << 31)], axis=1).astype(np.float64) + 0.5
+    ends = np.cumsum(np.bincount(entry, minlength=sizes.size))
+    out = np.split(xy, ends[:-1])
+    for i in np.flatnonzero(sizes == 1):  # one point is kept as given, as point_centres does
+        out[i] = arrs[i].astype(np.float64) + 0.5
+    return out
 
 
 def hull_shape(
@@ -72,6 +98,44 @@ def hull_shape(
     return hull
 
 
+def hull_shapes(
+    coords: list[np.ndarray], *, shape: str = "concave", concave_ratio: float = 0.3, point_radius: float = 6.0
+) -> list[BaseGeometry]:
+    """:func:`hull_shape` of each entry of ``coords``, the same geometries, with one shapely call for
+    all the hulls and one sort for all the point centres: 0.68 instead of 1.02 ms for 17 segments,
+    1.20 instead of 1.87 for 30 (measured, COCO sample). The degenerate cases (one point,
+    collinear points, no point) go through :func:`hull_shape`."""
+    if shape not in SHAPES:
+        raise ValueError(f"shape must be one of {SHAPES}, got {shape!r}")
+    centres = point_centres_each(coords)
+    many = [i for i, c in enumerate(centres) if c.shape[0] > 1]
+    out: list = [None] * len(coords)
+    if many:
+        sizes = np.array([centres[i].shape[0] for i in many])
+        multi = shapely.multipoints(
+            np.concatenate([centres[i] for i in many]), indices=np.repeat(np.arange(sizes.size), sizes)
+        )
+        if shape == "convex":
+            hulls = shapely.convex_hull(multi)
+        else:
+            hulls = shapely.concave_hull(multi, ratio=float(concave_ratio), allow_holes=False)
+        polygon = (shapely.get_type_id(hulls) == 3) & (shapely.area(hulls) > 0.0)
+        for i, hull, ok in zip(many, hulls, polygon):
+            out[i] = hull if ok else None
+    for i, g in enumerate(out):
+        if g is None:  # one point, collinear points, or no point (hull_shape raises)
+            out[i] = hull_shape(coords[i], shape=shape, concave_ratio=concave_ratio, point_radius=point_radius)
+    return out
+
+
+def dilate_all(geometries: list[BaseGeometry], radius: float) -> list[BaseGeometry]:
+    """:func:`dilate` of each geometry, in one shapely call (the same buffers; 0.28 instead of
+    0.50 ms for 17 segments, measured)."""
+    if radius <= 0:
+        return list(geometries)
+    return list(shapely.buffer(np.asarray(geometries, dtype=object), radius, quad_segs=QUAD_SEGS))
+
+
 def dilate(geometry: BaseGeometry, radius: float) -> BaseGeometry:
     """The shape grown by a Euclidean ``radius`` (shapely buffer, round joins)."""
     if radius <= 0:
@@ -96,6 +160,36 @@ def shape_rings(geometry: BaseGeometry) -> list:
 def map_rings(items: list, fn) -> list:
     """Apply ``fn`` (``(V, 2)`` array → array) to every ring of :func:`shape_rings` items."""
     return [tuple(fn(r) for r in item) if isinstance(item, tuple) else fn(item) for item in items]
+
+
+def mapped_shape_rings(geometries: list[BaseGeometry | None], fn) -> list[list]:
+    """``map_rings(shape_rings(g), fn)`` of each geometry (``None``: no rings), the same arrays,
+    with shapely's array functions over all polygons at once and one call of ``fn`` (which must map
+    each row on its own, as :meth:`PixelTransform.apply` does) over all exteriors: 0.04 instead of
+    0.15 ms for 17 shapes, 0.06 instead of 0.27 for 30 (measured, COCO sample)."""
+    out: list[list] = [[] for _ in geometries]
+    present = [i for i, g in enumerate(geometries) if g is not None]
+    if not present:
+        return out
+    parts, owner = shapely.get_parts(np.asarray([geometries[i] for i in present], dtype=object), return_index=True)
+    keep = (shapely.get_type_id(parts) == 3) & ~shapely.is_empty(parts)
+    parts, owner = parts[keep], owner[keep]
+    if not parts.size:
+        return out
+    coords, ring = shapely.get_coordinates(shapely.get_exterior_ring(parts), return_index=True)
+    mapped = fn(coords)
+    ends = np.cumsum(np.bincount(ring, minlength=parts.size))
+    holes = shapely.get_num_interior_rings(parts)
+    start = 0
+    for j, (part, end) in enumerate(zip(parts, ends)):
+        exterior = mapped[start : end - 1]  # the ring without its repeated first vertex
+        start = end
+        if holes[j]:
+            item = (exterior, *(fn(shapely.get_coordinates(r)[:-1]) for r in part.interiors))
+        else:
+            item = exterior
+        out[present[owner[j]]].append(item)
+    return out
 
 
 def _polygons_only(geometry: BaseGeometry) -> BaseGeometry:
@@ -158,7 +252,7 @@ def image_shapes(
     """
     if parts not in PARTS:
         raise ValueError(f"parts must be one of {PARTS}, got {parts!r}")
-    hulls = [hull_shape(p, shape=shape, concave_ratio=concave_ratio, point_radius=point_radius) for p in positives]
+    hulls = hull_shapes(list(positives), shape=shape, concave_ratio=concave_ratio, point_radius=point_radius)
     if parts == "hull":
         return hulls
     from scipy.spatial import Delaunay, QhullError  # lazy: importing scipy.spatial takes ~0.7 s
@@ -184,7 +278,10 @@ def image_shapes(
     mine_at = np.zeros((n_seg, key.size), bool)
     pos_rows = inv[: sum(len(p) for p in sets[:n_seg])]
     mine_at[who[: pos_rows.size], pos_rows] = True
-    clean = [not shapely.intersects_xy(h, pts[~mine_at[k], 0], pts[~mine_at[k], 1]).any() for k, h in enumerate(hulls)]
+    # every hull against every location in one call (the same tests as hull by hull against its
+    # foreign locations, without a shapely call and two index copies per segment)
+    inside = shapely.intersects_xy(np.asarray(hulls, dtype=object)[:, None], pts[None, :, 0], pts[None, :, 1])
+    clean = [not row.any() for row in inside & ~mine_at]
     if all(clean):
         return hulls
 
@@ -200,7 +297,7 @@ def image_shapes(
         edges = _collinear_chain(pts)
     span = len(pts) + 1
     edges = np.sort(edges, axis=1)
-    key_e = np.unique(edges[:, 0] * span + edges[:, 1])  # 1-D unique of a packed key (axis=0 is much slower)
+    key_e = sorted_unique(edges[:, 0] * span + edges[:, 1])  # 1-D unique of a packed key (axis=0 is much slower)
     edges = np.stack([key_e // span, key_e % span], axis=1)
     tri_owner = owner[simplices]
     tri_own = np.where((tri_owner[:, 0] == tri_owner[:, 1]) & (tri_owner[:, 1] == tri_owner[:, 2]), tri_owner[:, 0], -1)
