@@ -4,6 +4,10 @@ figure of PQ against iterations (docs/figures/study_plateau.png). With ``--fp32 
 head_init.sh) it also pairs bf16 with float32 at the same length and seeds (official init, AdamW)::
 
     python benchmarks/experiments/plateau_table.py OUT_DIR [--fp32 HEAD_INIT_DIR] [--figure PNG]
+        [--tag TAG] [--compare TAG=LABEL ...]
+
+``--compare`` adds the runs of other variants (``TAG=LABEL``, an empty TAG for the plain runs) as
+further curves of the figure, e.g. ``--tag tags --compare "=random init"``.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ def main() -> None:
     )
     ap.add_argument("--figure", type=Path, default=None)
     ap.add_argument("--tag", default="", help="a schedule variant of plateau.sh (TAG), e.g. lr3e-3")
+    ap.add_argument("--label", default=None, help="the figure's name for --tag's runs")
+    ap.add_argument("--compare", action="append", default=[], metavar="TAG=LABEL", help="another curve")
     args = ap.parse_args()
     from pointly.model.study.intervals import paired_difference
     from pointly.model.study.trends import mean_se
@@ -67,11 +73,29 @@ def main() -> None:
         from pointly.pointgen.base.files import save_figure_atomic
 
         fig, ax = plt.subplots(figsize=(5.5, 3.6))
-        its = sorted(pq)
-        stats = [mean_se(pq[i].values()) for i in its]
-        ax.errorbar(its, [s.mean for s in stats], yerr=[0 if s.n < 2 else s.se for s in stats], marker="o", capsize=3)
-        for i in its:
-            ax.scatter([i] * len(pq[i]), list(pq[i].values()), color="grey", s=10, zorder=3)
+        curves = [(args.label or args.tag or "bf16", pq)]
+        for item in args.compare:
+            tag, _, label = item.partition("=")
+            other = load(args.out, tag)
+            curves.append(
+                (label or tag, {i: {sd: 100 * r["All"]["pq"] for sd, r in b.items()} for i, b in other.items()})
+            )
+        its = sorted({i for _, c in curves for i in c})
+        for label, c in curves:
+            xs = sorted(c)
+            stats = [mean_se(c[i].values()) for i in xs]
+            ax.errorbar(
+                xs,
+                [s.mean for s in stats],
+                yerr=[0 if s.n < 2 else s.se for s in stats],
+                marker="o",
+                capsize=3,
+                label=label,
+            )
+            for i in xs:
+                ax.scatter([i] * len(c[i]), list(c[i].values()), color="grey", s=10, zorder=3)
+        if len(curves) > 1:
+            ax.legend(loc="lower right", fontsize=8)
         ax.set_xscale("log", base=2)
         ax.set_xticks(its, [str(i) for i in its])
         ax.set_xlabel("training iterations (8 images each; schedule scaled to the length)")
