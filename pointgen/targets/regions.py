@@ -10,8 +10,17 @@ stops where it meets another at the strongest edge between their points.
 The partition is complete, but not every pixel of it is known: a pixel is **ignored** (label 0)
 where the assignment is uncertain instead of guessed —
 
-* near a border between two regions (within ``border_margin`` of the longer image side), where a
-  one-pixel shift of the edge changes the owner;
+* on a border between two regions (within ``border_margin`` of the longer image side; the default
+  ignores the border pixels themselves), where a one-pixel shift of the edge changes the owner;
+* where a coarse flood disagrees (``coarse_agreement``): the same markers flood a copy of the image
+  shrunk to about ``coarse_side`` pixels and smoothed more; where the two partitions give a pixel
+  different owners, the edge that decided it is weak or thin (a contested border, a leak through a
+  gap), and the pixel is ignored. Where an edge is sharp both floods stop at it, so the ignored
+  band is as wide as the border is uncertain;
+* unlike its region's colour (``colour_limit``): every region gets a Gaussian colour model (CIE Lab)
+  fitted on small patches around its own points; a pixel whose squared Mahalanobis distance to its
+  region's model exceeds the limit is ignored (a region that flooded into something of another
+  colour);
 * far from every point (beyond ``reach`` of the longer side), where the flood only followed weak
   edges a long way from any evidence;
 * behind an edge from every point: pixels that no point reaches without crossing an edge of at
@@ -41,18 +50,37 @@ class RegionOptions:
     * ``compactness``: scikit-image's compact watershed (0 = the classic flood); larger values
       favour regions of even size over the edges.
     * ``border_margin``: pixels closer than this (fraction of the longer side) to a border
-      between two regions are ignored.
+      between two regions are ignored; any value below 1 px ignores the border pixels only.
+    * ``coarse_agreement``: Gaussian sigma (fraction of the longer side) of a second flood from the
+      same markers on the image shrunk by ``max(1, longer side // coarse_side)``; pixels it gives
+      to another region than the full-size flood are ignored. 0 turns the rule off. On images whose
+      longer side is under ``2 × coarse_side`` the coarse flood is not shrunk, only smoothed more
+      (by the default, as much as the full-size one at 128 px: the rule then ignores nothing).
+    * ``colour_limit``: pixels whose squared Mahalanobis distance (CIE Lab) to their region's colour
+      model exceeds this are ignored (9: three standard deviations); the model is the mean and
+      covariance (plus ``colour_floor`` on the diagonal, in Lab units²) of the pixels within
+      ``colour_patch`` pixels (a square) of the region's points. 0 turns the rule off.
     * ``reach``: pixels farther than this (fraction of the longer side) from every point are
       ignored.
     * ``barrier``: pixels cut off from every point by edges stronger than this fraction of the
       median edge strength on the borders between regions are ignored; 0 (the default until the
       target study has measured what the rule does to target PQ) turns the rule off.
       docs/targets.md has what 0.3 and 0.5 do to coverage, label accuracy and unclicked objects.
+
+    The defaults of ``border_margin``, ``coarse_agreement`` and ``colour_limit`` are what measured
+    best on the COCO sample without losing on COCONut, the nuclei image or the synthetic set
+    (docs/targets.md, "Which pixels to trust"); the former default (margin 0.01, no coarse flood,
+    no colour rule) is ``RegionOptions(border_margin=0.01, coarse_agreement=0, colour_limit=0)``.
     """
 
     smoothing: float = 1.0
     compactness: float = 0.0
-    border_margin: float = 0.01
+    border_margin: float = 0.001
+    coarse_agreement: float = 5 / 640
+    coarse_side: int = 160
+    colour_limit: float = 9.0
+    colour_patch: int = 3
+    colour_floor: float = 4.0
     reach: float = 0.25
     barrier: float = 0.0
 
@@ -79,14 +107,90 @@ def colour_gradient(rgb: np.ndarray, smoothing: float = 1.0) -> np.ndarray:
     OpenCV rather than scikit-image for the three steps: at 640×480 on one core they take about
     6 ms against 40 ms (benchmarks/README.md, image-aware targets); the Lab values agree within 0.4.
     """
+    return lab_gradient(_lab(rgb), smoothing)
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    """CIE Lab (float32; L in 0..100) of an ``H × W × 3`` uint8 RGB image (OpenCV)."""
     import cv2
 
-    lab = cv2.cvtColor(np.asarray(rgb, dtype=np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    return cv2.cvtColor(np.asarray(rgb, dtype=np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+
+
+def lab_gradient(lab: np.ndarray, smoothing: float = 1.0) -> np.ndarray:
+    """:func:`colour_gradient` of an image already in CIE Lab."""
+    import cv2
+
     if smoothing > 0:
         lab = cv2.GaussianBlur(lab, (0, 0), smoothing)
     gx = cv2.Sobel(lab, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(lab, cv2.CV_32F, 0, 1, ksize=3)
     return np.sqrt(gx * gx + gy * gy).sum(axis=2)
+
+
+def coarse_labels(
+    lab: np.ndarray, markers: np.ndarray, labels: np.ndarray, sigma: float, coarse_side: int, compactness: float = 0.0
+) -> np.ndarray:
+    """The marker watershed of ``lab`` shrunk by ``f = max(1, longer side // coarse_side)``
+    (area average), its gradient smoothed by ``sigma`` input pixels, read back at full size
+    (nearest). A marker seeds the shrunk image only where its ``f × f`` block lies wholly in its
+    own region of the full-size partition ``labels``: a point next to an edge falls in a block
+    that mixes both sides, and would start its segment's flood on the other side."""
+    import cv2
+    from skimage.segmentation import watershed
+
+    h, w = markers.shape
+    f = max(1, max(h, w) // coarse_side)
+    sh, sw = max(1, h // f), max(1, w // f)
+    if f == 1:
+        small, coarse = lab, markers
+    else:
+        small = cv2.resize(lab, (sw, sh), interpolation=cv2.INTER_AREA)
+        blocks = labels[: sh * f, : sw * f].reshape(sh, f, sw, f)
+        lo, hi = blocks.min(axis=(1, 3)), blocks.max(axis=(1, 3))
+        ys, xs = np.nonzero(markers[: sh * f, : sw * f])
+        ks = markers[ys, xs]
+        ys, xs = ys // f, xs // f
+        pure = (lo[ys, xs] == ks) & (hi[ys, xs] == ks)
+        coarse = np.zeros((sh, sw), dtype=np.int32)
+        coarse[ys[pure], xs[pure]] = ks[pure]
+    out = watershed(lab_gradient(small, sigma / f), coarse, compactness=compactness).astype(np.int32)
+    if f == 1:
+        return out
+    return cv2.resize(out, (w, h), interpolation=cv2.INTER_NEAREST)
+
+
+def colour_distance(
+    lab: np.ndarray, labels: np.ndarray, seeds: Sequence[np.ndarray], patch: int = 3, floor: float = 4.0
+) -> np.ndarray:
+    """Squared Mahalanobis distance (CIE Lab) of every pixel to the colour model of its region:
+    mean and covariance (+ ``floor`` × identity) of the pixels within ``patch`` pixels (square
+    window, clipped at the image edge) of the region's points ``seeds[k - 1]``. 0 where the
+    region has no points or the pixel no region."""
+    patch = int(patch)
+    n = len(seeds) + 1
+    mean = np.zeros((n, 3), dtype=np.float32)
+    inv = np.zeros((n, 3, 3), dtype=np.float32)
+    for k, pts in enumerate(seeds, start=1):
+        pts = np.asarray(pts, dtype=np.int64).reshape(-1, 2)
+        if not pts.size:
+            continue
+        sample = np.concatenate(
+            [lab[max(0, y - patch) : y + patch + 1, max(0, x - patch) : x + patch + 1].reshape(-1, 3) for x, y in pts]
+        ).astype(np.float64)
+        mean[k] = sample.mean(axis=0)
+        cov = np.cov(sample.T) if len(sample) > 1 else np.zeros((3, 3))
+        inv[k] = np.linalg.inv(cov + floor * np.eye(3))
+    # one gather of the mean and the six distinct coefficients of the inverse covariance per pixel
+    coef = np.concatenate([mean, inv[:, [0, 1, 2], [0, 1, 2]], 2 * inv[:, [0, 0, 1], [1, 2, 2]]], axis=1).astype(
+        np.float32
+    )
+    c = coef[labels]
+    d = lab - c[..., :3]
+    d0, d1, d2 = d[..., 0], d[..., 1], d[..., 2]
+    out = c[..., 3] * d0 * d0 + c[..., 4] * d1 * d1 + c[..., 5] * d2 * d2
+    out += c[..., 6] * d0 * d1 + c[..., 7] * d0 * d2 + c[..., 8] * d1 * d2
+    return out
 
 
 def grow_regions(
@@ -119,17 +223,25 @@ def grow_regions(
     markers[shared] = 0  # a pixel two segments' points share seeds nobody
     if not markers.any():
         return np.zeros((h, w), dtype=np.int32), np.zeros((h, w), dtype=bool)
-    gradient = colour_gradient(rgb, opts.smoothing)
+    lab = _lab(rgb)
+    gradient = lab_gradient(lab, opts.smoothing)
     labels = watershed(gradient, markers, compactness=opts.compactness)
     labels = labels.astype(np.int32)
     side = max(h, w)
     known = np.ones((h, w), dtype=bool)
     if opts.border_margin > 0 or opts.barrier > 0:
         border = inner_boundaries(labels)
-        if opts.border_margin > 0 and border.any():
+        if opts.border_margin * side > 1 and border.any():
             known &= distance_to_zero(~border) >= opts.border_margin * side
+        elif opts.border_margin > 0:
+            known &= ~border  # a margin under one pixel: the border pixels themselves
         if opts.barrier > 0 and border.any():
             known &= reached_below(gradient, markers, opts.barrier * float(np.median(gradient[border])))
+    if opts.coarse_agreement > 0:
+        coarse = coarse_labels(lab, markers, labels, opts.coarse_agreement * side, opts.coarse_side, opts.compactness)
+        known &= coarse == labels
+    if opts.colour_limit > 0:
+        known &= colour_distance(lab, labels, seeds, opts.colour_patch, opts.colour_floor) <= opts.colour_limit
     if opts.reach > 0:
         known &= distance_to_zero(markers == 0) <= opts.reach * side
     return labels, known

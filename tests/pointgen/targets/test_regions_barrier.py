@@ -37,9 +37,12 @@ def test_a_region_without_points_gets_no_known_pixel():
 
 def test_without_the_rule_the_flood_takes_it():
     """The reason for the rule: the watershed is a complete partition, so the blue part goes to a
-    neighbour, and only the barrier keeps it out of the targets."""
+    neighbour, and without the barrier (and the colour rule, which also drops blue pixels from a
+    red or green region: tests/pointgen/targets/test_regions_confidence.py) it stays in the targets."""
     labels, known = grow_regions(
-        three_flat_regions(), [RED_POINTS, GREEN_POINTS], options=RegionOptions(barrier=0, reach=0)
+        three_flat_regions(),
+        [RED_POINTS, GREEN_POINTS],
+        options=RegionOptions(barrier=0, reach=0, colour_limit=0),
     )
     assert known[BLUE].mean() > 0.9  # all but the border margin
     assert set(np.unique(labels[BLUE])) <= {1, 2}
