@@ -202,7 +202,10 @@ def train(
             "--parts, --overlap, --size-correction) need --supervision points"
         )
     result = run_training(cfg, out_dir, resume=resume, device=device, supervision=point_supervision, progress=progress)
+    if not result.losses:  # --resume of a run that had finished: no step ran, so no loss to show
+        click.echo(f"nothing left to train: the run in {out_dir} had finished {cfg.solver.max_iter} iterations")
+        return
     click.echo(
         f"trained {result.iteration} iterations in {result.seconds:.0f} s; "
-        f"final loss {result.losses.get('loss_total', float('nan')):.4f}; run in {out_dir}"
+        f"final loss {result.losses['loss_total']:.4f}; run in {out_dir}"
     )

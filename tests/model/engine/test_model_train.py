@@ -136,6 +136,10 @@ def test_resume_continues_exactly(tiny_synth, tmp_path):
     assert [int(r["iter"]) for r in rows] == [0, 1, 2, 3]
     ref = list(csv.DictReader(open(tmp_path / "a" / "metrics.csv")))
     assert [float(r["loss_total"]) for r in rows] == pytest.approx([float(r["loss_total"]) for r in ref], rel=1e-5)
+    # resuming a finished run trains nothing and reports no loss (the CLI then says so)
+    cfg = tiny_config(tiny_synth, *FAST, "solver.max_iter=4")
+    again = train(cfg, tmp_path / "a", resume=True, progress=False)
+    assert again.losses == {} and len(list(csv.DictReader(open(tmp_path / "a" / "metrics.csv")))) == 4
     # outputs of a run: resolved config, curve, loadable final model
     assert (tmp_path / "a" / "config.yaml").is_file() and (tmp_path / "a" / "training_curve.png").is_file()
     model = load_checkpoint(straight.final)
