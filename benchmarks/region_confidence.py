@@ -39,6 +39,7 @@ from pointly.pointgen.targets.regions import (
     distance_to_zero,
     inner_boundaries,
     reached_below,
+    seed_markers,
 )
 
 DEF = dict(m=0.01, r=0.25, s=1.0, c=0.0, b=0.0)
@@ -54,21 +55,6 @@ def parse(name):
     return p
 
 
-def markers_of(pos, h, w):
-    markers = np.zeros((h, w), dtype=np.int32)
-    shared = np.zeros((h, w), dtype=bool)
-    for k, pts in enumerate(pos, start=1):
-        pts = np.asarray(pts, dtype=np.int64).reshape(-1, 2)
-        if not pts.size:
-            continue
-        xs, ys = pts[:, 0], pts[:, 1]
-        taken = (markers[ys, xs] != 0) & (markers[ys, xs] != k)
-        shared[ys[taken], xs[taken]] = True
-        markers[ys, xs] = k
-    markers[shared] = 0
-    return markers
-
-
 def run(name, rgb, pos):
     if name.startswith("lib"):
         from pointly.pointgen.targets.regions import RegionOptions, grow_regions
@@ -81,7 +67,7 @@ def run(name, rgb, pos):
     p = parse(name)
     h, w = rgb.shape[:2]
     side = max(h, w)
-    markers = markers_of(pos, h, w)
+    markers = seed_markers(pos, h, w)
     K = len(pos)
     if not markers.any():
         return np.zeros((h, w), np.int32), np.zeros((h, w), bool)

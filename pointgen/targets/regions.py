@@ -193,6 +193,24 @@ def colour_distance(
     return out
 
 
+def seed_markers(seeds: Sequence, h: int, w: int) -> np.ndarray:
+    """The watershed markers of ``seeds`` (per segment, integer (x, y) pixels) on an ``h × w``
+    image: segment k (1-based, in order) at its points, 0 elsewhere and at a pixel that points of
+    two segments share (it seeds nobody)."""
+    markers = np.zeros((h, w), dtype=np.int32)
+    shared = np.zeros((h, w), dtype=bool)
+    for k, pts in enumerate(seeds, start=1):
+        pts = np.asarray(pts, dtype=np.int64).reshape(-1, 2)
+        if not pts.size:
+            continue
+        xs, ys = pts[:, 0], pts[:, 1]
+        taken = (markers[ys, xs] != 0) & (markers[ys, xs] != k)
+        shared[ys[taken], xs[taken]] = True
+        markers[ys, xs] = k
+    markers[shared] = 0
+    return markers
+
+
 def grow_regions(
     rgb: np.ndarray, seeds: Sequence[np.ndarray], *, options: RegionOptions | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -210,17 +228,7 @@ def grow_regions(
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected an H x W x 3 RGB image, got shape {rgb.shape}")
     h, w = rgb.shape[:2]
-    markers = np.zeros((h, w), dtype=np.int32)
-    shared = np.zeros((h, w), dtype=bool)
-    for k, pts in enumerate(seeds, start=1):
-        pts = np.asarray(pts, dtype=np.int64).reshape(-1, 2)
-        if not pts.size:
-            continue
-        xs, ys = pts[:, 0], pts[:, 1]
-        taken = (markers[ys, xs] != 0) & (markers[ys, xs] != k)
-        shared[ys[taken], xs[taken]] = True
-        markers[ys, xs] = k
-    markers[shared] = 0  # a pixel two segments' points share seeds nobody
+    markers = seed_markers(seeds, h, w)
     if not markers.any():
         return np.zeros((h, w), dtype=np.int32), np.zeros((h, w), dtype=bool)
     lab = _lab(rgb)

@@ -5,21 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from region_images import GREEN_POINTS, RED_POINTS, three_flat_regions
 
 from pointly.pointgen.targets.regions import RegionOptions, grow_regions, reached_below
 
-
-def three_flat_regions() -> np.ndarray:
-    """Left half red, right top green, right bottom blue (sharp borders), 96 × 128."""
-    img = np.zeros((96, 128, 3), dtype=np.uint8)
-    img[:, :64] = (200, 30, 30)
-    img[:48, 64:] = (30, 200, 30)
-    img[48:, 64:] = (30, 30, 200)
-    return img
-
-
-RED_POINTS = np.array([[10, 10], [30, 50], [50, 80]])
-GREEN_POINTS = np.array([[80, 10], [110, 30]])
 BLUE = (slice(48, 96), slice(64, 128))
 
 

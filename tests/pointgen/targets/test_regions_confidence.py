@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from region_images import GREEN_POINTS, RED_POINTS, three_flat_regions
 
 from pointly.pointgen.targets.regions import RegionOptions, colour_distance, grow_regions
 
@@ -46,19 +47,6 @@ def test_a_thick_stripe_keeps_its_interior():
     labels, known = grow_regions(img, [stripe, grey], options=RegionOptions(reach=0))
     assert known[75:89].all() and (labels[75:89] == 1).all()
     assert known[:62].all() and known[102:].all() and (labels[:62] == 2).all()
-
-
-def three_flat_regions() -> np.ndarray:
-    """Left half red, right top green, right bottom blue, 96 × 128."""
-    img = np.zeros((96, 128, 3), dtype=np.uint8)
-    img[:, :64] = (200, 30, 30)
-    img[:48, 64:] = (30, 200, 30)
-    img[48:, 64:] = (30, 30, 200)
-    return img
-
-
-RED_POINTS = np.array([[10, 10], [30, 50], [50, 80]])
-GREEN_POINTS = np.array([[80, 10], [110, 30]])
 
 
 def test_a_flooded_part_unlike_its_regions_points_is_ignored():
