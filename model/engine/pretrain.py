@@ -37,7 +37,7 @@ import math
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -210,9 +210,8 @@ def pretrain_backbone(
         [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=settings.base_lr,
     )
-    sched = Config()
-    sched.solver.max_iter, sched.solver.warmup_iters = settings.iters, settings.warmup_iters
-    sched.solver.warmup_factor, sched.solver.poly_power = cfg.solver.warmup_factor, cfg.solver.poly_power
+    # the training loop's schedule (its warm-up factor and power) over the pre-training's length
+    sched = replace(cfg, solver=replace(cfg.solver, max_iter=settings.iters, warmup_iters=settings.warmup_iters))
     use_amp = bool(cfg.solver.cpu_amp)
     rng = np.random.default_rng(np.random.SeedSequence([TAG_STREAM, settings.seed, -1 % 2**32]))
     order = rng.permutation(settings.images)
