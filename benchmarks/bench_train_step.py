@@ -9,9 +9,13 @@ Two settings, each against a baseline measured in the same process on the same i
 
 ``--before`` also times each Panoptic FCN step as the network ran before the CPU work
 (torchvision's DCNv2 kernel), interleaved with the current one in the same process on the same
-input. Steps use the training loop's first-iteration learning rate and its gradient clipping.
+input. ``--optimizer-loop`` times the synthetic_small step with torch's per-parameter optimiser
+loop against the fused kernel the training loop uses, interleaved (``--amp``: both under the
+study presets' bfloat16 CPU autocast). Steps use the training loop's first-iteration learning
+rate and its gradient clipping.
 
-Usage: ``python benchmarks/bench_train_step.py [--repeat 3] [--threads 2] [--before]``; prints a Markdown table.
+Usage: ``python benchmarks/bench_train_step.py [--repeat 3] [--threads 2] [--before | --optimizer-loop [--amp]]``;
+prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -121,8 +125,9 @@ def bench_r50(repeat: int, before: bool = False) -> tuple[float, float]:
     return _time(pfcn, repeat), _time(maskrcnn, repeat)
 
 
-def small_step(before: bool = False):
-    """A synthetic_small training step closure on 8 images of 128²."""
+def small_step(before: bool = False, fused: bool | None = None, amp: bool = False):
+    """A synthetic_small training step closure on 8 images of 128² (``fused``: the optimiser kernel,
+    default as the training loop chooses; ``amp``: under bfloat16 CPU autocast)."""
     from pointly.model.engine.build import build_panoptic_fcn
     from pointly.model.engine.config import synthetic_small
     from pointly.model.engine.train import build_optimizer
@@ -145,11 +150,12 @@ def small_step(before: bool = False):
         batch_i.append(torch.from_numpy(rng.integers(0, 255, (3, 128, 128), dtype=np.uint8)))
     torch.manual_seed(0)
     model = build_panoptic_fcn(cfg).train()
-    opt = build_optimizer(model, cfg)
+    opt = build_optimizer(model, cfg, fused=fused)
     clip = _as_in_the_training_loop(model, opt, cfg)
 
     def step():
-        losses = model(batch_i, batch_t)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            losses = model(batch_i, batch_t)
         opt.zero_grad()
         sum(losses.values()).backward()
         clip()
@@ -181,8 +187,20 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--before", action="store_true", help="also time the pre-CPU-work network (see above)")
+    ap.add_argument("--optimizer-loop", action="store_true", help="fused optimiser against the per-parameter loop")
+    ap.add_argument("--amp", action="store_true", help="with --optimizer-loop: bfloat16 CPU autocast")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.optimizer_loop:
+        fused, loop = _time_interleaved([small_step(amp=args.amp), small_step(fused=False, amp=args.amp)], args.repeat)
+        precision = "bfloat16 autocast" if args.amp else "float32"
+        print(
+            "| synthetic_small step, 8 × 128², "
+            + precision
+            + " | fused optimiser (s) | per-parameter loop (s) | ratio |"
+        )
+        print(f"|---|---|---|---|\n| {args.threads} thread(s) | {fused:.3f} | {loop:.3f} | {fused / loop:.3f} |")
+        return
     if args.before:  # now and before interleaved in one process
         small, small_b = _time_interleaved([small_step(), small_step(before=True)], args.repeat)
         pfcn, maskrcnn = r50_steps()
