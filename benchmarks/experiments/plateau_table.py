@@ -7,7 +7,9 @@ head_init.sh) it also pairs bf16 with float32 at the same length and seeds (offi
         [--tag TAG] [--compare TAG=LABEL ...]
 
 ``--compare`` adds the runs of other variants (``TAG=LABEL``, an empty TAG for the plain runs) as
-further curves of the figure, e.g. ``--tag tags --compare "=random init"``.
+further curves of the figure, e.g. ``--tag tags --compare "=random init"``. The figure's x axis is
+the training images seen (iterations × the run's ``solver.ims_per_batch``), so that variants with
+another batch size compare at equal compute.
 """
 
 from __future__ import annotations
@@ -27,6 +29,21 @@ def load(out: Path, tag: str = "") -> dict[int, dict[int, dict]]:
         if m:
             runs.setdefault(int(m[1]), {})[int(m[2])] = json.loads(pq.read_text())
     return runs
+
+
+def batch_size(out: Path, tag: str = "") -> int:
+    """``solver.ims_per_batch`` of the ``bf16[-TAG]`` runs (the same for all of them)."""
+    import yaml
+
+    name = "bf16" + (f"-{re.escape(tag)}" if tag else "")
+    sizes = {
+        int(yaml.safe_load(c.read_text())["solver"]["ims_per_batch"])
+        for c in out.glob("bf16*-i*-s*/config.yaml")
+        if re.fullmatch(rf"{name}-i(\d+)-s(\d+)", c.parent.name)
+    }
+    if len(sizes) != 1:
+        raise SystemExit(f"runs {name}-*: batch sizes {sorted(sizes)}, expected one")
+    return sizes.pop()
 
 
 def main() -> None:
@@ -73,12 +90,13 @@ def main() -> None:
         from pointly.pointgen.base.files import save_figure_atomic
 
         fig, ax = plt.subplots(figsize=(5.5, 3.6))
-        curves = [(args.label or args.tag or "bf16", pq)]
+        batch = batch_size(args.out, args.tag)
+        curves = [(args.label or args.tag or "bf16", {batch * i: v for i, v in pq.items()})]
         for item in args.compare:
             tag, _, label = item.partition("=")
-            other = load(args.out, tag)
+            other, b = load(args.out, tag), batch_size(args.out, tag)
             curves.append(
-                (label or tag, {i: {sd: 100 * r["All"]["pq"] for sd, r in b.items()} for i, b in other.items()})
+                (label or tag, {b * i: {sd: 100 * r["All"]["pq"] for sd, r in v.items()} for i, v in other.items()})
             )
         its = sorted({i for _, c in curves for i in c})
         for label, c in curves:
@@ -97,8 +115,8 @@ def main() -> None:
         if len(curves) > 1:
             ax.legend(loc="lower right", fontsize=8)
         ax.set_xscale("log", base=2)
-        ax.set_xticks(its, [str(i) for i in its])
-        ax.set_xlabel("training iterations (8 images each; schedule scaled to the length)")
+        ax.set_xticks(its, [f"{i // 1000}k" for i in its])
+        ax.set_xlabel("training images seen (iterations × batch; schedule scaled to the length)")
         ax.set_ylabel("PQ, 500 validation images")
         ax.set_title("synthetic_small from full masks (bf16 CPU autocast)")
         ax.grid(alpha=0.3)

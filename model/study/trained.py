@@ -247,8 +247,9 @@ STUDY_POINTS = (5, 10, 20, 50, 100)
 STUDY_SHARES = (0.0, 0.5, 1.0)
 STUDY_SEEDS = (0, 1, 2)
 #: training iterations per cell of the synthetic presets: what fits 48 cells in about 8 hours on 2
-#: cores; the full-mask reference gains 16.2 PQ from 1000 to 2000 and 3.7 more at 4000, so it is
-#: short of its plateau (docs/study.md, "The converged reference")
+#: cores; the full-mask reference gains 16.2 PQ from 1000 to 2000 and 3.7 more at 4000, and about
+#: 3.5 per doubling at batch 4 or 2 too, so it is short of its plateau (docs/study.md, "The
+#: converged reference")
 SYNTHETIC_ITERS = 2000
 #: synthetic-quick: what fits Table 13 in an hour on 2 quiet cores (measured: 219-239 s of training
 #: + 2 s of evaluation per cell at 400 iterations; the full-mask reference reaches PQ 23.7)
