@@ -12,7 +12,7 @@ pointgen.simulate. What is timed, per image, median process (CPU) time of ``--re
   mask costs before anything else is done);
 * ``build full``: ``build_targets`` at full size (concave, ratio default, dilation 0.02);
 * ``build s4``: the same at stride 4 (``PixelTransform...downsample(4)``);
-* the parts of ``build full``: hulls (shapely), the claim maps of the shapes, buffering and the claim
+* the parts of ``build full``: hulls (shapely), the claims of the shapes, buffering and the claim
   maps of the dilated shapes, the rest (point labels, owner, dilation claims, masks).
 
 ``--before REV`` adds the fair before/after comparison: ``build_targets`` as the code at git
@@ -200,7 +200,7 @@ def main() -> int:
     from pointly.pointgen.points.simulate import SimulationOptions, simulate
     from pointly.pointgen.targets.build import build_targets, shapes_for
     from pointly.pointgen.targets.options import TargetOptions
-    from pointly.pointgen.targets.packed_claims import claim_maps, pack_claims
+    from pointly.pointgen.targets.packed_claims import claim_maps, claim_runs
     from pointly.pointgen.targets.pixel_transform import PixelTransform
     from pointly.pointgen.targets.shapes import dilate, shape_rings
 
@@ -226,8 +226,8 @@ def main() -> int:
         t_buf = best(lambda: [dilate(g, r) for g in shapes], args.repeat)
         rings = [shape_rings(g) for g in shapes]
         drings = [shape_rings(dilate(g, r)) for g in shapes]
-        # the claims exactly as build_targets makes them: one packed pass for shapes + dilated shapes
-        t_pack = best(lambda: pack_claims([rings, drings], im.height, im.width), args.repeat)
+        # the claims as build_targets makes them: one pass into runs for shapes + dilated shapes
+        t_pack = best(lambda: claim_runs([rings, drings], im.height, im.width), args.repeat)
         t_rast1 = best(
             lambda: (
                 claim_maps(rings, im.height, im.width, batched=False),
@@ -263,7 +263,7 @@ def main() -> int:
         "Where the full-size time goes (ms per image; the parts are timed alone, so they do not add up exactly):",
         "",
         "| image | build full | without dilation | hulls (shapely) | buffers (shapely) | "
-        "packed claims of shapes + dilated shapes | rest (transforms, point labels, owner, dilation, masks) |",
+        "claim runs of shapes + dilated shapes | rest (transforms, point labels, owner, dilation, masks) |",
         "|---|---|---|---|---|---|---|",
     ]
     for iid, _size, _n, _dec, full, _s4, nodil, hull, buf, pack in rows:
@@ -274,8 +274,8 @@ def main() -> int:
         )
     lines += [
         "",
-        "Claims of an image's shapes and dilated shapes (ms per image): the packed pass "
-        "(`packed_claims.pack_claims`, what `build_targets` uses) against claim maps drawn shape by shape "
+        "Claims of an image's shapes and dilated shapes (ms per image): one pass into runs "
+        "(`packed_claims.claim_runs`, what `build_targets` uses) against claim maps drawn shape by shape "
         "(`claim_maps(..., batched=False)`, twice):",
         "",
         "| image | batched | shape by shape | ratio |",

@@ -51,7 +51,7 @@ from pointly.pointgen.targets.inputs import category_isthing, checked_annotation
 from pointly.pointgen.targets.options import TargetOptions
 from pointly.pointgen.targets.pixel_transform import PixelTransform
 from pointly.pointgen.targets.regions import Regions
-from pointly.pointgen.targets.shape_claims import grow_dilations, region_owner, segment_records, shape_owner
+from pointly.pointgen.targets.shape_claims import clear_outside_image, region_owner, segment_records, shape_owner
 from pointly.pointgen.targets.shapes import image_shapes, point_centres, point_centres_each
 from pointly.pointgen.targets.sorted_arrays import run_starts, sorted_unique
 
@@ -214,7 +214,9 @@ def build_targets(
         region_labels, region_known = grown.labels, grown.known
         shapes = [None] * len(parsed)
     else:
-        shapes = _hull_shapes(shapes, parsed, opts)
+        # the distinct points of every annotation in one sort, for its hull and its size box
+        centres = point_centres_each([c[l == 1] for _, c, l in parsed])
+        shapes = _hull_shapes(shapes, parsed, opts, centres)
 
     radius_in = 0.0 if regions else opts.dilation_radius(width, height, rng)
     blocked = np.zeros((H, W), dtype=bool)
@@ -224,26 +226,25 @@ def build_targets(
     nearest = opts.overlap == "nearest"
     if regions:  # the segment each region belongs to, where it is known; crowd regions ignored
         owner, crowd = region_owner(region_labels, region_known, region_segment, region_crowd, transform)
-    else:
-        owner, crowd, claims = shape_owner(segs, crowd_rings, radius_in, dilated, nearest, transform)
+    else:  # with dilation: the shapes grown into pixels that no shape claims, never onto a point's
+        # pixel; several dilations reaching a pixel: as above (exclusive: nobody's)
+        owner, crowd = shape_owner(segs, crowd_rings, radius_in, dilated, nearest, transform)
 
     _points_as_labels(owner, blocked, segs, W)
-    if crowd is not None and crowd.any():
+    if crowd is not None and crowd.any():  # a crowd shape's pixels are nobody's, dilations' included
         np.copyto(owner, 0, where=crowd & ~blocked)
         blocked |= crowd
-
-    # dilation: grow the shapes into pixels that no shape claimed (never onto a point's pixel);
-    # several dilations reaching a pixel: as above (exclusive: nobody's)
-    if dilated:
-        grow_dilations(owner, blocked, segs, claims, nearest, transform)
+    if dilated:  # outside the image again, point pixels included (as the dilation step always did)
+        clear_outside_image(owner, transform)
 
     if regions:  # a segment's box: where it owns pixels
         _region_boxes(owner, segs, H, W)
-    # the distinct points of every segment in one sort, for the size correction of the boxes
-    distinct = point_centres_each([s["pos"] for s in segs]) if opts.size_correction and not regions else None
+    grown = None  # the size correction of the boxes, from the distinct points of each segment
+    if opts.size_correction and not regions:
+        kept = [c for c, (ann, _, _) in zip(centres, parsed) if not ann.get("iscrowd", 0)]  # as segs
+        grown = _grown_boxes_out(kept, transform)
     out = [
-        _segment_target(s, owner, isthing, None if distinct is None else distinct[i], transform)
-        for i, s in enumerate(segs)
+        _segment_target(s, owner, isthing, None if grown is None else grown[i], transform) for i, s in enumerate(segs)
     ]
     image_id = parsed[0][0].get("image_id") if parsed else None
     return ImageTargets(
@@ -290,9 +291,12 @@ def _image_regions(shapes: Any, image: np.ndarray | None, parsed: list, width: i
     return shapes
 
 
-def _hull_shapes(shapes: Sequence[Any] | None, parsed: list, opts: TargetOptions) -> Sequence[Any]:
+def _hull_shapes(
+    shapes: Sequence[Any] | None, parsed: list, opts: TargetOptions, centres: list[np.ndarray]
+) -> Sequence[Any]:
     """One input-coordinate geometry per annotation: ``shapes`` when given, else the image's shapes
-    (:func:`~pointly.pointgen.targets.shapes.image_shapes`) of ``opts``."""
+    (:func:`~pointly.pointgen.targets.shapes.image_shapes`) of ``opts``, from the annotations'
+    distinct positive points ``centres``."""
     if shapes is not None and len(shapes) != len(parsed):
         raise ValueError("shapes must hold one geometry per annotation")
     if shapes is None:
@@ -303,6 +307,7 @@ def _hull_shapes(shapes: Sequence[Any] | None, parsed: list, opts: TargetOptions
             concave_ratio=opts.concave_ratio,
             point_radius=opts.point_radius,
             parts=opts.parts,
+            centres=centres,
         )
     return shapes
 
@@ -342,16 +347,40 @@ def _region_boxes(owner: np.ndarray, segs: list[dict], H: int, W: int) -> None:
         s["box"] = [W, H, -1, -1] if sl is None else [sl[1].start, sl[0].start, sl[1].stop - 1, sl[0].stop - 1]
 
 
+def _grown_boxes_out(distinct: list[np.ndarray], transform: PixelTransform) -> np.ndarray:
+    """Per segment, :func:`_grown_box` of its distinct point centres mapped to the output grid and
+    clipped to it: rows ``x0, y0, x1, y1`` (NaN for a segment of one distinct point).
+
+    All segments at once, with the same arithmetic as :func:`_grown_box` and
+    :meth:`PixelTransform.apply` element by element (the same values): a dozen small numpy calls
+    per image instead of per segment (0.2 ms of the 6-segment image's build, measured)."""
+    H, W = transform.shape
+    n = np.array([c.shape[0] for c in distinct])
+    out = np.full((n.size, 4), np.nan)
+    if not n.size:
+        return out
+    starts = np.cumsum(n) - n
+    allc = np.concatenate(distinct)
+    lo, hi = np.minimum.reduceat(allc, starts, axis=0), np.maximum.reduceat(allc, starts, axis=0)
+    many = n >= 2
+    n, lo, hi = n[many, None], lo[many], hi[many]
+    mid, half = (lo + hi) / 2, (hi - lo) * (n + 1) / (n - 1) / 2 + 0.5
+    corners = transform.apply(np.stack([mid - half, mid + half], axis=1))  # (K, 2 corners, xy)
+    xs, ys = np.clip(corners[:, :, 0], 0, W), np.clip(corners[:, :, 1], 0, H)
+    out[many] = np.stack([xs.min(1), ys.min(1), xs.max(1), ys.max(1)], axis=1)
+    return out
+
+
 def _segment_target(
     s: dict,
     owner: np.ndarray,
     isthing: Mapping[int, bool],
-    distinct: np.ndarray | None,
+    grown: np.ndarray | None,
     transform: PixelTransform,
 ) -> SegmentTarget:
     """The target of one segment record: its mask cut from the owner map over its (dilated) box,
-    its size box (grown by :func:`corrected_points_box` of its distinct point centres
-    ``distinct``, unless None: no size correction), and its annotation's fields."""
+    its size box (united with ``grown``, its :func:`_grown_boxes_out` row, unless None or NaN: no
+    size correction), and its annotation's fields."""
     H, W = transform.shape
     x0, y0, x1, y1 = s["box"]
     rx0, ry0, rx1, ry1 = x0, y0, x1, y1
@@ -363,11 +392,8 @@ def _segment_target(
         np.equal(owner[ry0 : ry1 + 1, rx0 : rx1 + 1], s["k"], out=mask[ry0 : ry1 + 1, rx0 : rx1 + 1])
     bbox = _box(x0, y0, x1, y1)
     # the points' box underestimates the object (a region's box does not): grown by (n+1)/(n-1)
-    grown = _grown_box(distinct) if distinct is not None and bbox[2] > 0 else None
-    if grown is not None:
-        corners = transform.apply(np.array(grown).reshape(2, 2))
-        bx0, bx1 = sorted(np.clip(corners[:, 0], 0, W))
-        by0, by1 = sorted(np.clip(corners[:, 1], 0, H))
+    if grown is not None and bbox[2] > 0 and not np.isnan(grown[0]):
+        bx0, by0, bx1, by1 = grown
         bx0, by0 = min(bx0, bbox[0]), min(by0, bbox[1])
         bx1, by1 = max(bx1, bbox[0] + bbox[2]), max(by1, bbox[1] + bbox[3])
         bbox = (float(bx0), float(by0), float(bx1 - bx0), float(by1 - by0))

@@ -3,9 +3,10 @@
 
 A claim map says, per pixel, how many shapes of a layer cover it and the sum of their ids (and
 of the squared ids): where one shape covers a pixel the sum names it, where two do the two sums
-name both (:mod:`pointly.pointgen.targets.overlaps`). :func:`pack_claims` packs several layers'
-maps into integer words over the union box of all shapes, from the spans of every shape computed
-in one vectorised pass; :func:`claim_maps` and :func:`rasterize_claims` give one layer as
+name both (:mod:`pointly.pointgen.targets.overlaps`). The spans of every shape come from one
+vectorised pass (:func:`_claim_spans`); :func:`claim_runs` sums them into runs of pixels with
+the same claims (what ``build_targets`` reads), :func:`pack_claims` into integer words over the
+union box of all shapes, and :func:`claim_maps` and :func:`rasterize_claims` give one layer as
 canvas-sized maps.
 """
 
@@ -18,13 +19,12 @@ import numpy as np
 from pointly.pointgen.targets.raster import (
     TOL,
     closed_rings,
-    edge_crossings,
     pair_order,
     rasterize_rings,
     ring_edges,
     ring_groups,
 )
-from pointly.pointgen.targets.sorted_arrays import run_starts
+from pointly.pointgen.targets.sorted_arrays import run_starts, sorted_unique
 
 #: more shapes than this in one layer could overflow pack_claims' int64 fields (COCO: < 100 an image)
 MAX_BATCH_SHAPES = 1 << 20
@@ -60,18 +60,17 @@ def _claim_spans(
     x0, y0, x1, y1, ring_id = x0[keep], y0[keep], x1[keep], y1[keep], ring_id[keep]
     if x0.size == 0:
         return None
-    crossings = edge_crossings(x0, y0, x1, y1, 0, height - 1)
+    crossings = _closed_crossings(x0, y0, x1, y1, ring_id, height)
     if crossings is None:
         return None
-    edge, row, e, xs = crossings
-    ne = x0.size
-    rid = ring_id[e]
+    rule_b, row, rid, xs = crossings
     # every (polygon, rule, row) group holds an even count of crossings: pair them in x order
-    order, xs = pair_order((rid * 2 + (edge >= ne)) * height + row, xs, -1.0, float(width))
-    row, rid = row[order], rid[order]
+    order, xs = pair_order((rid * 2 + rule_b) * height + row, xs, -1.0, float(width))
+    first = order[0::2]  # a pair's row and polygon are its first crossing's
+    row, rid = row[first], rid[first]
     s = np.ceil(xs[0::2] - 0.5 - TOL).astype(np.int64)
     t = np.floor(xs[1::2] - 0.5 + TOL).astype(np.int64)
-    row, seg = row[0::2], np.asarray(poly_seg, dtype=np.int64)[rid[0::2]]
+    seg = np.asarray(poly_seg, dtype=np.int64)[rid]
     s = np.maximum(s, 0)
     t = np.minimum(t, width - 1)
     ok = s <= t
@@ -89,6 +88,53 @@ def _claim_spans(
     first = np.flatnonzero(new)
     last = np.append(first[1:] - 1, s.size - 1)
     return seg[first], row[first], s[first], cummax[last] - group[first] * big
+
+
+def _closed_crossings(
+    x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, ring_id: np.ndarray, height: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """The crossings of non-horizontal edges with the pixel-row centres (rows ``0 .. height − 1``)
+    that the closed rule pairs: ``(rule_b, row, polygon, x)``, one entry per crossing.
+
+    The closed rule is the union of rule A's spans (``ylo <= yc < yhi``) and rule B's (``ylo < yc
+    <= yhi``; :func:`~pointly.pointgen.targets.raster.edge_crossings` lists every edge under both).
+    The two rules count an edge differently only at a row whose centre is one of its end points,
+    so on every other row of a polygon its rule-B crossings are its rule-A crossings and give the
+    same spans, which the merge of a shape's spans drops. So rule A is listed on every row, rule
+    B only on the rows where the rules differ for some edge of the polygon (found with the same
+    floating-point tests as the rows' bounds): the same spans after the merge, from half the
+    crossings (15 400 → 7 900 on the 6-segment COCO image, 25 100 → 13 500 on the 30-segment one),
+    so half the sorting and pairing."""
+    ylo, yhi = np.minimum(y0, y1), np.maximum(y0, y1)
+    slope = (x1 - x0) / (y1 - y0)
+    u, v = ylo - 0.5, yhi - 0.5
+    lo_a = np.maximum(np.ceil(u), 0).astype(np.int64)
+    hi_a = np.minimum(np.ceil(v) - 1, height - 1).astype(np.int64)
+    lo_b = np.maximum(np.floor(u) + 1, 0).astype(np.int64)
+    hi_b = np.minimum(np.floor(v), height - 1).astype(np.int64)
+    # rows where the rules differ, per polygon: an integral u (rule A only) or v (rule B only)
+    at_u, at_v = lo_a != lo_b, hi_a != hi_b
+    differ = sorted_unique(
+        np.concatenate([ring_id[at_u] * height + np.floor(u[at_u]), ring_id[at_v] * height + np.floor(v[at_v])]).astype(
+            np.int64
+        )
+    )
+    n_a = np.maximum(hi_a - lo_a + 1, 0)
+    first = np.searchsorted(differ, ring_id * height + lo_b, side="left")
+    n_b = np.maximum(np.searchsorted(differ, ring_id * height + hi_b, side="right") - first, 0)
+    total_a, total_b = int(n_a.sum()), int(n_b.sum())
+    if total_a + total_b == 0:
+        return None
+    edge = np.repeat(np.arange(x0.size), n_a)
+    row_a = np.repeat(lo_a - (np.cumsum(n_a) - n_a), n_a) + np.arange(total_a)
+    edge_b = np.repeat(np.arange(x0.size), n_b)
+    at = np.repeat(first - (np.cumsum(n_b) - n_b), n_b) + np.arange(total_b)
+    edge = np.concatenate([edge, edge_b])
+    rid = ring_id[edge]
+    row = np.concatenate([row_a, differ[at] - rid[total_a:] * height])
+    xs = (row + 0.5 - y0[edge]) * slope[edge]
+    xs += x0[edge]
+    return np.repeat(np.array([0, 1]), [total_a, total_b]), row, rid, xs
 
 
 def _span_boxes(
@@ -117,9 +163,9 @@ class PackedClaims:
     read as box-local arrays: rows ``y0 .. y0 + rows - 1`` and columns ``x0 .. x0 + cols - 1`` of
     the canvas; outside the box every map is 0. ``boxes[l]`` are the per-shape covered boxes.
 
-    Why: the target builder needs the claims of the shapes and of the dilated shapes; packing both
-    in one word halves the box-sized passes and the fresh image-sized arrays of two separate
-    :func:`rasterize_claims` calls (benchmarks/results_targets.md).
+    Why: one difference array and one cumulative sum per word for all layers, instead of one per
+    layer and map (:func:`rasterize_claims`, :func:`claim_maps`). The target builder reads its
+    claims as runs instead (:class:`ClaimRuns`: the same sums, without a box-sized pass).
     """
 
     def __init__(
@@ -144,36 +190,6 @@ class PackedClaims:
         out = word >> shift  # one fresh array, masked in place
         out &= mask
         return out
-
-    def field_into(self, layer: int, which: int, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
-        """Field ``which`` (0: count, 1: id sum, 2: squared-id sum) of ``layer`` over the box,
-        written into ``out`` (cast unsafely: the caller picks a dtype wide enough for the values
-        it reads; ``out`` may be ``scratch`` itself) through ``scratch``, an array of the box's
-        shape and :meth:`scratch_dtype` that the caller reuses. Returns ``out``.
-
-        Why: :meth:`count` and :meth:`idsum` return a fresh box-sized word-typed array per call,
-        and in ``build_targets`` the page faults of such fresh arrays cost more than the
-        arithmetic (an int64 shift of 640×480 takes ~0.1 ms with warm pages, ~1 ms fresh,
-        measured); this way a layer's count is read as one byte a pixel.
-        """
-        f = self.fields[layer]
-        if 1 + 2 * which >= len(f):
-            raise ValueError("pack_claims was not asked for the squares of this layer")
-        shift, mask = f[1 + 2 * which], f[2 + 2 * which]
-        word = self.words[f[0]]
-        if shift:  # into an int32 scratch: the low 32 bits, all that a mask < 2**31 keeps
-            word = np.right_shift(word, shift, out=scratch, casting="unsafe")
-        return np.bitwise_and(word, mask, out=out, casting="unsafe")
-
-    def scratch_dtype(self) -> type:
-        """int32 when every field's mask is below 2**31 (then a field needs only the low 32 bits of
-        its shifted word), else int64: the dtype of :meth:`field_into`'s scratch."""
-        masks = [m for f in self.fields for m in f[2::2]]
-        return np.int32 if all(m < (1 << 31) for m in masks) else np.int64
-
-    def count_dtype(self, layer: int) -> type:
-        """The narrowest of uint8 / int32 that holds ``layer``'s claim counts."""
-        return np.uint8 if self.fields[layer][2] <= 0xFF else np.int32
 
     def count(self, layer: int = 0, at: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """How many of the layer's shapes cover each box pixel (or the box pixels ``at = (rows, cols)``)."""
@@ -285,6 +301,103 @@ def pack_claims(
         sel = layer_of == l
         boxes.append(_span_boxes(k, width, height, local[sel], grow[sel], gs[sel], ge[sel]))
     return PackedClaims(words, fields, R0, C0, boxes)
+
+
+class ClaimRuns:
+    """Per-pixel claims of several layers of shapes as runs of the canvas's pixels in row-major
+    order: between two consecutive span ends (a span's first pixel, or the pixel after its last)
+    every layer's claims are constant, so each run holds, per layer, how many of its shapes cover
+    its pixels (``count``), the sum of their ids (``idsum``) and of the squared ids (``squares``).
+
+    * ``start``, ``length``: int64 ``(R,)``, the runs' first flat canvas index (``row * width +
+      col``) and pixel count; they tile ``0 .. height * width`` in order (some are empty);
+    * ``count``, ``idsum``, ``squares``: int64 ``(layers, R)``;
+    * ``boxes[l]``: the per-shape covered pixel boxes of layer ``l``, as in :class:`PackedClaims`.
+
+    Why: the same values per pixel as :class:`PackedClaims` (the sums of the same spans), but its
+    box-wide difference array, cumulative sum and every field read become arithmetic on a few
+    thousand runs: an image's owner map is then one ``np.repeat`` of the runs' owners
+    (``shape_claims.shape_owner``; benchmarks/results_targets.md). ``squares`` are never packed
+    into words, so there is no bound on ids beyond int64.
+    """
+
+    def __init__(
+        self,
+        start: np.ndarray,
+        length: np.ndarray,
+        count: np.ndarray,
+        idsum: np.ndarray,
+        squares: np.ndarray,
+        boxes: list[np.ndarray],
+    ) -> None:
+        self.start, self.length = start, length
+        self.count, self.idsum, self.squares = count, idsum, squares
+        self.boxes = boxes
+
+    def pixels(self, runs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(flat, run)``: the flat canvas index of every pixel of the runs selected by ``runs``
+        (a boolean mask or indices), in order, and the run each belongs to."""
+        idx = np.flatnonzero(runs) if runs.dtype == bool else np.asarray(runs, dtype=np.int64)
+        n = self.length[idx]
+        run = np.repeat(idx, n)
+        flat = np.arange(int(n.sum()), dtype=np.int64) + np.repeat(self.start[idx] - (np.cumsum(n) - n), n)
+        return flat, run
+
+    def run_of(self, flat: np.ndarray) -> np.ndarray:
+        """The run holding each flat canvas index (the last run starting at or before it: the
+        non-empty one)."""
+        return np.searchsorted(self.start, flat, side="right") - 1
+
+
+def claim_runs(
+    layers: list[list[list[np.ndarray]]], height: int, width: int, *, ids: list[Sequence[int]] | None = None
+) -> ClaimRuns:
+    """:class:`ClaimRuns` of several layers of shapes (the closed pixel-centre rule; ``layers`` and
+    ``ids`` as for :func:`pack_claims`, whose fields they equal pixel for pixel).
+
+    The spans of all shapes come from one :func:`_claim_spans` pass; each span adds its layer's
+    ``(1, id, id²)`` at its first pixel and subtracts it after its last: the span ends, sorted by
+    flat index (a stable sort: they arrive as sorted runs, two per shape), and cumulated, give
+    every run's sums.
+    """
+    sizes = [len(shapes) for shapes in layers]
+    if ids is None:
+        ids = [range(1, k + 1) for k in sizes]
+    id_arrays = [np.asarray(list(i), dtype=np.int64).reshape(-1) for i in ids]
+    if [a.size for a in id_arrays] != sizes or any(a.size and a.min() < 1 for a in id_arrays):
+        raise ValueError("ids must give one positive integer per shape of each layer")
+    nl, total = len(layers), max(height, 0) * max(width, 0)
+    spans = _claim_spans([shape for shapes in layers for shape in shapes], height, width)
+    if spans is None:
+        zero = np.zeros((nl, 1), np.int64)
+        none = np.zeros(0, np.int64)
+        boxes = [_span_boxes(k, width, height, none, none, none, none) for k in sizes]
+        return ClaimRuns(np.zeros(1, np.int64), np.array([total]), zero, zero.copy(), zero.copy(), boxes)
+    gseg, grow, gs, ge = spans
+    offsets = np.cumsum([0] + sizes)
+    layer_of = np.searchsorted(offsets, gseg, side="right") - 1
+    span_id = np.concatenate(id_arrays)[gseg]
+    n = gseg.size
+    pos = np.concatenate([grow * width + gs, grow * width + ge + 1])
+    order = np.argsort(pos, kind="stable")
+    pos = pos[order]
+    ev = order % n  # the span of each sorted end
+    sign = np.where(order < n, 1, -1)
+    # per layer, (count, id sum, squared-id sum) after each end: the end's change, cumulated
+    # (written through flat indices: 2x faster than one fancy assignment of all three)
+    f = np.zeros((nl, 3, 2 * n + 1), np.int64)
+    at = layer_of[ev] * (3 * (2 * n + 1)) + np.arange(1, 2 * n + 1)
+    change = sign * span_id[ev]
+    flat = f.reshape(-1)
+    flat[at] = sign
+    flat[at + (2 * n + 1)] = change
+    flat[at + 2 * (2 * n + 1)] = change * span_id[ev]
+    np.cumsum(f, axis=2, out=f)
+    start = np.concatenate([[0], pos])
+    length = np.diff(np.append(start, total))
+    # every shape's box in one pass (the spans are sorted by shape), then split into the layers
+    boxes = np.split(_span_boxes(int(offsets[-1]), width, height, gseg, grow, gs, ge), offsets[1:-1])
+    return ClaimRuns(start, length, f[:, 0], f[:, 1], f[:, 2], boxes)
 
 
 def rasterize_claims(

@@ -3,46 +3,30 @@
 The owner map is the output grid's ``H × W`` int32 map of the segment each pixel is positive for
 (0 = ignored; ``k`` = the ``k``-th non-crowd segment). Every segment's shape, mapped through the
 :class:`~pointly.pointgen.targets.pixel_transform.PixelTransform`, claims pixels; the claims of all
-segments are rasterised together (:func:`pointly.pointgen.targets.packed_claims.pack_claims`: per
+segments are rasterised together (:func:`pointly.pointgen.targets.packed_claims.claim_runs`: per
 layer — things, stuff, and their dilations — how many shapes claim a pixel, the sum of their
-segment ids and of the squared ids) in one batched scanline pass over the union box of all shapes,
-never by drawing a full-size mask per shape, and a pixel claimed more than once is given by the
-overlap rule (:mod:`pointly.pointgen.targets.overlaps`). With ``shape="watershed"`` the image's
-regions take the place of the claims (:func:`region_owner`).
+segment ids and of the squared ids, as runs of pixels along the rows) in one batched scanline
+pass, never by drawing a full-size mask per shape; each run's owner follows from its sums, and a
+pixel claimed more than once is given by the overlap rule (:mod:`pointly.pointgen.targets.overlaps`).
+With ``shape="watershed"`` the image's regions take the place of the claims (:func:`region_owner`).
 
 :func:`pointly.pointgen.targets.build.build_targets` strings these steps together: the segment
-records, the owner of the shapes, the points as hard labels, then the dilations into free pixels.
+records, the owner of the shapes and of their dilations into free pixels, then the points as hard
+labels.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from pointly.pointgen.targets.overlaps import contested_owners
-from pointly.pointgen.targets.packed_claims import PackedClaims, claim_maps, pack_claims
+from pointly.pointgen.targets.packed_claims import claim_maps, claim_runs
 from pointly.pointgen.targets.pixel_transform import PixelTransform
 from pointly.pointgen.targets.shapes import dilate_all, mapped_shape_rings
-
-
-@dataclass
-class ShapeClaims:
-    """The claims of an image's shapes that the dilation step reads again: the packed claim maps
-    (layers: things, stuff and, with dilation, dilated things, dilated stuff), the segment records
-    of each kind (things, stuff), the segment ids of each layer's shapes, the claim counts of the
-    two shape layers over the claims' box (one byte a pixel unless a layer has 256 shapes or
-    more) and the scratch array of the box that the fields are decoded through."""
-
-    packed: PackedClaims
-    kinds: list[list[dict]]
-    layer_ids: list[list[int]]
-    count_t: np.ndarray
-    count_s: np.ndarray
-    scratch: np.ndarray
 
 
 def segment_records(
@@ -68,14 +52,24 @@ def segment_records(
     region_crowd = np.zeros(len(parsed) + 1, dtype=bool)  # regions: annotation index + 1 -> crowd
     all_rings = [None] * len(parsed) if regions else mapped_shape_rings(list(shapes), transform.apply)
     # every annotation's points through the transform at once (elementwise: the same values as
-    # annotation by annotation, without three transform calls per segment)
+    # annotation by annotation, without three transform calls per segment), split back into
+    # annotations: the positive points, and the positive and negative ones on the canvas (one
+    # boolean selection of all points each, not nine small ones per segment)
     sizes = [len(coords) for _, coords, _ in parsed]
     flat = np.concatenate([coords for _, coords, _ in parsed]) if parsed else np.zeros((0, 2))
     out_xy = transform.point_centres(flat)
     out_col, out_row, out_in = transform.point_pixels(flat)
-    ends = np.cumsum(sizes)
-    for index, ((ann, coords, labels), geom, rings) in enumerate(zip(parsed, shapes, all_rings), start=1):
-        pos = coords[labels == 1]
+    index_of = np.repeat(np.arange(len(parsed)), sizes)
+    pos = np.concatenate([labels == 1 for _, _, labels in parsed]) if parsed else np.zeros(0, bool)
+
+    def split(values: np.ndarray, keep: np.ndarray) -> list[np.ndarray]:
+        return np.split(values[keep], np.cumsum(np.bincount(index_of[keep], minlength=len(parsed)))[:-1])
+
+    pos_in, neg_in = pos & out_in, ~pos & out_in
+    pix_rows, pix_cols = split(out_row, pos_in), split(out_col, pos_in)
+    neg_rows, neg_cols = split(out_row, neg_in), split(out_col, neg_in)
+    pos_xy = split(out_xy, pos)
+    for index, ((ann, _, _), geom, rings) in enumerate(zip(parsed, shapes, all_rings), start=1):
         if ann.get("iscrowd", 0):
             if regions:
                 region_crowd[index] = True
@@ -83,24 +77,19 @@ def segment_records(
                 crowd_rings.append(rings)
             continue
         region_segment[index] = len(segs) + 1
-        at = slice(ends[index - 1] - sizes[index - 1], ends[index - 1])
-        is_pos, is_neg = labels == 1, labels != 1
-        pc, pr, pin = out_col[at][is_pos], out_row[at][is_pos], out_in[at][is_pos]
-        nc, nr, nin = out_col[at][is_neg], out_row[at][is_neg], out_in[at][is_neg]
-        centres = out_xy[at][is_pos]
+        centres = pos_xy[index - 1]
         centre_xy = centres.mean(axis=0) - 0.5
         segs.append(
             dict(
                 ann=ann,
                 k=len(segs) + 1,
-                pix=(pr[pin], pc[pin]),
-                neg=(nr[nin], nc[nin]),
+                pix=(pix_rows[index - 1], pix_cols[index - 1]),
+                neg=(neg_rows[index - 1], neg_cols[index - 1]),
                 centre=(float(centre_xy[0]), float(centre_xy[1])),
-                npos=int(len(pos)),
+                npos=len(centres),
                 thing=isthing[int(ann["category_id"])],
                 geom=geom,
                 rings=rings,
-                pos=pos,
                 points=centres,
             )
         )
@@ -114,18 +103,28 @@ def shape_owner(
     dilated: bool,
     nearest: bool,
     transform: PixelTransform,
-) -> tuple[np.ndarray, np.ndarray | None, ShapeClaims]:
-    """The owner map of the segments' shapes, the crowd shapes' mask (None without crowd) and the
-    claims the dilation step reads again.
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The owner map of the segments' shapes and, with ``dilated``, of the shapes grown by
+    ``radius_in`` input pixels into the pixels that no shape claims; and the crowd shapes' mask
+    (None without crowd).
 
-    Sets each record's ``box`` (its shape's covered pixels and its own point pixels, inclusive
-    ``x0, y0, x1, y1``) and, with ``dilated``, its ``drings`` (the shape grown by ``radius_in``
-    input pixels). ``nearest`` picks the overlap rule (else exclusive).
+    ``nearest`` picks the overlap rule (else exclusive): between shapes of one kind the segment
+    with the nearest point wins (a tie is nobody's), a thing's shape beats a stuff shape; several
+    dilations reaching a pixel follow the same rule. A dilation never reaches a point's pixel: the
+    pixels of the records' points that no shape claims are left 0 here, for
+    :func:`pointly.pointgen.targets.build.build_targets` to label. Sets each record's ``box`` (its
+    shape's covered pixels and its own point pixels, inclusive ``x0, y0, x1, y1``) and, with
+    ``dilated``, its ``drings`` (the grown shape's rings) and, where the grown shape covers a
+    pixel, its ``dbox``.
+
+    How: per run of pixels with the same claims (:func:`claim_runs`), the owner follows from the
+    counts and id sums of the four layers (things, stuff, dilated things, dilated stuff), and the
+    map is one ``np.repeat`` of the runs' owners; only the pixels of runs that two or more shapes
+    of a kind claim are resolved one by one (:func:`contested_owners`). The same owners as
+    decoding box-wide claim maps and masking by them, without a box-sized pass per field
+    (benchmarks/results_targets.md).
     """
     H, W = transform.shape
-    # things and stuff in separate layers, and with dilation the dilated shapes in two more: per
-    # pixel and layer, how many shapes claim it, the sum of their segment ids and (to name the two
-    # claimers of a contested pixel) the sum of the squared ids, all in one pass
     kinds = [[s for s in segs if s["thing"]], [s for s in segs if not s["thing"]]]
     layers = [[s["rings"] for s in kind] for kind in kinds]
     layer_ids = [[s["k"] for s in kind] for kind in kinds]
@@ -135,11 +134,10 @@ def shape_owner(
             s["drings"] = drings
         layers += [[s["drings"] for s in kind] for kind in kinds]
         layer_ids += layer_ids
-    claims = pack_claims(layers, H, W, ids=layer_ids, squares=nearest)
-    ys, xs = claims.box_slices()
+    runs = claim_runs(layers, H, W, ids=layer_ids)
     crowd = claim_maps(crowd_rings, H, W)[0] > 0 if crowd_rings else None
     for li, kind in enumerate(kinds):
-        for s, box in zip(kind, claims.boxes[li]):
+        for s, box in zip(kind, runs.boxes[li]):
             region = [int(v) for v in box]  # x0, y0, x1, y1 inclusive (x1 < x0: empty)
             pr, pc = s["pix"]
             if pc.size:
@@ -152,102 +150,65 @@ def shape_owner(
                     max(region[3], int(pr.max())),
                 ]
             s["box"] = region
-    seg_rings = [s["rings"] for s in segs]
-    seg_points = [s["points"] for s in segs]
+        if dilated:
+            for s, box in zip(kind, runs.boxes[2 + li]):
+                if box[2] >= box[0]:
+                    s["dbox"] = tuple(int(v) for v in box)
 
-    # owner = the segment a pixel is positive for (0: ignored); see the module docstring. Written
-    # straight into the owner's box, each layer's fields decoded once through one scratch array
-    owner = np.zeros((H, W), dtype=np.int32)
-    box = owner[ys, xs]
-    scratch = np.empty(claims.shape, dtype=claims.scratch_dtype())
-    count_t, count_s = _count(claims, 0, scratch), _count(claims, 1, scratch)
-    if not nearest:  # a pixel claimed by two shapes is nobody's
-        _put_idsum(box, claims, 0, scratch, (count_t == 1) & (count_s == 0))
-        _put_idsum(box, claims, 1, scratch, (count_s == 1) & (count_t == 0))
-    else:  # nearest point among same-kind claimers; a thing's shape beats a stuff shape
-        no_thing = count_t == 0
-        _put_idsum(box, claims, 1, scratch, (count_s == 1) & no_thing)
-        _put_idsum(box, claims, 0, scratch, count_t == 1)
-        _put_contested(box, claims, 1, (count_s > 1) & no_thing, layer_ids[1], seg_rings, seg_points)
-        _put_contested(box, claims, 0, count_t > 1, layer_ids[0], seg_rings, seg_points)
+    # each run's owner: the shapes' where a shape claims it, else the dilations'
+    count, idsum = runs.count, runs.idsum
+    claimed = (count[0] > 0) | (count[1] > 0)
+    value, contested = _run_owners(count[0], count[1], idsum[0], idsum[1], nearest)
+    if dilated:
+        dvalue, dcontested = _run_owners(count[2], count[3], idsum[2], idsum[3], nearest)
+        value = np.where(claimed, value, dvalue)
+        contested += [c & ~claimed for c in dcontested]
+    owner = np.repeat(value.astype(np.int32), runs.length).reshape(H, W)
+    rings = [s["rings"] for s in segs]
+    drings = [s.get("drings") for s in segs]
+    points = [s["points"] for s in segs]
+    for layer, runs_of in enumerate(contested):  # things, stuff[, dilated things, dilated stuff]
+        if runs_of.any():
+            flat, run = runs.pixels(runs_of)
+            rows, cols = np.divmod(flat, W)
+            owner.reshape(-1)[flat] = contested_owners(
+                rows,
+                cols,
+                runs.count[layer, run],
+                runs.idsum[layer, run],
+                runs.squares[layer, run],
+                layer_ids[layer],
+                runs.boxes[layer],
+                rings if layer < 2 else drings,
+                points,
+            )
+    if dilated:  # no dilation on a point's pixel: what the shapes leave there (0 if none claims it)
+        pix = [s["pix"][0] * W + s["pix"][1] for s in segs] + [s["neg"][0] * W + s["neg"][1] for s in segs]
+        flat = np.concatenate(pix)
+        if flat.size:
+            owner.reshape(-1)[flat[~claimed[runs.run_of(flat)]]] = 0
     clear_outside_image(owner, transform)
-    return owner, crowd, ShapeClaims(claims, kinds, layer_ids, count_t, count_s, scratch)
+    return owner, crowd
 
 
-def _count(claims: PackedClaims, layer: int, scratch: np.ndarray) -> np.ndarray:
-    """The claim count of ``layer`` over the claims' box, in the narrowest dtype that holds it."""
-    return claims.field_into(layer, 0, np.empty(claims.shape, claims.count_dtype(layer)), scratch)
+def _run_owners(
+    count_t: np.ndarray, count_s: np.ndarray, idsum_t: np.ndarray, idsum_s: np.ndarray, nearest: bool
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Per run, from the claims of a things layer and a stuff layer: the owner (0: none, or the
+    rule's tie) and the runs whose pixels the nearest-point rule must resolve one by one, for the
+    things layer and the stuff layer (none with the exclusive rule).
 
-
-def _put_idsum(box: np.ndarray, claims: PackedClaims, layer: int, scratch: np.ndarray, where: np.ndarray) -> None:
-    """``box[where] = `` the id sum of ``layer`` (its one claimer's id where ``where`` marks pixels
-    that one shape of the layer claims), decoded in ``scratch``."""
-    if where.any():
-        claims.field_into(layer, 1, scratch, scratch)
-        np.copyto(box, scratch, where=where, casting="unsafe")
-
-
-def _put_contested(
-    box: np.ndarray,
-    claims: PackedClaims,
-    layer: int,
-    contested: np.ndarray,
-    ids: Sequence[int],
-    rings: Sequence[list],
-    points: Sequence[np.ndarray],
-    *,
-    only_owned: bool = False,
-) -> None:
-    """``box[contested] = `` the nearest-point owner of those pixels among ``layer``'s claimers
-    (0 on a tie; with ``only_owned`` ties are left as they are), :func:`contested_owners`."""
-    flat = np.flatnonzero(contested)  # np.nonzero of a 2-D mask is several times slower
-    if not flat.size:
-        return
-    rows, cols = np.divmod(flat, contested.shape[1])
-    own = contested_owners(claims, layer, rows, cols, ids, rings, points)
-    if only_owned:
-        won = own > 0
-        rows, cols, own = rows[won], cols[won], own[won]
-    box[rows, cols] = own
-
-
-def grow_dilations(
-    owner: np.ndarray,
-    blocked: np.ndarray,
-    segs: list[dict],
-    shape_claims: ShapeClaims,
-    nearest: bool,
-    transform: PixelTransform,
-) -> None:
-    """Grow the shapes into pixels that no shape claimed and no point blocks (``blocked``), in
-    place in ``owner``; several dilations reaching a pixel follow the overlap rule (exclusive:
-    nobody's). Sets the ``dbox`` of each record whose dilated shape covers a pixel."""
-    claims, kinds, layer_ids = shape_claims.packed, shape_claims.kinds, shape_claims.layer_ids
-    count_t, count_s, scratch = shape_claims.count_t, shape_claims.count_s, shape_claims.scratch
-    ys, xs = claims.box_slices()
-    seg_points = [s["points"] for s in segs]
-    for li, kind in enumerate(kinds):
-        for s, box in zip(kind, claims.boxes[2 + li]):
-            if box[2] >= box[0]:
-                s["dbox"] = tuple(int(v) for v in box)
-    free = count_t == 0
-    free &= count_s == 0
-    free &= ~blocked[ys, xs]
-    dcount_t, dcount_s = _count(claims, 2, scratch), _count(claims, 3, scratch)
-    box = owner[ys, xs]
+    Nearest: one claimer of a kind is the owner, a thing's shape beats a stuff shape; two or more
+    claimers of a kind are contested (owner 0 until resolved). Exclusive: the owner is the one
+    claimer of the two layers together, a pixel claimed twice is nobody's."""
     if not nearest:
-        _put_idsum(box, claims, 2, scratch, free & (dcount_t == 1) & (dcount_s == 0))
-        _put_idsum(box, claims, 3, scratch, free & (dcount_s == 1) & (dcount_t == 0))
-    else:
-        drings = [s["drings"] for s in segs]
-        free_no_thing = free & (dcount_t == 0)
-        _put_idsum(box, claims, 3, scratch, free_no_thing & (dcount_s == 1))
-        _put_idsum(box, claims, 2, scratch, free & (dcount_t == 1))
-        _put_contested(
-            box, claims, 3, free_no_thing & (dcount_s > 1), layer_ids[3], drings, seg_points, only_owned=True
-        )
-        _put_contested(box, claims, 2, free & (dcount_t > 1), layer_ids[2], drings, seg_points, only_owned=True)
-    clear_outside_image(owner, transform)
+        one_t = (count_t == 1) & (count_s == 0)
+        one_s = (count_s == 1) & (count_t == 0)
+        none = np.zeros(count_t.shape, bool)
+        return np.where(one_t, idsum_t, np.where(one_s, idsum_s, 0)), [none, none]
+    contested = [count_t > 1, (count_t == 0) & (count_s > 1)]
+    value = np.where(count_t == 1, idsum_t, np.where((count_t == 0) & (count_s == 1), idsum_s, 0))
+    return value, contested
 
 
 def region_owner(

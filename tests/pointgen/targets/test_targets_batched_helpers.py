@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import shapely
 
-from pointly.pointgen.targets.overlaps import segment_distance
-from pointly.pointgen.targets.packed_claims import pack_claims
+from pointly.pointgen.targets.overlaps import min_distance, segment_distance
+from pointly.pointgen.targets.packed_claims import claim_runs, pack_claims
 from pointly.pointgen.targets.pixel_transform import PixelTransform
 from pointly.pointgen.targets.shapes import (
     dilate,
@@ -97,7 +97,7 @@ def test_dilate_all_equals_dilate():
 
 def test_segment_distance_equals_brute_force():
     rng = np.random.default_rng(2)
-    for n, p in ((0, 5), (1, 1), (5000, 20), (300, 150)):
+    for n, p in ((0, 5), (1, 1), (5000, 20), (300, 150), (100, 90)):
         cx = rng.integers(0, 400, n) + 0.5
         cy = rng.integers(0, 300, n) + 0.5
         pts = rng.uniform(0, 400, (p, 2))
@@ -105,27 +105,96 @@ def test_segment_distance_equals_brute_force():
         assert np.array_equal(segment_distance(cx, cy, pts), want)
 
 
-@pytest.mark.parametrize("sizes", [(3, 2, 3, 2), (300, 4, 2, 2)])
-def test_field_into_equals_count_and_idsum(sizes):
-    """Fields read through a reused narrow scratch equal the fresh-array readers, in one word and
-    in one word per layer (int32 and int64 words)."""
-    rng = np.random.default_rng(sum(sizes))
-    h, w = 40, 50
+def _random_layers(rng, sizes, h, w):
+    """Layers of random shapes: triangles, some with a hole, some of two parts, some off the canvas."""
     layers = []
     for k in sizes:
         shapes = []
-        for _ in range(k):
-            c = rng.uniform(0, [w, h])
-            shapes.append([c + rng.uniform(-9, 9, (3, 2))])
+        for i in range(k):
+            c = rng.uniform(-5, [w + 5, h + 5])
+            outer = c + rng.uniform(-12, 12, (int(rng.integers(3, 7)), 2))
+            if i % 4 == 1:  # a square with a square hole
+                shapes.append(
+                    [
+                        (
+                            c + np.array([[-9, -9], [9, -9], [9, 9], [-9, 9]]),
+                            c + np.array([[-3, -3], [3, -3], [3, 3], [-3, 3]]),
+                        )
+                    ]
+                )
+            elif i % 4 == 2:  # two parts
+                shapes.append([outer, c + 15 + rng.uniform(-5, 5, (3, 2))])
+            else:
+                shapes.append([np.round(outer) + 0.5 if i % 3 == 0 else outer])
         layers.append(shapes)
-    packed = pack_claims(layers, h, w, squares=True)
-    scratch = np.empty(packed.shape, packed.scratch_dtype())
+    return layers
+
+
+@pytest.mark.parametrize("sizes", [(3, 2, 3, 2), (30, 4, 30, 4), (0, 5), (1,)])
+def test_claim_runs_equal_pack_claims(sizes):
+    """Runs expanded to pixels give pack_claims' count, id sum and squared-id sum of every layer,
+    and the same boxes (shapes with holes, several parts, off the canvas; vertices on pixel centres)."""
+    rng = np.random.default_rng(sum(sizes) + len(sizes))
+    h, w = 40, 50
+    layers = _random_layers(rng, sizes, h, w)
+    ids = [rng.permutation(np.arange(1, k + 1)) * 3 + 1 for k in sizes]
+    packed = pack_claims(layers, h, w, ids=ids, squares=True)
+    runs = claim_runs(layers, h, w, ids=ids)
+    assert runs.length.sum() == h * w and np.all(runs.length >= 0)
+    assert np.array_equal(runs.start[1:], np.cumsum(runs.length)[:-1])
     for layer in range(len(layers)):
-        count = packed.field_into(layer, 0, np.empty(packed.shape, packed.count_dtype(layer)), scratch)
-        assert np.array_equal(count, packed.count(layer))
-        for which, ref in ((1, packed.idsum(layer)), (2, packed.squaresum(layer))):
-            got = packed.field_into(layer, which, scratch, scratch)
-            assert np.array_equal(got, ref)
+        for got, read in ((runs.count, packed.count), (runs.idsum, packed.idsum), (runs.squares, packed.squaresum)):
+            want = np.zeros((h, w), np.int64)
+            if packed.shape[0]:
+                want[packed.box_slices()] = read(layer)
+            assert np.array_equal(np.repeat(got[layer], runs.length).reshape(h, w), want)
+        assert np.array_equal(runs.boxes[layer], packed.boxes[layer])
+    flat = rng.integers(0, h * w, 200)
+    assert np.array_equal(np.repeat(np.arange(runs.start.size), runs.length)[flat], runs.run_of(flat))
+    some = rng.random(runs.start.size) < 0.3
+    pix, run = runs.pixels(some)
+    dense = np.repeat(some, runs.length)
+    assert np.array_equal(pix, np.flatnonzero(dense)) and np.array_equal(run, runs.run_of(pix))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_claim_spans_on_pixel_centre_vertices_equal_shape_by_shape(seed):
+    """Vertices on pixel centres (the rows where the two half-open rules differ, which
+    ``_claim_spans`` lists rule B on alone), horizontal edges, holes, parts off the canvas: the
+    batched claims equal the shapes rasterised one by one (both rules on every row)."""
+    from pointly.pointgen.targets.packed_claims import claim_maps
+
+    rng = np.random.default_rng(seed)
+    h, w = 30, 40
+    shapes = []
+    for i in range(12):
+        c = rng.integers(-4, [w + 4, h + 4])
+        if i % 3 == 0:  # axis-aligned square with a hole: horizontal edges, vertices on centres
+            a, b = int(rng.integers(2, 9)), 1
+            outer = c + np.array([[-a, -a], [a, -a], [a, a], [-a, a]]) + 0.5
+            shapes.append([(outer, c + np.array([[-b, -b], [b, -b], [b, b], [-b, b]]) + 0.5)])
+        else:
+            pts = c + rng.integers(-8, 9, (int(rng.integers(3, 8)), 2)) + 0.5
+            shapes.append([pts, pts[:3] + [[11, 0], [11, 3], [14, 1]]] if i % 3 == 1 else [pts])
+    count, idsum, boxes = claim_maps(shapes, h, w, batched=True)
+    ref_count, ref_idsum, ref_boxes = claim_maps(shapes, h, w, batched=False)
+    assert np.array_equal(count, ref_count) and np.array_equal(idsum, ref_idsum) and np.array_equal(boxes, ref_boxes)
+
+
+def test_min_distance_equals_segment_by_segment():
+    """All segments at once (padded point table) and segment by segment give the same distances,
+    with equal and very unequal point counts."""
+    rng = np.random.default_rng(4)
+    for counts in ((20, 20, 20, 20, 20), (3, 17, 1, 9), (400, 2, 2)):
+        points = [rng.uniform(0, 300, (c, 2)) for c in counts]
+        n = 700
+        rows, cols = rng.integers(0, 200, n), rng.integers(0, 300, n)
+        who = rng.integers(1, len(counts) + 1, n)
+        want = np.array(
+            [segment_distance(cols[i : i + 1] + 0.5, rows[i : i + 1] + 0.5, points[who[i] - 1])[0] for i in range(n)]
+        )
+        assert np.array_equal(min_distance(rows, cols, who, points), want)
+    assert min_distance(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), points).size == 0
 
 
 def test_sorted_unique_and_run_starts_equal_np_unique():

@@ -382,6 +382,30 @@ def test_unknown_category_and_missing_positive_raise():
         build_targets([a], CATS, (8, 8))
 
 
+def test_checked_annotations_in_one_pass_equal_one_by_one():
+    """The one-pass reading of valid annotations gives the arrays of the per-annotation checks;
+    a bad annotation after good ones still raises its own error."""
+    from pointly.pointgen.targets.inputs import _all_valid, checked_annotations, checked_points
+
+    isthing = {1: True, 3: False}
+    anns = [
+        {"id": 1, "category_id": 1, "point_coords": [[1.7, 2.2], [3, 4]], "point_labels": [1, 0]},
+        {"id": 2, "category_id": 3, "point_coords": [[0, 0]]},
+        {"id": 3, "category_id": 1, "point_coords": [[19, 15], [5, 5], [5, 5]], "point_labels": [0, 1, 1]},
+    ]
+    got = _all_valid(anns, isthing, 20, 16)
+    want = [(a, *checked_points(a, i, 20, 16, None)) for i, a in enumerate(anns)]
+    assert got is not None and len(got) == len(want)
+    for (a, c, l), (b, d, m) in zip(got, want):
+        assert a is b and c.dtype == d.dtype and np.array_equal(c, d) and l.dtype == m.dtype and np.array_equal(l, m)
+    bad = anns + [{"id": 4, "image_id": 2, "category_id": 1, "point_coords": [[3, 99]]}]
+    assert _all_valid(bad, isthing, 20, 16) is None
+    with pytest.raises(PointlyError, match="annotation id 4.*outside|outside"):
+        checked_annotations(bad, isthing, 20, 16, None)
+    none_labels = [{"id": 5, "category_id": 1, "point_coords": [[1, 1]], "point_labels": None}]
+    assert _all_valid(none_labels, isthing, 20, 16) is None  # left to the per-annotation checks
+
+
 def test_image_without_annotations_is_all_ignored():
     t = build_targets([], CATS, (7, 5))
     assert t.segments == [] and t.ignore.shape == (5, 7) and t.ignore.all() and not t.owner.any()
