@@ -21,7 +21,7 @@ from pointly.pointgen.base.points_format import annotations_by_image  # noqa: E4
 from pointly.pointgen.points.simulate import SimulationOptions, simulate  # noqa: E402
 from pointly.pointgen.targets.build import build_targets  # noqa: E402
 from pointly.pointgen.targets.options import TargetOptions  # noqa: E402
-from pointly.pointgen.targets.quality import match_truth  # noqa: E402
+from pointly.pointgen.targets.quality import truth_labels  # noqa: E402
 
 
 def pixel_outcomes(ds, imdir, points: int, seeds=range(5)) -> np.ndarray:
@@ -33,22 +33,11 @@ def pixel_outcomes(ds, imdir, points: int, seeds=range(5)) -> np.ndarray:
             anns = by_image.get(im.id, [])
             rgb = cv2.cvtColor(cv2.imread(str(imdir / im.file_name)), cv2.COLOR_BGR2RGB)
             t = build_targets(anns, ds.categories, im, options=TargetOptions(shape="watershed"), image=rgb)
-            truth = ds.segments(im.id)
-            truth_map = np.zeros(t.shape, np.int64)
-            crowd = np.zeros(t.shape, bool)
-            for seg in truth:
-                truth_map[seg.mask] = seg.segment_id
-                crowd |= seg.mask & bool(seg.iscrowd)
-            target_truth = np.zeros(len(t.segments) + 1, np.int64)
-            by_id = {int(a["id"]): a for a in anns}
-            for k, st in enumerate(t.segments, start=1):
-                a = by_id.get(st.annotation_id, {})
-                seg = match_truth(a, np.asarray(a.get("point_coords", []), np.int64).reshape(-1, 2), truth)
-                target_truth[k] = 0 if seg is None else seg.segment_id
+            labels = truth_labels(anns, t, ds.segments(im.id), image_id=im.id)
             supervised = ~t.ignore
-            right = supervised & (target_truth[t.owner] == truth_map) & (truth_map > 0)
-            void = supervised & (truth_map == 0)
-            on_crowd = supervised & crowd
+            right = supervised & labels.right(t.owner)
+            void = supervised & (labels.truth_map == 0)
+            on_crowd = supervised & labels.crowd
             wrong = supervised & ~right & ~void & ~on_crowd
             total += [right.sum(), wrong.sum(), void.sum(), on_crowd.sum()]
     return total

@@ -80,6 +80,57 @@ def match_truth(ann: Mapping, points: np.ndarray, truth: Sequence[Segment]) -> S
     return best
 
 
+@dataclass(frozen=True)
+class TruthLabels:
+    """An image's targets set against its true segments, pixel by pixel."""
+
+    truth_map: np.ndarray  # (H, W) true segment id per pixel, crowd included; 0 where VOID
+    crowd: np.ndarray  # (H, W) bool: inside a crowd segment
+    target_truth: np.ndarray  # (K + 1,) target owner index -> true segment id (0: none matched)
+    matched: list[Segment | None]  # the true segment of each target segment, in target order
+
+    def right(self, owner: np.ndarray) -> np.ndarray:
+        """Where an owner map names the segment the pixel truly belongs to (never on VOID)."""
+        return (self.target_truth[owner] == self.truth_map) & (self.truth_map > 0)
+
+
+def truth_labels(
+    annotations: Sequence[Mapping],
+    targets: ImageTargets,
+    truth: Sequence[Segment],
+    *,
+    image_id: Any = None,
+    file: Any = None,
+) -> TruthLabels:
+    """Match every target segment to its true segment (:func:`match_truth`) and paint the truth as
+    a label map at the targets' size; a true mask of another size is a :class:`PointlyError`."""
+    H, W = targets.shape
+    truth_map = np.zeros((H, W), dtype=np.int64)
+    crowd = np.zeros((H, W), dtype=bool)
+    for seg in truth:
+        if seg.mask.shape != (H, W):
+            raise PointlyError(
+                f"true mask is {seg.mask.shape[1]}x{seg.mask.shape[0]}, the image is {W}x{H}",
+                file=file,
+                record=f"image_id {image_id}",
+                fix="the points and the true masks do not belong together",
+            )
+        truth_map[seg.mask] = seg.segment_id
+        if seg.iscrowd:
+            crowd |= seg.mask
+    by_ann = {int(a.get("id", -1)): a for a in annotations}
+    target_truth = np.zeros(len(targets.segments) + 1, dtype=np.int64)
+    matched: list[Segment | None] = []
+    for k, st in enumerate(targets.segments, start=1):
+        ann = by_ann.get(st.annotation_id, {})
+        pts = np.asarray(ann.get("point_coords", []), dtype=np.int64).reshape(-1, 2)
+        seg = match_truth(ann, pts, truth)
+        matched.append(seg)
+        if seg is not None:
+            target_truth[k] = seg.segment_id
+    return TruthLabels(truth_map, crowd, target_truth, matched)
+
+
 @dataclass
 class QualityReport:
     """Accumulates per-segment and per-image rows and the PQ inputs, image by image."""
@@ -108,26 +159,10 @@ class QualityReport:
         if (image.height, image.width) != (H, W):
             raise ValueError("quality needs full-size targets (identity transform)")
         cats = self.categories
-        # truth as a label map of segment ids (crowd included), for agreement
-        truth_map = np.zeros((H, W), dtype=np.int64)
-        for seg in truth:
-            if seg.mask.shape != (H, W):
-                raise PointlyError(
-                    f"true mask is {seg.mask.shape[1]}x{seg.mask.shape[0]}, the image is {W}x{H}",
-                    file=file,
-                    record=f"image_id {image.id}",
-                    fix="the points and the true masks do not belong together",
-                )
-            truth_map[seg.mask] = seg.segment_id
-        by_ann = {int(a.get("id", -1)): a for a in annotations}
-        target_truth = np.zeros(len(targets.segments) + 1, dtype=np.int64)  # owner k -> true id
-        for k, st in enumerate(targets.segments, start=1):
-            ann = by_ann.get(st.annotation_id, {})
-            pts = np.asarray(ann.get("point_coords", []), dtype=np.int64).reshape(-1, 2)
-            seg = match_truth(ann, pts, truth)
+        labels = truth_labels(annotations, targets, truth, image_id=image.id, file=file)
+        for st, seg in zip(targets.segments, labels.matched):
             tp = int(st.mask.sum())
             if seg is not None:
-                target_truth[k] = seg.segment_id
                 inter = int(np.count_nonzero(st.mask & seg.mask))
                 true_px = int(seg.mask.sum())
             else:
@@ -150,7 +185,7 @@ class QualityReport:
             )
         covered = ~targets.ignore
         n_cov = int(covered.sum())
-        agree = int(np.count_nonzero(covered & (target_truth[targets.owner] == truth_map) & (truth_map > 0)))
+        agree = int(np.count_nonzero(covered & labels.right(targets.owner)))
         self.image_rows.append(
             {
                 "image_id": int(image.id),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -13,10 +14,11 @@ from targets_fixtures import ann
 
 from pointly.cli.main import main
 from pointly.pointgen.base.coco import PanopticDataset, encode_panoptic_png
+from pointly.pointgen.base.errors import PointlyError
 from pointly.pointgen.base.points_format import make_document, save_points
 from pointly.pointgen.targets.build import build_targets
 from pointly.pointgen.targets.options import TargetOptions
-from pointly.pointgen.targets.quality import QualityReport
+from pointly.pointgen.targets.quality import QualityReport, truth_labels
 
 CATS = [
     {"id": 1, "name": "box", "isthing": 1, "supercategory": "x", "color": [200, 30, 30]},
@@ -120,6 +122,28 @@ def test_half_box_hand_computed(scene):
     pq = rep.panoptic_quality()
     assert pq["things"]["pq"] == pytest.approx(0.6) and pq["things"]["rq"] == 1.0
     assert pq["stuff"]["pq"] == 0.0
+
+
+def test_truth_labels_hand_computed(scene):
+    tmp, labels, gj, gd = scene
+    # floor target: columns 0..12 of rows 0..11 (its own 120 px, 24 px of box, 15 px of VOID);
+    # box target: columns 13..19 of rows 2..9, box points only (matched by majority)
+    anns = [ann(1, corners(0, 0, 12, 11), 2, source_segment_id=5), ann(2, corners(13, 2, 19, 9), 1)]
+    ds = PanopticDataset(gj, gd)
+    t = build_targets(anns, ds.categories, ds.image(1), options=TargetOptions(shape="convex"))
+    lab = truth_labels(anns, t, ds.segments(1), image_id=1)
+    assert (lab.truth_map == labels).all() and not lab.crowd.any()
+    assert [None if m is None else m.segment_id for m in lab.matched] == [5, 7]
+    assert list(lab.target_truth) == [0, 5, 7]
+    right = lab.right(t.owner)
+    assert right[:, :10].all()  # floor over floor
+    assert not right[:, 10:13].any()  # floor over the box (24 px) and over VOID (12 px)
+    assert right[2:10, 13:].all() and not right[[0, 1, 10, 11], 13:].any()
+    assert int(right.sum()) == 120 + 56
+    # a true mask of another size names the image
+    small = [dataclasses.replace(s, mask=s.mask[:6]) for s in ds.segments(1)]
+    with pytest.raises(PointlyError, match="image_id 1"):
+        truth_labels(anns, t, small, image_id=1)
 
 
 def test_cli_writes_previews_and_report(scene, capsys):
