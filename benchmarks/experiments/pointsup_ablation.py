@@ -20,6 +20,9 @@ Usage::
     python benchmarks/experiments/pointsup_ablation.py --out runs/ablation --study runs/study \\
         [--variants old,centre,overlap,parts,size,init]
     python benchmarks/experiments/pointsup_ablation.py --out runs/ablation --study runs/study --summary
+
+On 2 cores run two processes of one thread each, ``--threads 1 --shard 0/2`` and ``--shard 1/2``
+(the row store locks its appends; each process trains its own cells of every variant).
 """
 
 from __future__ import annotations
@@ -87,6 +90,7 @@ def run(args) -> None:
                 progress=True,
                 max_cells=1,
                 jobs=1,
+                shard=args.shard,
             )
 
 
@@ -151,6 +155,9 @@ def main() -> None:
     ap.add_argument("--val", type=int, default=500)
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    ap.add_argument(
+        "--shard", default=None, help="i/n: this process's share of every variant's cells (run n processes at once)"
+    )
     ap.add_argument("--summary", action="store_true")
     args = ap.parse_args()
     summary(args) if args.summary else run(args)
