@@ -11,6 +11,11 @@ A trend ("A beats B") is decided from the per-seed differences of two cells that
 
 Student's t because a study has 3–5 seeds a cell: the normal quantile (1.96) would make the
 interval about 2.2× too narrow at 3 seeds (t = 4.30).
+
+A spread (the seed standard deviation of one cell, set against the paper's) gets its own interval,
+:func:`sd_interval`: the χ² interval of a normal standard deviation, which is wide at 3 seeds
+(about 0.5 to 6 times the sample's) — so a spread is "larger than the paper's" only when even the
+interval's lower end is.
 """
 
 from __future__ import annotations
@@ -81,3 +86,49 @@ def difference_interval(diffs: Sequence[float], *, confidence: float = 0.95) -> 
     se = sd / math.sqrt(n)
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * se
     return PairedDifference(mean, se, mean - half, mean + half, n, confidence)
+
+
+@dataclass(frozen=True)
+class SpreadInterval:
+    """Sample standard deviation ``sd`` (ddof 1) of ``n`` values and its ``confidence`` interval
+    ``[low, high]`` (nan where n < 2)."""
+
+    sd: float
+    low: float
+    high: float
+    n: int
+    confidence: float
+
+    def against(self, reference: float) -> str:
+        """``larger`` / ``smaller`` than ``reference`` when the whole interval is, else ``not separable``."""
+        if self.n < 2 or math.isnan(self.low):
+            return "not separable"
+        if self.low > reference:
+            return "larger"
+        if self.high < reference:
+            return "smaller"
+        return "not separable"
+
+    def text(self, digits: int = 2) -> str:
+        """e.g. ``0.84 [0.44, 5.28] (95 %, 3 seeds)``."""
+        if self.n < 2:
+            return f"no spread ({self.n} seed{'s' if self.n != 1 else ''})"
+        return f"{self.sd:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}] ({self.confidence:.0%}, {self.n} seeds)"
+
+
+def sd_interval(values: Sequence[float], *, confidence: float = 0.95) -> SpreadInterval:
+    """The χ² interval of a normal population's standard deviation from a sample:
+    ``[s·√((n−1)/χ²(1−α/2)), s·√((n−1)/χ²(α/2))]`` with n − 1 degrees of freedom."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    vals = [float(v) for v in values]
+    n = len(vals)
+    if n < 2:
+        nan = float("nan")
+        return SpreadInterval(nan, nan, nan, n, confidence)
+    mean = math.fsum(vals) / n
+    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in vals) / (n - 1))
+    alpha = 1 - confidence
+    upper_q = float(stats.chi2.ppf(1 - alpha / 2, n - 1))
+    lower_q = float(stats.chi2.ppf(alpha / 2, n - 1))
+    return SpreadInterval(sd, sd * math.sqrt((n - 1) / upper_q), sd * math.sqrt((n - 1) / lower_q), n, confidence)

@@ -7,7 +7,9 @@ trend frame (:func:`pointly.model.study.report.trend_frame`: PQ in percent, dila
 
 Every number over seeds carries its standard error (sample standard deviation, ddof 1, over √n;
 :func:`pointly.model.study.trends.mean_se`): ``mean ± SE`` in the tables and the text, error bars
-of ± SE in the figure; a cell with one seed shows ``mean ± —`` and has no bar.
+of ± SE in the figure; a cell with one seed shows ``mean ± —`` and has no bar. The seed spread
+of P20 concave is set against the paper's by the χ² interval of its standard deviation
+(:func:`pointly.model.study.intervals.sd_interval`): three seeds cannot pin a spread down.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pointly.model.study.intervals import sd_interval
 from pointly.model.study.trends import (
     PAPER_P20_SHARE,
     PAPER_SEED_STD,
@@ -205,12 +208,21 @@ def share_sentence(frame: pd.DataFrame) -> str:
 def spread_sentence(frame: pd.DataFrame) -> str:
     """The seed spread of P20 concave (≥ 2 seeds): mean ± standard deviation and the standard error,
     next to the paper's (whose ± is a standard deviation); "" with fewer seeds."""
-    stats = mean_se(seed_pqs(frame))
+    pqs = seed_pqs(frame)
+    stats = mean_se(pqs)
     if stats.n < 2:
         return ""
+    spread = sd_interval(pqs)
+    where = {
+        "larger": f"lies above the paper's {PAPER_SEED_STD}",
+        "smaller": f"lies below the paper's {PAPER_SEED_STD}",
+        "not separable": f"holds the paper's {PAPER_SEED_STD}: not separable",
+    }[spread.against(PAPER_SEED_STD)]
     return (
         f"{stats.n} seeds of P20 (concave): PQ {stats.mean:.2f} ± {stats.sd:.2f} (standard deviation), "
-        f"standard error {stats.se:.2f} (paper: {PAPER_SEED_MEAN:.2f} ± {PAPER_SEED_STD}, standard deviation)."
+        f"standard error {stats.se:.2f} (paper: {PAPER_SEED_MEAN:.2f} ± {PAPER_SEED_STD}, standard deviation); "
+        f"the standard deviation's {spread.confidence:.0%} interval (χ²), "
+        f"[{spread.low:.2f}, {spread.high:.2f}], {where}."
     )
 
 

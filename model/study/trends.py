@@ -23,8 +23,8 @@ Every comparison is paired by seed and decided by its 95 % Student-t interval
 when its interval lies on the claimed side of 0 and fails when it lies on the other side; a trend
 passes when all its comparisons pass, fails when one fails, and is undecided otherwise (an
 interval holding 0, or a single seed). A trend whose cells are absent is ``not measured``. T5 is
-the one rule about spread rather than a difference: twice the seed standard deviation against
-the smallest effect. The ``numbers`` of a row show each comparison with the interval it was
+the one rule about spread rather than a difference: twice the seed standard deviation, with the
+χ² interval of a standard deviation, against the smallest effect's paired interval. The ``numbers`` of a row show each comparison with the interval it was
 decided on.
 """
 
@@ -38,7 +38,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from pointly.model.study.intervals import PairedDifference, difference_interval
+from pointly.model.study.intervals import PairedDifference, difference_interval, sd_interval
 
 #: the columns a trend frame must have (``dataset`` is optional)
 TREND_COLUMNS = ("supervision", "points", "shape", "boundary_share", "dilation", "seed", "pq")
@@ -368,39 +368,63 @@ def trend_t4(frame: pd.DataFrame) -> Trend:
     return Trend("T4", claim, rule, _combine([gain0, rel]), nums)
 
 
+def _magnitude(d: PairedDifference) -> tuple[float, float]:
+    """The interval of |effect| that a paired interval gives: ``[low, high]`` when it lies above 0,
+    ``[−high, −low]`` when below, ``[0, max(−low, high)]`` when it holds 0; ``(0, inf)`` without one."""
+    if d.n < 2 or math.isnan(d.low):
+        return 0.0, math.inf
+    if d.low > 0:
+        return d.low, d.high
+    if d.high < 0:
+        return -d.high, -d.low
+    return 0.0, max(-d.low, d.high)
+
+
 def trend_t5(frame: pd.DataFrame) -> Trend:
     """T5: the spread over sampling seeds is small against the differences above.
 
-    Rule: with ≥ 3 seeds of P20 concave, twice the seed standard deviation (ddof 1) is smaller than
-    the smallest measured effect |PQ(P20) − PQ(P10)| (concave), |PQ(50%) − PQ(0%)| (boundary) and
-    |gain of dilation at 0%|; 2 seeds: undecided. This rule compares a spread with effect sizes,
-    so it has no interval of its own.
+    Rule: twice the seed standard deviation of P20 concave, with its 95 % χ² interval
+    (:func:`~pointly.model.study.intervals.sd_interval`), against the smallest measured effect,
+    with the 95 % paired intervals of |PQ(P20) − PQ(P10)| (concave), |PQ(50%) − PQ(0%)| (boundary)
+    and |gain of dilation at 0%| (the smallest effect lies between the smallest lower and the
+    smallest upper end). **pass** when even the spread's upper end is below the smallest effect's
+    lower end, **fail** when even its lower end is above the smallest effect's upper end, else
+    undecided. Three seeds put the upper end at 6.3 standard deviations: only a spread far below
+    the effects passes.
     """
     claim = "the spread over sampling seeds is small against the differences above"
-    rule = "≥ 3 seeds: 2·std(seeds of P20) < min(|P20−P10|, |boundary 50%−0%|, |dilation gain at 0%|)"
+    rule = "2·std(P20 seeds), 95 % χ² interval, against min(|P20−P10|, |boundary 50%−0%|, |dilation gain at 0%|), 95 % paired intervals"
     pqs = seed_pqs(frame)
     if len(pqs) < 2:
         return Trend("T5", claim, rule, "not measured", "needs ≥ 2 seeds of P20 concave")
-    std = float(np.std(pqs, ddof=1))
-    effects = {}
-    cc = table13(frame).get("concave", {})
-    if 10 in cc and 20 in cc:
-        effects["P20−P10"] = abs(cc[20] - cc[10])
-    t14 = table14(frame)
-    off, on = t14.get(False, {}), t14.get(True, {})
-    if 0.0 in off and 0.5 in off:
-        effects["boundary 50%−0%"] = abs(off[0.5] - off[0.0])
-    if 0.0 in off and 0.0 in on:
-        effects["dilation at 0%"] = abs(on[0.0] - off[0.0])
+    spread = sd_interval(pqs)
+    p20 = by_seed(frame, points=20, shape="concave")
+    effects: dict[str, PairedDifference] = {}
+    p10 = by_seed(frame, points=10, shape="concave")
+    if p10 and _pairs(p20, p10):
+        effects["P20−P10"] = _diff(lambda a, b: a - b, p20, p10)
+    b50 = by_seed(frame, points=20, shape="concave", share=0.5)
+    if b50 and _pairs(b50, p20):
+        effects["boundary 50%−0%"] = _diff(lambda a, b: a - b, b50, p20)
+    dil = by_seed(frame, points=20, shape="concave", dilation=True)
+    if dil and _pairs(dil, p20):
+        effects["dilation at 0%"] = _diff(lambda a, b: a - b, dil, p20)
     nums = (
-        f"{len(pqs)} seeds: PQ {np.mean(pqs):.2f} ± {std:.2f} sd, ± {std / math.sqrt(len(pqs)):.2f} se "
-        f"(paper ± {PAPER_SEED_STD})"
+        f"{len(pqs)} seeds: PQ {np.mean(pqs):.2f} ± {spread.sd:.2f} sd, ± {spread.sd / math.sqrt(len(pqs)):.2f} se "
+        f"(paper ± {PAPER_SEED_STD}); 2·sd {2 * spread.sd:.2f} [{2 * spread.low:.2f}, {2 * spread.high:.2f}] "
+        f"({spread.confidence:.0%} χ²)"
     )
     if not effects:
         return Trend("T5", claim, rule, "not measured", nums + "; no effect measured to compare with")
-    smallest = min(effects.values())
-    nums += "; effects " + ", ".join(f"{k} {v:.1f}" for k, v in effects.items())
-    verdict = ("pass" if 2 * std < smallest else "fail") if len(pqs) >= 3 else "undecided"
+    bounds = [_magnitude(d) for d in effects.values()]
+    smallest_low, smallest_high = min(lo for lo, _ in bounds), min(hi for _, hi in bounds)
+    nums += "; effects " + ", ".join(f"{k} {d.text()}" for k, d in effects.items())
+    if 2 * spread.high < smallest_low:
+        verdict = "pass"
+    elif 2 * spread.low > smallest_high:
+        verdict = "fail"
+    else:
+        verdict = "undecided"
     return Trend("T5", claim, rule, verdict, nums)
 
 

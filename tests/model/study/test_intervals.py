@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from pointly.model.study.intervals import difference_interval, paired_difference
+from pointly.model.study.intervals import difference_interval, paired_difference, sd_interval
 
 
 def test_hand_computed_interval():
@@ -44,3 +44,24 @@ def test_pairing_removes_the_shared_seed_effect():
     a = {0: 40.0, 1: 20.0, 2: 30.0}
     b = {0: 38.0, 1: 18.5, 2: 28.2}
     assert paired_difference(a, b).verdict == "pass"
+
+
+def test_sd_interval_hand_computed():
+    # values 1, 2, 3: sd 1; with 2 degrees of freedom χ² is exponential with mean 2, so its
+    # quantile at p is -2 ln(1 - p): 7.3778 at 0.975 and 0.050636 at 0.025
+    s = sd_interval([1.0, 2.0, 3.0])
+    assert s.sd == pytest.approx(1.0)
+    assert s.low == pytest.approx(math.sqrt(2 / (-2 * math.log(0.025))))  # 0.5207
+    assert s.high == pytest.approx(math.sqrt(2 / (-2 * math.log(0.975))))  # 6.285
+    assert s.against(0.08) == "larger" and s.against(10.0) == "smaller" and s.against(1.0) == "not separable"
+    assert s.text() == "1.00 [0.52, 6.28] (95%, 3 seeds)"
+
+
+def test_sd_interval_narrows_with_seeds_and_needs_two():
+    wide = sd_interval([0.0, 1.0, 2.0])
+    many = sd_interval([0.0, 1.0, 2.0] * 10)
+    assert many.high - many.low < (wide.high - wide.low) / 5
+    assert many.low < many.sd < many.high
+    one = sd_interval([5.0])
+    assert one.n == 1 and math.isnan(one.sd) and one.against(0.08) == "not separable"
+    assert "no spread" in one.text()

@@ -147,8 +147,9 @@ def test_section_share_and_spread():
     assert "P20 (concave) reaches **83.8 ± 1.1 %** of the fully supervised PQ (3 paired seeds; paper: 82 %)." in text
     assert (
         "3 seeds of P20 (concave): PQ 62.00 ± 2.00 (standard deviation), standard error 1.15 "
-        "(paper: 33.96 ± 0.08, standard deviation)." in text
-    )
+        "(paper: 33.96 ± 0.08, standard deviation); the standard deviation's 95% interval (χ²), "
+        "[1.04, 12.57], lies above the paper's 0.08." in text
+    )  # 2 × √(2 / 7.3778) and 2 × √(2 / 0.050636): χ² with 2 degrees of freedom is exponential
     assert "62.0 ± 1.2 (32.7)" in text and "Full masks (M): 74.0 ± 2.3" in text
 
 

@@ -141,13 +141,16 @@ CASES = {
         "fail": t4_cells(FAIL, (0, 0, 0)),
         "undecided": t4_cells(PASS, (1, 6, 5)),
     },
-    # T5 (a spread against effects, not an interval): 2·sd(P20 seeds) against |mean P20 − mean P10|
-    #   P20 (30, 31, 32): sd 1 → 2 < |31 − 20| = 11 → pass;
-    #   P20 (26, 31, 36): sd 5 → 10 > |31 − 25| = 6 → fail;
-    #   two seeds only: the rule needs three → undecided
+    # T5: 2·sd(P20 seeds) with its 95 % χ² interval against the smallest effect's paired interval
+    # (χ² with 2 degrees of freedom is exponential with mean 2: quantiles 7.3778 and 0.050636):
+    #   P20 (30, 30.5, 31), P10 (20, 20.5, 21): sd 0.5, 2·sd ≤ 2·0.5·√(2/0.050636) = 6.28 < the
+    #   effect (10, 10, 10) = [10, 10] → pass;
+    #   P20 (20, 40, 30), P10 (19, 39, 29): sd 10, 2·sd ≥ 2·10·√(2/7.3778) = 10.41 > the effect
+    #   (1, 1, 1) = [1, 1] → fail (the seed moves both cells: pairing sees an effect the spread hides);
+    #   two seeds (30, 32) − (20, 20): effect 11 [−1.7, +23.7] holds 0, 2·sd ≥ 1.26 → undecided
     "T5": {
-        "pass": {cell(20): (30, 31, 32), cell(10): (20, 20, 20)},
-        "fail": {cell(20): (26, 31, 36), cell(10): (25, 25, 25)},
+        "pass": {cell(20): (30, 30.5, 31), cell(10): (20, 20.5, 21)},
+        "fail": {cell(20): (20, 40, 30), cell(10): (19, 39, 29)},
         "undecided": {cell(20): (30, 32), cell(10): (20, 20)},
     },
 }
@@ -199,9 +202,11 @@ def test_the_interval_is_in_the_numbers():
 
 def test_both_styles_give_the_same_trend_frame():
     frame = target_frame(CASES["T5"]["fail"])
-    # P20 seeds 26, 31, 36 (%): mean 31.00, sd 5.00
-    assert sorted(frame["pq"].round(9)) == [25.0, 25.0, 25.0, 26.0, 31.0, 36.0]
-    assert "3 seeds: PQ 31.00 ± 5.00 sd" in tr.trend_t5(frame).numbers
+    # P20 seeds 20, 40, 30 (%): mean 30.00, sd 10.00; 2·sd from 2·10·√(2/7.3778) to 2·10·√(2/0.050636)
+    assert sorted(frame["pq"].round(9)) == [19.0, 20.0, 29.0, 30.0, 39.0, 40.0]
+    numbers = tr.trend_t5(frame).numbers
+    assert "3 seeds: PQ 30.00 ± 10.00 sd" in numbers and "2·sd 20.00 [10.41, 125.69] (95% χ²)" in numbers
+    assert "P20−P10 +1.0 [+1.0, +1.0] (95%, 3 seeds)" in numbers
     cols = ["supervision", "points", "shape", "boundary_share", "dilation", "seed", "pq"]
     key = ["points", "shape", "boundary_share", "dilation", "seed"]
     for cells in (CASES["T4"]["pass"], CASES["T2 (dilated)"]["fail"]):
