@@ -7,7 +7,9 @@ Per dataset and set of target rules it writes the depth's tables
 shape, boundary share and dilation; :func:`pointly.model.study.trained_report.section`: the
 paper's Table 13 and 14 layouts with its numbers in brackets) and the trend rows T1–T6 of
 docs/study.md from the one evaluator :func:`pointly.model.study.trends.trends` (each comparison paired by
-seed and decided by its 95 % Student-t interval), plus the figure "PQ against annotation seconds".
+seed and decided by its 95 % Student-t interval), the cost–PQ frontier
+(:mod:`pointly.model.study.frontier`: which options the seconds buy, by paired intervals), plus the
+figure "PQ against annotation seconds".
 
 Files: ``report.md``, ``table.csv`` (every row, sorted) and ``pq_vs_seconds.png``.
 
@@ -26,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from pointly.model.study import trends as study_trends
+from pointly.model.study.frontier import frontier_markdown
 from pointly.model.study.grid import DEFAULT_CONCAVE_RATIO, DEPTH_DILATION, dilation_text
 from pointly.model.study.store import normalise_frame, read_settings
 from pointly.model.study.trends import Trend
@@ -33,6 +36,13 @@ from pointly.pointgen.base.files import atomic_open
 
 TITLES = {"targets": "Target-quality study", "trained": "Trained study"}
 FIGURE = "pq_vs_seconds.png"
+FRONTIER_HEADING = (
+    "### What each annotation second buys (cost–PQ frontier)\n\n"
+    "Every cell is an option, its seeds pooled (PQ: mean ± standard error). An option is *dominated* "
+    "when one that costs no more beats it by a paired 95 % interval above 0; on the *frontier*, the "
+    "reading compares it with the best cheaper frontier option (where the interval holds 0, the "
+    "extra seconds buy nothing the seeds can show). Share of full PQ: per-seed ratio, paired.\n\n"
+)
 #: the default "on" dilations, preferred as a grid's main dilation
 DEFAULT_DILATIONS = tuple(dilation_text(d) for d in DEPTH_DILATION.values())
 SORT = ["dataset", "rules", "supervision", "shape", "points", "boundary_share", "dilation", "concave_ratio", "seed"]
@@ -169,6 +179,9 @@ def write_report(
             "and decided by its 95 % interval.\n\n"
         )
         out.write(study_trends.trends_table(trends(rows, rules)) + "\n\n")
+        table = frontier_markdown(tf)
+        if table:
+            out.write(FRONTIER_HEADING + table + "\n\n")
     tail = depth_module.tail(frame)
     if tail:
         out.write(tail.rstrip() + "\n")
