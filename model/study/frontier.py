@@ -151,11 +151,14 @@ def frontier_markdown(frame: pd.DataFrame) -> str:
     rows = frontier(frame)
     if not rows or any(math.isnan(r.option.seconds) for r in rows):
         return ""  # rows without a cost (hand-made or foreign): no frontier to draw
+    with_full = any(r.share_of_full is not None for r in rows)  # target studies have no full masks
     body = []
     for r in rows:
         share = "—"
         if r.share_of_full is not None and r.option.label != "full masks":
             s = r.share_of_full
             share = f"{100 * s.mean:.1f} %" if s.n < 2 else f"{100 * s.mean:.1f} ± {100 * s.se:.1f} %"
-        body.append([r.option.label, f"{r.option.seconds:.1f}", _pq(r.option.pq), share, _reading(r)])
-    return markdown_table(["option", "annotation s / image", "PQ", "share of full PQ", "reading"], body)
+        cells = [r.option.label, f"{r.option.seconds:.1f}", _pq(r.option.pq)] + ([share] if with_full else [])
+        body.append(cells + [_reading(r)])
+    header = ["option", "annotation s / image", "PQ"] + (["share of full PQ"] if with_full else []) + ["reading"]
+    return markdown_table(header, body)

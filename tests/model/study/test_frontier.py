@@ -82,6 +82,9 @@ def test_markdown_readings_and_no_table_without_costs():
     assert "frontier; buys +14.0 [+9.0, +19.0] (95%, 3 seeds) over P10 concave" in text
     assert "| full masks | 100.0 | 72.0 ± 1.2 | — |" in text
     assert fr.frontier_markdown(frame(cost=False)) == ""
+    no_full = {k: v for k, v in CELLS.items() if k[0] == "points"}  # a target study: no share column
+    text = fr.frontier_markdown(frame(no_full))
+    assert "share of full" not in text and "| P5 convex | 10.0 | 51.0 ± 0.6 | dominated by P5 concave:" in text
 
 
 def test_labels_name_boundary_share_and_dilation():
