@@ -574,7 +574,7 @@ def test_click_while_not_synchronised_is_refused_visibly(browser, tmp_path):
         page.evaluate("() => { window.__beforeRestart = true; }")  # gone once the page reloaded
         srv.kill9()
         canvas.click(150, 100)  # the server is down
-        alert.wait_for(state="visible", timeout=10000)
+        alert.wait_for(state="visible", timeout=30000)  # generous: a loaded CI machine starves the browser
         assert "NOT stored" in alert.inner_text() and "click again" in alert.inner_text().lower()
         # the server is back, but this page is not re-synchronised yet (Gradio reloads it once it
         # sees the server again; hold that back so the clicks surely fall into the gap)
@@ -582,7 +582,7 @@ def test_click_while_not_synchronised_is_refused_visibly(browser, tmp_path):
         srv2 = Server(images, project, port=srv.port).start()
         canvas.click(200, 100)
         canvas.click(250, 100)
-        page.wait_for_function("() => window.pointlyNotStored >= 3", timeout=15000)
+        page.wait_for_function("() => window.pointlyNotStored >= 3", timeout=30000)
         assert alert.is_visible() and "NOT stored" in alert.inner_text()
         canvas.click(300, 100)  # reported on this page or, if it reloads first, on the new one
         with page.expect_navigation(timeout=30000):  # Gradio reloads the page: re-synchronised
