@@ -11,10 +11,12 @@ Two settings, each against a baseline measured in the same process on the same i
 (torchvision's DCNv2 kernel), interleaved with the current one in the same process on the same
 input. ``--optimizer-loop`` times the synthetic_small step with torch's per-parameter optimiser
 loop against the fused kernel the training loop uses, interleaved (``--amp``: both under the
-study presets' bfloat16 CPU autocast). Steps use the training loop's first-iteration learning
+study presets' bfloat16 CPU autocast). ``--trunk-share`` times the ResNet trunk's (and the trunk +
+FPN's) forward + backward alone against the whole step, interleaved: the most a narrower trunk
+could save. Steps use the training loop's first-iteration learning
 rate and its gradient clipping.
 
-Usage: ``python benchmarks/bench_train_step.py [--repeat 3] [--threads 2] [--before | --optimizer-loop [--amp]]``;
+Usage: ``python benchmarks/bench_train_step.py [--repeat 3] [--threads 2] [--before | --optimizer-loop [--amp] | --trunk-share [--amp]]``;
 prints a Markdown table.
 """
 
@@ -161,7 +163,26 @@ def small_step(before: bool = False, fused: bool | None = None, amp: bool = Fals
         clip()
         opt.step()
 
+    step.model, step.images, step.amp = model, batch_i, amp
     return step
+
+
+def part_steps(step) -> list:
+    """Forward + backward of the ResNet trunk alone and of the trunk + FPN alone, on the batch of a
+    :func:`small_step` (same model, same precision): how much of the step a narrower trunk could save."""
+    model = step.model
+    batch = model.preprocess(step.images)
+
+    def timed(module):
+        def run():
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=step.amp):
+                feats = module(batch)
+            model.zero_grad(set_to_none=True)
+            sum(f.float().sum() for f in feats).backward()
+
+        return run
+
+    return [timed(model.backbone.bottom_up), timed(model.backbone)]
 
 
 def bench_small(repeat: int, before: bool = False) -> float:
@@ -188,9 +209,26 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--before", action="store_true", help="also time the pre-CPU-work network (see above)")
     ap.add_argument("--optimizer-loop", action="store_true", help="fused optimiser against the per-parameter loop")
-    ap.add_argument("--amp", action="store_true", help="with --optimizer-loop: bfloat16 CPU autocast")
+    ap.add_argument("--amp", action="store_true", help="with --optimizer-loop / --trunk-share: bfloat16 CPU autocast")
+    ap.add_argument("--trunk-share", action="store_true", help="the ResNet trunk's and the FPN's share of a step")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.trunk_share:
+        step = small_step(amp=args.amp)
+        whole, trunk, backbone = _time_interleaved([step, *part_steps(step)], args.repeat)
+        print(
+            "| synthetic_small, 8 × 128², "
+            + ("bfloat16 autocast" if args.amp else "float32")
+            + " | s | share of the step |"
+        )
+        print(f"|---|---|---|\n| whole step | {whole:.3f} | 1.00 |")
+        print(f"| ResNet-18 trunk, forward + backward | {trunk:.3f} | {trunk / whole:.2f} |")
+        print(f"| trunk + FPN, forward + backward | {backbone:.3f} | {backbone / whole:.2f} |")
+        print(
+            f"\nA free trunk would make the step at most {whole / max(whole - trunk, 1e-9):.2f}× faster "
+            f"(median of {args.repeat}, {args.threads} thread(s))"
+        )
+        return
     if args.optimizer_loop:
         fused, loop = _time_interleaved([small_step(amp=args.amp), small_step(fused=False, amp=args.amp)], args.repeat)
         precision = "bfloat16 autocast" if args.amp else "float32"
