@@ -21,11 +21,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pointly.model.study.intervals import sd_interval
+from pointly.model.study.intervals import paired_difference, sd_interval
 from pointly.model.study.trends import (
     PAPER_P20_SHARE,
     PAPER_SEED_STD,
     MeanSE,
+    by_seed,
     full_pq,  # noqa: F401 (means only; re-exported with table13, table14 for callers reading them here)
     full_pq_stats,
     markdown_table,
@@ -43,6 +44,9 @@ from pointly.pointgen.base.files import save_figure_atomic
 
 NOTE = "PQ / SQ / RQ of the trained model on the validation split, in %."
 
+#: the shapes of the paper's Table 13; any other shape a study trained (image-aware targets) is
+#: shown after them and set against the better of the two
+HULLS = ("convex", "concave")
 #: the paper's numbers (the TPAMI paper's Tables 12, 13, 14; docs/study.md), printed next to ours
 PAPER_TABLE13 = {
     "convex": {5: 23.3, 10: 29.6, 20: 32.3, 30: 32.8, 50: 33.0, 100: 33.4},
@@ -165,11 +169,31 @@ def table13_markdown(frame: pd.DataFrame) -> str:
     tab = table13_stats(frame)
     ps = sorted({p for s in tab.values() for p in s} | {5, 10, 20, 30, 50, 100})
     body = []
-    for shape in ("convex", "concave"):
-        body.append([shape] + [f"{_pm(tab.get(shape, {}).get(p))} ({PAPER_TABLE13[shape].get(p, '—')})" for p in ps])
+    for shape in ("convex", "concave", *sorted(set(tab) - set(HULLS))):  # then image-aware shapes, if run
+        paper = PAPER_TABLE13.get(shape, {})
+        body.append([shape] + [f"{_pm(tab.get(shape, {}).get(p))} ({paper.get(p, '—')})" for p in ps])
     text = markdown_table(["shape"] + [f"P{p}" for p in ps], body)
     note = _seeds_note([c for s in tab.values() for c in s.values()])
     return text + f"\n\n{note}\n\n{full_line(frame)}"
+
+
+def image_aware_markdown(frame: pd.DataFrame) -> str:
+    """Each image-aware shape (e.g. ``watershed``) against the better hull at every P both have
+    (boundary 0, no dilation; the better hull by mean PQ), paired by seed with its 95 % interval;
+    "" when the study trained none."""
+    tab = table13_stats(frame)
+    body = []
+    for shape in sorted(set(tab) - set(HULLS)):
+        for p in sorted(tab[shape]):
+            hulls = [h for h in HULLS if p in tab.get(h, {})]
+            if not hulls:
+                continue
+            best = max(hulls, key=lambda h: tab[h][p].mean)
+            d = paired_difference(by_seed(frame, points=p, shape=shape), by_seed(frame, points=p, shape=best))
+            body.append([f"P{p}", f"{shape} {_pm(tab[shape][p])}", f"{best} {_pm(tab[best][p])}", d.text(), d.verdict])
+    if not body:
+        return ""
+    return markdown_table(["points", "image-aware", "better hull", "image-aware − hull", "verdict"], body)
 
 
 def table14_markdown(frame: pd.DataFrame) -> str:
@@ -238,6 +262,11 @@ def section(rows: pd.DataFrame, tf: pd.DataFrame) -> str:
     out.write(table13_markdown(tf) + "\n\n")
     out.write("### P20 concave: boundary share and dilation (Table 14 layout)\n\n")
     out.write(table14_markdown(tf) + "\n")
+    aware = image_aware_markdown(tf)
+    if aware:
+        out.write("\n### Image-aware targets against the better hull\n\n")
+        out.write("PQ in %, mean ± standard error; the difference paired by seed, 95 % interval.\n\n")
+        out.write(aware + "\n")
     return out.getvalue()
 
 
@@ -261,7 +290,7 @@ def cost_series(frame: pd.DataFrame, x: str = "seconds_per_segment") -> dict[str
     out: dict[str, pd.DataFrame] = {}
     rows = points_rows(frame)
     rows = rows[(rows["boundary_share"] == 0.0) & (~rows["dilation"].astype(bool))]
-    for shape in ("convex", "concave"):
+    for shape in ("convex", "concave", *sorted(set(rows["shape"].dropna().astype(str)) - set(HULLS))):
         sub = rows[rows["shape"] == shape]
         if len(sub):
             table = pd.DataFrame([summary(g, int(p)) for p, g in sub.groupby("points")])
@@ -299,7 +328,8 @@ def figure(frame: pd.DataFrame, *, x: str = "seconds_per_segment"):
     xs = frame[x].to_numpy(float) if x in frame.columns else np.array([])
     have_cost = bool(np.isfinite(xs).any() and (xs[np.isfinite(xs)] > 0).all())
     series = cost_series(frame, x)
-    for shape, marker in (("convex", "o"), ("concave", "s")):
+    others = sorted(set(series) - {*HULLS, "full"})  # image-aware shapes, if the study trained them
+    for shape, marker in (("convex", "o"), ("concave", "s"), *((o, "D") for o in others)):
         sub = series.get(shape)
         if sub is not None:
             (line,) = ax1.plot(sub[x], sub["pq"], marker=marker, label=shape)

@@ -220,3 +220,23 @@ def test_one_seed_figure_has_no_bars_and_plot_writes_png(tmp_path):
     path = tmp_path / "pq_vs_seconds.png"
     sr.plot(raw_rows(CELLS), path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_image_aware_shape_gets_its_row_and_its_comparison():
+    """A watershed cell shows as a third Table 13 row (no paper number) and is set against the
+    better hull of its P, paired by seed: P10 watershed − concave = (5, 6, 7) → +6.0 [+3.5, +8.5]."""
+    cells = {
+        ("points", 10, "convex", 0.0, False): (50.0, 51.0, 52.0),
+        ("points", 10, "concave", 0.0, False): (52.0, 53.0, 54.0),  # the better hull
+        ("points", 10, "watershed", 0.0, False): (57.0, 59.0, 61.0),
+    }
+    frame = trend_frame(trained_rows(cells))
+    text = sr.table13_markdown(frame)
+    assert "| watershed | — (—) | 59.0 ± 1.2 (—) |" in text
+    assert list(sr.cost_series(frame)) == ["convex", "concave", "watershed"]  # the figure draws its line too
+    aware = sr.image_aware_markdown(frame)
+    assert "| P10 | watershed 59.0 ± 1.2 | concave 53.0 ± 0.6 | +6.0 [+3.5, +8.5] (95%, 3 seeds) | pass |" in aware
+    assert (
+        sr.image_aware_markdown(trend_frame(trained_rows({k: v for k, v in cells.items() if k[2] != "watershed"})))
+        == ""
+    )
