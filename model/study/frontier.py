@@ -6,8 +6,9 @@ Every cell of a trend frame (one dataset, one rule set, the main grid; seeds poo
 costs no more beats it by a paired interval that lies above 0 (:mod:`pointly.model.study.intervals`,
 95 % Student-t over shared seeds; costs within 1 % count as equal); the others form the
 **frontier**. For every frontier option the report also gives what it buys over the best cheaper
-frontier option (the one with the highest mean PQ), with its interval: where that interval holds
-0, the extra seconds buy nothing the seeds can show. Two point estimates never decide either.
+frontier option (the highest mean PQ among those sharing at least two seeds with it, so that
+there is an interval; among all of them where none does), with its interval: where that interval
+holds 0, the extra seconds buy nothing the seeds can show. Two point estimates never decide either.
 """
 
 from __future__ import annotations
@@ -122,7 +123,9 @@ def frontier(frame: pd.DataFrame, *, confidence: float = 0.95) -> list[FrontierR
             rows.append(FrontierRow(option, "dominated", other, d, _share(option, full)))
             continue
         cheaper = [o for o in on_frontier if _cheaper(o, option)]
-        best = max(cheaper, key=lambda o: o.pq.mean) if cheaper else None
+        # read against the best of them that can be paired (two shared seeds give an interval)
+        paired = [o for o in cheaper if len(set(o.seeds) & set(option.seeds)) >= 2] or cheaper
+        best = max(paired, key=lambda o: o.pq.mean) if paired else None
         d = None if best is None else paired_difference(option.seeds, best.seeds, confidence=confidence)
         rows.append(FrontierRow(option, "frontier", best, d, _share(option, full)))
         on_frontier.append(option)

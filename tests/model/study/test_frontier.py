@@ -105,3 +105,16 @@ def test_costs_within_one_percent_are_equal():
     assert rows["P20 concave"].verdict == "frontier" and rows["P20 concave"].against is None
     assert rows["P20 convex"].verdict == "dominated" and rows["P20 convex"].against.label == "P20 concave"
     assert rows["P50 concave"].against.label == "P20 concave"
+
+
+def test_read_against_a_cheaper_option_it_can_be_paired_with():
+    # a one-seed cheaper option with a higher mean gives no interval: the reading takes the best
+    # cheaper option that shares two seeds, here P10 concave (P20 − P10 = (2, 2, 3): pass)
+    cells = {
+        ("points", 10, "concave"): (50.0, (56.0, 57.0, 58.0)),
+        ("points", 10, "convex"): (50.0, (70.0,)),
+        ("points", 20, "concave"): (100.0, (58.0, 59.0, 61.0)),
+    }
+    rows = {r.option.label: r for r in fr.frontier(frame(cells))}
+    assert rows["P20 concave"].against.label == "P10 concave"
+    assert rows["P20 concave"].difference.verdict == "pass"
