@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from pointly.model.study.intervals import PairedDifference, paired_difference
-from pointly.model.study.trends import MeanSE, by_seed, markdown_table, mean_se
+from pointly.model.study.trends import MeanSE, by_seed, markdown_table, mean_se, paired_ratio
 
 #: the columns that name an option (every axis but the seed)
 OPTION_AXES = ("supervision", "points", "shape", "boundary_share", "dilation")
@@ -100,8 +100,7 @@ def _cheaper(a: Option, b: Option) -> bool:
 def _share(option: Option, full: Option | None) -> MeanSE | None:
     if full is None:
         return None
-    ratios = [option.seeds[s] / full.seeds[s] for s in option.seeds if s in full.seeds and full.seeds[s] > 0]
-    return mean_se(ratios) if ratios else None
+    return paired_ratio(option.seeds, full.seeds)
 
 
 def frontier(frame: pd.DataFrame, *, confidence: float = 0.95) -> list[FrontierRow]:

@@ -199,9 +199,13 @@ def p20_share_interval(frame: pd.DataFrame, shape: str = "concave") -> MeanSE | 
     PQ(P20 ``shape``, boundary 0, no dilation) / PQ(full masks) over the seeds both cells have
     (a fraction), its standard error (nan with one paired seed) and the number of paired seeds.
     None when no seed has both cells (or no full-mask PQ above 0)."""
-    p20 = by_seed(frame, points=20, shape=shape)
-    full = by_seed(frame, supervision="full")
-    ratios = [p20[sd] / full[sd] for sd in _pairs(p20, full) if full[sd] > 0]
+    return paired_ratio(by_seed(frame, points=20, shape=shape), by_seed(frame, supervision="full"))
+
+
+def paired_ratio(a: Mapping[int, float], b: Mapping[int, float]) -> MeanSE | None:
+    """Mean ± standard error of the per-seed ratios a / b over the seeds both hold (b > 0); None
+    when no seed has both."""
+    ratios = [a[sd] / b[sd] for sd in _pairs(a, b) if b[sd] > 0]
     return mean_se(ratios) if ratios else None
 
 
