@@ -70,6 +70,15 @@ def paired_difference(
     return difference_interval([float(a[s]) - float(b[s]) for s in seeds], confidence=confidence)
 
 
+def sample_sd(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof 1, ``math.fsum`` sums) of at least two values."""
+    n = len(values)
+    if n < 2:
+        raise ValueError(f"a sample standard deviation needs at least 2 values, got {n}")
+    mean = math.fsum(values) / n
+    return mean, math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+
+
 def difference_interval(diffs: Sequence[float], *, confidence: float = 0.95) -> PairedDifference:
     """Mean, standard error and Student-t interval of already paired differences."""
     if not 0 < confidence < 1:
@@ -78,11 +87,10 @@ def difference_interval(diffs: Sequence[float], *, confidence: float = 0.95) -> 
     if n == 0:
         nan = float("nan")
         return PairedDifference(nan, nan, nan, nan, 0, confidence)
-    mean = math.fsum(diffs) / n
     if n < 2:
         nan = float("nan")
-        return PairedDifference(mean, nan, nan, nan, n, confidence)
-    sd = math.sqrt(math.fsum((d - mean) ** 2 for d in diffs) / (n - 1))
+        return PairedDifference(float(diffs[0]), nan, nan, nan, n, confidence)
+    mean, sd = sample_sd([float(d) for d in diffs])
     se = sd / math.sqrt(n)
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * se
     return PairedDifference(mean, se, mean - half, mean + half, n, confidence)
@@ -126,8 +134,7 @@ def sd_interval(values: Sequence[float], *, confidence: float = 0.95) -> SpreadI
     if n < 2:
         nan = float("nan")
         return SpreadInterval(nan, nan, nan, n, confidence)
-    mean = math.fsum(vals) / n
-    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in vals) / (n - 1))
+    _, sd = sample_sd(vals)
     alpha = 1 - confidence
     upper_q = float(stats.chi2.ppf(1 - alpha / 2, n - 1))
     lower_q = float(stats.chi2.ppf(alpha / 2, n - 1))

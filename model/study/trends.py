@@ -38,7 +38,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from pointly.model.study.intervals import PairedDifference, difference_interval, sd_interval
+from pointly.model.study.intervals import PairedDifference, difference_interval, sample_sd, sd_interval
 
 #: the columns a trend frame must have (``dataset`` is optional)
 TREND_COLUMNS = ("supervision", "points", "shape", "boundary_share", "dilation", "seed", "pq")
@@ -99,10 +99,9 @@ def mean_se(values: Iterable[float]) -> MeanSE:
     n = len(vals)
     if n == 0:
         return MeanSE(float("nan"), float("nan"), 0)
-    mean = math.fsum(vals) / n
     if n < 2:
-        return MeanSE(mean, float("nan"), n)
-    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in vals) / (n - 1))
+        return MeanSE(vals[0], float("nan"), n)
+    mean, sd = sample_sd(vals)
     return MeanSE(mean, sd / math.sqrt(n), n)
 
 

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from pointly.model.study.intervals import difference_interval, paired_difference, sd_interval
+from pointly.model.study.intervals import difference_interval, paired_difference, sample_sd, sd_interval
 
 
 def test_hand_computed_interval():
@@ -44,6 +44,15 @@ def test_pairing_removes_the_shared_seed_effect():
     a = {0: 40.0, 1: 20.0, 2: 30.0}
     b = {0: 38.0, 1: 18.5, 2: 28.2}
     assert paired_difference(a, b).verdict == "pass"
+
+
+def test_sample_sd_hand_computed_and_needs_two_values():
+    # [1, 2, 4]: mean 7/3, squared deviations 16/9 + 1/9 + 25/9 = 42/9, over n - 1 = 2: 7/3
+    mean, sd = sample_sd([1.0, 2.0, 4.0])
+    assert mean == pytest.approx(7 / 3)
+    assert sd == pytest.approx(math.sqrt(7 / 3))
+    with pytest.raises(ValueError, match="at least 2"):
+        sample_sd([5.0])
 
 
 def test_sd_interval_hand_computed():
