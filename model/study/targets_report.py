@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from pointly.model.study.report import main_dilation, main_grid, main_ratio, rule_sets
-from pointly.model.study.trends import markdown_table
+from pointly.model.study.trends import MeanSE, markdown_table, mean_se
 from pointly.pointgen.base.files import save_figure_atomic
 from pointly.pointgen.targets.options import TARGET_SHAPES
 
@@ -22,7 +22,7 @@ POINTS = (5, 10, 20, 30, 50, 100)
 SHARES = (0.0, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0)
 NOTE = (
     "PQ is the PQ of the targets themselves against the true masks (ignore = VOID), not of a "
-    "trained model; PQ in %, mean ± std over seeds."
+    "trained model; PQ in %, mean ± standard error over seeds."
 )
 
 
@@ -47,42 +47,40 @@ def _dilated(frame: pd.DataFrame) -> pd.Series:
     return frame["dilation"] != "off"
 
 
-def pq_table(
-    frame: pd.DataFrame, metric: str = "pq", dilation: bool = False
-) -> dict[str, dict[int, tuple[float, float, int]]]:
-    """Table 13 layout: shape → points → (mean, std over seeds, n) at share 0, dilation off (or on)."""
+def pq_table(frame: pd.DataFrame, metric: str = "pq", dilation: bool = False) -> dict[str, dict[int, MeanSE]]:
+    """Table 13 layout: shape → points → mean, standard error and number of seeds of ``metric`` at
+    share 0, dilation off (or on)."""
     f = _sel(main_grid(frame), supervision="points", boundary_share=0.0)
     f = f[_dilated(f) == dilation]
-    out: dict[str, dict[int, tuple[float, float, int]]] = {}
+    out: dict[str, dict[int, MeanSE]] = {}
     for shape in shapes_of(frame):
         out[shape] = {}
         for p in POINTS:
             v = _sel(f, shape=shape, points=p)[metric].astype(float)
             if len(v):
-                out[shape][p] = (float(v.mean()), float(v.std(ddof=0)), len(v))
+                out[shape][p] = mean_se(v)
     return out
 
 
 def share_table(
     frame: pd.DataFrame, points: int = 20, shape: str = "concave"
-) -> dict[bool, dict[float, tuple[float, float, int]]]:
-    """Table 14 layout: dilation on/off → share → (mean, std, n) of the target PQ."""
+) -> dict[bool, dict[float, MeanSE]]:
+    """Table 14 layout: dilation on/off → share → mean, standard error and seeds of the target PQ."""
     f = _sel(main_grid(frame), supervision="points", points=points, shape=shape)
-    out: dict[bool, dict[float, tuple[float, float, int]]] = {False: {}, True: {}}
+    out: dict[bool, dict[float, MeanSE]] = {False: {}, True: {}}
     for dil in (False, True):
         g = f[_dilated(f) == dil]
         for b in SHARES:
             v = _sel(g, boundary_share=b)["pq"].astype(float)
             if len(v):
-                out[dil][b] = (float(v.mean()), float(v.std(ddof=0)), len(v))
+                out[dil][b] = mean_se(v)
     return out
 
 
-def _cell(v: tuple[float, float, int] | None, scale: float = 1.0) -> str:
+def _cell(v: MeanSE | None, scale: float = 1.0) -> str:
     if v is None:
         return "–"
-    mean, std, n = v
-    return f"{scale * mean:.1f}" + (f" ± {scale * std:.1f}" if n > 1 else "")
+    return f"{scale * v.mean:.1f}" + (f" ± {scale * v.se:.1f}" if v.n > 1 else "")
 
 
 def _num(x: float) -> str:
@@ -124,7 +122,7 @@ def section(rows: pd.DataFrame, tf: pd.DataFrame) -> str:
     r, d = main_ratio(rows), main_dilation(rows)
     parts = [
         f"Concave ratio {r if r is not None else '–'}, dilation {d if d is not None else '–'} "
-        "(relative to the longer image side); mean ± std over seeds; PQ in %.\n"
+        "(relative to the longer image side); mean ± standard error over seeds; PQ in %.\n"
     ]
     pts = [p for p in POINTS if any(p in t13[s] for s in t13)]
     if pts:
@@ -191,7 +189,7 @@ def plot(frame: pd.DataFrame, path: str | Path) -> None:
                     continue
                 agg = (
                     g.groupby("points")
-                    .agg(x=("seconds_per_segment", "mean"), y=("pq", "mean"), s=("pq", "std"))
+                    .agg(x=("seconds_per_segment", "mean"), y=("pq", "mean"), s=("pq", lambda v: mean_se(v).se))
                     .reset_index()
                     .sort_values("x")
                 )
