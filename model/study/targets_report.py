@@ -62,9 +62,7 @@ def pq_table(frame: pd.DataFrame, metric: str = "pq", dilation: bool = False) ->
     return out
 
 
-def share_table(
-    frame: pd.DataFrame, points: int = 20, shape: str = "concave"
-) -> dict[bool, dict[float, MeanSE]]:
+def share_table(frame: pd.DataFrame, points: int = 20, shape: str = "concave") -> dict[bool, dict[float, MeanSE]]:
     """Table 14 layout: dilation on/off → share → mean, standard error and seeds of the target PQ."""
     f = _sel(main_grid(frame), supervision="points", points=points, shape=shape)
     out: dict[bool, dict[float, MeanSE]] = {False: {}, True: {}}

@@ -28,9 +28,7 @@ def _rows(pqs, *, points=20, shape="concave", share=0.0, dilation="off"):
 
 
 def test_tables_carry_the_standard_error_of_the_seeds():
-    frame = pd.DataFrame(
-        _rows([1.0, 2.0, 4.0]) + _rows([10.0, 12.0], shape="convex") + _rows([5.0, 9.0], share=0.5)
-    )
+    frame = pd.DataFrame(_rows([1.0, 2.0, 4.0]) + _rows([10.0, 12.0], shape="convex") + _rows([5.0, 9.0], share=0.5))
     cell = pq_table(frame)["concave"][20]
     # [1, 2, 4]: sample variance 7/3, standard error sqrt(7/3) / sqrt(3) = sqrt(7) / 3
     assert cell.mean == pytest.approx(7 / 3)
