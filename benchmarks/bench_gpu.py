@@ -19,7 +19,14 @@ Everything the CPU cannot show, in one command that fits a short device lease:
 * **the GPU study preset's jobs**: ``pointly study --preset synthetic-gpu`` on a small synthetic
   set, the same cells trained one job at a time and ``--study-jobs`` jobs at once on the device
   (``--study-iters`` iterations a cell), the seconds per cell of each and their ratio: how many
-  cells at once the preset's ``GPU_JOBS`` should be.
+  cells at once the preset's ``GPU_JOBS`` should be;
+* **the full-mask plateau** (the trained study's converged reference, ``--plateau-iters``): the
+  ``synthetic`` preset's full-mask cell (``synthetic_small``, 1000 / 500 synthetic images of 128 px,
+  seed 0, the schedule scaled to each length) trained for N, 2N, 4N … iterations at once on the
+  device and evaluated on all 500 validation images; PQ per length and the gain of each doubling
+  against the study's plateau criterion (less than 1.0 PQ). On the 2-core CPU each doubling past
+  2000 iterations still adds about 3.5 PQ and 4000 iterations take 40 minutes (docs/study.md), so
+  only a device can show where it flattens. ``--plateau-only`` runs just this part.
 
 Random weights throughout (nothing is downloaded); the image is COCO val2017 142238 when
 ``../shared/data`` exists, else a 640 × 480 noise image. Timings synchronise the device around
@@ -322,51 +329,123 @@ def study_jobs(device: torch.device, out_dir: Path, iters: int, jobs: int) -> di
     return result
 
 
+#: the study's plateau criterion: PQ at N and 2N iterations differ by less than this
+PLATEAU_GAIN = 1.0
+
+
+def plateau(
+    device: torch.device, out_dir: Path, iters: list[int], *, train: int = 1000, val: int = 500, seed: int = 0
+) -> dict:
+    """The full-mask reference trained for each length in ``iters`` at once on ``device`` (one
+    ``pointly train`` process each, bfloat16 autocast on CUDA), each evaluated on the validation
+    split; PQ per length and the gain of each step to the next length."""
+    from pointly.data.synth import ensure_dataset
+
+    data = ensure_dataset(out_dir / "plateau-data", train=train, val=val, size=128, seed=0)
+    sets = [
+        f"data.{k}={data / split / sub}"
+        for split in ("train", "val")
+        for k, sub in ((f"{split}_json", "panoptic.json"), (f"{split}_panoptic_dir", "panoptic"), (f"{split}_image_dir", "images"))
+    ]  # fmt: skip
+    base = ["--config", "synthetic_small", "--device", device.type, "--no-progress", "--set", "data.kind=coco_panoptic"]
+    base += [a for kv in sets for a in ("--set", kv)] + ["--set", f"seed={seed}"]
+    result: dict = {"train_images": train, "val_images": val, "seed": seed, "runs": []}
+    t0 = time.perf_counter()
+    procs = {
+        n: subprocess.Popen(
+            [sys.executable, "-m", "pointly.cli.main", "train", *base, "--max-iter", str(n), "--out", str(out_dir / f"plateau-i{n}")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in sorted(iters)
+    }  # fmt: skip
+    for n, proc in procs.items():
+        _, err = proc.communicate()
+        row: dict = {"iters": n, "train_rc": proc.returncode, "train_s": round(time.perf_counter() - t0, 1)}
+        run = out_dir / f"plateau-i{n}"
+        if proc.returncode:
+            row["stderr"] = err[-2000:]
+        else:
+            pq_json = run / "pq.json"
+            ev = subprocess.run(
+                [
+                    sys.executable, "-m", "pointly.cli.main", "evaluate", "--checkpoint", str(run / "model_final.pth"),
+                    "--dataset", str(data / "val" / "panoptic.json"), "--gt-dir", str(data / "val" / "panoptic"),
+                    "--image-dir", str(data / "val" / "images"), "--device", device.type,
+                    "--json-out", str(pq_json), "--no-progress",
+                ],
+                capture_output=True,
+                text=True,
+            )  # fmt: skip
+            row["evaluate_rc"] = ev.returncode
+            if ev.returncode:
+                row["stderr"] = ev.stderr[-2000:]
+            else:
+                doc = json.loads(pq_json.read_text())
+                row.update(
+                    {
+                        k: round(100 * doc[name]["pq"], 3)
+                        for k, name in (("pq", "All"), ("pq_th", "Things"), ("pq_st", "Stuff"))
+                    }
+                )
+        result["runs"].append(row)
+    result["wall_s"] = round(time.perf_counter() - t0, 1)
+    done = [r for r in result["runs"] if "pq" in r]
+    for a, b in zip(done, done[1:]):
+        b["gain"] = round(b["pq"] - a["pq"], 2)
+    result["plateau_at"] = next((a["iters"] for a, b in zip(done, done[1:]) if abs(b["gain"]) < PLATEAU_GAIN), None)
+    return result
+
+
 def to_markdown(res: dict) -> str:
     lines = ["# GPU results (benchmarks/bench_gpu.py)", "", "```", json.dumps(res["environment"], indent=1), "```", ""]
-    lines += [
-        "## DCNv2: sampled path vs torchvision's kernel on the device",
-        "",
-        "| quantity | max relative difference |",
-        "|---|---:|",
-    ]
-    lines += [f"| {k} | {v:.2e} |" for k, v in res["deform_check"].items() if k.endswith("rel_diff")]
-    lines += [
-        "",
-        "## Inference, frames per second (batch 1, median)",
-        "",
-        "| short side (max) | ours network fp32 | ours network AMP | ours predict fp32 | ours predict AMP "
-        "| Mask R-CNN fp32 | Mask R-CNN AMP |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in res["inference"]:
-        cells = [
-            r.get(k)
-            for k in (
-                "ours_network_fp32_fps",
-                "ours_network_amp_fps",
-                "ours_predict_fp32_fps",
-                "ours_predict_amp_fps",
-                "maskrcnn_fp32_fps",
-                "maskrcnn_amp_fps",
-            )
+    if "deform_check" in res:
+        lines += [
+            "## DCNv2: sampled path vs torchvision's kernel on the device",
+            "",
+            "| quantity | max relative difference |",
+            "|---|---:|",
         ]
-        lines.append(
-            f"| {r['size']} ({r['max_size']}) | " + " | ".join("—" if c is None else f"{c:.1f}" for c in cells) + " |"
-        )
-    lines += [
-        "",
-        "## Training steps (coco_r50_1x R50-FPN, batch 2)",
-        "",
-        "| size | precision | s / step | peak GiB | first → last loss | all finite |",
-        "|---|---|---:|---:|---|---|",
-    ]
-    for r in res["training"]:
-        peak = r.get("peak_memory_gib")
-        lines.append(
-            f"| {r['size']}² | {r['precision']} | {r['step_s']:.3f} | {'—' if peak is None else peak} | "
-            f"{r['first_loss']:.3f} → {r['last_loss']:.3f} | {r['all_finite']} |"
-        )
+        lines += [f"| {k} | {v:.2e} |" for k, v in res["deform_check"].items() if k.endswith("rel_diff")]
+        lines += [
+            "",
+            "## Inference, frames per second (batch 1, median)",
+            "",
+            "| short side (max) | ours network fp32 | ours network AMP | ours predict fp32 | ours predict AMP "
+            "| Mask R-CNN fp32 | Mask R-CNN AMP |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in res["inference"]:
+            cells = [
+                r.get(k)
+                for k in (
+                    "ours_network_fp32_fps",
+                    "ours_network_amp_fps",
+                    "ours_predict_fp32_fps",
+                    "ours_predict_amp_fps",
+                    "maskrcnn_fp32_fps",
+                    "maskrcnn_amp_fps",
+                )
+            ]
+            lines.append(
+                f"| {r['size']} ({r['max_size']}) | "
+                + " | ".join("—" if c is None else f"{c:.1f}" for c in cells)
+                + " |"
+            )
+        lines += [
+            "",
+            "## Training steps (coco_r50_1x R50-FPN, batch 2)",
+            "",
+            "| size | precision | s / step | peak GiB | first → last loss | all finite |",
+            "|---|---|---:|---:|---|---|",
+        ]
+        for r in res["training"]:
+            peak = r.get("peak_memory_gib")
+            lines.append(
+                f"| {r['size']}² | {r['precision']} | {r['step_s']:.3f} | {'—' if peak is None else peak} | "
+                f"{r['first_loss']:.3f} → {r['last_loss']:.3f} | {r['all_finite']} |"
+            )
     if res.get("cli"):
         lines += [
             "",
@@ -389,6 +468,27 @@ def to_markdown(res: dict) -> str:
             "",
             f"speed-up {sj['speedup']}×",
         ]
+    if res.get("plateau"):
+        pl = res["plateau"]
+        lines += [
+            "",
+            f"## Full-mask plateau ({pl['train_images']} / {pl['val_images']} synthetic images, seed {pl['seed']}, "
+            f"all lengths at once: {pl['wall_s']} s)",
+            "",
+            "| iterations | PQ | PQ things | PQ stuff | gain over the previous length | finished after (s) |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in pl["runs"]:
+            if "pq" not in r:
+                lines.append(f"| {r['iters']} | failed | | | | {r['train_s']} |")
+                continue
+            gain = f"{r['gain']:+.2f}" if "gain" in r else "—"
+            lines.append(
+                f"| {r['iters']} | {r['pq']:.2f} | {r['pq_th']:.2f} | {r['pq_st']:.2f} | {gain} | {r['train_s']} |"
+            )
+        at = pl["plateau_at"]
+        lines += ["", f"plateau (gain < {PLATEAU_GAIN} PQ to the next length) from {at} iterations" if at else
+                  f"no plateau within these lengths (every gain ≥ {PLATEAU_GAIN} PQ)"]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -409,6 +509,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cli-iters", type=int, default=40, help="pointly train iterations (0: skip the CLI smoke)")
     ap.add_argument("--study-iters", type=int, default=200, help="iterations a study cell (0: skip the study jobs)")
     ap.add_argument("--study-jobs", type=int, default=8, help="jobs at once in the study timing")
+    ap.add_argument(
+        "--plateau-iters", type=int, nargs="*", default=[], help="full-mask plateau lengths, e.g. 2000 4000 8000 16000"
+    )
+    ap.add_argument("--plateau-images", type=int, nargs=2, default=[1000, 500], metavar=("TRAIN", "VAL"))
+    ap.add_argument("--plateau-only", action="store_true", help="only the environment and the plateau")
     ap.add_argument("--no-maskrcnn", action="store_true")
     ap.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
     args = ap.parse_args(argv)
@@ -420,6 +525,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.backends.cudnn.benchmark = True
     res: dict = {"environment": environment(device)}
     print(json.dumps(res["environment"]), flush=True)
+    if args.plateau_only:
+        return _plateau_part(args, device, res)
     res["deform_check"] = check_deform(device)
     print(f"  deform check: {res['deform_check']}", flush=True)
     rgb = load_image(args.image)
@@ -431,11 +538,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.study_iters > 0:
         res["study_jobs"] = study_jobs(device, args.out, args.study_iters, args.study_jobs)
         print(f"  study jobs: {res['study_jobs']}", flush=True)
-    (args.out / "gpu_results.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
-    md = to_markdown(res)
-    (args.out / "gpu_results.md").write_text(md, encoding="utf-8")
-    print(md)
+    if args.plateau_iters:
+        res["plateau"] = plateau(
+            device, args.out, args.plateau_iters, train=args.plateau_images[0], val=args.plateau_images[1]
+        )
+    _write(args.out, res)
     return 0 if res["deform_check"]["ok"] and all(r["all_finite"] for r in res["training"]) else 1
+
+
+def _plateau_part(args, device: torch.device, res: dict) -> int:
+    if not args.plateau_iters:
+        print("bench_gpu: --plateau-only needs --plateau-iters", file=sys.stderr)
+        return 2
+    res["plateau"] = plateau(
+        device, args.out, args.plateau_iters, train=args.plateau_images[0], val=args.plateau_images[1]
+    )
+    _write(args.out, res)
+    return 0 if all("pq" in r for r in res["plateau"]["runs"]) else 1
+
+
+def _write(out: Path, res: dict) -> None:
+    (out / "gpu_results.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
+    md = to_markdown(res)
+    (out / "gpu_results.md").write_text(md, encoding="utf-8")
+    print(md)
 
 
 if __name__ == "__main__":

@@ -61,3 +61,26 @@ def test_bench_gpu_dry_run_on_cpu(tmp_path, monkeypatch):
     assert (out / "study-jobs2" / "results.csv").read_text().count("synthetic-P20-concave") == 4
     text = (out / "gpu_results.md").read_text()
     assert "## Inference" in text and "## Study preset synthetic-gpu" in text
+
+
+@pytest.mark.slow
+def test_bench_gpu_plateau_dry_run_on_cpu(tmp_path, monkeypatch):
+    """The plateau part alone: two lengths trained at once, evaluated, gains and the verdict line."""
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    spec = importlib.util.spec_from_file_location("bench_gpu_plateau_under_test", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "out"
+    args = ["--out", str(out), "--device", "cpu", "--plateau-only", "--plateau-iters", "2", "4"]
+    rc = module.main([*args, "--plateau-images", "6", "3"])
+    res = json.loads((out / "gpu_results.json").read_text())
+    runs = res["plateau"]["runs"]
+    assert rc == 0 and [r["iters"] for r in runs] == [2, 4], runs
+    assert all(0.0 <= r["pq"] <= 100.0 for r in runs)
+    assert runs[1]["gain"] == pytest.approx(runs[1]["pq"] - runs[0]["pq"], abs=0.01)
+    md = (out / "gpu_results.md").read_text()
+    assert "## Full-mask plateau" in md and "DCNv2" not in md
+    # the verdict line follows the gain: under 1.0 PQ is a plateau at the shorter length
+    expect = "from 2 iterations" if abs(runs[1]["gain"]) < 1.0 else "no plateau"
+    assert expect in md
+    assert module.main(["--out", str(tmp_path / "o2"), "--device", "cpu", "--plateau-only"]) == 2
