@@ -12,12 +12,18 @@ import pytest
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_gpu.py"
 
 
-@pytest.mark.slow
-def test_bench_gpu_dry_run_on_cpu(tmp_path, monkeypatch):
+def _load_bench(monkeypatch, name: str):
+    """benchmarks/bench_gpu.py as a module (benchmarks/ is not a package)."""
     monkeypatch.syspath_prepend(str(BENCH.parent))
-    spec = importlib.util.spec_from_file_location("bench_gpu_under_test", BENCH)
+    spec = importlib.util.spec_from_file_location(name, BENCH)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_bench_gpu_dry_run_on_cpu(tmp_path, monkeypatch):
+    module = _load_bench(monkeypatch, "bench_gpu_under_test")
     out = tmp_path / "out"
     rc = module.main(
         [
@@ -66,10 +72,7 @@ def test_bench_gpu_dry_run_on_cpu(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_bench_gpu_plateau_dry_run_on_cpu(tmp_path, monkeypatch):
     """The plateau part alone: two lengths trained at once, evaluated, gains and the verdict line."""
-    monkeypatch.syspath_prepend(str(BENCH.parent))
-    spec = importlib.util.spec_from_file_location("bench_gpu_plateau_under_test", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _load_bench(monkeypatch, "bench_gpu_plateau_under_test")
     out = tmp_path / "out"
     args = ["--out", str(out), "--device", "cpu", "--plateau-only", "--plateau-iters", "2", "4"]
     rc = module.main([*args, "--plateau-images", "6", "3"])
