@@ -18,7 +18,7 @@ Two editions:
 Usage::
 
     python benchmarks/experiments/pointsup_ablation.py --out runs/ablation --study runs/study \\
-        [--variants old,centre,overlap,parts,size,init]
+        [--variants old,centre,overlap,parts,size,init] [--shares 0,1]
     python benchmarks/experiments/pointsup_ablation.py --out runs/ablation --study runs/study --summary
 
 On 2 cores run two processes of one thread each, ``--threads 1 --shard 0/2`` and ``--shard 1/2``
@@ -51,7 +51,12 @@ VARIANTS = {
 }
 #: "all" in the converged edition: the corrected rules and the preset's own model defaults
 ALL_CONVERGED = ("corrected", [])
-GRID = "points=20;shapes=concave;shares=0,1;seeds=0,1,2;full=0"
+SHARES = "0,1"
+
+
+def grid(shares: str = SHARES) -> str:
+    """The ablation's grid: P20 concave at the boundary ``shares`` (a subset of 0, 1), seeds 0-2."""
+    return f"points=20;shapes=concave;shares={shares};seeds=0,1,2;full=0"
 
 
 def variant(name: str, preset: str):
@@ -76,7 +81,7 @@ def run(args) -> None:
         if quick:
             _rename_preset(Path(args.out) / name)
     # one cell of each variant in turn, so that a partial run holds comparable cells of every variant
-    for _ in range(6):  # the grid's 6 cells
+    for _ in range(3 * len(args.shares.split(","))):  # the grid's cells
         for name in names:
             rules, overrides = variant(name, args.preset)
             run_from_cli(
@@ -84,7 +89,7 @@ def run(args) -> None:
                 out=(Path(args.study) if name == "all" and args.study else Path(args.out) / name),
                 iters=args.iters,
                 synthetic_root=root,
-                grid=GRID,
+                grid=grid(args.shares),
                 target_rules=rules,
                 config_overrides=overrides,
                 progress=True,
@@ -150,6 +155,9 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=None, help="(default: the preset's)")
     ap.add_argument(
         "--variants", default="old,centre,overlap,parts,size,init,all", help=f"comma-separated, of {','.join(VARIANTS)}"
+    )
+    ap.add_argument(
+        "--shares", default=SHARES, help="boundary shares to run (e.g. 1 first, then 0; --summary reads both)"
     )
     ap.add_argument("--train", type=int, default=1000)
     ap.add_argument("--val", type=int, default=500)
