@@ -178,6 +178,15 @@ def test_each_trend_pass_fail_undecided(style, tid, verdict):
     assert _trend(frame, tid).verdict == verdict
 
 
+def test_t3_fails_when_all_boundary_points_decidedly_hurt():
+    # gain 0→50% (3, −1, 1) holds 0; 100% − 0% = (3, −1, 1) + (−20, −21, −22) = (−17, −22, −21):
+    # mean −20, sd √7, t(0.975, 2) = 4.303 → [−26.6, −13.4], below 0 → fail, although the
+    # saturation (23, 20, 23) passes and the 50% gain alone is undecided
+    t3 = _trend(trained_frame(t3_cells(OVERLAP, (-20, -21, -22))), "T3")
+    assert t3.verdict == "fail"
+    assert "gain 0→100% -20.0 [-26.6, -13.4]" in t3.numbers
+
+
 @pytest.mark.parametrize("verdict", ["pass", "fail", "undecided"])
 def test_t6_on_trained_rows(verdict):
     assert tr.trend_t6(trained_frame(T6_CASES[verdict])).verdict == verdict
