@@ -21,8 +21,9 @@ Usage::
         [--variants old,centre,overlap,parts,size,init] [--shares 0,1]
     python benchmarks/experiments/pointsup_ablation.py --out runs/ablation --study runs/study --summary
 
-On 2 cores run two processes of one thread each, ``--threads 1 --shard 0/2`` and ``--shard 1/2``
-(the row store locks its appends; each process trains its own cells of every variant).
+On 2 cores run the same command twice with ``--threads 1``: the two processes split the cells by
+claims (docs/study.md, "Resuming, failures, shards"), whatever part of the grid is done. ``--shard
+i/n`` remains for machines that do not share the folder.
 """
 
 from __future__ import annotations

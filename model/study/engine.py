@@ -11,7 +11,9 @@ Everything else is here and shared:
 * the rows: ``results.csv`` with locked appends, ``cells/<id>/row.json`` for scorers that keep a
   folder, ``study.json`` with the settings, old folders read (:mod:`pointly.model.study.store`);
 * the loop (:func:`run_cells`): the shard's cells without a row run in grid order under a progress
-  bar; a cell that raises writes ``cells/<id>/error.txt`` and the loop goes on (it runs again on
+  bar; where cells keep a folder (trained cells, minutes to days each), a process first claims the
+  cell (:mod:`pointly.model.study.claims`), so that jobs, shards and machines sharing the folder
+  each take the next cell nobody runs; a cell that raises writes ``cells/<id>/error.txt`` and the loop goes on (it runs again on
   the next call); an interrupted cell has no row and simply runs again; the report is rewritten
   at the end from every row of the folder (all shards);
 * the report (:func:`pointly.model.study.report.write_report`): tables, figure and the trend rows
@@ -21,12 +23,14 @@ Everything else is here and shared:
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from pointly.model.study.claims import try_claim
 from pointly.model.study.grid import Cell, parse_grid, parse_shard, shard_cells, unique_cells
 from pointly.model.study.report import trend_groups, write_report
 from pointly.model.study.store import (
@@ -39,6 +43,7 @@ from pointly.model.study.store import (
     legacy_defaults,
     legacy_shard_rows,
     load_rows,
+    locked,
     plain,
     read_settings,
     row_files,
@@ -87,6 +92,7 @@ class StudyOutcome:
     total: int
     rows_path: Path
     report: dict[str, Path] = field(default_factory=dict)
+    elsewhere: list[str] = field(default_factory=list)  # run (or failed) by another process meanwhile
 
 
 def _done(out_dir: Path) -> tuple[set[str], dict[str, dict]]:
@@ -124,7 +130,12 @@ def run_cells(
     ``settings`` (with ``depth``) go into ``study.json``; a callable gets the shard's cells and
     returns them (the target study records the sources of the datasets they name). ``max_cells``
     stops after that many cells (smoke runs). The report is rewritten at the end from every row in
-    the folder."""
+    the folder.
+
+    Where the scorer keeps a folder, each cell is claimed first (:func:`~pointly.model.study.claims.try_claim`,
+    under the folder's lock): a cell another live process runs, or that got its row or failed in
+    another process since this run began, is passed over (``elsewhere``), so any number of
+    processes can work through one grid at once."""
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
@@ -146,6 +157,8 @@ def run_cells(
         log.info("skipping %d finished cells", len(skipped))
     ran: list[str] = []
     failed: list[str] = []
+    elsewhere: list[str] = []
+    began = time.time()
     depth = settings.get("depth", "")
     bar = tqdm(total=len(todo), desc=f"{depth} study shard {shard[0]}/{shard[1]}", unit="cell", disable=not progress)
     try:
@@ -153,37 +166,66 @@ def run_cells(
             if max_cells is not None and len(ran) + len(failed) >= max_cells:
                 break
             cell_dir = out_dir / "cells" / cell.cell_id
+            claim = None
             if scorer.needs_folder:
-                cell_dir.mkdir(parents=True, exist_ok=True)
+                with locked(csv_path):
+                    if not _taken_meanwhile(cell_dir, began):
+                        claim = try_claim(cell_dir)
+                if claim is None:
+                    elsewhere.append(cell.cell_id)
+                    bar.update(1)
+                    continue
             bar.set_postfix_str(cell.cell_id)
             try:
-                result = scorer.score(cell, cell_dir)
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except Exception as exc:  # one broken cell must not stop a day-long study
-                log.error("cell %s failed: %s", cell.cell_id, exc)
-                cell_dir.mkdir(parents=True, exist_ok=True)
-                write_bytes_atomic(cell_dir / "error.txt", traceback.format_exc().encode("utf-8"))
-                failed.append(cell.cell_id)
-                bar.update(1)
-                continue
-            row = _row(cell, result, settings)
-            if scorer.needs_folder:
-                write_json_atomic(cell_dir / "row.json", row, indent=2)
-            if (cell_dir / "error.txt").is_file():
-                (cell_dir / "error.txt").unlink()
-                if not scorer.needs_folder and not any(cell_dir.iterdir()):
-                    cell_dir.rmdir()
-            append_row(csv_path, row)
-            ran.append(cell.cell_id)
+                row = _score(cell, cell_dir, scorer, settings, csv_path)
+            finally:
+                if claim is not None:  # only once the row is written: nobody may start it again before
+                    claim.release()
+            (failed if row is None else ran).append(cell.cell_id)
             bar.update(1)
-            if row.get("pq") is not None:
+            if row is not None and row.get("pq") is not None:
                 bar.set_postfix_str(f"{cell.cell_id} PQ {row['pq']:.1f}")
     finally:
         bar.close()
     frame = load_rows(out_dir)
     report = write_report(frame, out_dir, depth or folder_depth(out_dir, frame) or "targets") if len(frame) else {}
-    return StudyOutcome(ran=ran, skipped=skipped, failed=failed, total=len(mine), rows_path=csv_path, report=report)
+    return StudyOutcome(
+        ran=ran, skipped=skipped, failed=failed, total=len(mine), rows_path=csv_path, report=report, elsewhere=elsewhere
+    )
+
+
+def _score(cell: Cell, cell_dir: Path, scorer: Scorer, settings: Mapping[str, Any], csv_path: Path) -> dict | None:
+    """Score one cell and store its row (``row.json`` where the scorer keeps a folder, then the
+    CSV); a cell that raises leaves ``error.txt`` and gives ``None``."""
+    if scorer.needs_folder:
+        cell_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        result = scorer.score(cell, cell_dir)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:  # one broken cell must not stop a day-long study
+        log.error("cell %s failed: %s", cell.cell_id, exc)
+        cell_dir.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(cell_dir / "error.txt", traceback.format_exc().encode("utf-8"))
+        return None
+    row = _row(cell, result, settings)
+    if scorer.needs_folder:
+        write_json_atomic(cell_dir / "row.json", row, indent=2)
+    if (cell_dir / "error.txt").is_file():
+        (cell_dir / "error.txt").unlink()
+        if not scorer.needs_folder and not any(cell_dir.iterdir()):
+            cell_dir.rmdir()
+    append_row(csv_path, row)
+    return row
+
+
+def _taken_meanwhile(cell_dir: Path, began: float) -> bool:
+    """The cell got its row, or failed, in another process since this run began (its failure
+    waits for the next run, as a failure in this process does)."""
+    if (cell_dir / "row.json").is_file():
+        return True
+    error = cell_dir / "error.txt"
+    return error.is_file() and error.stat().st_mtime >= began
 
 
 # --------------------------------------------------------------------------- the command
@@ -228,7 +270,8 @@ def run_study(
         max_cells=max_cells,
     )
     echo(
-        f"{len(outcome.ran)} cells run, {len(outcome.skipped)} already done, {len(outcome.failed)} failed "
+        f"{len(outcome.ran)} cells run, {len(outcome.skipped)} already done, {len(outcome.failed)} failed, "
+        f"{len(outcome.elsewhere)} run by other processes "
         f"(shard {shard[0]}/{shard[1]}, {len(setup.cells)} cells in the grid); rows in {outcome.rows_path}"
     )
     for cid in outcome.failed:

@@ -388,13 +388,6 @@ def run_from_cli(
     )
 
 
-def job_shards(shard: tuple[int, int], jobs: int) -> list[tuple[int, int]]:
-    """The shards of ``jobs`` processes that together run exactly the cells of ``shard``: job j of
-    shard (i, n) is (i + n·j, n·jobs), since k ≡ i + n·j (mod n·jobs) for some j iff k ≡ i (mod n)."""
-    i, n = shard
-    return [(i + n * j, n * jobs) for j in range(jobs)]
-
-
 def run_jobs(
     kwargs: Mapping[str, Any],
     out: str | Path,
@@ -404,9 +397,11 @@ def run_jobs(
     threads: int | None = None,
     echo: Callable[[str], None] = print,
 ) -> StudyOutcome | None:
-    """Train the cells of ``shard`` in ``jobs`` processes at once (``multiprocessing`` spawn), each
-    a sub-shard (:func:`job_shards`) with ``cpu_count // jobs`` torch threads, all appending to one
-    folder (the row store locks its appends); then rebuild the report once from every row.
+    """Train the cells of ``shard`` in ``jobs`` processes at once (``multiprocessing`` spawn) with
+    ``cpu_count // jobs`` torch threads each, all appending to one folder (the row store locks its
+    appends); then rebuild the report once from every row. Every job walks the shard's cells and
+    claims the next one nobody runs (:mod:`pointly.model.study.claims`), so the jobs stay busy
+    until the shard is done, however much of it a resumed run finds finished.
 
     On a GPU this keeps one device busy with small models (synthetic-gpu); on 2 CPU cores two
     one-thread jobs train faster together than one two-thread job (docs/study.md). A job that
@@ -417,11 +412,11 @@ def run_jobs(
     threads = threads or max(1, (os.cpu_count() or 1) // jobs)
     ctx = multiprocessing.get_context("spawn")
     procs = []
-    for sub in job_shards(shard, jobs):
-        proc = ctx.Process(target=_job, args=(dict(kwargs), str(out), sub, threads), daemon=False)
+    for j in range(jobs):
+        proc = ctx.Process(target=_job, args=(dict(kwargs), str(out), shard, threads, j), daemon=False)
         proc.start()
-        procs.append((sub, proc))
-    echo(f"{jobs} jobs of {threads} thread(s) each, shards " + ", ".join(f"{a}/{b}" for (a, b), _ in procs))
+        procs.append((j, proc))
+    echo(f"{jobs} jobs of {threads} thread(s) each, sharing shard {shard[0]}/{shard[1]}'s cells by claims")
     try:
         for _, proc in procs:
             proc.join()
@@ -429,27 +424,28 @@ def run_jobs(
         for _, proc in procs:
             proc.terminate()
         raise
-    bad = [f"{a}/{b} (exit {proc.exitcode})" for (a, b), proc in procs if proc.exitcode != 0]
+    bad = [f"{j} (exit {proc.exitcode})" for j, proc in procs if proc.exitcode != 0]
     if Path(out, "results.csv").is_file():
         rebuild_report(out, "trained", echo)
     if bad:
         raise PointlyError(
-            f"{len(bad)} of {jobs} study jobs failed: shards {', '.join(bad)}",
+            f"{len(bad)} of {jobs} study jobs failed: jobs {', '.join(bad)}",
             file=Path(out) / "cells",
             fix="read the cells' error.txt; a rerun retries them and skips the finished cells",
         )
     return None
 
 
-def _job(kwargs: dict[str, Any], out: str, shard: tuple[int, int], threads: int) -> None:
-    """One job of :func:`run_jobs` (a spawned process): its shard, one line per finished cell."""
+def _job(kwargs: dict[str, Any], out: str, shard: tuple[int, int], threads: int, job: int) -> None:
+    """One job of :func:`run_jobs` (a spawned process): the shard's cells it claims, one line per
+    finished cell."""
     import torch
 
     torch.set_num_threads(threads)
     kwargs = dict(kwargs)
     preset_name, grid, max_cells = kwargs.pop("preset"), kwargs.pop("grid"), kwargs.pop("max_cells")
     s = setup(preset_name, grid, **kwargs)
-    tag = f"[job {shard[0]}/{shard[1]}]"
+    tag = f"[job {job}]"
     try:
         run_study(s, out, shard=shard, progress=False, max_cells=max_cells, echo=lambda x: print(tag, x, flush=True))
     except PointlyError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 
 import pytest
 
@@ -110,7 +111,10 @@ def test_gpu_preset_dry_run_on_the_cpu_with_two_jobs(tmp_path, capfd):
             "--jobs", "2", "--threads", "1", "--out", str(out), "--no-progress"]  # fmt: skip
     assert main(args) == 0
     text = capfd.readouterr().out
-    assert "2 jobs of 1 thread(s) each" in text and "shards 0/2, 1/2" in text
+    assert "2 jobs of 1 thread(s) each, sharing shard 0/1's cells by claims" in text
+    # the jobs split the 4 cells by claims: each job's line counts its own and the other's
+    ran = [int(n) for n in re.findall(r"\] (\d+) cells run, 0 already done, 0 failed, (?:\d+) run by other", text)]
+    assert len(ran) == 2 and sum(ran) == 4, text
     rows = {r["cell_id"]: r for r in _rows(out)}
     assert set(rows) == {
         "synthetic-P5-convex-r100-b000-d000-s0",
@@ -127,4 +131,4 @@ def test_gpu_preset_dry_run_on_the_cpu_with_two_jobs(tmp_path, capfd):
     assert (out / "report.md").is_file()
     # a rerun with jobs finds everything done
     assert main(args) == 0
-    assert capfd.readouterr().out.count("0 cells run, 2 already done") == 2  # one line per job
+    assert capfd.readouterr().out.count("0 cells run, 4 already done") == 2  # one line per job

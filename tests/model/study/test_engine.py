@@ -167,6 +167,84 @@ def test_shards_share_a_folder_and_a_failed_cell_runs_again(tmp_path):
     assert len(load_rows(tmp_path)) == 7
 
 
+def test_a_cell_another_live_process_runs_is_passed_over(tmp_path):
+    """Cells that keep a folder are claimed: one a live process holds (a sleeping child here) is
+    left to it; once that process is gone, the next run takes it over."""
+    import socket
+    import subprocess
+    import sys
+
+    from pointly.model.study.claims import CLAIM
+
+    cells = parse_grid("points=5,10,20;shapes=convex;full=0", "trained")
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        claim = tmp_path / "cells" / cells[1].cell_id / CLAIM
+        claim.parent.mkdir(parents=True)
+        claim.write_text(json.dumps({"host": socket.gethostname(), "pid": holder.pid, "started": None}))
+        calls: Counter = Counter()
+        out = _run(cells, tmp_path, CountingScorer(calls, needs_folder=True))
+        assert out.elsewhere == [cells[1].cell_id] and out.ran == [cells[0].cell_id, cells[2].cell_id]
+        assert cells[1].cell_id not in calls and claim.is_file()  # the holder's claim is left alone
+    finally:
+        holder.kill()
+        holder.wait()
+    again = _run(cells, tmp_path, CountingScorer(calls, needs_folder=True))
+    assert again.ran == [cells[1].cell_id] and set(calls.values()) == {1}
+    assert not claim.exists()  # released once the row is written
+
+
+def test_workers_sharing_a_folder_score_every_cell_once(tmp_path):
+    """Two workers walking the same grid at once (threads here; jobs and machines alike) split it
+    between them by claims: every cell scored exactly once, each worker busy, one row per cell."""
+    import threading
+    import time
+
+    cells = parse_grid("points=5,10,20,50,100;shapes=convex,concave;full=1", "trained")  # 11 cells
+    calls: Counter = Counter()
+    guard = threading.Lock()
+
+    class SlowScorer(CountingScorer):
+        def score(self, cell, cell_dir):
+            time.sleep(0.05)
+            with guard:
+                return super().score(cell, cell_dir)
+
+    outs = [None, None]
+
+    def work(k):
+        outs[k] = _run(cells, tmp_path, SlowScorer(calls, needs_folder=True))
+
+    workers = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert set(calls) == {c.cell_id for c in cells} and set(calls.values()) == {1}
+    assert all(out.ran for out in outs) and len(outs[0].ran) + len(outs[1].ran) == len(cells)
+    assert sorted(outs[0].ran + outs[0].elsewhere) == sorted(c.cell_id for c in cells)
+    assert sorted(load_rows(tmp_path)["cell_id"]) == sorted(c.cell_id for c in cells)
+
+
+def test_a_cell_that_failed_elsewhere_during_this_run_waits_for_the_next(tmp_path):
+    import os
+    import time
+
+    cells = parse_grid("points=5,10;shapes=convex;full=0", "trained")
+    error = tmp_path / "cells" / cells[0].cell_id / "error.txt"
+    error.parent.mkdir(parents=True)
+    error.write_text("boom")
+    later = time.time() + 3600  # as if another process failed it after this run began
+    os.utime(error, (later, later))
+    calls: Counter = Counter()
+    out = _run(cells, tmp_path, CountingScorer(calls, needs_folder=True))
+    assert out.elsewhere == [cells[0].cell_id] and out.ran == [cells[1].cell_id]
+    earlier = time.time() - 3600  # a failure of an earlier run is retried
+    os.utime(error, (earlier, earlier))
+    out = _run(cells, tmp_path, CountingScorer(calls, needs_folder=True))
+    assert out.ran == [cells[0].cell_id] and not error.exists()
+
+
 def test_refuses_rows_of_other_settings(tmp_path):
     cells = parse_grid("points=5;shapes=convex;full=0", "trained")
     _run(cells, tmp_path, CountingScorer(Counter()))

@@ -104,15 +104,6 @@ def test_presets_settings_training_seed_and_device():
     assert st.setup("smoke", device="cpu").scorer.device == "cpu"
 
 
-def test_job_shards_partition_the_shard():
-    cells = list(range(23))
-    for shard in ((0, 1), (1, 3), (2, 3)):
-        mine = [k for k in cells if k % shard[1] == shard[0]]
-        parts = [[k for k in cells if k % n == i] for i, n in st.job_shards(shard, 4)]
-        assert sorted(k for part in parts for k in part) == mine
-        assert all(not set(a) & set(b) for a in parts for b in parts if a is not b)
-
-
 def test_a_pretrained_preset_starts_every_cell_from_one_cached_trunk(tmp_path):
     """backbone_pretraining makes the tag pre-trained trunk once (in the data root), every cell's
     config loads it with the file's input conventions, and a folder of a random-init study refuses
