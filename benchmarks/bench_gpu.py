@@ -521,12 +521,17 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cuda" and not torch.cuda.is_available():
         print("bench_gpu: no CUDA device here (use --device cpu for a dry run)", file=sys.stderr)
         return 2
+    if args.plateau_only and not args.plateau_iters:  # checked before anything is written
+        print("bench_gpu: --plateau-only needs --plateau-iters", file=sys.stderr)
+        return 2
     args.out.mkdir(parents=True, exist_ok=True)
     torch.backends.cudnn.benchmark = True
     res: dict = {"environment": environment(device)}
     print(json.dumps(res["environment"]), flush=True)
     if args.plateau_only:
-        return _plateau_part(args, device, res)
+        res["plateau"] = _plateau(args, device)
+        _write(args.out, res)
+        return 0 if all("pq" in r for r in res["plateau"]["runs"]) else 1
     res["deform_check"] = check_deform(device)
     print(f"  deform check: {res['deform_check']}", flush=True)
     rgb = load_image(args.image)
@@ -539,22 +544,14 @@ def main(argv: list[str] | None = None) -> int:
         res["study_jobs"] = study_jobs(device, args.out, args.study_iters, args.study_jobs)
         print(f"  study jobs: {res['study_jobs']}", flush=True)
     if args.plateau_iters:
-        res["plateau"] = plateau(
-            device, args.out, args.plateau_iters, train=args.plateau_images[0], val=args.plateau_images[1]
-        )
+        res["plateau"] = _plateau(args, device)
     _write(args.out, res)
     return 0 if res["deform_check"]["ok"] and all(r["all_finite"] for r in res["training"]) else 1
 
 
-def _plateau_part(args, device: torch.device, res: dict) -> int:
-    if not args.plateau_iters:
-        print("bench_gpu: --plateau-only needs --plateau-iters", file=sys.stderr)
-        return 2
-    res["plateau"] = plateau(
-        device, args.out, args.plateau_iters, train=args.plateau_images[0], val=args.plateau_images[1]
-    )
-    _write(args.out, res)
-    return 0 if all("pq" in r for r in res["plateau"]["runs"]) else 1
+def _plateau(args, device: torch.device) -> dict:
+    """The plateau part with the command line's lengths and image counts."""
+    return plateau(device, args.out, args.plateau_iters, train=args.plateau_images[0], val=args.plateau_images[1])
 
 
 def _write(out: Path, res: dict) -> None:

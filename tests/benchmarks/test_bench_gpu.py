@@ -87,3 +87,4 @@ def test_bench_gpu_plateau_dry_run_on_cpu(tmp_path, monkeypatch):
     expect = "from 2 iterations" if abs(runs[1]["gain"]) < 1.0 else "no plateau"
     assert expect in md
     assert module.main(["--out", str(tmp_path / "o2"), "--device", "cpu", "--plateau-only"]) == 2
+    assert not (tmp_path / "o2").exists()  # refused before anything is written
