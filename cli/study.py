@@ -45,7 +45,12 @@ from pointly.pointgen.base.errors import PointlyError
     "'datasets=coco;points=5,20;shares=0;dilations=off,0.02;seeds=0;ratios=0.3'.",
 )
 @click.option("--out", "out_dir", type=OUTPUT_FOLDER, required=True, help="Study folder (rows, report).")
-@click.option("--shard", default=None, help="Run shard i of n (cells i, i+n, ...), e.g. 0/4.")
+@click.option(
+    "--shard",
+    default=None,
+    help="Run shard i of n (cells i, i+n, ...), e.g. 0/4, for machines that do not share --out; "
+    "processes that share it split the trained cells by claims without shards.",
+)
 @click.option(
     "--coco-root",
     type=click.Path(),
@@ -68,7 +73,8 @@ from pointly.pointgen.base.errors import PointlyError
     "--jobs",
     type=click.IntRange(min=1),
     default=None,
-    help="(trained) cells trained at once, each in its own process (default: the preset's).",
+    help="(trained) cells trained at once, each in its own process, each taking the next free cell "
+    "(default: the preset's).",
 )
 @click.option(
     "--threads",
