@@ -342,13 +342,8 @@ def plateau(
     from pointly.data.synth import ensure_dataset
 
     data = ensure_dataset(out_dir / "plateau-data", train=train, val=val, size=128, seed=0)
-    sets = [
-        f"data.{k}={data / split / sub}"
-        for split in ("train", "val")
-        for k, sub in ((f"{split}_json", "panoptic.json"), (f"{split}_panoptic_dir", "panoptic"), (f"{split}_image_dir", "images"))
-    ]  # fmt: skip
-    base = ["--config", "synthetic_small", "--device", device.type, "--no-progress", "--set", "data.kind=coco_panoptic"]
-    base += [a for kv in sets for a in ("--set", kv)] + ["--set", f"seed={seed}"]
+    base = ["--config", "synthetic_small", "--device", device.type, "--no-progress"]
+    base += ["--coco-root", str(data), "--coco-splits", "train,val", "--set", f"seed={seed}"]
     result: dict = {"train_images": train, "val_images": val, "seed": seed, "runs": []}
     t0 = time.perf_counter()
     procs = {

@@ -44,6 +44,12 @@ from pointly.pointgen.points.simulate import SimulationOptions, simulate_to_file
 @click.option("--things-only", is_flag=True, help="Only thing segments.")
 @click.option("--stuff-only", is_flag=True, help="Only stuff segments.")
 @click.option("--include-crowd", is_flag=True, help="Keep crowd segments (marked iscrowd=1).")
+@click.option(
+    "--edge-is-boundary",
+    is_flag=True,
+    help="Pixels on the image edge are boundary pixels too (an outline traced around the mask); "
+    "by default only pixels next to another segment or VOID are.",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
 def simulate(
     panoptic_json: str | None,
@@ -57,6 +63,7 @@ def simulate(
     things_only: bool,
     stuff_only: bool,
     include_crowd: bool,
+    edge_is_boundary: bool,
     no_progress: bool,
 ) -> None:
     """Simulate N points per segment from full COCO masks and write a points JSON."""
@@ -67,6 +74,7 @@ def simulate(
         things_only=things_only,
         stuff_only=stuff_only,
         include_crowd=include_crowd,
+        edge_is_boundary=edge_is_boundary,
     )
     options.check()  # cheap, so a bad option never waits for the dataset to load
     dataset = open_dataset(panoptic_json=panoptic_json, panoptic_dir=panoptic_dir, instances_json=instances_json)

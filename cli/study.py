@@ -88,6 +88,12 @@ from pointly.pointgen.base.errors import PointlyError
     default=None,
     help="(trained) where cells train (default: the preset's; else cuda when available).",
 )
+@click.option(
+    "--edge-is-boundary",
+    is_flag=True,
+    help="Simulated points count the image edge as a boundary (pointly simulate --edge-is-boundary); "
+    "a setting of the --out folder.",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
 def study(
     depth: str,
@@ -103,6 +109,7 @@ def study(
     jobs: int | None,
     threads: int | None,
     device: str | None,
+    edge_is_boundary: bool,
     no_progress: bool,
 ) -> None:
     """Run (or resume) a study grid and write its rows, tables, trend rows and figure into --out."""
@@ -128,6 +135,7 @@ def study(
             device=device,
             jobs=jobs,
             threads=threads,
+            edge_is_boundary=edge_is_boundary or None,
             echo=click.echo,
         )
         return
@@ -146,5 +154,7 @@ def study(
         raise PointlyError(f"{', '.join(given)} belong to --depth trained", fix="drop them for --depth targets")
     from pointly.model.study import targets
 
-    setup = targets.setup(preset, grid_spec, coco_root=coco_root, synthetic_root=synthetic_root)
+    setup = targets.setup(
+        preset, grid_spec, coco_root=coco_root, synthetic_root=synthetic_root, edge_is_boundary=edge_is_boundary
+    )
     engine.run_study(setup, out_dir, shard=shard_t, progress=not no_progress, echo=click.echo)

@@ -98,8 +98,9 @@ from pointly.cli.paths import OUTPUT_FOLDER
     "--coco-root",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="A COCO folder (annotations/panoptic_<split>.json + panoptic_<split>/, images in <split>/): "
-    "sets the data.* paths of --coco-splits.",
+    help="A COCO folder (annotations/panoptic_<split>.json + panoptic_<split>/, images in <split>/), "
+    "or one with a folder per split (<split>/panoptic.json, panoptic/, images/: what `pointly data "
+    "synth` writes, with --coco-splits train,val): sets the data.* paths of --coco-splits.",
 )
 @click.option(
     "--coco-splits", default="train2017,val2017", show_default=True, help="TRAIN,VAL split names inside --coco-root."

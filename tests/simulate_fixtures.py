@@ -28,8 +28,9 @@ INSTANCE_SETS = {
 }
 
 
-def boundary_reference(member: np.ndarray) -> np.ndarray:
-    """Boundary pixels of a boolean mask by the documented definition, one pixel at a time."""
+def boundary_reference(member: np.ndarray, image_edge: bool = False) -> np.ndarray:
+    """Boundary pixels of a boolean mask by the documented definition, one pixel at a time; with
+    ``image_edge`` a neighbour outside the image counts as not a member."""
     h, w = member.shape
     out = np.zeros((h, w), dtype=bool)
     for y in range(h):
@@ -38,7 +39,8 @@ def boundary_reference(member: np.ndarray) -> np.ndarray:
                 continue
             for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
                 yy, xx = y + dy, x + dx
-                if 0 <= yy < h and 0 <= xx < w and not member[yy, xx]:
+                inside = 0 <= yy < h and 0 <= xx < w
+                if (inside and not member[yy, xx]) or (not inside and image_edge):
                     out[y, x] = True
                     break
     return out
@@ -115,8 +117,8 @@ def expected_kind_counts(pixels: int, boundary: int, points: int, share: float) 
     return ki, kb
 
 
-def check_segment(sp: SampledPoints, member: np.ndarray, points: int, share: float) -> None:
-    ref_b = boundary_reference(member)
+def check_segment(sp: SampledPoints, member: np.ndarray, points: int, share: float, image_edge: bool = False) -> None:
+    ref_b = boundary_reference(member, image_edge)
     coords = [tuple(c) for c in sp.coords.tolist()]
     assert len(coords) == len(set(coords)), "duplicate point"
     for (x, y), kind in zip(coords, sp.kinds):

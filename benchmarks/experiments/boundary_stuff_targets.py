@@ -1,19 +1,18 @@
 """Why boundary points starve the stuff targets (trend T3, docs/study.md): P20 concave targets of the
 synthetic validation set at 0 % and 100 % boundary share, scored against the true masks
 (``pointly simulate`` then ``pointly targets --dilation off``), under three changes that the
-library does not make, each alone and together:
+library does not make by default, each alone and together:
 
-* ``edge``: the image edge counts as a boundary (``pointgen.points.sampling.boundary_map`` marks
-  the pixels of the outermost rows and columns as well). The library's definition (docs/formats.md,
-  "Boundary pixels") does not: a region that fills a corner of the image gets no point there.
-  ``cv2.findContours``-style simulators do.
+* ``edge``: the image edge counts as a boundary (``pointly simulate --edge-is-boundary``). The
+  default definition (docs/formats.md, "Boundary pixels") does not: a region that fills a corner
+  of the image gets no point there. ``cv2.findContours``-style simulators do.
 * ``hull``: one hull per segment (``--parts hull``), instead of the Delaunay parts that a hull
   holding another segment's point is replaced by.
 * ``stuff-own``: a stuff shape is built from the stuff points alone (thing points do not split it;
   where it covers a thing, the thing's shape wins the overlap, as everywhere).
 
-A prototype: the two rules the library lacks are patched in here, in a child process per run, and
-nothing in the library changes. Usage::
+``stuff-own`` is a prototype: it is patched in here, in a child process per run, and nothing in
+the library changes. Usage::
 
     python benchmarks/experiments/boundary_stuff_targets.py --out DIR [--seeds 0,1,2] [--images 50]
 
@@ -44,20 +43,7 @@ METRICS = ["pq", "precision", "recall", "coverage", "agreement"]
 
 
 def _patch(flags: list[str], thing_ids: set[int]) -> None:
-    """Patch the library in this (child) process: the image edge as boundary; stuff from stuff."""
-    if "edge" in flags:
-        from pointly.pointgen.points import sampling
-
-        inner = sampling.boundary_map
-
-        def with_edge(labels):
-            out = inner(labels)
-            if np.asarray(labels).dtype != bool:  # an id map: the panoptic path the simulator takes
-                out[0, :] = out[-1, :] = True
-                out[:, 0] = out[:, -1] = True
-            return out
-
-        sampling.boundary_map = with_edge
+    """Patch the library in this (child) process: stuff shapes from the stuff points alone."""
     if "stuff-own" in flags:
         from pointly.pointgen.targets import build
         from pointly.pointgen.targets.shapes import image_shapes
@@ -105,17 +91,18 @@ def run(out: Path, seeds: list[int], images: int, root: Path) -> pd.DataFrame:
     rows = []
     for share in (0.0, 1.0):
         for name, flags in VARIANTS.items():
-            sim_flags = ",".join(f for f in flags if f == "edge")
+            edge = "edge" in flags
             tgt_flags = ",".join(f for f in flags if f == "stuff-own")
             for seed in seeds:
                 tag = f"b{int(share * 100):03d}-{name.replace(' + ', '+')}-s{seed}"
-                pts = out / f"points-b{int(share * 100):03d}-{'edge' if sim_flags else 'lib'}-s{seed}.json"
+                pts = out / f"points-b{int(share * 100):03d}-{'edge' if edge else 'lib'}-s{seed}.json"
                 base = [sys.executable, __file__, "--child"]
                 if not pts.is_file():
                     subprocess.run(
-                        base + [sim_flags, things, "--", "simulate", "--panoptic-json", str(gt),
+                        base + ["", things, "--", "simulate", "--panoptic-json", str(gt),
                                 "--panoptic-dir", str(root / "val" / "panoptic"), "-n", "20",
-                                "--boundary-share", str(share), "--seed", str(seed), "-o", str(pts)],
+                                "--boundary-share", str(share), "--seed", str(seed), "-o", str(pts)]
+                        + (["--edge-is-boundary"] if edge else []),
                         check=True, capture_output=True,
                     )  # fmt: skip
                 res = out / tag

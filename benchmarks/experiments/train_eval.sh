@@ -9,12 +9,7 @@ train_eval() {
   local t0 t1
   t0=$(date +%s)
   pointly train --config synthetic_small --out "$run" --threads "$threads" --no-progress --max-iter "$iters" \
-    $( [ -f "$run/checkpoint.pth" ] && echo --resume ) "$@" \
-    --set data.kind=coco_panoptic \
-    --set data.train_json=$data/train/panoptic.json --set data.train_panoptic_dir=$data/train/panoptic \
-    --set data.train_image_dir=$data/train/images \
-    --set data.val_json=$data/val/panoptic.json --set data.val_panoptic_dir=$data/val/panoptic \
-    --set data.val_image_dir=$data/val/images
+    $( [ -f "$run/checkpoint.pth" ] && echo --resume ) "$@" --coco-root "$data" --coco-splits train,val
   t1=$(date +%s)
   pointly evaluate --checkpoint "$run/model_final.pth" --dataset "$data/val/panoptic.json" \
     --gt-dir "$data/val/panoptic" --image-dir "$data/val/images" --json-out "$run/pq.tmp.json" --no-progress > "$run/eval.txt"

@@ -68,7 +68,8 @@ def coco_split_paths(root: str | Path, split: str) -> tuple[Path, Path, Path]:
     COCO's own layout: ``annotations/panoptic_<split>.json`` with ``annotations/panoptic_<split>/``
     (the PNG zip unpacked beside it) and images in ``<split>/``; the JSON and PNG folder may also
     sit in ``root`` itself, the PNGs in ``panoptic/`` and the images in ``images/`` (the layout of
-    a sample folder)."""
+    a sample folder). A folder per split, ``<split>/panoptic.json``, ``<split>/panoptic/`` and
+    ``<split>/images/``, is the layout ``pointly data synth`` writes (``split`` = ``train``, ``val``)."""
     root = Path(root)
     if not root.is_dir():
         raise PointlyError(
@@ -77,6 +78,17 @@ def coco_split_paths(root: str | Path, split: str) -> tuple[Path, Path, Path]:
             record="--coco-root",
             fix="pass the folder holding annotations/ and train2017/, val2017/",
         )
+    own = root / split
+    if (own / "panoptic.json").is_file():
+        missing = [d for d in (own / "panoptic", own / "images") if not d.is_dir()]
+        if missing:
+            raise PointlyError(
+                f"{missing[0]}/ not found",
+                file=root,
+                record="--coco-root",
+                fix=f"a split folder holds panoptic.json, panoptic/ and images/ (as `pointly data synth` writes {split}/)",
+            )
+        return own / "panoptic.json", own / "panoptic", own / "images"
     for folder in (root / "annotations", root):
         js = folder / f"panoptic_{split}.json"
         if js.is_file():

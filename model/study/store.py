@@ -223,7 +223,11 @@ def _plain_json(value: Any) -> Any:
 
 #: what a setting meant in folders written before it was recorded: such a folder resumes only with
 #: that value (a folder of the first trained studies trained every cell with the config's seed)
-SETTINGS_BEFORE_THEIR_KEY: dict[str, Any] = {"training_seed": "fixed", "backbone_pretraining": None}
+SETTINGS_BEFORE_THEIR_KEY: dict[str, Any] = {
+    "training_seed": "fixed",
+    "backbone_pretraining": None,
+    "edge_is_boundary": False,
+}
 
 
 def check_settings(out_dir: Path, settings: Mapping[str, Any]) -> dict[str, Any]:

@@ -277,9 +277,11 @@ class TargetScorer:
         *,
         simulate: Callable[..., dict] | None = None,
         cost: CostModel | None = None,
+        edge_is_boundary: bool = False,
     ) -> None:
         self.sources = dict(sources if sources is not None else dataset_sources())
         self._simulate = simulate
+        self.edge_is_boundary = bool(edge_is_boundary)
         self.cost = cost or CostModel()
         self._opened: dict[str, DatasetSource] = {}
         self._sim: tuple[tuple, dict] | None = None
@@ -293,16 +295,26 @@ class TargetScorer:
         return self._opened[name]
 
     def settings(self, cells: Sequence[Cell]) -> dict[str, Any]:
-        """study.json's settings: the depth and the sources of the datasets ``cells`` need."""
+        """study.json's settings: the depth, the sources of the datasets ``cells`` need and how
+        points are simulated."""
         names = sorted({c.dataset for c in cells})
-        return {"depth": "targets", "datasets": {n: self.source(n).settings() for n in names}}
+        return {
+            "depth": "targets",
+            "datasets": {n: self.source(n).settings() for n in names},
+            "edge_is_boundary": self.edge_is_boundary,
+        }
 
     def points(self, cell: Cell) -> dict:
         key = (cell.dataset, cell.points, cell.boundary_share, cell.seed)
         if self._sim is None or self._sim[0] != key:
             from pointly.pointgen.points.simulate import SimulationOptions, simulate
 
-            options = SimulationOptions(points=cell.points, boundary_share=cell.boundary_share, seed=cell.seed)
+            options = SimulationOptions(
+                points=cell.points,
+                boundary_share=cell.boundary_share,
+                seed=cell.seed,
+                edge_is_boundary=self.edge_is_boundary,
+            )
             src = self.source(cell.dataset)
             self._sim = None
             if self._simulate is not None:
@@ -326,10 +338,14 @@ def setup(
     coco_root: str | Path | None = None,
     synthetic_root: str | Path | None = None,
     simulate: Callable[..., dict] | None = None,
+    edge_is_boundary: bool = False,
 ) -> StudySetup:
-    """The target study of ``--preset`` (default ``standard``) or ``--grid``, for the engine."""
+    """The target study of ``--preset`` (default ``standard``) or ``--grid``, for the engine;
+    ``edge_is_boundary``: the simulated points count the image edge as a boundary."""
     if preset is not None and grid is not None:
         raise PointlyError("give --preset or --grid, not both")
     cells = parse_grid(grid, "targets") if grid is not None else preset_cells(preset or "standard")
-    scorer = TargetScorer(dataset_sources(coco_root, synthetic_root), simulate=simulate)
+    scorer = TargetScorer(
+        dataset_sources(coco_root, synthetic_root), simulate=simulate, edge_is_boundary=edge_is_boundary
+    )
     return StudySetup("targets", cells, scorer, scorer.settings)

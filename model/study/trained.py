@@ -117,6 +117,8 @@ class StudyPreset:
     #: None: the trunk starts from random init; else :class:`~pointly.model.engine.pretrain.TagPretraining`
     #: fields: every cell starts from that tag pre-trained trunk (made once, cached beside the datasets)
     backbone_pretraining: dict | None = None
+    #: simulated points count the image edge as a boundary (``pointly simulate --edge-is-boundary``)
+    edge_is_boundary: bool = False
     expected: str = ""  # documented expected time
 
     def grid_defaults(self) -> dict[str, Any]:
@@ -145,6 +147,7 @@ class StudyPreset:
             "target_rules": self.target_rules,
             "training_seed": self.training_seed,
             "backbone_pretraining": self.backbone_pretraining,
+            "edge_is_boundary": self.edge_is_boundary,
         }
 
 
@@ -269,6 +272,7 @@ def setup(
     device: str | None = None,
     target_rules: str | Mapping[str, Any] | None = None,
     config_overrides: Sequence[str] = (),
+    edge_is_boundary: bool | None = None,
 ) -> StudySetup:
     """The trained study of ``--preset`` (default ``synthetic``), its ``--parts`` or a ``--grid``
     (a grid replaces the parts; the preset still gives dataset, model and training length).
@@ -276,7 +280,8 @@ def setup(
     ``target_rules``: ``corrected`` (default), ``baseline`` or a dict of
     :class:`~pointly.pointgen.targets.options.TargetOptions` rule fields (``parts``, ``overlap``,
     ``size_correction``; the cells name them ``custom``); ``config_overrides``: ``key=value`` items
-    for the model config of every cell."""
+    for the model config of every cell; ``edge_is_boundary``: the cells' simulated points count the
+    image edge as a boundary (a setting of the folder, like the rules of a study.json)."""
     part_list = [p.strip() for p in parts.split(",") if p.strip()] if parts else None
     p = preset_fn(preset or "synthetic", iters=iters, parts=part_list)
     if target_rules is not None:
@@ -284,6 +289,8 @@ def setup(
             raise PointlyError(f"unknown target rules {target_rules!r}", fix=f"use one of {', '.join(RULES)}")
         p.target_rules = target_rules if isinstance(target_rules, str) else dict(target_rules)
     p.config_overrides = tuple(p.config_overrides) + tuple(config_overrides)
+    if edge_is_boundary is not None:
+        p.edge_is_boundary = bool(edge_is_boundary)
     data = None
     if p.dataset == "coco":
         if coco_root is None:
@@ -302,9 +309,7 @@ def setup(
                 fix="pass a folder made by `pointly data synth` (train/, val/)",
             )
         p.synthetic = {"root": str(root.resolve())}
-        data = DataPaths(
-            *(root / split / name for split in ("train", "val") for name in ("panoptic.json", "panoptic", "images"))
-        )
+        data = DataPaths.of_folder(root)
     if grid is not None:
         cells = parse_grid(grid, "trained", p.grid_defaults())
         others = sorted({c.dataset for c in cells} - {p.dataset})
@@ -337,6 +342,7 @@ def run_from_cli(
     max_cells: int | None = None,
     target_rules: str | Mapping[str, Any] | None = None,
     config_overrides: Sequence[str] = (),
+    edge_is_boundary: bool | None = None,
     jobs: int | None = None,
     threads: int | None = None,
     echo: Callable[[str], None] | None = None,
@@ -363,6 +369,7 @@ def run_from_cli(
         device=device,
         target_rules=target_rules,
         config_overrides=tuple(config_overrides),
+        edge_is_boundary=edge_is_boundary,
     )
     s = setup(preset, grid, **kwargs)
     n_jobs = s.scorer.preset.jobs if jobs is None else int(jobs)

@@ -49,6 +49,14 @@ class DataPaths:
     val_png: Path
     val_images: Path
 
+    @classmethod
+    def of_folder(cls, root: str | Path, splits: tuple[str, str] = ("train", "val")) -> DataPaths:
+        """The paths of the ``splits`` (train, val) of a folder in any layout that
+        :func:`~pointly.model.engine.data.coco_split_paths` reads (COCO's, or ``pointly data synth``'s)."""
+        from pointly.model.engine.data import coco_split_paths
+
+        return cls(*coco_split_paths(root, splits[0]), *coco_split_paths(root, splits[1]))
+
 
 class PipelineRunner:
     """simulate → cost → train → evaluate for one cell: the trained depth's scorer
@@ -99,13 +107,7 @@ class PipelineRunner:
                 from pointly.data.synth import ensure_dataset
 
                 root = ensure_dataset(self.data_root, progress=self.progress, **p.synthetic)
-                self._data = DataPaths(
-                    *(
-                        root / split / name
-                        for split in ("train", "val")
-                        for name in ("panoptic.json", "panoptic", "images")
-                    )
-                )
+                self._data = DataPaths.of_folder(root)
             else:
                 keys = (
                     "train_json",
@@ -218,7 +220,12 @@ class PipelineRunner:
             points_json = cell_dir / "points.json"
             doc = simulate(
                 self.train_dataset(),
-                SimulationOptions(points=cell.points, boundary_share=cell.boundary_share, seed=cell.seed),
+                SimulationOptions(
+                    points=cell.points,
+                    boundary_share=cell.boundary_share,
+                    seed=cell.seed,
+                    edge_is_boundary=self.preset.edge_is_boundary,
+                ),
                 workers=max(1, min(8, (os.cpu_count() or 1) // 2)),
             ).document
             save_points(points_json, doc)
@@ -278,22 +285,12 @@ def _jsonable(obj: Any) -> Any:
 
 
 def coco_paths(coco_root: str | Path) -> dict[str, str]:
-    """The six paths of a standard COCO panoptic layout under ``coco_root``::
-
-    annotations/panoptic_{train,val}2017.json   annotations/panoptic_{train,val}2017/ (PNGs)
-    {train,val}2017/ (images)
-    """
-    root = Path(coco_root)
-    out = {}
-    for split in ("train", "val"):
-        out[f"{split}_json"] = str(root / "annotations" / f"panoptic_{split}2017.json")
-        out[f"{split}_panoptic_dir"] = str(root / "annotations" / f"panoptic_{split}2017")
-        out[f"{split}_image_dir"] = str(root / f"{split}2017")
-    for key, path in out.items():
-        if not Path(path).exists():
-            raise PointlyError(
-                f"{key.replace('_', ' ')} not found",
-                file=path,
-                fix="--coco-root must hold annotations/panoptic_{train,val}2017[.json] and {train,val}2017/",
-            )
-    return out
+    """The six ``data.*`` paths of train2017 / val2017 in a COCO panoptic folder
+    (:func:`~pointly.model.engine.data.coco_split_paths`: ``annotations/panoptic_{train,val}2017[.json]``,
+    images in ``{train,val}2017/``)."""
+    d = DataPaths.of_folder(coco_root, ("train2017", "val2017"))
+    return {
+        f"{split}_{key}": str(path)
+        for split, paths in (("train", (d.train_json, d.train_png, d.train_images)), ("val", (d.val_json, d.val_png, d.val_images)))
+        for key, path in zip(("json", "panoptic_dir", "image_dir"), paths)
+    }  # fmt: skip

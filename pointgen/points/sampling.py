@@ -12,7 +12,10 @@ Boundary definition (docs/formats.md, "Boundary pixels")
 A pixel ``p`` of segment ``S`` is a *boundary* pixel when at least one of its 4-neighbours
 (up, down, left, right) **that lies inside the image** does not belong to ``S`` (it belongs to
 another segment or to VOID). The image border by itself does not make a pixel a boundary pixel:
-a neighbour outside the image does not exist, so it cannot differ. This is what one comparison of
+a neighbour outside the image does not exist, so it cannot differ. With ``image_edge=True``
+(``pointly simulate --edge-is-boundary``) the pixels of the outermost rows and columns are
+boundary pixels as well, as in an outline traced around the mask (``cv2.findContours``): a region
+that fills a corner of the image then has boundary points along the frame too. This is what one comparison of
 the label map with its shifted copies gives (the same set as
 ``skimage.segmentation.find_boundaries(mode="inner")`` away from the image edge);
 ``cv2.findContours`` would also mark image-edge pixels, so it is not used. Every other pixel of
@@ -48,17 +51,21 @@ def boundary_count(points: int, boundary_share: float) -> int:
     return int(round(boundary_share * points))
 
 
-def boundary_map(labels: np.ndarray) -> np.ndarray:
+def boundary_map(labels: np.ndarray, *, image_edge: bool = False) -> np.ndarray:
     """``H × W`` bool: pixels with a 4-neighbour inside the image that carries a different label.
 
     ``labels`` may be an id map (then every segment's boundary is ``boundary_map(ids) & (ids ==
     sid)``) or a boolean mask (then its boundary is ``boundary_map(mask) & mask``). Pixels outside
-    the image are not neighbours, so the image edge alone never makes a boundary pixel.
+    the image are not neighbours, so the image edge alone never makes a boundary pixel, unless
+    ``image_edge``: then every pixel of the outermost rows and columns is one too.
     """
     labels = np.asarray(labels)
     out = np.zeros(labels.shape, dtype=bool)
     if labels.ndim != 2:
         raise ValueError(f"labels must be 2-D, got shape {labels.shape}")
+    if image_edge and labels.size:
+        out[0, :] = out[-1, :] = True
+        out[:, 0] = out[:, -1] = True
     diff = labels[:, 1:] != labels[:, :-1]
     out[:, 1:] |= diff
     out[:, :-1] |= diff
@@ -97,6 +104,23 @@ class PoolChoice:
 
 
 _EMPTY = np.zeros(0, dtype=np.int64)
+
+
+def on_image_edge(shape: tuple[int, int], row0: int, col0: int, height: int, width: int) -> np.ndarray:
+    """Bool array of ``shape`` (a crop at ``(row0, col0)`` of a ``height × width`` image): the
+    crop's pixels that lie in the image's outermost rows or columns (``image_edge`` boundaries)."""
+    out = np.zeros(shape, dtype=bool)
+    h, w = shape
+    if h and w:
+        if row0 == 0:
+            out[0, :] = True
+        if row0 + h == height:
+            out[-1, :] = True
+        if col0 == 0:
+            out[:, 0] = True
+        if col0 + w == width:
+            out[:, -1] = True
+    return out
 
 
 def choose_distinct(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -192,14 +216,16 @@ def sample_segment_points(
     boundary_share: float = 0.0,
     rng: np.random.Generator,
     boundary: np.ndarray | None = None,
+    image_edge: bool = False,
 ) -> SampledPoints:
     """Sample the points of one segment given as an ``H × W`` boolean mask.
 
     ``boundary`` (optional) is the segment's boundary pixels; by default it is the boundary of the
-    mask itself (:func:`mask_boundary`). For a panoptic label map pass ``boundary_map(ids)`` so
-    that the boundary is against the other segments and VOID (the same set for non-overlapping
-    segments). Interior points come first, then boundary ones. Works on the mask's box plus a
-    one-pixel margin, so the result equals :func:`sample_rle_points` on the mask's RLE.
+    mask itself (:func:`mask_boundary`, plus its pixels on the image edge when ``image_edge``).
+    For a panoptic label map pass ``boundary_map(ids)`` so that the boundary is against the other
+    segments and VOID (the same set for non-overlapping segments). Interior points come first,
+    then boundary ones. Works on the mask's box plus a one-pixel margin, so the result equals
+    :func:`sample_rle_points` on the mask's RLE.
     """
     if points < 1 or not 0.0 <= boundary_share <= 1.0:
         raise ValueError("points must be >= 1 and boundary_share in [0, 1]")
@@ -214,6 +240,8 @@ def sample_segment_points(
     crop = np.ascontiguousarray(mask[r0 : r1 + 1, c0 : c1 + 1])
     if boundary is None:
         on_b = mask_boundary(crop)
+        if image_edge:
+            on_b |= crop & on_image_edge(crop.shape, r0, c0, h, w)
     else:
         on_b = np.asarray(boundary, dtype=bool)[r0 : r1 + 1, c0 : c1 + 1] & crop
     pools = crop_pools(crop, on_b, r0, c0, h, w)
@@ -614,7 +642,14 @@ def rle_crop(counts: np.ndarray, height: int, width: int) -> tuple[np.ndarray, i
 
 
 def sample_rle_points(
-    rle: dict, height: int, width: int, *, points: int = 20, boundary_share: float = 0.0, rng: np.random.Generator
+    rle: dict,
+    height: int,
+    width: int,
+    *,
+    points: int = 20,
+    boundary_share: float = 0.0,
+    rng: np.random.Generator,
+    image_edge: bool = False,
 ) -> SampledPoints:
     """Sample one instance straight from its COCO RLE, decoding only the box it touches.
 
@@ -622,7 +657,9 @@ def sample_rle_points(
     generator state (both work on the mask's box plus a one-pixel margin), at a fraction of the
     cost of decoding a full ``H × W`` mask.
     """
-    return sample_rle_counts(rle_counts(rle), height, width, points=points, boundary_share=boundary_share, rng=rng)
+    return sample_rle_counts(
+        rle_counts(rle), height, width, points=points, boundary_share=boundary_share, rng=rng, image_edge=image_edge
+    )
 
 
 def sample_rle_counts(
@@ -633,6 +670,7 @@ def sample_rle_counts(
     points: int = 20,
     boundary_share: float = 0.0,
     rng: np.random.Generator,
+    image_edge: bool = False,
 ) -> SampledPoints:
     """:func:`sample_rle_points` from an RLE's run lengths (:func:`rle_counts`/:func:`rle_counts_many`)."""
     if points < 1 or not 0.0 <= boundary_share <= 1.0:
@@ -641,6 +679,8 @@ def sample_rle_counts(
     if crop.size == 0:
         return SampledPoints(np.zeros((0, 2), np.int64), [], 0, True)
     on_b = mask_boundary(crop)
+    if image_edge:
+        on_b |= crop & on_image_edge(crop.shape, row0, col0, height, width)
     pixels = int(counts[1::2].sum())  # every pixel of the mask lies in the crop
     return sample_one(
         crop_pools(crop, on_b, row0, col0, height, width, pixels=pixels),

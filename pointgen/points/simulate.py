@@ -65,6 +65,8 @@ class SimulationOptions:
     things_only: bool = False
     stuff_only: bool = False
     include_crowd: bool = False
+    #: the image's outermost rows and columns count as boundary (sampling module docstring)
+    edge_is_boundary: bool = False
 
     def __post_init__(self) -> None:
         # a whole-number share (0 or 1) is stored as the float it stands for
@@ -87,6 +89,8 @@ class SimulationOptions:
             )
         if not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
             raise PointlyError(f"seed must be an integer >= 0, got {self.seed!r}", record="--seed")
+        if not isinstance(self.edge_is_boundary, bool):
+            raise PointlyError(f"edge_is_boundary must be true or false, got {self.edge_is_boundary!r}")
         if self.things_only and self.stuff_only:
             raise PointlyError("--things-only and --stuff-only exclude each other", fix="pass at most one of them")
 
@@ -230,7 +234,12 @@ def _panoptic_image(
             fix="the PNG and the JSON do not belong together",
         )
     try:
-        pools = pool_label_map(ids, [int(s["id"]) for s in infos], [s.get("bbox") for s in infos])
+        pools = pool_label_map(
+            ids,
+            [int(s["id"]) for s in infos],
+            [s.get("bbox") for s in infos],
+            boundary=sampling.boundary_map(ids, image_edge=True) if opts.edge_is_boundary else None,
+        )
     except sampling.LabelMapMismatch as exc:
         raise PointlyError(
             str(exc), file=path, record=record, fix="the PNG and segments_info do not belong together"
@@ -277,7 +286,13 @@ def _instances_image(
             if counts is None:
                 counts = sampling.rle_counts(rle)
             sp = sampling.sample_rle_counts(
-                counts, info.height, info.width, points=opts.points, boundary_share=opts.boundary_share, rng=rng
+                counts,
+                info.height,
+                info.width,
+                points=opts.points,
+                boundary_share=opts.boundary_share,
+                rng=rng,
+                image_edge=opts.edge_is_boundary,
             )
         except ValueError as exc:
             raise PointlyError(
@@ -381,6 +396,7 @@ def simulate(
         "things_only": bool(opts.things_only),
         "stuff_only": bool(opts.stuff_only),
         "include_crowd": bool(opts.include_crowd),
+        **({"edge_is_boundary": True} if opts.edge_is_boundary else {}),  # files without it: False
         "source_kind": dataset.kind,
         "source": source.name,
         "source_digest": file_digest(source),

@@ -283,6 +283,26 @@ def test_a_folder_from_before_the_training_seed_setting_resumes_only_as_it_train
         _run(cells, new, CountingScorer(Counter()), settings={**TRAINED, "training_seed": "fixed"})
 
 
+def test_points_that_count_the_image_edge_do_not_mix_with_points_that_do_not(tmp_path):
+    """``edge_is_boundary`` is a folder setting: a folder from before it (no key) resumes as
+    False and refuses True; both depths record it."""
+    from pointly.model.study import targets, trained
+
+    cells = parse_grid("points=5;shapes=convex;seeds=0,1;full=0", "trained")
+    _run(cells[:1], tmp_path, CountingScorer(Counter()))  # TRAINED has no edge_is_boundary key
+    with pytest.raises(PointlyError, match=r"other settings \(edge_is_boundary\)"):
+        _run(cells, tmp_path, CountingScorer(Counter()), settings={**TRAINED, "edge_is_boundary": True})
+    _run(cells, tmp_path, CountingScorer(Counter()), settings={**TRAINED, "edge_is_boundary": False})
+    assert json.loads((tmp_path / "study.json").read_text())["edge_is_boundary"] is False
+    t = trained.setup("smoke", device="cpu", edge_is_boundary=True)
+    assert t.settings["edge_is_boundary"] is True and t.scorer.preset.edge_is_boundary is True
+    assert trained.setup("smoke", device="cpu").settings["edge_is_boundary"] is False
+    g = targets.setup(
+        grid="points=5;shares=1;seeds=0", coco_root=halves_panoptic(tmp_path / "h"), edge_is_boundary=True
+    )
+    assert g.settings(g.cells)["edge_is_boundary"] is True and g.scorer.edge_is_boundary
+
+
 def test_refusal_through_the_cli_is_one_line_and_exit_2(tmp_path, capsys):
     out = tmp_path / "s"
     args = [

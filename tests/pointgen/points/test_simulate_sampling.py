@@ -42,6 +42,40 @@ def test_boundary_map_matches_pixelwise_definition(labels):
 
 
 @SETTINGS
+@given(labels=label_maps)
+def test_boundary_map_with_the_image_edge_matches_pixelwise_definition(labels):
+    got = sampling.boundary_map(labels, image_edge=True)
+    for sid in np.unique(labels):
+        member = labels == sid
+        assert np.array_equal(got & member, boundary_reference(member, image_edge=True))
+
+
+@SETTINGS
+@given(mask=masks, points=counts, share=shares, seed=st.integers(0, 2**32))
+def test_mask_and_rle_sampling_with_the_image_edge(mask, points, share, seed):
+    """``image_edge``: the mask path and the RLE path (which decodes only the mask's box, so must
+    tell a crop edge from the image edge) both take the frame pixels as boundary, and agree."""
+    kw = dict(points=points, boundary_share=share, image_edge=True)
+    sp = sampling.sample_segment_points(mask, rng=np.random.default_rng(seed), **kw)
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    h, w = mask.shape
+    sr = sampling.sample_rle_points(rle, h, w, rng=np.random.default_rng(seed), **kw)
+    if mask.any():
+        check_segment(sp, mask, points, share, image_edge=True)
+        check_segment(sr, mask, points, share, image_edge=True)
+        assert np.array_equal(sr.coords, sp.coords) and sr.kinds == sp.kinds
+
+
+def test_on_image_edge_of_crops_hand_made():
+    # a 2 x 3 crop at (row 0, col 4) of a 5 x 7 image: its top row and right column are the frame
+    got = sampling.on_image_edge((2, 3), 0, 4, 5, 7)
+    assert got.tolist() == [[True, True, True], [False, False, True]]
+    # a crop inside the image touches no edge; the whole image is all frame on a 2 x 2
+    assert not sampling.on_image_edge((2, 2), 1, 1, 5, 5).any()
+    assert sampling.on_image_edge((2, 2), 0, 0, 2, 2).all()
+
+
+@SETTINGS
 @given(
     labels=label_maps,
     points=counts,
@@ -142,6 +176,17 @@ def test_hand_made_boundary_with_image_edge():
     assert b.tolist() == [[False, False, True, True, False]] * 4
     # a lone segment filling the whole image has no boundary pixel at all
     assert not sampling.boundary_map(np.ones((3, 3), int)).any()
+    # unless the image edge counts: then its ring of 8 pixels is, the centre is not
+    # docs/formats.md's 4 x 4 example with the image edge: every pixel of both segments
+    doc = np.array([[1, 1, 2, 2], [1, 1, 2, 2], [1, 1, 0, 0], [1, 1, 0, 0]])
+    assert np.array_equal(sampling.boundary_map(doc, image_edge=True) & (doc > 0), doc > 0)
+    framed = sampling.boundary_map(np.ones((3, 3), int), image_edge=True)
+    assert framed.sum() == 8 and not framed[1, 1]
+    assert sampling.boundary_map(ids, image_edge=True).tolist() == [
+        [True] * 5,
+        *[[True, False, True, True, True]] * 2,
+        [True] * 5,
+    ]
     # a 3 x 3 block in a 5 x 5 VOID frame: its ring of 8 pixels is boundary, the centre interior
     ring = np.zeros((5, 5), int)
     ring[1:4, 1:4] = 7
