@@ -179,6 +179,7 @@ def plot(frame: pd.DataFrame, path: str | Path) -> None:
         ds = frame[(frame["dataset"] == name) & (frame["supervision"] == "points")]
         ds = ds[ds["rules"] == rule_sets(ds)[0]]
         f = _sel(main_grid(ds), boundary_share=0.0)
+        plotted = False
         for shape in shapes_of(frame):
             for dil, style in ((False, "-"), (True, "--")):
                 g = _sel(f, shape=shape)
@@ -202,6 +203,7 @@ def plot(frame: pd.DataFrame, path: str | Path) -> None:
                     capsize=2,
                     alpha=1.0 if not dil else 0.7,
                 )
+                plotted = True
                 if not dil and shape == "convex":
                     for _, r in agg.iterrows():
                         ax.annotate(
@@ -216,6 +218,9 @@ def plot(frame: pd.DataFrame, path: str | Path) -> None:
         ax.set_ylabel("PQ of the targets (%)")
         ax.set_title(f"{name}: target quality (no training)")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
+        if plotted:
+            ax.legend(fontsize=8)
+        else:  # the figure shows boundary share 0 only; say so rather than draw empty axes
+            ax.text(0.5, 0.5, "no cells at boundary share 0", ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()
     save_figure_atomic(fig, path, dpi=110)

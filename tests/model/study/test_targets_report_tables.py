@@ -45,3 +45,15 @@ def test_one_seed_has_no_uncertainty_printed():
     cell = pq_table(pd.DataFrame(_rows([3.0])))["concave"][20]
     assert cell.n == 1 and math.isnan(cell.se)
     assert _cell(cell) == "3.0"
+
+
+def test_a_figure_without_share_0_cells_says_so_and_warns_nothing(tmp_path, recwarn):
+    """The figure plots boundary share 0; a folder of share-1 cells gets a note, not a matplotlib
+    warning about an empty legend."""
+    from pointly.model.study.targets_report import plot
+
+    rows = _rows([3.0, 4.0], share=1.0)
+    frame = pd.DataFrame([{**r, "dataset": "coco", "rules": "corrected", "seconds_per_segment": 18.0} for r in rows])
+    plot(frame, tmp_path / "f.png")
+    assert (tmp_path / "f.png").stat().st_size > 1000
+    assert not [w for w in recwarn if "legend" in str(w.message)]
