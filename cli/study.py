@@ -89,6 +89,12 @@ from pointly.pointgen.base.errors import PointlyError
     help="(trained) where cells train (default: the preset's; else cuda when available).",
 )
 @click.option(
+    "--target-rules",
+    default=None,
+    help="(trained) corrected (default), baseline, or rule fields, e.g. parts=hull,overlap=nearest,"
+    "size_correction=true; a setting of the --out folder.",
+)
+@click.option(
     "--edge-is-boundary",
     is_flag=True,
     help="Simulated points count the image edge as a boundary (pointly simulate --edge-is-boundary); "
@@ -109,6 +115,7 @@ def study(
     jobs: int | None,
     threads: int | None,
     device: str | None,
+    target_rules: str | None,
     edge_is_boundary: bool,
     no_progress: bool,
 ) -> None:
@@ -136,6 +143,7 @@ def study(
             jobs=jobs,
             threads=threads,
             edge_is_boundary=edge_is_boundary or None,
+            target_rules=trained.parse_target_rules(target_rules) if target_rules else None,
             echo=click.echo,
         )
         return
@@ -147,6 +155,7 @@ def study(
             ("--jobs", jobs),
             ("--threads", threads),
             ("--device", device),
+            ("--target-rules", target_rules),
         )
         if v
     ]

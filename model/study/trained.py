@@ -261,6 +261,39 @@ QUICK_ITERS = 400
 GPU_JOBS = 8
 
 
+def parse_target_rules(text: str) -> str | dict[str, Any]:
+    """``--target-rules``: a rule-set name (``corrected``, ``baseline``) or ``key=value`` pairs
+    joined by commas over the rule fields, e.g. ``parts=hull,overlap=nearest,size_correction=true``
+    (fields left out keep the corrected rules' values; such cells are named ``custom``)."""
+    from pointly.pointgen.targets.options import OVERLAPS
+    from pointly.pointgen.targets.shapes import PARTS
+
+    text = text.strip()
+    if "=" not in text:
+        if text not in RULES:
+            raise PointlyError(
+                f"unknown target rules {text!r}", fix=f"use {', '.join(RULES)} or key=value pairs, e.g. parts=hull"
+            )
+        return text
+    choices = {"parts": PARTS, "overlap": OVERLAPS, "size_correction": ("true", "false")}
+    fields: dict[str, Any] = {"parts": "delaunay", "overlap": "nearest", "size_correction": True}
+    for pair in text.split(","):
+        key, _, value = (x.strip() for x in pair.partition("="))
+        value = value.lower() if key == "size_correction" else value
+        if key not in choices or value not in choices[key]:
+            raise PointlyError(
+                f"bad target rule {pair.strip()!r}",
+                record="--target-rules",
+                fix="; ".join(f"{k}: {', '.join(v)}" for k, v in choices.items()),
+            )
+        fields[key] = value == "true" if key == "size_correction" else value
+    for name, named in (("corrected", {"parts": "delaunay", "overlap": "nearest", "size_correction": True}),
+                        ("baseline", RULES["baseline"])):  # fmt: skip
+        if fields == named:  # a named set spelled out is that set (and its cells keep their names)
+            return name
+    return fields
+
+
 def setup(
     preset: str | None = None,
     grid: str | None = None,

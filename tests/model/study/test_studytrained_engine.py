@@ -64,6 +64,31 @@ def test_setup_grid_rules_and_settings(tmp_path):
         st.setup("smoke", synthetic_root=tmp_path, device="cpu")
 
 
+def test_target_rules_from_the_command_line(tmp_path, capsys):
+    from pointly.cli.main import main
+
+    assert st.parse_target_rules("baseline") == "baseline"
+    assert st.parse_target_rules("parts=hull") == {"parts": "hull", "overlap": "nearest", "size_correction": True}
+    assert st.parse_target_rules("parts=hull, overlap=exclusive, size_correction=False") == "baseline"
+    assert st.parse_target_rules("parts=delaunay") == "corrected"
+    for bad, message in (
+        ("newest", "unknown target rules"),
+        ("parts=blob", "bad target rule"),
+        ("x=1", "bad target rule"),
+    ):
+        with pytest.raises(PointlyError, match=message):
+            st.parse_target_rules(bad)
+    out = tmp_path / "s"
+    assert (
+        main(["study", "--depth", "trained", "--preset", "smoke", "--target-rules", "parts=blob", "--out", str(out)])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "--target-rules" in err and "parts: delaunay, hull" in err and err.count("\n") == 1 and not out.exists()
+    assert main(["study", "--depth", "targets", "--target-rules", "baseline", "--out", str(out)]) == 2
+    assert "belong to --depth trained" in capsys.readouterr().err
+
+
 def test_pipeline_target_options_follow_the_cell():
     custom = {"parts": "hull", "overlap": "nearest", "size_correction": True}
     p = st.preset("smoke")
