@@ -16,8 +16,9 @@ modules import the module that defines a name, never this package root (docs/arc
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pointly.pointgen.base.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from pointly.pointgen.points.simulate import SimulationOptions, simulate
@@ -35,14 +36,4 @@ _EXPORTS = {
 __all__ = ["SimulationOptions", "TargetOptions", "build_targets", "simulate"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals(), __all__)
