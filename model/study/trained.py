@@ -265,7 +265,7 @@ def parse_target_rules(text: str) -> str | dict[str, Any]:
     """``--target-rules``: a rule-set name (``corrected``, ``baseline``) or ``key=value`` pairs
     joined by commas over the rule fields, e.g. ``parts=hull,overlap=nearest,size_correction=true``
     (fields left out keep the corrected rules' values; such cells are named ``custom``)."""
-    from pointly.pointgen.targets.options import OVERLAPS
+    from pointly.pointgen.targets.options import OVERLAPS, TargetOptions
     from pointly.pointgen.targets.shapes import PARTS
 
     text = text.strip()
@@ -276,7 +276,8 @@ def parse_target_rules(text: str) -> str | dict[str, Any]:
             )
         return text
     choices = {"parts": PARTS, "overlap": OVERLAPS, "size_correction": ("true", "false")}
-    fields: dict[str, Any] = {"parts": "delaunay", "overlap": "nearest", "size_correction": True}
+    corrected = {key: getattr(TargetOptions(), key) for key in choices}  # the library's defaults
+    fields: dict[str, Any] = dict(corrected)
     for pair in text.split(","):
         key, _, value = (x.strip() for x in pair.partition("="))
         value = value.lower() if key == "size_correction" else value
@@ -287,8 +288,7 @@ def parse_target_rules(text: str) -> str | dict[str, Any]:
                 fix="; ".join(f"{k}: {', '.join(v)}" for k, v in choices.items()),
             )
         fields[key] = value == "true" if key == "size_correction" else value
-    for name, named in (("corrected", {"parts": "delaunay", "overlap": "nearest", "size_correction": True}),
-                        ("baseline", RULES["baseline"])):  # fmt: skip
+    for name, named in (("corrected", corrected), ("baseline", RULES["baseline"])):
         if fields == named:  # a named set spelled out is that set (and its cells keep their names)
             return name
     return fields
