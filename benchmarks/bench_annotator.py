@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,17 +30,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-    "--disable-extensions",
-]
+# The browser and its launch flags are the annotator tests' (one definition for both).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from annotator_fixtures import CHROMIUM, CHROMIUM_ARGS, free_port  # noqa: E402
 
 PAGE_PROBE = """() => {
   window._clicks = []; window._loads = [];
@@ -64,14 +55,6 @@ def scene(path: Path) -> None:
     d.rectangle([0, 290, 640, 480], fill=(60, 150, 60))
     d.ellipse([120, 170, 260, 310], fill=(240, 200, 40))
     im.save(path)
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def server_baseline(images: Path, project: Path, n: int = 200) -> list[float]:
@@ -103,7 +86,7 @@ def run_browser(url: str, project: Path, clicks: int, rate: float, burst: int, b
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = b.new_page(viewport={"width": 1400, "height": 950})
         page.goto(url)
         page.wait_for_selector("#pointly-canvas img", timeout=60000)
